@@ -1,0 +1,2 @@
+export { createSeededRandom, type SeededRandom } from './seeded';
+export { secureRandomBytes, type RandomBytes } from './secure';
