@@ -1,1 +1,6 @@
 export * from './random/index';
+export * from './model/index';
+export * from './train/index';
+export * from './aggregate/index';
+export * from './kernels/index';
+export * from './sim/index';

@@ -1,0 +1,119 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+export const HELP = `Usage: npm run simulate -- [flags]
+
+Federated next-word training with virtual clients in one Node process, running exactly the
+fl-core code the browser runs. Held-out clients (never trained on) measure the global model.
+
+Data
+  --corpus NAME          sotu | spam-assassin                          (default sotu)
+  --partition SCHEME     natural | iid | dirichlet                     (default natural)
+  --unit UNIT            natural clients per document | group (president / mail group)
+                                                                       (default document)
+  --alpha A              Dirichlet concentration, with --partition dirichlet  (default 0.5)
+  --test-fraction F      share of clients held out for evaluation      (default 0.1)
+  --clients N            training clients in the population            (default: all)
+  --max-test-examples N  cap on held-out examples evaluated            (default 5000)
+
+Model and training
+  --model NAME           tiny | reference                              (default tiny)
+  --backend NAME         wasm | cpu                                    (default wasm)
+  --epochs E             local epochs per round                        (default 1)
+  --batch-size B         local minibatch size                          (default 32)
+  --lr LR                client SGD learning rate                      (default 0.5)
+  --max-examples N       examples a client trains on per round         (default 256)
+
+Rounds
+  --rounds R             federated rounds                              (default 20)
+  --per-round K          clients sampled per round                     (default 10)
+  --optimizer NAME       fedavg | fedavgm | fedadam | fedyogi          (default fedadam)
+  --server-lr LR         server learning rate (default per optimizer: fedavg/fedavgm 1, fedadam/fedyogi 0.01)
+  --weighting W          examples | uniform (FedAvg weights)           (default examples)
+  --eval-every K         evaluate every K rounds (and after the last)  (default 1)
+  --seed S               seeds partitions, sampling and initial weights (default 1)
+
+Output
+  --central              also train centrally on the union of the training clients with the same
+                         number of processed examples, and report the ratio
+  --out FILE             write the report as JSON
+  --quiet                no progress bar or table
+  -h, --help             this text
+`;
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const simulationConfigSchema = z
+  .object({
+    corpus: z.enum(['sotu', 'spam-assassin']).default('sotu'),
+    partition: z.enum(['natural', 'iid', 'dirichlet']).default('natural'),
+    unit: z.enum(['document', 'group']).default('document'),
+    alpha: z.coerce.number().positive().max(1000).default(0.5),
+    testFraction: z.coerce.number().gt(0).lt(1).default(0.1),
+    clients: positiveInt.optional(),
+    maxTestExamples: positiveInt.default(5000),
+    model: z.enum(['tiny', 'reference']).default('tiny'),
+    backend: z.enum(['wasm', 'cpu']).default('wasm'),
+    epochs: positiveInt.max(50).default(1),
+    batchSize: positiveInt.max(1024).default(32),
+    lr: z.coerce.number().positive().max(100).default(0.5),
+    maxExamples: positiveInt.default(256),
+    rounds: positiveInt.max(100_000).default(20),
+    perRound: positiveInt.default(10),
+    optimizer: z.enum(['fedavg', 'fedavgm', 'fedadam', 'fedyogi']).default('fedadam'),
+    serverLr: z.coerce.number().positive().max(100).optional(),
+    weighting: z.enum(['examples', 'uniform']).default('examples'),
+    evalEvery: positiveInt.default(1),
+    seed: z.coerce.number().int().default(1),
+    central: z.boolean().default(false),
+    out: z.string().min(1).optional(),
+    quiet: z.boolean().default(false),
+  })
+  .strict();
+
+export type SimulationConfig = z.output<typeof simulationConfigSchema>;
+
+const STRING_FLAGS = [
+  'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
+  'epochs', 'batch-size', 'lr', 'max-examples', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
+  'eval-every', 'seed', 'out',
+] as const;
+
+export type ParsedArgs = { help: true } | { help: false; config: SimulationConfig };
+
+/** Parses CLI flags; throws an Error whose message is fit to print, naming the bad flag. */
+export function parseSimulationArgs(argv: string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(STRING_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+        central: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nRun with --help for the list of flags.`);
+  }
+  if (parsed.values.help) return { help: true };
+  const camel = Object.fromEntries(
+    Object.entries(parsed.values).map(([key, value]) => [key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), value]),
+  );
+  const result = simulationConfigSchema.safeParse(camel);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const flag = String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      return `--${flag}: ${issue.message}`;
+    });
+    throw new Error(`${problems.join('\n')}\nRun with --help for the list of flags.`);
+  }
+  const config = result.data;
+  if (config.perRound > (config.clients ?? Number.POSITIVE_INFINITY)) {
+    throw new Error(`--per-round (${config.perRound}) cannot exceed --clients (${config.clients})`);
+  }
+  return { help: false, config };
+}

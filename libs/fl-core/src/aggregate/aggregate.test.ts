@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { weightedMean } from './mean';
+import { applyServerUpdate, createServerOptimizer } from './server-optimizers';
+
+const f32 = (...values: number[]) => Float32Array.from(values);
+
+describe('weightedMean', () => {
+  it('returns the delta itself when every client sent the same one', () => {
+    const delta = f32(0.5, -1.25, 3e-4, 0);
+    const mean = weightedMean([
+      { delta, weight: 10 },
+      { delta: delta.slice(), weight: 3 },
+      { delta: delta.slice(), weight: 250 },
+    ]);
+    expect(Array.from(mean)).toEqual(Array.from(delta));
+  });
+
+  it('weights by example count (and is uniform with equal weights)', () => {
+    // (1·30 + 4·10) / 40 = 1.75 ; (2·30 + 0·10) / 40 = 1.5
+    expect(Array.from(weightedMean([{ delta: f32(1, 2), weight: 30 }, { delta: f32(4, 0), weight: 10 }]))).toEqual([1.75, 1.5]);
+    expect(Array.from(weightedMean([{ delta: f32(1, 2), weight: 1 }, { delta: f32(4, 0), weight: 1 }]))).toEqual([2.5, 1]);
+  });
+
+  it('rejects empty input, mismatched lengths, bad weights and non-finite values', () => {
+    expect(() => weightedMean([])).toThrow(/at least one update/);
+    expect(() => weightedMean([{ delta: f32(1), weight: 1 }, { delta: f32(1, 2), weight: 1 }])).toThrow(/length 2, expected 1/);
+    expect(() => weightedMean([{ delta: f32(1), weight: 0 }])).toThrow(/weight 0/);
+    expect(() => weightedMean([{ delta: f32(Number.NaN), weight: 1 }])).toThrow(/not finite/);
+  });
+});
+
+describe('server optimizers (Reddi et al. 2021, Algorithm 2)', () => {
+  const weights = f32(1, -2);
+  const delta = f32(0.1, -0.4);
+
+  it('FedAvg adds η·Δ', () => {
+    const state = createServerOptimizer({ name: 'fedavg', learningRate: 0.5 }, 2);
+    const { weights: next } = applyServerUpdate(state, weights, delta);
+    expect(next[0]).toBeCloseTo(1.05, 6);
+    expect(next[1]).toBeCloseTo(-2.2, 6);
+  });
+
+  it('FedAvgM accumulates momentum: m₁ = Δ, m₂ = 0.9Δ + Δ', () => {
+    let state = createServerOptimizer({ name: 'fedavgm', learningRate: 1, momentum: 0.9 }, 2);
+    let w = weights;
+    ({ weights: w, state } = applyServerUpdate(state, w, delta));
+    ({ weights: w, state } = applyServerUpdate(state, w, delta));
+    // x = 1 + 0.1 + 0.19 = 1.29 ; −2 − 0.4 − 0.76 = −3.16
+    expect(w[0]).toBeCloseTo(1.29, 5);
+    expect(w[1]).toBeCloseTo(-3.16, 5);
+    expect(state.round).toBe(2);
+  });
+
+  it('FedAdam matches two hand-computed steps', () => {
+    let state = createServerOptimizer({ name: 'fedadam', learningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 }, 1);
+    let w = f32(1);
+    // Step 1, Δ = 0.1: m = 0.01; v = 0.99·1e-6 + 0.01·0.01 = 1.0099e-4; √v = 0.010049378;
+    // x = 1 + 0.01·0.01 / (0.010049378 + 0.001) = 1 + 0.0090502... = 1.00905026
+    ({ weights: w, state } = applyServerUpdate(state, w, f32(0.1)));
+    expect(w[0]).toBeCloseTo(1.00905026, 6);
+    // Step 2, Δ = −0.2: m = 0.009 − 0.02 = −0.011; v = 0.99·1.0099e-4 + 0.01·0.04 = 4.999801e-4;
+    // √v = 0.022360235; x = 1.00905026 − 0.00011 / 0.023360235 = 1.00905026 − 0.00470885 = 1.00434141
+    ({ weights: w, state } = applyServerUpdate(state, w, f32(-0.2)));
+    expect(w[0]).toBeCloseTo(1.00434141, 6);
+    expect(state.m?.[0]).toBeCloseTo(-0.011, 7);
+  });
+
+  it('FedYogi matches two hand-computed steps (additive second moment)', () => {
+    let state = createServerOptimizer({ name: 'fedyogi', learningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 }, 1);
+    let w = f32(1);
+    // Step 1, Δ = 0.1: v₀ = 1e-6 < Δ² = 0.01 so sign = −1: v = 1e-6 + 0.01·0.01 = 1.01e-4;
+    // √v = 0.010049876; x = 1 + 1e-4 / 0.011049876 = 1.00904987
+    ({ weights: w, state } = applyServerUpdate(state, w, f32(0.1)));
+    expect(w[0]).toBeCloseTo(1.00904987, 6);
+    expect(state.v?.[0]).toBeCloseTo(1.01e-4, 9);
+    // Step 2, Δ = 0.001: Δ² = 1e-6 < v so sign = +1: v = 1.01e-4 − 0.01·1e-6 = 1.0099e-4;
+    // m = 0.009 + 0.0001 = 0.0091; x = 1.00904987 + 0.000091 / 0.011049378 = 1.01728570
+    ({ weights: w, state } = applyServerUpdate(state, w, f32(0.001)));
+    expect(state.v?.[0]).toBeCloseTo(1.0099e-4, 9);
+    expect(w[0]).toBeCloseTo(1.0172857, 5);
+  });
+
+  it('leaves its inputs untouched and rejects bad configs and shapes', () => {
+    const state = createServerOptimizer({ name: 'fedadam' }, 2);
+    const before = state.m?.slice();
+    applyServerUpdate(state, weights, delta);
+    expect(Array.from(state.m ?? [])).toEqual(Array.from(before ?? []));
+    expect(Array.from(weights)).toEqual([1, -2]);
+    expect(() => applyServerUpdate(state, weights, f32(1))).toThrow(/length 1/);
+    expect(() => createServerOptimizer({ name: 'fedadam', beta1: 1 }, 2)).toThrow(/invalid server optimizer/);
+    expect(() => createServerOptimizer({ name: 'fedavg' }, 0)).toThrow(/positive integer/);
+  });
+});

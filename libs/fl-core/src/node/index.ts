@@ -1,0 +1,1 @@
+export { useNodeBackend, NODE_BACKENDS, type NodeBackendName, type NodeBackendOptions } from './backend';

@@ -1,0 +1,111 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { ExampleSet } from '../text/index';
+import type { SeededRandom } from '../random/index';
+import { setFlatWeights } from '../model/weights';
+import { trainLocal } from '../train/local';
+import type { TrainingPlanInput } from '../train/plan';
+import { evaluate, type EvaluationMetrics } from '../train/evaluate';
+import { weightedMean } from '../aggregate/mean';
+import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput } from '../aggregate/server-optimizers';
+
+/** One simulated device: an id and the training examples derived from its own text. */
+export interface VirtualClient {
+  id: string;
+  examples: ExampleSet;
+}
+
+export interface FederatedSimulationOptions {
+  /** One model instance, reused by every virtual client in turn. */
+  model: tf.LayersModel;
+  initialWeights: Float32Array;
+  clients: readonly VirtualClient[];
+  /** Held-out clients' examples; never trained on. */
+  testExamples: ExampleSet;
+  rounds: number;
+  clientsPerRound: number;
+  plan: TrainingPlanInput;
+  optimizer: ServerOptimizerInput;
+  /** FedAvg weighting: by example count (the default) or uniform over clients. */
+  weighting?: 'examples' | 'uniform';
+  random: SeededRandom;
+  /** Evaluate every k rounds (and always after the last). */
+  evaluateEvery?: number;
+  onRound?: (record: RoundRecord) => void;
+  signal?: AbortSignal;
+}
+
+export interface RoundRecord {
+  round: number;
+  participants: string[];
+  /** Mean local training loss over the cohort, weighted like the aggregate. */
+  trainLoss: number;
+  /** Evaluation on the held-out clients after this round's update; absent on skipped rounds. */
+  test?: EvaluationMetrics;
+  /** Distinct examples the cohort trained on. */
+  examples: number;
+  /** Examples processed, epochs included: the compute budget central training is matched to. */
+  examplesProcessed: number;
+  seconds: number;
+}
+
+export interface FederatedSimulationResult {
+  weights: Float32Array;
+  rounds: RoundRecord[];
+}
+
+/**
+ * FedOpt (Reddi et al. 2021, Algorithm 1) over virtual clients in one process: each round samples
+ * a cohort uniformly without replacement, every member trains from the global weights, the server
+ * averages their deltas and takes one optimizer step.
+ */
+export async function runFederatedSimulation(options: FederatedSimulationOptions): Promise<FederatedSimulationResult> {
+  const { model, clients, rounds, clientsPerRound, random } = options;
+  if (clients.length === 0) throw new RangeError('simulation needs at least one training client');
+  if (!Number.isInteger(clientsPerRound) || clientsPerRound < 1 || clientsPerRound > clients.length) {
+    throw new RangeError(`clientsPerRound must be in [1, ${clients.length}], got ${clientsPerRound}`);
+  }
+  const evaluateEvery = options.evaluateEvery ?? 1;
+  let weights = options.initialWeights;
+  let optimizerState = createServerOptimizer(options.optimizer, weights.length);
+  const records: RoundRecord[] = [];
+
+  for (let round = 1; round <= rounds; round++) {
+    options.signal?.throwIfAborted();
+    const started = performance.now();
+    const cohort = random.sampleIndices(clients.length, clientsPerRound).map((i) => clients[i] as VirtualClient);
+    const updates: { delta: Float32Array; weight: number }[] = [];
+    let lossWeighted = 0;
+    let examples = 0;
+    let examplesProcessed = 0;
+    for (const client of cohort) {
+      const result = await trainLocal(model, weights, client.examples, options.plan, {
+        random: random.fork(),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const weight = options.weighting === 'uniform' ? 1 : result.numExamples;
+      updates.push({ delta: result.delta, weight });
+      lossWeighted += weight * result.metrics.trainLoss;
+      examples += result.numExamples;
+      examplesProcessed += result.metrics.examplesProcessed;
+    }
+    const meanDelta = weightedMean(updates);
+    ({ weights, state: optimizerState } = applyServerUpdate(optimizerState, weights, meanDelta));
+    const totalWeight = updates.reduce((sum, u) => sum + u.weight, 0);
+    const record: RoundRecord = {
+      round,
+      participants: cohort.map((c) => c.id),
+      trainLoss: lossWeighted / totalWeight,
+      examples,
+      examplesProcessed,
+      seconds: 0,
+    };
+    if (round % evaluateEvery === 0 || round === rounds) {
+      setFlatWeights(model, weights);
+      record.test = await evaluate(model, options.testExamples);
+    }
+    record.seconds = (performance.now() - started) / 1000;
+    records.push(record);
+    options.onRound?.(record);
+  }
+  return { weights, rounds: records };
+}

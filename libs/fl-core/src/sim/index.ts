@@ -1,0 +1,8 @@
+export {
+  runFederatedSimulation,
+  type VirtualClient,
+  type FederatedSimulationOptions,
+  type FederatedSimulationResult,
+  type RoundRecord,
+} from './federated';
+export { runCentralTraining, type CentralTrainingOptions, type CentralTrainingResult } from './central';

@@ -1,0 +1,144 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ExampleSet } from '../text/index';
+import { createSeededRandom, type SeededRandom } from '../random/index';
+import { getFlatWeights, setFlatWeights } from '../model/weights';
+import { assertExamplesFit, batchTensors } from './batches';
+import { parseTrainingPlan, type TrainingPlanInput } from './plan';
+
+export interface LocalTrainingOptions {
+  /** Orders and subsamples the examples; defaults to a generator seeded from the CSPRNG. */
+  random?: SeededRandom;
+  /** Milliseconds; injectable so tests can exercise the time budget. */
+  now?: () => number;
+  /** Aborts between batches; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called after every batch, e.g. to report progress to the UI. */
+  onBatch?: (progress: { batch: number; batches: number; loss: number }) => void;
+}
+
+export interface LocalTrainingResult {
+  /** New weights − starting weights, flat. */
+  delta: Float32Array;
+  /** Distinct examples trained on (FedAvg's weight). */
+  numExamples: number;
+  metrics: {
+    /** Mean cross-entropy over the batches run, in nats. */
+    trainLoss: number;
+    batches: number;
+    /** Examples processed, counting every epoch: the compute spent. */
+    examplesProcessed: number;
+    seconds: number;
+    examplesPerSecond: number;
+    stoppedBy: 'completed' | 'time-budget';
+  };
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Int32Array(1))[0] as number;
+}
+
+/**
+ * Client update of FedAvg (McMahan et al. 2017): plain minibatch SGD for E epochs from the global
+ * weights, returning the difference. The model is reused across calls (weights are overwritten), so
+ * a simulation of many clients builds it once.
+ */
+export async function trainLocal(
+  model: tf.LayersModel,
+  globalWeights: Float32Array,
+  examples: ExampleSet,
+  planInput: TrainingPlanInput,
+  options: LocalTrainingOptions = {},
+): Promise<LocalTrainingResult> {
+  const plan = parseTrainingPlan(planInput);
+  const [, contextLength] = model.inputs[0]?.shape ?? [];
+  const vocabularySize = model.outputs[0]?.shape[1];
+  if (typeof contextLength !== 'number' || typeof vocabularySize !== 'number') {
+    throw new TypeError('trainLocal: model must take [batch, context] and emit [batch, vocabulary]');
+  }
+  assertExamplesFit(examples, contextLength, vocabularySize);
+  if (examples.count === 0) throw new RangeError('trainLocal: no examples to train on');
+  const now = options.now ?? (() => performance.now());
+  const random = options.random ?? createSeededRandom(randomSeed());
+
+  setFlatWeights(model, globalWeights);
+  const chosen = random.sampleIndices(examples.count, Math.min(examples.count, plan.maxExamples));
+  const subset = gatherRows(examples, chosen);
+  const optimizer = tf.train.sgd(plan.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const batchesPerEpoch = Math.ceil(subset.count / plan.batchSize);
+  const totalBatches = batchesPerEpoch * plan.epochs;
+  const started = now();
+  let lossSum = 0;
+  let batches = 0;
+  let stoppedBy: LocalTrainingResult['metrics']['stoppedBy'] = 'completed';
+
+  try {
+    training: for (let epoch = 0; epoch < plan.epochs; epoch++) {
+      const order = epoch === 0 ? subset : gatherRows(subset, random.shuffle(Array.from({ length: subset.count }, (_, i) => i)));
+      for (let start = 0; start < order.count; start += plan.batchSize) {
+        options.signal?.throwIfAborted();
+        const end = Math.min(order.count, start + plan.batchSize);
+        const cost = tf.tidy(() => {
+          const { contexts, targets } = batchTensors(order, start, end);
+          const labels = tf.oneHot(targets, vocabularySize);
+          return optimizer.minimize(
+            () => tf.losses.softmaxCrossEntropy(labels, model.apply(contexts, { training: true }) as tf.Tensor) as tf.Scalar,
+            true,
+            variables,
+          );
+        });
+        // Reading the loss waits for the step, and yields so an abort or the UI gets a turn.
+        const loss = (await cost!.data())[0] as number;
+        cost!.dispose();
+        if (!Number.isFinite(loss)) throw new RangeError(`trainLocal: loss became ${loss} at batch ${batches}; lower the learning rate`);
+        lossSum += loss;
+        batches += 1;
+        options.onBatch?.({ batch: batches, batches: totalBatches, loss });
+        if (now() - started >= plan.timeBudgetMs) {
+          stoppedBy = batches < totalBatches ? 'time-budget' : 'completed';
+          break training;
+        }
+      }
+    }
+  } finally {
+    optimizer.dispose();
+  }
+
+  const trained = getFlatWeights(model);
+  const delta = new Float32Array(trained.length);
+  for (let i = 0; i < trained.length; i++) delta[i] = (trained[i] as number) - (globalWeights[i] as number);
+  const seconds = (now() - started) / 1000;
+  const examplesProcessed = countExamplesRun(subset.count, plan.batchSize, batches);
+  return {
+    delta,
+    // The first epoch runs through the subset in order, so this counts each example once.
+    numExamples: Math.min(subset.count, batches * plan.batchSize),
+    metrics: {
+      trainLoss: batches > 0 ? lossSum / batches : Number.NaN,
+      batches,
+      examplesProcessed,
+      seconds,
+      examplesPerSecond: seconds > 0 ? examplesProcessed / seconds : 0,
+      stoppedBy,
+    },
+  };
+}
+
+/** Examples processed by `batches` batches over epochs of `count` examples. */
+function countExamplesRun(count: number, batchSize: number, batches: number): number {
+  const perEpoch = Math.ceil(count / batchSize);
+  const fullEpochs = Math.floor(batches / perEpoch);
+  const rest = batches % perEpoch;
+  return fullEpochs * count + Math.min(count, rest * batchSize);
+}
+
+function gatherRows(examples: ExampleSet, rows: readonly number[]): ExampleSet {
+  const length = examples.contextLength;
+  const contexts = new Int32Array(rows.length * length);
+  const targets = new Int32Array(rows.length);
+  rows.forEach((row, i) => {
+    contexts.set(examples.contexts.subarray(row * length, (row + 1) * length), i * length);
+    targets[i] = examples.targets[row] as number;
+  });
+  return { contexts, targets, count: rows.length, contextLength: length };
+}

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+
+/** How one client trains in one round; sent by the aggregator as part of the round's plan. */
+export const trainingPlanSchema = z
+  .object({
+    epochs: z.number().int().min(1).max(50).default(1),
+    batchSize: z.number().int().min(1).max(1024).default(32),
+    /** Client SGD step size. */
+    learningRate: z.number().positive().max(100).default(0.5),
+    /** Cap on the examples a client trains on per round (a random subset), bounding its compute. */
+    maxExamples: z.number().int().positive().max(10_000_000).default(1_000),
+    /** Wall-clock cap; training stops after the batch that crosses it. */
+    timeBudgetMs: z.number().int().positive().max(3_600_000).default(60_000),
+  })
+  .strict();
+
+export type TrainingPlan = z.output<typeof trainingPlanSchema>;
+export type TrainingPlanInput = z.input<typeof trainingPlanSchema>;
+
+export function parseTrainingPlan(input: TrainingPlanInput): TrainingPlan {
+  const result = trainingPlanSchema.safeParse(input);
+  if (!result.success) throw new TypeError(`invalid training plan: ${z.prettifyError(result.error)}`);
+  return result.data;
+}

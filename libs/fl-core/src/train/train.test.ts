@@ -1,0 +1,118 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../node/backend';
+import { buildModel } from '../model/build';
+import { getFlatWeights } from '../model/weights';
+import type { ModelSpec } from '../model/spec';
+import { createSeededRandom } from '../random/index';
+import type { ExampleSet } from '../text/index';
+import { evaluate } from './evaluate';
+import { trainLocal } from './local';
+
+const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 32, contextLength: 3, embeddingDim: 8, hiddenUnits: 16 };
+
+/**
+ * A tiny language with a learnable rule: sentences <bos> a b c d <eos> over a few fixed phrases, so
+ * after training the next token is fully determined by the previous three.
+ */
+function phraseExamples(repeats: number): ExampleSet {
+  const phrases = [
+    [4, 5, 6, 7],
+    [8, 9, 10, 11, 12],
+    [13, 14, 15],
+    [16, 5, 17, 18, 19],
+  ];
+  const contexts: number[] = [];
+  const targets: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    for (const phrase of phrases) {
+      const tokens = [2, ...phrase, 3];
+      for (let i = 1; i < tokens.length; i++) {
+        const window = tokens.slice(Math.max(0, i - SPEC.contextLength), i);
+        while (window.length < SPEC.contextLength) window.unshift(0);
+        contexts.push(...window);
+        targets.push(tokens[i] as number);
+      }
+    }
+  }
+  return { contexts: Int32Array.from(contexts), targets: Int32Array.from(targets), count: targets.length, contextLength: SPEC.contextLength };
+}
+
+beforeAll(async () => {
+  await useNodeBackend('wasm');
+});
+
+describe('trainLocal', () => {
+  it('lowers the loss and raises top-1 accuracy on a small fixed corpus', async () => {
+    const model = buildModel(SPEC, { seed: 3 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(8);
+    const before = await evaluate(model, examples);
+    const result = await trainLocal(model, weights, examples, { epochs: 12, batchSize: 16, learningRate: 1, maxExamples: 10_000 }, { random: createSeededRandom(1) });
+    const after = await evaluate(model, examples);
+    expect(after.loss).toBeLessThan(before.loss * 0.5);
+    expect(after.top1).toBeGreaterThan(0.7);
+    expect(after.top3).toBeGreaterThanOrEqual(after.top1);
+    expect(after.perplexity).toBeCloseTo(Math.exp(after.loss), 6);
+    expect(result.numExamples).toBe(examples.count);
+    expect(result.metrics.stoppedBy).toBe('completed');
+    expect(result.metrics.examplesProcessed).toBe(12 * examples.count);
+    // The delta is exactly what training moved the weights by.
+    const trained = getFlatWeights(model);
+    expect(result.delta.length).toBe(weights.length);
+    expect(result.delta[7]).toBeCloseTo((trained[7] as number) - (weights[7] as number), 6);
+    model.dispose();
+  });
+
+  it('keeps tensor memory flat over hundreds of rounds of training and evaluation', async () => {
+    const model = buildModel(SPEC, { seed: 4 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(1);
+    const plan = { epochs: 1, batchSize: 8, learningRate: 0.1 };
+    await trainLocal(model, weights, examples, plan);
+    await evaluate(model, examples);
+    const tensors = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    for (let round = 0; round < 200; round++) {
+      await trainLocal(model, weights, examples, plan, { random: createSeededRandom(round) });
+      await evaluate(model, examples);
+    }
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(tf.memory().numBytes).toBe(bytes);
+    model.dispose();
+  });
+
+  it('caps examples, honours the time budget, and can be aborted', async () => {
+    const model = buildModel(SPEC, { seed: 5 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(4);
+    const capped = await trainLocal(model, weights, examples, { epochs: 1, batchSize: 4, maxExamples: 10 });
+    expect(capped.numExamples).toBe(10);
+    expect(capped.metrics.batches).toBe(3);
+
+    let clock = 0;
+    const budgeted = await trainLocal(model, weights, examples, { epochs: 5, batchSize: 4, timeBudgetMs: 2500 }, { now: () => (clock += 1000) });
+    expect(budgeted.metrics.stoppedBy).toBe('time-budget');
+    expect(budgeted.metrics.batches).toBeLessThan(5);
+
+    const controller = new AbortController();
+    const aborted = trainLocal(model, weights, examples, { epochs: 50, batchSize: 2 }, {
+      signal: controller.signal,
+      onBatch: ({ batch }) => batch === 3 && controller.abort(new Error('user left the page')),
+    });
+    await expect(aborted).rejects.toThrow('user left the page');
+    model.dispose();
+  });
+
+  it('rejects examples that do not fit the model', async () => {
+    const model = buildModel(SPEC);
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(1);
+    await expect(trainLocal(model, weights, { ...examples, contextLength: 4 }, {})).rejects.toThrow(/context length 4/);
+    const outOfRange = { ...examples, targets: examples.targets.map((t, i) => (i === 2 ? 32 : t)) };
+    await expect(trainLocal(model, weights, outOfRange, {})).rejects.toThrow(/token id 32 at position 2/);
+    await expect(trainLocal(model, weights.subarray(1), examples, {})).rejects.toThrow(/expected \d+ values/);
+    await expect(trainLocal(model, weights, examples, { batchSize: 0 })).rejects.toThrow(/batchSize/);
+    model.dispose();
+  });
+});
