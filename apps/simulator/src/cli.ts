@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { HELP, parseSimulationArgs } from './config';
@@ -52,8 +53,10 @@ async function main(): Promise<number> {
   bar?.stop();
   if (!config.quiet) printTable(report);
   if (config.out) {
-    writeFileSync(config.out, `${JSON.stringify(report, null, 2)}\n`);
-    if (!config.quiet) console.log(`wrote ${config.out}`);
+    // npm runs workspace scripts in the workspace folder; resolve against where the user typed.
+    const out = resolve(process.env.INIT_CWD ?? process.cwd(), config.out);
+    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+    if (!config.quiet) console.log(`wrote ${out}`);
   }
   return 0;
 }

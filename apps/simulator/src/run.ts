@@ -9,11 +9,12 @@ import {
   partitionClients,
   runCentralTraining,
   runFederatedSimulation,
+  sampleExamples,
   splitHeldOut,
   textToExamples,
   type ExampleSet,
+  type PartitionOptions,
   type RoundRecord,
-  type SeededRandom,
   type VirtualClient,
 } from '@murmur/fl-core';
 import { loadCorpus, useNodeBackend } from '@murmur/fl-core/node';
@@ -40,17 +41,15 @@ export interface SimulationHooks {
   onRound?: (round: RoundRecord) => void;
 }
 
-function sampleExamples(examples: ExampleSet, max: number, random: SeededRandom): ExampleSet {
-  if (examples.count <= max) return examples;
-  const rows = random.sampleIndices(examples.count, max).sort((a, b) => a - b);
-  const length = examples.contextLength;
-  const contexts = new Int32Array(max * length);
-  const targets = new Int32Array(max);
-  rows.forEach((row, i) => {
-    contexts.set(examples.contexts.subarray(row * length, (row + 1) * length), i * length);
-    targets[i] = examples.targets[row] as number;
-  });
-  return { contexts, targets, count: max, contextLength: length };
+function partitionOptions(config: SimulationConfig): PartitionOptions {
+  switch (config.partition) {
+    case 'natural':
+      return { scheme: 'natural', unit: config.unit };
+    case 'iid':
+      return { scheme: 'iid', unit: config.unit, seed: config.seed };
+    case 'dirichlet':
+      return { scheme: 'dirichlet', unit: config.unit, seed: config.seed, alpha: config.alpha };
+  }
 }
 
 /** Loads and partitions the corpus, runs the federated rounds, optionally the central baseline. */
@@ -62,12 +61,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
 
   hooks.onPhase?.('data', 1);
   const documents = loadCorpus(config.corpus);
-  const clients = partitionClients(documents, {
-    scheme: config.partition,
-    unit: config.unit,
-    alpha: config.alpha,
-    seed: config.seed,
-  });
+  const clients = partitionClients(documents, partitionOptions(config));
   const { train, test } = splitHeldOut(clients, { testFraction: config.testFraction, seed: config.seed });
   if (config.clients !== undefined && config.clients > train.length) {
     throw new Error(`--clients ${config.clients} exceeds the ${train.length} training clients this partition has`);

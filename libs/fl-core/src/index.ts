@@ -1,4 +1,6 @@
 export * from './random/index';
+export * from './text/index';
+export * from './data/index';
 export * from './model/index';
 export * from './train/index';
 export * from './aggregate/index';

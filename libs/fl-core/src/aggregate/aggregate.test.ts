@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { weightedMean } from './mean';
 import { applyServerUpdate, createServerOptimizer } from './server-optimizers';
 
-const f32 = (...values: number[]) => Float32Array.from(values);
+const f32 = (...values: number[]): Float32Array => Float32Array.from(values);
 
 describe('weightedMean', () => {
   it('returns the delta itself when every client sent the same one', () => {

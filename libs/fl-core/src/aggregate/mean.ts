@@ -21,7 +21,7 @@ export function weightedMean(updates: readonly WeightedUpdate[]): Float32Array {
     if (!(weight > 0) || !Number.isFinite(weight)) {
       throw new RangeError(`weightedMean: update ${index} has weight ${weight}, expected a positive finite number`);
     }
-    for (let i = 0; i < dimension; i++) sum[i] += weight * (delta[i] as number);
+    for (let i = 0; i < dimension; i++) sum[i] = (sum[i] as number) + weight * (delta[i] as number);
     totalWeight += weight;
   });
   const mean = new Float32Array(dimension);

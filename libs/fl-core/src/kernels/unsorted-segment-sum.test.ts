@@ -32,7 +32,7 @@ describe.each(['cpu', 'wasm'] as const)('UnsortedSegmentSum kernel on %s', (back
     const result = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d(values, [rows, dim]), tf.tensor1d(ids, 'int32'), segments));
     const expected = new Float64Array(segments * dim);
     ids.forEach((id, row) => {
-      for (let j = 0; j < dim; j++) expected[id * dim + j] += values[row * dim + j] as number;
+      for (let j = 0; j < dim; j++) expected[id * dim + j] = (expected[id * dim + j] as number) + (values[row * dim + j] as number);
     });
     expect(result.shape).toEqual([segments, dim]);
     const got = result.dataSync();

@@ -39,7 +39,7 @@ export function segmentSumValues(
     if (segment < 0 || segment >= numSegments) continue;
     const from = i * innerSize;
     const to = segment * innerSize;
-    for (let j = 0; j < innerSize; j++) out[to + j] += x[from + j] as number;
+    for (let j = 0; j < innerSize; j++) out[to + j] = (out[to + j] as number) + (x[from + j] as number);
   }
   return out;
 }

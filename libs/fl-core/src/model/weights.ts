@@ -7,8 +7,12 @@ import { parameterCount, type ModelSpec } from './spec';
  * Every model's weights as one flat Float32Array, in `model.weights` order: the unit that training
  * deltas, clipping, noise, encoding and aggregation all work on.
  */
+function sizeOf(shape: readonly (number | null)[]): number {
+  return shape.reduce<number>((size, dim) => size * (dim ?? 1), 1);
+}
+
 export function getFlatWeights(model: tf.LayersModel): Float32Array {
-  const total = model.weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * (b ?? 1), 1), 0);
+  const total = model.weights.reduce((sum, w) => sum + sizeOf(w.shape), 0);
   const flat = new Float32Array(total);
   let offset = 0;
   for (const weight of model.weights) {
@@ -25,7 +29,7 @@ export class WeightShapeError extends Error {
 
 /** Loads flat weights into the model; throws WeightShapeError if they do not fit it exactly. */
 export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void {
-  const sizes = model.weights.map((w) => w.shape.reduce((a, b) => a * (b ?? 1), 1));
+  const sizes = model.weights.map((w) => sizeOf(w.shape));
   const expected = sizes.reduce((a, b) => a + b, 0);
   if (flat.length !== expected) {
     throw new WeightShapeError(

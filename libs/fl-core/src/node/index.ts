@@ -1,1 +1,10 @@
 export { useNodeBackend, NODE_BACKENDS, type NodeBackendName, type NodeBackendOptions } from './backend';
+export {
+  loadCorpus,
+  loadStateOfTheUnion,
+  loadSpamAssassin,
+  SPAM_ASSASSIN_GROUPS,
+  type CorpusName,
+  type SpamAssassinGroup,
+  type SpamAssassinOptions,
+} from './corpora';

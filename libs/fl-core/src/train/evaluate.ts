@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ExampleSet } from '../text/index';
+import { BOS_ID, PAD_ID, UNK_ID, type ExampleSet } from '../text/index';
 import { assertExamplesFit, batchTensors } from './batches';
 
-/** Tokens never offered as a suggestion: <pad>, <unk>, <bos> (ids 0–2 of the fixed vocabulary). */
-export const UNSUGGESTABLE_TOKEN_IDS: readonly number[] = [0, 1, 2];
+/** Tokens never offered as a suggestion. */
+export const UNSUGGESTABLE_TOKEN_IDS: readonly number[] = Object.freeze([PAD_ID, UNK_ID, BOS_ID]);
 
 /**
  * Additive totals, so evaluations on many clients combine by summing (securely, later) before

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ExampleSet } from '../text/index';
+import { selectExamples, shuffleExamples, type ExampleSet } from '../text/index';
 import { createSeededRandom, type SeededRandom } from '../random/index';
 import { getFlatWeights, setFlatWeights } from '../model/weights';
 import { assertExamplesFit, batchTensors } from './batches';
@@ -62,7 +62,7 @@ export async function trainLocal(
 
   setFlatWeights(model, globalWeights);
   const chosen = random.sampleIndices(examples.count, Math.min(examples.count, plan.maxExamples));
-  const subset = gatherRows(examples, chosen);
+  const subset = selectExamples(examples, chosen);
   const optimizer = tf.train.sgd(plan.learningRate);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const batchesPerEpoch = Math.ceil(subset.count / plan.batchSize);
@@ -74,22 +74,24 @@ export async function trainLocal(
 
   try {
     training: for (let epoch = 0; epoch < plan.epochs; epoch++) {
-      const order = epoch === 0 ? subset : gatherRows(subset, random.shuffle(Array.from({ length: subset.count }, (_, i) => i)));
+      const order = epoch === 0 ? subset : shuffleExamples(subset, random);
       for (let start = 0; start < order.count; start += plan.batchSize) {
         options.signal?.throwIfAborted();
         const end = Math.min(order.count, start + plan.batchSize);
         const cost = tf.tidy(() => {
           const { contexts, targets } = batchTensors(order, start, end);
           const labels = tf.oneHot(targets, vocabularySize);
-          return optimizer.minimize(
+          const batchLoss = optimizer.minimize(
             () => tf.losses.softmaxCrossEntropy(labels, model.apply(contexts, { training: true }) as tf.Tensor) as tf.Scalar,
             true,
             variables,
           );
+          if (!batchLoss) throw new Error('trainLocal: optimizer returned no loss');
+          return batchLoss;
         });
         // Reading the loss waits for the step, and yields so an abort or the UI gets a turn.
-        const loss = (await cost!.data())[0] as number;
-        cost!.dispose();
+        const loss = (await cost.data())[0] as number;
+        cost.dispose();
         if (!Number.isFinite(loss)) throw new RangeError(`trainLocal: loss became ${loss} at batch ${batches}; lower the learning rate`);
         lossSum += loss;
         batches += 1;
@@ -130,15 +132,4 @@ function countExamplesRun(count: number, batchSize: number, batches: number): nu
   const fullEpochs = Math.floor(batches / perEpoch);
   const rest = batches % perEpoch;
   return fullEpochs * count + Math.min(count, rest * batchSize);
-}
-
-function gatherRows(examples: ExampleSet, rows: readonly number[]): ExampleSet {
-  const length = examples.contextLength;
-  const contexts = new Int32Array(rows.length * length);
-  const targets = new Int32Array(rows.length);
-  rows.forEach((row, i) => {
-    contexts.set(examples.contexts.subarray(row * length, (row + 1) * length), i * length);
-    targets[i] = examples.targets[row] as number;
-  });
-  return { contexts, targets, count: rows.length, contextLength: length };
 }

@@ -1,0 +1,105 @@
+/**
+ * Training throughput of the reference model in Node, per backend, with tfjs's stock kernels and
+ * with fl-core's direct UnsortedSegmentSum — side by side in one process, stock first (registering
+ * the direct kernel is one-way).
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import {
+  buildModel,
+  createSeededRandom,
+  createVocabulary,
+  getFlatWeights,
+  MODEL_PRESETS,
+  parameterCount,
+  textToExamples,
+  trainLocal,
+  type ExampleSet,
+  type ModelPresetName,
+} from '@murmur/fl-core';
+import { loadStateOfTheUnion, useNodeBackend, type NodeBackendName } from '@murmur/fl-core/node';
+import { writeReport, type Row } from './report';
+
+interface Case {
+  backend: NodeBackendName;
+  kernels: 'stock' | 'direct';
+}
+
+const CASES: Case[] = [
+  { backend: 'cpu', kernels: 'stock' },
+  { backend: 'wasm', kernels: 'stock' },
+  { backend: 'cpu', kernels: 'direct' },
+  { backend: 'wasm', kernels: 'direct' },
+];
+
+async function measure(testCase: Case, model: ModelPresetName, examples: ExampleSet, batches: number, stockBatches: number): Promise<Row> {
+  await useNodeBackend(testCase.backend, { stockKernels: testCase.kernels === 'stock' });
+  const spec = MODEL_PRESETS[model];
+  const network = buildModel(spec, { seed: 1 });
+  const weights = getFlatWeights(network);
+  const batchSize = 32;
+  const runBatches = testCase.kernels === 'stock' ? stockBatches : batches;
+  const plan = { epochs: 1, batchSize, learningRate: 0.1, timeBudgetMs: 3_600_000 };
+  try {
+    // The first batches compile kernels and allocate: warm up, then time.
+    await trainLocal(network, weights, examples, { ...plan, maxExamples: batchSize }, { random: createSeededRandom(1) });
+    const result = await trainLocal(network, weights, examples, { ...plan, maxExamples: runBatches * batchSize }, { random: createSeededRandom(2) });
+    return { backend: testCase.backend, kernels: testCase.kernels, 'examples/s': Math.round(result.metrics.examplesPerSecond * 10) / 10, examples: result.metrics.examplesProcessed, error: null };
+  } catch (error) {
+    return { backend: testCase.backend, kernels: testCase.kernels, 'examples/s': null, examples: 0, error: (error as Error).message.split('\n')[0] ?? 'failed' };
+  } finally {
+    network.dispose();
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: 'reference' },
+      batches: { type: 'string', default: '40' },
+      'stock-batches': { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log('npm run bench -- train [--model tiny|reference] [--batches N (direct kernels)] [--stock-batches N]');
+    return;
+  }
+  const model = values.model as ModelPresetName;
+  if (!(model in MODEL_PRESETS)) throw new Error(`--model must be tiny or reference, got ${values.model}`);
+  const batches = Number(values.batches);
+  const stockBatches = Number(values['stock-batches']);
+  const spec = MODEL_PRESETS[model];
+  const vocabulary = createVocabulary({ size: spec.vocabularySize });
+  const texts = loadStateOfTheUnion().slice(0, 5).map((d) => d.text);
+  const examples = textToExamples(texts, vocabulary, spec.contextLength);
+
+  const bar = new cliProgress.SingleBar({ format: 'train bench |{bar}| {value}/{total} {case}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+  bar.start(CASES.length, 0, { case: '' });
+  const rows: Row[] = [];
+  for (const testCase of CASES) {
+    bar.update(rows.length, { case: `${testCase.backend}/${testCase.kernels}` });
+    rows.push(await measure(testCase, model, examples, batches, stockBatches));
+  }
+  bar.update(rows.length, { case: 'done' });
+  bar.stop();
+
+  const rate = (backend: string, kernels: string) => rows.find((r) => r.backend === backend && r.kernels === kernels)?.['examples/s'] as number | null;
+  const stockCpu = rate('cpu', 'stock');
+  for (const row of rows) {
+    const value = row['examples/s'] as number | null;
+    row['× stock cpu'] = value && stockCpu ? Math.round((value / stockCpu) * 10) / 10 : null;
+  }
+  const best = rate('wasm', 'direct');
+  writeReport({
+    name: 'train',
+    title: `Training throughput, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, Node`,
+    columns: ['backend', 'kernels', 'examples/s', '× stock cpu', 'examples', 'error'],
+    rows,
+    config: { model, spec, batchSize: 32, batches, stockBatches, data: 'State of the Union, first 5 addresses' },
+    notes: [
+      `target: wasm with the direct kernel ≥ 150 examples/s — measured ${best ?? 'n/a'} (${best !== null && best !== undefined && best >= 150 ? 'met' : 'NOT met'})`,
+    ],
+  });
+}
