@@ -4,5 +4,6 @@ export * from './data/index';
 export * from './model/index';
 export * from './train/index';
 export * from './aggregate/index';
+export * from './privacy/index';
 export * from './kernels/index';
 export * from './sim/index';

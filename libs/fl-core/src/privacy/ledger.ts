@@ -1,0 +1,171 @@
+/**
+ * The aggregator's record of privacy spent: one entry per committed round (q, σ of that round),
+ * RDP summed per order as entries arrive, ε(δ) on demand. It round-trips through JSON so it can be
+ * persisted with the round log and re-checked on load (the RDP is recomputed, never trusted from
+ * disk).
+ */
+import { z } from 'zod';
+import {
+  assertNoiseMultiplier,
+  DEFAULT_RDP_ORDERS,
+  epsilonUnchecked,
+  rdpUnchecked,
+  type EpsilonConversion,
+  type PrivacySpent,
+} from './rdp';
+import {
+  assertDelta,
+  assertNonNegativeInteger,
+  assertOrders,
+  assertPositiveInteger,
+  assertSamplingRate,
+} from './validate';
+
+export interface PrivacyLedgerEntry {
+  /** First round the entry covers; rounds never overlap or go back. */
+  round: number;
+  /** Poisson sampling rate q of the round (expected cohort / eligible population). */
+  samplingRate: number;
+  /** Effective σ of the committed sum (see roundNoiseMultiplier). */
+  noiseMultiplier: number;
+  /** Consecutive rounds with these parameters. @default 1 */
+  steps?: number;
+}
+
+export interface PrivacyLedgerOptions {
+  /** @default DEFAULT_RDP_ORDERS */
+  orders?: readonly number[];
+  /** @default 'improved' */
+  conversion?: EpsilonConversion;
+}
+
+const ledgerJsonSchema = z
+  .object({
+    version: z.literal(1),
+    orders: z.array(z.number()),
+    conversion: z.enum(['improved', 'classic']),
+    entries: z.array(
+      z
+        .object({
+          round: z.number(),
+          samplingRate: z.number(),
+          noiseMultiplier: z.number(),
+          steps: z.number(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+export type PrivacyLedgerJson = z.infer<typeof ledgerJsonSchema>;
+
+type StoredEntry = Readonly<Required<PrivacyLedgerEntry>>;
+
+/**
+ * Per-round RDP vectors kept for reuse: effective σ takes few distinct values in practice (it moves
+ * with the number of survivors), so most rounds cost a vector addition instead of ~0.4 ms of series.
+ */
+const MAX_CACHED_MECHANISMS = 256;
+
+export class PrivacyLedger {
+  readonly orders: readonly number[];
+  readonly conversion: EpsilonConversion;
+  readonly #entries: StoredEntry[] = [];
+  readonly #rdp: number[];
+  readonly #perRoundRdp = new Map<string, readonly number[]>();
+
+  constructor(options: PrivacyLedgerOptions = {}) {
+    const { orders = DEFAULT_RDP_ORDERS, conversion = 'improved' } = options;
+    assertOrders('PrivacyLedger', orders);
+    if (conversion !== 'improved' && conversion !== 'classic') {
+      throw new RangeError(`PrivacyLedger: conversion must be 'improved' or 'classic', got ${String(conversion)}`);
+    }
+    this.orders = Object.freeze([...orders]);
+    this.conversion = conversion;
+    this.#rdp = this.orders.map(() => 0);
+  }
+
+  /** Entries in the order recorded, each with steps filled in. */
+  get entries(): readonly StoredEntry[] {
+    return this.#entries;
+  }
+
+  /** Accumulated RDP per order (same order as `orders`). */
+  get rdp(): readonly number[] {
+    return [...this.#rdp];
+  }
+
+  /** Checks an entry against the argument rules and the previous entry, and stores it. */
+  #append(entry: PrivacyLedgerEntry, where: string): StoredEntry {
+    if (typeof entry !== 'object' || entry === null) {
+      throw new TypeError(`${where}: entry must be an object, got ${entry === null ? 'null' : typeof entry}`);
+    }
+    const { round, samplingRate, noiseMultiplier, steps = 1 } = entry;
+    assertNonNegativeInteger(where, 'round', round);
+    assertSamplingRate(where, samplingRate);
+    assertNoiseMultiplier(where, noiseMultiplier);
+    assertPositiveInteger(where, 'steps', steps);
+    const last = this.#entries.at(-1);
+    if (last !== undefined && round < last.round + last.steps) {
+      throw new RangeError(
+        `${where}: round must be >= ${last.round + last.steps} (the previous entry covers rounds ${last.round}..${
+          last.round + last.steps - 1
+        }), got ${round}`,
+      );
+    }
+    const stored = Object.freeze({ round, samplingRate, noiseMultiplier, steps });
+    this.#entries.push(stored);
+    return stored;
+  }
+
+  #addRdp(samplingRate: number, noiseMultiplier: number, steps: number): void {
+    const key = `${samplingRate}:${noiseMultiplier}`;
+    let perRound = this.#perRoundRdp.get(key);
+    if (perRound === undefined) {
+      perRound = rdpUnchecked(samplingRate, noiseMultiplier, 1, this.orders);
+      if (this.#perRoundRdp.size >= MAX_CACHED_MECHANISMS) {
+        this.#perRoundRdp.delete(this.#perRoundRdp.keys().next().value as string);
+      }
+      this.#perRoundRdp.set(key, perRound);
+    }
+    perRound.forEach((value, index) => {
+      this.#rdp[index] = (this.#rdp[index] as number) + steps * value;
+    });
+  }
+
+  /** Records one committed round (or `steps` consecutive rounds with the same parameters). */
+  record(entry: PrivacyLedgerEntry): void {
+    const stored = this.#append(entry, 'PrivacyLedger.record');
+    this.#addRdp(stored.samplingRate, stored.noiseMultiplier, stored.steps);
+  }
+
+  /** The smallest ε over the ledger's orders for which everything recorded is (ε, δ)-DP. */
+  epsilon(delta: number): PrivacySpent {
+    assertDelta('PrivacyLedger.epsilon', delta);
+    return epsilonUnchecked(this.orders, this.#rdp, delta, this.conversion);
+  }
+
+  toJSON(): PrivacyLedgerJson {
+    return {
+      version: 1,
+      orders: [...this.orders],
+      conversion: this.conversion,
+      entries: this.#entries.map((entry) => ({ ...entry })),
+    };
+  }
+
+  /** Rebuilds a ledger from toJSON's output, re-validating every entry and recomputing the RDP. */
+  static fromJSON(json: unknown): PrivacyLedger {
+    const where = 'PrivacyLedger.fromJSON';
+    const parsed = ledgerJsonSchema.safeParse(json);
+    if (!parsed.success) {
+      throw new TypeError(`${where}: invalid ledger: ${z.prettifyError(parsed.error)}`);
+    }
+    const ledger = new PrivacyLedger({ orders: parsed.data.orders, conversion: parsed.data.conversion });
+    parsed.data.entries.forEach((entry, index) => {
+      const stored = ledger.#append(entry, `${where} entries[${index}]`);
+      ledger.#addRdp(stored.samplingRate, stored.noiseMultiplier, stored.steps);
+    });
+    return ledger;
+  }
+}
