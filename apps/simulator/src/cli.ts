@@ -8,9 +8,15 @@ import { runSimulation, type SimulationReport } from './run';
 const percent = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 
 function printTable(report: SimulationReport): void {
-  const table = new Table({ head: ['round', 'train loss', 'test loss', 'top-1', 'top-3', 'examples', 'seconds'] });
+  const dp = report.config.dp !== 'off';
+  const table = new Table({
+    head: ['round', 'train loss', 'test loss', 'top-1', 'top-3', 'examples', 'seconds', ...(dp ? ['cohort', 'clip C', 'ε'] : [])],
+  });
   for (const r of report.rounds) {
-    table.push([r.round, r.trainLoss.toFixed(4), r.testLoss?.toFixed(4) ?? '—', percent(r.top1), percent(r.top3), r.examples, r.seconds.toFixed(2)]);
+    table.push([
+      r.round, r.trainLoss.toFixed(4), r.testLoss?.toFixed(4) ?? '—', percent(r.top1), percent(r.top3), r.examples, r.seconds.toFixed(2),
+      ...(dp ? [r.cohort ?? 0, r.clipNorm?.toPrecision(3) ?? '—', r.epsilon?.toFixed(3) ?? '—'] : []),
+    ]);
   }
   console.log(table.toString());
   if (report.central) {

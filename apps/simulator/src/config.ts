@@ -33,6 +33,16 @@ Rounds
   --eval-every K         evaluate every K rounds (and after the last)  (default 1)
   --seed S               seeds partitions, sampling and initial weights (default 1)
 
+Differential privacy (DP-FedAvg; see docs/privacy.md)
+  --dp MODE              off | local | distributed | central           (default off)
+                         with DP, clients join each round with probability per-round/clients
+                         (Poisson sampling) and the mean divides by per-round
+  --noise-multiplier S   σ: noise std on the round's sum is σ·C          (default 1)
+  --clip C|adaptive      L2 clip norm C, or adaptive clipping (Andrew et al. 2021) (default 1)
+  --initial-clip C       starting C for --clip adaptive                 (default 0.1)
+  --target-quantile G    adaptive clipping's target unclipped share     (default 0.5)
+  --target-delta D       δ at which ε is reported                        (default 1e-5)
+
 Output
   --central              also train centrally on the union of the training clients with the same
                          number of processed examples, and report the ratio
@@ -65,6 +75,14 @@ export const simulationConfigSchema = z
     weighting: z.enum(['examples', 'uniform']).default('examples'),
     evalEvery: positiveInt.default(1),
     seed: z.coerce.number().int().default(1),
+    dp: z.enum(['off', 'local', 'distributed', 'central']).default('off'),
+    noiseMultiplier: z.coerce.number().positive().max(1000).default(1),
+    clip: z
+      .union([z.literal('adaptive'), z.coerce.number().positive().max(1e6)])
+      .default(1),
+    initialClip: z.coerce.number().positive().max(1e6).default(0.1),
+    targetQuantile: z.coerce.number().gt(0).lt(1).default(0.5),
+    targetDelta: z.coerce.number().gt(0).lt(1).default(1e-5),
     central: z.boolean().default(false),
     out: z.string().min(1).optional(),
     quiet: z.boolean().default(false),
@@ -76,7 +94,7 @@ export type SimulationConfig = z.output<typeof simulationConfigSchema>;
 const STRING_FLAGS = [
   'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
   'epochs', 'batch-size', 'lr', 'max-examples', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
-  'eval-every', 'seed', 'out',
+  'eval-every', 'seed', 'out', 'dp', 'noise-multiplier', 'clip', 'initial-clip', 'target-quantile', 'target-delta',
 ] as const;
 
 export type ParsedArgs = { help: true } | { help: false; config: SimulationConfig };

@@ -14,6 +14,7 @@ import {
   textToExamples,
   type ExampleSet,
   type PartitionOptions,
+  type SimulationPrivacy,
   type RoundRecord,
   type VirtualClient,
 } from '@murmur/fl-core';
@@ -31,6 +32,10 @@ export interface SimulationReport {
     examples: number;
     examplesProcessed: number;
     seconds: number;
+    /** With --dp: ε spent so far at --target-delta, and this round's clip norm. */
+    epsilon?: number;
+    clipNorm?: number;
+    cohort?: number;
   }[];
   central?: { testLoss: number; top1: number; top3: number; examplesProcessed: number; seconds: number; top1Ratio: number };
 }
@@ -50,6 +55,19 @@ function partitionOptions(config: SimulationConfig): PartitionOptions {
     case 'dirichlet':
       return { scheme: 'dirichlet', unit: config.unit, seed: config.seed, alpha: config.alpha };
   }
+}
+
+function simulationPrivacy(config: SimulationConfig): SimulationPrivacy {
+  if (config.dp === 'off') throw new Error('simulationPrivacy: --dp is off');
+  return {
+    mode: config.dp,
+    noiseMultiplier: config.noiseMultiplier,
+    clip:
+      config.clip === 'adaptive'
+        ? { adaptive: true, initialClipNorm: config.initialClip, targetQuantile: config.targetQuantile }
+        : { adaptive: false, clipNorm: config.clip },
+    targetDelta: config.targetDelta,
+  };
 }
 
 /** Loads and partitions the corpus, runs the federated rounds, optionally the central baseline. */
@@ -97,11 +115,13 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     weighting: config.weighting,
     random: random.fork(),
     evaluateEvery: config.evalEvery,
+    ...(config.dp !== 'off' ? { privacy: simulationPrivacy(config) } : {}),
     onRound: (record) => {
       hooks.onRound?.(record);
       hooks.onProgress?.(record.round, {
         trainLoss: record.trainLoss.toFixed(3),
         top1: record.test ? (record.test.top1 * 100).toFixed(1) : '…',
+        ...(record.privacy ? { epsilon: record.privacy.epsilon.toFixed(2) } : {}),
       });
     },
   });
@@ -123,6 +143,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       examples: r.examples,
       examplesProcessed: r.examplesProcessed,
       seconds: r.seconds,
+      ...(r.privacy ? { epsilon: r.privacy.epsilon, clipNorm: r.privacy.clipNorm, cohort: r.privacy.cohortSize } : {}),
     })),
   };
 

@@ -7,6 +7,7 @@ import type { TrainingPlanInput } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
 import { weightedMean } from '../aggregate/mean';
 import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput } from '../aggregate/server-optimizers';
+import { PrivateAggregation, type PrivateRoundReport, type SimulationPrivacy } from './private-round';
 
 /** One simulated device: an id and the training examples derived from its own text. */
 export interface VirtualClient {
@@ -32,6 +33,12 @@ export interface FederatedSimulationOptions {
   evaluateEvery?: number;
   onRound?: (record: RoundRecord) => void;
   signal?: AbortSignal;
+  /**
+   * DP-FedAvg: clients join each round independently with probability clientsPerRound/population
+   * (Poisson sampling, what the accountant assumes), updates are clipped and noised, and the mean
+   * divides by the expected cohort. Absent: a fixed-size cohort and example-weighted FedAvg.
+   */
+  privacy?: SimulationPrivacy;
 }
 
 export interface RoundRecord {
@@ -46,6 +53,8 @@ export interface RoundRecord {
   /** Examples processed, epochs included: the compute budget central training is matched to. */
   examplesProcessed: number;
   seconds: number;
+  /** With DP: ε so far, the clip norm and noise of this round. */
+  privacy?: PrivateRoundReport;
 }
 
 export interface FederatedSimulationResult {
@@ -68,11 +77,16 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
   let weights = options.initialWeights;
   let optimizerState = createServerOptimizer(options.optimizer, weights.length);
   const records: RoundRecord[] = [];
+  const privateAggregation = options.privacy
+    ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length)
+    : null;
 
   for (let round = 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
     const started = performance.now();
-    const cohort = random.sampleIndices(clients.length, clientsPerRound).map((i) => clients[i] as VirtualClient);
+    const cohort = privateAggregation
+      ? clients.filter(() => random.nextFloat() < privateAggregation.samplingRate)
+      : random.sampleIndices(clients.length, clientsPerRound).map((i) => clients[i] as VirtualClient);
     const updates: { delta: Float32Array; weight: number }[] = [];
     let lossWeighted = 0;
     let examples = 0;
@@ -82,23 +96,33 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
         random: random.fork(),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      const weight = options.weighting === 'uniform' ? 1 : result.numExamples;
+      const weight = options.weighting === 'uniform' || privateAggregation ? 1 : result.numExamples;
       updates.push({ delta: result.delta, weight });
       lossWeighted += weight * result.metrics.trainLoss;
       examples += result.numExamples;
       examplesProcessed += result.metrics.examplesProcessed;
     }
-    const meanDelta = weightedMean(updates);
-    ({ weights, state: optimizerState } = applyServerUpdate(optimizerState, weights, meanDelta));
     const totalWeight = updates.reduce((sum, u) => sum + u.weight, 0);
     const record: RoundRecord = {
       round,
       participants: cohort.map((c) => c.id),
-      trainLoss: lossWeighted / totalWeight,
+      trainLoss: totalWeight > 0 ? lossWeighted / totalWeight : Number.NaN,
       examples,
       examplesProcessed,
       seconds: 0,
     };
+    // A Poisson round can sample nobody: then nothing is released and no privacy is spent.
+    if (updates.length > 0) {
+      let meanDelta: Float32Array;
+      if (privateAggregation) {
+        const aggregated = privateAggregation.aggregate(round, updates.map((u) => u.delta), weights.length);
+        meanDelta = aggregated.meanDelta;
+        record.privacy = aggregated.report;
+      } else {
+        meanDelta = weightedMean(updates);
+      }
+      ({ weights, state: optimizerState } = applyServerUpdate(optimizerState, weights, meanDelta));
+    }
     if (round % evaluateEvery === 0 || round === rounds) {
       setFlatWeights(model, weights);
       record.test = await evaluate(model, options.testExamples);

@@ -6,3 +6,4 @@ export {
   type RoundRecord,
 } from './federated';
 export { runCentralTraining, type CentralTrainingOptions, type CentralTrainingResult } from './central';
+export { PrivateAggregation, type SimulationPrivacy, type PrivateRoundReport } from './private-round';

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { rdpEpsilon } from '../privacy/index';
+import { PrivateAggregation } from './private-round';
+
+const vector = (length: number, value: number) => new Float32Array(length).fill(value);
+
+describe('PrivateAggregation', () => {
+  it('clips each update and divides the sum by the expected cohort, not the number of reports', () => {
+    const aggregation = new PrivateAggregation(
+      { mode: 'central', noiseMultiplier: 1e-6, clip: { adaptive: false, clipNorm: 1 }, targetDelta: 1e-5 },
+      4,
+      0.01,
+    );
+    // Norms 2 (clipped to 1) and 0.5 (kept); 2 reports, expected cohort 4.
+    const big = vector(4, 1);
+    const small = vector(4, 0.25);
+    const { meanDelta, report } = aggregation.aggregate(1, [big, small], 4);
+    // (0.5 + 0.25) / 4 per coordinate
+    meanDelta.forEach((v) => expect(v).toBeCloseTo(0.1875, 5));
+    expect(report).toMatchObject({ cohortSize: 2, clippedFraction: 0.5, clipNorm: 1 });
+  });
+
+  it('records every round in the ledger: ε equals the accountant composed over the rounds', () => {
+    const aggregation = new PrivateAggregation(
+      { mode: 'central', noiseMultiplier: 1.1, clip: { adaptive: false, clipNorm: 0.5 }, targetDelta: 1e-5 },
+      20,
+      0.02,
+    );
+    let epsilon = 0;
+    for (let round = 1; round <= 5; round++) epsilon = aggregation.aggregate(round, [vector(8, 0.1)], 8).report.epsilon;
+    expect(epsilon).toBeCloseTo(rdpEpsilon({ samplingRate: 0.02, noiseMultiplier: 1.1, steps: 5, delta: 1e-5 }).epsilon, 9);
+    expect(aggregation.ledger.entries).toHaveLength(5);
+  });
+
+  it('adaptive clipping raises C when every update is clipped, lowers it when none is', () => {
+    const grow = new PrivateAggregation(
+      { mode: 'central', noiseMultiplier: 1, clip: { adaptive: true, initialClipNorm: 1 }, targetDelta: 1e-5 },
+      100,
+      0.1,
+    );
+    const large = Array.from({ length: 100 }, () => vector(4, 5));
+    grow.aggregate(1, large, 4);
+    // b̃ ≈ 0 (σ_b = 100/20 = 5 on a sum of −50 → ±0.05 on b̃): C ≈ exp(0.2·0.5) = 1.105
+    expect(grow.clipNorm).toBeGreaterThan(1.09);
+    expect(grow.clipNorm).toBeLessThan(1.12);
+
+    const shrink = new PrivateAggregation(
+      { mode: 'distributed', noiseMultiplier: 1, clip: { adaptive: true, initialClipNorm: 1 }, targetDelta: 1e-5 },
+      100,
+      0.1,
+    );
+    shrink.aggregate(1, Array.from({ length: 100 }, () => vector(4, 0.01)), 4);
+    expect(shrink.clipNorm).toBeLessThan(0.92);
+    // The update keeps slightly more noise than σ so the indicator query fits in the same budget.
+    expect(shrink.updateNoiseMultiplier).toBeGreaterThan(1);
+  });
+});
