@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { createSeededRandom, type RandomBytes } from '../random/index';
+import {
+  addModInto,
+  createMetricsLayout,
+  decodeSum,
+  decodeSumWithMetrics,
+  encodeVector,
+  encodeWithMetrics,
+  encodingParams,
+  quantizationBound,
+} from './index';
+
+/** Deterministic bytes for reproducible tests only (never for real rounding). */
+function testBytes(seed: number): RandomBytes {
+  const random = createSeededRandom(seed);
+  return (out) => {
+    for (let i = 0; i < out.length; i++) out[i] = random.nextInt(256);
+    return out;
+  };
+}
+
+function sumEncodings(encodings: Uint32Array[], modulusBits: number): Uint32Array {
+  const sum = new Uint32Array(encodings[0]?.length ?? 0);
+  for (const e of encodings) addModInto(sum, e, modulusBits);
+  return sum;
+}
+
+describe('encodingParams', () => {
+  it('picks the largest scale whose m-client sum cannot wrap', () => {
+    const p = encodingParams({ clipRange: 0.5, maxClients: 100 });
+    // L = ⌊(2^31 − 1)/100⌋ = 21474836; scale = L/r.
+    expect(p.maxMagnitude).toBe(21_474_836);
+    expect(p.scale).toBe(21_474_836 / 0.5);
+    expect(p.maxClients * p.maxMagnitude).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(p.maxClients * 2 * p.maxMagnitude).toBeLessThan(2 ** 32);
+    const small = encodingParams({ clipRange: 1, maxClients: 100, modulusBits: 16 });
+    expect(small.maxMagnitude).toBe(327); // ⌊32767/100⌋
+  });
+
+  it('rejects parameters that could wrap or are invalid, naming them', () => {
+    expect(() => encodingParams({ clipRange: 1, maxClients: 1000, modulusBits: 8 })).toThrow(/1000 clients cannot share/);
+    expect(() => encodingParams({ clipRange: 1, maxClients: 10, modulusBits: 16, scale: 4000 })).toThrow(/could wrap/);
+    expect(() => encodingParams({ clipRange: -1, maxClients: 10 })).toThrow(/clipRange/);
+    expect(() => encodingParams({ clipRange: 1, maxClients: 10, modulusBits: 33 })).toThrow(/modulusBits/);
+  });
+});
+
+describe('encodeVector / decodeSum', () => {
+  it('decodes a sum within count/scale of the float sum (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.constantFrom(8, 12, 16, 24, 32),
+        fc.double({ min: 0.01, max: 100, noNaN: true }),
+        fc.integer({ min: 0, max: 2 ** 30 }),
+        (clients, modulusBits, clipRange, seed) => {
+          fc.pre(2 ** (modulusBits - 1) - 1 >= clients);
+          const params = encodingParams({ clipRange, maxClients: clients, modulusBits });
+          const random = createSeededRandom(seed);
+          const d = 16;
+          const exact = new Float64Array(d);
+          const encodings = Array.from({ length: clients }, (_, c) => {
+            const values = Float32Array.from({ length: d }, () => (random.nextFloat() * 2 - 1) * clipRange * 1.5);
+            values.forEach((x, i) => (exact[i] = (exact[i] as number) + Math.max(-clipRange, Math.min(clipRange, x))));
+            return encodeVector(values, params, testBytes(seed + c));
+          });
+          const decoded = decodeSum(sumEncodings(encodings, modulusBits), params, clients);
+          const bound = quantizationBound(params, clients);
+          decoded.forEach((value, i) => {
+            const float32Slack = Math.abs(exact[i] as number) * 2 ** -24 + 2 ** -149;
+            // Clipping at L/scale (≤ r, within a float ulp of r) adds at most count·ulp(r).
+            const clipSlack = clients * clipRange * 2 ** -50;
+            expect(Math.abs(value - (exact[i] as number))).toBeLessThanOrEqual(bound + float32Slack + clipSlack);
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('never wraps at m clients at the extremes, including values far past the clip range', () => {
+    for (const modulusBits of [4, 8, 16, 32]) {
+      const maxClients = modulusBits === 4 ? 7 : 50;
+      const params = encodingParams({ clipRange: 3, maxClients, modulusBits });
+      for (const extreme of [3, -3, 1e30, -1e30]) {
+        const values = new Float32Array(8).fill(extreme);
+        const encodings = Array.from({ length: maxClients }, (_, c) => encodeVector(values, params, testBytes(c)));
+        const decoded = decodeSum(sumEncodings(encodings, modulusBits), params, maxClients);
+        // Every client encodes exactly ±L, so the sum is ±m·L/scale ≈ ±m·r with the right sign.
+        const expected = (Math.sign(extreme) * maxClients * params.maxMagnitude) / params.scale;
+        for (const value of decoded) expect(value).toBeCloseTo(expected, 3);
+      }
+      // Mixed extremes: m−1 clients at +r and one at −r.
+      const plus = encodeVector(new Float32Array([3]), params, testBytes(1));
+      const minus = encodeVector(new Float32Array([-3]), params, testBytes(2));
+      const sum = sumEncodings([...Array.from({ length: maxClients - 1 }, () => plus), minus], modulusBits);
+      expect(decodeSum(sum, params, maxClients)[0]).toBeCloseTo(((maxClients - 2) * params.maxMagnitude) / params.scale, 3);
+    }
+  });
+
+  it('stays below 2^k and maps zero to zero', () => {
+    const params = encodingParams({ clipRange: 1, maxClients: 10, modulusBits: 12 });
+    const values = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
+    for (const word of encodeVector(values, params, testBytes(3))) expect(word).toBeLessThan(2 ** 12);
+    expect(Array.from(encodeVector(new Float32Array(4), params, testBytes(4)))).toEqual([0, 0, 0, 0]);
+  });
+
+  it('rounds stochastically without bias (mean over many trials)', () => {
+    // v = x·scale = 7.3 units: q is 7 w.p. 0.7 and 8 w.p. 0.3; mean 7.3, std 0.458 per trial.
+    const params = encodingParams({ clipRange: 1, maxClients: 1, modulusBits: 16, scale: 100 });
+    const trials = 40_000;
+    const values = new Float32Array(trials).fill(0.073);
+    const v = (values[0] as number) * params.scale;
+    const encoded = encodeVector(values, params, testBytes(5));
+    let sum = 0;
+    let outside = 0;
+    for (const q of encoded) {
+      if (q !== 7 && q !== 8) outside++;
+      sum += q;
+    }
+    expect(outside).toBe(0);
+    const mean = sum / trials;
+    // 5 standard errors: 5 · 0.458/√40000 ≈ 0.0115.
+    expect(Math.abs(mean - v)).toBeLessThan(0.0115);
+    // Negative values round with the same law, mirrored.
+    const negative = encodeVector(new Float32Array(trials).fill(-0.073), params, testBytes(6));
+    let negativeSum = 0;
+    for (const q of negative) negativeSum += q >= 2 ** 15 ? q - 2 ** 16 : q;
+    expect(Math.abs(negativeSum / trials + v)).toBeLessThan(0.0115);
+  });
+
+  it('is deterministic for injected randomness and rejects non-finite values and too many clients', () => {
+    const params = encodingParams({ clipRange: 1, maxClients: 4 });
+    const values = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i) / 3);
+    expect(encodeVector(values, params, testBytes(9))).toEqual(encodeVector(values, params, testBytes(9)));
+    expect(() => encodeVector(new Float32Array([0, Number.NaN]), params)).toThrow(/value 1 is NaN/);
+    expect(() => decodeSum(new Uint32Array(2), params, 5)).toThrow(/count is 5/);
+  });
+});
+
+describe('metrics after the model coordinates', () => {
+  it('sums example counts and clipped bits exactly and loss sums within their bound', () => {
+    const clients = 30;
+    const model = encodingParams({ clipRange: 0.1, maxClients: clients });
+    const layout = createMetricsLayout(
+      {
+        exampleCount: { clipRange: 100_000, scale: 1 },
+        lossSum: { clipRange: 50_000 },
+        clipped: { clipRange: 1, scale: 1 },
+      },
+      { maxClients: clients },
+    );
+    expect(layout.names).toEqual(['clipped', 'exampleCount', 'lossSum']);
+    const random = createSeededRandom(11);
+    let examples = 0;
+    let loss = 0;
+    let clipped = 0;
+    const encodings = Array.from({ length: clients }, (_, c) => {
+      const record = { exampleCount: 1 + random.nextInt(500), lossSum: random.nextFloat() * 2000, clipped: random.nextInt(2) };
+      examples += record.exampleCount;
+      loss += record.lossSum;
+      clipped += record.clipped;
+      return encodeWithMetrics(new Float32Array(5).fill(0.01), record, model, layout, testBytes(100 + c));
+    });
+    const decoded = decodeSumWithMetrics(sumEncodings(encodings, 32), model, layout, clients);
+    expect(decoded.metrics['exampleCount']).toBe(examples);
+    expect(decoded.metrics['clipped']).toBe(clipped);
+    expect(Math.abs((decoded.metrics['lossSum'] as number) - loss)).toBeLessThanOrEqual(quantizationBound(layout.params[2]!, clients));
+    for (const value of decoded.values) expect(Math.abs(value - 0.3)).toBeLessThanOrEqual(quantizationBound(model, clients) + 1e-7);
+  });
+
+  it('rejects missing, unknown and mismatched metrics', () => {
+    const model = encodingParams({ clipRange: 1, maxClients: 4 });
+    const layout = createMetricsLayout({ exampleCount: { clipRange: 10, scale: 1 } }, { maxClients: 4 });
+    expect(() => encodeWithMetrics(new Float32Array(1), {}, model, layout)).toThrow(/"exampleCount" is missing/);
+    expect(() => encodeWithMetrics(new Float32Array(1), { exampleCount: 1, other: 2 }, model, layout)).toThrow(/unknown metrics other/);
+    const other = createMetricsLayout({ exampleCount: { clipRange: 10, scale: 1 } }, { maxClients: 4, modulusBits: 16 });
+    expect(() => encodeWithMetrics(new Float32Array(1), { exampleCount: 1 }, model, other)).toThrow(/expected the model's 2\^32/);
+    expect(() => createMetricsLayout({ 'bad name': { clipRange: 1 } }, { maxClients: 2 })).toThrow(/metric name/);
+  });
+});

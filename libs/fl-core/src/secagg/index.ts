@@ -1,0 +1,84 @@
+export {
+  createSecAggClient,
+  secAggClientStep,
+  SHARE_CIPHERTEXT_BYTES,
+  type SecAggClientState,
+  type SecAggClientStage,
+  type SecAggClientOptions,
+  type SecAggClientStepOptions,
+  type SecAggClientStepResult,
+  type HeldShares,
+} from './client';
+export {
+  createSecAggServer,
+  secAggServerStep,
+  pendingClients,
+  heldShareKinds,
+  type SecAggServerState,
+  type SecAggServerStage,
+  type SecAggServerEvent,
+  type SecAggServerStepOptions,
+  type SecAggServerStepResult,
+  type SecAggResult,
+  type AdvertisedKeys,
+  type ShareOf,
+  type UnmaskResponse,
+  type Outbound,
+} from './server';
+export {
+  runSecAggRound,
+  messageBytes,
+  type SecAggRoundOptions,
+  type SecAggRoundResult,
+  type SecAggRoundCost,
+  type SecAggDropouts,
+} from './driver';
+export { parseRoundConfig, topologyOf, type RoundConfigInput, type Topology } from './config';
+export {
+  roundConfigSchema,
+  graphSchema,
+  advertiseKeysSchema,
+  shareKeysSchema,
+  maskedInputSchema,
+  unmaskSchema,
+  peerKeysSchema,
+  encryptedSharesSchema,
+  unmaskRequestSchema,
+  abortSchema,
+  clientToServerSchemas,
+  serverToClientSchemas,
+  MAX_CLIENTS,
+  type RoundConfig,
+  type ClientToServerMessage,
+  type ServerToClientMessage,
+  type AdvertiseKeysMessage,
+  type ShareKeysMessage,
+  type MaskedInputMessage,
+  type UnmaskMessage,
+  type PeerKeysMessage,
+  type EncryptedSharesMessage,
+  type UnmaskRequestMessage,
+  type AbortMessage,
+} from './messages';
+export { secAggError, type SecAggError, type SecAggErrorCode } from './errors';
+export {
+  splitSecret,
+  combineShares,
+  lagrangeAtZero,
+  combineWithWeights,
+  parseShare,
+  SHAMIR_PRIME,
+  SECRET_BYTES,
+  SHARE_BYTES,
+} from './shamir';
+export { hararyNeighbours } from './graph';
+export { defaultSuite, nobleSuite, deriveKey, type CryptoSuite, type KeyPurpose } from './crypto';
+export { expandMask } from './prg';
+export { packWords, unpackWords, wordBytes } from './bytes';
+export {
+  secAggPlusParameters,
+  secAggPlusOptionsSchema,
+  binomialTailLog2,
+  type SecAggPlusOptions,
+  type SecAggPlusParameters,
+} from './params';

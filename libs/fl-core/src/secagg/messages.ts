@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { reject, type Rejection } from './errors';
+
+/**
+ * Wire shapes of the SecAgg rounds (Bonawitz et al. 2017, the protocol's Rounds 0–4; Round 3, ConsistencyCheck, is not built). One zod schema per
+ * message; the TypeScript types are inferred from them. Binary fields are Uint8Array (Socket.IO
+ * sends them as binary attachments); ids are small integers. Sizes that depend on the round (n, d,
+ * k) are checked semantically after the shape, so each failure gets its own error code.
+ */
+export const MAX_CLIENTS = 100_000;
+
+// z.custom keeps the inferred type Uint8Array<ArrayBufferLike>, which is what Buffers and views are.
+const bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected binary (Uint8Array)' });
+const clientId = z.number().int().min(0);
+const roundId = z.string().min(1).max(128);
+
+export const graphSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('full') }).strict(),
+  z
+    .object({
+      kind: z.literal('harary'),
+      /** k: each client's number of neighbours (even). */
+      degree: z.number().int().min(2),
+      /** Public 32-byte seed chosen by the server before AdvertiseKeys. */
+      seed: bytes,
+    })
+    .strict(),
+]);
+
+export const roundConfigSchema = z
+  .object({
+    roundId,
+    /** n: the cohort; clients are identified 0 … n − 1 and hold Shamir points id + 1. */
+    clientCount: z.number().int().min(2).max(MAX_CLIENTS),
+    /**
+     * t: Shamir threshold, and the fewest clients any stage may continue with. Must exceed half
+     * of each client's share holders (n, or k + 1 in SecAgg+) — see docs/secure-aggregation.md.
+     */
+    threshold: z.number().int().min(2),
+    /** d: words per input vector. */
+    vectorLength: z.number().int().min(1).max(2 ** 28),
+    /** k: inputs and masks live in Z_(2^k). */
+    modulusBits: z.number().int().min(1).max(32),
+    graph: graphSchema,
+  })
+  .strict();
+
+export type RoundConfig = z.output<typeof roundConfigSchema>;
+
+const peerKeys = z.object({ id: clientId, encryptionPublicKey: bytes, maskingPublicKey: bytes }).strict();
+const shareOf = z.object({ of: clientId, share: bytes }).strict();
+
+export const advertiseKeysSchema = z
+  .object({ type: z.literal('advertiseKeys'), roundId, encryptionPublicKey: bytes, maskingPublicKey: bytes })
+  .strict();
+export const shareKeysSchema = z
+  .object({
+    type: z.literal('shareKeys'),
+    roundId,
+    shares: z.array(z.object({ to: clientId, ciphertext: bytes }).strict()).max(MAX_CLIENTS),
+  })
+  .strict();
+export const maskedInputSchema = z.object({ type: z.literal('maskedInput'), roundId, maskedInput: bytes }).strict();
+export const unmaskSchema = z
+  .object({
+    type: z.literal('unmask'),
+    roundId,
+    /** Shares of b for clients the server listed as survivors. */
+    selfMaskShares: z.array(shareOf).max(MAX_CLIENTS),
+    /** Shares of the masking secret key for neighbours that dropped after ShareKeys. */
+    maskingKeyShares: z.array(shareOf).max(MAX_CLIENTS),
+  })
+  .strict();
+
+export const peerKeysSchema = z.object({ type: z.literal('peerKeys'), roundId, peers: z.array(peerKeys).max(MAX_CLIENTS) }).strict();
+export const encryptedSharesSchema = z
+  .object({
+    type: z.literal('encryptedShares'),
+    roundId,
+    shares: z.array(z.object({ from: clientId, ciphertext: bytes }).strict()).max(MAX_CLIENTS),
+  })
+  .strict();
+export const unmaskRequestSchema = z
+  .object({ type: z.literal('unmaskRequest'), roundId, survivors: z.array(clientId).max(MAX_CLIENTS) })
+  .strict();
+export const abortSchema = z
+  .object({ type: z.literal('abort'), roundId, reason: z.object({ code: z.string().max(64), message: z.string().max(2000) }).strict() })
+  .strict();
+
+export type AdvertiseKeysMessage = z.output<typeof advertiseKeysSchema>;
+export type ShareKeysMessage = z.output<typeof shareKeysSchema>;
+export type MaskedInputMessage = z.output<typeof maskedInputSchema>;
+export type UnmaskMessage = z.output<typeof unmaskSchema>;
+export type ClientToServerMessage = AdvertiseKeysMessage | ShareKeysMessage | MaskedInputMessage | UnmaskMessage;
+
+export type PeerKeysMessage = z.output<typeof peerKeysSchema>;
+export type EncryptedSharesMessage = z.output<typeof encryptedSharesSchema>;
+export type UnmaskRequestMessage = z.output<typeof unmaskRequestSchema>;
+export type AbortMessage = z.output<typeof abortSchema>;
+export type ServerToClientMessage = PeerKeysMessage | EncryptedSharesMessage | UnmaskRequestMessage | AbortMessage;
+
+export const clientToServerSchemas = {
+  advertiseKeys: advertiseKeysSchema,
+  shareKeys: shareKeysSchema,
+  maskedInput: maskedInputSchema,
+  unmask: unmaskSchema,
+} as const;
+
+export const serverToClientSchemas = {
+  peerKeys: peerKeysSchema,
+  encryptedShares: encryptedSharesSchema,
+  unmaskRequest: unmaskRequestSchema,
+  abort: abortSchema,
+} as const;
+
+type Schemas = Record<string, z.ZodType>;
+
+/**
+ * The edge check every inbound message passes first: an object of this protocol, of this round,
+ * of the expected type, of the right shape. `onOtherType` decides between WRONG_PHASE and REPLAY
+ * for a known type that this stage does not accept.
+ */
+export function parseInbound<S extends Schemas, K extends keyof S & string>(
+  schemas: S,
+  expected: K,
+  currentRoundId: string,
+  raw: unknown,
+  where: string,
+  onOtherType: (type: keyof S & string) => Rejection,
+): { ok: true; message: z.output<S[K]> } | Rejection {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return reject('MALFORMED', `${where}: expected a message object, got ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
+  }
+  const { type, roundId: messageRound } = raw as { type?: unknown; roundId?: unknown };
+  if (typeof type !== 'string' || !Object.hasOwn(schemas, type)) {
+    return reject('MALFORMED', `${where}: expected type one of ${Object.keys(schemas).join(', ')}, got ${JSON.stringify(type)}`);
+  }
+  if (typeof messageRound !== 'string') {
+    return reject('MALFORMED', `${where}: expected a string roundId, got ${typeof messageRound}`);
+  }
+  if (messageRound !== currentRoundId) {
+    return reject('STALE_ROUND', `${where}: expected round ${JSON.stringify(currentRoundId)}, got ${JSON.stringify(messageRound)} (${type})`);
+  }
+  if (type !== expected) return onOtherType(type as keyof S & string);
+  const parsed = (schemas[expected] as S[K]).safeParse(raw);
+  if (!parsed.success) return reject('MALFORMED', `${where}: ${type} ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+  return { ok: true, message: parsed.data as z.output<S[K]> };
+}
+
+/** Checks a list of ids: each < n, no duplicates. Returns a rejection or null. */
+export function checkIds(ids: readonly number[], clientCount: number, where: string): Rejection | null {
+  const seen = new Set<number>();
+  for (const id of ids) {
+    if (id >= clientCount) return reject('OUT_OF_RANGE', `${where}: client id ${id} is outside the cohort [0, ${clientCount})`);
+    if (seen.has(id)) return reject('MALFORMED', `${where}: client id ${id} appears twice`);
+    seen.add(id);
+  }
+  return null;
+}

@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { hexToBytes } from '@noble/curves/utils.js';
+import { createSeededRandom, type RandomBytes } from '../random/index';
+import { toHex } from './bytes';
+import { combineShares, lagrangeAtZero, parseShare, SHAMIR_PRIME, splitSecret } from './shamir';
+
+/** Deterministic bytes for reproducible tests only. */
+function testBytes(seed: number): RandomBytes {
+  const random = createSeededRandom(seed);
+  return (out) => {
+    for (let i = 0; i < out.length; i++) out[i] = random.nextInt(256);
+    return out;
+  };
+}
+
+function subsets<T>(items: readonly T[], size: number): T[][] {
+  if (size === 0) return [[]];
+  if (items.length < size) return [];
+  const [first, ...rest] = items as [T, ...T[]];
+  return [...subsets(rest, size - 1).map((s) => [first, ...s]), ...subsets(rest, size)];
+}
+
+function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  let result = 1n;
+  let b = base % modulus;
+  for (let e = exponent; e > 0n; e >>= 1n) {
+    if (e & 1n) result = (result * b) % modulus;
+    b = (b * b) % modulus;
+  }
+  return result;
+}
+
+const secret = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+
+describe('Shamir over GF(2^256 + 297)', () => {
+  it('uses a prime (Miller–Rabin with 12 fixed bases) just above 2^256', () => {
+    expect(SHAMIR_PRIME).toBe((1n << 256n) + 297n);
+    const p = SHAMIR_PRIME;
+    let d = p - 1n;
+    let s = 0;
+    while ((d & 1n) === 0n) {
+      d >>= 1n;
+      s++;
+    }
+    for (const a of [2n, 3n, 5n, 7n, 11n, 13n, 17n, 19n, 23n, 29n, 31n, 37n]) {
+      let x = modPow(a, d, p);
+      if (x === 1n || x === p - 1n) continue;
+      let witness = true;
+      for (let r = 1; r < s && witness; r++) {
+        x = (x * x) % p;
+        if (x === p - 1n) witness = false;
+      }
+      expect(witness).toBe(false);
+    }
+  });
+
+  it('matches shares computed independently in python3', () => {
+    // Coefficients a1, a2 come from the injected bytes: call c fills [0x00, (16c + j) & 0xff for j = 1…32].
+    let call = 0;
+    const scripted: RandomBytes = (out) => {
+      call++;
+      out[0] = 0;
+      for (let j = 1; j < out.length; j++) out[j] = (call * 16 + j) & 0xff;
+      return out;
+    };
+    // python3:
+    //   p = 2**256 + 297
+    //   a = [int.from_bytes(bytes(range(1, 33)), 'big')] + [int.from_bytes(bytes([0] + [(c*16 + j) & 0xff for j in range(1, 33)]), 'big') for c in (1, 2)]
+    //   [(sum(ai * x**i for i, ai in enumerate(a)) % p).to_bytes(33, 'big').hex() for x in range(1, 6)]
+    const expected = [
+      '003336393c3f4245484b4e5154575a5d606366696c6f7275787b7e8184878a8d90',
+      '00a7aeb5bcc3cad1d8dfe6edf4fc030a11181f262d343b424950575e656c737a80',
+      '005e6b7885929facb9c6d3e0edfb0815222f3c495663707d8a97a4b1becbd8e4c7',
+      '00576c8196abc0d5eb00152a3f54697e93a8bdd2e7fd12273c51667b90a5bacd8e',
+      '0092b1d0f00f2e4d6c8baac9e90827466584a3c2e201203f5e7d9cbbdafa1934d5',
+    ];
+    const shares = splitSecret(secret, [1, 2, 3, 4, 5], 3, scripted);
+    expect(shares.map(toHex)).toEqual(expected);
+  });
+
+  it('reconstructs from every t-subset (n = 5, t = 3 and n = 7, t = 4) and from more than t', () => {
+    for (const [n, t] of [[5, 3], [7, 4]] as const) {
+      const points = Array.from({ length: n }, (_, i) => i + 1);
+      const shares = splitSecret(secret, points, t, testBytes(n));
+      const all = points.map((point, i) => ({ point, share: shares[i] as Uint8Array }));
+      const chosen = subsets(all, t);
+      expect(chosen.length).toBe(n === 5 ? 10 : 35);
+      for (const subset of chosen) expect(combineShares(subset)).toEqual(secret);
+      expect(combineShares(all)).toEqual(secret);
+    }
+  });
+
+  it('reconstructs any secret from any t of n shares at arbitrary points (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 100_000 }), { minLength: 2, maxLength: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer(),
+        (value, points, rawT, seed) => {
+          const t = Math.min(rawT, points.length);
+          const shares = splitSecret(value, points, t, testBytes(seed));
+          const picked = points.map((point, i) => ({ point, share: shares[i] as Uint8Array })).slice(-t);
+          expect(combineShares(picked)).toEqual(value);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('reveals nothing with t − 1 shares: they are consistent with every secret', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer(), (other, seed) => {
+        const t = 4;
+        const shares = splitSecret(secret, [1, 2, 3, 4, 5, 6], t, testBytes(seed));
+        const known = [1, 2, 3].map((point) => ({ point, x: BigInt(point), y: parseShare(shares[point - 1] as Uint8Array) as bigint }));
+        // The unique degree-(t−1) polynomial through (0, other) and the t − 1 known shares gives a
+        // share at point 6 that, with the known ones, reconstructs `other`: t − 1 shares cannot
+        // distinguish the real secret from any other.
+        const nodes = [{ x: 0n, y: BigInt(`0x${toHex(other)}`) }, ...known];
+        const at6 = nodes.reduce((acc, node, i) => {
+          let weight = node.y;
+          nodes.forEach((m, j) => {
+            if (j === i) return;
+            const denominator = (((node.x - m.x) % SHAMIR_PRIME) + SHAMIR_PRIME) % SHAMIR_PRIME;
+            weight = (weight * (6n - m.x) % SHAMIR_PRIME) * modPow(denominator, SHAMIR_PRIME - 2n, SHAMIR_PRIME) % SHAMIR_PRIME;
+          });
+          return (acc + weight) % SHAMIR_PRIME;
+        }, 0n);
+        const forged = hexToBytes(at6.toString(16).padStart(66, '0'));
+        expect(combineShares([...known.map((k) => ({ point: k.point, share: shares[k.point - 1] as Uint8Array })), { point: 6, share: forged }])).toEqual(other);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('flags inconsistent shares and bad arguments', () => {
+    const shares = splitSecret(secret, [1, 2, 3], 3, testBytes(1));
+    const tampered = (shares[0] as Uint8Array).slice();
+    tampered[32] = (tampered[32] as number) ^ 1;
+    const result = combineShares([{ point: 1, share: tampered }, { point: 2, share: shares[1] as Uint8Array }, { point: 3, share: shares[2] as Uint8Array }]);
+    expect(result === null || toHex(result) !== toHex(secret)).toBe(true);
+    expect(() => splitSecret(secret, [1, 2], 3, testBytes(1))).toThrow(/threshold 3/);
+    expect(() => splitSecret(secret, [1, 1], 2, testBytes(1))).toThrow(/appears twice/);
+    expect(() => splitSecret(secret.subarray(1), [1, 2], 2, testBytes(1))).toThrow(/31 bytes/);
+    expect(() => lagrangeAtZero([0, 1])).toThrow(/positive integer/);
+    expect(parseShare(new Uint8Array(33).fill(0xff))).toBeNull();
+  });
+});
