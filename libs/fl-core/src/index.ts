@@ -7,3 +7,5 @@ export * from './aggregate/index';
 export * from './privacy/index';
 export * from './kernels/index';
 export * from './sim/index';
+export * from './encode/index';
+export * from './secagg/index';
