@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { chacha20 } from '@noble/ciphers/chacha.js';
+import { addWordsMod } from '../kernels/modular';
 import { secureRandomBytes, type RandomBytes } from '../random/index';
 
 /**
@@ -182,9 +183,6 @@ export function quantizationBound(params: EncodingParams, count: number): number
 /** Adds `b` into `a` modulo 2^k in place: how encodings (and masked inputs) are summed. */
 export function addModInto(a: Uint32Array, b: Uint32Array, modulusBits: number): Uint32Array {
   if (a.length !== b.length) throw new RangeError(`addModInto: lengths ${a.length} and ${b.length} differ`);
-  // For k = 32 the mask is 0xffffffff: `& mask` yields an int32 that the Uint32Array store maps
-  // back to [0, 2^32); for k < 32 it is the plain residue.
-  const mask = modulusBits === 32 ? 0xffffffff : 2 ** modulusBits - 1;
-  for (let i = 0; i < a.length; i++) a[i] = ((a[i] as number) + (b[i] as number)) & mask;
+  addWordsMod(a, 0, b, 1, modulusBits);
   return a;
 }

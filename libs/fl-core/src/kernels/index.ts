@@ -1,1 +1,2 @@
 export { registerFastSegmentSum, segmentSumValues, FAST_SEGMENT_SUM_BACKENDS } from './unsorted-segment-sum';
+export { addWordsMod, createWordVector, modularKernelsAvailable, type ModularWords, type ModularSign } from './modular';

@@ -20,6 +20,7 @@ import {
   type ClientToServerMessage,
   type RoundConfig,
 } from './messages';
+import { createWordVector } from '../kernels/modular';
 import { applyMasks, type MaskTerm } from './prg';
 import { parseShare, SHARE_BYTES, splitSecret } from './shamir';
 
@@ -354,7 +355,8 @@ async function maskInput(
       outbound: null,
     };
   }
-  const y = state.input.slice();
+  const y = createWordVector(state.input.length);
+  y.set(state.input);
   const terms: MaskTerm[] = [{ key: state.selfMaskSeed, sign: 1 }];
   for (const v of maskingPeers) terms.push({ key: (peersById.get(v) as PeerSecrets).maskKey, sign: v > u ? 1 : -1 });
   await applyMasks(suite, y, terms, config.modulusBits);

@@ -1,4 +1,5 @@
 import { LITTLE_ENDIAN } from './bytes';
+import { addWordsMod, createWordVector, type ModularSign, type ModularWords } from '../kernels/modular';
 import type { CryptoSuite } from './crypto';
 
 /**
@@ -17,9 +18,7 @@ export function maskWordBytes(modulusBits: number): 1 | 2 | 4 {
  */
 const CHUNK_BYTES = 1 << 20;
 
-type MaskView = Uint8Array | Uint16Array | Uint32Array;
-
-function view(stream: Uint8Array, width: 1 | 2 | 4): MaskView {
+function view(stream: Uint8Array, width: 1 | 2 | 4): ModularWords {
   if (width === 1) return stream;
   if (LITTLE_ENDIAN && stream.byteOffset % width === 0) {
     return width === 2 ? new Uint16Array(stream.buffer, stream.byteOffset, stream.length / 2) : new Uint32Array(stream.buffer, stream.byteOffset, stream.length / 4);
@@ -32,45 +31,14 @@ function view(stream: Uint8Array, width: 1 | 2 | 4): MaskView {
 
 /** PRG(key) as `words` values in Z_(2^k). */
 export async function expandMask(suite: CryptoSuite, key: Uint8Array, words: number, modulusBits: number): Promise<Uint32Array> {
-  const out = new Uint32Array(words);
+  const out = createWordVector(words);
   await applyMasks(suite, out, [{ key, sign: 1 }], modulusBits);
   return out;
 }
 
-export type MaskSign = 1 | -1;
-
 export interface MaskTerm {
   key: Uint8Array;
-  sign: MaskSign;
-}
-
-// One loop per (width, sign) keeps each loop monomorphic, which V8 compiles to tight code. For
-// k = 32, `& 0xffffffff` yields an int32 that the Uint32Array store maps back to [0, 2^32).
-function add8(t: Uint32Array, o: number, m: Uint8Array, bits: number): void {
-  for (let i = 0; i < m.length; i++) t[o + i] = ((t[o + i] as number) + (m[i] as number)) & bits;
-}
-function sub8(t: Uint32Array, o: number, m: Uint8Array, bits: number): void {
-  for (let i = 0; i < m.length; i++) t[o + i] = ((t[o + i] as number) - (m[i] as number)) & bits;
-}
-function add16(t: Uint32Array, o: number, m: Uint16Array, bits: number): void {
-  for (let i = 0; i < m.length; i++) t[o + i] = ((t[o + i] as number) + (m[i] as number)) & bits;
-}
-function sub16(t: Uint32Array, o: number, m: Uint16Array, bits: number): void {
-  for (let i = 0; i < m.length; i++) t[o + i] = ((t[o + i] as number) - (m[i] as number)) & bits;
-}
-function add32(t: Uint32Array, o: number, m: Uint32Array, bits: number): void {
-  for (let i = 0; i < m.length; i++) t[o + i] = ((t[o + i] as number) + (m[i] as number)) & bits;
-}
-function sub32(t: Uint32Array, o: number, m: Uint32Array, bits: number): void {
-  for (let i = 0; i < m.length; i++) t[o + i] = ((t[o + i] as number) - (m[i] as number)) & bits;
-}
-
-/** target[offset …] ← target ± mask (mod 2^k), in place. */
-function addMaskChunk(target: Uint32Array, offset: number, mask: MaskView, sign: MaskSign, modulusBits: number): void {
-  const bits = modulusBits === 32 ? 0xffffffff : 2 ** modulusBits - 1;
-  if (mask instanceof Uint32Array) (sign === 1 ? add32 : sub32)(target, offset, mask, bits);
-  else if (mask instanceof Uint16Array) (sign === 1 ? add16 : sub16)(target, offset, mask, bits);
-  else (sign === 1 ? add8 : sub8)(target, offset, mask, bits);
+  sign: ModularSign;
 }
 
 /**
@@ -106,6 +74,6 @@ export async function applyMasks(
     const stream = await (pending.shift() as Promise<Uint8Array>);
     refill();
     const term = terms[Math.floor(index / chunksPerTerm)] as MaskTerm;
-    addMaskChunk(target, (index % chunksPerTerm) * wordsPerChunk, view(stream, width), term.sign, modulusBits);
+    addWordsMod(target, (index % chunksPerTerm) * wordsPerChunk, view(stream, width), term.sign, modulusBits);
   }
 }

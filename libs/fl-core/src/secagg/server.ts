@@ -14,6 +14,7 @@ import {
   type ShareKeysMessage,
   type UnmaskMessage,
 } from './messages';
+import { addWordsMod, createWordVector } from '../kernels/modular';
 import { applyMasks, type MaskTerm } from './prg';
 import { combineWithWeights, lagrangeAtZero, parseShare, SHARE_BYTES } from './shamir';
 
@@ -287,8 +288,8 @@ function receiveMaskedInput(state: SecAggServerState, from: number, message: Mas
   const outOfRange = firstOutOfRange(words, modulusBits);
   if (outOfRange >= 0) return reject('OUT_OF_RANGE', `${where}: maskedInput word ${outOfRange} is ≥ 2^${modulusBits}`);
   // Validated: now (and only now) fold it into the running sum.
-  const accumulator = state.accumulator ?? new Uint32Array(vectorLength);
-  accumulate(accumulator, words, modulusBits);
+  const accumulator = state.accumulator ?? createWordVector(vectorLength);
+  addWordsMod(accumulator, 0, words, 1, modulusBits);
   return accepted({ ...state, masked: [...state.masked, from], accumulator });
 }
 
@@ -316,23 +317,6 @@ function receiveUnmask(state: SecAggServerState, from: number, message: UnmaskMe
   const copyShares = (list: ShareOf[]) => list.map((s) => ({ of: s.of, share: s.share.slice() }));
   const response = { from, selfMaskShares: copyShares(message.selfMaskShares), maskingKeyShares: copyShares(message.maskingKeyShares) };
   return accepted({ ...state, unmaskResponses: [...state.unmaskResponses, response] });
-}
-
-/** accumulator ← accumulator + y (mod 2^k); one monomorphic loop per word width. */
-function accumulate(accumulator: Uint32Array, y: Uint8Array | Uint16Array | Uint32Array, modulusBits: number): void {
-  const bits = modulusBits === 32 ? 0xffffffff : 2 ** modulusBits - 1;
-  if (y instanceof Uint32Array) accumulate32(accumulator, y, bits);
-  else if (y instanceof Uint16Array) accumulate16(accumulator, y, bits);
-  else accumulate8(accumulator, y, bits);
-}
-function accumulate32(a: Uint32Array, y: Uint32Array, bits: number): void {
-  for (let i = 0; i < a.length; i++) a[i] = ((a[i] as number) + (y[i] as number)) & bits;
-}
-function accumulate16(a: Uint32Array, y: Uint16Array, bits: number): void {
-  for (let i = 0; i < a.length; i++) a[i] = ((a[i] as number) + (y[i] as number)) & bits;
-}
-function accumulate8(a: Uint32Array, y: Uint8Array, bits: number): void {
-  for (let i = 0; i < a.length; i++) a[i] = ((a[i] as number) + (y[i] as number)) & bits;
 }
 
 /** Ends the round: no sum, nothing reconstructed, collected secrets dropped; tells the clients. */
@@ -494,7 +478,7 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
       terms.push({ key: deriveKey(secret, 'pairwise-mask', config.roundId, u, v), sign: v > u ? -1 : 1 });
     }
   }
-  const sum = state.accumulator ?? new Uint32Array(config.vectorLength);
+  const sum = state.accumulator ?? createWordVector(config.vectorLength);
   await applyMasks(suite, sum, terms, config.modulusBits);
   const result: SecAggResult = { sum, survivors, dropped };
   return { ok: true, state: { ...state, stage: 'done', accumulator: null, result }, outbound: [] };
