@@ -9,3 +9,5 @@ export * from './kernels/index';
 export * from './sim/index';
 export * from './encode/index';
 export * from './secagg/index';
+export * from './protocol/index';
+export * from './participant/index';

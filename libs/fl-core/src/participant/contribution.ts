@@ -1,0 +1,144 @@
+import type * as tf from '@tensorflow/tfjs';
+import { secureRandomBytes, type RandomBytes, type SeededRandom } from '../random/index';
+import { sliceExamples, type ExampleSet } from '../text/index';
+import { parameterCount } from '../model/spec';
+import { setFlatWeights } from '../model/weights';
+import { trainLocal } from '../train/local';
+import { evaluateSums, type EvaluationSums } from '../train/evaluate';
+import { privatizeClientUpdate } from '../privacy/modes';
+import { clipIndicator, privatizeClipIndicator } from '../privacy/adaptive-clipping';
+import { createMetricsLayout, encodeWithMetrics } from '../encode/metrics';
+import { encodingParams } from '../encode/fixed-point';
+import { protocolFailure, type ProtocolResult } from '../protocol/errors';
+import { MAX_LOSS_PER_EXAMPLE, type ContributionMetric } from '../protocol/events';
+import type { RoundPlan } from '../protocol/schemas';
+
+export interface ContributionOptions {
+  plan: RoundPlan;
+  /** A model built from plan.model.spec; its weights are overwritten. */
+  model: tf.LayersModel;
+  /** The global weights of plan.model.version, already verified against plan.model.hash. */
+  globalWeights: Float32Array;
+  /** All of this client's local examples; the last evaluationFraction of them are held out. */
+  examples: ExampleSet;
+  /** CSPRNG for noise and stochastic rounding. @default secureRandomBytes */
+  randomBytes?: RandomBytes;
+  /** Orders and subsamples the training examples. @default seeded from the CSPRNG */
+  random?: SeededRandom;
+  signal?: AbortSignal;
+}
+
+export interface ContributionReport {
+  /** Distinct examples trained on. */
+  numExamples: number;
+  /** Mean training loss in nats (NaN when no batch ran). */
+  trainLoss: number;
+  evaluation: EvaluationSums;
+  /** L2 norm of the update before clipping. */
+  norm: number;
+  wasClipped: boolean;
+  /** Standard deviation of the Gaussian noise this client added per coordinate. */
+  noiseStdDev: number;
+  seconds: number;
+}
+
+export interface Contribution {
+  /** The encoded update followed by the contribution metrics: secure aggregation's input x. */
+  input: Uint32Array;
+  report: ContributionReport;
+}
+
+/**
+ * One client's part of a round, before secure aggregation: evaluate the incoming global model on
+ * held-out local examples (federated evaluation), train from it (FedAvg's client update), clip and
+ * add this client's share of the noise for the plan's privacy mode, and encode the update with
+ * the evaluation and training totals as one vector in Z_(2^k). Only the cohort's sum of these
+ * vectors is ever revealed. Errors come back as values (CONTRIBUTION_FAILED).
+ */
+export async function prepareContribution(options: ContributionOptions): Promise<ProtocolResult<Contribution>> {
+  const { plan, model, globalWeights, examples } = options;
+  const started = performance.now();
+  const randomBytes = options.randomBytes ?? secureRandomBytes;
+  const dimension = parameterCount(plan.model.spec);
+  const metricNames = Object.keys(plan.metrics);
+  if (globalWeights.length !== dimension) {
+    return protocolFailure('CONTRIBUTION_FAILED', `prepareContribution: global weights have ${globalWeights.length} values, expected ${dimension} for the plan's spec`);
+  }
+  if (plan.secagg.vectorLength !== dimension + metricNames.length) {
+    return protocolFailure(
+      'CONTRIBUTION_FAILED',
+      `prepareContribution: plan's secure-aggregation vector has ${plan.secagg.vectorLength} words, expected ${dimension} weights + ${metricNames.length} metrics`,
+    );
+  }
+  const heldOut = Math.min(Math.floor(examples.count * plan.evaluationFraction), plan.training.maxExamples);
+  const trainCount = examples.count - heldOut;
+  if (trainCount < 1) return protocolFailure('CONTRIBUTION_FAILED', `prepareContribution: ${examples.count} local examples leave none to train on`);
+  try {
+    let evaluation: EvaluationSums = { lossSum: 0, top1Hits: 0, top3Hits: 0, count: 0 };
+    if (heldOut > 0) {
+      setFlatWeights(model, globalWeights);
+      evaluation = await evaluateSums(model, sliceExamples(examples, trainCount, examples.count));
+    }
+    options.signal?.throwIfAborted();
+    const trained = await trainLocal(model, globalWeights, sliceExamples(examples, 0, trainCount), plan.training, {
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const privatized = privatizeClientUpdate(
+      trained.delta,
+      {
+        mode: plan.privacy.mode,
+        clipNorm: plan.privacy.clipNorm,
+        noiseMultiplier: plan.privacy.noiseMultiplier,
+        expectedCohortSize: plan.privacy.expectedCohortSize,
+        minSurvivors: plan.privacy.minSurvivors,
+      },
+      randomBytes,
+    );
+    const trainLoss = trained.metrics.trainLoss;
+    const indicatorNoise = plan.privacy.clipIndicatorNoiseStdDev;
+    // Adaptive clipping: was this update inside C? Sent centred and noised, summed securely.
+    const unclipped =
+      indicatorNoise === undefined
+        ? undefined
+        : privatizeClipIndicator(
+            clipIndicator(privatized.norm, plan.privacy.clipNorm),
+            { mode: plan.privacy.mode, indicatorNoiseStdDev: indicatorNoise, expectedCohortSize: plan.privacy.expectedCohortSize, minSurvivors: plan.privacy.minSurvivors },
+            randomBytes,
+          ).value;
+    const metrics: Partial<Record<ContributionMetric, number>> = {
+      examples: trained.numExamples,
+      // A loss past the metric's clip range would be clamped; clamp here so the sum stays honest.
+      trainLossSum: Number.isFinite(trainLoss) ? Math.min(trainLoss, MAX_LOSS_PER_EXAMPLE) * trained.numExamples : 0,
+      evalCount: evaluation.count,
+      evalLossSum: Math.min(evaluation.lossSum, MAX_LOSS_PER_EXAMPLE * evaluation.count),
+      evalTop1: evaluation.top1Hits,
+      evalTop3: evaluation.top3Hits,
+      ...(unclipped !== undefined ? { unclipped } : {}),
+    };
+    const missing = metricNames.filter((name) => metrics[name as ContributionMetric] === undefined);
+    if (missing.length > 0) return protocolFailure('CONTRIBUTION_FAILED', `prepareContribution: the plan asks for unknown metrics ${missing.join(', ')}`);
+    const { maxClients, modulusBits } = plan.encoding;
+    const layout = createMetricsLayout(plan.metrics, { maxClients, modulusBits });
+    const params = encodingParams(plan.encoding);
+    const planned = Object.fromEntries(metricNames.map((name) => [name, metrics[name as ContributionMetric] as number]));
+    const input = encodeWithMetrics(privatized.update, planned, params, layout, randomBytes);
+    return {
+      ok: true,
+      value: {
+        input,
+        report: {
+          numExamples: trained.numExamples,
+          trainLoss,
+          evaluation,
+          norm: privatized.norm,
+          wasClipped: privatized.wasClipped,
+          noiseStdDev: privatized.noiseStdDev,
+          seconds: (performance.now() - started) / 1000,
+        },
+      },
+    };
+  } catch (error) {
+    return protocolFailure('CONTRIBUTION_FAILED', `prepareContribution: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,17 @@
+export { prepareContribution, type ContributionOptions, type Contribution, type ContributionReport } from './contribution';
+export {
+  startParticipant,
+  participantStep,
+  participantOutcome,
+  type ParticipantState,
+  type ParticipantStepOptions,
+  type ParticipantStepResult,
+} from './participant';
+export {
+  connectParticipant,
+  asParticipantSocket,
+  type ParticipantSocket,
+  type ParticipantEvent,
+  type ParticipantConnectionOptions,
+  type ParticipantConnection,
+} from './connect';

@@ -1,0 +1,122 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../node/backend';
+import { buildModel } from '../model/build';
+import { getFlatWeights } from '../model/weights';
+import { parameterCount, type ModelSpec } from '../model/spec';
+import { createVocabulary, textToExamples } from '../text/index';
+import { parseTrainingPlan } from '../train/plan';
+import { createSeededRandom } from '../random/index';
+import { createMetricsLayout, decodeSumWithMetrics, encodingParams } from '../encode/index';
+import { createSecAggServer, secAggServerStep, type Outbound } from '../secagg/server';
+import { l2Norm } from '../privacy/clip';
+import { contributionMetricsSpec } from '../protocol/events';
+import { PROTOCOL_VERSION, type RoundPlan, type SecAggUp } from '../protocol/schemas';
+import { prepareContribution, type Contribution } from './contribution';
+import { participantOutcome, participantStep, startParticipant, type ParticipantState } from './participant';
+
+const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 100, contextLength: 4, embeddingDim: 8, hiddenUnits: 8 };
+const TEXTS = [
+  ['The people of the United States have the right to know.', 'We will work for the people and the nation.'],
+  ['The state of the union is strong.', 'It is the duty of the government to serve the people.'],
+  ['We have made progress in the world.', 'The nation will not fail in this time of need.'],
+];
+
+function makePlan(n: number): RoundPlan {
+  const training = parseTrainingPlan({ epochs: 1, batchSize: 8, learningRate: 0.5, maxExamples: 64 });
+  const metrics = contributionMetricsSpec(training);
+  const d = parameterCount(SPEC);
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    roundId: 'round-7',
+    round: 7,
+    model: { version: 3, hash: '0'.repeat(64), url: '/api/model/3', spec: SPEC },
+    participantId: 0,
+    secagg: { roundId: 'round-7', clientCount: n, threshold: 2, vectorLength: d + Object.keys(metrics).length, modulusBits: 32, graph: { kind: 'full' } },
+    training,
+    evaluationFraction: 0.25,
+    privacy: { mode: 'off', clipNorm: 0.5, noiseMultiplier: 0, expectedCohortSize: n, minSurvivors: 2 },
+    encoding: { clipRange: 0.5, modulusBits: 32, maxClients: n },
+    metrics,
+    deadlines: { advertiseKeysMs: 1000, shareKeysMs: 1000, maskedInputMs: 1000, unmaskingMs: 1000 },
+  };
+}
+
+beforeAll(async () => {
+  await useNodeBackend('wasm');
+});
+
+describe('participant', () => {
+  it('contributes encoded, clipped updates whose secure sum decodes to the cohort totals', async () => {
+    const vocabulary = createVocabulary({ size: SPEC.vocabularySize });
+    const model = buildModel(SPEC, { seed: 5 });
+    const globalWeights = getFlatWeights(model);
+    const n = TEXTS.length;
+    const base = makePlan(n);
+    const contributions: Contribution[] = [];
+    for (const [id, texts] of TEXTS.entries()) {
+      const examples = textToExamples(texts, vocabulary, SPEC.contextLength);
+      const result = await prepareContribution({ plan: { ...base, participantId: id }, model, globalWeights, examples, random: createSeededRandom(id) });
+      if (!result.ok) throw new Error(result.error.message);
+      contributions.push(result.value);
+      expect(result.value.report.evaluation.count).toBe(Math.floor(examples.count * 0.25));
+    }
+    model.dispose();
+
+    const created = createSecAggServer(base.secagg);
+    if (!created.ok) throw new Error(created.error.message);
+    let server = created.state;
+    const states: ParticipantState[] = [];
+    const deliverUp = async (from: number, message: SecAggUp | null) => {
+      if (!message) return;
+      const step = await secAggServerStep(server, { type: 'message', from, message });
+      if (!step.ok) throw new Error(step.error.message);
+      server = step.state;
+    };
+    for (const [id, contribution] of contributions.entries()) {
+      const started = await startParticipant({ ...base, participantId: id }, contribution.input);
+      if (!started.ok) throw new Error(started.error.message);
+      states[id] = started.value.state;
+      await deliverUp(id, started.value.outbound);
+    }
+    while (server.stage !== 'done' && server.stage !== 'aborted') {
+      const closed = await secAggServerStep(server, { type: 'closeStage', stage: server.stage });
+      if (!closed.ok) throw new Error(closed.error.message);
+      server = closed.state;
+      for (const { to, message } of closed.outbound as Outbound[]) {
+        const step = await participantStep(states[to] as ParticipantState, message);
+        if (!step.ok) throw new Error(step.error.message);
+        states[to] = step.value.state;
+        await deliverUp(to, step.value.outbound);
+      }
+    }
+    expect(server.stage).toBe('done');
+    expect(states.map((s) => participantOutcome(s))).toEqual(['done', 'done', 'done']);
+    const layout = createMetricsLayout(base.metrics, { maxClients: n, modulusBits: 32 });
+    const decoded = decodeSumWithMetrics(server.result?.sum as Uint32Array, encodingParams(base.encoding), layout, n);
+    const reports = contributions.map((c) => c.report);
+    // Counts ride with scale 1: the secure sum is exact.
+    expect(decoded.metrics.examples).toBe(reports.reduce((s, r) => s + r.numExamples, 0));
+    expect(decoded.metrics.evalCount).toBe(reports.reduce((s, r) => s + r.evaluation.count, 0));
+    expect(decoded.metrics.evalTop1).toBe(reports.reduce((s, r) => s + r.evaluation.top1Hits, 0));
+    expect(decoded.metrics.evalLossSum).toBeCloseTo(reports.reduce((s, r) => s + r.evaluation.lossSum, 0), 3);
+    // Each update was clipped to C = 0.5, so the sum's norm is at most n·C (plus quantization).
+    expect(l2Norm(decoded.values)).toBeLessThanOrEqual(n * 0.5 + 1e-3);
+    expect(l2Norm(decoded.values)).toBeGreaterThan(0);
+  });
+
+  it('refuses a plan whose vector does not fit the model, and messages of another round', async () => {
+    const model = buildModel(SPEC, { seed: 1 });
+    const weights = getFlatWeights(model);
+    const plan = makePlan(3);
+    const examples = textToExamples(TEXTS[0] as string[], createVocabulary({ size: 100 }), 4);
+    const bad = await prepareContribution({ plan: { ...plan, secagg: { ...plan.secagg, vectorLength: 5 } }, model, globalWeights: weights, examples });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'CONTRIBUTION_FAILED' } });
+    const good = await prepareContribution({ plan, model, globalWeights: weights, examples });
+    model.dispose();
+    if (!good.ok) throw new Error(good.error.message);
+    const started = await startParticipant(plan, good.value.input);
+    if (!started.ok) throw new Error(started.error.message);
+    const stale = await participantStep(started.value.state, { type: 'unmaskRequest', roundId: 'round-6', survivors: [0, 1] });
+    expect(stale).toMatchObject({ ok: false, error: { code: 'STALE_ROUND' } });
+  });
+});

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import type { SecAggErrorCode } from '../secagg/errors';
+
+/**
+ * Codes of the errors the aggregator sends back (`protocolError` events, Socket.IO `connect_error`
+ * data, HTTP bodies). Errors are values: `{ code, message }`, the message naming where, what was
+ * expected and what arrived. The secure-aggregation machines' own codes pass through unchanged.
+ */
+export const TRANSPORT_ERROR_CODES = [
+  /** The client speaks another protocol version. */
+  'UNSUPPORTED_PROTOCOL',
+  /** No token, a token that does not verify, or one this aggregator never issued. */
+  'UNKNOWN_TOKEN',
+  /** A token that was issued and later revoked. */
+  'REVOKED_TOKEN',
+  /** A payload above its size bound (or above the transport's buffer limit). */
+  'TOO_LARGE',
+  /** A number that is NaN or ±Infinity where a finite number belongs. */
+  'NON_FINITE',
+  /** Too many events from this connection; the event was dropped. */
+  'RATE_LIMITED',
+  /** The check-in was refused: no consent, too few examples, or the aggregator is paused. */
+  'NOT_ELIGIBLE',
+  /** A round message from a client that is not in the round's cohort. */
+  'NOT_IN_COHORT',
+  /** A round message while no round is collecting messages. */
+  'NO_ROUND',
+  /** An event name this protocol does not have. */
+  'UNKNOWN_EVENT',
+  /** The local contribution could not be computed (training, privacy or encoding failed). */
+  'CONTRIBUTION_FAILED',
+  /** The server sent something this client cannot use (e.g. a model whose hash does not match). */
+  'BAD_SERVER_MESSAGE',
+  /** HTTP: missing or wrong admin token. */
+  'UNAUTHORIZED',
+  /** HTTP: no such resource. */
+  'NOT_FOUND',
+  /** HTTP: wrong method for the resource. */
+  'METHOD_NOT_ALLOWED',
+  /** A requested change is outside the bounds the operator configured. */
+  'OUT_OF_BOUNDS',
+  /** The aggregator is shutting down. */
+  'SHUTTING_DOWN',
+  /** An unexpected failure inside the aggregator (logged there). */
+  'INTERNAL',
+  /** The server step produced non-finite weights; the round is dropped and the model kept. */
+  'DIVERGED',
+] as const;
+
+export type TransportErrorCode = (typeof TRANSPORT_ERROR_CODES)[number];
+export type ProtocolErrorCode = TransportErrorCode | SecAggErrorCode;
+
+export interface ProtocolError {
+  readonly code: ProtocolErrorCode;
+  readonly message: string;
+}
+
+export function protocolError(code: ProtocolErrorCode, message: string): ProtocolError {
+  return Object.freeze({ code, message });
+}
+
+export type ProtocolResult<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
+
+export function protocolFailure(code: ProtocolErrorCode, message: string): { ok: false; error: ProtocolError } {
+  return { ok: false, error: protocolError(code, message) };
+}
+
+/** Wire shape of an error; codes stay open strings on the wire so an old client can read a new code. */
+export const errorSchema = z
+  .object({
+    code: z.string().min(1).max(64),
+    message: z.string().max(2000),
+  })
+  .strict();

@@ -1,0 +1,116 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { TINY_SPEC } from '../model/spec';
+import { parseTrainingPlan } from '../train/plan';
+import {
+  contributionMetricsSpec,
+  parseClientEvent,
+  parseServerEvent,
+  secAggMessageLimit,
+  packSecAgg,
+  type ClientEventMessages,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+} from './events';
+import { findNonFinite, normalizeBinary, payloadBytes } from './binary';
+import { packBinary, unpackBinary, type PackedMessage } from './frame';
+import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
+
+const eligibility = { consent: true, exampleCount: 120, idle: true, backend: 'wasm' };
+
+function plan(): RoundPlan {
+  const training = parseTrainingPlan({ maxExamples: 64 });
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    roundId: 'r-1',
+    round: 1,
+    model: { version: 0, hash: 'a'.repeat(64), url: '/api/model/0', spec: TINY_SPEC },
+    participantId: 2,
+    secagg: { roundId: 'r-1', clientCount: 5, threshold: 3, vectorLength: 10, modulusBits: 32, graph: { kind: 'full' } },
+    training,
+    evaluationFraction: 0.2,
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.5, expectedCohortSize: 5, minSurvivors: 3 },
+    encoding: { clipRange: 1, modulusBits: 32, maxClients: 5 },
+    metrics: contributionMetricsSpec(training),
+    deadlines: { advertiseKeysMs: 1000, shareKeysMs: 1000, maskedInputMs: 1000, unmaskingMs: 1000 },
+  };
+}
+
+describe('protocol events', () => {
+  it('pins the event maps', () => {
+    expectTypeOf<Parameters<ClientToServerEvents['checkIn']>[0]>().toEqualTypeOf<CheckIn>();
+    expectTypeOf<Parameters<ClientToServerEvents['secagg']>[0]>().toEqualTypeOf<PackedMessage>();
+    expectTypeOf<ClientEventMessages['secagg']>().toEqualTypeOf<SecAggUp>();
+    expectTypeOf<Parameters<ServerToClientEvents['roundPlan']>[0]>().toEqualTypeOf<RoundPlan>();
+    expectTypeOf<keyof ClientToServerEvents>().toEqualTypeOf<'checkIn' | 'secagg'>();
+  });
+
+  it('accepts a valid check-in and rejects unknown fields, wrong types and missing consent', () => {
+    expect(parseClientEvent('checkIn', { eligibility }, { maxBytes: 4096 })).toEqual({ ok: true, value: { eligibility } });
+    const extra = parseClientEvent('checkIn', { eligibility: { ...eligibility, name: 'Alice' } }, { maxBytes: 4096 });
+    expect(extra).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    const wrong = parseClientEvent('checkIn', { eligibility: { ...eligibility, exampleCount: '12' } }, { maxBytes: 4096 });
+    expect(wrong.ok ? null : wrong.error.message).toMatch(/exampleCount/);
+    expect(parseClientEvent('checkIn', { eligibility: { backend: 'wasm', exampleCount: 3 } }, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    expect(parseClientEvent('checkIn', 'hello', { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+  });
+
+  it('names NaN and ±Infinity with their path, and what JSON turns them into is malformed', () => {
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      const result = parseClientEvent('checkIn', { eligibility: { ...eligibility, exampleCount: bad } }, { maxBytes: 4096 });
+      expect(result).toEqual({ ok: false, error: { code: 'NON_FINITE', message: 'checkIn event: eligibility.exampleCount is not a finite number' } });
+    }
+    // Over Socket.IO, JSON.stringify sends NaN as null.
+    const wire = JSON.parse(JSON.stringify({ eligibility: { ...eligibility, exampleCount: Number.NaN } }));
+    expect(parseClientEvent('checkIn', wire, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    expect(findNonFinite({ a: [1, { b: Number.NaN }] })).toBe('a[1].b');
+  });
+
+  it('refuses payloads above their bound before parsing them', () => {
+    const result = parseClientEvent('checkIn', { eligibility: { ...eligibility, backend: 'x'.repeat(10_000) } }, { maxBytes: 4096 });
+    expect(result).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+    const huge = packSecAgg({ type: 'maskedInput', roundId: 'r', maskedInput: new Uint8Array(2_000_000) });
+    expect(payloadBytes(huge)).toBeGreaterThan(2_000_000);
+    expect(parseClientEvent('secagg', huge, { maxBytes: 1_000_000 })).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+  });
+
+  it('keeps binary binary: ArrayBuffers (browser) and Buffers (Node) both parse to Uint8Array, number arrays do not', () => {
+    const packet = packSecAgg({ type: 'maskedInput', roundId: 'r', maskedInput: Uint8Array.from([1, 2, 3, 4]) });
+    // A browser receives the frame as an ArrayBuffer.
+    const frameBuffer = packet.frame.slice().buffer;
+    const fromBrowser = parseClientEvent('secagg', { shape: packet.shape, frame: frameBuffer }, { maxBytes: 1024 });
+    expect(fromBrowser.ok && fromBrowser.value.type === 'maskedInput' ? Array.from(fromBrowser.value.maskedInput) : null).toEqual([1, 2, 3, 4]);
+    const asJson = parseClientEvent('secagg', packBinary({ type: 'maskedInput', roundId: 'r', maskedInput: [1, 2, 3, 4] }), { maxBytes: 1024 });
+    expect(asJson).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    const nested = normalizeBinary({ shares: [{ to: 1, ciphertext: new Uint16Array([1, 2]) }] }) as { shares: { ciphertext: Uint8Array }[] };
+    expect(nested.shares[0]?.ciphertext).toBeInstanceOf(Uint8Array);
+    expect(nested.shares[0]?.ciphertext.byteLength).toBe(4);
+  });
+
+  it('round-trips a round plan and rejects one with a NaN clip norm or a wrong protocol version', () => {
+    const valid = plan();
+    expect(parseServerEvent('roundPlan', valid, { maxBytes: 65536 })).toEqual({ ok: true, value: valid });
+    expect(parseServerEvent('roundPlan', { ...valid, privacy: { ...valid.privacy, clipNorm: Number.NaN } }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'NON_FINITE' } });
+    expect(parseServerEvent('roundPlan', { ...valid, protocolVersion: PROTOCOL_VERSION + 1 }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+  });
+
+  it('packs many binary fields into one frame and refuses hostile frames', () => {
+    const shares = Array.from({ length: 50 }, (_, i) => ({ to: i, ciphertext: new Uint8Array(110).fill(i) }));
+    const packed = packSecAgg({ type: 'shareKeys', roundId: 'r', shares });
+    const parsed = parseClientEvent('secagg', packed, { maxBytes: 65536, maxParts: 60 });
+    expect(parsed.ok && parsed.value.type === 'shareKeys' ? parsed.value.shares.map((s) => s.ciphertext[0]) : null).toEqual(shares.map((_, i) => i));
+    expect(parseClientEvent('secagg', packed, { maxBytes: 65536, maxParts: 10 })).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+    const reused = { shape: { type: 'maskedInput', roundId: 'r', maskedInput: { $bin: 0 }, extra: { $bin: 0 } }, frame: packBinary([new Uint8Array(4)]).frame };
+    expect(unpackBinary(reused, 4, 'x')).toMatchObject({ ok: false, error: { code: 'MALFORMED', message: 'x: binary part 0 is referenced twice' } });
+    const truncated = { shape: packed.shape, frame: packed.frame.subarray(0, 100) };
+    expect(unpackBinary(truncated, 60, 'x')).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    expect(unpackBinary({ shape: { a: { $bin: 7 } }, frame: packBinary([]).frame }, 4, 'x')).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    expect(unpackBinary({ shape: {}, frame: [0, 0, 0, 0] }, 4, 'x')).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+  });
+
+  it('bounds secure-aggregation messages by the round: the masked vector or the share lists', () => {
+    const full = { clientCount: 100, vectorLength: 1000, modulusBits: 32, graph: { kind: 'full' as const } };
+    expect(secAggMessageLimit(full)).toBeGreaterThanOrEqual(100 * 110);
+    expect(secAggMessageLimit({ ...full, vectorLength: 1_000_000 })).toBeGreaterThanOrEqual(4_000_000);
+    expect(secAggMessageLimit({ ...full, graph: { kind: 'harary', degree: 10, seed: new Uint8Array(32) } })).toBeLessThan(secAggMessageLimit(full));
+  });
+});

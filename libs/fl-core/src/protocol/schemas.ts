@@ -1,0 +1,272 @@
+import { z } from 'zod';
+import { modelSpecSchema } from '../model/spec';
+import { trainingPlanSchema } from '../train/plan';
+import { PRIVACY_MODES } from '../privacy/modes';
+import { metricRangeSchema } from '../encode/metrics';
+import {
+  abortSchema,
+  advertiseKeysSchema,
+  encryptedSharesSchema,
+  maskedInputSchema,
+  peerKeysSchema,
+  roundConfigSchema,
+  shareKeysSchema,
+  unmaskRequestSchema,
+  unmaskSchema,
+} from '../secagg/messages';
+import { errorSchema } from './errors';
+
+/**
+ * The wire protocol between the aggregator and its clients (browser tabs, Web Workers, Node
+ * virtual clients): one zod schema per message, the TypeScript types inferred from them. Socket.IO
+ * carries control messages and secure-aggregation messages; model weights travel over HTTP.
+ *
+ * Bump PROTOCOL_VERSION on any change an older peer would misread; the aggregator refuses other
+ * versions at the handshake with UNSUPPORTED_PROTOCOL.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const PROTOCOL_LIMITS = Object.freeze({
+  /** Enrollment tokens are ~100 characters; anything much longer is not ours. */
+  tokenChars: 512,
+  /** checkIn is a few booleans and numbers. */
+  checkInBytes: 4096,
+  roundIdChars: 128,
+  /** Most examples a client may claim: far above a phone's text, well inside float64's exact integers. */
+  maxExampleCount: 10_000_000,
+});
+
+const finite = z.number().refine(Number.isFinite, { message: 'expected a finite number' });
+const positiveFinite = finite.refine((v) => v > 0, { message: 'expected a positive number' });
+const nonNegativeInt = z.number().int().min(0);
+const roundId = z.string().min(1).max(PROTOCOL_LIMITS.roundIdChars);
+const isoTime = z.string().max(40);
+
+/** Socket.IO `auth` payload of the handshake. */
+export const handshakeSchema = z
+  .object({
+    protocolVersion: z.number().int().min(0).max(1_000_000),
+    /** An enrollment token from POST /api/enroll. */
+    token: z.string().min(1).max(PROTOCOL_LIMITS.tokenChars),
+  })
+  .strict();
+
+/** What a device reports about itself when it offers to train (nothing about its text). */
+export const eligibilitySchema = z
+  .object({
+    /** The person agreed to contribute. Without it the check-in is refused. */
+    consent: z.boolean(),
+    /** Local examples available for training and evaluation. */
+    exampleCount: nonNegativeInt.max(PROTOCOL_LIMITS.maxExampleCount),
+    idle: z.boolean().optional(),
+    charging: z.boolean().optional(),
+    unmetered: z.boolean().optional(),
+    /** The TensorFlow.js backend it will train with: webgpu, webgl, wasm, cpu. */
+    backend: z.string().regex(/^[a-z0-9-]{1,32}$/, { message: 'expected a backend name of 1–32 characters [a-z0-9-]' }),
+  })
+  .strict();
+
+export const checkInSchema = z.object({ eligibility: eligibilitySchema }).strict();
+
+/** Client → server secure-aggregation messages (Bonawitz et al. 2017, Rounds 0, 1, 2 and 4). */
+export const secAggUpSchema = z.discriminatedUnion('type', [advertiseKeysSchema, shareKeysSchema, maskedInputSchema, unmaskSchema]);
+/** Server → client secure-aggregation messages. */
+export const secAggDownSchema = z.discriminatedUnion('type', [peerKeysSchema, encryptedSharesSchema, unmaskRequestSchema, abortSchema]);
+
+export const welcomeSchema = z
+  .object({
+    protocolVersion: z.literal(PROTOCOL_VERSION),
+    modelVersion: nonNegativeInt,
+    paused: z.boolean(),
+    /** The round this client's token is selected for, if one is running: resume it, else check in. */
+    cohortRoundId: roundId.nullable(),
+    serverTime: isoTime,
+  })
+  .strict();
+
+export const checkInResultSchema = z
+  .object({
+    /** waiting: in the pool for the next selection; otherwise why not, and when to try again. */
+    status: z.enum(['waiting', 'ineligible', 'paused']),
+    reason: errorSchema.optional(),
+    retryAfterMs: nonNegativeInt.max(86_400_000),
+  })
+  .strict();
+
+/** Noise placement and scale for this round (see docs/privacy.md). */
+export const privacyPlanSchema = z
+  .object({
+    mode: z.enum(PRIVACY_MODES),
+    /** C: each client clips its update to this L2 norm. */
+    clipNorm: positiveFinite,
+    /** σ: the round's sum carries noise σ·C in total. */
+    noiseMultiplier: finite.refine((v) => v >= 0, { message: 'expected ≥ 0' }),
+    expectedCohortSize: z.number().int().min(1),
+    /** k_min: 'distributed' clients add σC/√k_min each, so any committed sum carries ≥ σC. */
+    minSurvivors: z.number().int().min(1),
+    /**
+     * σ_b, present when the round adapts C (Andrew et al. 2021): the standard deviation of the
+     * noise on the sum of centred clipped-or-not bits. Clients then report b − 1/2 plus their
+     * share of it as the `unclipped` metric.
+     */
+    clipIndicatorNoiseStdDev: finite.refine((v) => v >= 0, { message: 'expected ≥ 0' }).optional(),
+  })
+  .strict();
+
+/** Fixed-point encoding of the update (see encode/): every client must use the same. */
+export const encodingPlanSchema = z
+  .object({
+    clipRange: positiveFinite,
+    modulusBits: z.number().int().min(2).max(32),
+    maxClients: z.number().int().min(1),
+  })
+  .strict();
+
+export const deadlinesSchema = z
+  .object({
+    /** Download, evaluation, training, encoding and key generation; ends with advertiseKeys. */
+    advertiseKeysMs: z.number().int().min(1).max(3_600_000),
+    shareKeysMs: z.number().int().min(1).max(3_600_000),
+    maskedInputMs: z.number().int().min(1).max(3_600_000),
+    unmaskingMs: z.number().int().min(1).max(3_600_000),
+  })
+  .strict();
+
+/**
+ * The round's configuration for one selected client: which model to start from, how to train,
+ * how to privatize and encode, the secure-aggregation parameters and this client's id in them,
+ * and each phase's deadline.
+ */
+export const roundPlanSchema = z
+  .object({
+    protocolVersion: z.literal(PROTOCOL_VERSION),
+    roundId,
+    round: z.number().int().min(1),
+    model: z
+      .object({
+        version: nonNegativeInt,
+        /** SHA-256 (modelHash) of spec and weights: the client verifies what it downloaded. */
+        hash: z.string().regex(/^[0-9a-f]{64}$/),
+        /** Path of the immutable version on the aggregator's origin, e.g. /api/model/3. */
+        url: z.string().min(1).max(512),
+        spec: modelSpecSchema,
+      })
+      .strict(),
+    /** This client's id in the secure-aggregation cohort, 0 … n − 1. */
+    participantId: nonNegativeInt,
+    secagg: roundConfigSchema,
+    training: trainingPlanSchema,
+    /** Share of the local examples held out to evaluate the incoming global model. */
+    evaluationFraction: z.number().min(0).max(0.5),
+    privacy: privacyPlanSchema,
+    encoding: encodingPlanSchema,
+    /** Securely summed metrics after the model coordinates (see contributionMetricsSpec). */
+    metrics: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), metricRangeSchema),
+    deadlines: deadlinesSchema,
+  })
+  .strict();
+
+export const roundEndSchema = z
+  .object({
+    roundId,
+    round: z.number().int().min(1),
+    status: z.enum(['committed', 'aborted']),
+    /** The global model version after the round (unchanged when aborted). */
+    modelVersion: nonNegativeInt,
+    reason: errorSchema.optional(),
+  })
+  .strict();
+
+export const errorEventSchema = errorSchema.extend({ event: z.string().max(64).optional() }).strict();
+
+export const ROUND_PHASES = [
+  'idle',
+  'checkin',
+  'advertiseKeys',
+  'shareKeys',
+  'maskedInput',
+  'unmasking',
+  'aggregate',
+  'commit',
+  'paused',
+] as const;
+export type RoundPhase = (typeof ROUND_PHASES)[number];
+
+export const phaseEventSchema = z
+  .object({
+    round: nonNegativeInt,
+    roundId: z.string().max(PROTOCOL_LIMITS.roundIdChars),
+    phase: z.enum(ROUND_PHASES),
+    at: isoTime,
+    /** Selected clients of the round (0 outside a round). */
+    cohort: nonNegativeInt,
+    /** Clients the phase still waits on. */
+    pending: nonNegativeInt,
+  })
+  .strict();
+
+const count = nonNegativeInt;
+const nullableFinite = finite.nullable();
+
+/** One round's durable record: what /api/rounds serves and /dashboard streams. */
+export const roundReportSchema = z
+  .object({
+    round: z.number().int().min(1),
+    roundId,
+    status: z.enum(['committed', 'aborted']),
+    startedAt: isoTime,
+    endedAt: isoTime,
+    modelVersion: z.object({ from: count, to: count }).strict(),
+    abort: errorSchema.nullable(),
+    /** The cohort funnel: checked in and eligible → selected → each phase's answers. */
+    cohort: z
+      .object({ eligible: count, selected: count, advertised: count, shared: count, masked: count, unmasked: count })
+      .strict(),
+    secagg: z
+      .object({ graph: z.enum(['full', 'harary']), degree: count, threshold: count, modulusBits: count, vectorLength: count })
+      .strict(),
+    /** Cohort totals from the secure sum (nothing per client); null when the round aborted. */
+    metrics: z
+      .object({
+        examples: count,
+        trainLoss: nullableFinite,
+        eval: z.object({ count, loss: nullableFinite, top1: nullableFinite, top3: nullableFinite }).strict(),
+      })
+      .strict()
+      .nullable(),
+    privacy: z
+      .object({
+        mode: z.enum(PRIVACY_MODES),
+        clipNorm: finite,
+        /** Adaptive clipping: C for the next round, moved toward the target quantile of update norms. */
+        nextClipNorm: finite.optional(),
+        noiseMultiplier: finite,
+        /** σ recorded in the ledger for this round (null when nothing was released). */
+        recordedNoiseMultiplier: nullableFinite,
+        samplingRate: finite,
+        /** ε spent so far at delta, after this round. */
+        epsilon: nullableFinite,
+        delta: finite,
+      })
+      .strict(),
+    bytes: z.object({ received: count, sent: count }).strict(),
+    durationsMs: z.record(z.string().max(32), finite),
+    backends: z.record(z.string().max(32), count),
+  })
+  .strict();
+
+export type Handshake = z.output<typeof handshakeSchema>;
+export type Eligibility = z.output<typeof eligibilitySchema>;
+export type CheckIn = z.output<typeof checkInSchema>;
+export type SecAggUp = z.output<typeof secAggUpSchema>;
+export type SecAggDown = z.output<typeof secAggDownSchema>;
+export type Welcome = z.output<typeof welcomeSchema>;
+export type CheckInResult = z.output<typeof checkInResultSchema>;
+export type PrivacyPlan = z.output<typeof privacyPlanSchema>;
+export type EncodingPlan = z.output<typeof encodingPlanSchema>;
+export type Deadlines = z.output<typeof deadlinesSchema>;
+export type RoundPlan = z.output<typeof roundPlanSchema>;
+export type RoundEnd = z.output<typeof roundEndSchema>;
+export type ProtocolErrorEvent = z.output<typeof errorEventSchema>;
+export type PhaseEvent = z.output<typeof phaseEventSchema>;
+export type RoundReport = z.output<typeof roundReportSchema>;
