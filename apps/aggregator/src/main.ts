@@ -1,51 +1,54 @@
-import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator } from './server';
+import { helpText, loadConfig } from './config';
+import { modelSpecOf, startAggregator } from './aggregator';
+import { stateOfTheUnionClients } from './demo-data';
+import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
 
-const HELP = `Usage: npm start -- [flags]
-
-  --port N        HTTP port (env PORT)                               (default 8080)
-  --host H        interface to bind (env HOST)                       (default 127.0.0.1)
-  --model NAME    tiny | reference: the global model's preset         (default tiny)
-  --seed S        seed of the initial global model                   (default 1)
-  -h, --help      this text
-`;
-
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: process.env.PORT ?? '8080' },
-    host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
-    model: { type: 'string', default: 'tiny' },
-    seed: { type: 'string', default: '1' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  console.log(HELP);
+const loaded = loadConfig(process.argv.slice(2), process.env);
+if (!loaded.ok) {
+  console.error(loaded.message);
+  process.exit(2);
+}
+if (loaded.help) {
+  console.log(helpText());
   process.exit(0);
 }
-const port = Number(values.port);
-const seed = Number(values.seed);
-if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0–65535, got ${values.port}`);
-if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
-if (values.model !== 'tiny' && values.model !== 'reference') throw new Error(`--model must be tiny or reference, got ${values.model}`);
+// Relative paths are relative to where `npm start` was typed (npm sets INIT_CWD), not to the
+// workspace folder npm runs the script in.
+const invokedFrom = process.env.INIT_CWD ?? process.cwd();
+const config = { ...loaded.config, dataDir: isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(invokedFrom, loaded.config.dataDir) };
+const logger = pino({ name: 'aggregator', level: config.logLevel });
+const builtClient = fileURLToPath(new URL('../../web-client/dist', import.meta.url));
+const staticDir = config.staticDir ? resolve(invokedFrom, config.staticDir) : existsSync(builtClient) ? builtClient : undefined;
 
-const logger = pino({ name: 'aggregator' });
 await useNodeBackend('wasm');
-const aggregator = await startAggregator({
-  port,
-  host: values.host,
-  seed,
-  model: values.model,
-  staticDir: fileURLToPath(new URL('../../web-client/dist', import.meta.url)),
-  logger,
-});
-console.log(`Murmur aggregator: ${aggregator.url}`);
+const aggregator = await startAggregator(config, { logger, ...(staticDir ? { staticDir } : {}) });
+console.log(`Murmur aggregator: ${aggregator.url}  (data: ${config.dataDir}${config.adminToken ? '' : `, admin token in ${config.dataDir}/admin-token`})`);
+
+let demo: VirtualClientPool | null = null;
+if (config.demo > 0) {
+  const clients = stateOfTheUnionClients(modelSpecOf(config), config.demo);
+  demo = await startVirtualClients({ url: aggregator.url, clients, logger: logger.child({ component: 'demo' }) });
+  console.log(`started ${clients.length} virtual clients (State of the Union, natural partition)`);
+}
+
+let stopping = false;
 const shutdown = (signal: string) => {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  stopping = true;
   logger.info({ signal }, 'shutting down');
-  void aggregator.close().then(() => process.exit(0));
+  void (async () => {
+    await demo?.close();
+    await aggregator.close();
+    process.exit(0);
+  })();
 };
-process.once('SIGINT', () => shutdown('SIGINT'));
-process.once('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));

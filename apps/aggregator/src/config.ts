@@ -1,0 +1,278 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { MODEL_PRESETS, modelSpecSchema, serverOptimizerSchema, trainingPlanSchema } from '@murmur/fl-core';
+
+/**
+ * One configuration, from four layers (later wins): defaults < JSON file (--config / MURMUR_CONFIG)
+ * < environment variables < command-line flags. The merged object is validated once by zod; every
+ * other module trusts it. The flag table below is also the source of `--help` and of the table in
+ * docs/aggregator.md, so the documentation cannot drift from the parser.
+ */
+const deadlinesSchema = z
+  .object({
+    /** Download, evaluation, training and key generation: the slowest phase. */
+    advertiseKeysMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    shareKeysMs: z.number().int().min(100).max(600_000).default(15_000),
+    maskedInputMs: z.number().int().min(100).max(600_000).default(15_000),
+    unmaskingMs: z.number().int().min(100).max(600_000).default(15_000),
+  })
+  .strict();
+
+const roundSchema = z
+  .object({
+    /** Reports wanted per round. */
+    target: z.number().int().min(2).max(100_000).default(20),
+    /** Selected = ⌈target × overSelection⌉, so dropouts still leave the target. */
+    overSelection: z.number().min(1).max(3).default(1.3),
+    /** Fewest reports a round may commit with (also k_min of distributed noise). */
+    minReports: z.number().int().min(2).default(3),
+    /** Once minReports are waiting, how long check-in stays open for more. */
+    checkinMs: z.number().int().min(0).max(3_600_000).default(5_000),
+    /** Pause between rounds. */
+    pauseMs: z.number().int().min(0).max(86_400_000).default(2_000),
+    deadlines: deadlinesSchema.prefault({}),
+    /**
+     * A stage closes early once every client it waits on has disconnected and stayed away this
+     * long (a phone switching networks comes back within it).
+     */
+    reconnectGraceMs: z.number().int().min(0).max(600_000).default(2_000),
+    /** Cohorts at least this large use SecAgg+ (a Harary graph) instead of the full graph. */
+    secAggPlusFrom: z.number().int().min(4).default(64),
+    /** δ assumed when choosing SecAgg+ degree and threshold. */
+    dropoutRate: z.number().min(0).max(0.5).default(0.1),
+    modulusBits: z.number().int().min(16).max(32).default(32),
+    /** Eligibility: fewest local examples a device needs. */
+    minExamples: z.number().int().min(2).default(10),
+    /** Share of each client's examples held out for federated evaluation. */
+    evaluationFraction: z.number().min(0).max(0.5).default(0.2),
+  })
+  .strict();
+
+const privacySchema = z
+  .object({
+    /** 'central' is not offered: it needs the exact sum, which secure aggregation hides. */
+    mode: z.enum(['off', 'local', 'distributed']).default('distributed'),
+    clipNorm: z.number().positive().max(1e6).default(1),
+    noiseMultiplier: z.number().min(0).max(100).default(0.05),
+    /** Admin plan changes may not lower σ below this. @default noiseMultiplier */
+    minNoiseMultiplier: z.number().min(0).max(100).optional(),
+    targetDelta: z.number().positive().max(0.1).default(1e-5),
+    /** Eligible population for the sampling rate q; @default the clients checked in at selection. */
+    population: z.number().int().positive().optional(),
+    /**
+     * Adaptive clipping (Andrew et al. 2021): C follows the targetQuantile of update norms, moved
+     * by exp(−learningRate · (unclipped fraction − targetQuantile)) each round. Absent: fixed C.
+     */
+    adaptiveClipping: z
+      .object({
+        targetQuantile: z.number().gt(0).lt(1).default(0.5),
+        learningRate: z.number().positive().max(10).default(0.2),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    /** Socket.IO/engine.io frame limit; @default the round's largest message + 1 MiB. */
+    maxHttpBufferSize: z.number().int().min(1024).optional(),
+    /** Per connection: sustained events per second and burst. */
+    eventsPerSecond: z.number().positive().default(20),
+    eventBurst: z.number().int().positive().default(40),
+    /** POST /api/enroll per IP per minute. */
+    enrollPerMinute: z.number().int().positive().default(600),
+    /** Model versions kept on disk (older ones answer 404). */
+    keepModels: z.number().int().min(2).default(50),
+    /** Socket.IO heartbeat: a client that does not answer a ping within this is disconnected. */
+    pingTimeoutMs: z.number().int().min(1_000).max(600_000).default(20_000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    port: z.number().int().min(0).max(65_535).default(8080),
+    host: z.string().min(1).default('127.0.0.1'),
+    dataDir: z.string().min(1).default('./data'),
+    /** Bearer token for /api/admin/*; when absent one is generated into <dataDir>/admin-token. */
+    adminToken: z.string().min(16).max(256).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** A preset name or a full model spec; only used when the data directory is new. */
+    model: z.union([z.enum(Object.keys(MODEL_PRESETS) as [keyof typeof MODEL_PRESETS]), modelSpecSchema]).default('tiny'),
+    /** Seeds the initial global model (reproducible initial weights). */
+    seed: z.number().int().default(1),
+    /** Built web client served from the same origin. */
+    staticDir: z.string().optional(),
+    /** Headless virtual clients started with the aggregator (npm start -- --demo N). */
+    demo: z.number().int().min(0).max(10_000).default(0),
+    round: roundSchema.prefault({}),
+    training: trainingPlanSchema.prefault({ epochs: 1, batchSize: 16, learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000 }),
+    optimizer: serverOptimizerSchema.prefault({ name: 'fedavg', learningRate: 1 }),
+    privacy: privacySchema.prefault({}),
+    limits: limitsSchema.prefault({}),
+  })
+  .strict();
+
+export type AggregatorConfig = z.output<typeof configSchema>;
+export type AggregatorConfigInput = z.input<typeof configSchema>;
+
+interface Flag {
+  flag: string;
+  env?: string;
+  /** Where the value goes; several paths set several settings at once. */
+  paths: string[][];
+  type: 'string' | 'int' | 'number' | 'boolean';
+  help: string;
+}
+
+/** Every setting reachable from the command line and the environment (the rest: --config FILE). */
+export const FLAGS: readonly Flag[] = [
+  { flag: 'port', env: 'PORT', paths: [['port']], type: 'int', help: 'HTTP and Socket.IO port (0: any free port)' },
+  { flag: 'host', env: 'HOST', paths: [['host']], type: 'string', help: 'interface to bind' },
+  { flag: 'data-dir', env: 'MURMUR_DATA_DIR', paths: [['dataDir']], type: 'string', help: 'durable state: checkpoints, round log, privacy ledger' },
+  { flag: 'admin-token', env: 'MURMUR_ADMIN_TOKEN', paths: [['adminToken']], type: 'string', help: 'bearer token for /api/admin/* (≥ 16 chars)' },
+  { flag: 'log-level', env: 'LOG_LEVEL', paths: [['logLevel']], type: 'string', help: 'pino level' },
+  { flag: 'model', env: 'MURMUR_MODEL', paths: [['model']], type: 'string', help: 'initial model preset: tiny | reference' },
+  { flag: 'seed', env: 'MURMUR_SEED', paths: [['seed']], type: 'int', help: 'seed of the initial global model' },
+  { flag: 'static-dir', env: 'MURMUR_STATIC_DIR', paths: [['staticDir']], type: 'string', help: 'built web client to serve' },
+  { flag: 'demo', env: 'MURMUR_DEMO', paths: [['demo']], type: 'int', help: 'start N headless virtual clients' },
+  { flag: 'target', env: 'MURMUR_TARGET', paths: [['round', 'target']], type: 'int', help: 'reports wanted per round' },
+  { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'selected = target × this' },
+  { flag: 'min-reports', env: 'MURMUR_MIN_REPORTS', paths: [['round', 'minReports']], type: 'int', help: 'fewest reports a round commits with' },
+  { flag: 'checkin-ms', paths: [['round', 'checkinMs']], type: 'int', help: 'check-in window once minReports wait' },
+  { flag: 'pause-ms', env: 'MURMUR_PAUSE_MS', paths: [['round', 'pauseMs']], type: 'int', help: 'pause between rounds' },
+  { flag: 'training-deadline-ms', paths: [['round', 'deadlines', 'advertiseKeysMs']], type: 'int', help: 'deadline: download + train + keys' },
+  {
+    flag: 'phase-deadline-ms',
+    paths: [['round', 'deadlines', 'shareKeysMs'], ['round', 'deadlines', 'maskedInputMs'], ['round', 'deadlines', 'unmaskingMs']],
+    type: 'int',
+    help: 'deadline of each later secure-aggregation phase',
+  },
+  { flag: 'noise-multiplier', env: 'MURMUR_NOISE_MULTIPLIER', paths: [['privacy', 'noiseMultiplier']], type: 'number', help: 'σ: noise std on the sum is σ·C' },
+  { flag: 'clip-norm', paths: [['privacy', 'clipNorm']], type: 'number', help: 'C: L2 clip of each update' },
+  { flag: 'dp', env: 'MURMUR_DP', paths: [['privacy', 'mode']], type: 'string', help: 'off | local | distributed' },
+];
+
+const DEFAULTS_FOR_HELP = configSchema.parse({});
+
+function getPath(object: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((value, key) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined), object);
+}
+
+function setPath(object: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let cursor = object;
+  for (const key of path.slice(0, -1)) {
+    const next = cursor[key];
+    if (typeof next !== 'object' || next === null) cursor[key] = {};
+    cursor = cursor[key] as Record<string, unknown>;
+  }
+  cursor[path[path.length - 1] as string] = value;
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const existing = out[key];
+    out[key] =
+      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof existing === 'object' && existing !== null && !Array.isArray(existing)
+        ? mergeDeep(existing as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+export function helpText(): string {
+  const rows = FLAGS.map((f) => {
+    const left = `  --${f.flag} ${f.type === 'boolean' ? '' : f.type === 'string' ? 'S' : 'N'}`.padEnd(30);
+    const def = getPath(DEFAULTS_FOR_HELP, f.paths[0] as string[]);
+    const env = f.env ? ` (env ${f.env})` : '';
+    return `${left}${f.help}${env}${def === undefined ? '' : ` [default ${JSON.stringify(def)}]`}`;
+  });
+  return [
+    'Usage: npm start -- [flags]     (or: npx tsx apps/aggregator/src/main.ts [flags])',
+    '',
+    'Murmur aggregator: federated rounds over Socket.IO with secure aggregation and differential privacy.',
+    'Layers, later wins: defaults < --config FILE (env MURMUR_CONFIG, JSON with every setting) < env < flags.',
+    '',
+    `${'  --config FILE'.padEnd(30)}JSON configuration file (see docs/aggregator.md)`,
+    ...rows,
+    `${'  -h, --help'.padEnd(30)}this text`,
+    '',
+  ].join('\n');
+}
+
+export type ConfigResult = { ok: true; config: AggregatorConfig; help: boolean } | { ok: false; message: string };
+
+function convert(flag: Flag, raw: string, source: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (flag.type === 'string') return { ok: true, value: raw };
+  if (flag.type === 'boolean') return { ok: true, value: raw === 'true' || raw === '1' };
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || (flag.type === 'int' && !Number.isInteger(value))) {
+    return { ok: false, message: `${source}: expected ${flag.type === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}` };
+  }
+  return { ok: true, value };
+}
+
+/** Builds the configuration from argv and env; errors are values with the offending source named. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ConfigResult {
+  let parsedArgs: ReturnType<typeof parseArgs>;
+  try {
+    parsedArgs = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(FLAGS.map((f) => [f.flag, { type: f.type === 'boolean' ? ('boolean' as const) : ('string' as const) }])),
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    return { ok: false, message: `${error instanceof Error ? error.message : String(error)} (see --help)` };
+  }
+  const values = parsedArgs.values as Record<string, string | boolean | undefined>;
+  if (values.help) return { ok: true, config: DEFAULTS_FOR_HELP, help: true };
+  let merged: Record<string, unknown> = {};
+  const file = (values.config as string | undefined) ?? env.MURMUR_CONFIG;
+  if (file) {
+    try {
+      const content: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (typeof content !== 'object' || content === null || Array.isArray(content)) return { ok: false, message: `config file ${file}: expected a JSON object` };
+      merged = content as Record<string, unknown>;
+    } catch (error) {
+      return { ok: false, message: `config file ${file}: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+  const overrides: Record<string, unknown> = {};
+  for (const flag of FLAGS) {
+    const fromEnv = flag.env ? env[flag.env] : undefined;
+    const fromArgs = values[flag.flag];
+    const raw = fromArgs !== undefined ? String(fromArgs) : fromEnv;
+    if (raw === undefined) continue;
+    const converted = convert(flag, raw, fromArgs !== undefined ? `--${flag.flag}` : `env ${flag.env}`);
+    if (!converted.ok) return converted;
+    for (const path of flag.paths) setPath(overrides, path, converted.value);
+  }
+  merged = mergeDeep(merged, overrides);
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) return { ok: false, message: `invalid configuration: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}` };
+  const config = parsed.data;
+  if (config.round.minReports > config.round.target) {
+    return { ok: false, message: `invalid configuration: round.minReports (${config.round.minReports}) exceeds round.target (${config.round.target})` };
+  }
+  if (config.privacy.minNoiseMultiplier !== undefined && config.privacy.minNoiseMultiplier > config.privacy.noiseMultiplier) {
+    return { ok: false, message: 'invalid configuration: privacy.minNoiseMultiplier exceeds privacy.noiseMultiplier' };
+  }
+  if (config.privacy.mode !== 'off' && config.privacy.noiseMultiplier === 0) {
+    return { ok: false, message: `invalid configuration: privacy.mode '${config.privacy.mode}' needs noiseMultiplier > 0 (use --dp off for none)` };
+  }
+  return { ok: true, config, help: false };
+}
+
+/** A validated config from a partial object (tests, benches): the same schema and rules. */
+export function makeConfig(input: AggregatorConfigInput): AggregatorConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw new TypeError(`invalid configuration: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}

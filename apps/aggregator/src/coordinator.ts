@@ -1,0 +1,660 @@
+import type { Logger } from 'pino';
+import {
+  ADAPTIVE_CLIPPING_DEFAULTS,
+  applyServerUpdate,
+  modelUpdateNoiseMultiplier,
+  updateClipNorm,
+  contributionMetricsSpec,
+  createMetricsLayout,
+  createSecAggServer,
+  decodeSumWithMetrics,
+  defaultSuite,
+  encodingParams,
+  payloadBytes,
+  pendingClients,
+  PrivacyLedger,
+  protocolError,
+  PROTOCOL_VERSION,
+  roundNoiseMultiplier,
+  secAggPlusParameters,
+  secAggServerStep,
+  packSecAgg,
+  type CheckInResult,
+  type CryptoSuite,
+  type Eligibility,
+  type Outbound,
+  type PackedMessage,
+  type PhaseEvent,
+  type ProtocolError,
+  type RoundConfig,
+  type RoundPhase,
+  type RoundPlan,
+  type RoundReport,
+  type SecAggServerState,
+  type SecAggUp,
+  type ServerEventName,
+  type ServerEventPayload,
+  type TrainingPlan,
+} from '@murmur/fl-core';
+import type { AggregatorConfig } from './config';
+import type { DataStore } from './store';
+import type { AggregatorMetrics } from './metrics';
+import { sampleWithoutReplacement } from './sampling';
+
+/** What an operator may change between rounds (admin API), validated against bounds there. */
+export interface LivePlan {
+  target: number;
+  overSelection: number;
+  minReports: number;
+  pauseMs: number;
+  checkinMs: number;
+  training: TrainingPlan;
+  clipNorm: number;
+  noiseMultiplier: number;
+}
+
+export interface CoordinatorDeps {
+  config: AggregatorConfig;
+  store: DataStore;
+  logger: Logger;
+  metrics: AggregatorMetrics;
+  /** Emits to the client holding `tokenId`; false when it is not connected. */
+  send<K extends ServerEventName>(tokenId: string, event: K, payload: ServerEventPayload<K>): boolean;
+  isConnected(tokenId: string): boolean;
+  onPhase(event: PhaseEvent): void;
+  onReport(report: RoundReport): void;
+}
+
+interface Member {
+  tokenId: string;
+  participantId: number;
+  backend: string;
+  /** The last message sent to it, re-sent if it reconnects while the stage still waits on it. */
+  last: { event: 'roundPlan'; payload: RoundPlan } | { event: 'secagg'; payload: PackedMessage };
+}
+
+interface ActiveRound {
+  round: number;
+  roundId: string;
+  startedAt: string;
+  plan: RoundPlan;
+  live: LivePlan;
+  members: Map<string, Member>;
+  byParticipant: string[];
+  server: SecAggServerState;
+  eligible: number;
+  population: number;
+  funnel: RoundReport['cohort'];
+  bytes: { received: number; sent: number };
+  durationsMs: Record<string, number>;
+  backends: Record<string, number>;
+  stageStarted: number;
+}
+
+const STAGES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'] as const;
+type Stage = (typeof STAGES)[number];
+const DEADLINE_OF: Record<Stage, keyof AggregatorConfig['round']['deadlines']> = {
+  advertiseKeys: 'advertiseKeysMs',
+  shareKeys: 'shareKeysMs',
+  maskedInput: 'maskedInputMs',
+  unmasking: 'unmaskingMs',
+};
+
+/**
+ * The aggregator's round state machine: idle → checkin → (selection, configuration) →
+ * advertiseKeys → shareKeys → maskedInput → unmasking → aggregate → commit, continuously, with a
+ * pause between rounds. Protocol logic lives in fl-core (the SecAgg server machine, decoding,
+ * server optimizers, the ledger); this class keeps time, selects, moves messages and persists.
+ * Every step that touches the SecAgg state runs under one lock, so a message and a stage close
+ * never interleave.
+ */
+export class RoundCoordinator {
+  readonly #deps: CoordinatorDeps;
+  readonly #pool = new Map<string, { eligibility: Eligibility; at: number }>();
+  readonly #wakers = new Set<() => void>();
+  #live: LivePlan;
+  #round: ActiveRound | null = null;
+  #phase: RoundPhase = 'idle';
+  #lastPhase: PhaseEvent = { round: 0, roundId: '', phase: 'idle', at: new Date().toISOString(), cohort: 0, pending: 0 };
+  #paused = false;
+  #stopped = false;
+  #lock: Promise<unknown> = Promise.resolve();
+  #loop: Promise<void> | null = null;
+  #suite: CryptoSuite | null = null;
+  /** Recent round ids, so a late or replayed message of a finished round is named as such. */
+  readonly #finishedRoundIds = new Set<string>();
+  readonly #disconnectedAt = new Map<string, number>();
+
+  constructor(deps: CoordinatorDeps) {
+    this.#deps = deps;
+    const { round, training, privacy } = deps.config;
+    this.#live = {
+      target: round.target,
+      overSelection: round.overSelection,
+      minReports: round.minReports,
+      pauseMs: round.pauseMs,
+      checkinMs: round.checkinMs,
+      training,
+      clipNorm: (privacy.adaptiveClipping ? deps.store.clipNorm : null) ?? privacy.clipNorm,
+      noiseMultiplier: privacy.noiseMultiplier,
+    };
+  }
+
+  get phase(): RoundPhase {
+    return this.#phase;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get plan(): LivePlan {
+    return this.#live;
+  }
+  get modelVersion(): number {
+    return this.#deps.store.modelVersion;
+  }
+  /** The running round's SecAgg parameters (sizes inbound messages), or null between rounds. */
+  get activeSecAggConfig(): RoundConfig | null {
+    return this.#round?.plan.secagg ?? null;
+  }
+  get poolSize(): number {
+    return this.#pool.size;
+  }
+  get currentRound(): { round: number; roundId: string; cohort: number; pending: number } | null {
+    const r = this.#round;
+    return r ? { round: r.round, roundId: r.roundId, cohort: r.byParticipant.length, pending: pendingClients(r.server).length } : null;
+  }
+
+  start(): void {
+    if (!this.#loop) this.#loop = this.#run();
+  }
+
+  /** Stops after the current step; an unfinished round is aborted (model untouched). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake();
+    await this.#loop;
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#wake();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#wake();
+  }
+
+  /** Applies from the next round on; the running round keeps the plan it announced. */
+  setPlan(plan: LivePlan): void {
+    this.#live = plan;
+  }
+
+  /** The round this token is selected for, so a reconnecting client knows whether to resume. */
+  cohortRoundIdOf(tokenId: string): string | null {
+    return this.#round?.members.has(tokenId) ? this.#round.roundId : null;
+  }
+
+  checkIn(tokenId: string, eligibility: Eligibility): CheckInResult {
+    if (this.#round?.members.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
+    if (this.#paused || this.#stopped) return { status: 'paused', retryAfterMs: 5_000 };
+    const { minExamples } = this.#deps.config.round;
+    if (!eligibility.consent || eligibility.exampleCount < minExamples) {
+      const why = !eligibility.consent ? 'no consent' : `${eligibility.exampleCount} examples, need at least ${minExamples}`;
+      this.#pool.delete(tokenId);
+      return { status: 'ineligible', reason: protocolError('NOT_ELIGIBLE', `checkIn: ${why}`), retryAfterMs: 60_000 };
+    }
+    this.#pool.set(tokenId, { eligibility, at: Date.now() });
+    this.#deps.metrics.funnel.inc({ stage: 'checked_in' });
+    this.#wake();
+    return { status: 'waiting', retryAfterMs: 0 };
+  }
+
+  connected(tokenId: string): void {
+    this.#disconnectedAt.delete(tokenId);
+    const r = this.#round;
+    const member = r?.members.get(tokenId);
+    if (!r || !member) return;
+    // Re-send what it may have missed while away, if the stage still waits on it.
+    if (pendingClients(r.server).includes(member.participantId)) this.#deps.send(tokenId, member.last.event, member.last.payload as never);
+  }
+
+  disconnected(tokenId: string): void {
+    this.#pool.delete(tokenId);
+    if (this.#round?.members.has(tokenId)) {
+      this.#disconnectedAt.set(tokenId, performance.now());
+      const grace = this.#deps.config.round.reconnectGraceMs;
+      setTimeout(() => this.#wake(), grace + 5).unref();
+    }
+    this.#wake();
+  }
+
+  /** Whether a member has been gone for longer than the reconnection grace. */
+  #gone(tokenId: string): boolean {
+    if (this.#deps.isConnected(tokenId)) return false;
+    const since = this.#disconnectedAt.get(tokenId);
+    return since === undefined || performance.now() - since >= this.#deps.config.round.reconnectGraceMs;
+  }
+
+  /** One inbound secure-aggregation message; the rejection (if any) goes back to its sender. */
+  async handleSecAgg(tokenId: string, message: SecAggUp, bytes: number): Promise<ProtocolError | null> {
+    const r = this.#round;
+    if (this.#finishedRoundIds.has(message.roundId)) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${message.roundId} is over`);
+    if (!r) return protocolError('NO_ROUND', `secagg ${message.type}: no round is running`);
+    const member = r.members.get(tokenId);
+    if (!member) return protocolError('NOT_IN_COHORT', `secagg ${message.type}: this client is not in round ${r.round}'s cohort`);
+    return this.#withLock(async () => {
+      if (this.#round !== r) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${r.round} is over`);
+      const step = await secAggServerStep(r.server, { type: 'message', from: member.participantId, message }, { suite: await this.#cryptoSuite() });
+      if (!step.ok) return step.error;
+      r.server = step.state;
+      r.bytes.received += bytes;
+      this.#deps.metrics.bytes.inc({ direction: 'received' }, bytes);
+      this.#wake();
+      return null;
+    });
+  }
+
+  async #cryptoSuite(): Promise<CryptoSuite> {
+    this.#suite ??= await defaultSuite();
+    return this.#suite;
+  }
+
+  #withLock<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(task, task);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#wakers]) wake();
+  }
+
+  /** Resolves true once `predicate` holds (checked on every wake), false after `timeoutMs`. */
+  #waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (predicate()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (value: boolean) => {
+        this.#wakers.delete(check);
+        if (timer) clearTimeout(timer);
+        resolve(value);
+      };
+      const check = () => {
+        if (predicate()) finish(true);
+      };
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => finish(predicate()), timeoutMs) : null;
+      this.#wakers.add(check);
+    });
+  }
+
+  /** The latest phase change, for a dashboard that connects in the middle of a round. */
+  get lastPhaseEvent(): PhaseEvent {
+    return this.#lastPhase;
+  }
+
+  #setPhase(phase: RoundPhase): void {
+    this.#phase = phase;
+    const r = this.#round;
+    this.#lastPhase = {
+      round: r?.round ?? 0,
+      roundId: r?.roundId ?? '',
+      phase,
+      at: new Date().toISOString(),
+      cohort: r?.byParticipant.length ?? 0,
+      pending: r ? pendingClients(r.server).length : 0,
+    };
+    this.#deps.onPhase(this.#lastPhase);
+  }
+
+  #candidates(): string[] {
+    return [...this.#pool.keys()].filter((tokenId) => this.#deps.isConnected(tokenId));
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      if (this.#paused) {
+        this.#setPhase('paused');
+        await this.#waitFor(() => !this.#paused || this.#stopped, Infinity);
+        continue;
+      }
+      this.#setPhase('checkin');
+      const live = this.#live;
+      const wanted = Math.ceil(live.target * live.overSelection);
+      const interrupted = () => this.#stopped || this.#paused;
+      await this.#waitFor(() => interrupted() || this.#candidates().length >= live.minReports, Infinity);
+      if (interrupted()) continue;
+      await this.#waitFor(() => interrupted() || this.#candidates().length >= wanted, live.checkinMs);
+      if (interrupted()) continue;
+      const candidates = this.#candidates();
+      if (candidates.length < live.minReports) continue;
+      try {
+        await this.#runRound(live, candidates, wanted);
+      } catch (error) {
+        // A bug or a disk error must not take the service down: record the round as aborted if
+        // the disk allows, tell its clients, keep serving. The store changes its in-memory state
+        // only after a commit's writes succeed, so the model is untouched either way.
+        this.#deps.logger.error({ err: error }, 'round failed unexpectedly; model untouched');
+        const r = this.#round;
+        if (r) {
+          try {
+            this.#abort(r, protocolError('INTERNAL', `round ${r.round}: ${error instanceof Error ? error.message : String(error)}`));
+          } catch (again) {
+            this.#deps.logger.error({ err: again }, 'could not record the failed round');
+            this.#finish(r);
+          }
+        }
+      }
+      this.#setPhase('idle');
+      if (!this.#stopped) await this.#waitFor(() => this.#stopped, live.pauseMs);
+    }
+  }
+
+  #roundConfig(roundId: string, n: number, minReports: number, vectorLength: number): RoundConfig {
+    const { secAggPlusFrom, dropoutRate, modulusBits } = this.#deps.config.round;
+    if (n >= secAggPlusFrom) {
+      const params = secAggPlusParameters({ clientCount: n, dropoutRate });
+      if (!params.full) {
+        const seed = crypto.getRandomValues(new Uint8Array(32));
+        return { roundId, clientCount: n, threshold: params.threshold, vectorLength, modulusBits, graph: { kind: 'harary', degree: params.degree, seed } };
+      }
+    }
+    // Full graph: t must exceed n/2 (see secagg/config.ts) and no round commits below minReports.
+    const threshold = Math.min(n, Math.max(minReports, Math.floor(n / 2) + 1));
+    return { roundId, clientCount: n, threshold, vectorLength, modulusBits, graph: { kind: 'full' } };
+  }
+
+  async #runRound(live: LivePlan, candidates: string[], wanted: number): Promise<void> {
+    const { config, store, metrics, logger } = this.#deps;
+    const round = store.nextRound;
+    // A fresh id per attempt: after a restart the same round number runs again, and messages
+    // from the interrupted attempt must be refused as stale.
+    const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
+    const selected = sampleWithoutReplacement(candidates, wanted);
+    const eligible = candidates.length;
+    const entries = new Map(selected.map((tokenId) => [tokenId, this.#pool.get(tokenId)]));
+    const backendOf = new Map(selected.map((tokenId) => [tokenId, entries.get(tokenId)?.eligibility.backend ?? 'unknown']));
+    for (const tokenId of selected) this.#pool.delete(tokenId);
+    const n = selected.length;
+    const mode = config.privacy.mode;
+    const minSurvivors = Math.min(live.minReports, n);
+    const noiseShare = (totalStdDev: number) => (mode === 'local' ? totalStdDev : mode === 'distributed' ? totalStdDev / Math.sqrt(minSurvivors) : 0);
+    // Adaptive clipping spends part of σ on the indicator query: σ_b = m/20 (the paper's default),
+    // at least σ so that 2σ_b > σ leaves budget for the update; the update gets σ_Δ ≥ σ.
+    const adaptive = config.privacy.adaptiveClipping;
+    const indicatorNoiseStdDev = adaptive && mode !== 'off' ? Math.max(n / ADAPTIVE_CLIPPING_DEFAULTS.indicatorNoiseDivisor, live.noiseMultiplier) : adaptive ? 0 : undefined;
+    const updateNoiseMultiplier =
+      mode === 'off' ? 0 : indicatorNoiseStdDev ? modelUpdateNoiseMultiplier({ noiseMultiplier: live.noiseMultiplier, indicatorNoiseStdDev }) : live.noiseMultiplier;
+    const metricsSpec = contributionMetricsSpec(live.training, indicatorNoiseStdDev === undefined ? undefined : 0.5 + 6 * noiseShare(indicatorNoiseStdDev));
+    const vectorLength = store.weights.length + Object.keys(metricsSpec).length;
+    const secagg = this.#roundConfig(roundId, n, live.minReports, vectorLength);
+    const created = createSecAggServer(secagg);
+    if (!created.ok) {
+      logger.error({ round, error: created.error }, 'cannot configure secure aggregation for this cohort');
+      // Nobody was told anything: the clients go back to waiting for the next selection.
+      for (const [tokenId, entry] of entries) if (entry) this.#pool.set(tokenId, entry);
+      return;
+    }
+    const clientNoiseStdDev = noiseShare(updateNoiseMultiplier * live.clipNorm);
+    const plan: RoundPlan = {
+      protocolVersion: PROTOCOL_VERSION,
+      roundId,
+      round,
+      model: { version: store.modelVersion, hash: store.modelHash, url: `/api/model/${store.modelVersion}`, spec: store.spec },
+      participantId: 0,
+      secagg,
+      training: live.training,
+      evaluationFraction: config.round.evaluationFraction,
+      privacy: {
+        mode,
+        clipNorm: live.clipNorm,
+        noiseMultiplier: updateNoiseMultiplier,
+        expectedCohortSize: n,
+        minSurvivors,
+        ...(indicatorNoiseStdDev !== undefined ? { clipIndicatorNoiseStdDev: indicatorNoiseStdDev } : {}),
+      },
+      // Coordinates of a clipped update lie in [−C, C]; the noise adds a few of its standard
+      // deviations (clamping beyond 6σ touches one coordinate in ~5·10^8).
+      encoding: { clipRange: live.clipNorm + 6 * clientNoiseStdDev, modulusBits: secagg.modulusBits, maxClients: n },
+      metrics: metricsSpec,
+      deadlines: config.round.deadlines,
+    };
+    const members = new Map<string, Member>();
+    const backends: Record<string, number> = {};
+    selected.forEach((tokenId, participantId) => {
+      const backend = backendOf.get(tokenId) ?? 'unknown';
+      members.set(tokenId, { tokenId, participantId, backend, last: { event: 'roundPlan', payload: { ...plan, participantId } } });
+    });
+    const r: ActiveRound = {
+      round,
+      roundId,
+      startedAt: new Date().toISOString(),
+      plan,
+      live,
+      members,
+      byParticipant: selected,
+      server: created.state,
+      eligible,
+      population: config.privacy.population ?? eligible,
+      funnel: { eligible, selected: n, advertised: 0, shared: 0, masked: 0, unmasked: 0 },
+      bytes: { received: 0, sent: 0 },
+      durationsMs: {},
+      backends,
+      stageStarted: performance.now(),
+    };
+    for (const member of members.values()) backends[member.backend] = (backends[member.backend] ?? 0) + 1;
+    this.#round = r;
+    metrics.funnel.inc({ stage: 'eligible' }, eligible);
+    metrics.funnel.inc({ stage: 'selected' }, n);
+    logger.info({ round, roundId, eligible, selected: n, threshold: secagg.threshold, graph: secagg.graph.kind }, 'round started');
+    for (const member of members.values()) this.#sendTo(r, member, 'roundPlan', member.last.payload as RoundPlan);
+
+    for (const stage of STAGES) {
+      if (r.server.stage !== stage) break;
+      this.#setPhase(stage);
+      r.stageStarted = performance.now();
+      await this.#waitFor(
+        () => this.#stopped || pendingClients(r.server).every((id) => this.#gone(r.byParticipant[id] as string)),
+        config.round.deadlines[DEADLINE_OF[stage]],
+      );
+      if (this.#stopped) return this.#abort(r, protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`));
+      const failure = await this.#withLock(async () => {
+        // Secure aggregation must not reveal a sum of fewer than minReports inputs: the
+        // distributed noise is calibrated to that many (SecAgg+ thresholds are per neighbourhood).
+        if (stage === 'maskedInput' && r.server.masked.length < live.minReports) {
+          return protocolError('BELOW_THRESHOLD', `round ${round}: ${r.server.masked.length} masked inputs, need minReports ${live.minReports}`);
+        }
+        const closed = await secAggServerStep(r.server, { type: 'closeStage', stage }, { suite: await this.#cryptoSuite() });
+        if (!closed.ok) return closed.error;
+        r.server = closed.state;
+        this.#deliver(r, closed.outbound);
+        return null;
+      });
+      this.#closeStageMetrics(r, stage);
+      if (failure) return this.#abort(r, failure);
+    }
+    if (r.server.stage !== 'done' || !r.server.result) {
+      return this.#abort(r, r.server.abort ?? protocolError('ABORTED', `round ${round}: secure aggregation did not finish`));
+    }
+    await this.#aggregateAndCommit(r);
+  }
+
+  #sendTo<K extends 'roundPlan' | 'secagg' | 'roundEnd'>(r: ActiveRound, member: Member, event: K, payload: ServerEventPayload<K>): void {
+    if (event === 'roundPlan' || event === 'secagg') member.last = { event, payload } as Member['last'];
+    const bytes = payloadBytes(payload);
+    r.bytes.sent += bytes;
+    this.#deps.metrics.bytes.inc({ direction: 'sent' }, bytes);
+    this.#deps.send(member.tokenId, event, payload);
+  }
+
+  #deliver(r: ActiveRound, outbound: Outbound[]): void {
+    for (const { to, message } of outbound) {
+      const member = r.members.get(r.byParticipant[to] as string);
+      if (member) this.#sendTo(r, member, 'secagg', packSecAgg(message));
+    }
+  }
+
+  #closeStageMetrics(r: ActiveRound, stage: Stage): void {
+    const ms = performance.now() - r.stageStarted;
+    r.durationsMs[stage] = ms;
+    this.#deps.metrics.phaseSeconds.observe({ phase: stage }, ms / 1000);
+    const s = r.server;
+    const counts: Record<Stage, [keyof RoundReport['cohort'], number]> = {
+      advertiseKeys: ['advertised', s.advertised.length],
+      shareKeys: ['shared', s.shared.length],
+      maskedInput: ['masked', s.masked.length],
+      unmasking: ['unmasked', s.unmaskResponses.length],
+    };
+    const [field, value] = counts[stage];
+    r.funnel[field] = value;
+    this.#deps.metrics.funnel.inc({ stage: field }, value);
+  }
+
+  #baseReport(r: ActiveRound): Omit<RoundReport, 'status' | 'abort' | 'metrics' | 'modelVersion' | 'privacy'> {
+    const { secagg } = r.plan;
+    return {
+      round: r.round,
+      roundId: r.roundId,
+      startedAt: r.startedAt,
+      endedAt: new Date().toISOString(),
+      cohort: { ...r.funnel },
+      secagg: {
+        graph: secagg.graph.kind,
+        degree: secagg.graph.kind === 'full' ? secagg.clientCount - 1 : secagg.graph.degree,
+        threshold: secagg.threshold,
+        modulusBits: secagg.modulusBits,
+        vectorLength: secagg.vectorLength,
+      },
+      bytes: { ...r.bytes },
+      durationsMs: { ...r.durationsMs },
+      backends: { ...r.backends },
+    };
+  }
+
+  #privacySummary(r: ActiveRound, recorded: number | null, epsilon: number | null): RoundReport['privacy'] {
+    return {
+      mode: r.plan.privacy.mode,
+      clipNorm: r.plan.privacy.clipNorm,
+      noiseMultiplier: r.plan.privacy.noiseMultiplier,
+      recordedNoiseMultiplier: recorded,
+      samplingRate: Math.min(1, r.plan.secagg.clientCount / Math.max(1, r.population)),
+      epsilon,
+      delta: this.#deps.config.privacy.targetDelta,
+    };
+  }
+
+  /** Ends a round without touching the model: durable record first, then the announcement. */
+  #abort(r: ActiveRound, reason: ProtocolError): void {
+    const { store, metrics, logger } = this.#deps;
+    const spent = store.ledger.entries.length > 0 ? store.ledger.epsilon(this.#deps.config.privacy.targetDelta).epsilon : null;
+    const report: RoundReport = {
+      ...this.#baseReport(r),
+      status: 'aborted',
+      abort: { code: reason.code, message: reason.message },
+      metrics: null,
+      modelVersion: { from: store.modelVersion, to: store.modelVersion },
+      privacy: this.#privacySummary(r, null, spent !== null && Number.isFinite(spent) ? spent : null),
+    };
+    this.#setPhase('commit');
+    store.commit({ report });
+    if (r.server.stage !== 'aborted') {
+      // Tell the clients still in the protocol, in its own terms, that nothing more will come.
+      for (const member of r.members.values()) {
+        this.#sendTo(r, member, 'secagg', packSecAgg({ type: 'abort', roundId: r.roundId, reason: { code: reason.code, message: reason.message } }));
+      }
+    }
+    for (const member of r.members.values()) {
+      this.#sendTo(r, member, 'roundEnd', { roundId: r.roundId, round: r.round, status: 'aborted', modelVersion: store.modelVersion, reason: { code: reason.code, message: reason.message } });
+    }
+    metrics.rounds.inc({ status: 'aborted' });
+    logger.warn({ round: r.round, roundId: r.roundId, code: reason.code, reason: reason.message, cohort: report.cohort }, 'round aborted; model untouched');
+    this.#finish(r);
+    this.#deps.onReport(report);
+  }
+
+  #finish(r: ActiveRound): void {
+    this.#round = null;
+    for (const tokenId of r.members.keys()) this.#disconnectedAt.delete(tokenId);
+    this.#finishedRoundIds.add(r.roundId);
+    if (this.#finishedRoundIds.size > 64) this.#finishedRoundIds.delete(this.#finishedRoundIds.values().next().value as string);
+  }
+
+  async #aggregateAndCommit(r: ActiveRound): Promise<void> {
+    const { store, metrics, logger, config } = this.#deps;
+    this.#setPhase('aggregate');
+    const started = performance.now();
+    const result = r.server.result as NonNullable<SecAggServerState['result']>;
+    const count = result.survivors.length;
+    const { encoding, metrics: metricsSpec, privacy } = r.plan;
+    const layout = createMetricsLayout(metricsSpec, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
+    const decoded = decodeSumWithMetrics(result.sum, encodingParams(encoding), layout, count);
+    // Uniform FedAvg over the reports (DP-FedAvg clips every update to C, so each counts once).
+    const mean = new Float32Array(decoded.values.length);
+    for (let i = 0; i < mean.length; i++) mean[i] = (decoded.values[i] as number) / count;
+    const step = applyServerUpdate(store.optimizer, store.weights, mean);
+    if (!step.weights.every(Number.isFinite)) {
+      return this.#abort(r, protocolError('DIVERGED', `round ${r.round}: the server step produced non-finite weights`));
+    }
+    const ledger = PrivacyLedger.fromJSON(store.ledger.toJSON());
+    let recorded: number | null = null;
+    if (privacy.mode !== 'off') {
+      recorded = roundNoiseMultiplier({
+        mode: privacy.mode,
+        noiseMultiplier: privacy.noiseMultiplier,
+        expectedCohortSize: privacy.expectedCohortSize,
+        minSurvivors: privacy.minSurvivors,
+        survivors: count,
+        ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
+      });
+      ledger.record({ round: r.round, samplingRate: Math.min(1, r.plan.secagg.clientCount / Math.max(1, r.population)), noiseMultiplier: recorded });
+    }
+    const epsilon = ledger.entries.length > 0 ? ledger.epsilon(config.privacy.targetDelta).epsilon : null;
+    const m = decoded.metrics as Record<string, number>;
+    const adaptive = config.privacy.adaptiveClipping;
+    // The released indicator sum already carries σ_b (added by the clients); the mean divides by
+    // the reports, whose number the round record publishes anyway.
+    const nextClipNorm =
+      adaptive && m.unclipped !== undefined
+        ? updateClipNorm(
+            { clipNorm: privacy.clipNorm, targetQuantile: adaptive.targetQuantile, learningRate: adaptive.learningRate, indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev ?? 0 },
+            { noisedCenteredSum: m.unclipped, expectedCohortSize: count },
+          ).state.clipNorm
+        : undefined;
+    r.durationsMs.aggregate = performance.now() - started;
+    metrics.phaseSeconds.observe({ phase: 'aggregate' }, r.durationsMs.aggregate / 1000);
+    const ratio = (num: number | undefined, den: number | undefined) => (den && den > 0 && num !== undefined ? num / den : null);
+    const evalCount = Math.round(m.evalCount ?? 0);
+    const from = store.modelVersion;
+    this.#setPhase('commit');
+    const commitStarted = performance.now();
+    const report: RoundReport = {
+      ...this.#baseReport(r),
+      status: 'committed',
+      abort: null,
+      metrics: {
+        examples: Math.round(m.examples ?? 0),
+        trainLoss: ratio(m.trainLossSum, m.examples),
+        eval: { count: evalCount, loss: ratio(m.evalLossSum, evalCount), top1: ratio(m.evalTop1, evalCount), top3: ratio(m.evalTop3, evalCount) },
+      },
+      modelVersion: { from, to: from + 1 },
+      privacy: {
+        ...this.#privacySummary(r, recorded, epsilon !== null && Number.isFinite(epsilon) ? epsilon : null),
+        ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
+      },
+    };
+    store.commit({ report, model: { weights: step.weights, optimizer: step.state, ledger, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) } });
+    if (nextClipNorm !== undefined) this.#live = { ...this.#live, clipNorm: nextClipNorm };
+    metrics.phaseSeconds.observe({ phase: 'commit' }, (performance.now() - commitStarted) / 1000);
+    metrics.rounds.inc({ status: 'committed' });
+    metrics.modelVersion.set(store.modelVersion);
+    if (epsilon !== null && Number.isFinite(epsilon)) metrics.epsilon.set(epsilon);
+    for (const member of r.members.values()) {
+      this.#sendTo(r, member, 'roundEnd', { roundId: r.roundId, round: r.round, status: 'committed', modelVersion: store.modelVersion });
+    }
+    logger.info(
+      { round: r.round, roundId: r.roundId, modelVersion: store.modelVersion, survivors: count, eval: report.metrics?.eval, epsilon, durationsMs: report.durationsMs },
+      'round committed',
+    );
+    this.#finish(r);
+    this.#deps.onReport(report);
+  }
+}

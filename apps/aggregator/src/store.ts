@@ -1,0 +1,234 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import {
+  decodeModelPayload,
+  encodeModelPayload,
+  modelHash,
+  modelSpecSchema,
+  PrivacyLedger,
+  roundReportSchema,
+  serverOptimizerSchema,
+  type ModelSpec,
+  type RoundReport,
+  type ServerOptimizerState,
+} from '@murmur/fl-core';
+import { writeFileAtomic } from './fs-atomic';
+
+/**
+ * Durable state in a data directory of plain files (why files and not SQLite: docs/aggregator.md):
+ *
+ *   head.json                  the commit point: model version + hash, next round, optimizer, ledger
+ *   models/model-<v>.bin       each committed model version (the MRM1 payload served over HTTP)
+ *   models/optimizer-<v>.bin   the server optimizer's moments after version v (FedAvgM, FedAdam, FedYogi)
+ *   rounds/<round>.json        one record per finished round, committed or aborted
+ *
+ * Every file is written atomically (temp + fsync + rename + directory fsync). A round becomes
+ * durable in this order: model and optimizer files, its record, then head.json. Whatever a crash
+ * interrupts before head.json is ignored on restart (and its files removed), so the state is
+ * always the last completed round: nothing committed is lost, nothing half-written is served.
+ */
+const headSchema = z
+  .object({
+    version: z.literal(1),
+    modelVersion: z.number().int().min(0),
+    modelHash: z.string().regex(/^[0-9a-f]{64}$/),
+    spec: modelSpecSchema,
+    nextRound: z.number().int().min(1),
+    optimizer: z.object({ config: serverOptimizerSchema, round: z.number().int().min(0) }).strict(),
+    ledger: z.unknown(),
+    /** Adaptive clipping: C for the next round. */
+    clipNorm: z.number().positive().optional(),
+    updatedAt: z.string(),
+  })
+  .strict();
+type Head = z.output<typeof headSchema>;
+
+const pad = (n: number) => String(n).padStart(8, '0');
+
+export interface InitialState {
+  spec: ModelSpec;
+  weights: Float32Array;
+  optimizer: ServerOptimizerState;
+}
+
+export interface CommitInput {
+  report: RoundReport;
+  /** Present when the round committed a new model version. */
+  model?: { weights: Float32Array; optimizer: ServerOptimizerState; ledger: PrivacyLedger; clipNorm?: number };
+}
+
+export class DataStore {
+  readonly dir: string;
+  #head: Head;
+  #weights: Float32Array;
+  #optimizer: ServerOptimizerState;
+  #ledger: PrivacyLedger;
+  #latestPayload: Uint8Array;
+  readonly #rounds: RoundReport[];
+  readonly #keepModels: number;
+
+  private constructor(dir: string, head: Head, weights: Float32Array, optimizer: ServerOptimizerState, ledger: PrivacyLedger, payload: Uint8Array, rounds: RoundReport[], keepModels: number) {
+    this.dir = dir;
+    this.#head = head;
+    this.#weights = weights;
+    this.#optimizer = optimizer;
+    this.#ledger = ledger;
+    this.#latestPayload = payload;
+    this.#rounds = rounds;
+    this.#keepModels = keepModels;
+  }
+
+  static open(dir: string, initial: () => InitialState, logger: Logger, keepModels = 50): DataStore {
+    for (const sub of ['', 'models', 'rounds']) mkdirSync(join(dir, sub), { recursive: true });
+    for (const sub of ['', 'models', 'rounds']) {
+      for (const name of readdirSync(join(dir, sub))) if (name.endsWith('.tmp')) rmSync(join(dir, sub, name));
+    }
+    const headPath = join(dir, 'head.json');
+    if (!existsSync(headPath)) {
+      const { spec, weights, optimizer } = initial();
+      const payload = encodeModelPayload({ version: 0, spec, weights });
+      writeFileAtomic(join(dir, 'models', 'model-0.bin'), payload);
+      writeFileAtomic(join(dir, 'models', 'optimizer-0.bin'), optimizerBytes(optimizer));
+      const ledger = new PrivacyLedger();
+      const head: Head = {
+        version: 1,
+        modelVersion: 0,
+        modelHash: modelHash(spec, weights),
+        spec,
+        nextRound: 1,
+        optimizer: { config: optimizer.config, round: optimizer.round },
+        ledger: ledger.toJSON(),
+        updatedAt: new Date().toISOString(),
+      };
+      writeFileAtomic(headPath, JSON.stringify(head));
+      logger.info({ dir, parameters: weights.length }, 'data directory initialized with model version 0');
+      return new DataStore(dir, head, weights, optimizer, ledger, payload, [], keepModels);
+    }
+    const head = headSchema.parse(JSON.parse(readFileSync(headPath, 'utf8')));
+    const payload = new Uint8Array(readFileSync(join(dir, 'models', `model-${head.modelVersion}.bin`)));
+    const model = decodeModelPayload(payload);
+    if (model.hash !== head.modelHash || model.version !== head.modelVersion) {
+      throw new Error(`${dir}: model-${head.modelVersion}.bin does not match head.json (hash ${model.hash.slice(0, 12)}…, expected ${head.modelHash.slice(0, 12)}…)`);
+    }
+    const optimizer = parseOptimizer(head.optimizer, readFileSync(join(dir, 'models', `optimizer-${head.modelVersion}.bin`)), model.weights.length);
+    const ledger = PrivacyLedger.fromJSON(head.ledger);
+    const rounds: RoundReport[] = [];
+    for (const name of readdirSync(join(dir, 'rounds')).sort()) {
+      const round = Number(name.replace(/\.json$/, ''));
+      const path = join(dir, 'rounds', name);
+      // A record written after the last head.json belongs to a round the crash interrupted.
+      if (!Number.isInteger(round) || round >= head.nextRound) {
+        rmSync(path);
+        continue;
+      }
+      rounds.push(roundReportSchema.parse(JSON.parse(readFileSync(path, 'utf8'))));
+    }
+    for (const name of readdirSync(join(dir, 'models'))) {
+      const version = Number(/^(?:model|optimizer)-(\d+)\.bin$/.exec(name)?.[1]);
+      if (Number.isInteger(version) && version > head.modelVersion) rmSync(join(dir, 'models', name));
+    }
+    logger.info({ dir, modelVersion: head.modelVersion, nextRound: head.nextRound, rounds: rounds.length }, 'resumed from the last committed round');
+    return new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels);
+  }
+
+  get modelVersion(): number {
+    return this.#head.modelVersion;
+  }
+  get modelHash(): string {
+    return this.#head.modelHash;
+  }
+  get spec(): ModelSpec {
+    return this.#head.spec;
+  }
+  get nextRound(): number {
+    return this.#head.nextRound;
+  }
+  get weights(): Float32Array {
+    return this.#weights;
+  }
+  get optimizer(): ServerOptimizerState {
+    return this.#optimizer;
+  }
+  get ledger(): PrivacyLedger {
+    return this.#ledger;
+  }
+  /** The adapted clip norm after the last committed round, if adaptive clipping ran. */
+  get clipNorm(): number | null {
+    return this.#head.clipNorm ?? null;
+  }
+  get rounds(): readonly RoundReport[] {
+    return this.#rounds;
+  }
+
+  /** The MRM1 payload of a version still on disk, or null. */
+  modelPayload(version: number): Uint8Array | null {
+    if (version === this.#head.modelVersion) return this.#latestPayload;
+    const path = join(this.dir, 'models', `model-${version}.bin`);
+    if (!Number.isInteger(version) || version < 0 || version > this.#head.modelVersion || !existsSync(path)) return null;
+    return new Uint8Array(readFileSync(path));
+  }
+
+  /** Makes a finished round durable; returns only once head.json names it. */
+  commit({ report, model }: CommitInput): void {
+    const nextRound = report.round + 1;
+    let head: Head = { ...this.#head, nextRound, updatedAt: new Date().toISOString() };
+    let payload = this.#latestPayload;
+    if (model) {
+      const version = this.#head.modelVersion + 1;
+      payload = encodeModelPayload({ version, spec: this.#head.spec, weights: model.weights });
+      writeFileAtomic(join(this.dir, 'models', `model-${version}.bin`), payload);
+      writeFileAtomic(join(this.dir, 'models', `optimizer-${version}.bin`), optimizerBytes(model.optimizer));
+      head = {
+        ...head,
+        modelVersion: version,
+        modelHash: modelHash(this.#head.spec, model.weights),
+        optimizer: { config: model.optimizer.config, round: model.optimizer.round },
+        ledger: model.ledger.toJSON(),
+        ...(model.clipNorm !== undefined ? { clipNorm: model.clipNorm } : {}),
+      };
+    }
+    writeFileAtomic(join(this.dir, 'rounds', `${pad(report.round)}.json`), JSON.stringify(report));
+    writeFileAtomic(join(this.dir, 'head.json'), JSON.stringify(head));
+    this.#head = head;
+    this.#latestPayload = payload;
+    this.#rounds.push(report);
+    if (model) {
+      this.#weights = model.weights;
+      this.#optimizer = model.optimizer;
+      this.#ledger = model.ledger;
+      const old = head.modelVersion - this.#keepModels;
+      if (old >= 0) {
+        for (const name of [`model-${old}.bin`, `optimizer-${old}.bin`]) rmSync(join(this.dir, 'models', name), { force: true });
+      }
+    }
+  }
+}
+
+function optimizerBytes(state: ServerOptimizerState): Uint8Array {
+  const parts = [state.m, state.v].filter((x): x is Float32Array => x !== undefined);
+  const total = parts.reduce((sum, p) => sum + p.length, 0);
+  const out = new Float32Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+function parseOptimizer(stored: Head['optimizer'], bytes: Uint8Array, dimension: number): ServerOptimizerState {
+  // A copy: readFileSync may hand back a view into a shared pool buffer (Buffer#slice does not copy).
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  const words = new Float32Array(copy.buffer);
+  const moments = stored.config.name === 'fedavg' ? 0 : stored.config.name === 'fedavgm' ? 1 : 2;
+  if (words.length !== moments * dimension) {
+    throw new Error(`optimizer checkpoint: ${words.length} values, expected ${moments} × ${dimension} for ${stored.config.name}`);
+  }
+  const state: ServerOptimizerState = { config: stored.config, round: stored.round };
+  if (moments >= 1) state.m = words.slice(0, dimension);
+  if (moments === 2) state.v = words.slice(dimension, 2 * dimension);
+  return state;
+}

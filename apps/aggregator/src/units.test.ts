@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createServerOptimizer, decodeModelPayload, PrivacyLedger, type RoundReport } from '@murmur/fl-core';
+import { FLAGS, helpText, loadConfig } from './config';
+import { writeFileAtomic } from './fs-atomic';
+import { KeyedRateLimiter, TokenBucket } from './rate-limit';
+import { sampleWithoutReplacement, secureRandomInt } from './sampling';
+import { DataStore } from './store';
+import { bearerMatches, EnrollmentAuthority } from './tokens';
+import { tempDataDir } from './test-helpers';
+
+const silent = pino({ level: 'silent' });
+
+describe('configuration', () => {
+  it('layers defaults < file < env < flags and validates the result', () => {
+    const data = tempDataDir();
+    const file = join(data.dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ port: 9000, round: { target: 50 }, privacy: { noiseMultiplier: 0.5 } }));
+    const result = loadConfig(['--config', file, '--port', '9100', '--min-reports', '7'], { PORT: '9050', MURMUR_DATA_DIR: '/tmp/x', MURMUR_TARGET: '40' });
+    if (!result.ok) throw new Error(result.message);
+    expect(result.config).toMatchObject({ port: 9100, dataDir: '/tmp/x', round: { target: 40, minReports: 7, overSelection: 1.3 }, privacy: { noiseMultiplier: 0.5, mode: 'distributed' } });
+    expect(loadConfig([], {})).toMatchObject({ ok: true, config: { port: 8080, dataDir: './data', host: '127.0.0.1' } });
+    data.remove();
+  });
+
+  it('names the bad source of a bad value', () => {
+    expect(loadConfig(['--port', 'eighty'], {})).toMatchObject({ ok: false, message: expect.stringContaining('--port') });
+    expect(loadConfig([], { PORT: '70000' })).toMatchObject({ ok: false, message: expect.stringContaining('port') });
+    expect(loadConfig(['--bogus'], {})).toMatchObject({ ok: false, message: expect.stringContaining('bogus') });
+    expect(loadConfig(['--min-reports', '30', '--target', '10'], {})).toMatchObject({ ok: false, message: expect.stringContaining('minReports') });
+    expect(loadConfig(['--dp', 'central'], {})).toMatchObject({ ok: false });
+  });
+
+  it('documents every flag in --help with its environment variable and default', () => {
+    const help = helpText();
+    for (const flag of FLAGS) {
+      expect(help).toContain(`--${flag.flag}`);
+      if (flag.env) expect(help).toContain(flag.env);
+    }
+    expect(help).toContain('[default "./data"]');
+    expect(loadConfig(['--help'], {})).toMatchObject({ ok: true, help: true });
+  });
+});
+
+describe('enrollment tokens', () => {
+  it('verifies its own tokens, refuses forged ones, and revokes durably', () => {
+    const data = tempDataDir();
+    const authority = EnrollmentAuthority.open(data.dir);
+    const { token, tokenId } = authority.issue();
+    expect(authority.verify(token)).toEqual({ ok: true, value: tokenId });
+    const otherDir = tempDataDir();
+    expect(EnrollmentAuthority.open(otherDir.dir).verify(token)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOKEN' } });
+    otherDir.remove();
+    expect(authority.verify(token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOKEN' } });
+    expect(authority.verify('m1..')).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOKEN' } });
+    authority.revoke(tokenId);
+    expect(EnrollmentAuthority.open(data.dir).verify(token)).toMatchObject({ ok: false, error: { code: 'REVOKED_TOKEN' } });
+    data.remove();
+  });
+
+  it('compares admin bearer tokens exactly', () => {
+    expect(bearerMatches('Bearer secret-token-123456', 'secret-token-123456')).toBe(true);
+    expect(bearerMatches('Bearer secret-token-12345', 'secret-token-123456')).toBe(false);
+    expect(bearerMatches('secret-token-123456', 'secret-token-123456')).toBe(false);
+    expect(bearerMatches(undefined, 'secret-token-123456')).toBe(false);
+    expect(bearerMatches('Bearer ', 'secret-token-123456')).toBe(false);
+  });
+});
+
+describe('sampling and rate limits', () => {
+  it('samples distinct items uniformly (χ² over 6 items, 12,000 draws of 2)', () => {
+    const items = [0, 1, 2, 3, 4, 5];
+    const counts = new Array<number>(6).fill(0);
+    for (let i = 0; i < 12_000; i++) {
+      const pick = sampleWithoutReplacement(items, 2);
+      expect(new Set(pick).size).toBe(2);
+      for (const p of pick) counts[p] = (counts[p] as number) + 1;
+    }
+    const expected = 4000;
+    const chi2 = counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
+    // 5 degrees of freedom: P[χ² > 20.5] ≈ 0.001.
+    expect(chi2).toBeLessThan(20.5);
+    expect(sampleWithoutReplacement(items, 10)).toHaveLength(6);
+    expect(() => secureRandomInt(0)).toThrow(RangeError);
+  });
+
+  it('token buckets allow the burst, then the rate', () => {
+    let t = 0;
+    const bucket = new TokenBucket(10, 3, () => t);
+    expect([bucket.take(), bucket.take(), bucket.take(), bucket.take()]).toEqual([true, true, true, false]);
+    t += 100;
+    expect([bucket.take(), bucket.take()]).toEqual([true, false]);
+    const keyed = new KeyedRateLimiter(1, 1, 2);
+    expect([keyed.take('a'), keyed.take('a'), keyed.take('b')]).toEqual([true, false, true]);
+  });
+});
+
+describe('data directory', () => {
+  const spec = { architecture: 'gru' as const, vocabularySize: 100, contextLength: 2, embeddingDim: 2, hiddenUnits: 2 };
+  const dimension = 100 * 2 + 3 * (2 * 2 + 2 * 2 + 2) + 2 * 100 + 100;
+  const report = (round: number, to: number): RoundReport => ({
+    round,
+    roundId: `r${round}-00000000`,
+    status: 'committed',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: '2026-01-01T00:00:01.000Z',
+    modelVersion: { from: to - 1, to },
+    abort: null,
+    cohort: { eligible: 3, selected: 3, advertised: 3, shared: 3, masked: 3, unmasked: 3 },
+    secagg: { graph: 'full', degree: 2, threshold: 2, modulusBits: 32, vectorLength: dimension + 6 },
+    metrics: { examples: 10, trainLoss: 1, eval: { count: 3, loss: 1, top1: 0.5, top3: 0.9 } },
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1, recordedNoiseMultiplier: 1, samplingRate: 0.5, epsilon: 1, delta: 1e-5 },
+    bytes: { received: 1, sent: 1 },
+    durationsMs: {},
+    backends: { wasm: 3 },
+  });
+
+  it('writes atomically, commits in order, and resumes from head.json ignoring what a crash left behind', () => {
+    const data = tempDataDir();
+    const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavgm' }, dimension) });
+    const store = DataStore.open(data.dir, initial, silent);
+    const ledger = new PrivacyLedger();
+    ledger.record({ round: 1, samplingRate: 0.5, noiseMultiplier: 1 });
+    const optimizer = { ...store.optimizer, round: 1, m: new Float32Array(dimension).fill(0.25) };
+    store.commit({ report: report(1, 1), model: { weights: new Float32Array(dimension).fill(1), optimizer, ledger } });
+    // What a crash between the record and head.json would leave: a record of round 2, a model 2, a temp file.
+    writeFileSync(join(data.dir, 'rounds', '00000002.json'), JSON.stringify(report(2, 2)));
+    writeFileSync(join(data.dir, 'models', 'model-2.bin'), 'partial');
+    writeFileSync(join(data.dir, 'models', '.model-2.bin.1.abc.tmp'), 'partial');
+    const reopened = DataStore.open(data.dir, initial, silent);
+    expect(reopened.modelVersion).toBe(1);
+    expect(reopened.nextRound).toBe(2);
+    expect(reopened.rounds.map((r) => r.round)).toEqual([1]);
+    expect(reopened.weights[0]).toBe(1);
+    expect(reopened.optimizer.m?.[0]).toBe(0.25);
+    expect(reopened.ledger.entries).toHaveLength(1);
+    expect(existsSync(join(data.dir, 'rounds', '00000002.json'))).toBe(false);
+    expect(readdirSync(join(data.dir, 'models')).sort()).toEqual(['model-0.bin', 'model-1.bin', 'optimizer-0.bin', 'optimizer-1.bin']);
+    expect(decodeModelPayload(reopened.modelPayload(0) as Uint8Array).weights[0]).toBe(0.5);
+    expect(reopened.modelPayload(7)).toBeNull();
+    data.remove();
+  });
+
+  it('replaces a file whole: readers see the old or the new content', () => {
+    const data = tempDataDir();
+    const path = join(data.dir, 'x.json');
+    writeFileAtomic(path, 'old');
+    writeFileAtomic(path, 'new');
+    expect(readdirSync(data.dir)).toEqual(['x.json']);
+    data.remove();
+  });
+});

@@ -1,0 +1,220 @@
+import * as tf from '@tensorflow/tfjs';
+import { io, type Socket } from 'socket.io-client';
+import type { Logger } from 'pino';
+import {
+  asParticipantSocket,
+  buildModel,
+  connectParticipant,
+  decodeModelPayload,
+  prepareContribution,
+  protocolFailure,
+  PROTOCOL_VERSION,
+  type ClientToServerEvents,
+  type ExampleSet,
+  type ModelSpec,
+  type ParticipantConnection,
+  type ParticipantEvent,
+  type ParticipantSocket,
+  type ProtocolResult,
+  type RoundPlan,
+  type ServerToClientEvents,
+} from '@murmur/fl-core';
+
+/**
+ * Headless virtual clients: the fl-core participant (the same code a browser Web Worker runs)
+ * over real socket.io-client connections, each with its own enrollment token and its own natural
+ * slice of a corpus. Used by `npm start -- --demo N`, the integration tests and the benches.
+ */
+export interface VirtualClientData {
+  id: string;
+  examples: ExampleSet;
+}
+
+/** Device behaviours worth simulating: a device that goes away mid-round, or one that is slow. */
+export interface VirtualClientBehaviour {
+  /** Disconnect for good on receiving this server message (a dropout at that phase). */
+  dropOn?: 'roundPlan' | 'peerKeys' | 'encryptedShares' | 'unmaskRequest';
+  /** Lose the connection (not the state) on receiving this server message; socket.io reconnects. */
+  blipOn?: 'roundPlan' | 'peerKeys' | 'encryptedShares' | 'unmaskRequest';
+  /** Send this secure-aggregation message only after a delay (a late client). */
+  late?: { type: 'advertiseKeys' | 'shareKeys' | 'maskedInput' | 'unmask'; ms: number };
+  /** Report no consent (the check-in must be refused). */
+  noConsent?: boolean;
+}
+
+export interface VirtualClientOptions {
+  url: string;
+  clients: readonly VirtualClientData[];
+  behaviour?: (index: number) => VirtualClientBehaviour | undefined;
+  onEvent?: (index: number, event: ParticipantEvent) => void;
+  logger?: Logger;
+  /** @default 250 */
+  reconnectionDelayMs?: number;
+  /** Enrollment tokens to reuse (e.g. the same devices after a restart); issued when absent. */
+  tokens?: readonly string[];
+}
+
+export interface VirtualClient {
+  index: number;
+  id: string;
+  token: string;
+  socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  connection: ParticipantConnection;
+}
+
+export interface VirtualClientPool {
+  clients: VirtualClient[];
+  close(): Promise<void>;
+}
+
+/** One model instance per process: training is serialized through it (tfjs runs on this thread anyway). */
+class SharedTrainer {
+  readonly #models = new Map<string, tf.LayersModel>();
+  readonly #weights = new Map<string, Promise<Float32Array>>();
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly baseUrl: string) {}
+
+  /** Downloads a model version once for all clients and checks it against the plan's hash. */
+  weightsFor(plan: RoundPlan): Promise<Float32Array> {
+    const key = `${plan.model.version}:${plan.model.hash}`;
+    let pending = this.#weights.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const res = await fetch(new URL(plan.model.url, this.baseUrl));
+        if (!res.ok) throw new Error(`GET ${plan.model.url}: HTTP ${res.status}`);
+        const payload = decodeModelPayload(new Uint8Array(await res.arrayBuffer()));
+        if (payload.hash !== plan.model.hash) throw new Error(`model ${plan.model.version}: hash ${payload.hash.slice(0, 12)}… does not match the plan's ${plan.model.hash.slice(0, 12)}…`);
+        return payload.weights;
+      })();
+      pending.catch(() => this.#weights.delete(key));
+      if (this.#weights.size >= 2) this.#weights.delete(this.#weights.keys().next().value as string);
+      this.#weights.set(key, pending);
+    }
+    return pending;
+  }
+
+  #model(spec: ModelSpec): tf.LayersModel {
+    const key = JSON.stringify(spec);
+    let model = this.#models.get(key);
+    if (!model) {
+      model = buildModel(spec);
+      this.#models.set(key, model);
+    }
+    return model;
+  }
+
+  contribute(plan: RoundPlan, examples: ExampleSet, signal: AbortSignal): Promise<ProtocolResult<Uint32Array>> {
+    const run = async (): Promise<ProtocolResult<Uint32Array>> => {
+      // tfjs work resolves through microtasks; yield a macrotask so sockets answer heartbeats
+      // between clients (a thousand trainings in a row would otherwise starve the I/O loop).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (signal.aborted) return protocolFailure('CONTRIBUTION_FAILED', 'the round ended before training started');
+      let weights: Float32Array;
+      try {
+        weights = await this.weightsFor(plan);
+      } catch (error) {
+        return protocolFailure('BAD_SERVER_MESSAGE', error instanceof Error ? error.message : String(error));
+      }
+      const result = await prepareContribution({ plan, model: this.#model(plan.model.spec), globalWeights: weights, examples, signal });
+      return result.ok ? { ok: true, value: result.value.input } : result;
+    };
+    const next = this.#lock.then(run, run);
+    this.#lock = next.catch(() => undefined);
+    return next;
+  }
+
+  dispose(): void {
+    for (const model of this.#models.values()) model.dispose();
+    this.#models.clear();
+  }
+}
+
+export async function enroll(url: string): Promise<{ token: string; tokenId: string }> {
+  const res = await fetch(`${url}/api/enroll`, { method: 'POST' });
+  if (res.status !== 201) throw new Error(`POST /api/enroll: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as { token: string; tokenId: string };
+}
+
+/** The message type inside a packed secagg message (see packSecAgg). */
+function packedType(payload: unknown): unknown {
+  return (payload as { shape?: { type?: unknown } } | null)?.shape?.type;
+}
+
+function withBehaviour(socket: Socket<ServerToClientEvents, ClientToServerEvents>, behaviour: VirtualClientBehaviour | undefined, stop: () => void): ParticipantSocket {
+  const raw = asParticipantSocket(socket);
+  if (!behaviour?.dropOn && !behaviour?.late && !behaviour?.blipOn) return raw;
+  const { dropOn, late, blipOn } = behaviour;
+  let blipped = false;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const wrappers = new Map<(payload: unknown) => void, (payload: unknown) => void>();
+  return {
+    on(event, listener) {
+      const wrapped = (payload: unknown) => {
+        const type = event === 'secagg' ? packedType(payload) : event;
+        if (dropOn && type === dropOn) {
+          for (const timer of timers) clearTimeout(timer);
+          socket.disconnect();
+          stop();
+          return;
+        }
+        if (blipOn && type === blipOn && !blipped) {
+          blipped = true;
+          // Closing the transport (not the socket) is a network failure: socket.io reconnects.
+          socket.io.engine.close();
+        }
+        listener(payload);
+      };
+      wrappers.set(listener, wrapped);
+      return raw.on(event, wrapped);
+    },
+    off: (event, listener) => raw.off(event, wrappers.get(listener) ?? listener),
+    emit(event, payload) {
+      if (late && event === 'secagg' && packedType(payload) === late.type) {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          raw.emit(event, payload);
+        }, late.ms);
+        timers.add(timer);
+        return true;
+      }
+      return raw.emit(event, payload);
+    },
+  };
+}
+
+export async function startVirtualClients(options: VirtualClientOptions): Promise<VirtualClientPool> {
+  const trainer = new SharedTrainer(options.url);
+  const clients: VirtualClient[] = [];
+  for (const [index, data] of options.clients.entries()) {
+    const token = options.tokens?.[index] ?? (await enroll(options.url)).token;
+    const behaviour = options.behaviour?.(index);
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(options.url, {
+      auth: { protocolVersion: PROTOCOL_VERSION, token },
+      transports: ['websocket'],
+      reconnectionDelay: options.reconnectionDelayMs ?? 250,
+      reconnectionDelayMax: 2_000,
+    });
+    let connection: ParticipantConnection | null = null;
+    const wrapped = withBehaviour(socket, behaviour, () => connection?.stop());
+    connection = connectParticipant(wrapped, {
+      eligibility: () => ({ consent: !behaviour?.noConsent, exampleCount: data.examples.count, idle: true, charging: true, backend: tf.getBackend() }),
+      contribute: (plan, signal) => trainer.contribute(plan, data.examples, signal),
+      onEvent: (event) => {
+        if (event.type === 'error') options.logger?.debug({ client: data.id, from: event.from, code: event.error.code, message: event.error.message }, 'virtual client error');
+        options.onEvent?.(index, event);
+      },
+    });
+    clients.push({ index, id: data.id, token, socket, connection });
+  }
+  return {
+    clients,
+    async close() {
+      for (const client of clients) {
+        client.connection.stop();
+        client.socket.disconnect();
+      }
+      trainer.dispose();
+    },
+  };
+}
