@@ -1,28 +1,75 @@
-import { useEffect, useState } from 'react';
-import { fetchGlobalModel, type GlobalModelInfo } from './model-client';
+import { lazy, Suspense, useEffect, useState } from 'react';
+import { Composer } from './composer/Composer';
+import { PrivacyPage } from './privacy/PrivacyPage';
+import { useRuntime } from './ui/use-runtime';
 
-type State = { status: 'loading' } | { status: 'ready'; model: GlobalModelInfo } | { status: 'error'; message: string };
+// Recharts is only needed on the dashboard: its chunk loads on demand.
+const DashboardPage = lazy(() => import('./dashboard').then((m) => ({ default: m.DashboardPage })));
+
+type Route = 'compose' | 'privacy' | 'dashboard';
+function routeOf(hash: string): Route {
+  if (hash === '#/privacy') return 'privacy';
+  if (hash === '#/dashboard' || window.location.pathname === '/dashboard') return 'dashboard';
+  return 'compose';
+}
 
 export function App() {
-  const [state, setState] = useState<State>({ status: 'loading' });
+  const { state } = useRuntime();
+  const [route, setRoute] = useState<Route>(() => routeOf(window.location.hash));
   useEffect(() => {
-    fetchGlobalModel(window.location.origin).then(
-      (model) => setState({ status: 'ready', model }),
-      (error: Error) => setState({ status: 'error', message: error.message }),
-    );
+    const onHash = () => setRoute(routeOf(window.location.hash));
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
   }, []);
+
+  const demo = state.texts.some((t) => t.source === 'demo') || state.seed !== null;
   return (
-    <main>
-      <h1>Murmur</h1>
-      <p>Next-word suggestions learned on your device; your text never leaves it.</p>
-      {state.status === 'loading' && <p>Loading the global model…</p>}
-      {state.status === 'error' && <p role="alert">Could not load the global model: {state.message}</p>}
-      {state.status === 'ready' && (
-        <p data-testid="model-info">
-          Global model v{state.model.version}: {state.model.spec.architecture.toUpperCase()}, {state.model.parameters.toLocaleString()} parameters
-          (hash {state.model.hash.slice(0, 12)}).
+    <div className={route === 'dashboard' ? 'app wide' : 'app'}>
+      <header>
+        <h1>Murmur</h1>
+        <nav>
+          <a href="#/" aria-current={route === 'compose' ? 'page' : undefined}>Write</a>
+          <a href="#/privacy" aria-current={route === 'privacy' ? 'page' : undefined}>Privacy</a>
+          <a href="#/dashboard" aria-current={route === 'dashboard' ? 'page' : undefined}>Dashboard</a>
+        </nav>
+      </header>
+      {demo && (
+        <p className="banner demo" role="status" data-testid="demo-banner">
+          Demo data: {state.seed?.status === 'failed' ? `could not load partition ${state.seed.partition}: ${state.seed.message}` : `this browser holds public State of the Union text${state.seed ? ` (partition ${state.seed.partition})` : ''}, not anything you wrote.`}
         </p>
       )}
-    </main>
+      {state.notice && <p className="banner notice" role="alert" data-testid="notice">{state.notice}</p>}
+      <main>
+        {route === 'dashboard' ? (
+          <Suspense fallback={<p>Loading the dashboard…</p>}>
+            <DashboardPage />
+          </Suspense>
+        ) : route === 'privacy' ? (
+          <PrivacyPage />
+        ) : (
+          <Composer />
+        )}
+      </main>
+      <StatusBar />
+    </div>
+  );
+}
+
+function StatusBar() {
+  const { state } = useRuntime();
+  const calibration = state.calibration;
+  return (
+    <footer className="status" aria-label="Status">
+      <span data-testid="model-version">{state.model ? `model v${state.model.version} (${state.model.parameters.toLocaleString()} parameters, ${state.model.source})` : state.phase === 'failed' ? 'no model' : 'loading model…'}</span>
+      <span data-testid="backend" title={calibration?.reason}>
+        {calibration ? `${calibration.backend}${calibration.backend === 'wasm' ? ` (${calibration.wasmThreads} thread${calibration.wasmThreads === 1 ? '' : 's'})` : ''}${calibration.fromCache ? ', cached choice' : ''}` : 'choosing backend…'}
+      </span>
+      <span data-testid="eligibility" data-state={state.eligibility.state}>{state.eligibility.reason}</span>
+      <span data-testid="participation" data-connection={state.participation.connection}>
+        {state.participation.connection === 'off' ? 'not participating' : `${state.participation.connection}${state.participation.activity ? `: ${state.participation.activity}` : ''}`}
+      </span>
+      <span data-testid="examples">{state.examples.toLocaleString()} examples</span>
+      <span data-testid="phase" data-phase={state.phase} hidden />
+    </footer>
   );
 }

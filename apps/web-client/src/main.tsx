@@ -1,11 +1,48 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { registerSW } from 'virtual:pwa-register';
 import { App } from './App';
+import { MurmurRuntime } from './runtime';
+import { RuntimeContext } from './ui/use-runtime';
+import { DEFAULT_POLICY, type ParticipationPolicy } from './scheduler/eligibility';
+import './styles.css';
+
+const params = new URLSearchParams(window.location.search);
+/** QA knobs in the query string: only ever make this device more willing to train, never less private. */
+const numberParam = (name: string, fallback: number) => {
+  const value = params.get(name);
+  return value !== null && /^\d+$/.test(value) ? Number(value) : fallback;
+};
+const policy: ParticipationPolicy = {
+  ...DEFAULT_POLICY,
+  minExamples: numberParam('minExamples', DEFAULT_POLICY.minExamples),
+  idleMs: numberParam('idleMs', DEFAULT_POLICY.idleMs),
+};
+
+const runtime = new MurmurRuntime({
+  origin: window.location.origin,
+  seed: params.get('seed'),
+  policy,
+  defaultConsent: import.meta.env.VITE_DEMO_CONSENT === 'true',
+  calibration: {
+    candidates: ['webgpu', 'webgl', 'wasm', 'cpu'],
+    batches: numberParam('calibrationBatches', 3),
+    batchSize: 32,
+    budgetMsPerBackend: 4_000,
+  },
+  modelRefreshMs: numberParam('modelRefreshMs', 60_000),
+  createWorker: () => new Worker(new URL('./worker/training.worker.ts', import.meta.url), { type: 'module', name: 'murmur-training' }),
+});
+
+registerSW({ immediate: true });
+void runtime.start();
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
 createRoot(root).render(
   <StrictMode>
-    <App />
+    <RuntimeContext.Provider value={runtime}>
+      <App />
+    </RuntimeContext.Provider>
   </StrictMode>,
 );

@@ -2,49 +2,56 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
-import { fetchGlobalModel, ModelFetchError } from './model-client';
+import { fetchModelPayload, ModelFetchError } from './model-client';
 
 const weights = Float32Array.from({ length: parameterCount(TINY_SPEC) }, (_, i) => Math.cos(i) / 10);
 const good = encodeModelPayload({ version: 4, spec: TINY_SPEC, weights });
-const corrupt = good.slice();
-corrupt[corrupt.length - 5] = (corrupt[corrupt.length - 5] as number) ^ 0xff;
+const hash = modelHash(TINY_SPEC, weights);
 
 let server: Server;
 let base: string;
-let served: Uint8Array | null = good;
+let status = 200;
+const seenIfNoneMatch: (string | undefined)[] = [];
 
 beforeAll(async () => {
-  server = createServer((_req, res) => {
-    if (!served) {
-      res.writeHead(503).end();
+  server = createServer((req, res) => {
+    seenIfNoneMatch.push(req.headers['if-none-match']);
+    if (status !== 200) {
+      res.writeHead(status).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(served);
+    if (req.headers['if-none-match'] === `"${hash}"`) {
+      res.writeHead(304).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', etag: `"${hash}"` }).end(good);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-describe('fetchGlobalModel', () => {
-  it('downloads and verifies the model over HTTP', async () => {
-    served = good;
-    const model = await fetchGlobalModel(base);
-    expect(model.version).toBe(4);
-    expect(model.parameters).toBe(parameterCount(TINY_SPEC));
-    expect(model.hash).toBe(modelHash(TINY_SPEC, weights));
-    expect(model.weights[123]).toBe(weights[123]);
+describe('fetchModelPayload', () => {
+  it('downloads the payload bytes and the ETag', async () => {
+    status = 200;
+    const result = await fetchModelPayload(base);
+    expect(result.status).toBe('ok');
+    if (result.status !== 'ok') return;
+    expect(result.etag).toBe(hash);
+    expect(Array.from(result.bytes)).toEqual(Array.from(good));
   });
 
-  it('refuses a payload whose weights do not match its hash', async () => {
-    served = corrupt;
-    await expect(fetchGlobalModel(base)).rejects.toMatchObject({ code: 'BAD_MODEL_PAYLOAD' });
+  it('revalidates with If-None-Match and reports an unchanged model', async () => {
+    status = 200;
+    expect(await fetchModelPayload(base, { etag: hash })).toEqual({ status: 'not-modified' });
+    expect(seenIfNoneMatch.at(-1)).toBe(`"${hash}"`);
   });
 
-  it('reports HTTP failures with the status', async () => {
-    served = null;
-    const error = await fetchGlobalModel(base).catch((e: unknown) => e);
+  it('reports HTTP failures with the status, and network failures as such', async () => {
+    status = 503;
+    const error = await fetchModelPayload(base).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModelFetchError);
-    expect((error as ModelFetchError).message).toMatch(/503/);
+    expect(error).toMatchObject({ code: 'HTTP_ERROR', message: expect.stringMatching(/503/) });
+    await expect(fetchModelPayload('http://127.0.0.1:1')).rejects.toMatchObject({ code: 'NETWORK_ERROR' });
   });
 });

@@ -1,33 +1,39 @@
-import { decodeModelPayload, parameterCount, type ModelSpec } from '@murmur/fl-core';
+import { MAX_MODEL_BYTES } from './storage/schema';
 
-export interface GlobalModelInfo {
-  version: number;
-  spec: ModelSpec;
-  hash: string;
-  parameters: number;
-  weights: Float32Array;
-}
-
+/**
+ * Downloads global model payloads (MRM1 bytes). Verification (magic, spec, size, hash) happens in
+ * the training worker, which decodes them anyway, so the UI thread never hashes megabytes.
+ */
 export class ModelFetchError extends Error {
   constructor(
-    readonly code: 'HTTP_ERROR' | 'BAD_MODEL_PAYLOAD',
+    readonly code: 'HTTP_ERROR' | 'NETWORK_ERROR' | 'TOO_LARGE',
     message: string,
   ) {
     super(message);
   }
 }
 
-/** Downloads the latest global model and verifies it (magic, spec, size, hash) before use. */
-export async function fetchGlobalModel(baseUrl: string, fetchImpl: typeof fetch = fetch): Promise<GlobalModelInfo> {
-  const response = await fetchImpl(`${baseUrl}/api/model/latest`);
-  if (!response.ok) {
-    throw new ModelFetchError('HTTP_ERROR', `GET /api/model/latest answered ${response.status} ${response.statusText}`);
-  }
-  let decoded;
+export type ModelFetchResult = { status: 'not-modified' } | { status: 'ok'; bytes: Uint8Array; etag: string | null };
+
+
+/**
+ * GET `${baseUrl}${path}`; with `etag` (the hash of the model we hold, as the aggregator's ETag),
+ * an unchanged model costs one 304.
+ */
+export async function fetchModelPayload(baseUrl: string, options: { path?: string; etag?: string | null; fetchImpl?: typeof fetch } = {}): Promise<ModelFetchResult> {
+  const path = options.path ?? '/api/model/latest';
+  const headers: Record<string, string> = options.etag ? { 'if-none-match': `"${options.etag}"` } : {};
+  let response: Response;
   try {
-    decoded = decodeModelPayload(new Uint8Array(await response.arrayBuffer()));
+    response = await (options.fetchImpl ?? fetch)(`${baseUrl}${path}`, { headers, cache: 'no-cache' });
   } catch (error) {
-    throw new ModelFetchError('BAD_MODEL_PAYLOAD', (error as Error).message);
+    throw new ModelFetchError('NETWORK_ERROR', `GET ${path} failed: ${(error as Error).message}`);
   }
-  return { ...decoded, parameters: parameterCount(decoded.spec) };
+  if (response.status === 304) return { status: 'not-modified' };
+  if (!response.ok) throw new ModelFetchError('HTTP_ERROR', `GET ${path} answered ${response.status} ${response.statusText}`);
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > MAX_MODEL_BYTES) throw new ModelFetchError('TOO_LARGE', `GET ${path}: ${declared} bytes is above the ${MAX_MODEL_BYTES}-byte limit`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.byteLength > MAX_MODEL_BYTES) throw new ModelFetchError('TOO_LARGE', `GET ${path}: ${bytes.byteLength} bytes is above the ${MAX_MODEL_BYTES}-byte limit`);
+  return { status: 'ok', bytes, etag: response.headers.get('etag')?.replace(/^(W\/)?"|"$/g, '') ?? null };
 }

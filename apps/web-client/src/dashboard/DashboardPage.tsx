@@ -1,0 +1,124 @@
+import { useMemo, useState } from 'react';
+import { AdminPanel } from './AdminPanel';
+import { DashboardApi } from './api';
+import { Charts } from './Charts';
+import { ModelVersions } from './ModelVersions';
+import { NowPanel } from './NowPanel';
+import { RoundDetail } from './RoundDetail';
+import { RoundTable } from './RoundTable';
+import { useDashboard } from './use-dashboard';
+import type { DashboardState } from './store';
+import './dashboard.css';
+
+export interface DashboardPageProps {
+  /** The aggregator's origin. @default window.location.origin (the aggregator serves the app) */
+  origin?: string;
+}
+
+/**
+ * The round dashboard for product teams: what the aggregator is doing now, how the model and
+ * the privacy budget moved over the rounds, every round's record and the model versions; admin
+ * controls once the admin token is given. Read-only otherwise.
+ */
+export function DashboardPage({ origin = window.location.origin }: DashboardPageProps) {
+  const api = useMemo(() => new DashboardApi(origin), [origin]);
+  const { state, refreshStatus, reloadHistory } = useDashboard(api, origin);
+  const [selected, setSelected] = useState<number | null>(null);
+  const [dismissed, setDismissed] = useState<string | null>(null);
+  const selectedRecord = useMemo(() => latestAttempt(state.rounds, selected), [state.rounds, selected]);
+
+  return (
+    <div className="dash" data-testid="dashboard">
+      <header className="dash-row">
+        <h1>Round dashboard</h1>
+        <ConnectionBadge state={state} />
+      </header>
+      {state.statusError && (
+        <p role="alert" className="dash-banner dash-error" data-testid="dash-status-error">
+          Cannot reach the aggregator: {state.statusError}
+        </p>
+      )}
+      {state.notice && state.notice !== dismissed && (
+        <p role="alert" className="dash-banner" data-testid="dash-notice">
+          {state.notice}
+          {state.rejectedEvents > 0 && ` (${state.rejectedEvents} live event${state.rejectedEvents === 1 ? '' : 's'} refused so far)`}{' '}
+          <button type="button" onClick={() => setDismissed(state.notice)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+
+      <NowPanel state={state} />
+
+      <section className="dash-card" aria-label="Over time">
+        <h2>Over time</h2>
+        <HistoryNote state={state} onRetry={reloadHistory} />
+        {state.rounds.length > 0 && <Charts rounds={state.rounds} epsilonBudget={state.privacy?.epsilonBudget ?? null} />}
+      </section>
+
+      <section className="dash-card" aria-label="Rounds">
+        <h2>
+          Rounds <span className="dash-muted" data-testid="dash-rounds-loaded">{state.rounds.length.toLocaleString()}</span>
+        </h2>
+        {state.rounds.length > 0 && <RoundTable rounds={state.rounds} selected={selected} onSelect={setSelected} />}
+        {selected !== null && <RoundDetail key={selected} api={api} round={selected} known={selectedRecord} onClose={() => setSelected(null)} />}
+      </section>
+
+      <section className="dash-card" aria-label="Model versions">
+        <h2>Model versions</h2>
+        <ModelVersions api={api} rounds={state.rounds} latest={state.status?.modelVersion ?? null} oldestServed={state.status?.oldestModelVersion ?? null} />
+      </section>
+
+      <AdminPanel api={api} paused={state.status?.paused ?? null} onChanged={refreshStatus} />
+    </div>
+  );
+}
+
+/** The record of `round` (its last attempt, should a restart have run it twice). */
+function latestAttempt(rounds: DashboardState['rounds'], round: number | null) {
+  if (round === null) return undefined;
+  for (let i = rounds.length - 1; i >= 0; i--) if (rounds[i]?.round === round) return rounds[i];
+  return undefined;
+}
+
+function ConnectionBadge({ state }: { state: DashboardState }) {
+  const text =
+    state.connection === 'connected'
+      ? 'Live'
+      : state.connection === 'connecting'
+        ? 'Connecting…'
+        : `Disconnected${state.connectionDetail ? ` (${state.connectionDetail})` : ''}: reconnecting; figures may be stale`;
+  return (
+    <span role="status" className={`dash-badge dash-${state.connection}`} data-testid="dash-connection" data-connection={state.connection}>
+      {text}
+    </span>
+  );
+}
+
+function HistoryNote({ state, onRetry }: { state: DashboardState; onRetry(): void }) {
+  switch (state.history) {
+    case 'loading':
+      return state.rounds.length === 0 ? <p className="dash-muted">Loading the round history…</p> : null;
+    case 'partial':
+      return (
+        <p className="dash-muted" data-testid="dash-history-partial">
+          Loaded {state.rounds.length.toLocaleString()} of {state.totalRounds?.toLocaleString() ?? '?'} rounds…
+        </p>
+      );
+    case 'error':
+      return (
+        <p role="alert" className="dash-error">
+          Could not load the round history: {state.historyError}{' '}
+          <button type="button" onClick={onRetry}>
+            Retry
+          </button>
+        </p>
+      );
+    case 'complete':
+      return state.rounds.length === 0 ? <p data-testid="dash-no-rounds">No rounds have finished yet. They appear here as the aggregator commits them.</p> : null;
+    default: {
+      const unreachable: never = state.history;
+      return unreachable;
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import { useEffect, useState } from 'react';
+import type { Deadlines, RoundPhase } from '@murmur/fl-core';
+import { Funnel } from './Funnel';
+import { formatNumber, formatSeconds } from './format';
+import { isSecAggPhase, liveFunnel, reportFunnel, type CurrentRound, type DashboardState, type SecAggPhase } from './store';
+
+const PHASE_LABELS: Record<RoundPhase, string> = {
+  idle: 'Idle between rounds',
+  checkin: 'Check-in',
+  advertiseKeys: 'Training and key advertisement',
+  shareKeys: 'Key sharing',
+  maskedInput: 'Masked input collection',
+  unmasking: 'Unmasking',
+  aggregate: 'Aggregation',
+  commit: 'Commit',
+  paused: 'Paused',
+};
+
+/** The phases of a round in order, for the stepper. */
+const STEPS: readonly RoundPhase[] = ['checkin', 'advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking', 'aggregate', 'commit'];
+
+const DEADLINE_OF: Record<SecAggPhase, keyof Deadlines> = {
+  advertiseKeys: 'advertiseKeysMs',
+  shareKeys: 'shareKeysMs',
+  maskedInput: 'maskedInputMs',
+  unmasking: 'unmaskingMs',
+};
+
+/** The local clock, ticking once a second while `active` (a countdown is on screen). */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [active]);
+  return now;
+}
+
+/** Time in the phase and, where the phase has a deadline, time left; on the server's clock. */
+function phaseTiming(current: CurrentRound, deadlines: Deadlines | undefined, serverNow: number): { elapsedS: number; leftS: number | null; deadlineS: number | null } | null {
+  if (current.since === null) return null;
+  const since = Date.parse(current.since);
+  if (!Number.isFinite(since)) return null;
+  const elapsedS = Math.max(0, (serverNow - since) / 1000);
+  if (!deadlines || !isSecAggPhase(current.phase)) return { elapsedS, leftS: null, deadlineS: null };
+  const deadlineS = deadlines[DEADLINE_OF[current.phase]] / 1000;
+  return { elapsedS, leftS: Math.max(0, deadlineS - elapsedS), deadlineS };
+}
+
+export function NowPanel({ state }: { state: DashboardState }) {
+  const { current, status } = state;
+  const timing = current !== null && current.since !== null;
+  const now = useNow(timing);
+  if (!current) {
+    return (
+      <section className="dash-card" aria-label="Now">
+        <h2>Now</h2>
+        <p className="dash-muted">{state.connection === 'disconnected' ? 'Not connected to the aggregator.' : 'Waiting for the aggregator’s state…'}</p>
+      </section>
+    );
+  }
+  const t = phaseTiming(current, status?.deadlines, now - state.clockOffsetMs);
+  const countdown = t && t.leftS !== null && t.deadlineS !== null ? { leftS: t.leftS, totalS: t.deadlineS, elapsedS: t.elapsedS } : null;
+  const inRound = current.roundId !== '';
+  const expected = isSecAggPhase(current.phase) ? (current.expected[current.phase] ?? current.cohort) : null;
+  const answered = expected !== null ? Math.max(0, expected - current.pending) : null;
+  const lastRound = state.rounds[state.rounds.length - 1];
+  return (
+    <section className="dash-card" aria-label="Now" data-testid="dash-now">
+      <h2>
+        Now:{' '}
+        <span data-testid="dash-current-round">{inRound ? `round ${current.round}` : status ? `next round ${status.nextRound}` : 'between rounds'}</span>
+      </h2>
+      <p>
+        <strong data-testid="dash-current-phase" data-phase={current.phase}>
+          {PHASE_LABELS[current.phase]}
+        </strong>
+        {t && <span> for {formatSeconds(t.elapsedS)}</span>}
+        {countdown && (
+          <span data-testid="dash-deadline">
+            {' '}
+            — deadline in {formatSeconds(countdown.leftS)} (of {formatSeconds(countdown.totalS)})
+          </span>
+        )}
+      </p>
+      <ol className="dash-steps" aria-label="Round phases">
+        {STEPS.map((step) => (
+          <li key={step} aria-current={step === current.phase ? 'step' : undefined} className={STEPS.indexOf(step) < STEPS.indexOf(current.phase) ? 'done' : undefined}>
+            {PHASE_LABELS[step]}
+          </li>
+        ))}
+      </ol>
+      {answered !== null && expected !== null && expected > 0 && (
+        <p>
+          <progress max={expected} value={answered} aria-label="Phase progress" /> <span data-testid="dash-phase-progress">{answered} of {expected} answered</span>, {current.pending} pending
+        </p>
+      )}
+      {countdown && (
+        <p>
+          <progress max={countdown.totalS} value={Math.min(countdown.totalS, countdown.elapsedS)} aria-label="Time to the phase deadline" />
+        </p>
+      )}
+      {status && (
+        <p className="dash-muted">
+          <span data-testid="dash-connected-clients">{status.connectedClients}</span> clients connected, <span data-testid="dash-waiting-clients">{status.waitingClients}</span> checked in and waiting; model v
+          <span data-testid="dash-model-version">{status.modelVersion}</span>; ε spent <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
+          {state.privacy?.epsilonBudget != null && ` of ${formatNumber(state.privacy.epsilonBudget)}`} at δ = {status.privacy.delta.toExponential(0)}
+          {status.paused && ' — rounds are paused'}
+        </p>
+      )}
+      {inRound ? (
+        <>
+          <h3>Cohort (live)</h3>
+          <Funnel stages={liveFunnel(current)} />
+        </>
+      ) : (
+        lastRound && (
+          <>
+            <h3>
+              Last round {lastRound.round} ({lastRound.status})
+            </h3>
+            <Funnel stages={reportFunnel(lastRound)} />
+          </>
+        )
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,75 @@
+// @vitest-environment jsdom
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { RoundTable, ROW_HEIGHT_PX, TABLE_HEIGHT_PX } from './RoundTable';
+import { rowWindow } from './use-windowed-rows';
+import { makeReports } from './test-fixtures';
+
+afterEach(cleanup);
+
+const rounds = makeReports(1000);
+const visible = Math.ceil(TABLE_HEIGHT_PX / ROW_HEIGHT_PX) + 1;
+/** Rows in view plus 8 of overscan on each side. */
+const bound = visible + 2 * 8;
+
+function scrollTo(px: number) {
+  const scroller = screen.getByTestId('dash-round-table');
+  scroller.scrollTop = px;
+  fireEvent.scroll(scroller);
+}
+
+const shownRounds = () => screen.getAllByTestId('dash-round-row').map((row) => Number(within(row).getByRole('button').textContent));
+
+describe('the virtualized round table', () => {
+  it('renders a bounded number of rows for 1,000 rounds, newest first, with spacers for the rest', () => {
+    render(<RoundTable rounds={rounds} selected={null} onSelect={() => {}} />);
+    const shown = shownRounds();
+    // 15 rows fill the 420 px viewport, 8 more below it; none above the first.
+    expect(shown.length).toBe(visible + 8);
+    expect(visible + 8).toBe(23);
+    expect(shown[0]).toBe(1000);
+    expect(shown).toEqual(shown.map((_, i) => 1000 - i));
+    const spacers = screen.getByTestId('dash-round-table').querySelectorAll('tbody tr[aria-hidden="true"]');
+    // Only the bottom spacer at the top of the list; it stands for every row not rendered.
+    expect(spacers).toHaveLength(1);
+    expect((spacers[0] as HTMLElement).style.height).toBe(`${(1000 - shown.length) * ROW_HEIGHT_PX}px`);
+  });
+
+  it('moves the window with the scroll position and keeps it bounded', () => {
+    render(<RoundTable rounds={rounds} selected={null} onSelect={() => {}} />);
+    scrollTo(500 * ROW_HEIGHT_PX);
+    const middle = shownRounds();
+    expect(middle.length).toBe(bound);
+    expect(bound).toBe(31);
+    // Row 500 from the top (round 500) is the first in view, 8 overscan rows above it.
+    expect(middle[0]).toBe(1000 - 492);
+    expect(middle).toContain(500);
+    scrollTo(1000 * ROW_HEIGHT_PX);
+    const end = shownRounds();
+    expect(end.at(-1)).toBe(1);
+    expect(end.length).toBeLessThanOrEqual(bound);
+  });
+
+  it('opens a round from its row', () => {
+    const opened: number[] = [];
+    render(<RoundTable rounds={rounds} selected={998} onSelect={(round) => opened.push(round)} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Open round 999' }));
+    expect(opened).toEqual([999]);
+    const selectedRow = screen.getAllByTestId('dash-round-row').find((row) => row.getAttribute('aria-selected') === 'true');
+    expect(within(selectedRow as HTMLElement).getByRole('button').textContent).toBe('998');
+  });
+});
+
+describe('rowWindow', () => {
+  it('clamps a scroll position past the end of a list that shrank', () => {
+    expect(rowWindow({ count: 10, rowHeightPx: 10, viewportHeightPx: 50, scrollTopPx: 10_000, overscan: 2 })).toEqual({ start: 3, end: 10, padTopPx: 30, padBottomPx: 0 });
+  });
+
+  it('renders everything when the list fits', () => {
+    expect(rowWindow({ count: 3, rowHeightPx: 10, viewportHeightPx: 500, scrollTopPx: 0 })).toEqual({ start: 0, end: 3, padTopPx: 0, padBottomPx: 0 });
+  });
+
+  it('refuses a row height that is not positive', () => {
+    expect(() => rowWindow({ count: 3, rowHeightPx: 0, viewportHeightPx: 500, scrollTopPx: 0 })).toThrow(/rowHeightPx must be positive, got 0/);
+  });
+});

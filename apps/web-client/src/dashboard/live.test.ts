@@ -1,0 +1,84 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Server } from 'socket.io';
+import type { PhaseEvent, RoundReport } from '@murmur/fl-core';
+import { connectLive } from './live';
+import type { Connection } from './store';
+import { makeReport } from './test-fixtures';
+
+/**
+ * The live edge against a real Socket.IO server on an ephemeral port: what a misbehaving or
+ * compromised server streams on /dashboard is refused and reported, and a server-side disconnect
+ * (a graceful aggregator restart) is followed by a reconnect.
+ */
+let http: HttpServer;
+let io: Server;
+let origin: string;
+
+beforeAll(async () => {
+  http = createServer();
+  io = new Server(http);
+  // Socket.IO refuses connections to a namespace the server has not declared.
+  io.of('/dashboard');
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => io.close(() => resolve()));
+});
+
+function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (check()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+
+describe('the /dashboard feed', () => {
+  it('passes valid events, refuses invalid ones with a reason, and reconnects after a server disconnect', async () => {
+    const phases: PhaseEvent[] = [];
+    const rounds: RoundReport[] = [];
+    const rejected: string[] = [];
+    const connections: Connection[] = [];
+    const close = connectLive(
+      origin,
+      {
+        phase: (e) => phases.push(e),
+        round: (r) => rounds.push(r),
+        connection: (c) => connections.push(c),
+        rejected: (m) => rejected.push(m),
+      },
+      { serverDisconnectRetryMs: 50 },
+    );
+    try {
+      await until(() => connections.at(-1) === 'connected', 'the first connect');
+      const dashboard = io.of('/dashboard');
+      const valid: PhaseEvent = { round: 3, roundId: 'r3-00000003', phase: 'shareKeys', at: new Date().toISOString(), cohort: 6, pending: 6 };
+      dashboard.emit('phase', valid);
+      dashboard.emit('phase', { ...valid, phase: 'dancing' });
+      dashboard.emit('round', { ...makeReport(3), cohort: { eligible: 1 } });
+      dashboard.emit('round', { ...makeReport(4), backends: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`b${i}`, 1])) });
+      dashboard.emit('round', makeReport(3));
+      await until(() => rounds.length === 1, 'the valid round');
+      expect(phases).toEqual([valid]);
+      expect(rounds.map((r) => r.round)).toEqual([3]);
+      expect(rejected).toHaveLength(3);
+      expect(rejected[0]).toMatch(/^phase event refused: .*phase/);
+      expect(rejected[1]).toMatch(/^round event refused: .*cohort/);
+      expect(rejected[2]).toMatch(/^round event refused: over bytes, expected at most 65536/);
+
+      dashboard.disconnectSockets(true);
+      await until(() => connections.includes('disconnected'), 'the disconnect');
+      await until(() => connections.at(-1) === 'connected', 'the reconnect');
+      expect(connections.filter((c) => c === 'connected')).toHaveLength(2);
+    } finally {
+      close();
+    }
+  });
+});

@@ -1,0 +1,134 @@
+import { useState } from 'react';
+import { useRuntime } from '../ui/use-runtime';
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
+const when = (ms: number) => new Date(ms).toLocaleString();
+
+export function PrivacyPage() {
+  const { runtime, state } = useRuntime();
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const storage = state.storage;
+
+  const exportData = async () => {
+    const bundle = await runtime.exportData();
+    const url = URL.createObjectURL(new Blob([JSON.stringify(bundle, null, 2)], { type: 'application/json' }));
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = `murmur-export-${new Date().toISOString().slice(0, 10)}.json`;
+    link.click();
+    URL.revokeObjectURL(url);
+  };
+
+  const deleteAll = async () => {
+    setBusy(true);
+    try {
+      await runtime.deleteEverything();
+    } finally {
+      setBusy(false);
+      setConfirming(false);
+    }
+  };
+
+  if (state.phase === 'deleted') {
+    return (
+      <section aria-label="Privacy" data-testid="deleted">
+        <h2>Everything is deleted</h2>
+        <p>Your notes, the examples derived from them, the cached model, your settings and the contribution log are gone from this browser. Reload to start afresh.</p>
+        <button type="button" onClick={() => window.location.reload()}>Reload</button>
+      </section>
+    );
+  }
+
+  return (
+    <section aria-label="Privacy" className="privacy">
+      <h2>Your data stays on this device</h2>
+      <p>
+        Murmur learns next-word suggestions from what you write without sending your text anywhere. With your consent, this browser trains the shared
+        model on your notes and sends only a clipped, noised update, masked so that the aggregator can only ever see the sum over many people.
+      </p>
+
+      <h3>Help improve suggestions</h3>
+      <label className="switch">
+        <input type="checkbox" data-testid="consent" checked={state.settings.consent} onChange={(event) => void runtime.setConsent(event.target.checked)} />
+        Train on this device and contribute updates
+      </label>
+      <p className="hint">Off until you turn it on. {state.settings.consentChangedAt !== null && `Last changed ${when(state.settings.consentChangedAt)}.`}</p>
+      <p data-testid="eligibility-detail">{state.eligibility.reason}</p>
+
+      <h3>What is stored here</h3>
+      {storage ? (
+        <ul data-testid="storage-summary">
+          <li>
+            {storage.texts} notes ({storage.characters.toLocaleString()} characters){storage.demoTexts > 0 && `, of which ${storage.demoTexts} demo`}
+          </li>
+          <li>{storage.examples.toLocaleString()} training examples derived from them</li>
+          <li>{storage.models.length === 0 ? 'no cached model' : storage.models.map((m) => `global model v${m.version} (${kb(m.bytes)})`).join(', ')}</li>
+          <li>{storage.contributions} contribution log entries</li>
+          <li>{storage.calibrations} backend calibration{storage.calibrations === 1 ? '' : 's'}, and your consent setting</li>
+          {state.settings.enrollmentToken !== null && <li>an anonymous enrollment token (it lets the aggregator rate-limit this browser, not identify you)</li>}
+        </ul>
+      ) : (
+        <p>Reading local storage…</p>
+      )}
+
+      <h3>How this device trains</h3>
+      {state.calibration ? (
+        <div data-testid="backend-detail">
+          <p>
+            TensorFlow.js backend: <strong>{state.calibration.backend}</strong>{state.calibration.fromCache ? ` (chosen ${when(state.calibration.measuredAt)}, cached)` : ''}: {state.calibration.reason}.
+          </p>
+          <p className="hint">
+            WebGPU adapter: {state.webgpuAdapter ?? 'none'}; cross-origin isolated: {state.crossOriginIsolated ? 'yes' : 'no'}.
+          </p>
+        </div>
+      ) : (
+        <p>Measuring which backend trains fastest here…</p>
+      )}
+
+      <h3>Contribution log</h3>
+      {state.contributions.length === 0 ? (
+        <p data-testid="no-contributions">No contributions yet.</p>
+      ) : (
+        <table data-testid="contribution-log">
+          <thead>
+            <tr>
+              <th>when</th>
+              <th>round</th>
+              <th>status</th>
+              <th>sent</th>
+              <th>ε</th>
+              <th>backend</th>
+              <th>duration</th>
+            </tr>
+          </thead>
+          <tbody>
+            {state.contributions.map((c) => (
+              <tr key={c.id ?? `${c.roundId}-${c.at}`} data-testid="contribution-row">
+                <td>{when(c.at)}</td>
+                <td>{c.roundId}</td>
+                <td>{c.status}{c.reason ? `: ${c.reason}` : ''}</td>
+                <td>{kb(c.bytesSent)}</td>
+                <td>{c.epsilon === null ? '—' : c.epsilon.toFixed(2)}</td>
+                <td data-testid="contribution-backend">{c.backend}</td>
+                <td>{(c.durationMs / 1000).toFixed(1)} s</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <h3>Export or delete</h3>
+      <button type="button" data-testid="export" onClick={() => void exportData()}>Export my data (JSON)</button>{' '}
+      {confirming ? (
+        <span>
+          Delete everything Murmur stored in this browser?{' '}
+          <button type="button" data-testid="confirm-delete" disabled={busy} onClick={() => void deleteAll()}>Yes, delete</button>{' '}
+          <button type="button" onClick={() => setConfirming(false)}>Cancel</button>
+        </span>
+      ) : (
+        <button type="button" data-testid="delete-all" onClick={() => setConfirming(true)}>Delete all my data</button>
+      )}
+    </section>
+  );
+}

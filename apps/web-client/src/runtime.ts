@@ -1,0 +1,523 @@
+import { concatExamples, type Eligibility as WireEligibility, type ExampleSet, type ModelSpec } from '@murmur/fl-core';
+import { LocalStore, type ExportBundle, type StorageSummary } from './storage/db';
+import type { ContributionRecord, ExampleRecord, Settings, TextRecord } from './storage/schema';
+import { fetchModelPayload } from './model-client';
+import { calibrationKey, type CalibrationOptions, type CalibrationResult, type ParticipationEvent } from './worker/protocol';
+import { WorkerClient, type WorkerLike } from './worker/client';
+import { decideEligibility, type Eligibility, type ParticipationPolicy } from './scheduler/eligibility';
+import { DeviceMonitor } from './scheduler/environment';
+import type { SuggestionAnswer } from './suggest/requester';
+import { loadSeedPartition, seedTextId } from './seed/seed';
+
+export interface RuntimeConfig {
+  origin: string;
+  /** `?seed=` partition to load as demo text, or null. */
+  seed: string | null;
+  policy: ParticipationPolicy;
+  /** Consent before the person chooses: false, except in a demo build (VITE_DEMO_CONSENT). */
+  defaultConsent: boolean;
+  calibration: CalibrationOptions;
+  /** How often to look for a new global model while the app is open. */
+  modelRefreshMs: number;
+  createWorker: () => WorkerLike;
+}
+
+export interface LoadedModelInfo {
+  version: number;
+  hash: string;
+  parameters: number;
+  spec: ModelSpec;
+  vocabularyFingerprint: string;
+  source: 'network' | 'cache';
+}
+
+export interface RuntimeState {
+  phase: 'starting' | 'ready' | 'failed' | 'deleted';
+  /** The latest problem worth showing (offline, a failed download, …), or null. */
+  notice: string | null;
+  crossOriginIsolated: boolean | null;
+  webgpuAdapter: string | null;
+  calibration: CalibrationResult | null;
+  model: LoadedModelInfo | null;
+  texts: TextRecord[];
+  examples: number;
+  settings: Settings;
+  eligibility: Eligibility;
+  contributions: ContributionRecord[];
+  seed: { partition: string; status: 'loading' | 'loaded' | 'failed'; message: string | null } | null;
+  storage: StorageSummary | null;
+  participation: ParticipationState;
+}
+
+export interface ParticipationState {
+  connection: 'off' | 'connecting' | 'connected' | 'disconnected';
+  /** The latest thing that happened, in words ("round 3: training", "checked in: waiting"). */
+  activity: string | null;
+  roundId: string | null;
+}
+
+/** Wait before enrolling again after a failure (offline, aggregator down). */
+const ENROLL_RETRY_MS = 10_000;
+
+type Listener = () => void;
+
+/**
+ * The web client's one stateful service: it owns the IndexedDB store and the training worker and
+ * keeps an immutable snapshot for React (`useSyncExternalStore`). The UI thread only moves data:
+ * tokenizing, inference and training all happen in the worker.
+ */
+export class MurmurRuntime {
+  private state: RuntimeState;
+  private readonly listeners = new Set<Listener>();
+  private store: LocalStore | null = null;
+  private worker: WorkerClient | null = null;
+  private readonly device: DeviceMonitor;
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private deriving: Promise<void> = Promise.resolve();
+  /** Whether the worker has a participation session, and what it was last told. */
+  private session: { examples: number } | null = null;
+  private enrollFailedAt = 0;
+  private syncing = false;
+  /** A change arrived while a sync was running: run once more after it. */
+  private resync = false;
+  /** navigator.onLine as last passed on to the worker's participation session. */
+  private lastOnline: boolean | null = null;
+
+  constructor(private readonly config: RuntimeConfig) {
+    this.device = new DeviceMonitor(() => this.onDeviceChange());
+    this.state = {
+      phase: 'starting',
+      notice: null,
+      crossOriginIsolated: null,
+      webgpuAdapter: null,
+      calibration: null,
+      model: null,
+      texts: [],
+      examples: 0,
+      settings: { consent: config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
+      eligibility: { state: 'waiting', blocker: 'not-ready', reason: 'waiting: starting up' },
+      contributions: [],
+      seed: config.seed === null ? null : { partition: config.seed, status: 'loading', message: null },
+      storage: null,
+      participation: { connection: 'off', activity: null, roundId: null },
+    };
+  }
+
+  readonly subscribe = (listener: Listener): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  readonly getState = (): RuntimeState => this.state;
+
+  private set(change: Partial<RuntimeState>): void {
+    this.state = { ...this.state, ...change };
+    for (const listener of this.listeners) listener();
+  }
+
+  private requireStore(): LocalStore {
+    if (!this.store) throw new Error('local storage is not open');
+    return this.store;
+  }
+
+  private requireWorker(): WorkerClient {
+    if (!this.worker) throw new Error('the training worker is not running');
+    return this.worker;
+  }
+
+  async start(): Promise<void> {
+    try {
+      this.store = await LocalStore.open({
+        defaultConsent: this.config.defaultConsent,
+        onInvalid: (issue) => this.set({ notice: `ignored an unreadable ${issue.store} record: ${issue.message}` }),
+      });
+      const store = this.store;
+      this.set({ settings: await store.getSettings(), texts: await store.listTexts(), contributions: await store.listContributions() });
+      await this.device.start();
+      this.worker = new WorkerClient(this.config.createWorker());
+      this.worker.onEvent = (event) => {
+        if (event.type === 'error') this.set({ notice: `training worker: ${event.message}` });
+        if (event.type === 'participation') void this.onParticipation(event.event);
+      };
+      const hello = await this.worker.hello;
+      this.set({ crossOriginIsolated: hello.crossOriginIsolated, webgpuAdapter: hello.webgpuAdapter });
+
+      // The worker verifies the model first; its spec decides what calibration measures. A cached
+      // copy that no longer verifies is replaced from the network.
+      const cached = await store.getLatestModel();
+      const fromCache = cached ? await this.useModel(cached.payload, 'cache').then(() => true, () => false) : false;
+      if (!fromCache) {
+        const fetched = await fetchModelPayload(this.config.origin);
+        if (fetched.status !== 'ok') throw new Error('the aggregator answered 304 to a request without a cached model');
+        await this.useModel(fetched.bytes, 'network');
+      }
+      await this.calibrate(this.requireModel().spec, hello.deviceKey);
+      this.set({ phase: 'ready' });
+      if (this.config.seed !== null) await this.seed(this.config.seed);
+      await this.deriveMissing();
+      if (fromCache) void this.refreshModel();
+      this.timers.push(setInterval(() => void this.refreshModel(), this.config.modelRefreshMs));
+      // Idle time passes without events: re-check eligibility every second.
+      this.timers.push(setInterval(() => this.recomputeEligibility(), 1000));
+      window.addEventListener('online', this.onOnline);
+    } catch (error) {
+      this.set({ phase: this.state.phase === 'starting' ? 'failed' : this.state.phase, notice: (error as Error).message });
+    } finally {
+      await this.refreshSummary();
+      this.recomputeEligibility();
+    }
+  }
+
+  private readonly onOnline = () => void this.refreshModel();
+
+  private requireModel(): LoadedModelInfo {
+    if (!this.state.model) throw new Error('no global model loaded');
+    return this.state.model;
+  }
+
+  private async calibrate(spec: ModelSpec, deviceKey: string): Promise<void> {
+    const store = this.requireStore();
+    const key = calibrationKey(deviceKey, spec);
+    const cached = await store.getCalibration(key);
+    const { response } = this.requireWorker().request({ type: 'calibrate', spec, options: this.config.calibration, cached });
+    const { result } = await response;
+    if (!result.fromCache) {
+      const { fromCache: _, ...record } = result;
+      await store.putCalibration(record);
+    }
+    this.set({ calibration: result });
+  }
+
+  /** Hands a payload to the worker, which verifies it; stores it only once it verified. */
+  private async useModel(payload: Uint8Array, source: LoadedModelInfo['source']): Promise<void> {
+    const keep = payload.slice();
+    const { response } = this.requireWorker().request({ type: 'loadModel', payload }, [payload.buffer]);
+    const loaded = await response;
+    const previous = this.state.model;
+    this.set({
+      model: {
+        version: loaded.version,
+        hash: loaded.hash,
+        parameters: loaded.parameters,
+        spec: loaded.spec,
+        vocabularyFingerprint: loaded.vocabularyFingerprint,
+        source,
+      },
+    });
+    if (source === 'network') {
+      await this.requireStore().putModel({ version: loaded.version, spec: loaded.spec, hash: loaded.hash, payload: keep, fetchedAt: Date.now() });
+    }
+    if (previous && (previous.vocabularyFingerprint !== loaded.vocabularyFingerprint || previous.spec.contextLength !== loaded.spec.contextLength)) {
+      await this.deriveMissing();
+    }
+  }
+
+  /** Looks for a newer global model (one 304 when there is none). */
+  async refreshModel(): Promise<void> {
+    if (this.state.phase !== 'ready' || !this.state.model) return;
+    try {
+      const fetched = await fetchModelPayload(this.config.origin, { etag: this.state.model.hash });
+      if (fetched.status === 'ok') await this.useModel(fetched.bytes, 'network');
+      if (this.state.notice?.startsWith('model update')) this.set({ notice: null });
+    } catch (error) {
+      this.set({ notice: `model update: ${(error as Error).message}` });
+    }
+    await this.refreshSummary();
+  }
+
+  private async seed(partition: string): Promise<void> {
+    const store = this.requireStore();
+    try {
+      const loaded = await loadSeedPartition(this.config.origin, partition);
+      const id = seedTextId(loaded.id);
+      if ((await store.getText(id)) === null) {
+        const now = Date.now();
+        await store.putText({ id, body: loaded.texts.join('\n\n'), source: 'demo', demoPartition: loaded.id, createdAt: now, updatedAt: now });
+      }
+      this.set({ seed: { partition: loaded.id, status: 'loaded', message: `${loaded.texts.length} sentences from ${loaded.corpus}` }, texts: await store.listTexts() });
+    } catch (error) {
+      this.set({ seed: { partition, status: 'failed', message: (error as Error).message } });
+    }
+  }
+
+  private stale(record: ExampleRecord | undefined, text: TextRecord, model: LoadedModelInfo): boolean {
+    return !record || record.textUpdatedAt !== text.updatedAt || record.vocabularyFingerprint !== model.vocabularyFingerprint || record.contextLength !== model.spec.contextLength;
+  }
+
+  /** Derives examples for every text whose examples are missing or stale; serialized. */
+  private deriveMissing(): Promise<void> {
+    this.deriving = this.deriving.then(async () => {
+      const model = this.state.model;
+      if (!model || !this.store) return;
+      const store = this.store;
+      const records = new Map((await store.listExamples()).map((r) => [r.textId, r]));
+      for (const text of await store.listTexts()) {
+        if (!this.stale(records.get(text.id), text, model)) continue;
+        const { response } = this.requireWorker().request({
+          type: 'derive',
+          textId: text.id,
+          body: text.body,
+          vocabularySize: model.spec.vocabularySize,
+          contextLength: model.spec.contextLength,
+        });
+        const derived = await response;
+        // The text may have been deleted while the worker tokenized it.
+        if ((await store.getText(text.id)) === null) continue;
+        await store.putExamples({
+          textId: text.id,
+          vocabularyFingerprint: derived.vocabularyFingerprint,
+          contextLength: derived.examples.contextLength,
+          count: derived.examples.count,
+          contexts: derived.examples.contexts,
+          targets: derived.examples.targets,
+          textUpdatedAt: text.updatedAt,
+        });
+      }
+      const current = (await store.listExamples()).filter((r) => r.vocabularyFingerprint === model.vocabularyFingerprint && r.contextLength === model.spec.contextLength);
+      this.set({ examples: current.reduce((sum, r) => sum + r.count, 0) });
+      this.recomputeEligibility();
+    });
+    return this.deriving.catch((error: unknown) => this.set({ notice: `deriving examples: ${(error as Error).message}` }));
+  }
+
+  /** All current examples as one set (for a training round), or null when there are none. */
+  private async localExamples(): Promise<ExampleSet | null> {
+    const model = this.state.model;
+    if (!model) return null;
+    const sets = (await this.requireStore().listExamples()).filter((r) => r.vocabularyFingerprint === model.vocabularyFingerprint && r.contextLength === model.spec.contextLength && r.count > 0);
+    return sets.length === 0 ? null : concatExamples(sets.map(({ contexts, targets, count, contextLength }) => ({ contexts, targets, count, contextLength })));
+  }
+
+  async saveText(id: string | null, body: string): Promise<string> {
+    const store = this.requireStore();
+    const now = Date.now();
+    const existing = id === null ? null : await store.getText(id);
+    const record: TextRecord = existing
+      ? { ...existing, body, updatedAt: Math.max(now, existing.updatedAt + 1) }
+      : { id: id ?? crypto.randomUUID(), body, source: 'user', demoPartition: null, createdAt: now, updatedAt: now };
+    await store.putText(record);
+    this.set({ texts: await store.listTexts() });
+    await this.deriveMissing();
+    await this.refreshSummary();
+    return record.id;
+  }
+
+  async deleteText(id: string): Promise<void> {
+    const store = this.requireStore();
+    await store.deleteText(id);
+    this.set({ texts: await store.listTexts() });
+    await this.deriveMissing();
+    await this.refreshSummary();
+  }
+
+  suggest(text: string): Promise<SuggestionAnswer> {
+    return this.requireWorker()
+      .request({ type: 'suggest', text })
+      .response.then(({ words, modelVersion }) => ({ words, modelVersion }));
+  }
+
+  /** Shown at once (the switch follows the tap), then stored; put back if storing fails. */
+  async setConsent(consent: boolean): Promise<void> {
+    const previous = this.state.settings;
+    const settings: Settings = { ...previous, consent, consentChangedAt: Date.now() };
+    this.set({ settings });
+    try {
+      await this.requireStore().putSettings(settings);
+    } catch (error) {
+      this.set({ settings: previous, notice: `could not save your choice: ${(error as Error).message}` });
+    }
+    this.recomputeEligibility();
+  }
+
+  async addContribution(record: ContributionRecord): Promise<void> {
+    const store = this.requireStore();
+    await store.addContribution(record);
+    this.set({ contributions: await store.listContributions() });
+    await this.refreshSummary();
+  }
+
+  private async refreshSummary(): Promise<void> {
+    if (this.store && this.state.phase !== 'deleted') this.set({ storage: await this.store.summary() });
+  }
+
+  private onDeviceChange(): void {
+    const { online } = this.device.current;
+    if (this.session && this.worker && online !== this.lastOnline) this.worker.request({ type: 'updateParticipation', online });
+    this.lastOnline = online;
+    this.recomputeEligibility();
+  }
+
+  private recomputeEligibility(): void {
+    const snapshot = this.device.current;
+    const before = this.state.eligibility;
+    const eligibility = decideEligibility(
+      {
+        consent: this.state.settings.consent,
+        examples: this.state.examples,
+        idleForMs: this.device.idleForMs(Date.now()),
+        charging: snapshot.charging,
+        metered: snapshot.metered,
+        online: snapshot.online,
+        ready: this.state.phase === 'ready' && this.state.model !== null,
+      },
+      this.config.policy,
+    );
+    // Ticks every second: re-render only when what is shown changes.
+    if (eligibility.reason !== before.reason) this.set({ eligibility });
+    if (before.state !== eligibility.state || (this.session && this.session.examples !== this.state.examples)) void this.syncParticipation();
+  }
+
+  /** What the aggregator is told at check-in: nothing about the text, only that it may train now. */
+  private wireEligibility(): WireEligibility | null {
+    if (this.state.eligibility.state !== 'eligible' || !this.state.calibration) return null;
+    const snapshot = this.device.current;
+    return {
+      consent: true,
+      exampleCount: this.state.examples,
+      idle: true,
+      ...(snapshot.charging !== null ? { charging: snapshot.charging } : {}),
+      ...(snapshot.metered !== null ? { unmetered: !snapshot.metered } : {}),
+      backend: this.state.calibration.backend,
+    };
+  }
+
+  private async enrollmentToken(): Promise<string | null> {
+    if (this.state.settings.enrollmentToken) return this.state.settings.enrollmentToken;
+    if (Date.now() - this.enrollFailedAt < ENROLL_RETRY_MS) return null;
+    try {
+      const response = await fetch(`${this.config.origin}/api/enroll`, { method: 'POST' });
+      if (response.status !== 201) throw new Error(`POST /api/enroll answered ${response.status}`);
+      const body = (await response.json()) as { token?: unknown };
+      if (typeof body.token !== 'string' || body.token.length === 0 || body.token.length > 512) throw new Error('POST /api/enroll: no token in the answer');
+      const settings = { ...this.state.settings, enrollmentToken: body.token };
+      await this.requireStore().putSettings(settings);
+      this.set({ settings });
+      return body.token;
+    } catch (error) {
+      this.enrollFailedAt = Date.now();
+      this.set({ participation: { ...this.state.participation, activity: `could not enroll: ${(error as Error).message}` } });
+      return null;
+    }
+  }
+
+  /**
+   * Keeps the worker's participation in line with consent and eligibility: connected while the
+   * person consents (so reconnection and round resumption work), checking in only while eligible.
+   */
+  private async syncParticipation(): Promise<void> {
+    if (this.syncing) {
+      this.resync = true;
+      return;
+    }
+    if (!this.worker || this.state.phase !== 'ready' || !this.state.calibration) return;
+    this.syncing = true;
+    try {
+      if (!this.state.settings.consent) {
+        if (this.session) this.worker.request({ type: 'stopParticipating' });
+        this.session = null;
+        this.set({ participation: { connection: 'off', activity: null, roundId: null } });
+        return;
+      }
+      const eligibility = this.wireEligibility();
+      const examplesChanged = this.session !== null && this.session.examples !== this.state.examples;
+      const examples = this.session === null || examplesChanged ? await this.localExamples() : undefined;
+      if (this.session === null) {
+        const token = await this.enrollmentToken();
+        if (token === null || !this.worker) return;
+        this.set({ participation: { connection: 'connecting', activity: 'connecting to the aggregator', roundId: null } });
+        await this.worker.request({ type: 'participate', origin: this.config.origin, token, eligibility, examples: examples ?? null }).response;
+      } else {
+        this.worker.request({ type: 'updateParticipation', eligibility, ...(examples !== undefined ? { examples } : {}) });
+      }
+      this.session = { examples: this.state.examples };
+    } catch (error) {
+      this.set({ notice: `participation: ${(error as Error).message}` });
+    } finally {
+      this.syncing = false;
+      if (this.resync) {
+        this.resync = false;
+        void this.syncParticipation();
+      }
+    }
+  }
+
+  private async onParticipation(event: ParticipationEvent): Promise<void> {
+    const participation = this.state.participation;
+    const at = (activity: string, change: Partial<ParticipationState> = {}) => this.set({ participation: { ...participation, activity, ...change } });
+    switch (event.kind) {
+      case 'connection':
+        at(event.status === 'connected' ? 'connected' : `disconnected (${event.detail ?? 'unknown'}); reconnecting`, { connection: event.status });
+        return;
+      case 'tokenRejected': {
+        // The aggregator no longer knows our token (e.g. a fresh data directory): enroll again.
+        const settings = { ...this.state.settings, enrollmentToken: null };
+        await this.requireStore().putSettings(settings);
+        this.session = null;
+        this.set({ settings, participation: { connection: 'disconnected', activity: `token ${event.code}; enrolling again`, roundId: null } });
+        void this.syncParticipation();
+        return;
+      }
+      case 'welcome':
+        at(`connected; global model v${event.modelVersion}`, { connection: 'connected' });
+        if (this.state.model && event.modelVersion !== this.state.model.version) void this.refreshModel();
+        return;
+      case 'checkedIn':
+        at(`checked in: ${event.status}`);
+        return;
+      case 'selected':
+        at(`round ${event.round}: selected, training`, { roundId: event.roundId });
+        return;
+      case 'trained':
+        at(`trained on ${event.numExamples} examples in ${event.seconds.toFixed(1)} s${event.wasClipped ? ' (update clipped)' : ''}; secure aggregation`);
+        return;
+      case 'phase':
+        at(`secure aggregation: ${event.stage}`);
+        return;
+      case 'roundEnd':
+        at(`round ${event.status}; model v${event.modelVersion}`, { roundId: null });
+        if (event.status === 'committed') void this.refreshModel();
+        return;
+      case 'error':
+        at(`${event.from === 'server' ? 'aggregator' : 'this device'}: ${event.code}: ${event.message}`);
+        return;
+      case 'contribution':
+        await this.addContribution(event.record);
+        return;
+      default: {
+        const unknown: never = event;
+        throw new Error(`unhandled participation event ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  exportData(): Promise<ExportBundle> {
+    return this.requireStore().exportAll();
+  }
+
+  /** Stops everything and deletes the whole database; the app then holds nothing of the person's. */
+  async deleteEverything(): Promise<void> {
+    this.stop();
+    await this.requireStore().deleteEverything();
+    this.store = null;
+    this.set({
+      phase: 'deleted',
+      texts: [],
+      examples: 0,
+      contributions: [],
+      calibration: null,
+      model: null,
+      storage: null,
+      settings: { consent: this.config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
+      notice: null,
+      participation: { connection: 'off', activity: null, roundId: null },
+    });
+  }
+
+  stop(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    window.removeEventListener('online', this.onOnline);
+    this.device.stop();
+    this.worker?.terminate();
+    this.worker = null;
+  }
+}

@@ -1,0 +1,184 @@
+import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DB_VERSION, LocalStore, MODELS_KEPT, type InvalidRecord } from './db';
+import type { ContributionRecord, ModelRecord, TextRecord } from './schema';
+import { encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
+
+let counter = 0;
+const uniqueName = () => `murmur-test-${++counter}`;
+const open = (name: string, extra: Partial<Parameters<typeof LocalStore.open>[0]> = {}) => LocalStore.open({ name, defaultConsent: false, ...extra });
+
+const text = (id: string, updatedAt: number, source: TextRecord['source'] = 'user'): TextRecord => ({
+  id,
+  body: `note ${id}. it has words.`,
+  source,
+  demoPartition: source === 'demo' ? '1790-george-washington' : null,
+  createdAt: updatedAt,
+  updatedAt,
+});
+
+const contribution = (at: number, round: string): ContributionRecord => ({
+  at,
+  roundId: round,
+  modelVersion: 3,
+  status: 'contributed',
+  reason: null,
+  bytesSent: 12_345,
+  bytesReceived: 6_789,
+  epsilon: 1.25,
+  delta: 1e-5,
+  backend: 'wasm',
+  durationMs: 4_200,
+  numExamples: 256,
+});
+
+function model(version: number): ModelRecord {
+  const weights = new Float32Array(parameterCount(TINY_SPEC)).fill(version / 100);
+  return { version, spec: TINY_SPEC, hash: modelHash(TINY_SPEC, weights), payload: encodeModelPayload({ version, spec: TINY_SPEC, weights }), fetchedAt: 1 };
+}
+
+const stores: LocalStore[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+});
+
+describe('LocalStore', () => {
+  it('survives a reopen: texts newest first, settings, contributions', async () => {
+    const name = uniqueName();
+    const first = await open(name);
+    await first.putText(text('a', 10));
+    await first.putText(text('b', 30));
+    await first.putText(text('c', 20, 'demo'));
+    await first.putSettings({ consent: true, consentChangedAt: 99, enrollmentToken: 'm1.abc.def' });
+    await first.addContribution(contribution(5, 'r1'));
+    await first.addContribution(contribution(7, 'r2'));
+    first.close();
+
+    const again = await open(name);
+    stores.push(again);
+    expect((await again.listTexts()).map((t) => t.id)).toEqual(['b', 'c', 'a']);
+    expect(await again.getSettings()).toEqual({ consent: true, consentChangedAt: 99, enrollmentToken: 'm1.abc.def' });
+    const log = await again.listContributions();
+    expect(log.map((c) => c.roundId)).toEqual(['r2', 'r1']);
+    expect(log[0]?.id).toBeTypeOf('number');
+    expect(await again.summary()).toMatchObject({ texts: 3, demoTexts: 1, contributions: 2 });
+  });
+
+  it('defaults consent to off unless the build says otherwise', async () => {
+    const off = await open(uniqueName());
+    const demo = await open(uniqueName(), { defaultConsent: true });
+    stores.push(off, demo);
+    expect((await off.getSettings()).consent).toBe(false);
+    expect((await demo.getSettings()).consent).toBe(true);
+  });
+
+  it('keeps derived examples as typed arrays and deletes them with their text', async () => {
+    const store = await open(uniqueName());
+    stores.push(store);
+    await store.putText(text('a', 1));
+    await store.putExamples({
+      textId: 'a',
+      vocabularyFingerprint: 'f'.repeat(64),
+      contextLength: 2,
+      count: 3,
+      contexts: Int32Array.from([0, 2, 2, 5, 5, 6]),
+      targets: Int32Array.from([5, 6, 3]),
+      textUpdatedAt: 1,
+    });
+    const [examples] = await store.listExamples();
+    expect(examples?.contexts).toBeInstanceOf(Int32Array);
+    expect(Array.from(examples?.targets ?? [])).toEqual([5, 6, 3]);
+    await store.deleteText('a');
+    expect(await store.listExamples()).toEqual([]);
+    expect(await store.getText('a')).toBeNull();
+  });
+
+  it('refuses to write an inconsistent example record', async () => {
+    const store = await open(uniqueName());
+    stores.push(store);
+    await expect(
+      store.putExamples({ textId: 'a', vocabularyFingerprint: 'f'.repeat(64), contextLength: 2, count: 3, contexts: new Int32Array(4), targets: new Int32Array(3), textUpdatedAt: 1 }),
+    ).rejects.toThrow(/count × contextLength/);
+  });
+
+  it('caches models by version and keeps only the newest few', async () => {
+    const store = await open(uniqueName());
+    stores.push(store);
+    expect(await store.getLatestModel()).toBeNull();
+    for (const version of [1, 2, 3, 4]) await store.putModel(model(version));
+    const latest = await store.getLatestModel();
+    expect(latest?.version).toBe(4);
+    expect(latest?.payload).toBeInstanceOf(Uint8Array);
+    expect(MODELS_KEPT).toBe(2);
+    expect((await store.summary()).models.map((m) => m.version)).toEqual([3, 4]);
+  });
+
+  it('skips and reports records that fail validation instead of using them', async () => {
+    const name = uniqueName();
+    const store = await open(name, { onInvalid: (issue) => issues.push(issue) });
+    stores.push(store);
+    const issues: InvalidRecord[] = [];
+    await store.putText(text('good', 1));
+    // Something other than this app wrote garbage into our stores.
+    const raw = await openDB(name);
+    await raw.put('texts', { id: 'bad', body: 42, source: 'user', createdAt: 1, updatedAt: 2 });
+    await raw.put('settings', { consent: 'yes' }, 'app');
+    raw.close();
+    expect((await store.listTexts()).map((t) => t.id)).toEqual(['good']);
+    expect(await store.getSettings()).toEqual({ consent: false, consentChangedAt: null, enrollmentToken: null });
+    expect(issues.map((i) => `${i.store}:${String(i.key)}`)).toEqual(['texts:bad', 'settings:app']);
+    expect(issues[0]?.message).toMatch(/body/);
+  });
+
+  it('migrates a version-1 database to the current schema and keeps its data', async () => {
+    const name = uniqueName();
+    const v1 = await open(name, { version: 1 });
+    await v1.putText(text('old', 3));
+    // Written by a build that had no enrollment token yet.
+    const raw1 = await openDB(name);
+    await raw1.put('settings', { consent: true, consentChangedAt: 2 }, 'app');
+    raw1.close();
+    v1.close();
+
+    const current = await open(name);
+    stores.push(current);
+    expect((await current.listTexts()).map((t) => t.id)).toEqual(['old']);
+    expect(await current.getSettings()).toEqual({ consent: true, consentChangedAt: 2, enrollmentToken: null });
+    await current.addContribution(contribution(1, 'r'));
+    await current.putCalibration({ key: 'k', backend: 'wasm', reason: 'fastest', measurements: [], wasmThreads: 1, measuredAt: 1 });
+    expect(await current.getCalibration('k')).toMatchObject({ backend: 'wasm' });
+    const raw = await openDB(name);
+    expect(raw.version).toBe(DB_VERSION);
+    expect([...raw.objectStoreNames].sort()).toEqual(['calibrations', 'contributions', 'examples', 'models', 'settings', 'texts']);
+    raw.close();
+  });
+
+  it('exports everything as JSON-ready data', async () => {
+    const store = await open(uniqueName());
+    stores.push(store);
+    await store.putText(text('a', 1));
+    await store.addContribution(contribution(1, 'r1'));
+    await store.putModel(model(2));
+    const bundle = await store.exportAll();
+    const roundTrip = JSON.parse(JSON.stringify(bundle)) as typeof bundle;
+    expect(roundTrip.format).toBe('murmur-export/1');
+    expect(roundTrip.texts[0]?.body).toBe(text('a', 1).body);
+    expect(roundTrip.contributions[0]?.epsilon).toBe(1.25);
+    expect(roundTrip.models[0]).toMatchObject({ version: 2 });
+  });
+
+  it('deleteEverything deletes the database itself', async () => {
+    const name = uniqueName();
+    const store = await open(name);
+    await store.putText(text('a', 1));
+    await store.addContribution(contribution(1, 'r1'));
+    await store.deleteEverything();
+    const names = (await indexedDB.databases()).map((d) => d.name);
+    expect(names).not.toContain(name);
+    const fresh = await open(name);
+    stores.push(fresh);
+    expect(await fresh.listTexts()).toEqual([]);
+    expect(await fresh.listContributions()).toEqual([]);
+  });
+});

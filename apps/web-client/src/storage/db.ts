@@ -1,0 +1,302 @@
+import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import type { z } from 'zod';
+import {
+  calibrationRecordSchema,
+  contributionRecordSchema,
+  describeIssues,
+  exampleRecordSchema,
+  modelRecordSchema,
+  settingsSchema,
+  textRecordSchema,
+  type CalibrationRecord,
+  type ContributionRecord,
+  type ExampleRecord,
+  type ModelRecord,
+  type Settings,
+  type TextRecord,
+} from './schema';
+
+export const DB_NAME = 'murmur';
+export const DB_VERSION = 3;
+/** Global model versions kept for offline use: the newest and the one before it. */
+export const MODELS_KEPT = 2;
+const SETTINGS_KEY = 'app';
+
+interface MurmurDB extends DBSchema {
+  texts: { key: string; value: TextRecord; indexes: { byUpdatedAt: number } };
+  settings: { key: string; value: Settings };
+  examples: { key: string; value: ExampleRecord };
+  models: { key: number; value: ModelRecord };
+  contributions: { key: number; value: ContributionRecord; indexes: { byAt: number } };
+  calibrations: { key: string; value: CalibrationRecord };
+}
+
+type UpgradeTransaction = IDBPTransaction<MurmurDB, StoreNames<MurmurDB>[], 'versionchange'>;
+
+/**
+ * Schema migrations, one per version, applied in order from the version on disk: a browser that
+ * last ran version 1 of the app gets steps 2 and 3 when it opens this one. Never edit a shipped
+ * step; add the next one.
+ */
+export const MIGRATIONS: readonly ((db: IDBPDatabase<MurmurDB>, tx: UpgradeTransaction) => void)[] = [
+  // 1: the person's texts and the settings (consent).
+  (db) => {
+    db.createObjectStore('texts', { keyPath: 'id' }).createIndex('byUpdatedAt', 'updatedAt');
+    db.createObjectStore('settings');
+  },
+  // 2: derived training examples, cached global models and the contribution log.
+  (db) => {
+    db.createObjectStore('examples', { keyPath: 'textId' });
+    db.createObjectStore('models', { keyPath: 'version' });
+    db.createObjectStore('contributions', { keyPath: 'id', autoIncrement: true }).createIndex('byAt', 'at');
+  },
+  // 3: cached backend calibrations (which tfjs backend trains fastest on this device).
+  (db) => {
+    db.createObjectStore('calibrations', { keyPath: 'key' });
+  },
+];
+
+export interface InvalidRecord {
+  store: string;
+  key: unknown;
+  message: string;
+}
+
+export interface OpenOptions {
+  /** @default 'murmur' */
+  name?: string;
+  /** Consent when the person never chose: false, except in a demo build. */
+  defaultConsent: boolean;
+  /** Told about every record that fails validation; such records are skipped, never used. */
+  onInvalid?: (issue: InvalidRecord) => void;
+  /** Upgrade only this far (tests of the migrations). @default DB_VERSION */
+  version?: number;
+}
+
+export class StorageBlockedError extends Error {
+  readonly code = 'STORAGE_BLOCKED';
+}
+
+/** What the privacy page shows under "what is stored". */
+export interface StorageSummary {
+  texts: number;
+  demoTexts: number;
+  characters: number;
+  examples: number;
+  models: { version: number; bytes: number }[];
+  contributions: number;
+  calibrations: number;
+}
+
+/** Everything stored, as JSON-ready data (typed arrays become counts: they are derived). */
+export interface ExportBundle {
+  exportedAt: string;
+  format: 'murmur-export/1';
+  settings: Settings;
+  texts: TextRecord[];
+  examples: { textId: string; count: number; contextLength: number }[];
+  models: { version: number; hash: string; bytes: number; fetchedAt: number }[];
+  contributions: ContributionRecord[];
+  calibrations: CalibrationRecord[];
+}
+
+export class LocalStore {
+  private constructor(
+    private readonly db: IDBPDatabase<MurmurDB>,
+    private readonly options: OpenOptions,
+  ) {}
+
+  static async open(options: OpenOptions): Promise<LocalStore> {
+    const version = options.version ?? DB_VERSION;
+    const db = await openDB<MurmurDB>(options.name ?? DB_NAME, version, {
+      upgrade(database, oldVersion, _newVersion, tx) {
+        for (let step = oldVersion; step < version; step++) MIGRATIONS[step]?.(database, tx);
+      },
+      blocked() {
+        // Another tab holds an older version open; it gets `versionchange` below and closes.
+      },
+    });
+    // Let a newer tab (or deleteEverything in another tab) upgrade or delete instead of blocking.
+    db.addEventListener('versionchange', () => db.close());
+    return new LocalStore(db, options);
+  }
+
+  private parse<S extends z.ZodType>(schema: S, store: string, key: unknown, value: unknown): z.output<S> | null {
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    this.options.onInvalid?.({ store, key, message: describeIssues(result.error) });
+    return null;
+  }
+
+  /** `keyField` names the record's key, so a report can say which record failed. */
+  private parseAll<S extends z.ZodType>(schema: S, store: string, values: unknown[], keyField: string): z.output<S>[] {
+    return values.flatMap((value) => {
+      const parsed = this.parse(schema, store, (value as Record<string, unknown> | null)?.[keyField], value);
+      return parsed === null ? [] : [parsed];
+    });
+  }
+
+  // Texts -------------------------------------------------------------------------------------
+
+  /** Newest first. */
+  async listTexts(): Promise<TextRecord[]> {
+    const values = await this.db.getAllFromIndex('texts', 'byUpdatedAt');
+    return this.parseAll(textRecordSchema, 'texts', values, 'id').reverse();
+  }
+
+  async getText(id: string): Promise<TextRecord | null> {
+    const value = await this.db.get('texts', id);
+    return value === undefined ? null : this.parse(textRecordSchema, 'texts', id, value);
+  }
+
+  async putText(record: TextRecord): Promise<void> {
+    await this.db.put('texts', textRecordSchema.parse(record));
+  }
+
+  /** Deletes a text and the examples derived from it, atomically. */
+  async deleteText(id: string): Promise<void> {
+    const tx = this.db.transaction(['texts', 'examples'], 'readwrite');
+    await Promise.all([tx.objectStore('texts').delete(id), tx.objectStore('examples').delete(id), tx.done]);
+  }
+
+  // Examples ----------------------------------------------------------------------------------
+
+  async putExamples(record: ExampleRecord): Promise<void> {
+    await this.db.put('examples', exampleRecordSchema.parse(record));
+  }
+
+  async listExamples(): Promise<ExampleRecord[]> {
+    const values = await this.db.getAll('examples');
+    return this.parseAll(exampleRecordSchema, 'examples', values, 'textId');
+  }
+
+  // Models ------------------------------------------------------------------------------------
+
+  async getLatestModel(): Promise<ModelRecord | null> {
+    const cursor = await this.db.transaction('models').store.openCursor(null, 'prev');
+    return cursor ? this.parse(modelRecordSchema, 'models', cursor.key, cursor.value) : null;
+  }
+
+  /** Stores a verified model version and drops all but the newest MODELS_KEPT. */
+  async putModel(record: ModelRecord): Promise<void> {
+    const parsed = modelRecordSchema.parse(record);
+    const tx = this.db.transaction('models', 'readwrite');
+    await tx.store.put(parsed);
+    const keys = await tx.store.getAllKeys();
+    await Promise.all(keys.slice(0, Math.max(0, keys.length - MODELS_KEPT)).map((key) => tx.store.delete(key)));
+    await tx.done;
+  }
+
+  private async listModels(): Promise<ModelRecord[]> {
+    return this.parseAll(modelRecordSchema, 'models', await this.db.getAll('models'), 'version');
+  }
+
+  // Settings ----------------------------------------------------------------------------------
+
+  async getSettings(): Promise<Settings> {
+    const value = await this.db.get('settings', SETTINGS_KEY);
+    const parsed = value === undefined ? null : this.parse(settingsSchema, 'settings', SETTINGS_KEY, value);
+    return parsed ?? { consent: this.options.defaultConsent, consentChangedAt: null, enrollmentToken: null };
+  }
+
+  async putSettings(settings: Settings): Promise<void> {
+    await this.db.put('settings', settingsSchema.parse(settings), SETTINGS_KEY);
+  }
+
+  // Contribution log --------------------------------------------------------------------------
+
+  async addContribution(record: ContributionRecord): Promise<number> {
+    const { id: _ignored, ...rest } = contributionRecordSchema.parse(record);
+    return this.db.add('contributions', rest);
+  }
+
+  /** Newest first. */
+  async listContributions(): Promise<ContributionRecord[]> {
+    const values = await this.db.getAllFromIndex('contributions', 'byAt');
+    return this.parseAll(contributionRecordSchema, 'contributions', values, 'id').reverse();
+  }
+
+  // Calibrations ------------------------------------------------------------------------------
+
+  async getCalibration(key: string): Promise<CalibrationRecord | null> {
+    const value = await this.db.get('calibrations', key);
+    return value === undefined ? null : this.parse(calibrationRecordSchema, 'calibrations', key, value);
+  }
+
+  async putCalibration(record: CalibrationRecord): Promise<void> {
+    await this.db.put('calibrations', calibrationRecordSchema.parse(record));
+  }
+
+  // Privacy page ------------------------------------------------------------------------------
+
+  async summary(): Promise<StorageSummary> {
+    const [texts, examples, models, contributions, calibrations] = await Promise.all([
+      this.listTexts(),
+      this.listExamples(),
+      this.listModels(),
+      this.db.count('contributions'),
+      this.db.count('calibrations'),
+    ]);
+    return {
+      texts: texts.length,
+      demoTexts: texts.filter((t) => t.source === 'demo').length,
+      characters: texts.reduce((sum, t) => sum + t.body.length, 0),
+      examples: examples.reduce((sum, e) => sum + e.count, 0),
+      models: models.map((m) => ({ version: m.version, bytes: m.payload.byteLength })),
+      contributions,
+      calibrations,
+    };
+  }
+
+  async exportAll(): Promise<ExportBundle> {
+    const [settings, texts, examples, models, contributions, calibrations] = await Promise.all([
+      this.getSettings(),
+      this.listTexts(),
+      this.listExamples(),
+      this.listModels(),
+      this.listContributions(),
+      this.db.getAll('calibrations'),
+    ]);
+    return {
+      exportedAt: new Date().toISOString(),
+      format: 'murmur-export/1',
+      settings,
+      texts,
+      examples: examples.map(({ textId, count, contextLength }) => ({ textId, count, contextLength })),
+      models: models.map((m) => ({
+        version: m.version,
+        hash: m.hash,
+        bytes: m.payload.byteLength,
+        fetchedAt: m.fetchedAt,
+      })),
+      contributions,
+      calibrations: this.parseAll(calibrationRecordSchema, 'calibrations', calibrations, 'key'),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /**
+   * "Delete all my data": closes this connection and deletes the whole database, not just its
+   * records. Rejects with StorageBlockedError if another connection does not let go in time.
+   */
+  async deleteEverything(timeoutMs = 5_000): Promise<void> {
+    const name = this.db.name;
+    this.db.close();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StorageBlockedError(`deleting IndexedDB "${name}" is blocked by another open tab`)), timeoutMs);
+      deleteDB(name).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+}

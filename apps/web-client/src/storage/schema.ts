@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { modelSpecSchema } from '@murmur/fl-core';
+
+/**
+ * Shapes of everything the web client keeps in IndexedDB, and the validation helpers the worker
+ * protocol shares. Reads are parsed with these schemas:
+ * IndexedDB is a trust boundary (another tab, an older build, a browser extension or a disk error
+ * can leave anything there), so nothing read from it is used unchecked.
+ */
+
+/**
+ * Typed-array checks by tag, not `instanceof`: a structured clone may come from another realm
+ * (another frame, a test environment's globals), whose constructors differ from ours.
+ */
+const typedArray = <T>(tag: string) =>
+  z.custom<T>((value) => ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${tag}]`, `expected a ${tag}`);
+export const int32ArraySchema = typedArray<Int32Array>('Int32Array');
+export const float32ArraySchema = typedArray<Float32Array>('Float32Array');
+export const uint8ArraySchema = typedArray<Uint8Array>('Uint8Array');
+
+/** Zod issues as one line: `path: message; …`, for errors that say where. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Far above the reference model's 4 MB payload; bounds what a misbehaving server can make us hold. */
+export const MAX_MODEL_BYTES = 64 * 2 ** 20;
+
+/** Far above anything a person types into one note; bounds what a corrupt record can make us hold. */
+export const MAX_TEXT_CHARS = 2_000_000;
+
+export const textRecordSchema = z
+  .object({
+    id: z.string().min(1).max(200),
+    body: z.string().max(MAX_TEXT_CHARS),
+    /** 'demo': loaded by `?seed=` from the public corpus, not written by the person. */
+    source: z.enum(['user', 'demo']),
+    /** The corpus partition a demo text came from. */
+    demoPartition: z.string().min(1).max(200).nullable(),
+    createdAt: z.number().nonnegative(),
+    updatedAt: z.number().nonnegative(),
+  })
+  .strict();
+export type TextRecord = z.infer<typeof textRecordSchema>;
+
+/** Training examples derived from one text with one vocabulary and context length. */
+export const exampleRecordSchema = z
+  .object({
+    textId: z.string().min(1).max(200),
+    /** Fingerprint of the vocabulary the ids refer to; examples from another vocabulary are stale. */
+    vocabularyFingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+    contextLength: z.number().int().min(1).max(64),
+    count: z.number().int().nonnegative(),
+    contexts: int32ArraySchema,
+    targets: int32ArraySchema,
+    /** The text's updatedAt the examples were derived from, so an edit re-derives them. */
+    textUpdatedAt: z.number().nonnegative(),
+  })
+  .strict()
+  .refine((r) => r.targets.length === r.count && r.contexts.length === r.count * r.contextLength, {
+    message: 'contexts/targets lengths do not match count × contextLength',
+  });
+export type ExampleRecord = z.infer<typeof exampleRecordSchema>;
+
+/** A global model version as downloaded: the verified MRM1 payload bytes plus its header fields. */
+export const modelRecordSchema = z
+  .object({
+    version: z.number().int().nonnegative(),
+    spec: modelSpecSchema,
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    payload: uint8ArraySchema,
+    fetchedAt: z.number().nonnegative(),
+  })
+  .strict();
+export type ModelRecord = z.infer<typeof modelRecordSchema>;
+
+export const settingsSchema = z
+  .object({
+    /** Opt-in to federated training. Off until the person turns it on (a demo build may default it on). */
+    consent: z.boolean(),
+    consentChangedAt: z.number().nonnegative().nullable(),
+    /**
+     * Anonymous enrollment token from the aggregator (POST /api/enroll): lets it rate-limit and
+     * revoke this device without knowing who it is. Absent in records written before it existed.
+     */
+    enrollmentToken: z.string().min(1).max(512).nullable().default(null),
+  })
+  .strict();
+export type Settings = z.infer<typeof settingsSchema>;
+
+export const contributionRecordSchema = z
+  .object({
+    id: z.number().int().positive().optional(),
+    at: z.number().nonnegative(),
+    roundId: z.string().min(1).max(200),
+    modelVersion: z.number().int().nonnegative(),
+    status: z.enum(['contributed', 'aborted', 'failed']),
+    /** Why a round did not complete, in words. */
+    reason: z.string().max(2000).nullable(),
+    bytesSent: z.number().int().nonnegative(),
+    bytesReceived: z.number().int().nonnegative(),
+    /** ε reported for the round at the aggregator's δ; null when the round ran without DP. */
+    epsilon: z.number().nonnegative().nullable(),
+    delta: z.number().min(0).max(1).nullable(),
+    backend: z.string().min(1).max(40),
+    durationMs: z.number().nonnegative(),
+    numExamples: z.number().int().nonnegative(),
+  })
+  .strict();
+export type ContributionRecord = z.infer<typeof contributionRecordSchema>;
+
+export const backendMeasurementSchema = z
+  .object({
+    backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']),
+    /** null when the backend is missing or failed. */
+    examplesPerSecond: z.number().nonnegative().nullable(),
+    error: z.string().max(2000).nullable(),
+  })
+  .strict();
+export type BackendMeasurement = z.infer<typeof backendMeasurementSchema>;
+
+/** Which tfjs backend this device trains a given model with, and why (cached calibration). */
+export const calibrationRecordSchema = z
+  .object({
+    /** Device fingerprint + model spec; see `calibrationKey`. */
+    key: z.string().min(1).max(2000),
+    backend: backendMeasurementSchema.shape.backend,
+    reason: z.string().max(2000),
+    measurements: z.array(backendMeasurementSchema).max(4),
+    /** Whether wasm ran with threads (needs a cross-origin-isolated page). */
+    wasmThreads: z.number().int().nonnegative(),
+    measuredAt: z.number().nonnegative(),
+  })
+  .strict();
+export type CalibrationRecord = z.infer<typeof calibrationRecordSchema>;

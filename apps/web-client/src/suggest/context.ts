@@ -1,0 +1,53 @@
+import { TRAILING_WORD } from './apply';
+import { BOS_ID, EOS_ID, PAD_ID, tokenize, UNSUGGESTABLE_TOKEN_IDS, type Vocabulary } from '@murmur/fl-core';
+
+/**
+ * What the suggestion strip asks the model: the context window before the cursor, cut exactly as
+ * training examples are (fl-core's tokenizer; [<bos>, …] left-padded with <pad>), plus the
+ * fragment of a word being typed, which turns next-word prediction into completion.
+ */
+export interface SuggestionQuery {
+  context: Int32Array;
+  /** Lowercase letters of the word under the cursor; '' right after a space or punctuation. */
+  prefix: string;
+  /** The next word starts a sentence (so it is shown capitalized). */
+  sentenceStart: boolean;
+}
+
+// A token no vocabulary holds: whether it lands in a sentence of its own tells if one just ended.
+const PROBE = 'zzmurmurprobezz';
+
+export function suggestionQuery(text: string, vocabulary: Vocabulary, contextLength: number): SuggestionQuery {
+  const fragment = TRAILING_WORD.exec(text)?.[0] ?? '';
+  const before = text.slice(0, text.length - fragment.length);
+  // Tokenizing with a probe word appended reuses the tokenizer's sentence rules (abbreviations,
+  // "3.5", blank lines) instead of guessing here whether the text ends a sentence.
+  const sentence = tokenize(`${before} ${PROBE}`).at(-1) ?? [PROBE];
+  const words = sentence.slice(0, -1);
+  const ids = [BOS_ID, ...vocabulary.encode(words)].slice(-contextLength);
+  const context = new Int32Array(contextLength).fill(PAD_ID);
+  context.set(ids, contextLength - ids.length);
+  return { context, prefix: fragment.toLowerCase(), sentenceStart: words.length === 0 };
+}
+
+const NEVER_SUGGESTED = new Set([...UNSUGGESTABLE_TOKEN_IDS, EOS_ID]);
+
+/** The `k` highest-scoring words that complete `prefix` (any word when it is empty). */
+export function topSuggestions(logits: Float32Array, vocabulary: Vocabulary, query: Pick<SuggestionQuery, 'prefix' | 'sentenceStart'>, k = 3): string[] {
+  const best: { id: number; score: number }[] = [];
+  for (let id = 0; id < logits.length; id++) {
+    if (NEVER_SUGGESTED.has(id)) continue;
+    const score = logits[id] as number;
+    if (best.length === k && score <= (best[k - 1] as { score: number }).score) continue;
+    if (query.prefix !== '' && !vocabulary.wordOf(id).startsWith(query.prefix)) continue;
+    best.push({ id, score });
+    best.sort((a, b) => b.score - a.score);
+    if (best.length > k) best.pop();
+  }
+  return best.map(({ id }) => display(vocabulary.wordOf(id), query.sentenceStart));
+}
+
+function display(word: string, sentenceStart: boolean): string {
+  if (word === 'i') return 'I';
+  return sentenceStart ? word.charAt(0).toUpperCase() + word.slice(1) : word;
+}

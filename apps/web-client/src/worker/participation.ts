@@ -1,0 +1,239 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  asParticipantSocket,
+  connectParticipant,
+  decodeModelPayload,
+  payloadBytes,
+  prepareContribution,
+  PROTOCOL_VERSION,
+  protocolFailure,
+  roundReportSchema,
+  type ClientToServerEvents,
+  type Eligibility,
+  type ExampleSet,
+  type ParticipantConnection,
+  type ParticipantEvent,
+  type ProtocolResult,
+  type RoundPlan,
+  type ServerToClientEvents,
+} from '@murmur/fl-core';
+import type * as tf from '@tensorflow/tfjs';
+import type { ParticipationEvent } from './protocol';
+import { MAX_MODEL_BYTES } from '../storage/schema';
+
+/** What the session needs from the engine that owns tfjs. */
+export interface ContributionHost {
+  /** A model for this spec on the chosen backend (reused across rounds). */
+  trainerFor(plan: RoundPlan): tf.LayersModel;
+  backendName(): string;
+}
+
+interface RoundLedger {
+  roundId: string;
+  round: number;
+  modelVersion: number;
+  startedAt: number;
+  numExamples: number;
+  contributed: boolean;
+}
+
+const SERVER_DISCONNECT_RETRY_MS = 2_000;
+
+/**
+ * One browser's participation: a Socket.IO connection from inside the training worker, driven by
+ * fl-core's participant glue (check in, train → clip → noise → encode, secure aggregation). The
+ * socket reconnects by itself after network loss or an aggregator restart; the glue then checks
+ * in again (or resumes the round the aggregator still counts it in). Everything about a round that
+ * the privacy page's log shows — bytes, ε, backend, duration — is accounted here.
+ */
+export class ParticipationSession {
+  private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  private readonly connection: ParticipantConnection;
+  private eligibility: Eligibility | null;
+  private examples: ExampleSet | null;
+  private bytesSent = 0;
+  private bytesReceived = 0;
+  private current: RoundLedger | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly origin: string,
+    token: string,
+    initial: { eligibility: Eligibility | null; examples: ExampleSet | null },
+    private readonly host: ContributionHost,
+    private readonly report: (event: ParticipationEvent) => void,
+  ) {
+    this.eligibility = initial.eligibility;
+    this.examples = initial.examples;
+    this.socket = io(origin, {
+      auth: { protocolVersion: PROTOCOL_VERSION, token },
+      transports: ['websocket'],
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5_000,
+    });
+    this.socket.on('connect', () => this.report({ kind: 'connection', status: 'connected', detail: null }));
+    this.socket.on('disconnect', (reason) => {
+      this.report({ kind: 'connection', status: 'disconnected', detail: reason });
+      // Socket.IO reconnects by itself after a lost transport, but not after the server closed the
+      // session (e.g. while shutting down): try again, and let the handshake say if we are unwelcome.
+      if (reason === 'io server disconnect') {
+        setTimeout(() => {
+          if (!this.stopped) this.socket.connect();
+        }, SERVER_DISCONNECT_RETRY_MS);
+      }
+    });
+    this.socket.on('connect_error', (error: Error & { data?: { code?: unknown } }) => {
+      const code = typeof error.data?.code === 'string' ? error.data.code : null;
+      // A token the aggregator does not know (its data directory was reset) or revoked: enroll anew.
+      if (code === 'UNKNOWN_TOKEN' || code === 'REVOKED_TOKEN') {
+        this.report({ kind: 'tokenRejected', code });
+        this.stop();
+        return;
+      }
+      this.report({ kind: 'connection', status: 'disconnected', detail: error.message.slice(0, 500) });
+    });
+    this.socket.onAny((_event: string, ...args: unknown[]) => {
+      this.bytesReceived += args.reduce<number>((sum, arg) => sum + payloadBytes(arg), 0);
+    });
+    const raw = asParticipantSocket(this.socket);
+    this.connection = connectParticipant(
+      {
+        on: (event, listener) => raw.on(event, listener),
+        off: (event, listener) => raw.off(event, listener),
+        emit: (event, payload) => {
+          this.bytesSent += payloadBytes(payload);
+          return raw.emit(event, payload);
+        },
+      },
+      {
+        eligibility: () => (this.examples && this.eligibility ? { ...this.eligibility, exampleCount: this.examples.count } : null),
+        contribute: (plan, signal) => this.contribute(plan, signal),
+        onEvent: (event) => this.onEvent(event),
+        recheckMs: 2_000,
+      },
+    );
+  }
+
+  update(change: { eligibility?: Eligibility | null; examples?: ExampleSet | null; online?: boolean }): void {
+    if (change.eligibility !== undefined) this.eligibility = change.eligibility;
+    if (change.examples !== undefined) this.examples = change.examples;
+    // The page learns of a lost network long before a missed ping would (25 s + 20 s): drop the
+    // connection at once, and reconnect as soon as the network is back instead of at the next backoff.
+    if (change.online === false && this.socket.connected) {
+      this.socket.disconnect();
+      this.report({ kind: 'connection', status: 'disconnected', detail: 'the network went away' });
+    }
+    if (change.online === true && !this.stopped && !this.socket.connected) this.socket.connect();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.connection.stop();
+    this.socket.disconnect();
+  }
+
+  private async downloadModel(plan: RoundPlan): Promise<Float32Array> {
+    const response = await fetch(new URL(plan.model.url, this.origin));
+    if (!response.ok) throw new Error(`GET ${plan.model.url}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.byteLength > MAX_MODEL_BYTES) throw new Error(`GET ${plan.model.url}: ${bytes.byteLength} bytes is too large`);
+    this.bytesReceived += bytes.byteLength;
+    const payload = decodeModelPayload(bytes);
+    if (payload.hash !== plan.model.hash || payload.version !== plan.model.version) {
+      throw new Error(`model ${plan.model.version}: got version ${payload.version}, hash ${payload.hash.slice(0, 12)}…, expected the plan's ${plan.model.hash.slice(0, 12)}…`);
+    }
+    return payload.weights;
+  }
+
+  private async contribute(plan: RoundPlan, signal: AbortSignal): Promise<ProtocolResult<Uint32Array>> {
+    const examples = this.examples;
+    if (!examples) return protocolFailure('CONTRIBUTION_FAILED', 'no local examples');
+    let weights: Float32Array;
+    try {
+      weights = await this.downloadModel(plan);
+    } catch (error) {
+      return protocolFailure('BAD_SERVER_MESSAGE', (error as Error).message);
+    }
+    const result = await prepareContribution({ plan, model: this.host.trainerFor(plan), globalWeights: weights, examples, signal });
+    if (!result.ok) return result;
+    if (this.current?.roundId === plan.roundId) this.current.numExamples = result.value.report.numExamples;
+    this.report({ kind: 'trained', roundId: plan.roundId, numExamples: result.value.report.numExamples, seconds: result.value.report.seconds, wasClipped: result.value.report.wasClipped });
+    return { ok: true, value: result.value.input };
+  }
+
+  private onEvent(event: ParticipantEvent): void {
+    switch (event.type) {
+      case 'welcome':
+        this.report({ kind: 'welcome', modelVersion: event.modelVersion });
+        return;
+      case 'checkedIn':
+        this.report({ kind: 'checkedIn', status: event.status });
+        return;
+      case 'selected':
+        this.bytesSent = 0;
+        this.bytesReceived = 0;
+        this.current = { roundId: event.plan.roundId, round: event.plan.round, modelVersion: event.plan.model.version, startedAt: Date.now(), numExamples: 0, contributed: false };
+        this.report({ kind: 'selected', roundId: event.plan.roundId, round: event.plan.round });
+        return;
+      case 'contributed':
+        if (this.current?.roundId === event.roundId) this.current.contributed = true;
+        this.report({ kind: 'phase', roundId: event.roundId, stage: 'advertised keys' });
+        return;
+      case 'phase':
+        this.report({ kind: 'phase', roundId: event.roundId, stage: event.stage });
+        return;
+      case 'roundEnd': {
+        const ledger = this.current;
+        this.report({ kind: 'roundEnd', roundId: event.result.roundId, status: event.result.status, modelVersion: event.result.modelVersion });
+        if (ledger && ledger.roundId === event.result.roundId) {
+          this.current = null;
+          void this.logRound(ledger, event.result.status === 'committed' && ledger.contributed ? 'contributed' : 'aborted', event.result.reason?.message ?? null);
+        }
+        return;
+      }
+      case 'error':
+        this.report({ kind: 'error', code: event.error.code, message: event.error.message.slice(0, 2000), from: event.from });
+        return;
+      default: {
+        const unknown: never = event;
+        throw new Error(`unhandled participant event ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  /** ε comes from the aggregator's round record (the ledger is the aggregator's to keep). */
+  private async logRound(ledger: RoundLedger, status: 'contributed' | 'aborted', reason: string | null): Promise<void> {
+    let epsilon: number | null = null;
+    let delta: number | null = null;
+    try {
+      const response = await fetch(new URL(`/api/rounds/${ledger.round}`, this.origin));
+      if (response.ok) {
+        const parsed = roundReportSchema.safeParse(await response.json());
+        if (parsed.success) {
+          epsilon = parsed.data.privacy.epsilon;
+          delta = parsed.data.privacy.delta;
+        }
+      }
+    } catch {
+      // The log entry is still worth keeping without ε; it says so with a dash.
+    }
+    this.report({
+      kind: 'contribution',
+      record: {
+        at: Date.now(),
+        roundId: ledger.roundId,
+        modelVersion: ledger.modelVersion,
+        status,
+        reason,
+        bytesSent: this.bytesSent,
+        bytesReceived: this.bytesReceived,
+        epsilon,
+        delta,
+        backend: this.host.backendName(),
+        durationMs: Date.now() - ledger.startedAt,
+        numExamples: ledger.numExamples,
+      },
+    });
+  }
+}

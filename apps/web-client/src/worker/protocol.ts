@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { eligibilitySchema, modelSpecSchema, type ModelSpec } from '@murmur/fl-core';
+import {
+  backendMeasurementSchema,
+  calibrationRecordSchema,
+  contributionRecordSchema,
+  float32ArraySchema,
+  int32ArraySchema,
+  MAX_MODEL_BYTES,
+  MAX_TEXT_CHARS,
+  uint8ArraySchema,
+} from '../storage/schema';
+
+/**
+ * The validated postMessage protocol between the UI thread and the training worker. Both sides
+ * parse what they receive with these schemas (a message is a trust boundary even between our own
+ * threads: a bug or an injected script must produce a typed error, never a half-read message).
+ * Requests carry an `id`; every response names the request it answers.
+ */
+
+export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
+export const backendSchema = z.enum(BACKENDS);
+export type BackendName = z.infer<typeof backendSchema>;
+
+/**
+ * 'direct': fl-core's UnsortedSegmentSum on cpu/wasm and the untransposing BatchMatMul on wasm
+ * (kernels.ts); 'stock': tfjs's own kernels (benchmarks).
+ */
+export const kernelsSchema = z.enum(['direct', 'stock']);
+export type Kernels = z.infer<typeof kernelsSchema>;
+
+const id = z.number().int().nonnegative();
+const MAX_EXAMPLES = 1_000_000;
+
+export const exampleSetSchema = z
+  .object({
+    contexts: int32ArraySchema,
+    targets: int32ArraySchema,
+    count: z.number().int().min(0).max(MAX_EXAMPLES),
+    contextLength: z.number().int().min(1).max(64),
+  })
+  .strict()
+  .refine((s) => s.targets.length === s.count && s.contexts.length === s.count * s.contextLength, {
+    message: 'contexts/targets lengths do not match count × contextLength',
+  });
+
+export const calibrationOptionsSchema = z
+  .object({
+    candidates: z.array(backendSchema).min(1).max(4),
+    /** Timed batches per backend, after one warm-up batch. */
+    batches: z.number().int().min(1).max(200),
+    batchSize: z.number().int().min(1).max(1024),
+    /** Stop timing a backend after this long (a software WebGPU adapter can take seconds a batch). */
+    budgetMsPerBackend: z.number().int().positive().max(600_000),
+  })
+  .strict();
+export type CalibrationOptions = z.infer<typeof calibrationOptionsSchema>;
+
+export const toWorkerSchema = z.discriminatedUnion('type', [
+  /** Fixes the kernels once per worker (registries are process-global, registering is one-way). */
+  z.object({ type: z.literal('configure'), id, kernels: kernelsSchema }).strict(),
+  /** Decode and verify a global model payload (MRM1) and use it for suggestions and training. */
+  z.object({ type: z.literal('loadModel'), id, payload: uint8ArraySchema.refine((b) => b.byteLength <= MAX_MODEL_BYTES) }).strict(),
+  /** Choose the backend: reuse `cached` when it was made for this device and model, else measure. */
+  z
+    .object({ type: z.literal('calibrate'), id, spec: modelSpecSchema, options: calibrationOptionsSchema, cached: calibrationRecordSchema.nullable() })
+    .strict(),
+  /** Tokenize a text and turn it into (context → next word) examples for the model's spec. */
+  z
+    .object({
+      type: z.literal('derive'),
+      id,
+      textId: z.string().min(1).max(200),
+      body: z.string().max(MAX_TEXT_CHARS),
+      vocabularySize: z.number().int().min(100).max(100_000),
+      contextLength: z.number().int().min(1).max(64),
+    })
+    .strict(),
+  /** Top-3 next words (or completions of a word being typed) for the text before the cursor. */
+  z.object({ type: z.literal('suggest'), id, text: z.string().max(100_000) }).strict(),
+  /** Throughput of one backend for one spec: warm-up batch, then `batches` timed ones. */
+  z
+    .object({ type: z.literal('benchmark'), id, backend: backendSchema, spec: modelSpecSchema, batches: z.number().int().min(1).max(1000), batchSize: z.number().int().min(1).max(1024) })
+    .strict(),
+  /** Join rounds: connect to the aggregator at `origin` and check in whenever `eligibility` is set. */
+  z
+    .object({
+      type: z.literal('participate'),
+      id,
+      origin: z.string().url().max(2000),
+      token: z.string().min(1).max(512),
+      /** null: do not check in now (the scheduler's answer); the connection stays up. */
+      eligibility: eligibilitySchema.nullable(),
+      examples: exampleSetSchema.nullable(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('updateParticipation'),
+      id,
+      eligibility: eligibilitySchema.nullable().optional(),
+      examples: exampleSetSchema.nullable().optional(),
+      /** The page's navigator.onLine changed (workers are not told reliably). */
+      online: z.boolean().optional(),
+    })
+    .strict(),
+  z.object({ type: z.literal('stopParticipating'), id }).strict(),
+]);
+export type ToWorker = z.infer<typeof toWorkerSchema>;
+export type ToWorkerType = ToWorker['type'];
+/** A request as the UI writes it; the worker client assigns the id. */
+export type WorkerRequest = z.input<typeof toWorkerSchema> extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
+
+export const workerErrorCodeSchema = z.enum([
+  'BAD_MESSAGE',
+  'BAD_MODEL_PAYLOAD',
+  'NO_MODEL',
+  'NO_BACKEND',
+  'KERNELS_FIXED',
+  'CANCELLED',
+  'INTERNAL',
+]);
+export type WorkerErrorCode = z.infer<typeof workerErrorCodeSchema>;
+
+const roundId = z.string().min(1).max(200);
+/** What the worker's participation session tells the UI, unasked. */
+export const participationEventSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('connection'), status: z.enum(['connected', 'disconnected']), detail: z.string().max(1000).nullable() }).strict(),
+  z.object({ kind: z.literal('tokenRejected'), code: z.string().max(64) }).strict(),
+  z.object({ kind: z.literal('welcome'), modelVersion: z.number().int().nonnegative() }).strict(),
+  z.object({ kind: z.literal('checkedIn'), status: z.enum(['waiting', 'ineligible', 'paused']) }).strict(),
+  z.object({ kind: z.literal('selected'), roundId, round: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('trained'), roundId, numExamples: z.number().int().nonnegative(), seconds: z.number().nonnegative(), wasClipped: z.boolean() }).strict(),
+  z.object({ kind: z.literal('phase'), roundId, stage: z.string().max(100) }).strict(),
+  z.object({ kind: z.literal('roundEnd'), roundId, status: z.enum(['committed', 'aborted']), modelVersion: z.number().int().nonnegative() }).strict(),
+  z.object({ kind: z.literal('error'), code: z.string().max(64), message: z.string().max(2000), from: z.enum(['server', 'local']) }).strict(),
+  z.object({ kind: z.literal('contribution'), record: contributionRecordSchema }).strict(),
+]);
+export type ParticipationEvent = z.infer<typeof participationEventSchema>;
+
+export const calibrationResultSchema = calibrationRecordSchema.extend({ fromCache: z.boolean() });
+export type CalibrationResult = z.infer<typeof calibrationResultSchema>;
+
+export const fromWorkerSchema = z.discriminatedUnion('type', [
+  /** Sent once at start-up, unasked: what this device looks like to tfjs (keys the calibration cache). */
+  z
+    .object({
+      type: z.literal('hello'),
+      deviceKey: z.string().min(1).max(1000),
+      crossOriginIsolated: z.boolean(),
+      webgpuAdapter: z.string().max(200).nullable(),
+    })
+    .strict(),
+  z.object({ type: z.literal('configured'), id, kernels: kernelsSchema }).strict(),
+  z
+    .object({
+      type: z.literal('modelLoaded'),
+      id,
+      version: z.number().int().nonnegative(),
+      hash: z.string().regex(/^[0-9a-f]{64}$/),
+      parameters: z.number().int().positive(),
+      spec: modelSpecSchema,
+      /** Of the vocabulary the model's token ids refer to: examples derived with another are stale. */
+      vocabularyFingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+    })
+    .strict(),
+  z.object({ type: z.literal('calibrated'), id, result: calibrationResultSchema }).strict(),
+  z
+    .object({
+      type: z.literal('derived'),
+      id,
+      textId: z.string(),
+      vocabularyFingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+      examples: exampleSetSchema,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('suggestions'),
+      id,
+      words: z.array(z.string().max(100)).max(3),
+      /** True when completing the word being typed rather than predicting the next one. */
+      completing: z.boolean(),
+      modelVersion: z.number().int().nonnegative(),
+    })
+    .strict(),
+  z.object({ type: z.literal('benchmarked'), id, measurement: backendMeasurementSchema, wasmThreads: z.number().int().nonnegative() }).strict(),
+  z.object({ type: z.literal('participating'), id }).strict(),
+  z.object({ type: z.literal('participation'), event: participationEventSchema }).strict(),
+  z.object({ type: z.literal('error'), id: id.nullable(), code: workerErrorCodeSchema, message: z.string().max(10_000) }).strict(),
+]);
+export type FromWorker = z.infer<typeof fromWorkerSchema>;
+
+/** The response types each request may be answered with (besides `error`). */
+export const RESPONSE_OF = {
+  configure: 'configured',
+  loadModel: 'modelLoaded',
+  calibrate: 'calibrated',
+  derive: 'derived',
+  suggest: 'suggestions',
+  benchmark: 'benchmarked',
+  participate: 'participating',
+  updateParticipation: null,
+  stopParticipating: null,
+} as const satisfies Record<ToWorkerType, FromWorker['type'] | null>;
+
+/** The key a calibration is cached under: the same device (as tfjs sees it) and the same model. */
+export function calibrationKey(deviceKey: string, spec: ModelSpec): string {
+  return `${deviceKey}|${JSON.stringify(spec, Object.keys(spec).sort())}`;
+}

@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test as base, expect, type Page } from '@playwright/test';
+import { pino } from 'pino';
+import { tsImport } from 'tsx/esm/api';
+import type { RunningAggregator } from '../../apps/aggregator/src/aggregator';
+import type { AggregatorConfig } from '../../apps/aggregator/src/config';
+import type { VirtualClientPool } from '../../apps/aggregator/src/virtual-clients';
+
+// The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
+// refuses; tsx (the loader `npm start` runs them with) loads them as they are.
+const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
+const { startAggregator, modelSpecOf } = await load<typeof import('../../apps/aggregator/src/aggregator')>('../../apps/aggregator/src/aggregator.ts');
+const { makeConfig } = await load<typeof import('../../apps/aggregator/src/config')>('../../apps/aggregator/src/config.ts');
+const { stateOfTheUnionClients } = await load<typeof import('../../apps/aggregator/src/demo-data')>('../../apps/aggregator/src/demo-data.ts');
+const { startVirtualClients } = await load<typeof import('../../apps/aggregator/src/virtual-clients')>('../../apps/aggregator/src/virtual-clients.ts');
+const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@murmur/fl-core/node');
+/** What /api/rounds serves, for specs that compare a page with it. */
+export const { roundReportSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
+
+export const BUILT_CLIENT = fileURLToPath(new URL('../../apps/web-client/dist', import.meta.url));
+
+/** A real aggregator serving the built web client, with a data directory of its own. */
+export interface AggregatorHandle {
+  url: string;
+  config: AggregatorConfig;
+  running: RunningAggregator;
+  /** Stops it and starts it again on the same port and data directory (an aggregator restart). */
+  restart(): Promise<void>;
+}
+
+function config(dataDir: string, port: number): AggregatorConfig {
+  return makeConfig({
+    port,
+    host: '127.0.0.1',
+    dataDir,
+    model: 'tiny',
+    seed: 3,
+    logLevel: 'silent',
+    // One browser and two virtual clients make a cohort; rounds start as soon as they check in.
+    round: {
+      target: 3,
+      overSelection: 1,
+      minReports: 3,
+      minExamples: 10,
+      checkinMs: 500,
+      pauseMs: 500,
+      deadlines: { advertiseKeysMs: 60_000, shareKeysMs: 15_000, maskedInputMs: 15_000, unmaskingMs: 15_000 },
+    },
+    training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000 },
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
+  });
+}
+
+export const test = base.extend<{ aggregator: AggregatorHandle; virtualClients: (count: number) => Promise<VirtualClientPool> }>({
+  aggregator: async ({}, use) => {
+    await useNodeBackend('wasm');
+    const dataDir = mkdtempSync(join(tmpdir(), 'murmur-e2e-'));
+    const logger = pino({ level: process.env.MURMUR_E2E_LOG ?? 'silent' });
+    let running = await startAggregator(config(dataDir, 0), { logger, staticDir: BUILT_CLIENT });
+    const port = running.port;
+    const handle: AggregatorHandle = {
+      url: running.url,
+      config: running.config,
+      running,
+      async restart() {
+        await running.close();
+        running = await startAggregator(config(dataDir, port), { logger, staticDir: BUILT_CLIENT });
+        handle.running = running;
+      },
+    };
+    await use(handle);
+    await handle.running.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  },
+  virtualClients: async ({ aggregator }, use) => {
+    const pools: VirtualClientPool[] = [];
+    await use(async (count) => {
+      // Addresses other than the browser's seed partition (index 0), so every device holds its own text.
+      const clients = stateOfTheUnionClients(modelSpecOf(aggregator.config), count + 5).slice(-count);
+      const pool = await startVirtualClients({ url: aggregator.url, clients });
+      pools.push(pool);
+      return pool;
+    });
+    for (const pool of pools) await pool.close();
+  },
+});
+
+export { expect };
+
+/** Query knobs that make a QA browser eager: no idle wait, a low example threshold, quick model checks. */
+export const QA_QUERY = 'idleMs=0&minExamples=10&calibrationBatches=2&modelRefreshMs=1000';
+
+export async function waitForReady(page: Page): Promise<void> {
+  await expect(page.getByTestId('phase')).toHaveAttribute('data-phase', 'ready');
+  await expect(page.getByTestId('backend')).not.toHaveText(/choosing/);
+}
+
+/** The names of this origin's IndexedDB databases. */
+export function databaseNames(page: Page): Promise<string[]> {
+  return page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
+}
