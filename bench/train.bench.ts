@@ -1,7 +1,7 @@
 /**
  * Training throughput of the reference model in Node, per backend, with tfjs's stock kernels and
- * with fl-core's direct UnsortedSegmentSum — side by side in one process, stock first (registering
- * the direct kernel is one-way).
+ * with fl-core's kernels ("direct": the direct UnsortedSegmentSum, and on wasm the untransposing
+ * BatchMatMul) — side by side in one process, stock first (registering them is one-way).
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
