@@ -33,6 +33,26 @@ export interface LocalTrainingResult {
   };
 }
 
+/** How long training may hold the event loop before it hands over a turn. */
+const YIELD_EVERY_MS = 25;
+
+/**
+ * One macrotask turn. On cpu and wasm a step's data() resolves without leaving the microtask
+ * queue, so without this an abort, a timer or a worker's next message (a suggestion request)
+ * would wait for the whole run. MessageChannel exists in browsers, workers and Node and, unlike
+ * setTimeout, is not clamped to 4 ms.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 function randomSeed(): number {
   return crypto.getRandomValues(new Int32Array(1))[0] as number;
 }
@@ -71,6 +91,7 @@ export async function trainLocal(
   let lossSum = 0;
   let batches = 0;
   let stoppedBy: LocalTrainingResult['metrics']['stoppedBy'] = 'completed';
+  let lastYield = started;
 
   try {
     training: for (let epoch = 0; epoch < plan.epochs; epoch++) {
@@ -89,7 +110,7 @@ export async function trainLocal(
           if (!batchLoss) throw new Error('trainLocal: optimizer returned no loss');
           return batchLoss;
         });
-        // Reading the loss waits for the step, and yields so an abort or the UI gets a turn.
+        // Reading the loss waits for the step.
         const loss = (await cost.data())[0] as number;
         cost.dispose();
         if (!Number.isFinite(loss)) throw new RangeError(`trainLocal: loss became ${loss} at batch ${batches}; lower the learning rate`);
@@ -99,6 +120,10 @@ export async function trainLocal(
         if (now() - started >= plan.timeBudgetMs) {
           stoppedBy = batches < totalBatches ? 'time-budget' : 'completed';
           break training;
+        }
+        if (now() - lastYield >= YIELD_EVERY_MS) {
+          await yieldToEventLoop();
+          lastYield = now();
         }
       }
     }

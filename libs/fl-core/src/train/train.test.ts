@@ -104,6 +104,21 @@ describe('trainLocal', () => {
     model.dispose();
   });
 
+  it('hands the event loop a turn between batches, so an abort from a timer stops a long run', async () => {
+    const model = buildModel(SPEC, { seed: 6 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(50);
+    const controller = new AbortController();
+    let batches = 0;
+    // A macrotask, as a worker's cancel message is: it only runs if training yields.
+    setTimeout(() => controller.abort(new Error('cancelled by the page')), 50);
+    const run = trainLocal(model, weights, examples, { epochs: 50, batchSize: 2, maxExamples: examples.count, timeBudgetMs: 120_000 }, { signal: controller.signal, onBatch: () => (batches += 1) });
+    await expect(run).rejects.toThrow('cancelled by the page');
+    expect(batches).toBeGreaterThan(0);
+    expect(batches).toBeLessThan(50 * Math.ceil(examples.count / 2));
+    model.dispose();
+  });
+
   it('rejects examples that do not fit the model', async () => {
     const model = buildModel(SPEC);
     const weights = getFlatWeights(model);
