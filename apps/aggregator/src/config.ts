@@ -58,6 +58,8 @@ const privacySchema = z
     /** Admin plan changes may not lower σ below this. @default noiseMultiplier */
     minNoiseMultiplier: z.number().min(0).max(100).optional(),
     targetDelta: z.number().positive().max(0.1).default(1e-5),
+    /** The operator's ε budget at targetDelta, shown against ε spent (reported, not enforced). Absent: none. */
+    epsilonBudget: z.number().positive().max(1e6).optional(),
     /** Eligible population for the sampling rate q; @default the clients checked in at selection. */
     population: z.number().int().positive().optional(),
     /**
@@ -152,6 +154,7 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'noise-multiplier', env: 'MURMUR_NOISE_MULTIPLIER', paths: [['privacy', 'noiseMultiplier']], type: 'number', help: 'σ: noise std on the sum is σ·C' },
   { flag: 'clip-norm', paths: [['privacy', 'clipNorm']], type: 'number', help: 'C: L2 clip of each update' },
   { flag: 'dp', env: 'MURMUR_DP', paths: [['privacy', 'mode']], type: 'string', help: 'off | local | distributed' },
+  { flag: 'epsilon-budget', env: 'MURMUR_EPSILON_BUDGET', paths: [['privacy', 'epsilonBudget']], type: 'number', help: 'ε budget shown against ε spent (not enforced)' },
 ];
 
 const DEFAULTS_FOR_HELP = configSchema.parse({});

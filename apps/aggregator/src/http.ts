@@ -112,10 +112,14 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     return {
       protocolVersion: PROTOCOL_VERSION,
       phase: coordinator.phase,
+      phaseStartedAt: coordinator.lastPhaseEvent.at,
+      deadlines: config.round.deadlines,
       paused: coordinator.paused,
       round: coordinator.currentRound,
       nextRound: store.nextRound,
       modelVersion: store.modelVersion,
+      // The store keeps the newest keepModels versions (see DataStore.commit).
+      oldestModelVersion: Math.max(0, store.modelVersion - config.limits.keepModels + 1),
       modelHash: store.modelHash,
       connectedClients: deps.connectedClients(),
       waitingClients: coordinator.poolSize,
@@ -244,6 +248,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         mode: config.privacy.mode,
         delta: config.privacy.targetDelta,
         epsilon: spent && Number.isFinite(spent.epsilon) ? spent.epsilon : null,
+        epsilonBudget: config.privacy.epsilonBudget ?? null,
         order: spent?.order ?? null,
         clipNorm: deps.coordinator().plan.clipNorm,
         noiseMultiplier: deps.coordinator().plan.noiseMultiplier,

@@ -15,7 +15,7 @@ const phases: string[] = [];
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(testConfig(data.dir), { logger: testLogger() });
+  aggregator = await startAggregator(testConfig(data.dir, { privacy: { epsilonBudget: 8 } }), { logger: testLogger() });
   const dashboard = io(`${aggregator.url}/dashboard`, { transports: ['websocket'] });
   dashboard.on('round', (report: RoundReport) => streamed.push(report));
   dashboard.on('phase', (event: { phase: string }) => phases.push(event.phase));
@@ -65,9 +65,15 @@ describe('rounds over Socket.IO with secure aggregation and distributed DP', () 
     expect(page.rounds[0]?.round).toBeGreaterThan(page.rounds[1]?.round as number);
     const one = (await (await fetch(`${aggregator.url}/api/rounds/1`)).json()) as RoundReport;
     expect(one.round).toBe(1);
-    const privacy = (await (await fetch(`${aggregator.url}/api/privacy`)).json()) as { epsilon: number; ledger: { entries: unknown[] } };
+    const privacy = (await (await fetch(`${aggregator.url}/api/privacy`)).json()) as { epsilon: number; epsilonBudget: number | null; ledger: { entries: unknown[] } };
     expect(privacy.ledger.entries.length).toBeGreaterThanOrEqual(5);
     expect(privacy.epsilon).toBeGreaterThan(0);
+    expect(privacy.epsilonBudget).toBe(8);
+    // What a dashboard needs for the phase countdown and the model list.
+    const status = (await (await fetch(`${aggregator.url}/api/status`)).json()) as { phaseStartedAt: string; deadlines: Record<string, number>; modelVersion: number; oldestModelVersion: number };
+    expect(Date.parse(status.phaseStartedAt)).toBeLessThanOrEqual(Date.now());
+    expect(status.deadlines).toEqual(aggregator.config.round.deadlines);
+    expect(status.oldestModelVersion).toBe(Math.max(0, status.modelVersion - aggregator.config.limits.keepModels + 1));
     const metrics = await (await fetch(`${aggregator.url}/metrics`)).text();
     expect(metrics).toMatch(/murmur_rounds_total\{status="committed"\} \d+/);
     expect(metrics).toMatch(/murmur_connected_clients 6/);
