@@ -35,23 +35,15 @@ import {
   type ServerEventName,
   type ServerEventPayload,
   type TrainingPlan,
+  type LivePlan,
 } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { DataStore } from './store';
 import type { AggregatorMetrics } from './metrics';
 import { sampleWithoutReplacement } from './sampling';
 
-/** What an operator may change between rounds (admin API), validated against bounds there. */
-export interface LivePlan {
-  target: number;
-  overSelection: number;
-  minReports: number;
-  pauseMs: number;
-  checkinMs: number;
-  training: TrainingPlan;
-  clipNorm: number;
-  noiseMultiplier: number;
-}
+/** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
+export type { LivePlan };
 
 export interface CoordinatorDeps {
   config: AggregatorConfig;

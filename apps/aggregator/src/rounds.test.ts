@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { decodeModelPayload, type RoundReport } from '@murmur/fl-core';
+import { decodeModelPayload, privacySummarySchema, roundsPageSchema, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startAggregator, type RunningAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
@@ -60,18 +60,20 @@ describe('rounds over Socket.IO with secure aggregation and distributed DP', () 
 
     await eventually(() => (streamed.length >= 2 ? true : undefined), 10_000, 'streamed records');
     expect(phases).toEqual(expect.arrayContaining(['checkin', 'advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking', 'aggregate', 'commit']));
-    const page = (await (await fetch(`${aggregator.url}/api/rounds?limit=2`)).json()) as { total: number; rounds: RoundReport[] };
+    // Every answer is what fl-core's REST schemas (the dashboard's edge) accept.
+    const page = roundsPageSchema.parse(await (await fetch(`${aggregator.url}/api/rounds?limit=2`)).json());
     expect(page.rounds).toHaveLength(2);
     expect(page.rounds[0]?.round).toBeGreaterThan(page.rounds[1]?.round as number);
     const one = (await (await fetch(`${aggregator.url}/api/rounds/1`)).json()) as RoundReport;
     expect(one.round).toBe(1);
-    const privacy = (await (await fetch(`${aggregator.url}/api/privacy`)).json()) as { epsilon: number; epsilonBudget: number | null; ledger: { entries: unknown[] } };
-    expect(privacy.ledger.entries.length).toBeGreaterThanOrEqual(5);
+    const privacyAnswer = (await (await fetch(`${aggregator.url}/api/privacy`)).json()) as { ledger: { entries: unknown[] } };
+    const privacy = privacySummarySchema.parse(privacyAnswer);
+    expect(privacyAnswer.ledger.entries.length).toBeGreaterThanOrEqual(5);
     expect(privacy.epsilon).toBeGreaterThan(0);
     expect(privacy.epsilonBudget).toBe(8);
     // What a dashboard needs for the phase countdown and the model list.
-    const status = (await (await fetch(`${aggregator.url}/api/status`)).json()) as { phaseStartedAt: string; deadlines: Record<string, number>; modelVersion: number; oldestModelVersion: number };
-    expect(Date.parse(status.phaseStartedAt)).toBeLessThanOrEqual(Date.now());
+    const status = statusResponseSchema.parse(await (await fetch(`${aggregator.url}/api/status`)).json());
+    expect(Date.parse(status.phaseStartedAt ?? '')).toBeLessThanOrEqual(Date.now());
     expect(status.deadlines).toEqual(aggregator.config.round.deadlines);
     expect(status.oldestModelVersion).toBe(Math.max(0, status.modelVersion - aggregator.config.limits.keepModels + 1));
     const metrics = await (await fetch(`${aggregator.url}/metrics`)).text();

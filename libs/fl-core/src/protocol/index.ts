@@ -69,3 +69,15 @@ export {
   type ProtocolResult,
 } from './errors';
 export { normalizeBinary, payloadBytes, findNonFinite } from './binary';
+export {
+  MAX_PAGE_ROUNDS,
+  livePlanSchema,
+  statusResponseSchema,
+  roundsPageSchema,
+  privacySummarySchema,
+  pauseResponseSchema,
+  type LivePlan,
+  type StatusResponse,
+  type RoundsPage,
+  type PrivacySummary,
+} from './http';
