@@ -18,6 +18,8 @@ export default defineConfig({
   timeout: 180_000,
   expect: { timeout: 60_000 },
   retries: 0,
+  // `npm test` runs the fast set; `npm run e2e:full` (MURMUR_E2E_FULL=1) adds the specs tagged @full.
+  ...(process.env.MURMUR_E2E_FULL ? {} : { grepInvert: /@full/ }),
   reporter: process.env.CI ? 'list' : [['list']],
   use: {
     browserName: 'chromium',

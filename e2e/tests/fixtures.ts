@@ -90,8 +90,7 @@ export const test = base.extend<{ aggregator: AggregatorHandle; virtualClients: 
 
 export { expect };
 
-/** Query knobs that make a QA browser eager: no idle wait, a low example threshold, quick model checks. */
-export const QA_QUERY = 'idleMs=0&minExamples=10&calibrationBatches=2&modelRefreshMs=1000';
+export { QA_QUERY } from '../sim/device';
 
 export async function waitForReady(page: Page): Promise<void> {
   await expect(page.getByTestId('phase')).toHaveAttribute('data-phase', 'ready');

@@ -1,0 +1,10 @@
+import { tsImport } from 'tsx/esm/api';
+
+// fl-core imports JSON without import attributes, which Playwright's ESM loader refuses; tsx (the
+// loader `npm start` runs it with) loads it as it is. See tests/fixtures.ts.
+const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
+
+/** fl-core's schemas and seeded random, for the harness. */
+export const core = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
+/** The web client's IndexedDB shapes: what a page's contribution log holds. */
+export const webClientSchema = await load<typeof import('../../apps/web-client/src/storage/schema')>('../../apps/web-client/src/storage/schema.ts');
