@@ -56,7 +56,10 @@ export class EnrollmentAuthority {
     const [, tokenId, tag] = parts as [string, string, string];
     const given = Buffer.from(tag, 'base64url');
     const expected = this.#tag(tokenId);
-    if (Buffer.from(tokenId, 'base64url').length !== ID_BYTES || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    // base64url decoding ignores a last character's unused low bits: accept only the canonical
+    // spelling, so that one token has exactly one string.
+    const canonical = b64(given) === tag;
+    if (!canonical || Buffer.from(tokenId, 'base64url').length !== ID_BYTES || given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return protocolFailure('UNKNOWN_TOKEN', 'enrollment token: not issued by this aggregator; enroll with POST /api/enroll');
     }
     if (this.#revoked.has(tokenId)) return protocolFailure('REVOKED_TOKEN', `enrollment token ${tokenId.slice(0, 6)}…: revoked`);
