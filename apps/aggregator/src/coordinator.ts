@@ -40,7 +40,7 @@ import {
 import type { AggregatorConfig } from './config';
 import type { DataStore } from './store';
 import type { AggregatorMetrics } from './metrics';
-import { sampleWithoutReplacement } from './sampling';
+import { poissonSample } from './sampling';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
 export type { LivePlan };
@@ -75,7 +75,8 @@ interface ActiveRound {
   byParticipant: string[];
   server: SecAggServerState;
   eligible: number;
-  population: number;
+  /** q: the probability with which each eligible client was drawn into this round. */
+  samplingRate: number;
   funnel: RoundReport['cohort'];
   bytes: { received: number; sent: number };
   durationsMs: Record<string, number>;
@@ -361,8 +362,14 @@ export class RoundCoordinator {
     // A fresh id per attempt: after a restart the same round number runs again, and messages
     // from the interrupted attempt must be refused as stale.
     const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
-    const selected = sampleWithoutReplacement(candidates, wanted);
     const eligible = candidates.length;
+    const samplingRate = Math.min(1, wanted / Math.max(1, config.privacy.population ?? eligible));
+    const selected = poissonSample(candidates, samplingRate);
+    if (selected.length < live.minReports) {
+      // The draw alone decided this (not anyone's data): nobody was told anything, draw again next time.
+      logger.info({ round, eligible, samplingRate, selected: selected.length, minReports: live.minReports }, 'Poisson draw below minReports: no round this time');
+      return;
+    }
     const entries = new Map(selected.map((tokenId) => [tokenId, this.#pool.get(tokenId)]));
     const backendOf = new Map(selected.map((tokenId) => [tokenId, entries.get(tokenId)?.eligibility.backend ?? 'unknown']));
     for (const tokenId of selected) this.#pool.delete(tokenId);
@@ -426,7 +433,7 @@ export class RoundCoordinator {
       byParticipant: selected,
       server: created.state,
       eligible,
-      population: config.privacy.population ?? eligible,
+      samplingRate,
       funnel: { eligible, selected: n, advertised: 0, shared: 0, masked: 0, unmasked: 0 },
       bytes: { received: 0, sent: 0 },
       durationsMs: {},
@@ -528,7 +535,7 @@ export class RoundCoordinator {
       clipNorm: r.plan.privacy.clipNorm,
       noiseMultiplier: r.plan.privacy.noiseMultiplier,
       recordedNoiseMultiplier: recorded,
-      samplingRate: Math.min(1, r.plan.secagg.clientCount / Math.max(1, r.population)),
+      samplingRate: r.samplingRate,
       epsilon,
       delta: this.#deps.config.privacy.targetDelta,
     };
@@ -597,7 +604,7 @@ export class RoundCoordinator {
         survivors: count,
         ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
       });
-      ledger.record({ round: r.round, samplingRate: Math.min(1, r.plan.secagg.clientCount / Math.max(1, r.population)), noiseMultiplier: recorded });
+      ledger.record({ round: r.round, samplingRate: r.samplingRate, noiseMultiplier: recorded });
     }
     const epsilon = ledger.entries.length > 0 ? ledger.epsilon(config.privacy.targetDelta).epsilon : null;
     const m = decoded.metrics as Record<string, number>;

@@ -1,25 +1,19 @@
 /**
- * Uniform integers and samples from the CSPRNG (crypto.getRandomValues). Cohort selection is part
- * of the privacy argument (sampling amplifies privacy), so it must not be predictable or biased.
+ * Cohort sampling from the CSPRNG (crypto.getRandomValues). Selection is part of the privacy
+ * argument (sampling amplifies privacy), so it must not be predictable or biased.
  */
-export function secureRandomInt(bound: number): number {
-  if (!Number.isInteger(bound) || bound < 1 || bound > 2 ** 32) throw new RangeError(`secureRandomInt: bound must be an integer in [1, 2^32], got ${bound}`);
-  // Rejection sampling: drop the top partial block of 2^32 so every residue is equally likely.
-  const limit = 2 ** 32 - (2 ** 32 % bound);
-  const word = new Uint32Array(1);
-  for (;;) {
-    crypto.getRandomValues(word);
-    if ((word[0] as number) < limit) return (word[0] as number) % bound;
-  }
+/** A uniform float in [0, 1) from 53 CSPRNG bits. */
+export function secureRandomUnit(): number {
+  const words = new Uint32Array(2);
+  crypto.getRandomValues(words);
+  return ((words[0] as number) * 2 ** 21 + ((words[1] as number) >>> 11)) / 2 ** 53;
 }
 
-/** k distinct items chosen uniformly without replacement (partial Fisher–Yates). */
-export function sampleWithoutReplacement<T>(items: readonly T[], k: number): T[] {
-  const pool = [...items];
-  const take = Math.min(k, pool.length);
-  for (let i = 0; i < take; i++) {
-    const j = i + secureRandomInt(pool.length - i);
-    [pool[i], pool[j]] = [pool[j] as T, pool[i] as T];
-  }
-  return pool.slice(0, take);
+/**
+ * Poisson sampling: each item joins independently with probability q. This is the event the RDP
+ * accountant amplifies (Mironov, Talwar, Zhang 2019); a fixed-size draw is a different mechanism.
+ */
+export function poissonSample<T>(items: readonly T[], probability: number): T[] {
+  if (!(probability > 0 && probability <= 1)) throw new RangeError(`poissonSample: probability must be in (0, 1], got ${probability}`);
+  return items.filter(() => secureRandomUnit() < probability);
 }

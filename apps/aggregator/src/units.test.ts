@@ -6,7 +6,7 @@ import { createServerOptimizer, decodeModelPayload, PrivacyLedger, type RoundRep
 import { FLAGS, helpText, loadConfig } from './config';
 import { writeFileAtomic } from './fs-atomic';
 import { KeyedRateLimiter, TokenBucket } from './rate-limit';
-import { sampleWithoutReplacement, secureRandomInt } from './sampling';
+import { poissonSample, secureRandomUnit } from './sampling';
 import { DataStore } from './store';
 import { bearerMatches, EnrollmentAuthority } from './tokens';
 import { tempDataDir } from './test-helpers';
@@ -73,20 +73,29 @@ describe('enrollment tokens', () => {
 });
 
 describe('sampling and rate limits', () => {
-  it('samples distinct items uniformly (χ² over 6 items, 12,000 draws of 2)', () => {
+  it('draws each item independently with probability q (Poisson sampling), from the CSPRNG', () => {
     const items = [0, 1, 2, 3, 4, 5];
+    const q = 1 / 3;
+    const draws = 12_000;
     const counts = new Array<number>(6).fill(0);
-    for (let i = 0; i < 12_000; i++) {
-      const pick = sampleWithoutReplacement(items, 2);
-      expect(new Set(pick).size).toBe(2);
+    const sizes = new Array<number>(7).fill(0);
+    for (let i = 0; i < draws; i++) {
+      const pick = poissonSample(items, q);
+      sizes[pick.length] = (sizes[pick.length] as number) + 1;
       for (const p of pick) counts[p] = (counts[p] as number) + 1;
     }
-    const expected = 4000;
-    const chi2 = counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
-    // 5 degrees of freedom: P[χ² > 20.5] ≈ 0.001.
-    expect(chi2).toBeLessThan(20.5);
-    expect(sampleWithoutReplacement(items, 10)).toHaveLength(6);
-    expect(() => secureRandomInt(0)).toThrow(RangeError);
+    // Each item's inclusion count is Binomial(12,000, 1/3): mean 4,000, sd 51.6; 5 sd either side.
+    for (const c of counts) expect(Math.abs(c - draws * q)).toBeLessThan(5 * Math.sqrt(draws * q * (1 - q)));
+    // The cohort size is Binomial(6, 1/3), not fixed: χ² over sizes 0..6 (6 dof, P[χ² > 27.9] ≈ 1e-4).
+    const binomial = (k: number) => [1, 6, 15, 20, 15, 6, 1][k] as number * q ** k * (1 - q) ** (6 - k);
+    const chi2 = sizes.reduce((sum, observed, k) => sum + (observed - draws * binomial(k)) ** 2 / (draws * binomial(k)), 0);
+    expect(chi2).toBeLessThan(27.9);
+    expect(poissonSample(items, 1)).toEqual(items);
+    expect(() => poissonSample(items, 0)).toThrow(/probability must be in \(0, 1\], got 0/);
+    for (let i = 0; i < 1000; i++) {
+      const u = secureRandomUnit();
+      expect(u >= 0 && u < 1).toBe(true);
+    }
   });
 
   it('token buckets allow the burst, then the rate', () => {
