@@ -131,7 +131,7 @@ describe('bad input never breaks a round or the server', () => {
     const keys = () => ({ encryptionPublicKey: crypto.getRandomValues(new Uint8Array(32)), maskingPublicKey: crypto.getRandomValues(new Uint8Array(32)) });
     const advertise = { type: 'advertiseKeys' as const, roundId, ...keys() };
     insider.socket.emit('secagg', packSecAgg({ ...advertise, roundId: 'r0-00000000' }));
-    insider.socket.emit('secagg', packSecAgg({ type: 'shareKeys', roundId, shares: [] }));
+    insider.socket.emit('secagg', packSecAgg({ type: 'shareKeys', roundId, to: [], ciphertexts: new Uint8Array(0) }));
     insider.socket.emit('secagg', packSecAgg(advertise));
     insider.socket.emit('secagg', packSecAgg(advertise));
     insider.socket.emit('secagg', packSecAgg({ type: 'advertiseKeys', roundId, encryptionPublicKey: new Uint8Array(5), maskingPublicKey: new Uint8Array(32) }));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SHARE_CIPHERTEXT_BYTES } from '../secagg/client';
+import { PEER_KEYS_BYTES, SHARE_CIPHERTEXT_BYTES } from '../secagg/client';
 import { wordBytes } from '../secagg/bytes';
 import { SHARE_BYTES } from '../secagg/shamir';
 import type { RoundConfig } from '../secagg/messages';
@@ -138,24 +138,29 @@ export function parseServerEvent<K extends ServerEventName>(event: K, raw: unkno
   return parseWith(schema, `${event} event`, raw, limits, event === 'secagg');
 }
 
+/** JSON of one client id in a packed message's id list: up to 6 digits (ids < 100,000) and a comma. */
+const ID_JSON_BYTES = 7;
+
 /**
  * The largest secure-aggregation message a round can legitimately produce in either direction:
- * the packed masked vector, one share ciphertext per holder (ShareKeys), or two shares per holder
- * (Unmasking), whichever is largest, plus the envelope.
+ * the packed masked vector, the peer keys or share ciphertexts of every holder, or one share per
+ * holder (Unmasking reveals one kind per peer), whichever is largest, plus the envelope.
  */
 export function secAggMessageLimit(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph'>): number {
   const holders = config.graph.kind === 'full' ? config.clientCount : config.graph.degree + 1;
   const masked = config.vectorLength * wordBytes(config.modulusBits);
-  const shares = holders * (SHARE_CIPHERTEXT_BYTES + 48);
-  const keys = holders * (2 * 32 + 64);
-  const unmask = holders * 2 * (SHARE_BYTES + 32);
+  const shares = holders * (SHARE_CIPHERTEXT_BYTES + ID_JSON_BYTES);
+  const keys = holders * (PEER_KEYS_BYTES + ID_JSON_BYTES);
+  const unmask = holders * (SHARE_BYTES + ID_JSON_BYTES);
   return Math.max(masked, shares, keys, unmask) + 4096;
 }
 
-/** Limits for a round's secagg events: its largest message, two binary parts per share holder. */
+/**
+ * Limits for a round's secagg events: its largest message, and two binary parts (the most any
+ * message has: Unmasking's two packed share fields, AdvertiseKeys' two keys).
+ */
 export function secAggEventLimits(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph'>): EventLimits {
-  const holders = config.graph.kind === 'full' ? config.clientCount : config.graph.degree + 1;
-  return { maxBytes: secAggMessageLimit(config), maxParts: 2 * holders + 4 };
+  return { maxBytes: secAggMessageLimit(config), maxParts: 2 };
 }
 
 /** The metric names every contribution carries, securely summed with the update. */

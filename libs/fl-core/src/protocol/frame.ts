@@ -1,11 +1,11 @@
 import { protocolFailure, type ProtocolResult } from './errors';
 
 /**
- * Secure-aggregation messages carry many small binary fields (two keys per peer, one ciphertext
- * per peer, two shares per peer). Socket.IO sends each as its own attachment, and its parser
- * refuses packets with more than 10 attachments (a denial-of-service bound that we keep). So a
- * message crosses the wire as one JSON shape plus one binary frame: each Uint8Array in the shape
- * is replaced by `{ "$bin": i }` and the frame holds
+ * Secure-aggregation messages carry up to two binary fields (per-peer records are packed into one
+ * field each, see secagg/messages.ts). Socket.IO sends each binary field as its own attachment, and
+ * its parser refuses packets with more than 10 attachments (a denial-of-service bound that we
+ * keep). So a message crosses the wire as one JSON shape plus one binary frame: each Uint8Array in
+ * the shape is replaced by `{ "$bin": i }` and the frame holds
  *
  *   u32 LE part count | u32 LE length of each part | the parts' bytes, in order
  *

@@ -94,11 +94,18 @@ describe('protocol events', () => {
   });
 
   it('packs many binary fields into one frame and refuses hostile frames', () => {
-    const shares = Array.from({ length: 50 }, (_, i) => ({ to: i, ciphertext: new Uint8Array(110).fill(i) }));
-    const packed = packSecAgg({ type: 'shareKeys', roundId: 'r', shares });
-    const parsed = parseClientEvent('secagg', packed, { maxBytes: 65536, maxParts: 60 });
-    expect(parsed.ok && parsed.value.type === 'shareKeys' ? parsed.value.shares.map((s) => s.ciphertext[0]) : null).toEqual(shares.map((_, i) => i));
-    expect(parseClientEvent('secagg', packed, { maxBytes: 65536, maxParts: 10 })).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+    const unmask = {
+      type: 'unmask' as const,
+      roundId: 'r',
+      selfMaskOf: [0, 1, 2],
+      selfMaskShares: new Uint8Array(99).fill(7),
+      maskingKeyOf: [3],
+      maskingKeyShares: new Uint8Array(33).fill(9),
+    };
+    const packed = packSecAgg(unmask);
+    const parsed = parseClientEvent('secagg', packed, { maxBytes: 65536, maxParts: 2 });
+    expect(parsed).toEqual({ ok: true, value: unmask });
+    expect(parseClientEvent('secagg', packed, { maxBytes: 65536, maxParts: 1 })).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
     const reused = { shape: { type: 'maskedInput', roundId: 'r', maskedInput: { $bin: 0 }, extra: { $bin: 0 } }, frame: packBinary([new Uint8Array(4)]).frame };
     expect(unpackBinary(reused, 4, 'x')).toMatchObject({ ok: false, error: { code: 'MALFORMED', message: 'x: binary part 0 is referenced twice' } });
     const truncated = { shape: packed.shape, frame: packed.frame.subarray(0, 100) };

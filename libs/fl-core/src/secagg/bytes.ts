@@ -29,6 +29,14 @@ export function lengthPrefixed(bytes: Uint8Array): Uint8Array {
   return concatBytes(u32be(bytes.length), bytes);
 }
 
+/**
+ * A copy in a fresh buffer (byteOffset 0). Not `.slice()`: on a Node Buffer — what Socket.IO hands
+ * the aggregator — slice() returns a view into the same memory, often at an odd offset.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;

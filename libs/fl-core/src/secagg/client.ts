@@ -14,6 +14,7 @@ import {
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
   checkIds,
+  checkRecords,
   parseInbound,
   serverToClientSchemas,
   type AdvertiseKeysMessage,
@@ -28,6 +29,8 @@ import { parseShare, SHARE_BYTES, splitSecret } from './shamir';
 const SHARE_PLAINTEXT_BYTES = 2 * SHARE_BYTES;
 /** nonce ‖ AES-GCM(ciphertext ‖ tag). */
 export const SHARE_CIPHERTEXT_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES;
+/** One peer's record in peerKeys: encryption public key ‖ masking public key. */
+export const PEER_KEYS_BYTES = 2 * KEY_BYTES;
 
 interface ClientBase {
   config: RoundConfig;
@@ -221,30 +224,28 @@ type State<S extends SecAggClientStage> = Extract<SecAggClientState, { stage: S 
  */
 async function shareKeys(
   state: State<'awaitingPeerKeys'>,
-  message: { peers: { id: number; encryptionPublicKey: Uint8Array; maskingPublicKey: Uint8Array }[] },
+  message: { peers: number[]; publicKeys: Uint8Array },
   randomBytes: RandomBytes,
   suite: CryptoSuite,
   where: string,
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
   const topology = topologyOf(config);
-  const ids = message.peers.map((p) => p.id);
-  const idError = checkIds(ids, config.clientCount, `${where}: peerKeys`);
+  const ids = message.peers;
+  const idError = checkIds(ids, config.clientCount, `${where}: peerKeys`) ?? checkRecords(message.publicKeys, ids.length, PEER_KEYS_BYTES, `${where}: peerKeys publicKeys`);
   if (idError) return idError;
-  for (const peer of message.peers) {
-    if (peer.id === u) return reject('MALFORMED', `${where}: peerKeys lists this client (${u}) among its peers`);
-    if (!topology.isNeighbour(u, peer.id)) return reject('UNKNOWN_CLIENT', `${where}: peerKeys lists client ${peer.id}, which is not a neighbour of ${u}`);
-    for (const [field, key] of [['encryptionPublicKey', peer.encryptionPublicKey], ['maskingPublicKey', peer.maskingPublicKey]] as const) {
-      if (key.length !== KEY_BYTES) return reject('WRONG_LENGTH', `${where}: peerKeys client ${peer.id} ${field} has ${key.length} bytes, expected ${KEY_BYTES}`);
-    }
+  for (const id of ids) {
+    if (id === u) return reject('MALFORMED', `${where}: peerKeys lists this client (${u}) among its peers`);
+    if (!topology.isNeighbour(u, id)) return reject('UNKNOWN_CLIENT', `${where}: peerKeys lists client ${id}, which is not a neighbour of ${u}`);
   }
+  const keyOf = (index: number, which: 0 | 1) => message.publicKeys.subarray(index * PEER_KEYS_BYTES + which * KEY_BYTES, index * PEER_KEYS_BYTES + (which + 1) * KEY_BYTES);
   // Bonawitz et al. 2017, Round 1 (ShareKeys): all advertised public keys must differ, or a server could, e.g., hand a
   // client its own key back as a peer's and make pairwise masks cancel predictably.
   const seen = new Set<string>([toHex(state.encryptionPublicKey), toHex(state.maskingPublicKey)]);
-  for (const peer of message.peers) {
-    for (const key of [peer.encryptionPublicKey, peer.maskingPublicKey]) {
-      const hex = toHex(key);
-      if (seen.has(hex)) return reject('INVALID_KEY', `${where}: peerKeys client ${peer.id} reuses a public key already in this round`);
+  for (const [index, id] of ids.entries()) {
+    for (const which of [0, 1] as const) {
+      const hex = toHex(keyOf(index, which));
+      if (seen.has(hex)) return reject('INVALID_KEY', `${where}: peerKeys client ${id} reuses a public key already in this round`);
       seen.add(hex);
     }
   }
@@ -256,20 +257,19 @@ async function shareKeys(
       outbound: null,
     };
   }
-  const peers = [...message.peers].sort((a, b) => a.id - b.id);
   const [encryptionSecrets, maskSecrets] = await Promise.all([
-    suite.agree(state.encryptionSecretKey, peers.map((p) => p.encryptionPublicKey)),
-    suite.agree(state.maskingSecretKey, peers.map((p) => p.maskingPublicKey)),
+    suite.agree(state.encryptionSecretKey, ids.map((_, index) => keyOf(index, 0))),
+    suite.agree(state.maskingSecretKey, ids.map((_, index) => keyOf(index, 1))),
   ]);
   const peerSecrets: PeerSecrets[] = [];
-  for (const [index, peer] of peers.entries()) {
+  for (const [index, id] of ids.entries()) {
     const encryptionSecret = encryptionSecrets[index];
     const maskSecret = maskSecrets[index];
-    if (!encryptionSecret || !maskSecret) return reject('INVALID_KEY', `${where}: peerKeys client ${peer.id} has a low-order public key`);
+    if (!encryptionSecret || !maskSecret) return reject('INVALID_KEY', `${where}: peerKeys client ${id} has a low-order public key`);
     peerSecrets.push({
-      id: peer.id,
-      encryptionKey: deriveKey(encryptionSecret, 'share-encryption', config.roundId, u, peer.id),
-      maskKey: deriveKey(maskSecret, 'pairwise-mask', config.roundId, u, peer.id),
+      id,
+      encryptionKey: deriveKey(encryptionSecret, 'share-encryption', config.roundId, u, id),
+      maskKey: deriveKey(maskSecret, 'pairwise-mask', config.roundId, u, id),
     });
   }
   const points = holders.map((id) => id + 1);
@@ -279,12 +279,14 @@ async function shareKeys(
     const index = holders.indexOf(id);
     return { maskingKeyShare: maskingKeyShares[index] as Uint8Array, selfMaskShare: selfMaskShares[index] as Uint8Array };
   };
-  const shares = await Promise.all(
-    peerSecrets.map(async (peer) => {
+  const ciphertexts = new Uint8Array(ids.length * SHARE_CIPHERTEXT_BYTES);
+  await Promise.all(
+    peerSecrets.map(async (peer, index) => {
       const { maskingKeyShare, selfMaskShare } = shareFor(peer.id);
       const nonce = randomBytes(new Uint8Array(NONCE_BYTES));
       const sealed = await suite.seal(peer.encryptionKey, nonce, concatBytes(maskingKeyShare, selfMaskShare), shareAssociatedData(config.roundId, u, peer.id));
-      return { to: peer.id, ciphertext: concatBytes(nonce, sealed) };
+      ciphertexts.set(nonce, index * SHARE_CIPHERTEXT_BYTES);
+      ciphertexts.set(sealed, index * SHARE_CIPHERTEXT_BYTES + NONCE_BYTES);
     }),
   );
   const next: SecAggClientState = {
@@ -298,7 +300,7 @@ async function shareKeys(
   };
   // The key pairs are no longer needed: pairwise keys are derived and s_sk lives on only as shares.
   wipe(state.encryptionSecretKey, state.maskingSecretKey);
-  return { ok: true, state: next, outbound: { type: 'shareKeys', roundId: config.roundId, shares } };
+  return { ok: true, state: next, outbound: { type: 'shareKeys', roundId: config.roundId, to: [...ids], ciphertexts } };
 }
 
 /**
@@ -307,23 +309,23 @@ async function shareKeys(
  */
 async function maskInput(
   state: State<'awaitingShares'>,
-  message: { shares: { from: number; ciphertext: Uint8Array }[] },
+  message: { from: number[]; ciphertexts: Uint8Array },
   suite: CryptoSuite,
   where: string,
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
-  const froms = message.shares.map((s) => s.from);
-  const idError = checkIds(froms, config.clientCount, `${where}: encryptedShares`);
+  const froms = message.from;
+  const idError =
+    checkIds(froms, config.clientCount, `${where}: encryptedShares`) ??
+    checkRecords(message.ciphertexts, froms.length, SHARE_CIPHERTEXT_BYTES, `${where}: encryptedShares ciphertexts`);
   if (idError) return idError;
   const peersById = new Map(state.peers.map((p) => [p.id, p]));
-  for (const share of message.shares) {
-    if (!peersById.has(share.from)) return reject('UNKNOWN_CLIENT', `${where}: encryptedShares from client ${share.from}, which was not among this client's peers`);
-    if (share.ciphertext.length !== SHARE_CIPHERTEXT_BYTES) {
-      return reject('WRONG_LENGTH', `${where}: encryptedShares from client ${share.from} has ${share.ciphertext.length} bytes, expected ${SHARE_CIPHERTEXT_BYTES}`);
-    }
+  for (const from of froms) {
+    if (!peersById.has(from)) return reject('UNKNOWN_CLIENT', `${where}: encryptedShares from client ${from}, which was not among this client's peers`);
   }
   const opened = await Promise.all(
-    message.shares.map(async ({ from, ciphertext }) => {
+    froms.map(async (from, index) => {
+      const ciphertext = message.ciphertexts.subarray(index * SHARE_CIPHERTEXT_BYTES, (index + 1) * SHARE_CIPHERTEXT_BYTES);
       const peer = peersById.get(from) as PeerSecrets;
       const plaintext = await suite.open(
         peer.encryptionKey,
@@ -347,7 +349,7 @@ async function maskInput(
     held.push({ of: from, maskingKeyShare, selfMaskShare });
   }
   held.sort((a, b) => a.of - b.of);
-  const maskingPeers = [...froms].sort((a, b) => a - b);
+  const maskingPeers = [...froms];
   if (maskingPeers.length + 1 < config.threshold) {
     return {
       ok: true,
@@ -388,18 +390,26 @@ function unmask(state: State<'awaitingUnmaskRequest'>, message: { survivors: num
       outbound: null,
     };
   }
-  const selfMaskShares: { of: number; share: Uint8Array }[] = [];
-  const maskingKeyShares: { of: number; share: Uint8Array }[] = [];
-  for (const held of state.held) {
-    if (survivors.has(held.of)) selfMaskShares.push({ of: held.of, share: held.selfMaskShare });
-    else maskingKeyShares.push({ of: held.of, share: held.maskingKeyShare });
-  }
+  // state.held is sorted by id, so both lists come out ascending, as the wire requires.
+  const revealedSelfMask = state.held.filter((held) => survivors.has(held.of));
+  const revealedMaskingKey = state.held.filter((held) => !survivors.has(held.of));
   const next: SecAggClientState = {
     stage: 'done',
     config,
     clientId: u,
-    revealedSelfMaskOf: selfMaskShares.map((s) => s.of),
-    revealedMaskingKeyOf: maskingKeyShares.map((s) => s.of),
+    revealedSelfMaskOf: revealedSelfMask.map((held) => held.of),
+    revealedMaskingKeyOf: revealedMaskingKey.map((held) => held.of),
   };
-  return { ok: true, state: next, outbound: { type: 'unmask', roundId: config.roundId, selfMaskShares, maskingKeyShares } };
+  return {
+    ok: true,
+    state: next,
+    outbound: {
+      type: 'unmask',
+      roundId: config.roundId,
+      selfMaskOf: next.revealedSelfMaskOf.slice(),
+      selfMaskShares: concatBytes(...revealedSelfMask.map((held) => held.selfMaskShare)),
+      maskingKeyOf: next.revealedMaskingKeyOf.slice(),
+      maskingKeyShares: concatBytes(...revealedMaskingKey.map((held) => held.maskingKeyShare)),
+    },
+  };
 }

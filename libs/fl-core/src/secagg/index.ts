@@ -21,7 +21,7 @@ export {
   type SecAggServerStepResult,
   type SecAggResult,
   type AdvertisedKeys,
-  type ShareOf,
+  type SharedCiphertexts,
   type UnmaskResponse,
   type Outbound,
 } from './server';

@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { createSeededRandom, type RandomBytes } from '../random/index';
-import { createSecAggClient, secAggClientStep, type SecAggClientState } from './client';
+import { concatBytes } from './bytes';
+import { createSecAggClient, PEER_KEYS_BYTES, SHARE_CIPHERTEXT_BYTES, secAggClientStep, type SecAggClientState } from './client';
 import type { RoundConfigInput } from './config';
 import type { SecAggErrorCode } from './errors';
 import type { ClientToServerMessage, ServerToClientMessage } from './messages';
 import { createSecAggServer, heldShareKinds, pendingClients, secAggServerStep, type Outbound, type SecAggServerState } from './server';
+import { SHAMIR_PRIME, SHARE_BYTES } from './shamir';
+import { numberToBytesBE } from '@noble/curves/utils.js';
+
+/** The fixed-size records of a packed field (peer keys, ciphertexts, shares), as copies. */
+function records(packed: Uint8Array, size: number): Uint8Array[] {
+  return Array.from({ length: packed.length / size }, (_, i) => packed.slice(i * size, (i + 1) * size));
+}
 
 function testBytes(seed: number): RandomBytes {
   const random = createSeededRandom(seed);
@@ -124,12 +132,15 @@ describe('server edge validation', () => {
     await expectServerRejects(round, 4, round.replies.get(1), 'UNKNOWN_CLIENT', /not in U1/);
     await expectServerRejects(round, 0, { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }, 'REPLAY');
     await expectServerRejects(round, 4, { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }, 'WRONG_PHASE', /expected shareKeys, got advertiseKeys/);
-    const first = shares.shares[0] as { to: number; ciphertext: Uint8Array };
-    await expectServerRejects(round, 0, { ...shares, shares: shares.shares.slice(1) }, 'MALFORMED', /missing/);
-    await expectServerRejects(round, 0, { ...shares, shares: [...shares.shares, first] }, 'MALFORMED', /appears twice/);
-    await expectServerRejects(round, 0, { ...shares, shares: [{ ...first, to: 9 }, ...shares.shares.slice(1)] }, 'OUT_OF_RANGE', /client id 9 is outside the cohort/);
-    await expectServerRejects(round, 0, { ...shares, shares: [{ ...first, to: 4 }, ...shares.shares.slice(1)] }, 'UNKNOWN_CLIENT', /not one of its peers in U1/);
-    await expectServerRejects(round, 0, { ...shares, shares: [{ ...first, ciphertext: first.ciphertext.subarray(1) }, ...shares.shares.slice(1)] }, 'WRONG_LENGTH', /expected 94/);
+    expect(shares.to).toEqual([1, 2, 3]);
+    const sealed = records(shares.ciphertexts, SHARE_CIPHERTEXT_BYTES);
+    await expectServerRejects(round, 0, { ...shares, to: [2, 3], ciphertexts: concatBytes(...sealed.slice(1)) }, 'MALFORMED', /missing 1/);
+    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 3, 3], ciphertexts: concatBytes(...sealed, sealed[2] as Uint8Array) }, 'MALFORMED', /appears twice/);
+    await expectServerRejects(round, 0, { ...shares, to: [3, 2, 1], ciphertexts: concatBytes(...sealed.reverse()) }, 'MALFORMED', /ascending; 2 follows 3/);
+    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 9] }, 'OUT_OF_RANGE', /client id 9 is outside the cohort/);
+    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 4] }, 'UNKNOWN_CLIENT', /client 4, which is not one of its peers in U1/);
+    await expectServerRejects(round, 0, { ...shares, ciphertexts: shares.ciphertexts.subarray(1) }, 'WRONG_LENGTH', /has 281 bytes, expected 3 × 94 = 282/);
+    await expectServerRejects(round, 0, { ...shares, to: 1 }, 'MALFORMED');
     await advance(round);
     const masked = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'maskedInput' }>;
     // k = 12: two bytes per word; 0xffff is ≥ 2^12.
@@ -151,18 +162,39 @@ describe('server edge validation', () => {
     expect(round.server.survivors).toEqual([0, 1, 2, 4]);
     expect(round.server.dropped).toEqual([3]);
     const response = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'unmask' }>;
-    expect(response.maskingKeyShares.map((s) => s.of)).toEqual([3]);
-    const bShare = response.selfMaskShares[0] as { of: number; share: Uint8Array };
-    const sShare = response.maskingKeyShares[0] as { of: number; share: Uint8Array };
-    await expectServerRejects(round, 0, { ...response, selfMaskShares: [...response.selfMaskShares, { of: 3, share: sShare.share }] }, 'SHARE_KIND_CONFLICT', /client 3, which dropped/);
-    await expectServerRejects(round, 0, { ...response, maskingKeyShares: [{ of: 1, share: bShare.share }] }, 'SHARE_KIND_CONFLICT', /client 1, which survived/);
-    await expectServerRejects(round, 0, { ...response, maskingKeyShares: [{ of: 3, share: sShare.share.subarray(1) }] }, 'WRONG_LENGTH', /expected 33/);
-    await expectServerRejects(round, 0, { ...response, maskingKeyShares: [{ of: 3, share: new Uint8Array(33).fill(0xff) }] }, 'OUT_OF_RANGE', /not an element of GF\(p\)/);
+    expect(response.selfMaskOf).toEqual([0, 1, 2, 4]);
+    expect(response.maskingKeyOf).toEqual([3]);
+    const bShares = records(response.selfMaskShares, SHARE_BYTES);
+    const [b0, b1, b2, b4] = bShares as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+    const sShare = response.maskingKeyShares;
+    await expectServerRejects(round, 0, { ...response, selfMaskOf: [0, 1, 2, 3, 4], selfMaskShares: concatBytes(b0, b1, b2, sShare, b4) }, 'SHARE_KIND_CONFLICT', /client 3, which dropped/);
+    await expectServerRejects(round, 0, { ...response, maskingKeyOf: [1], maskingKeyShares: b1 }, 'SHARE_KIND_CONFLICT', /client 1, which survived/);
+    await expectServerRejects(round, 0, { ...response, maskingKeyShares: sShare.subarray(1) }, 'WRONG_LENGTH', /maskingKeyShares: has 32 bytes, expected 1 × 33/);
+    await expectServerRejects(round, 0, { ...response, maskingKeyShares: new Uint8Array(33).fill(0xff) }, 'OUT_OF_RANGE', /not an element of GF\(p\)/);
+    // p itself is the smallest 33-byte value that is not a field element; p − 1 is one.
+    await expectServerRejects(round, 0, { ...response, maskingKeyShares: numberToBytesBE(SHAMIR_PRIME, SHARE_BYTES) }, 'OUT_OF_RANGE', /share of client 3/);
+    await expectServerRejects(round, 0, { ...response, selfMaskOf: [4, 2, 1, 0], selfMaskShares: concatBytes(b4, b2, b1, b0) }, 'MALFORMED', /ascending/);
     await expectServerRejects(round, 3, response, 'UNKNOWN_CLIENT', /not a survivor/);
     await advance(round);
     expect(round.server.stage).toBe('done');
     expect(heldShareKinds(round.server)).toEqual({ selfMaskOf: [0, 1, 2, 4], maskingKeyOf: [3] });
     await expectServerRejects(round, 1, response, 'WRONG_PHASE', /round is done/);
+  });
+});
+
+describe('binary on the wire', () => {
+  it('takes binary fields as Node Buffers at odd offsets, as Socket.IO hands them to the aggregator', async () => {
+    const round = await start();
+    // Buffer.slice() is a view, not a copy: the server must copy into fresh, aligned memory.
+    const asOddBuffers = (message: ClientToServerMessage) =>
+      Object.fromEntries(Object.entries(message).map(([key, value]) => [key, value instanceof Uint8Array ? Buffer.concat([Buffer.alloc(1), value]).subarray(1) : value]));
+    for (let stage = 0; stage < 4; stage++) {
+      for (const [id, message] of round.replies) round.replies.set(id, asOddBuffers(message) as unknown as ClientToServerMessage);
+      await advance(round);
+    }
+    expect(round.server.stage).toBe('done');
+    const expected = Array.from({ length: D }, (_, i) => [0, 1, 2, 3, 4].reduce((sum, id) => sum + ((id * 10 + i) % 4096), 0) % 4096);
+    expect(Array.from(round.server.result?.sum ?? [])).toEqual(expected);
   });
 });
 
@@ -172,21 +204,29 @@ describe('client edge validation', () => {
     const own = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'advertiseKeys' }>;
     await advance(round, [], [0]);
     const peerKeys = round.sent.get(0) as Extract<ServerToClientMessage, { type: 'peerKeys' }>;
-    const [first, ...rest] = peerKeys.peers as [(typeof peerKeys.peers)[number], ...typeof peerKeys.peers];
+    expect(peerKeys.peers).toEqual([1, 2, 3, 4]);
+    const withFirstKeys = (encryptionPublicKey: Uint8Array, maskingPublicKey: Uint8Array) =>
+      concatBytes(encryptionPublicKey, maskingPublicKey, peerKeys.publicKeys.subarray(PEER_KEYS_BYTES));
+    const firstKeys = peerKeys.publicKeys.subarray(0, PEER_KEYS_BYTES);
     await expectClientRejects(round, 0, { ...peerKeys, roundId: 'r2' }, 'STALE_ROUND', /expected round "r1", got "r2"/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [{ ...first, maskingPublicKey: own.maskingPublicKey }, ...rest] }, 'INVALID_KEY', /reuses a public key/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [{ ...first, encryptionPublicKey: new Uint8Array(32) }, ...rest] }, 'INVALID_KEY', /low-order/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [{ ...first, id: 0 }, ...rest] }, 'MALFORMED', /lists this client/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [{ ...first, encryptionPublicKey: new Uint8Array(16) }] }, 'WRONG_LENGTH', /has 16 bytes, expected 32/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [first, first] }, 'MALFORMED', /appears twice/);
+    await expectClientRejects(round, 0, { ...peerKeys, publicKeys: withFirstKeys(firstKeys.subarray(0, 32), own.maskingPublicKey) }, 'INVALID_KEY', /client 1 reuses a public key/);
+    await expectClientRejects(round, 0, { ...peerKeys, publicKeys: withFirstKeys(new Uint8Array(32), firstKeys.subarray(32)) }, 'INVALID_KEY', /low-order/);
+    await expectClientRejects(round, 0, { ...peerKeys, peers: [0, 2, 3, 4] }, 'MALFORMED', /lists this client/);
+    await expectClientRejects(round, 0, { ...peerKeys, publicKeys: peerKeys.publicKeys.subarray(16) }, 'WRONG_LENGTH', /publicKeys: has 240 bytes, expected 4 × 64 = 256/);
+    await expectClientRejects(round, 0, { ...peerKeys, peers: [1, 1, 3, 4] }, 'MALFORMED', /appears twice/);
+    await expectClientRejects(round, 0, { ...peerKeys, peers: [4, 3, 2, 1] }, 'MALFORMED', /ascending/);
     await expectClientRejects(round, 0, { type: 'unmaskRequest', roundId: 'r1', survivors: [0, 1, 2] }, 'WRONG_PHASE', /expected peerKeys, got unmaskRequest/);
     // A SecAgg+ client refuses the keys of a client that is not its neighbour.
     const plus = await start(config({ clientCount: 7, threshold: 2, graph: { kind: 'harary', degree: 2, seed: new Uint8Array(32).fill(1) } }));
     await advance(plus, [], [0]);
     const sent = plus.sent.get(0) as Extract<ServerToClientMessage, { type: 'peerKeys' }>;
     expect(sent.peers.length).toBe(2);
-    const outsider = plus.server.advertised.find((a) => a.id !== 0 && !sent.peers.some((p) => p.id === a.id));
-    await expectClientRejects(plus, 0, { ...sent, peers: [...sent.peers, outsider] }, 'UNKNOWN_CLIENT', /not a neighbour of 0/);
+    const outsider = plus.server.advertised.find((a) => a.id !== 0 && !sent.peers.includes(a.id));
+    if (!outsider) throw new Error('every client is a neighbour of 0');
+    const keysById = new Map(sent.peers.map((id, i) => [id, sent.publicKeys.subarray(i * PEER_KEYS_BYTES, (i + 1) * PEER_KEYS_BYTES)]));
+    keysById.set(outsider.id, concatBytes(outsider.encryptionPublicKey, outsider.maskingPublicKey));
+    const widened = [...keysById.keys()].sort((a, b) => a - b);
+    await expectClientRejects(plus, 0, { ...sent, peers: widened, publicKeys: concatBytes(...widened.map((id) => keysById.get(id) as Uint8Array)) }, 'UNKNOWN_CLIENT', /not a neighbour of 0/);
   });
 
   it('rejects share messages that do not authenticate: tampered, relabelled, or from another round', async () => {
@@ -194,21 +234,23 @@ describe('client edge validation', () => {
     await advance(round);
     await advance(round, [], [0]);
     const inbox = round.sent.get(0) as Extract<ServerToClientMessage, { type: 'encryptedShares' }>;
-    const [a, b, ...rest] = inbox.shares as [{ from: number; ciphertext: Uint8Array }, { from: number; ciphertext: Uint8Array }, ...{ from: number; ciphertext: Uint8Array }[]];
-    const flipped = a.ciphertext.slice();
+    expect(inbox.from).toEqual([1, 2, 3, 4]);
+    const [a, b, ...rest] = records(inbox.ciphertexts, SHARE_CIPHERTEXT_BYTES) as [Uint8Array, Uint8Array, ...Uint8Array[]];
+    const flipped = a.slice();
     flipped[20] = (flipped[20] as number) ^ 1;
-    await expectClientRejects(round, 0, { ...inbox, shares: [{ ...a, ciphertext: flipped }, b, ...rest] }, 'DECRYPTION_FAILED', new RegExp(`from client ${a.from} does not authenticate`));
-    // The associated data binds the sender: b's ciphertext presented as a's does not open.
-    await expectClientRejects(round, 0, { ...inbox, shares: [{ from: a.from, ciphertext: b.ciphertext }, b, ...rest] }, 'DECRYPTION_FAILED');
+    await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(flipped, b, ...rest) }, 'DECRYPTION_FAILED', /from client 1 does not authenticate/);
+    // The associated data binds the sender: 2's ciphertext presented as 1's does not open.
+    await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(b, b, ...rest) }, 'DECRYPTION_FAILED', /from client 1/);
     // Same clients, same keys (same test randomness), round "r2": its ciphertexts do not open in "r1".
     const other = await start(config({ roundId: 'r2' }));
     await advance(other);
     await advance(other, [], [0]);
     const otherInbox = other.sent.get(0) as Extract<ServerToClientMessage, { type: 'encryptedShares' }>;
-    const sameSender = otherInbox.shares.find((s) => s.from === a.from) as { from: number; ciphertext: Uint8Array };
-    await expectClientRejects(round, 0, { ...inbox, shares: [sameSender, b, ...rest] }, 'DECRYPTION_FAILED');
-    await expectClientRejects(round, 0, { ...inbox, shares: [...inbox.shares, { from: 0, ciphertext: a.ciphertext }] }, 'UNKNOWN_CLIENT', /not among this client's peers/);
-    await expectClientRejects(round, 0, { ...inbox, shares: [{ ...a, ciphertext: a.ciphertext.subarray(2) }] }, 'WRONG_LENGTH', /expected 94/);
+    expect(otherInbox.from).toEqual([1, 2, 3, 4]);
+    const sameSender = otherInbox.ciphertexts.subarray(0, SHARE_CIPHERTEXT_BYTES);
+    await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(sameSender, b, ...rest) }, 'DECRYPTION_FAILED');
+    await expectClientRejects(round, 0, { ...inbox, from: [0, 1, 2, 3, 4], ciphertexts: concatBytes(a, a, b, ...rest) }, 'UNKNOWN_CLIENT', /not among this client's peers/);
+    await expectClientRejects(round, 0, { ...inbox, ciphertexts: inbox.ciphertexts.subarray(2) }, 'WRONG_LENGTH', /expected 4 × 94/);
   });
 
   it('answers one unmask request only, never revealing both kinds for a peer', async () => {
@@ -224,7 +266,7 @@ describe('client edge validation', () => {
     }
     // A (malicious) server now claims 3 survived, to get its b-share as well: refused.
     await expectClientRejects(round, 0, { type: 'unmaskRequest', roundId: 'r1', survivors: [0, 1, 2, 3, 4] }, 'REPLAY', /already answered its one unmask request/);
-    await expectClientRejects(round, 0, { type: 'peerKeys', roundId: 'r1', peers: [] }, 'WRONG_PHASE');
+    await expectClientRejects(round, 0, { type: 'peerKeys', roundId: 'r1', peers: [], publicKeys: new Uint8Array(0) }, 'WRONG_PHASE');
   });
 
   it('checks the unmask request itself: known peers, itself included, at least t survivors', async () => {
@@ -262,14 +304,15 @@ describe('malicious parties', () => {
       if (!step.ok) throw new Error(step.error.message);
       answers.push(step.outbound as Extract<ClientToServerMessage, { type: 'unmask' }>);
     }
-    const bShares = answers.filter((a) => a.selfMaskShares.some((s) => s.of === 4)).length;
-    const sShares = answers.filter((a) => a.maskingKeyShares.some((s) => s.of === 4)).length;
+    const bShares = answers.filter((a) => a.selfMaskOf.includes(4)).length;
+    const sShares = answers.filter((a) => a.maskingKeyOf.includes(4)).length;
     // Client 4 itself (honest) would add one more b-share at most: 3 b-shares, 2 s-shares < t = 3.
     expect(bShares + 1).toBeGreaterThanOrEqual(3);
     expect(sShares).toBeLessThan(3);
     for (const a of answers) {
-      const b = new Set(a.selfMaskShares.map((s) => s.of));
-      expect(a.maskingKeyShares.filter((s) => b.has(s.of))).toEqual([]);
+      const b = new Set(a.selfMaskOf);
+      expect(a.maskingKeyOf.filter((of) => b.has(of))).toEqual([]);
+      expect(a.selfMaskShares.length).toBe(a.selfMaskOf.length * SHARE_BYTES);
     }
   });
 

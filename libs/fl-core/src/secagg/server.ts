@@ -1,10 +1,11 @@
-import { bytesEqual, firstOutOfRange, wordBytes, wordView } from './bytes';
-import { SHARE_CIPHERTEXT_BYTES } from './client';
+import { bytesEqual, copyBytes, firstOutOfRange, toHex, wordBytes, wordView } from './bytes';
+import { PEER_KEYS_BYTES, SHARE_CIPHERTEXT_BYTES } from './client';
 import { parseRoundConfig, topologyOf, type RoundConfigInput, type Topology } from './config';
 import { defaultSuite, deriveKey, KEY_BYTES, publicKeyOf, type CryptoSuite } from './crypto';
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
   checkIds,
+  checkRecords,
   clientToServerSchemas,
   parseInbound,
   type AdvertiseKeysMessage,
@@ -16,7 +17,7 @@ import {
 } from './messages';
 import { addWordsMod, createWordVector } from '../kernels/modular';
 import { applyMasks, type MaskTerm } from './prg';
-import { combineWithWeights, lagrangeAtZero, parseShare, SHARE_BYTES } from './shamir';
+import { combineWithWeights, fieldElementAt, isFieldElement, lagrangeAtZero, SHARE_BYTES } from './shamir';
 
 export type SecAggServerStage = 'advertiseKeys' | 'shareKeys' | 'maskedInput' | 'unmasking' | 'done' | 'aborted';
 
@@ -26,17 +27,23 @@ export interface AdvertisedKeys {
   maskingPublicKey: Uint8Array;
 }
 
-export interface ShareOf {
-  of: number;
-  share: Uint8Array;
-}
-
 export interface UnmaskResponse {
   from: number;
-  /** b-shares, only ever of survivors. */
-  selfMaskShares: ShareOf[];
-  /** s-key shares, only ever of dropped clients. */
-  maskingKeyShares: ShareOf[];
+  /** Whose b-shares these are: only ever survivors (ascending). */
+  selfMaskOf: number[];
+  /** SHARE_BYTES per id in selfMaskOf. */
+  selfMaskShares: Uint8Array;
+  /** Whose s-key shares these are: only ever dropped clients (ascending). */
+  maskingKeyOf: number[];
+  /** SHARE_BYTES per id in maskingKeyOf. */
+  maskingKeyShares: Uint8Array;
+}
+
+/** One ShareKeys message as stored for relaying: SHARE_CIPHERTEXT_BYTES per recipient in `to`. */
+export interface SharedCiphertexts {
+  from: number;
+  to: number[];
+  ciphertexts: Uint8Array;
 }
 
 export interface SecAggResult {
@@ -49,10 +56,11 @@ export interface SecAggResult {
 }
 
 /**
- * The server's explicit, serializable state (plain data and typed arrays). The running sum of
- * masked inputs is accumulated in place as each arrives (so the server holds one d-vector, not n):
- * a state passed to a step that succeeds is consumed; keep the returned one. Validation happens
- * before any change, so a rejected message leaves the state as it was.
+ * The server's explicit, serializable state (plain data and typed arrays). A state passed to a step
+ * that succeeds is consumed, because steps update it in place: the running sum of masked inputs
+ * (so the server holds one d-vector, not n) and the per-stage lists (copying them on every message
+ * made a round O(n²) in allocations). Keep the returned state. Validation happens before any
+ * change, so a rejected message leaves the state as it was.
  */
 export interface SecAggServerState {
   stage: SecAggServerStage;
@@ -60,7 +68,7 @@ export interface SecAggServerState {
   /** U1 in arrival order. */
   advertised: AdvertisedKeys[];
   /** U2: each sender's ciphertexts, to be relayed. */
-  shared: { from: number; shares: ShareKeysMessage['shares'] }[];
+  shared: SharedCiphertexts[];
   /** U3 in arrival order. */
   masked: number[];
   /** Σ y_u over `masked`, mod 2^k. */
@@ -150,8 +158,8 @@ export function heldShareKinds(state: SecAggServerState): { selfMaskOf: number[]
   const selfMaskOf = new Set<number>();
   const maskingKeyOf = new Set<number>();
   for (const response of state.unmaskResponses) {
-    for (const s of response.selfMaskShares) selfMaskOf.add(s.of);
-    for (const s of response.maskingKeyShares) maskingKeyOf.add(s.of);
+    for (const of of response.selfMaskOf) selfMaskOf.add(of);
+    for (const of of response.maskingKeyOf) maskingKeyOf.add(of);
   }
   return { selfMaskOf: sortedIds([...selfMaskOf]), maskingKeyOf: sortedIds([...maskingKeyOf]) };
 }
@@ -236,45 +244,79 @@ function accepted(state: SecAggServerState): SecAggServerStepResult {
   return { ok: true, state, outbound: [] };
 }
 
+/**
+ * Hex of every public key advertised so far, per `advertised` list: the freshness check is then
+ * O(1) per message instead of a scan (O(n²) byte comparisons per round). Steps append to the list
+ * in place and keep its index in step; a cloned state rebuilds its index once.
+ */
+const advertisedKeyIndex = new WeakMap<AdvertisedKeys[], Set<string>>();
+
+function keyIndex(advertised: AdvertisedKeys[]): Set<string> {
+  let index = advertisedKeyIndex.get(advertised);
+  if (!index) {
+    index = new Set(advertised.flatMap((a) => [toHex(a.encryptionPublicKey), toHex(a.maskingPublicKey)]));
+    advertisedKeyIndex.set(advertised, index);
+  }
+  return index;
+}
+
 function receiveKeys(state: SecAggServerState, from: number, message: AdvertiseKeysMessage, where: string): SecAggServerStepResult {
   for (const [field, key] of [['encryptionPublicKey', message.encryptionPublicKey], ['maskingPublicKey', message.maskingPublicKey]] as const) {
     if (key.length !== KEY_BYTES) return reject('WRONG_LENGTH', `${where}: ${field} has ${key.length} bytes, expected ${KEY_BYTES}`);
   }
-  const fresh = [message.encryptionPublicKey, message.maskingPublicKey];
-  const reused = state.advertised.some((a) => fresh.some((key) => bytesEqual(key, a.encryptionPublicKey) || bytesEqual(key, a.maskingPublicKey)));
-  if (reused || bytesEqual(message.encryptionPublicKey, message.maskingPublicKey)) {
+  const index = keyIndex(state.advertised);
+  const fresh = [toHex(message.encryptionPublicKey), toHex(message.maskingPublicKey)];
+  if (fresh.some((hex) => index.has(hex)) || bytesEqual(message.encryptionPublicKey, message.maskingPublicKey)) {
     return reject('INVALID_KEY', `${where}: public keys must be fresh and distinct; this one is already in the round`);
   }
-  const entry = { id: from, encryptionPublicKey: message.encryptionPublicKey.slice(), maskingPublicKey: message.maskingPublicKey.slice() };
-  return accepted({ ...state, advertised: [...state.advertised, entry] });
+  state.advertised.push({ id: from, encryptionPublicKey: copyBytes(message.encryptionPublicKey), maskingPublicKey: copyBytes(message.maskingPublicKey) });
+  for (const hex of fresh) index.add(hex);
+  return accepted(state);
 }
 
-/** The recipients a client must address in ShareKeys: its neighbours that advertised keys. */
+/** U1 as a membership array, built once per (frozen) advertised list rather than once per message. */
+const advertisedCache = new WeakMap<AdvertisedKeys[], Uint8Array>();
+
+function advertisedMembership(state: SecAggServerState): Uint8Array {
+  let member = advertisedCache.get(state.advertised);
+  if (!member) {
+    member = new Uint8Array(state.config.clientCount);
+    for (const a of state.advertised) member[a.id] = 1;
+    advertisedCache.set(state.advertised, member);
+  }
+  return member;
+}
+
+/** The recipients a client must address in ShareKeys: its neighbours that advertised keys, ascending. */
 function shareRecipients(state: SecAggServerState, topology: Topology, from: number): number[] {
-  const advertised = new Set(state.advertised.map((a) => a.id));
-  return topology.neighbours(from).filter((id) => advertised.has(id));
+  const advertised = advertisedMembership(state);
+  return topology.neighbours(from).filter((id) => advertised[id] === 1);
 }
 
 function receiveShares(state: SecAggServerState, from: number, message: ShareKeysMessage, where: string): SecAggServerStepResult {
   if (!state.advertised.some((a) => a.id === from)) return reject('UNKNOWN_CLIENT', `${where}: did not advertise keys (not in U1)`);
-  const recipients = message.shares.map((s) => s.to);
-  const idError = checkIds(recipients, state.config.clientCount, `${where}: shareKeys`);
+  const recipients = message.to;
+  const idError =
+    checkIds(recipients, state.config.clientCount, `${where}: shareKeys`) ??
+    checkRecords(message.ciphertexts, recipients.length, SHARE_CIPHERTEXT_BYTES, `${where}: shareKeys ciphertexts`);
   if (idError) return idError;
-  const expected = shareRecipients(state, topologyOf(state.config), from);
-  const expectedSet = new Set(expected);
-  for (const share of message.shares) {
-    if (!expectedSet.has(share.to)) return reject('UNKNOWN_CLIENT', `${where}: share addressed to client ${share.to}, which is not one of its peers in U1`);
-    if (share.ciphertext.length !== SHARE_CIPHERTEXT_BYTES) {
-      return reject('WRONG_LENGTH', `${where}: share for client ${share.to} has ${share.ciphertext.length} bytes, expected ${SHARE_CIPHERTEXT_BYTES}`);
+  const topology = topologyOf(state.config);
+  const advertised = advertisedMembership(state);
+  for (const to of recipients) {
+    if (advertised[to] !== 1 || !topology.isNeighbour(from, to)) {
+      return reject('UNKNOWN_CLIENT', `${where}: share addressed to client ${to}, which is not one of its peers in U1`);
     }
   }
+  // Ascending, distinct and all expected: then the right count means exactly the expected list.
+  const expected = shareRecipients(state, topology, from);
   if (recipients.length !== expected.length) {
     const got = new Set(recipients);
     const missing = expected.filter((id) => !got.has(id));
     return reject('MALFORMED', `${where}: expected one share for each of ${expected.length} peers, missing ${missing.slice(0, 10).join(', ')}`);
   }
-  const shares = message.shares.map((s) => ({ to: s.to, ciphertext: s.ciphertext.slice() }));
-  return accepted({ ...state, shared: [...state.shared, { from, shares }] });
+  // A fresh copy (byteOffset 0, even length): closeShareKeys reads it as 16-bit halves.
+  state.shared.push({ from, to: [...recipients], ciphertexts: copyBytes(message.ciphertexts) });
+  return accepted(state);
 }
 
 function receiveMaskedInput(state: SecAggServerState, from: number, message: MaskedInputMessage, where: string): SecAggServerStepResult {
@@ -288,35 +330,55 @@ function receiveMaskedInput(state: SecAggServerState, from: number, message: Mas
   const outOfRange = firstOutOfRange(words, modulusBits);
   if (outOfRange >= 0) return reject('OUT_OF_RANGE', `${where}: maskedInput word ${outOfRange} is ≥ 2^${modulusBits}`);
   // Validated: now (and only now) fold it into the running sum.
-  const accumulator = state.accumulator ?? createWordVector(vectorLength);
-  addWordsMod(accumulator, 0, words, 1, modulusBits);
-  return accepted({ ...state, masked: [...state.masked, from], accumulator });
+  state.accumulator ??= createWordVector(vectorLength);
+  addWordsMod(state.accumulator, 0, words, 1, modulusBits);
+  state.masked.push(from);
+  return accepted(state);
 }
 
 function receiveUnmask(state: SecAggServerState, from: number, message: UnmaskMessage, where: string): SecAggServerStepResult {
   if (!state.survivors.includes(from)) return reject('UNKNOWN_CLIENT', `${where}: not a survivor (not in U3)`);
   const topology = topologyOf(state.config);
-  const survivors = new Set(state.survivors);
-  const dropped = new Set(state.dropped);
-  for (const [field, list] of [['selfMaskShares', message.selfMaskShares], ['maskingKeyShares', message.maskingKeyShares]] as const) {
-    const idError = checkIds(list.map((s) => s.of), state.config.clientCount, `${where}: ${field}`);
+  const { survivors, dropped } = membership(state);
+  const kinds = [
+    { field: 'selfMaskShares', ids: message.selfMaskOf, shares: message.selfMaskShares, wanted: survivors, conflicting: dropped },
+    { field: 'maskingKeyShares', ids: message.maskingKeyOf, shares: message.maskingKeyShares, wanted: dropped, conflicting: survivors },
+  ] as const;
+  for (const { field, ids, shares, wanted, conflicting } of kinds) {
+    const wantSurvivor = field === 'selfMaskShares';
+    const idError = checkIds(ids, state.config.clientCount, `${where}: ${field}`) ?? checkRecords(shares, ids.length, SHARE_BYTES, `${where}: ${field}`);
     if (idError) return idError;
-    for (const { of, share } of list) {
-      const wantSurvivor = field === 'selfMaskShares';
-      if ((wantSurvivor ? dropped : survivors).has(of)) {
+    for (const [index, of] of ids.entries()) {
+      if (conflicting.has(of)) {
         // Holding a b-share of a dropped client and an s-share of a survivor is exactly what lets a
         // server unmask one input: never store it (Bonawitz et al. 2017, Round 4).
         return reject('SHARE_KIND_CONFLICT', `${where}: ${field} includes client ${of}, which ${wantSurvivor ? 'dropped' : 'survived'}; expected only ${wantSurvivor ? 'survivors' : 'dropped clients'}`);
       }
-      if (!(wantSurvivor ? survivors : dropped).has(of)) return reject('UNKNOWN_CLIENT', `${where}: ${field} includes client ${of}, which is not ${wantSurvivor ? 'in U3' : 'in U2 \\ U3'}`);
+      if (!wanted.has(of)) return reject('UNKNOWN_CLIENT', `${where}: ${field} includes client ${of}, which is not ${wantSurvivor ? 'in U3' : 'in U2 \\ U3'}`);
       if (of !== from && !topology.isNeighbour(from, of)) return reject('UNKNOWN_CLIENT', `${where}: ${field} includes client ${of}, which is not a neighbour`);
-      if (share.length !== SHARE_BYTES) return reject('WRONG_LENGTH', `${where}: ${field} share of client ${of} has ${share.length} bytes, expected ${SHARE_BYTES}`);
-      if (parseShare(share) === null) return reject('OUT_OF_RANGE', `${where}: ${field} share of client ${of} is not an element of GF(p)`);
+      if (!isFieldElement(shares, index * SHARE_BYTES)) return reject('OUT_OF_RANGE', `${where}: ${field} share of client ${of} is not an element of GF(p)`);
     }
   }
-  const copyShares = (list: ShareOf[]) => list.map((s) => ({ of: s.of, share: s.share.slice() }));
-  const response = { from, selfMaskShares: copyShares(message.selfMaskShares), maskingKeyShares: copyShares(message.maskingKeyShares) };
-  return accepted({ ...state, unmaskResponses: [...state.unmaskResponses, response] });
+  state.unmaskResponses.push({
+    from,
+    selfMaskOf: [...message.selfMaskOf],
+    selfMaskShares: copyBytes(message.selfMaskShares),
+    maskingKeyOf: [...message.maskingKeyOf],
+    maskingKeyShares: copyBytes(message.maskingKeyShares),
+  });
+  return accepted(state);
+}
+
+/** U3 and U2 \ U3 as sets, built once per frozen survivor list rather than once per unmask message. */
+const membershipCache = new WeakMap<number[], { survivors: Set<number>; dropped: Set<number> }>();
+
+function membership(state: SecAggServerState): { survivors: Set<number>; dropped: Set<number> } {
+  let sets = membershipCache.get(state.survivors);
+  if (!sets) {
+    sets = { survivors: new Set(state.survivors), dropped: new Set(state.dropped) };
+    membershipCache.set(state.survivors, sets);
+  }
+  return sets;
 }
 
 /** Ends the round: no sum, nothing reconstructed, collected secrets dropped; tells the clients. */
@@ -342,18 +404,27 @@ function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
     return abortRound(state, secAggError('BELOW_THRESHOLD', `AdvertiseKeys: ${u1.length} clients sent keys, need threshold ${config.threshold}`), u1);
   }
   const topology = topologyOf(config);
-  const byId = new Map(advertised.map((a) => [a.id, a]));
-  const outbound = u1.map((to) => ({
-    to,
-    message: {
-      type: 'peerKeys' as const,
-      roundId: config.roundId,
-      peers: topology
-        .neighbours(to)
-        .filter((id) => byId.has(id))
-        .map((id) => byId.get(id) as AdvertisedKeys),
-    },
-  }));
+  // Every advertised key pair once, in id order; each recipient's peerKeys is copied out of it in
+  // runs of consecutive ids (two runs in the full graph: the peers below it and above it).
+  const allKeys = new Uint8Array(advertised.length * PEER_KEYS_BYTES);
+  const position = new Map<number, number>();
+  advertised.forEach((a, index) => {
+    allKeys.set(a.encryptionPublicKey, index * PEER_KEYS_BYTES);
+    allKeys.set(a.maskingPublicKey, index * PEER_KEYS_BYTES + KEY_BYTES);
+    position.set(a.id, index);
+  });
+  const outbound = u1.map((to) => {
+    const peers = topology.neighbours(to).filter((id) => position.has(id));
+    const publicKeys = new Uint8Array(peers.length * PEER_KEYS_BYTES);
+    for (let first = 0; first < peers.length; ) {
+      const start = position.get(peers[first] as number) as number;
+      let last = first;
+      while (last + 1 < peers.length && position.get(peers[last + 1] as number) === start + (last + 1 - first)) last++;
+      publicKeys.set(allKeys.subarray(start * PEER_KEYS_BYTES, (start + last - first + 1) * PEER_KEYS_BYTES), first * PEER_KEYS_BYTES);
+      first = last + 1;
+    }
+    return { to, message: { type: 'peerKeys' as const, roundId: config.roundId, peers, publicKeys } };
+  });
   return { ok: true, state: { ...state, stage: 'shareKeys', advertised }, outbound };
 }
 
@@ -364,14 +435,34 @@ function closeShareKeys(state: SecAggServerState): SecAggServerStepResult {
   if (u2.length < config.threshold) {
     return abortRound(state, secAggError('BELOW_THRESHOLD', `ShareKeys: ${u2.length} clients sent shares, need threshold ${config.threshold}`), u2);
   }
-  const inbox = new Map<number, { from: number; ciphertext: Uint8Array }[]>(u2.map((id) => [id, []]));
-  for (const { from, shares } of shared) {
-    for (const { to, ciphertext } of shares) inbox.get(to)?.push({ from, ciphertext });
+  // Transpose the senders' packed ciphertexts into one packed inbox per recipient in U2: count,
+  // allocate, then copy. Senders are visited in ascending order, so each inbox's `from` ascends.
+  const counts = new Int32Array(config.clientCount);
+  const inU2 = new Uint8Array(config.clientCount);
+  for (const id of u2) inU2[id] = 1;
+  for (const { to } of shared) for (const id of to) counts[id] = (counts[id] as number) + 1;
+  // Records are copied as 47 16-bit halves (the stored ciphertexts and the inboxes are fresh
+  // buffers, so aligned): twice as fast as a subarray + set per record, which allocated n² views.
+  const halves = SHARE_CIPHERTEXT_BYTES / 2;
+  const inboxes: ({ from: number[]; ciphertexts: Uint16Array } | undefined)[] = new Array(config.clientCount);
+  for (const id of u2) inboxes[id] = { from: [], ciphertexts: new Uint16Array((counts[id] as number) * halves) };
+  for (const { from, to, ciphertexts } of shared) {
+    const source = new Uint16Array(ciphertexts.buffer, ciphertexts.byteOffset, ciphertexts.length / 2);
+    for (let index = 0; index < to.length; index++) {
+      const inbox = inboxes[to[index] as number];
+      if (!inbox) continue;
+      const read = index * halves;
+      const write = inbox.from.length * halves;
+      const out = inbox.ciphertexts;
+      for (let h = 0; h < halves; h++) out[write + h] = source[read + h] as number;
+      inbox.from.push(from);
+    }
   }
-  const outbound = u2.map((to) => ({
-    to,
-    message: { type: 'encryptedShares' as const, roundId: config.roundId, shares: inbox.get(to) ?? [] },
-  }));
+  const outbound = u2.map((to) => {
+    const inbox = inboxes[to] as { from: number[]; ciphertexts: Uint16Array };
+    const ciphertexts = new Uint8Array(inbox.ciphertexts.buffer);
+    return { to, message: { type: 'encryptedShares' as const, roundId: config.roundId, from: inbox.from, ciphertexts } };
+  });
   return { ok: true, state: { ...state, stage: 'maskedInput', shared }, outbound };
 }
 
@@ -408,6 +499,12 @@ function closeMaskedInput(state: SecAggServerState): SecAggServerStepResult {
   return { ok: true, state: { ...state, stage: 'unmasking', survivors, dropped }, outbound };
 }
 
+/** Up to t shares of one secret: the holders' Shamir points and the share values. */
+interface GatheredShares {
+  points: number[];
+  values: bigint[];
+}
+
 /**
  * Round 4 server side: reconstruct b_v for every survivor and s_v for every dropped client from t
  * shares each, then Σx = Σy − Σ_{v∈U3} PRG(b_v) − Σ_{v dropped} Σ_{u∈U3∩N(v)} ±PRG(s_uv).
@@ -419,38 +516,44 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
   if (responders.length < t) {
     return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${responders.length} clients answered, need threshold ${t}`), survivors);
   }
-  const selfMaskSharesOf = new Map<number, { point: number; value: bigint }[]>();
-  const maskingKeySharesOf = new Map<number, { point: number; value: bigint }[]>();
+  // The first t shares of each secret, from the lowest responders: only those are ever parsed.
+  const selfMaskSharesOf = new Map<number, GatheredShares>();
+  const maskingKeySharesOf = new Map<number, GatheredShares>();
   for (const response of [...state.unmaskResponses].sort((a, b) => a.from - b.from)) {
-    for (const [list, target] of [[response.selfMaskShares, selfMaskSharesOf], [response.maskingKeyShares, maskingKeySharesOf]] as const) {
-      for (const { of, share } of list) {
-        const entries = target.get(of) ?? [];
-        entries.push({ point: response.from + 1, value: parseShare(share) as bigint });
-        target.set(of, entries);
-      }
+    const kinds = [
+      [response.selfMaskOf, response.selfMaskShares, selfMaskSharesOf],
+      [response.maskingKeyOf, response.maskingKeyShares, maskingKeySharesOf],
+    ] as const;
+    for (const [ids, shares, target] of kinds) {
+      const view = new DataView(shares.buffer, shares.byteOffset, shares.byteLength);
+      ids.forEach((of, index) => {
+        let gathered = target.get(of);
+        if (!gathered) target.set(of, (gathered = { points: [], values: [] }));
+        if (gathered.points.length === t) return;
+        gathered.points.push(response.from + 1);
+        gathered.values.push(fieldElementAt(view, index * SHARE_BYTES));
+      });
     }
   }
   // Lagrange weights depend only on which t points are used; in the full graph that is the same
   // set for every secret, so one set of inversions serves all n reconstructions.
   const weights = new Map<string, bigint[]>();
-  const reconstruct = (shares: { point: number; value: bigint }[] | undefined): Uint8Array | null | 'too few' => {
-    if (!shares || shares.length < t) return 'too few';
-    const used = shares.slice(0, t);
-    const points = used.map((s) => s.point);
-    const key = points.join(',');
+  const reconstruct = (shares: GatheredShares | undefined): Uint8Array | null | 'too few' => {
+    if (!shares || shares.points.length < t) return 'too few';
+    const key = shares.points.join(',');
     let w = weights.get(key);
     if (!w) {
-      w = lagrangeAtZero(points);
+      w = lagrangeAtZero(shares.points);
       weights.set(key, w);
     }
-    return combineWithWeights(w, used.map((s) => s.value));
+    return combineWithWeights(w, shares.values);
   };
 
   const terms: MaskTerm[] = [];
   for (const v of survivors) {
     const seed = reconstruct(selfMaskSharesOf.get(v));
     if (seed === 'too few') {
-      return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${selfMaskSharesOf.get(v)?.length ?? 0} b-shares of client ${v}, need threshold ${t}`), survivors);
+      return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${selfMaskSharesOf.get(v)?.points.length ?? 0} b-shares of client ${v}, need threshold ${t}`), survivors);
     }
     if (seed === null) return abortRound(state, secAggError('RECONSTRUCTION_FAILED', `Unmasking: the b-shares of client ${v} are inconsistent`), survivors);
     terms.push({ key: seed, sign: -1 });
@@ -461,7 +564,7 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
   for (const v of dropped) {
     const secretKey = reconstruct(maskingKeySharesOf.get(v));
     if (secretKey === 'too few') {
-      return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${maskingKeySharesOf.get(v)?.length ?? 0} s-key shares of dropped client ${v}, need threshold ${t}`), survivors);
+      return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${maskingKeySharesOf.get(v)?.points.length ?? 0} s-key shares of dropped client ${v}, need threshold ${t}`), survivors);
     }
     // The reconstructed key must be the one v advertised: a cheap check that the shares were honest.
     const advertised = keysById.get(v) as AdvertisedKeys;

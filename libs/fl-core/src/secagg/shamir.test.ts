@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { hexToBytes } from '@noble/curves/utils.js';
+import { bytesToNumberBE, hexToBytes, numberToBytesBE } from '@noble/curves/utils.js';
 import { createSeededRandom, type RandomBytes } from '../random/index';
 import { toHex } from './bytes';
-import { combineShares, lagrangeAtZero, parseShare, SHAMIR_PRIME, splitSecret } from './shamir';
+import { combineShares, fieldElementAt, isFieldElement, lagrangeAtZero, parseShare, SHAMIR_PRIME, SHARE_BYTES, splitSecret } from './shamir';
 
 /** Deterministic bytes for reproducible tests only. */
 function testBytes(seed: number): RandomBytes {
@@ -146,5 +146,29 @@ describe('Shamir over GF(2^256 + 297)', () => {
     expect(() => splitSecret(secret.subarray(1), [1, 2], 2, testBytes(1))).toThrow(/31 bytes/);
     expect(() => lagrangeAtZero([0, 1])).toThrow(/positive integer/);
     expect(parseShare(new Uint8Array(33).fill(0xff))).toBeNull();
+  });
+
+  it('reads shares at an offset and tells field elements by their bytes, at every boundary of p', () => {
+    const asShare = (value: bigint) => numberToBytesBE(value, SHARE_BYTES);
+    const boundaries = [0n, 1n, (1n << 256n) - 1n, 1n << 256n, (1n << 256n) + 255n, (1n << 256n) + 256n, SHAMIR_PRIME - 1n];
+    for (const value of boundaries) {
+      expect(isFieldElement(asShare(value))).toBe(true);
+      expect(parseShare(asShare(value))).toBe(value);
+    }
+    for (const value of [SHAMIR_PRIME, SHAMIR_PRIME + 1n, (1n << 256n) + 0x1ffn, (1n << 257n) - 1n, 2n << 256n]) {
+      expect(isFieldElement(asShare(value))).toBe(false);
+      expect(parseShare(asShare(value))).toBeNull();
+    }
+    // Packed records at odd offsets in a larger buffer, as the server reads them: against noble's parser.
+    const random = testBytes(7);
+    const packed = random(new Uint8Array(5 + 40 * SHARE_BYTES));
+    for (let i = 0; i < 40; i++) {
+      const offset = 5 + i * SHARE_BYTES;
+      packed[offset] = (packed[offset] as number) & 1;
+      const record = packed.subarray(offset, offset + SHARE_BYTES);
+      const expected = bytesToNumberBE(record);
+      expect(fieldElementAt(new DataView(packed.buffer), offset)).toBe(expected);
+      expect(isFieldElement(packed, offset)).toBe(expected < SHAMIR_PRIME);
+    }
   });
 });
