@@ -11,7 +11,6 @@ export const MAX_CLIENTS = 100_000;
 
 // z.custom keeps the inferred type Uint8Array<ArrayBufferLike>, which is what Buffers and views are.
 const bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected binary (Uint8Array)' });
-const clientId = z.number().int().min(0);
 const roundId = z.string().min(1).max(128);
 
 export const graphSchema = z.discriminatedUnion('kind', [

@@ -294,14 +294,14 @@ function shareRecipients(state: SecAggServerState, topology: Topology, from: num
 }
 
 function receiveShares(state: SecAggServerState, from: number, message: ShareKeysMessage, where: string): SecAggServerStepResult {
-  if (!state.advertised.some((a) => a.id === from)) return reject('UNKNOWN_CLIENT', `${where}: did not advertise keys (not in U1)`);
+  const advertised = advertisedMembership(state);
+  if (advertised[from] !== 1) return reject('UNKNOWN_CLIENT', `${where}: did not advertise keys (not in U1)`);
   const recipients = message.to;
   const idError =
     checkIds(recipients, state.config.clientCount, `${where}: shareKeys`) ??
     checkRecords(message.ciphertexts, recipients.length, SHARE_CIPHERTEXT_BYTES, `${where}: shareKeys ciphertexts`);
   if (idError) return idError;
   const topology = topologyOf(state.config);
-  const advertised = advertisedMembership(state);
   for (const to of recipients) {
     if (advertised[to] !== 1 || !topology.isNeighbour(from, to)) {
       return reject('UNKNOWN_CLIENT', `${where}: share addressed to client ${to}, which is not one of its peers in U1`);
@@ -438,8 +438,6 @@ function closeShareKeys(state: SecAggServerState): SecAggServerStepResult {
   // Transpose the senders' packed ciphertexts into one packed inbox per recipient in U2: count,
   // allocate, then copy. Senders are visited in ascending order, so each inbox's `from` ascends.
   const counts = new Int32Array(config.clientCount);
-  const inU2 = new Uint8Array(config.clientCount);
-  for (const id of u2) inU2[id] = 1;
   for (const { to } of shared) for (const id of to) counts[id] = (counts[id] as number) + 1;
   // Records are copied as 47 16-bit halves (the stored ciphertexts and the inboxes are fresh
   // buffers, so aligned): twice as fast as a subarray + set per record, which allocated n² views.
