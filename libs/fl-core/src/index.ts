@@ -11,3 +11,4 @@ export * from './encode/index';
 export * from './secagg/index';
 export * from './protocol/index';
 export * from './participant/index';
+export * from './round/index';

@@ -33,6 +33,8 @@ export const TRANSPORT_ERROR_CODES = [
   'BAD_SERVER_MESSAGE',
   /** HTTP: missing or wrong admin token. */
   'UNAUTHORIZED',
+  /** HTTP: this peer may not have the resource at all (e.g. /metrics from a non-loopback address without a metrics token). */
+  'FORBIDDEN',
   /** HTTP: no such resource. */
   'NOT_FOUND',
   /** HTTP: wrong method for the resource. */
@@ -45,6 +47,13 @@ export const TRANSPORT_ERROR_CODES = [
   'INTERNAL',
   /** The server step produced non-finite weights; the round is dropped and the model kept. */
   'DIVERGED',
+  /**
+   * The decoded sum is not one honest clients can produce (a count out of range, an update norm
+   * past C plus the noise margin): some input was bogus. The round is dropped and the model kept.
+   */
+  'REJECTED_SUM',
+  /** The check-in was refused for a while: this client was selected and went silent, or sat in rejected sums. */
+  'BENCHED',
 ] as const;
 
 export type TransportErrorCode = (typeof TRANSPORT_ERROR_CODES)[number];
