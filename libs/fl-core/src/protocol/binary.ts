@@ -45,6 +45,36 @@ export function payloadBytes(value: unknown, maxNodes = 1_000_000): number {
 }
 
 /**
+ * Keys that JSON.parse keeps as own properties but that plain assignment treats as the object's
+ * prototype (`__proto__`) or that prototype-pollution gadgets look for downstream. No message of
+ * this protocol has a field by these names, so an inbound payload carrying one is refused, where
+ * copying it (normalizeBinary, zod) would drop it silently or, worse, re-parent the copy.
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * The first forbidden key inside a payload as `{ at, key }` (`at`: the path of the object holding
+ * it), or null. Walks own keys only, iteratively; binary leaves are skipped. The caller bounds the
+ * payload's size first (payloadBytes), which bounds this walk too.
+ */
+export function findForbiddenKey(value: unknown): { at: string; key: string } | null {
+  const stack: { item: unknown; path: string }[] = [{ item: value, path: '' }];
+  while (stack.length > 0) {
+    const { item, path } = stack.pop() as { item: unknown; path: string };
+    if (typeof item !== 'object' || item === null || item instanceof Uint8Array || ArrayBuffer.isView(item) || item instanceof ArrayBuffer) continue;
+    if (Array.isArray(item)) {
+      item.forEach((child, index) => stack.push({ item: child, path: `${path}[${index}]` }));
+      continue;
+    }
+    for (const key of Object.keys(item)) {
+      if (FORBIDDEN_KEYS.has(key)) return { at: path || '(root)', key };
+      stack.push({ item: (item as Record<string, unknown>)[key], path: path ? `${path}.${key}` : key });
+    }
+  }
+  return null;
+}
+
+/**
  * The path of the first NaN or ±Infinity inside a payload, or null. JSON turns both into null on
  * the wire, but in-process callers (and binary decoders) can still produce them, so the edge
  * checks explicitly and answers NON_FINITE rather than a generic shape error.

@@ -5,7 +5,7 @@ import { SHARE_BYTES } from '../secagg/shamir';
 import type { RoundConfig } from '../secagg/messages';
 import type { TrainingPlan } from '../train/plan';
 import type { MetricsSpec } from '../encode/metrics';
-import { findNonFinite, normalizeBinary, payloadBytes } from './binary';
+import { findForbiddenKey, findNonFinite, FORBIDDEN_KEYS, normalizeBinary, payloadBytes } from './binary';
 import { protocolFailure, type ProtocolResult } from './errors';
 import { packBinary, unpackBinary, type PackedMessage } from './frame';
 import {
@@ -75,7 +75,16 @@ export function packSecAgg(message: SecAggUp | SecAggDown): PackedMessage {
   return packBinary(message);
 }
 
-/** The read-only /dashboard namespace: the server streams, clients never send. */
+/**
+ * The Socket.IO `path` of the dashboard stream (the clients' server keeps the default
+ * `/socket.io`). The stream is a Socket.IO server of its own, in its main namespace, so that it can
+ * have a frame limit of a few KiB and a parser that refuses every inbound packet: the clients'
+ * server needs a frame limit as large as a masked model update, and an unauthenticated viewer must
+ * not be able to use it.
+ */
+export const DASHBOARD_SOCKET_PATH = '/dashboard.io';
+
+/** The read-only dashboard stream (at DASHBOARD_SOCKET_PATH): the server streams, clients never send. */
 export interface DashboardServerToClientEvents {
   phase: (event: PhaseEvent) => void;
   round: (report: RoundReport) => void;
@@ -108,12 +117,18 @@ export interface EventLimits {
 function parseWith<T>(schema: z.ZodType<T>, label: string, raw: unknown, limits: EventLimits, packed: boolean): ProtocolResult<T> {
   const { maxBytes } = limits;
   const bytes = payloadBytes(raw, 4 * maxBytes + 1024);
-  if (bytes > maxBytes) return protocolFailure('TOO_LARGE', `${label}: payload is ${Number.isFinite(bytes) ? bytes : 'over'} bytes, expected at most ${maxBytes}`);
+  // payloadBytes gives up (Infinity) once its node budget is spent; every node below the root
+  // counts at least one byte, so the payload is then over maxBytes although its exact size is unknown.
+  if (bytes > maxBytes) return protocolFailure('TOO_LARGE', `${label}: payload is ${Number.isFinite(bytes) ? bytes : `over ${maxBytes}`} bytes, expected at most ${maxBytes}`);
   let value = raw;
   if (packed) {
     const unpacked = unpackBinary(raw, limits.maxParts ?? 16, label);
     if (!unpacked.ok) return unpacked;
     value = unpacked.value;
+  }
+  const forbidden = findForbiddenKey(value);
+  if (forbidden !== null) {
+    return protocolFailure('MALFORMED', `${label}: ${forbidden.at} has the key ${JSON.stringify(forbidden.key)}, expected none of ${[...FORBIDDEN_KEYS].join(', ')}`);
   }
   const normalized = normalizeBinary(value);
   const nonFinite = findNonFinite(normalized);

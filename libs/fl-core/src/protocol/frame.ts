@@ -11,6 +11,14 @@ import { protocolFailure, type ProtocolResult } from './errors';
  *
  * Binary stays binary (no base64, no number arrays) and every message costs one attachment.
  */
+/**
+ * The most Socket.IO binary attachments one event of this protocol carries, in either direction:
+ * a packed message's one frame (checkIn and the other control events carry none). The aggregator
+ * configures its parser with it, so a connection cannot announce ten attachments and have the
+ * server buffer ten frames before any handler sees the event.
+ */
+export const SOCKET_ATTACHMENTS_PER_EVENT = 1;
+
 export interface PackedMessage {
   shape: unknown;
   frame: Uint8Array;

@@ -42,6 +42,7 @@ export {
   secAggEventLimits,
   packSecAgg,
   contributionMetricsSpec,
+  DASHBOARD_SOCKET_PATH,
   CONTRIBUTION_METRICS,
   MAX_LOSS_PER_EXAMPLE,
   type ClientToServerEvents,
@@ -57,7 +58,7 @@ export {
   type ServerEventMessages,
   type EventLimits,
 } from './events';
-export { packBinary, unpackBinary, type PackedMessage } from './frame';
+export { packBinary, unpackBinary, SOCKET_ATTACHMENTS_PER_EVENT, type PackedMessage } from './frame';
 export {
   TRANSPORT_ERROR_CODES,
   errorSchema,
@@ -68,7 +69,7 @@ export {
   type ProtocolError,
   type ProtocolResult,
 } from './errors';
-export { normalizeBinary, payloadBytes, findNonFinite } from './binary';
+export { normalizeBinary, payloadBytes, findNonFinite, findForbiddenKey, FORBIDDEN_KEYS } from './binary';
 export {
   MAX_PAGE_ROUNDS,
   livePlanSchema,

@@ -11,7 +11,7 @@ import {
   type ClientToServerEvents,
   type ServerToClientEvents,
 } from './events';
-import { findNonFinite, normalizeBinary, payloadBytes } from './binary';
+import { findForbiddenKey, findNonFinite, normalizeBinary, payloadBytes } from './binary';
 import { packBinary, unpackBinary, type PackedMessage } from './frame';
 import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
 
@@ -68,9 +68,33 @@ describe('protocol events', () => {
   it('refuses payloads above their bound before parsing them', () => {
     const result = parseClientEvent('checkIn', { eligibility: { ...eligibility, backend: 'x'.repeat(10_000) } }, { maxBytes: 4096 });
     expect(result).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+    // So many values that the size walk stops at its budget (4 × 4096 + 1024 nodes) before the sum is known.
+    const wide = parseClientEvent('checkIn', { eligibility: Array.from({ length: 20_000 }, () => 0) }, { maxBytes: 4096 });
+    expect(wide).toEqual({ ok: false, error: { code: 'TOO_LARGE', message: 'checkIn event: payload is over 4096 bytes, expected at most 4096' } });
     const huge = packSecAgg({ type: 'maskedInput', roundId: 'r', maskedInput: new Uint8Array(2_000_000) });
     expect(payloadBytes(huge)).toBeGreaterThan(2_000_000);
     expect(parseClientEvent('secagg', huge, { maxBytes: 1_000_000 })).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+  });
+
+  it('refuses __proto__, constructor and prototype keys anywhere, naming the key, where a copy would drop or follow them', () => {
+    // JSON.parse makes "__proto__" an own key, as Socket.IO's parser does with what arrives.
+    const wire = JSON.parse(`{"eligibility":{"consent":true,"exampleCount":120,"backend":"wasm","__proto__":{"admin":true}}}`) as unknown;
+    expect(parseClientEvent('checkIn', wire, { maxBytes: 4096 })).toEqual({
+      ok: false,
+      error: { code: 'MALFORMED', message: 'checkIn event: eligibility has the key "__proto__", expected none of __proto__, constructor, prototype' },
+    });
+    const primitive = JSON.parse(`{"__proto__":1,"eligibility":{"consent":true,"exampleCount":120,"backend":"wasm"}}`) as unknown;
+    expect(parseClientEvent('checkIn', primitive, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED', message: expect.stringContaining('(root) has the key "__proto__"') } });
+    const withConstructor = { eligibility: { ...eligibility, constructor: { prototype: {} } } };
+    expect(parseClientEvent('checkIn', withConstructor, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { message: expect.stringContaining('eligibility has the key "constructor"') } });
+    // Inside a packed secagg message's shape, found after unpacking, with the path into the message.
+    const packed = packSecAgg({ type: 'maskedInput', roundId: 'r', maskedInput: new Uint8Array(4) });
+    const shape = JSON.parse(JSON.stringify(packed.shape).replace('"roundId"', '"extra":[{"prototype":0}],"roundId"')) as unknown;
+    expect(parseClientEvent('secagg', { shape, frame: packed.frame }, { maxBytes: 1024 })).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED', message: 'secagg event: extra[0] has the key "prototype", expected none of __proto__, constructor, prototype' },
+    });
+    expect(findForbiddenKey({ a: [{ b: new Uint8Array(2) }], c: 'constructor' })).toBeNull();
   });
 
   it('keeps binary binary: ArrayBuffers (browser) and Buffers (Node) both parse to Uint8Array, number arrays do not', () => {
