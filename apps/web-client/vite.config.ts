@@ -1,7 +1,7 @@
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 import { VitePWA } from 'vite-plugin-pwa';
-import { partitionClients } from '@murmur/fl-core';
+import { DASHBOARD_SOCKET_PATH, partitionClients } from '@murmur/fl-core';
 import { loadStateOfTheUnion } from '@murmur/fl-core/node';
 
 /**
@@ -57,13 +57,19 @@ export default defineConfig({
         // The worker chunk carries tfjs with its webgl and webgpu backends (a few MB).
         maximumFileSizeToCacheInBytes: 16 * 2 ** 20,
         navigateFallback: '/index.html',
-        navigateFallbackDenylist: [/^\/api\//, /^\/socket\.io\//, /^\/seed\//, /^\/bench\.html/],
+        navigateFallbackDenylist: [/^\/api\//, /^\/socket\.io\//, new RegExp(`^${DASHBOARD_SOCKET_PATH.replace(/\./g, '\\.')}/`), /^\/seed\//, /^\/bench\.html/],
         cleanupOutdatedCaches: true,
       },
     }),
   ],
   worker: { format: 'es' },
-  server: { proxy: { '/api': 'http://127.0.0.1:8080', '/socket.io': { target: 'ws://127.0.0.1:8080', ws: true } } },
+  server: {
+    proxy: {
+      '/api': 'http://127.0.0.1:8080',
+      '/socket.io': { target: 'ws://127.0.0.1:8080', ws: true },
+      [DASHBOARD_SOCKET_PATH]: { target: 'ws://127.0.0.1:8080', ws: true },
+    },
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

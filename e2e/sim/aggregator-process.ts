@@ -43,7 +43,7 @@ export class AggregatorProcess {
   private child: ChildProcess | null = null;
   private readonly log: WriteStream;
   private readonly configFile: string;
-  /** Phase events and round records as the /dashboard namespace streams them. */
+  /** Phase events and round records as the dashboard stream (DASHBOARD_SOCKET_PATH) sends them. */
   private readonly dashboard: Socket;
   private readonly phaseListeners = new Set<(event: PhaseEvent) => void>();
   readonly phases: (PhaseEvent & { seenAt: number })[] = [];
@@ -56,10 +56,10 @@ export class AggregatorProcess {
     writeFileSync(this.configFile, JSON.stringify({ ...config, dataDir, host: '127.0.0.1', adminToken: ADMIN_TOKEN }, null, 2));
     this.log = createWriteStream(logFile, { flags: 'a' });
     // Reconnects on its own across a restart: the transport closes, socket.io-client retries.
-    this.dashboard = io(`${this.url}/dashboard`, { transports: ['websocket'], reconnectionDelay: 200, reconnectionDelayMax: 1000, autoConnect: false });
+    this.dashboard = io(this.url, { path: core.DASHBOARD_SOCKET_PATH, transports: ['websocket'], reconnectionDelay: 200, reconnectionDelayMax: 1000, autoConnect: false });
     this.dashboard.on('phase', (raw: unknown) => {
       const parsed = core.phaseEventSchema.safeParse(raw);
-      if (!parsed.success) throw new Error(`/dashboard phase event: ${parsed.error.message}`);
+      if (!parsed.success) throw new Error(`dashboard phase event: ${parsed.error.message}`);
       this.phases.push({ ...parsed.data, seenAt: Date.now() });
       for (const listener of this.phaseListeners) listener(parsed.data);
     });

@@ -1,17 +1,20 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { buildModel, createServerOptimizer, getFlatWeights, MODEL_PRESETS, type ModelSpec } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
 import { writeFileAtomic } from './fs-atomic';
-import { createHttpHandler } from './http';
+import { createHttpHandler, staticDirProblem } from './http';
 import { createMetrics } from './metrics';
 import { DataStore } from './store';
 import { EnrollmentAuthority } from './tokens';
 import { attachTransport, type Transport } from './transport';
+
+/** How long a graceful close waits for open connections before it cuts them. */
+const SHUTDOWN_GRACE_MS = 2_000;
 
 export interface RunningAggregator {
   url: string;
@@ -55,6 +58,10 @@ function adminTokenOf(config: AggregatorConfig, logger: Logger): string {
 export async function startAggregator(config: AggregatorConfig, options: StartOptions): Promise<RunningAggregator> {
   const { logger } = options;
   const startedAt = Date.now();
+  const staticDir = options.staticDir ?? config.staticDir;
+  // Checked before the data directory is created or written: nothing of it may ever be servable.
+  const staticProblem = staticDir === undefined ? null : staticDirProblem(staticDir, config.dataDir);
+  if (staticProblem) throw new Error(`refusing to start: ${staticProblem}`);
   const store = DataStore.open(
     config.dataDir,
     () => {
@@ -72,6 +79,11 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const metrics = createMetrics();
   metrics.modelVersion.set(store.modelVersion);
   const server = createServer();
+  const connections = new Set<Socket>();
+  server.on('connection', (socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   let coordinator: RoundCoordinator | null = null;
   const getCoordinator = () => coordinator as RoundCoordinator;
   // The largest frame a round needs is a masked input: (d + metrics) words of 4 bytes.
@@ -98,12 +110,13 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     connectedClients: () => transport.connectedClients,
     disconnectToken: transport.disconnectToken,
     startedAt,
-    ...(options.staticDir ?? config.staticDir ? { staticDir: (options.staticDir ?? config.staticDir) as string } : {}),
+    ...(staticDir !== undefined ? { staticDir } : {}),
   });
-  // engine.io answers its own path (/socket.io/, long-polling included) but only shields the
-  // request listeners attached before it: this one must leave that path alone or both answer.
+  // Each engine.io server answers its own path (/socket.io/ and the dashboard stream's, long-polling
+  // included) but only shields the request listeners attached before it: this one must leave both
+  // paths alone or two answer one request.
   server.on('request', (req, res) => {
-    if (!req.url?.startsWith('/socket.io/')) handler(req, res);
+    if (!transport.isEngineRequest(req.url)) handler(req, res);
   });
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -129,9 +142,15 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     close() {
       closing ??= (async () => {
         await getCoordinator().stop();
-        await new Promise<void>((resolveClose) => {
-          transport.io.close(() => resolveClose());
-        });
+        // The engines close their clients and the HTTP server its idle connections; one still open
+        // after a grace (a half-sent request, a WebSocket handshake caught mid-way, a peer that
+        // never reads) is cut, so that a shutdown or restart always ends.
+        const cut = setTimeout(() => {
+          if (connections.size > 0) logger.warn({ connections: connections.size }, 'connections still open after the shutdown grace: closed');
+          for (const socket of connections) socket.destroy();
+        }, SHUTDOWN_GRACE_MS);
+        await transport.close();
+        clearTimeout(cut);
         logger.info('aggregator stopped');
       })();
       return closing;

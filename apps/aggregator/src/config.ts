@@ -80,9 +80,19 @@ const limitsSchema = z
   .object({
     /** Socket.IO/engine.io frame limit; @default the round's largest message + 1 MiB. */
     maxHttpBufferSize: z.number().int().min(1024).optional(),
-    /** Per connection: sustained events per second and burst. */
+    /** Per enrollment token (across its reconnects): sustained events per second and burst. */
     eventsPerSecond: z.number().positive().default(20),
     eventBurst: z.number().int().positive().default(40),
+    /**
+     * A token cut off for flooding (100 events refused by the rate limit on one connection) is
+     * refused at the handshake with RATE_LIMITED for this long.
+     */
+    floodCoolDownMs: z.number().int().min(0).max(86_400_000).default(60_000),
+    /**
+     * Open dashboard-stream connections per remote address. Behind a reverse proxy every viewer
+     * shares the proxy's address: raise it there.
+     */
+    dashboardConnectionsPerAddress: z.number().int().min(1).max(100_000).default(16),
     /** POST /api/enroll per IP per minute. */
     enrollPerMinute: z.number().int().positive().default(600),
     /** Model versions kept on disk (older ones answer 404). */
@@ -99,6 +109,8 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./data'),
     /** Bearer token for /api/admin/*; when absent one is generated into <dataDir>/admin-token. */
     adminToken: z.string().min(16).max(256).optional(),
+    /** Bearer token for /metrics; when absent only loopback peers may read it (it tells versions and load). */
+    metricsToken: z.string().min(16).max(256).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** A preset name or a full model spec; only used when the data directory is new. */
     model: z.union([z.enum(Object.keys(MODEL_PRESETS) as [keyof typeof MODEL_PRESETS]), modelSpecSchema]).default('tiny'),
@@ -134,6 +146,7 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'host', env: 'HOST', paths: [['host']], type: 'string', help: 'interface to bind' },
   { flag: 'data-dir', env: 'MURMUR_DATA_DIR', paths: [['dataDir']], type: 'string', help: 'durable state: checkpoints, round log, privacy ledger' },
   { flag: 'admin-token', env: 'MURMUR_ADMIN_TOKEN', paths: [['adminToken']], type: 'string', help: 'bearer token for /api/admin/* (≥ 16 chars)' },
+  { flag: 'metrics-token', env: 'MURMUR_METRICS_TOKEN', paths: [['metricsToken']], type: 'string', help: 'bearer token for /metrics (≥ 16 chars); without it only loopback peers may read /metrics' },
   { flag: 'log-level', env: 'LOG_LEVEL', paths: [['logLevel']], type: 'string', help: 'pino level' },
   { flag: 'model', env: 'MURMUR_MODEL', paths: [['model']], type: 'string', help: 'initial model preset: tiny | reference' },
   { flag: 'seed', env: 'MURMUR_SEED', paths: [['seed']], type: 'int', help: 'seed of the initial global model' },

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, join, normalize, resolve } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { decodeModelPayload, PROTOCOL_VERSION, trainingPlanSchema, type ProtocolErrorCode } from '@murmur/fl-core';
@@ -26,20 +28,118 @@ export interface HttpDeps {
   startedAt: number;
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The web client's Content-Security-Policy, sent with every file of the built client (the page,
+ * the training worker and the service worker each take the policy of their own response):
+ * - script-src 'self' 'wasm-unsafe-eval': Vite emits no inline script; TensorFlow.js compiles its
+ *   WebAssembly kernels, which needs 'wasm-unsafe-eval' (not 'unsafe-eval', which would also allow
+ *   eval of strings). zod 4 probes `Function('')` once to pick its JIT and falls back when refused.
+ * - worker-src 'self': the training Web Worker and vite-plugin-pwa's service worker (which
+ *   importScripts its workbox chunk from the same origin). The threaded tfjs-wasm build would need
+ *   blob: workers; the worker never loads it (backends.ts turns wasm threads off).
+ * - connect-src 'self': the REST API, model downloads, the .wasm binaries, seed files, and Socket.IO,
+ *   whose websocket 'self' matches too (CSP Level 3: 'self' covers ws:/wss: to the same host and port).
+ * - style-src 'self': React and recharts set styles through the CSSOM (element.style), which CSP
+ *   does not govern; no style element or style attribute markup is needed.
+ * - img-src 'self': icons only; no data: or blob: image is used.
+ * - frame-ancestors 'none' (with X-Frame-Options DENY for older browsers): the app is never framed,
+ *   so no page can overlay it to harvest clicks on the consent switch or "Delete all my data".
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** API answers are data, never documents: a policy under which nothing in them can run or load. */
+const API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'";
+
+/** Headers every answer carries; static files then get CONTENT_SECURITY_POLICY instead of the API's. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': API_CONTENT_SECURITY_POLICY,
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
 };
 
-const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Why a request target may not be answered, or null when it may. Checked on the raw target:
+ * `new URL` resolves dot segments (%2e%2e included) before any later check could see them, and a
+ * decoder that keeps %2f / %5c encoded (decodeURI, as sirv does) leaves a separator a file system
+ * may still honour. Nothing we serve needs any of these forms, so each is refused outright.
+ */
+export function requestPathProblem(target: string): string | null {
+  const raw = target.split('?', 1)[0] as string;
+  const shown = JSON.stringify(raw.slice(0, 100));
+  if (!raw.startsWith('/')) return `request path ${shown}: expected a path starting with /`;
+  if (/%(2f|5c)/i.test(raw)) return `request path ${shown}: encoded separators (%2f, %5c) are refused`;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return `request path ${shown}: expected valid percent-encoding`;
+  }
+  if (decoded.includes('\\') || decoded.includes('\0')) return `request path ${shown}: backslashes and NUL are refused`;
+  if (decoded.split('/').some((segment) => segment === '.' || segment === '..')) return `request path ${shown}: dot segments (., .., %2e%2e) are refused`;
+  // %252f decodes to %2f: a second decoder (a proxy, a framework) would turn it into a separator.
+  if (/%[0-9a-f]{2}/i.test(decoded)) return `request path ${shown}: double percent-encoding is refused`;
+  return null;
+}
+
+/** Loopback peers: 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (how a dual-stack socket sees 127.0.0.1). */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  if (isIPv4(v4)) return v4.startsWith('127.');
+  return address === '::1';
+}
+
+/** The real path of `path`, through its nearest existing ancestor when it does not exist yet. */
+function realPathOf(path: string): string {
+  const absolute = resolve(path);
+  if (existsSync(absolute)) return realpathSync(absolute);
+  const parent = dirname(absolute);
+  return parent === absolute ? absolute : join(realPathOf(parent), basename(absolute));
+}
+
+/** Whether `inner` is `outer` or below it ('..data' is a child's name, not a step up). */
+const within = (inner: string, outer: string): boolean => {
+  const rel = relative(outer, inner);
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+};
+
+/**
+ * Why `staticDir` may not be served beside `dataDir`, or null when it may. The static root is
+ * served whole, so the data directory (admin token, enrollment key, head.json) may be neither
+ * inside it nor contain it; symbolic links are followed before comparing.
+ */
+export function staticDirProblem(staticDir: string, dataDir: string): string | null {
+  if (!existsSync(staticDir) || !statSync(staticDir).isDirectory()) return `static directory ${staticDir}: expected an existing directory`;
+  const root = realPathOf(staticDir);
+  const data = realPathOf(dataDir);
+  if (within(data, root)) return `data directory ${data} is inside the static directory ${root}: its secrets would be served; move one of them`;
+  if (within(root, data)) return `static directory ${root} is inside the data directory ${data}; move one of them`;
+  return null;
+}
+
+/** GET /api/rounds query: decimal integers only, so `1.5`, `1e1` or `0x10` are refused, not rounded. */
+const decimalParam = z
+  .string()
+  .regex(/^-?\d{1,15}$/, { message: 'expected a decimal integer' })
+  .transform(Number);
+const roundsQuerySchema = z.object({
+  limit: decimalParam.pipe(z.number().int().min(1).max(100)).default(20),
+  offset: decimalParam.pipe(z.number().int().min(0)).default(0),
+});
 
 /** Bounds of what the admin API may change; σ never below the configured floor. */
 function planChangeSchema(config: AggregatorConfig) {
@@ -82,8 +182,10 @@ type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<vo
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, store, logger, metrics } = deps;
   const enrollLimiter = new KeyedRateLimiter(config.limits.enrollPerMinute / 60, config.limits.enrollPerMinute);
+  // Node drops the body of an answer to HEAD by itself (ServerResponse of a HEAD request has no
+  // body), so GET and HEAD go through the same path and HEAD carries the GET's content-length.
   const send = (res: ServerResponse, status: number, body: string | Uint8Array, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), 'x-content-type-options': 'nosniff', ...headers });
+    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
   };
   const json = (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}) =>
@@ -161,7 +263,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       res.end();
       return;
     }
-    send(res, 200, req.method === 'HEAD' ? new Uint8Array(0) : payload, { 'content-type': 'application/octet-stream', ...headers });
+    send(res, 200, payload, { 'content-type': 'application/octet-stream', ...headers });
   };
 
   const admin = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
@@ -210,26 +312,41 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
   };
 
-  const serveStatic = (res: ServerResponse, path: string): boolean => {
-    if (!deps.staticDir) return false;
-    const root = resolve(deps.staticDir);
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(path);
-    } catch {
-      fail(res, 400, 'MALFORMED', `path is not valid percent-encoding: ${path.slice(0, 100)}`);
-      return true;
-    }
-    const file = normalize(join(root, path === '/' ? 'index.html' : decoded));
-    if (!file.startsWith(root)) return false;
-    // Client-side routes fall back to the app shell.
-    const target = existsSync(file) && statSync(file).isFile() ? file : join(root, 'index.html');
-    if (!existsSync(target)) return false;
-    send(res, 200, readFileSync(target), { 'content-type': CONTENT_TYPES[extname(target)] ?? 'application/octet-stream' });
-    return true;
+  // sirv lists the files under the root once, here, and answers only from that list: a path that
+  // is not one of them is never joined onto the file system. Dotfiles are left out of the list.
+  // `single`: a path without an extension that matches no file (a client-side route such as
+  // /dashboard) gets index.html; a missing /assets/x.js stays a 404. A client rebuilt while the
+  // aggregator runs is served after a restart.
+  const serveFile = deps.staticDir
+    ? sirv(deps.staticDir, {
+        single: true,
+        dotfiles: false,
+        etag: true,
+        setHeaders: (res) => res.setHeader('content-security-policy', CONTENT_SECURITY_POLICY),
+      })
+    : null;
+  const serveStatic = (req: IncomingMessage, res: ServerResponse, path: string): void => {
+    if (!serveFile) return fail(res, 404, 'NOT_FOUND', `nothing at ${path}`);
+    // sirv leaves dotfiles out of its list but would answer /.env with the app shell; say 404.
+    if (decodeURIComponent(path).split('/').some((segment) => segment.startsWith('.'))) return fail(res, 404, 'NOT_FOUND', `dotfiles are not served: ${path}`);
+    // sirv's Range parsing takes `bytes=-500` as the first 500 bytes and throws on `bytes=9-1`
+    // after writing the head; RFC 9110 §14.2 lets a server ignore Range, and nothing here needs it.
+    delete req.headers.range;
+    // sirv pipes a read stream without an error listener: a file listed at start and gone since
+    // (a client rebuilt in place) would throw from the stream and end the process.
+    res.once('pipe', (source: NodeJS.ReadableStream) => {
+      source.once('error', (error) => {
+        logger.warn({ err: error, path }, 'static file unreadable (removed since start? restart to rescan)');
+        res.destroy();
+      });
+    });
+    serveFile(req, res, () => fail(res, 404, 'NOT_FOUND', `nothing at ${path}`));
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const pathProblem = requestPathProblem(req.url ?? '/');
+    if (pathProblem) return fail(res, 400, 'MALFORMED', pathProblem);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path.startsWith('/api/admin/')) return admin(req, res, url);
@@ -240,7 +357,16 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
-    if (path === '/metrics') return send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
+    if (path === '/metrics') {
+      if (config.metricsToken !== undefined) {
+        if (!bearerMatches(req.headers.authorization, config.metricsToken)) return fail(res, 401, 'UNAUTHORIZED', '/metrics needs Authorization: Bearer <metrics token>');
+      } else if (!isLoopback(req.socket.remoteAddress)) {
+        // Without a token, only the host itself may read it. Behind a reverse proxy on the same host
+        // every request comes from loopback: configure metricsToken there.
+        return fail(res, 403, 'FORBIDDEN', `/metrics answers loopback peers only (got ${req.socket.remoteAddress ?? 'unknown'}); configure a metrics token (--metrics-token) to read it from elsewhere`);
+      }
+      return send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
+    }
     if (path === '/api/status') return json(res, 200, status());
     if (path === '/api/privacy') {
       const spent = store.ledger.entries.length > 0 ? store.ledger.epsilon(config.privacy.targetDelta) : null;
@@ -256,8 +382,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       });
     }
     if (path === '/api/rounds') {
-      const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20));
-      const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
+      const query = roundsQuerySchema.safeParse({ limit: url.searchParams.get('limit') ?? undefined, offset: url.searchParams.get('offset') ?? undefined });
+      if (!query.success) {
+        const outOfBounds = query.error.issues.every((issue) => issue.code === 'too_small' || issue.code === 'too_big');
+        return fail(res, 400, outOfBounds ? 'OUT_OF_BOUNDS' : 'MALFORMED', `/api/rounds: ${z.prettifyError(query.error).replace(/\n/g, '; ')} (limit: 1..100, offset: ≥ 0)`);
+      }
+      const { limit, offset } = query.data;
       const all = store.rounds;
       // Newest first.
       const page = all.slice(Math.max(0, all.length - offset - limit), all.length - offset).reverse();
@@ -271,7 +401,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
     if (path.startsWith('/api/model/')) return serveModel(req, res, url);
     if (path.startsWith('/api/')) return fail(res, 404, 'NOT_FOUND', `no such endpoint: ${path}`);
-    if (!serveStatic(res, path)) fail(res, 404, 'NOT_FOUND', `nothing at ${path}`);
+    return serveStatic(req, res, path);
   };
 
   return (req, res) => {

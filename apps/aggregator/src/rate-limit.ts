@@ -1,6 +1,7 @@
 /**
- * A token bucket: `burst` events at once, refilled at `perSecond`. One per connection (and one per
- * IP for enrollment), so one noisy client cannot starve the event loop for everyone else.
+ * A token bucket: `burst` events at once, refilled at `perSecond`. Kept per enrollment token for
+ * socket events and per IP for enrollment (KeyedRateLimiter), so one noisy client cannot starve
+ * the event loop for everyone else.
  */
 export class TokenBucket {
   #tokens: number;
@@ -25,7 +26,10 @@ export class TokenBucket {
   }
 }
 
-/** Token buckets by key with a bounded number of keys (oldest forgotten first). */
+/**
+ * Token buckets by key with a bounded number of keys (oldest forgotten first). A forgotten key
+ * starts again with a full bucket, so the bound must stay far above the keys active at once.
+ */
 export class KeyedRateLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
 
@@ -33,15 +37,81 @@ export class KeyedRateLimiter {
     private readonly perSecond: number,
     private readonly burst: number,
     private readonly maxKeys = 100_000,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   take(key: string): boolean {
     let bucket = this.#buckets.get(key);
     if (!bucket) {
       if (this.#buckets.size >= this.maxKeys) this.#buckets.delete(this.#buckets.keys().next().value as string);
-      bucket = new TokenBucket(this.perSecond, this.burst);
+      bucket = new TokenBucket(this.perSecond, this.burst, this.now);
       this.#buckets.set(key, bucket);
     }
     return bucket.take();
+  }
+}
+
+/**
+ * Keys shut out for a fixed time (a token cut off for flooding), with a bounded number of keys.
+ * Every key gets the same duration, so insertion order is expiry order: the oldest entry is the
+ * first to expire, and it is the one dropped when the bound is reached.
+ */
+export class CoolDown {
+  readonly #until = new Map<string, number>();
+
+  constructor(
+    private readonly durationMs: number,
+    private readonly maxKeys = 100_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  start(key: string): void {
+    const t = this.now();
+    this.#until.delete(key);
+    for (const [oldest, until] of this.#until) {
+      if (until > t && this.#until.size < this.maxKeys) break;
+      this.#until.delete(oldest);
+    }
+    this.#until.set(key, t + this.durationMs);
+  }
+
+  /** Milliseconds until `key` may come back; 0 when it is not shut out. */
+  remainingMs(key: string): number {
+    const until = this.#until.get(key);
+    if (until === undefined) return 0;
+    const left = until - this.now();
+    if (left > 0) return left;
+    this.#until.delete(key);
+    return 0;
+  }
+}
+
+/**
+ * Open connections per key (a remote address), at most `max` each. A slot is taken when a
+ * connection is admitted and given back by the function `acquire` returns (idempotent), so the
+ * map only holds keys with connections open.
+ */
+export class ConnectionCounter {
+  readonly #open = new Map<string, number>();
+
+  constructor(private readonly max: number) {}
+
+  /** A slot for `key` and the function that gives it back, or null when `key` is at `max`. */
+  acquire(key: string): (() => void) | null {
+    const open = this.#open.get(key) ?? 0;
+    if (open >= this.max) return null;
+    this.#open.set(key, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#open.get(key) ?? 1) - 1;
+      if (left > 0) this.#open.set(key, left);
+      else this.#open.delete(key);
+    };
+  }
+
+  count(key: string): number {
+    return this.#open.get(key) ?? 0;
   }
 }

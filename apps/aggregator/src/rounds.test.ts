@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { decodeModelPayload, privacySummarySchema, roundsPageSchema, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
+import { DASHBOARD_SOCKET_PATH, decodeModelPayload, privacySummarySchema, roundsPageSchema, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startAggregator, type RunningAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
@@ -16,7 +16,7 @@ const phases: string[] = [];
 beforeAll(async () => {
   await useNodeBackend('wasm');
   aggregator = await startAggregator(testConfig(data.dir, { privacy: { epsilonBudget: 8 } }), { logger: testLogger() });
-  const dashboard = io(`${aggregator.url}/dashboard`, { transports: ['websocket'] });
+  const dashboard = io(aggregator.url, { path: DASHBOARD_SOCKET_PATH, transports: ['websocket'] });
   dashboard.on('round', (report: RoundReport) => streamed.push(report));
   dashboard.on('phase', (event: { phase: string }) => phases.push(event.phase));
   pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });

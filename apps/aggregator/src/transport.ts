@@ -1,7 +1,9 @@
-import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { Server, type Namespace, type Socket } from 'socket.io';
+import { Decoder, Encoder, PacketType } from 'socket.io-parser';
 import type { Logger } from 'pino';
 import {
+  DASHBOARD_SOCKET_PATH,
   handshakeSchema,
   parseClientEvent,
   payloadBytes,
@@ -9,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   protocolError,
   secAggEventLimits,
+  SOCKET_ATTACHMENTS_PER_EVENT,
   type ClientToServerEvents,
   type DashboardClientToServerEvents,
   type DashboardServerToClientEvents,
@@ -21,7 +24,7 @@ import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { EnrollmentAuthority } from './tokens';
 import type { RoundCoordinator } from './coordinator';
-import { TokenBucket } from './rate-limit';
+import { ConnectionCounter, CoolDown, KeyedRateLimiter } from './rate-limit';
 
 interface SocketData {
   tokenId: string;
@@ -39,8 +42,41 @@ export interface TransportDeps {
 }
 
 const KNOWN_EVENTS = new Set(['checkIn', 'secagg']);
-/** How many rate-limited events a connection may send before it is cut off. */
+/** How many rate-limited events a connection may send before it is cut off (and its token cooled down). */
 const MAX_STRIKES = 100;
+/**
+ * Frame limit of the dashboard stream. A viewer sends a CONNECT packet and engine.io pongs, a few
+ * bytes each; anything near this is not a viewer.
+ */
+const DASHBOARD_MAX_FRAME_BYTES = 4096;
+
+/**
+ * socket.io's parser with its attachment bound lowered from 10 to what this protocol sends
+ * (SOCKET_ATTACHMENTS_PER_EVENT): the decoder buffers a packet's attachments before socket.io
+ * knows whether the connection is authenticated, so ten announced attachments would let anyone
+ * pin ten frames of up to maxHttpBufferSize each.
+ */
+class ClientDecoder extends Decoder {
+  constructor() {
+    super({ maxAttachments: SOCKET_ATTACHMENTS_PER_EVENT });
+  }
+}
+
+/**
+ * The dashboard stream's parser: a viewer may join (CONNECT) and leave (DISCONNECT), nothing else.
+ * Every other packet is refused from its first character, before any JSON.parse and before an
+ * attachment is buffered; socket.io closes the connection whose data the decoder throws on.
+ */
+class SendOnlyDecoder extends Decoder {
+  override add(chunk: unknown): void {
+    if (typeof chunk !== 'string') throw new Error('dashboard stream: got binary data, expected none (the stream is send-only)');
+    const type = chunk.charCodeAt(0) - 48;
+    if (type !== PacketType.CONNECT && type !== PacketType.DISCONNECT) {
+      throw new Error(`dashboard stream: got packet type ${JSON.stringify(chunk.charAt(0))}, expected CONNECT (0) or DISCONNECT (1) (the stream is send-only)`);
+    }
+    super.add(chunk);
+  }
+}
 
 function connectError(error: ProtocolError): Error & { data: ProtocolError } {
   return Object.assign(new Error(`${error.code}: ${error.message}`), { data: { code: error.code, message: error.message } });
@@ -49,20 +85,29 @@ function connectError(error: ProtocolError): Error & { data: ProtocolError } {
 /**
  * Socket.IO, the only way clients talk to rounds: the handshake checks protocol version and
  * enrollment token, every inbound payload is validated by the fl-core schemas (size, NaN/Inf,
- * shape) before it reaches the coordinator, each connection has a token bucket, and every
- * rejection is answered with a protocolError event naming the code. One connection per token: a
- * reconnecting device replaces its old socket (and keeps its place in a running round).
+ * shape) before it reaches the coordinator, each token has a token bucket that outlives its
+ * connections, and every rejection is answered with a protocolError event naming the code. One
+ * connection per token: a reconnecting device replaces its old socket (and keeps its place in a
+ * running round). A token cut off for flooding is refused at the handshake for a cool-down.
+ *
+ * The dashboard stream is a second Socket.IO server on the same HTTP server, at
+ * DASHBOARD_SOCKET_PATH: unauthenticated, send-only (its parser refuses every inbound packet but
+ * CONNECT/DISCONNECT), a frame limit of a few KiB, and a cap on open connections per address.
  */
 export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
   const { config, authority, metrics, logger } = deps;
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<never, never>, SocketData>(httpServer, {
     maxHttpBufferSize: deps.maxHttpBufferSize,
+    parser: { Encoder, Decoder: ClientDecoder },
     serveClient: false,
     pingInterval: 10_000,
     pingTimeout: config.limits.pingTimeoutMs,
     connectTimeout: 10_000,
   });
   const sockets = new Map<string, ClientSocket>();
+  // Keyed by token, not connection: a client cut off cannot start afresh by reconnecting.
+  const buckets = new KeyedRateLimiter(config.limits.eventsPerSecond, config.limits.eventBurst);
+  const coolDown = new CoolDown(config.limits.floodCoolDownMs);
 
   io.use((socket, next) => {
     const handshake = handshakeSchema.safeParse(socket.handshake.auth);
@@ -78,6 +123,8 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     }
     const verified = authority.verify(handshake.data.token);
     if (!verified.ok) return next(connectError(verified.error));
+    const waitMs = coolDown.remainingMs(verified.value);
+    if (waitMs > 0) return next(connectError(protocolError('RATE_LIMITED', `handshake: this token was cut off for flooding; retry in ${Math.ceil(waitMs / 1000)} s`)));
     socket.data.tokenId = verified.value;
     next();
   });
@@ -89,7 +136,6 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     sockets.set(tokenId, socket);
     if (previous) previous.disconnect(true);
     else metrics.connected.inc();
-    const bucket = new TokenBucket(config.limits.eventsPerSecond, config.limits.eventBurst);
     let strikes = 0;
     const reject = (event: string, error: ProtocolError) => {
       metrics.protocolErrors.inc({ code: error.code });
@@ -97,9 +143,13 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       socket.emit('protocolError', { code: error.code, message: error.message, event });
     };
     const admit = (event: string): boolean => {
-      if (bucket.take()) return true;
+      if (buckets.take(tokenId)) return true;
       reject(event, protocolError('RATE_LIMITED', `${event}: more than ${config.limits.eventsPerSecond} events/s (burst ${config.limits.eventBurst}); event dropped`));
-      if (++strikes > MAX_STRIKES) socket.disconnect(true);
+      if (++strikes > MAX_STRIKES && socket.connected) {
+        coolDown.start(tokenId);
+        logger.warn({ tokenId: tokenId.slice(0, 6), coolDownMs: config.limits.floodCoolDownMs }, 'client cut off for flooding');
+        socket.disconnect(true);
+      }
       return false;
     };
     socket.onAny((event: string) => {
@@ -139,14 +189,31 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     coordinator.connected(tokenId);
   });
 
-  const dashboard = io.of('/dashboard') as unknown as import('socket.io').Namespace<DashboardClientToServerEvents, DashboardServerToClientEvents>;
-  // Read-only: no handlers, so nothing a dashboard sends has any effect. A new viewer gets the
-  // current phase at once; committed records follow as they happen (history: GET /api/rounds).
+  const dashboardIo = attachDashboard(httpServer, deps);
+  const dashboard: Namespace<DashboardClientToServerEvents, DashboardServerToClientEvents> = dashboardIo.sockets;
+  // A new viewer gets the current phase at once; committed records follow as they happen
+  // (history: GET /api/rounds).
   dashboard.on('connection', (socket) => socket.emit('phase', deps.coordinator().lastPhaseEvent));
+  const enginePaths = [io.path(), dashboardIo.path()].map((path) => `${path.replace(/\/$/, '')}/`);
 
   return {
     io,
     dashboard,
+    /**
+     * Whether a request belongs to one of the two engine.io servers: they answer their own paths
+     * (long-polling included), so the HTTP handler must leave those requests alone.
+     */
+    isEngineRequest: (url: string | undefined) => url !== undefined && enginePaths.some((path) => url.startsWith(path)),
+    /** Closes the dashboard stream, then the clients' server and with it the HTTP server. */
+    close(): Promise<void> {
+      // Server#close() also closes the HTTP server it is attached to, which can be closed once:
+      // the dashboard's sockets and engine go first by hand, the clients' server closes the rest.
+      dashboardIo.disconnectSockets(true);
+      dashboardIo.engine.close();
+      return new Promise<void>((resolve) => {
+        io.close(() => resolve());
+      });
+    },
     get connectedClients(): number {
       return sockets.size;
     },
@@ -165,3 +232,50 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
 }
 
 export type Transport = ReturnType<typeof attachTransport>;
+
+/**
+ * The dashboard stream's own Socket.IO server. engine.io's allowRequest admits a new connection
+ * only while its address holds fewer than `limits.dashboardConnectionsPerAddress`; the slot is
+ * taken at admission (so concurrent handshakes cannot overshoot) and given back when the
+ * connection closes, or when the handshake dies before it became one.
+ */
+function attachDashboard(httpServer: HttpServer, deps: TransportDeps): Server<DashboardClientToServerEvents, DashboardServerToClientEvents> {
+  const { config, logger } = deps;
+  const perAddress = new ConnectionCounter(config.limits.dashboardConnectionsPerAddress);
+  const admitted = new WeakMap<IncomingMessage, { release: () => void; abandoned: () => void }>();
+  const dashboardIo = new Server<DashboardClientToServerEvents, DashboardServerToClientEvents>(httpServer, {
+    path: DASHBOARD_SOCKET_PATH,
+    parser: { Encoder, Decoder: SendOnlyDecoder },
+    maxHttpBufferSize: DASHBOARD_MAX_FRAME_BYTES,
+    serveClient: false,
+    pingInterval: 10_000,
+    pingTimeout: config.limits.pingTimeoutMs,
+    connectTimeout: 10_000,
+    allowRequest: (req, answer) => {
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const release = perAddress.acquire(address);
+      if (!release) {
+        logger.debug({ address }, 'dashboard connection refused: per-address cap');
+        return answer(`more than ${config.limits.dashboardConnectionsPerAddress} dashboard connections from this address`, false);
+      }
+      // A WebSocket upgrade that fails after admission never becomes a connection; its TCP socket closing gives the slot back.
+      const abandoned = () => release();
+      req.socket.once('close', abandoned);
+      admitted.set(req, { release, abandoned });
+      answer(null, true);
+    },
+  });
+  const settle = (req: IncomingMessage): (() => void) | undefined => {
+    const slot = admitted.get(req);
+    if (!slot) return undefined;
+    admitted.delete(req);
+    req.socket.off('close', slot.abandoned);
+    return slot.release;
+  };
+  dashboardIo.engine.on('connection', (conn: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
+    const release = settle(conn.request);
+    if (release) conn.once('close', release);
+  });
+  dashboardIo.engine.on('connection_error', ({ req }: { req: IncomingMessage }) => settle(req)?.());
+  return dashboardIo;
+}

@@ -1,4 +1,5 @@
 import { StrictMode } from 'react';
+import { z } from 'zod';
 import { createRoot } from 'react-dom/client';
 import { registerSW } from 'virtual:pwa-register';
 import { App } from './App';
@@ -6,6 +7,9 @@ import { MurmurRuntime } from './runtime';
 import { RuntimeContext } from './ui/use-runtime';
 import { DEFAULT_POLICY, type ParticipationPolicy } from './scheduler/eligibility';
 import './styles.css';
+
+// The aggregator's CSP allows no eval: zod would probe `new Function` once and report a violation.
+z.config({ jitless: true });
 
 const params = new URLSearchParams(window.location.search);
 /** QA knobs in the query string: only ever make this device more willing to train, never less private. */

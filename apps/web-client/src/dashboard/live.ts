@@ -1,6 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
 import {
+  DASHBOARD_SOCKET_PATH,
   dashboardEventSchemas,
   payloadBytes,
   type DashboardClientToServerEvents,
@@ -11,7 +12,8 @@ import {
 import type { Connection } from './store';
 
 /**
- * The live feed: the aggregator's read-only `/dashboard` Socket.IO namespace. socket.io-client
+ * The live feed: the aggregator's send-only dashboard stream, a Socket.IO server of its own at
+ * DASHBOARD_SOCKET_PATH (it closes a connection that sends anything but a connect). socket.io-client
  * reconnects on its own with backoff; every (re)connect is reported so the page can refetch what
  * it missed over REST. Each event is size-capped and parsed with fl-core's schema before use; a
  * refused event is reported, never silently dropped.
@@ -35,13 +37,13 @@ export interface LiveOptions {
   serverDisconnectRetryMs?: number;
 }
 
-/** Connects to `${origin}/dashboard`; returns the function that closes it. */
+/** Connects to the dashboard stream of `origin`; returns the function that closes it. */
 export function connectLive(origin: string, handlers: LiveHandlers, options: LiveOptions = {}): () => void {
-  const socket: Socket<DashboardServerToClientEvents, DashboardClientToServerEvents> = io(`${origin.replace(/\/$/, '')}/dashboard`, {
+  const socket: Socket<DashboardServerToClientEvents, DashboardClientToServerEvents> = io(origin.replace(/\/$/, ''), {
+    path: DASHBOARD_SOCKET_PATH,
     reconnectionDelayMax: options.reconnectionDelayMaxMs ?? 10_000,
     // WebSocket first, long-polling only if it fails: a dashboard left open all day then holds one
-    // socket instead of a stream of polling requests. (Polling first also crashes the aggregator
-    // today: its HTTP handler answers /socket.io/ polling requests too; see docs/dashboard.md.)
+    // socket instead of a stream of polling requests.
     transports: ['websocket', 'polling'],
     tryAllTransports: true,
   });
@@ -59,7 +61,9 @@ export function connectLive(origin: string, handlers: LiveHandlers, options: Liv
   const parse = <K extends keyof typeof dashboardEventSchemas>(event: K, raw: unknown): z.output<(typeof dashboardEventSchemas)[K]> | null => {
     const bytes = payloadBytes(raw, MAX_EVENT_NODES);
     if (bytes > MAX_EVENT_BYTES) {
-      handlers.rejected(`${event} event refused: ${Number.isFinite(bytes) ? bytes : 'over'} bytes, expected at most ${MAX_EVENT_BYTES}`);
+      // Infinity: the walk stopped at its node budget, which can come before the byte cap.
+      const got = Number.isFinite(bytes) ? `${bytes} bytes` : `over ${MAX_EVENT_NODES} values`;
+      handlers.rejected(`${event} event refused: ${got}, expected at most ${MAX_EVENT_BYTES} bytes`);
       return null;
     }
     const parsed = dashboardEventSchemas[event].safeParse(raw);

@@ -17,8 +17,8 @@ export interface DashboardHandle {
 }
 
 /**
- * Wires the data layer to the aggregator: the full history over REST once, the `/dashboard`
- * stream for live phases and rounds, and on every (re)connect a catch-up of what the stream may
+ * Wires the data layer to the aggregator: the full history over REST once, the dashboard
+ * stream (live.ts) for live phases and rounds, and on every (re)connect a catch-up of what the stream may
  * have missed (status, privacy, the newest pages until they overlap what is held).
  */
 export function useDashboard(api: DashboardApi, origin: string): DashboardHandle {
