@@ -46,6 +46,33 @@ const roundSchema = z
     minExamples: z.number().int().min(2).default(10),
     /** Share of each client's examples held out for federated evaluation. */
     evaluationFraction: z.number().min(0).max(0.5).default(0.2),
+    /**
+     * Phase deadlines learnt from answers (see participation.ts): multiplier × p90 of the last
+     * `window` answer latencies + slackMs, once minSamples were seen; `deadlines` stay the ceiling.
+     */
+    adaptiveDeadlines: z
+      .object({
+        enabled: z.boolean().default(true),
+        multiplier: z.number().min(1).max(100).default(2),
+        slackMs: z.number().int().min(0).max(600_000).default(2_000),
+        minSamples: z.number().int().min(1).max(10_000).default(5),
+        window: z.number().int().min(1).max(100_000).default(256),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** Who sits out a while (see participation.ts). */
+const participationSchema = z
+  .object({
+    /** A selected client that goes silent is not selected for this long; each repeat doubles it. */
+    silenceBenchMs: z.number().int().min(0).max(86_400_000).default(60_000),
+    maxBenchMs: z.number().int().min(0).max(30 * 86_400_000).default(3_600_000),
+    /** Rejected sums in a row (no committed round between) after which a client sits out. */
+    rejectedRoundsToBench: z.number().int().min(1).max(1_000).default(3),
+    /** After a rejected sum, rounds sample at most this share of the candidates until one commits. */
+    rejectedSamplingCap: z.number().gt(0).max(1).default(0.5),
   })
   .strict();
 
@@ -124,6 +151,7 @@ export const configSchema = z
     training: trainingPlanSchema.prefault({ epochs: 1, batchSize: 16, learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000 }),
     optimizer: serverOptimizerSchema.prefault({ name: 'fedavg', learningRate: 1 }),
     privacy: privacySchema.prefault({}),
+    participation: participationSchema.prefault({}),
     limits: limitsSchema.prefault({}),
   })
   .strict();

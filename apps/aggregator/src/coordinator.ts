@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import {
   ADAPTIVE_CLIPPING_DEFAULTS,
   applyServerUpdate,
+  checkDecodedSum,
   modelUpdateNoiseMultiplier,
   updateClipNorm,
   contributionMetricsSpec,
@@ -40,6 +41,7 @@ import {
 import type { AggregatorConfig } from './config';
 import type { DataStore } from './store';
 import type { AggregatorMetrics } from './metrics';
+import { ParticipationBook, PhasePace } from './participation';
 import { poissonSample } from './sampling';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
@@ -92,6 +94,13 @@ const DEADLINE_OF: Record<Stage, keyof AggregatorConfig['round']['deadlines']> =
   maskedInput: 'maskedInputMs',
   unmasking: 'unmaskingMs',
 };
+/** The stage each client message answers. */
+const STAGE_OF: Record<SecAggUp['type'], Stage> = {
+  advertiseKeys: 'advertiseKeys',
+  shareKeys: 'shareKeys',
+  maskedInput: 'maskedInput',
+  unmask: 'unmasking',
+};
 
 /**
  * The aggregator's round state machine: idle → checkin → (selection, configuration) →
@@ -117,10 +126,15 @@ export class RoundCoordinator {
   /** Recent round ids, so a late or replayed message of a finished round is named as such. */
   readonly #finishedRoundIds = new Set<string>();
   readonly #disconnectedAt = new Map<string, number>();
+  readonly #participation: ParticipationBook;
+  readonly #pace: PhasePace;
+  #lastSumRejected = false;
 
   constructor(deps: CoordinatorDeps) {
     this.#deps = deps;
-    const { round, training, privacy } = deps.config;
+    const { round, training, privacy, participation } = deps.config;
+    this.#participation = new ParticipationBook(participation);
+    this.#pace = new PhasePace(round.adaptiveDeadlines);
     this.#live = {
       target: round.target,
       overSelection: round.overSelection,
@@ -191,6 +205,12 @@ export class RoundCoordinator {
   checkIn(tokenId: string, eligibility: Eligibility): CheckInResult {
     if (this.#round?.members.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
     if (this.#paused || this.#stopped) return { status: 'paused', retryAfterMs: 5_000 };
+    const bench = this.#participation.bench(tokenId);
+    if (bench.remainingMs > 0) {
+      this.#pool.delete(tokenId);
+      const seconds = Math.ceil(bench.remainingMs / 1000);
+      return { status: 'ineligible', reason: protocolError('BENCHED', `checkIn: ${bench.why}; not selected for another ${seconds} s`), retryAfterMs: bench.remainingMs };
+    }
     const { minExamples } = this.#deps.config.round;
     if (!eligibility.consent || eligibility.exampleCount < minExamples) {
       const why = !eligibility.consent ? 'no consent' : `${eligibility.exampleCount} examples, need at least ${minExamples}`;
@@ -241,6 +261,7 @@ export class RoundCoordinator {
       const step = await secAggServerStep(r.server, { type: 'message', from: member.participantId, message }, { suite: await this.#cryptoSuite() });
       if (!step.ok) return step.error;
       r.server = step.state;
+      this.#pace.record(STAGE_OF[message.type], performance.now() - r.stageStarted);
       r.bytes.received += bytes;
       this.#deps.metrics.bytes.inc({ direction: 'received' }, bytes);
       this.#wake();
@@ -363,7 +384,10 @@ export class RoundCoordinator {
     // from the interrupted attempt must be refused as stale.
     const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
     const eligible = candidates.length;
-    const samplingRate = Math.min(1, wanted / Math.max(1, config.privacy.population ?? eligible));
+    // After a rejected sum, sample fewer: rounds with and without the culprit tell it apart
+    // (participation.ts). q is what the ledger records, so the accounting follows.
+    const cap = this.#lastSumRejected ? config.participation.rejectedSamplingCap : 1;
+    const samplingRate = Math.min(cap, wanted / Math.max(1, config.privacy.population ?? eligible));
     const selected = poissonSample(candidates, samplingRate);
     if (selected.length < live.minReports) {
       // The draw alone decided this (not anyone's data): nobody was told anything, draw again next time.
@@ -451,11 +475,12 @@ export class RoundCoordinator {
       if (r.server.stage !== stage) break;
       this.#setPhase(stage);
       r.stageStarted = performance.now();
-      await this.#waitFor(
-        () => this.#stopped || pendingClients(r.server).every((id) => this.#gone(r.byParticipant[id] as string)),
-        config.round.deadlines[DEADLINE_OF[stage]],
-      );
+      const deadlineMs = this.#pace.deadlineMs(stage, config.round.deadlines[DEADLINE_OF[stage]]);
+      await this.#waitFor(() => this.#stopped || pendingClients(r.server).every((id) => this.#gone(r.byParticipant[id] as string)), deadlineMs);
       if (this.#stopped) return this.#abort(r, protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`));
+      const silent = pendingClients(r.server).map((id) => r.byParticipant[id] as string);
+      for (const tokenId of silent) this.#participation.silent(tokenId, stage);
+      if (silent.length > 0) logger.info({ round, stage, deadlineMs, silent: silent.length }, 'phase closed without some clients; they sit out a while');
       const failure = await this.#withLock(async () => {
         // Secure aggregation must not reveal a sum of fewer than minReports inputs: the
         // distributed noise is calibrated to that many (SecAgg+ thresholds are per neighbourhood).
@@ -541,20 +566,25 @@ export class RoundCoordinator {
     };
   }
 
-  /** Ends a round without touching the model: durable record first, then the announcement. */
+  /**
+   * Ends a round without touching the model: durable record first, then the announcement. A sum
+   * that was already unmasked was released to this server, so it is in the ledger all the same.
+   */
   #abort(r: ActiveRound, reason: ProtocolError): void {
     const { store, metrics, logger } = this.#deps;
-    const spent = store.ledger.entries.length > 0 ? store.ledger.epsilon(this.#deps.config.privacy.targetDelta).epsilon : null;
+    const release = r.server.result ? this.#ledgerAfter(r, r.server.result.survivors.length) : null;
+    const ledger = release?.ledger ?? store.ledger;
+    const spent = ledger.entries.length > 0 ? ledger.epsilon(this.#deps.config.privacy.targetDelta).epsilon : null;
     const report: RoundReport = {
       ...this.#baseReport(r),
       status: 'aborted',
       abort: { code: reason.code, message: reason.message },
       metrics: null,
       modelVersion: { from: store.modelVersion, to: store.modelVersion },
-      privacy: this.#privacySummary(r, null, spent !== null && Number.isFinite(spent) ? spent : null),
+      privacy: this.#privacySummary(r, release?.recorded ?? null, spent !== null && Number.isFinite(spent) ? spent : null),
     };
     this.#setPhase('commit');
-    store.commit({ report });
+    store.commit({ report, ...(release && release.recorded !== null ? { ledger } : {}) });
     if (r.server.stage !== 'aborted') {
       // Tell the clients still in the protocol, in its own terms, that nothing more will come.
       for (const member of r.members.values()) {
@@ -577,6 +607,23 @@ export class RoundCoordinator {
     if (this.#finishedRoundIds.size > 64) this.#finishedRoundIds.delete(this.#finishedRoundIds.values().next().value as string);
   }
 
+  /** The ledger with this round's release added (a copy), and the σ recorded for it (null: mode off). */
+  #ledgerAfter(r: ActiveRound, survivors: number): { ledger: PrivacyLedger; recorded: number | null } {
+    const { privacy } = r.plan;
+    const ledger = PrivacyLedger.fromJSON(this.#deps.store.ledger.toJSON());
+    if (privacy.mode === 'off') return { ledger, recorded: null };
+    const recorded = roundNoiseMultiplier({
+      mode: privacy.mode,
+      noiseMultiplier: privacy.noiseMultiplier,
+      expectedCohortSize: privacy.expectedCohortSize,
+      minSurvivors: privacy.minSurvivors,
+      survivors,
+      ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
+    });
+    ledger.record({ round: r.round, samplingRate: r.samplingRate, noiseMultiplier: recorded });
+    return { ledger, recorded };
+  }
+
   async #aggregateAndCommit(r: ActiveRound): Promise<void> {
     const { store, metrics, logger, config } = this.#deps;
     this.#setPhase('aggregate');
@@ -586,6 +633,14 @@ export class RoundCoordinator {
     const { encoding, metrics: metricsSpec, privacy } = r.plan;
     const layout = createMetricsLayout(metricsSpec, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
     const decoded = decodeSumWithMetrics(result.sum, encodingParams(encoding), layout, count);
+    const survivors = result.survivors.map((id) => r.byParticipant[id] as string);
+    // Secure aggregation hid every input: the sum must still be one honest clients can produce.
+    const plausible = checkDecodedSum(r.plan, { values: decoded.values, metrics: decoded.metrics, count });
+    if (!plausible.ok) {
+      for (const tokenId of survivors) this.#participation.rejected(tokenId);
+      this.#lastSumRejected = true;
+      return this.#abort(r, protocolError(plausible.error.code, `round ${r.round}: ${plausible.error.message}`));
+    }
     // Uniform FedAvg over the reports (DP-FedAvg clips every update to C, so each counts once).
     const mean = new Float32Array(decoded.values.length);
     for (let i = 0; i < mean.length; i++) mean[i] = (decoded.values[i] as number) / count;
@@ -593,19 +648,7 @@ export class RoundCoordinator {
     if (!step.weights.every(Number.isFinite)) {
       return this.#abort(r, protocolError('DIVERGED', `round ${r.round}: the server step produced non-finite weights`));
     }
-    const ledger = PrivacyLedger.fromJSON(store.ledger.toJSON());
-    let recorded: number | null = null;
-    if (privacy.mode !== 'off') {
-      recorded = roundNoiseMultiplier({
-        mode: privacy.mode,
-        noiseMultiplier: privacy.noiseMultiplier,
-        expectedCohortSize: privacy.expectedCohortSize,
-        minSurvivors: privacy.minSurvivors,
-        survivors: count,
-        ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
-      });
-      ledger.record({ round: r.round, samplingRate: r.samplingRate, noiseMultiplier: recorded });
-    }
+    const { ledger, recorded } = this.#ledgerAfter(r, count);
     const epsilon = ledger.entries.length > 0 ? ledger.epsilon(config.privacy.targetDelta).epsilon : null;
     const m = decoded.metrics as Record<string, number>;
     const adaptive = config.privacy.adaptiveClipping;
@@ -640,7 +683,9 @@ export class RoundCoordinator {
         ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
       },
     };
-    store.commit({ report, model: { weights: step.weights, optimizer: step.state, ledger, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) } });
+    store.commit({ report, ledger, model: { weights: step.weights, optimizer: step.state, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) } });
+    for (const tokenId of survivors) this.#participation.completed(tokenId);
+    this.#lastSumRejected = false;
     if (nextClipNorm !== undefined) this.#live = { ...this.#live, clipNorm: nextClipNorm };
     metrics.phaseSeconds.observe({ phase: 'commit' }, (performance.now() - commitStarted) / 1000);
     metrics.rounds.inc({ status: 'committed' });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ import {
   type RoundReport,
   type ServerOptimizerState,
 } from '@murmur/fl-core';
-import { writeFileAtomic } from './fs-atomic';
+import { fsyncDirectory, writeFileAtomic } from './fs-atomic';
 
 /**
  * Durable state in a data directory of plain files (why files and not SQLite: docs/aggregator.md):
@@ -23,11 +23,18 @@ import { writeFileAtomic } from './fs-atomic';
  *   models/model-<v>.bin       each committed model version (the MRM1 payload served over HTTP)
  *   models/optimizer-<v>.bin   the server optimizer's moments after version v (FedAvgM, FedAdam, FedYogi)
  *   rounds/<round>.json        one record per finished round, committed or aborted
+ *   quarantine/<file>          records that failed validation on start, set aside (see open)
  *
  * Every file is written atomically (temp + fsync + rename + directory fsync). A round becomes
  * durable in this order: model and optimizer files, its record, then head.json. Whatever a crash
  * interrupts before head.json is ignored on restart (and its files removed), so the state is
  * always the last completed round: nothing committed is lost, nothing half-written is served.
+ *
+ * A record is validated against fl-core's roundReportSchema before it is written, and again when
+ * it is read. One that fails on start (a disk error, a hand edit, a record from a build that let a
+ * bad sum through) is moved to quarantine/ with the reason logged and listed in `quarantined`;
+ * the service starts with the rest. Its round stays counted (head.json's nextRound, the ledger):
+ * the history then shows a gap that is explained, never a silently renumbered one.
  */
 const headSchema = z
   .object({
@@ -55,8 +62,17 @@ export interface InitialState {
 
 export interface CommitInput {
   report: RoundReport;
+  /** The ledger after the round, present when the round released a sum (committed or not). */
+  ledger?: PrivacyLedger;
   /** Present when the round committed a new model version. */
-  model?: { weights: Float32Array; optimizer: ServerOptimizerState; ledger: PrivacyLedger; clipNorm?: number };
+  model?: { weights: Float32Array; optimizer: ServerOptimizerState; clipNorm?: number };
+}
+
+/** A round record set aside on start because it failed validation. */
+export interface QuarantinedRecord {
+  round: number | null;
+  file: string;
+  reason: string;
 }
 
 export class DataStore {
@@ -68,8 +84,20 @@ export class DataStore {
   #latestPayload: Uint8Array;
   readonly #rounds: RoundReport[];
   readonly #keepModels: number;
+  /** Records set aside by the last open, oldest first. */
+  readonly quarantined: readonly QuarantinedRecord[];
 
-  private constructor(dir: string, head: Head, weights: Float32Array, optimizer: ServerOptimizerState, ledger: PrivacyLedger, payload: Uint8Array, rounds: RoundReport[], keepModels: number) {
+  private constructor(
+    dir: string,
+    head: Head,
+    weights: Float32Array,
+    optimizer: ServerOptimizerState,
+    ledger: PrivacyLedger,
+    payload: Uint8Array,
+    rounds: RoundReport[],
+    keepModels: number,
+    quarantined: QuarantinedRecord[],
+  ) {
     this.dir = dir;
     this.#head = head;
     this.#weights = weights;
@@ -78,6 +106,7 @@ export class DataStore {
     this.#latestPayload = payload;
     this.#rounds = rounds;
     this.#keepModels = keepModels;
+    this.quarantined = quarantined;
   }
 
   static open(dir: string, initial: () => InitialState, logger: Logger, keepModels = 50): DataStore {
@@ -104,7 +133,7 @@ export class DataStore {
       };
       writeFileAtomic(headPath, JSON.stringify(head));
       logger.info({ dir, parameters: weights.length }, 'data directory initialized with model version 0');
-      return new DataStore(dir, head, weights, optimizer, ledger, payload, [], keepModels);
+      return new DataStore(dir, head, weights, optimizer, ledger, payload, [], keepModels, []);
     }
     const head = headSchema.parse(JSON.parse(readFileSync(headPath, 'utf8')));
     const payload = new Uint8Array(readFileSync(join(dir, 'models', `model-${head.modelVersion}.bin`)));
@@ -115,22 +144,29 @@ export class DataStore {
     const optimizer = parseOptimizer(head.optimizer, readFileSync(join(dir, 'models', `optimizer-${head.modelVersion}.bin`)), model.weights.length);
     const ledger = PrivacyLedger.fromJSON(head.ledger);
     const rounds: RoundReport[] = [];
+    const quarantined: QuarantinedRecord[] = [];
     for (const name of readdirSync(join(dir, 'rounds')).sort()) {
-      const round = Number(name.replace(/\.json$/, ''));
+      const round = /^\d{8}\.json$/.test(name) ? Number(name.slice(0, 8)) : null;
       const path = join(dir, 'rounds', name);
       // A record written after the last head.json belongs to a round the crash interrupted.
-      if (!Number.isInteger(round) || round >= head.nextRound) {
+      if (round !== null && round >= head.nextRound) {
         rmSync(path);
         continue;
       }
-      rounds.push(roundReportSchema.parse(JSON.parse(readFileSync(path, 'utf8'))));
+      const read = round === null ? { ok: false as const, reason: 'not a round record name (expected 8 digits + .json)' } : readRecord(path, round);
+      if (read.ok) rounds.push(read.report);
+      else {
+        quarantine(dir, name);
+        quarantined.push({ round, file: name, reason: read.reason });
+        logger.warn({ file: join('rounds', name), moved: join('quarantine', name), reason: read.reason }, 'round record failed validation: quarantined, starting without it');
+      }
     }
     for (const name of readdirSync(join(dir, 'models'))) {
       const version = Number(/^(?:model|optimizer)-(\d+)\.bin$/.exec(name)?.[1]);
       if (Number.isInteger(version) && version > head.modelVersion) rmSync(join(dir, 'models', name));
     }
-    logger.info({ dir, modelVersion: head.modelVersion, nextRound: head.nextRound, rounds: rounds.length }, 'resumed from the last committed round');
-    return new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels);
+    logger.info({ dir, modelVersion: head.modelVersion, nextRound: head.nextRound, rounds: rounds.length, quarantined: quarantined.length }, 'resumed from the last committed round');
+    return new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels, quarantined);
   }
 
   get modelVersion(): number {
@@ -170,10 +206,16 @@ export class DataStore {
     return new Uint8Array(readFileSync(path));
   }
 
-  /** Makes a finished round durable; returns only once head.json names it. */
-  commit({ report, model }: CommitInput): void {
+  /**
+   * Makes a finished round durable; returns only once head.json names it. Throws, writing
+   * nothing, when the record fails fl-core's schema or is not the next round.
+   */
+  commit({ report, ledger, model }: CommitInput): void {
+    const valid = roundReportSchema.safeParse(report);
+    if (!valid.success) throw new RangeError(`round ${report.round}: the record is invalid and was not written: ${z.prettifyError(valid.error).replace(/\n/g, '; ')}`);
+    if (report.round !== this.#head.nextRound) throw new RangeError(`round record ${report.round}: expected round ${this.#head.nextRound}`);
     const nextRound = report.round + 1;
-    let head: Head = { ...this.#head, nextRound, updatedAt: new Date().toISOString() };
+    let head: Head = { ...this.#head, nextRound, updatedAt: new Date().toISOString(), ...(ledger ? { ledger: ledger.toJSON() } : {}) };
     let payload = this.#latestPayload;
     if (model) {
       const version = this.#head.modelVersion + 1;
@@ -185,7 +227,6 @@ export class DataStore {
         modelVersion: version,
         modelHash: modelHash(this.#head.spec, model.weights),
         optimizer: { config: model.optimizer.config, round: model.optimizer.round },
-        ledger: model.ledger.toJSON(),
         ...(model.clipNorm !== undefined ? { clipNorm: model.clipNorm } : {}),
       };
     }
@@ -194,16 +235,40 @@ export class DataStore {
     this.#head = head;
     this.#latestPayload = payload;
     this.#rounds.push(report);
+    if (ledger) this.#ledger = ledger;
     if (model) {
       this.#weights = model.weights;
       this.#optimizer = model.optimizer;
-      this.#ledger = model.ledger;
       const old = head.modelVersion - this.#keepModels;
       if (old >= 0) {
         for (const name of [`model-${old}.bin`, `optimizer-${old}.bin`]) rmSync(join(this.dir, 'models', name), { force: true });
       }
     }
   }
+}
+
+function readRecord(path: string, round: number): { ok: true; report: RoundReport } | { ok: false; reason: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    return { ok: false, reason: `not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const parsed = roundReportSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error).replace(/\n/g, '; ') };
+  if (parsed.data.round !== round) return { ok: false, reason: `holds round ${parsed.data.round}, expected ${round} from its name` };
+  return { ok: true, report: parsed.data };
+}
+
+/** Moves a record aside (kept for inspection, never served); a name already there gets a suffix. */
+function quarantine(dir: string, name: string): void {
+  const target = join(dir, 'quarantine');
+  mkdirSync(target, { recursive: true });
+  let destination = join(target, name);
+  for (let i = 1; existsSync(destination); i++) destination = join(target, `${name}.${i}`);
+  renameSync(join(dir, 'rounds', name), destination);
+  fsyncDirectory(target);
+  fsyncDirectory(join(dir, 'rounds'));
 }
 
 function optimizerBytes(state: ServerOptimizerState): Uint8Array {

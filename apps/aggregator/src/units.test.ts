@@ -136,7 +136,7 @@ describe('data directory', () => {
     const ledger = new PrivacyLedger();
     ledger.record({ round: 1, samplingRate: 0.5, noiseMultiplier: 1 });
     const optimizer = { ...store.optimizer, round: 1, m: new Float32Array(dimension).fill(0.25) };
-    store.commit({ report: report(1, 1), model: { weights: new Float32Array(dimension).fill(1), optimizer, ledger } });
+    store.commit({ report: report(1, 1), ledger, model: { weights: new Float32Array(dimension).fill(1), optimizer } });
     // What a crash between the record and head.json would leave: a record of round 2, a model 2, a temp file.
     writeFileSync(join(data.dir, 'rounds', '00000002.json'), JSON.stringify(report(2, 2)));
     writeFileSync(join(data.dir, 'models', 'model-2.bin'), 'partial');
@@ -152,6 +152,19 @@ describe('data directory', () => {
     expect(readdirSync(join(data.dir, 'models')).sort()).toEqual(['model-0.bin', 'model-1.bin', 'optimizer-0.bin', 'optimizer-1.bin']);
     expect(decodeModelPayload(reopened.modelPayload(0) as Uint8Array).weights[0]).toBe(0.5);
     expect(reopened.modelPayload(7)).toBeNull();
+    data.remove();
+  });
+
+  it('refuses to write an invalid record or one out of order, leaving the directory as it was', () => {
+    const data = tempDataDir();
+    const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavg' }, dimension) });
+    const store = DataStore.open(data.dir, initial, silent);
+    const poisoned = { ...report(1, 1), metrics: { examples: -829791644, trainLoss: null, eval: { count: -1160812246, loss: null, top1: null, top3: null } } };
+    expect(() => store.commit({ report: poisoned, model: { weights: new Float32Array(dimension), optimizer: store.optimizer } })).toThrow(/invalid and was not written.*examples/s);
+    expect(() => store.commit({ report: report(2, 1) })).toThrow(/expected round 1/);
+    expect(readdirSync(join(data.dir, 'rounds'))).toEqual([]);
+    expect(readdirSync(join(data.dir, 'models')).sort()).toEqual(['model-0.bin', 'optimizer-0.bin']);
+    expect(DataStore.open(data.dir, initial, silent)).toMatchObject({ modelVersion: 0, nextRound: 1 });
     data.remove();
   });
 

@@ -1,0 +1,123 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  asParticipantSocket,
+  connectParticipant,
+  parseServerEvent,
+  PROTOCOL_VERSION,
+  secureRandomBytes,
+  type ClientToServerEvents,
+  type ParticipantConnection,
+  type RoundEnd,
+  type RoundPlan,
+  type ServerToClientEvents,
+} from '@murmur/fl-core';
+import { enroll } from './virtual-clients';
+
+/**
+ * Clients that attack the aggregator the way an outsider with enrollment tokens can: they speak
+ * the protocol correctly, so everything they send passes the schemas, and they lie or stall
+ * inside it. The hostile-client tests and `npm run bench -- hostile` run them against a real
+ * aggregator beside honest virtual clients.
+ */
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface HostileClient {
+  tokenId: string;
+  socket: ClientSocket;
+  /** Rounds this client was selected for, in order. */
+  readonly plans: RoundPlan[];
+  /** Round ids for which it computed a (bogus) contribution and entered secure aggregation with it. */
+  readonly contributedRounds: Set<string>;
+  /** checkIn answers that were not "waiting" (silent clients record them): what the aggregator told it. */
+  readonly refusals: { status: string; reason?: string; retryAfterMs: number }[];
+  /** Errors its protocol machine met or was sent ("from: code message"). */
+  readonly errors: string[];
+  close(): void;
+}
+
+function connect(url: string, token: string): ClientSocket {
+  return io(url, { auth: { protocolVersion: PROTOCOL_VERSION, token }, transports: ['websocket'], reconnectionDelay: 250, reconnectionDelayMax: 2_000 });
+}
+
+const ELIGIBILITY = { consent: true, exampleCount: 500, idle: true, charging: true, backend: 'wasm' } as const;
+
+/**
+ * A poisoner: runs secure aggregation faithfully, but its input x is uniformly random in
+ * Z_(2^k) instead of an encoded, clipped update. Masking hides x from the server, so only the
+ * decoded sum can give it away.
+ */
+export async function startPoisoningClient(url: string): Promise<HostileClient> {
+  const { token, tokenId } = await enroll(url);
+  const socket = connect(url, token);
+  const plans: RoundPlan[] = [];
+  const contributedRounds = new Set<string>();
+  const refusals: HostileClient['refusals'] = [];
+  const errors: string[] = [];
+  const connection: ParticipantConnection = connectParticipant(asParticipantSocket(socket), {
+    eligibility: () => ELIGIBILITY,
+    contribute: async (plan) => {
+      plans.push(plan);
+      const words = new Uint32Array(plan.secagg.vectorLength);
+      secureRandomBytes(new Uint8Array(words.buffer));
+      const mask = plan.secagg.modulusBits === 32 ? 0xffffffff : 2 ** plan.secagg.modulusBits - 1;
+      for (let i = 0; i < words.length; i++) words[i] = (words[i] as number) & mask;
+      return { ok: true, value: words };
+    },
+    onEvent: (event) => {
+      if (event.type === 'contributed') contributedRounds.add(event.roundId);
+      if (event.type === 'error') errors.push(`${event.from}: ${event.error.code} ${event.error.message}`);
+    },
+  });
+  return {
+    tokenId,
+    socket,
+    plans,
+    contributedRounds,
+    refusals,
+    errors,
+    close() {
+      connection.stop();
+      socket.disconnect();
+    },
+  };
+}
+
+/**
+ * A silent Sybil: checks in as an eligible device, accepts every selection and never answers,
+ * then checks in again as soon as the round is over, so that it can stall round after round.
+ */
+export async function startSilentClient(url: string): Promise<HostileClient> {
+  const { token, tokenId } = await enroll(url);
+  const socket = connect(url, token);
+  const plans: RoundPlan[] = [];
+  const refusals: HostileClient['refusals'] = [];
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  const checkIn = (delayMs: number) => {
+    if (retry) clearTimeout(retry);
+    retry = setTimeout(() => socket.emit('checkIn', { eligibility: ELIGIBILITY }), delayMs);
+  };
+  socket.on('welcome', () => checkIn(0));
+  socket.on('checkInResult', (raw) => {
+    const parsed = parseServerEvent('checkInResult', raw, { maxBytes: 64 * 1024 });
+    if (!parsed.ok || parsed.value.status === 'waiting') return;
+    const { status, retryAfterMs } = parsed.value;
+    refusals.push({ status, retryAfterMs, ...(parsed.value.reason ? { reason: parsed.value.reason.message } : {}) });
+    checkIn(retryAfterMs);
+  });
+  socket.on('roundPlan', (plan: RoundPlan) => {
+    plans.push(plan);
+  });
+  socket.on('roundEnd', (_end: RoundEnd) => checkIn(0));
+  return {
+    tokenId,
+    socket,
+    plans,
+    contributedRounds: new Set(),
+    refusals,
+    errors: [],
+    close() {
+      if (retry) clearTimeout(retry);
+      socket.disconnect();
+    },
+  };
+}
