@@ -304,7 +304,9 @@ describe('the dashboard stream refuses what a viewer never sends', () => {
     );
     expect.soft(outlived.length, 'flooders the server left open for over 500 ms').toBe(0);
     expect.soft(Math.max(0, ...closedByServer.map((l) => l.ms)), 'longest a flooder stayed connected (ms)').toBeLessThan(500);
-    expect.soft(floodMedianMs, '/healthz median under the flood (ms)').toBeLessThan(Math.max(50, 5 * quietMedianMs));
+    // Timing on a shared 2-core machine (the whole suite runs in parallel): a loose bound beside the
+    // structural checks above. The old transport measured 325–400 ms here on a quiet machine.
+    expect.soft(floodMedianMs, '/healthz median under the flood (ms)').toBeLessThan(Math.max(150, 10 * quietMedianMs));
     expect.soft(Math.max(...latencies), 'slowest phase event to the viewer (ms)').toBeLessThan(1_000);
     expect(viewer.connected).toBe(true);
     await quiet();
