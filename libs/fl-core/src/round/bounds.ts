@@ -126,7 +126,8 @@ export function checkDecodedSum(plan: BoundsPlan, sum: DecodedRoundSum): Protoco
     const examples = metrics[countName];
     const range = bounds.metrics[lossName];
     if (loss === undefined || examples === undefined || range === undefined) continue;
-    const limit = examples * MAX_LOSS_PER_EXAMPLE - range.min;
+    // range.min is minus the rounding slack of this loss sum; the same slack applies above.
+    const limit = examples * MAX_LOSS_PER_EXAMPLE + Math.abs(range.min);
     if (loss > limit) return reject(`metric ${lossName} is ${loss}, expected ≤ ${limit} (${MAX_LOSS_PER_EXAMPLE} nats × ${countName} ${examples})`);
   }
   return { ok: true, value: { meanNorm, bounds } };
