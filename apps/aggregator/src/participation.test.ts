@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ParticipationBook, PhasePace } from './participation';
 
-const POLICY = { silenceBenchMs: 60_000, maxBenchMs: 600_000, rejectedRoundsToBench: 3, rejectedSamplingCap: 0.5 };
+const POLICY = { silenceBenchMs: 60_000, maxBenchMs: 600_000, rejectedRoundsToBench: 3 };
 
 function book() {
   let now = 1_000_000;

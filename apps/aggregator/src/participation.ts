@@ -22,8 +22,6 @@ export interface ParticipationPolicy {
   maxBenchMs: number;
   /** Consecutive rejected sums (no committed round between) after which a token is benched. */
   rejectedRoundsToBench: number;
-  /** Most of the candidates a round samples (Poisson q) while the last sum was rejected. */
-  rejectedSamplingCap: number;
 }
 
 interface Standing {
