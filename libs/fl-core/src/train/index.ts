@@ -5,7 +5,11 @@ export {
   evaluateSums,
   summarizeEvaluation,
   addEvaluationSums,
+  countInVocabularyTargets,
+  suggestionIds,
   UNSUGGESTABLE_TOKEN_IDS,
   type EvaluationSums,
+  type DetailedEvaluationSums,
   type EvaluationMetrics,
 } from './evaluate';
+export { wilsonInterval, meanInterval, Z_95, type Interval, type SampleSums } from './intervals';

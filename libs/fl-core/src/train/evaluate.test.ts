@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../node/backend';
+import { buildModel } from '../model/build';
+import { getFlatWeights, setFlatWeights } from '../model/weights';
+import type { ModelSpec } from '../model/spec';
+import { createSeededRandom } from '../random/index';
+import { BOS_ID, EOS_ID, PAD_ID, UNK_ID, type ExampleSet } from '../text/index';
+import { evaluateSums, suggestionIds, summarizeEvaluation, UNSUGGESTABLE_TOKEN_IDS } from './evaluate';
+import { meanInterval, wilsonInterval } from './intervals';
+
+const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 16, contextLength: 2, embeddingDim: 4, hiddenUnits: 8 };
+
+function examples(targets: number[], random = createSeededRandom(1)): ExampleSet {
+  const contexts = Int32Array.from({ length: targets.length * SPEC.contextLength }, () => 4 + random.nextInt(SPEC.vocabularySize - 4));
+  return { contexts, targets: Int32Array.from(targets), count: targets.length, contextLength: SPEC.contextLength };
+}
+
+beforeAll(async () => {
+  await useNodeBackend('wasm');
+});
+
+describe('suggestionIds', () => {
+  it('takes the k best ids that are not <pad>, <unk>, <bos>, <eos>, ties to the lower id', () => {
+    expect(UNSUGGESTABLE_TOKEN_IDS).toEqual([PAD_ID, UNK_ID, BOS_ID, EOS_ID]);
+    const scores = [9, 9, 9, 9, 0.1, 0.5, 0.5, 0.7, -1];
+    expect(suggestionIds(scores, 3)).toEqual([7, 5, 6]);
+    expect(suggestionIds(scores, 1)).toEqual([7]);
+    expect(suggestionIds(scores, 10)).toEqual([7, 5, 6, 4, 8]);
+    expect(() => suggestionIds(scores, 0)).toThrow(/suggestionIds: k must be a positive integer, got 0/);
+  });
+});
+
+describe('evaluateSums', () => {
+  it('never suggests <eos> or <unk>: such targets are misses, yet count in the loss', async () => {
+    // All weights 0 but the output bias: the GRU state stays 0, so every row's logits are the bias.
+    // The specials score highest; the strip must skip them and show 5, 6, 7.
+    const model = buildModel(SPEC, { seed: 1 });
+    const bias = new Float32Array(SPEC.vocabularySize);
+    bias[PAD_ID] = 11;
+    bias[BOS_ID] = 12;
+    bias[EOS_ID] = 10;
+    bias[UNK_ID] = 9;
+    bias[5] = 5;
+    bias[6] = 4;
+    bias[7] = 3;
+    const flat = new Float32Array(getFlatWeights(model).length);
+    flat.set(bias, flat.length - bias.length);
+    setFlatWeights(model, flat);
+    expect(model.weights.at(-1)?.shape).toEqual([SPEC.vocabularySize]);
+
+    const targets = [EOS_ID, UNK_ID, 5, 6, 7, 8];
+    const sums = await evaluateSums(model, examples(targets));
+    const logSumExp = Math.log(Array.from(bias).reduce((s, b) => s + Math.exp(b), 0));
+    const losses = targets.map((t) => logSumExp - (bias[t] as number));
+    expect(sums.count).toBe(6);
+    expect(sums.top1Hits).toBe(1); // 5
+    expect(sums.top3Hits).toBe(3); // 5, 6, 7; the <eos> and <unk> targets are misses
+    expect(sums.inVocabularyCount).toBe(4);
+    expect(sums.lossSum).toBeCloseTo(losses.reduce((a, b) => a + b, 0), 4);
+    expect(sums.lossSquaredSum).toBeCloseTo(losses.reduce((a, b) => a + b * b, 0), 3);
+
+    const metrics = summarizeEvaluation(sums);
+    expect(metrics.top1).toBeCloseTo(1 / 6, 12);
+    expect(metrics.inVocabulary).toMatchObject({ count: 4, top1: 0.25, top3: 0.75 });
+    expect(metrics.inVocabulary.top3Interval).toEqual(wilsonInterval(3, 4));
+    model.dispose();
+  });
+
+  it("counts hits exactly as suggestionIds ranks the model's logits, on a random model", async () => {
+    const model = buildModel(SPEC, { seed: 7 });
+    const random = createSeededRandom(3);
+    const set = examples(Array.from({ length: 300 }, () => 1 + random.nextInt(SPEC.vocabularySize - 1)).map((t) => (t === BOS_ID ? EOS_ID : t)), random);
+    const sums = await evaluateSums(model, set, 64);
+    const logits = tf.tidy(() => model.predict(tf.tensor2d(set.contexts, [set.count, SPEC.contextLength], 'int32')) as tf.Tensor2D);
+    const rows = (await logits.array()) as number[][];
+    logits.dispose();
+    let top1 = 0;
+    let top3 = 0;
+    let lossSum = 0;
+    rows.forEach((row, i) => {
+      const target = set.targets[i] as number;
+      const suggested = suggestionIds(row, 3);
+      if (suggested[0] === target) top1++;
+      if (suggested.includes(target)) top3++;
+      const max = Math.max(...row);
+      lossSum += max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0)) - (row[target] as number);
+    });
+    expect(sums).toMatchObject({ top1Hits: top1, top3Hits: top3, count: 300 });
+    expect(sums.lossSum).toBeCloseTo(lossSum, 2);
+    model.dispose();
+  });
+});
+
+describe('summarizeEvaluation', () => {
+  it('turns sums into rates with Wilson and normal-approximation intervals', () => {
+    const metrics = summarizeEvaluation({ lossSum: 15, lossSquaredSum: 55, top1Hits: 16, top3Hits: 30, count: 100, inVocabularyCount: 80 });
+    expect(metrics.loss).toBe(0.15);
+    expect(metrics.perplexity).toBe(Math.exp(0.15));
+    expect(metrics.top1Interval).toEqual(wilsonInterval(16, 100));
+    expect(metrics.top3Interval).toEqual(wilsonInterval(30, 100));
+    expect(metrics.lossInterval).toEqual(meanInterval({ sum: 15, sumOfSquares: 55, count: 100 }));
+    expect(metrics.perplexityInterval.lower).toBe(Math.exp(metrics.lossInterval.lower));
+    expect(metrics.inVocabulary).toEqual({ count: 80, top1: 0.2, top3: 0.375, top1Interval: wilsonInterval(16, 80), top3Interval: wilsonInterval(30, 80) });
+  });
+
+  it('is NaN, not an error, with nothing evaluated', () => {
+    const metrics = summarizeEvaluation({ lossSum: 0, lossSquaredSum: 0, top1Hits: 0, top3Hits: 0, count: 0, inVocabularyCount: 0 });
+    expect(metrics.top1).toBeNaN();
+    expect(metrics.perplexity).toBeNaN();
+    expect(metrics.top1Interval.lower).toBeNaN();
+  });
+});
