@@ -4,8 +4,37 @@ import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { HELP, parseSimulationArgs } from './config';
 import { runSimulation, type SimulationReport } from './run';
+import type { EvaluationMetrics, Interval } from '@murmur/fl-core';
 
 const percent = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
+const withInterval = (x: number, { lower, upper }: Interval, format: (v: number) => string) => `${format(x)} [${format(lower)}, ${format(upper)}]`;
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const fixed = (x: number) => x.toFixed(1);
+
+/** The model beside the n-gram baselines on the same held-out examples, with 95% intervals. */
+function printComparison(report: SimulationReport): void {
+  const rows: [string, EvaluationMetrics][] = [[`model (round ${report.rounds.at(-1)?.round ?? '?'})`, report.model]];
+  if (report.baselines) for (const [name, metrics] of Object.entries(report.baselines)) rows.push([name, metrics]);
+  const table = new Table({ head: ['held-out, 95% intervals', 'top-1', 'top-3', 'top-1 in-vocab', 'perplexity'] });
+  for (const [name, m] of rows) {
+    table.push([
+      name,
+      withInterval(m.top1, m.top1Interval, pct),
+      withInterval(m.top3, m.top3Interval, pct),
+      withInterval(m.inVocabulary.top1, m.inVocabulary.top1Interval, pct),
+      withInterval(m.perplexity, m.perplexityInterval, fixed),
+    ]);
+  }
+  console.log(table.toString());
+  if (report.comparison) {
+    const c = report.comparison;
+    console.log(
+      `model / best baseline (${c.best}): top-1 ${c.top1Ratio.toFixed(3)}, top-3 ${c.top3Ratio.toFixed(3)}, ` +
+        `perplexity ${c.perplexityRatio.toFixed(3)} (lower is better); ` +
+        `n-grams counted on ${report.baselineCounting?.trainExamples.toLocaleString('en-US')} training positions in ${report.baselineCounting?.seconds.toFixed(1)} s`,
+    );
+  }
+}
 
 function printTable(report: SimulationReport): void {
   const dp = report.config.dp !== 'off';
@@ -19,6 +48,7 @@ function printTable(report: SimulationReport): void {
     ]);
   }
   console.log(table.toString());
+  printComparison(report);
   if (report.central) {
     const c = report.central;
     console.log(

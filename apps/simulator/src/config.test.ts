@@ -6,7 +6,7 @@ describe('parseSimulationArgs', () => {
     const parsed = parseSimulationArgs([]);
     expect(parsed).toMatchObject({
       help: false,
-      config: { corpus: 'sotu', partition: 'natural', model: 'tiny', optimizer: 'fedadam', rounds: 20, perRound: 10, seed: 1, central: false },
+      config: { corpus: 'sotu', partition: 'natural', model: 'tiny', optimizer: 'fedadam', rounds: 20, perRound: 10, seed: 1, central: false, noBaselines: false },
     });
   });
 
@@ -20,7 +20,7 @@ describe('parseSimulationArgs', () => {
 
   it('documents every flag it accepts in --help', () => {
     expect(parseSimulationArgs(['--help'])).toEqual({ help: true });
-    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--central', '--out', '--quiet']) {
+    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--central', '--no-baselines', '--out', '--quiet']) {
       expect(HELP).toContain(flag);
     }
   });

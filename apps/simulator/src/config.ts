@@ -46,6 +46,8 @@ Differential privacy (DP-FedAvg; see docs/privacy.md)
 Output
   --central              also train centrally on the union of the training clients with the same
                          number of processed examples, and report the ratio
+  --no-baselines         skip the interpolated Kneser–Ney 2-, 3- and 4-gram baselines (counted on
+                         the training clients' text, scored on the same held-out examples)
   --out FILE             write the report as JSON
   --quiet                no progress bar or table
   -h, --help             this text
@@ -84,6 +86,7 @@ export const simulationConfigSchema = z
     targetQuantile: z.coerce.number().gt(0).lt(1).default(0.5),
     targetDelta: z.coerce.number().gt(0).lt(1).default(1e-5),
     central: z.boolean().default(false),
+    noBaselines: z.boolean().default(false),
     out: z.string().min(1).optional(),
     quiet: z.boolean().default(false),
   })
@@ -110,6 +113,7 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
       options: {
         ...Object.fromEntries(STRING_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
         central: { type: 'boolean' },
+        'no-baselines': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },

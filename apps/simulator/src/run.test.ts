@@ -3,7 +3,7 @@ import { parseSimulationArgs } from './config';
 import { runSimulation } from './run';
 
 describe('runSimulation', () => {
-  it('runs federated rounds on real State of the Union clients and a central baseline, reporting the documented JSON', async () => {
+  it('runs federated rounds on real State of the Union clients, a central baseline and Kneser–Ney baselines, reporting the documented JSON', async () => {
     const parsed = parseSimulationArgs('--clients 12 --per-round 4 --rounds 3 --max-examples 64 --max-test-examples 500 --central --seed 3'.split(' '));
     if (parsed.help) throw new Error('unexpected --help');
     const report = await runSimulation(parsed.config);
@@ -18,6 +18,40 @@ describe('runSimulation', () => {
     expect(report.config).toMatchObject({ trainClients: 12, testExamples: 500, parameters: 156_512 });
     expect(report.central?.examplesProcessed).toBe(3 * 4 * 64);
     expect(report.central?.top1Ratio).toBeCloseTo((report.rounds[2]?.top1 ?? 0) / (report.central?.top1 ?? 1), 10);
+    expect(report.central?.top1Interval.lower).toBeLessThanOrEqual(report.central?.top1 ?? Number.NaN);
+
+    // The model's final metrics carry intervals, like every evaluated round.
+    expect(report.model.count).toBe(500);
+    expect(report.model.top1).toBe(report.rounds[2]?.top1);
+    expect(report.rounds[2]?.top1Interval).toEqual(report.model.top1Interval);
+    expect(report.model.top1Interval.lower).toBeLessThan(report.model.top1);
+    expect(report.model.top1Interval.upper).toBeGreaterThan(report.model.top1);
+
+    // Baselines: counted on the 12 training clients' examples, scored on the same 500 held-out rows.
+    const { baselines, comparison, baselineCounting } = report;
+    expect(Object.keys(baselines ?? {})).toEqual(['kn2', 'kn3', 'kn4']);
+    for (const [name, baseline] of Object.entries(baselines ?? {})) {
+      expect(baseline.order).toBe(Number(name.slice(2)));
+      expect(baseline.count).toBe(500);
+      expect(baseline.top3).toBeGreaterThanOrEqual(baseline.top1);
+      expect(baseline.perplexity).toBeGreaterThan(1);
+      expect(baseline.perplexityInterval.lower).toBeLessThan(baseline.perplexity);
+      expect(baseline.top1Interval.upper).toBeGreaterThan(baseline.top1);
+      expect(baseline.inVocabulary.count).toBe(report.model.inVocabulary.count);
+    }
+    expect(baselineCounting?.trainExamples).toBeGreaterThan(10_000);
+    const best = baselines?.[comparison?.best ?? 'kn2'];
+    expect(Math.max(...Object.values(baselines ?? {}).map((b) => b.top1))).toBe(best?.top1);
+    expect(comparison?.top1Ratio).toBeCloseTo(report.model.top1 / (best?.top1 ?? 1), 12);
+  });
+
+  it('skips the baselines with --no-baselines', async () => {
+    const parsed = parseSimulationArgs('--clients 2 --per-round 1 --rounds 1 --max-examples 16 --max-test-examples 50 --no-baselines'.split(' '));
+    if (parsed.help) throw new Error('unexpected --help');
+    const report = await runSimulation(parsed.config);
+    expect(report.baselines).toBeUndefined();
+    expect(report.comparison).toBeUndefined();
+    expect(report.model.count).toBe(50);
   });
 
   it('refuses more clients than the partition has', async () => {

@@ -9,10 +9,14 @@ import {
   partitionClients,
   runCentralTraining,
   runFederatedSimulation,
+  runNgramBaselines,
   sampleExamples,
   splitHeldOut,
   textToExamples,
+  type EvaluationMetrics,
   type ExampleSet,
+  type Interval,
+  type KneserNeyDiscounts,
   type PartitionOptions,
   type SimulationPrivacy,
   type RoundRecord,
@@ -20,6 +24,17 @@ import {
 } from '@murmur/fl-core';
 import { loadCorpus, useNodeBackend } from '@murmur/fl-core/node';
 import type { SimulationConfig } from './config';
+
+/** An interpolated Kneser–Ney baseline on the held-out examples, beside the model. */
+export type BaselineReport = EvaluationMetrics & {
+  order: number;
+  /** Per k-gram order (index k − 1): the modified-KN discounts D1, D2, D3+. */
+  discounts: readonly KneserNeyDiscounts[];
+  /** Building the model from the shared counts and evaluating it. */
+  seconds: number;
+};
+
+export type BaselineName = 'kn2' | 'kn3' | 'kn4';
 
 export interface SimulationReport {
   config: SimulationConfig & { parameters: number; trainClients: number; testClients: number; testExamples: number };
@@ -29,6 +44,11 @@ export interface SimulationReport {
     testLoss: number | null;
     top1: number | null;
     top3: number | null;
+    /** 95% intervals (Wilson for top-k, normal approximation of the mean loss); null when not evaluated. */
+    top1Interval: Interval | null;
+    top3Interval: Interval | null;
+    perplexity: number | null;
+    perplexityInterval: Interval | null;
     examples: number;
     examplesProcessed: number;
     seconds: number;
@@ -37,11 +57,29 @@ export interface SimulationReport {
     clipNorm?: number;
     cohort?: number;
   }[];
-  central?: { testLoss: number; top1: number; top3: number; examplesProcessed: number; seconds: number; top1Ratio: number };
+  /** The federated model after the last round, on the held-out examples: every metric, with intervals. */
+  model: EvaluationMetrics;
+  central?: {
+    testLoss: number;
+    top1: number;
+    top3: number;
+    top1Interval: Interval;
+    top3Interval: Interval;
+    perplexity: number;
+    perplexityInterval: Interval;
+    examplesProcessed: number;
+    seconds: number;
+    top1Ratio: number;
+  };
+  /** Absent with --no-baselines. Counted on the pooled training clients' examples. */
+  baselines?: Record<BaselineName, BaselineReport>;
+  baselineCounting?: { trainExamples: number; seconds: number };
+  /** The federated model over the baseline with the best held-out top-1. */
+  comparison?: { best: BaselineName; top1Ratio: number; top3Ratio: number; perplexityRatio: number };
 }
 
 export interface SimulationHooks {
-  onPhase?: (phase: 'data' | 'federated' | 'central', total: number) => void;
+  onPhase?: (phase: 'data' | 'baselines' | 'federated' | 'central', total: number) => void;
   onProgress?: (done: number, detail: Record<string, string | number>) => void;
   onRound?: (round: RoundRecord) => void;
 }
@@ -97,6 +135,17 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     random.fork(),
   );
   hooks.onProgress?.(1, {});
+  const pooled = concatExamples(population.map((c) => c.examples));
+
+  let baselines: Pick<SimulationReport, 'baselines' | 'baselineCounting'> = {};
+  if (!config.noBaselines) {
+    hooks.onPhase?.('baselines', 1);
+    const result = runNgramBaselines({ trainExamples: pooled, testExamples, vocabularySize: spec.vocabularySize, orders: [2, 3, 4] });
+    const [kn2, kn3, kn4] = result.baselines.map(({ order, test: metrics, discounts, seconds }) => ({ ...metrics, order, discounts, seconds }));
+    if (!kn2 || !kn3 || !kn4) throw new Error(`runSimulation: expected 3 baselines, got ${result.baselines.length}`);
+    baselines = { baselines: { kn2, kn3, kn4 }, baselineCounting: { trainExamples: result.trainPositions, seconds: result.countSeconds } };
+    hooks.onProgress?.(1, {});
+  }
 
   const model = buildModel(spec, { seed: config.seed });
   const initialWeights = getFlatWeights(model);
@@ -126,6 +175,9 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     },
   });
 
+  // The simulation always evaluates after the last round.
+  const finalTest = federated.rounds.at(-1)?.test;
+  if (!finalTest) throw new Error('runSimulation: the last round has no evaluation');
   const report: SimulationReport = {
     config: {
       ...config,
@@ -140,11 +192,18 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       testLoss: r.test?.loss ?? null,
       top1: r.test?.top1 ?? null,
       top3: r.test?.top3 ?? null,
+      top1Interval: r.test?.top1Interval ?? null,
+      top3Interval: r.test?.top3Interval ?? null,
+      perplexity: r.test?.perplexity ?? null,
+      perplexityInterval: r.test?.perplexityInterval ?? null,
       examples: r.examples,
       examplesProcessed: r.examplesProcessed,
       seconds: r.seconds,
       ...(r.privacy ? { epsilon: r.privacy.epsilon, clipNorm: r.privacy.clipNorm, cohort: r.privacy.cohortSize } : {}),
     })),
+    model: finalTest,
+    ...baselines,
+    ...(baselines.baselines ? { comparison: compareWithBest(finalTest, baselines.baselines) } : {}),
   };
 
   if (config.central) {
@@ -153,7 +212,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     const central = await runCentralTraining({
       model,
       initialWeights,
-      trainExamples: concatExamples(population.map((c) => c.examples)),
+      trainExamples: pooled,
       testExamples,
       examplesBudget: budget,
       batchSize: config.batchSize,
@@ -166,6 +225,10 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       testLoss: central.test.loss,
       top1: central.test.top1,
       top3: central.test.top3,
+      top1Interval: central.test.top1Interval,
+      top3Interval: central.test.top3Interval,
+      perplexity: central.test.perplexity,
+      perplexityInterval: central.test.perplexityInterval,
       examplesProcessed: central.examplesProcessed,
       seconds: central.seconds,
       top1Ratio: finalTop1 / central.test.top1,
@@ -173,4 +236,16 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
   }
   model.dispose();
   return report;
+}
+
+function compareWithBest(model: EvaluationMetrics, baselines: Record<BaselineName, BaselineReport>): NonNullable<SimulationReport['comparison']> {
+  const names = Object.keys(baselines) as BaselineName[];
+  const best = names.reduce((a, b) => (baselines[b].top1 > baselines[a].top1 ? b : a));
+  const baseline = baselines[best];
+  return {
+    best,
+    top1Ratio: model.top1 / baseline.top1,
+    top3Ratio: model.top3 / baseline.top3,
+    perplexityRatio: model.perplexity / baseline.perplexity,
+  };
 }

@@ -12,3 +12,4 @@ export * from './secagg/index';
 export * from './protocol/index';
 export * from './participant/index';
 export * from './round/index';
+export * from './baselines/index';
