@@ -63,11 +63,11 @@ export async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('npm run bench -- train [--model tiny|reference] [--batches N (direct kernels)] [--stock-batches N]');
+    console.log('npm run bench -- train [--model tiny|reference|cifg] [--batches N (direct kernels)] [--stock-batches N]');
     return;
   }
   const model = values.model as ModelPresetName;
-  if (!(model in MODEL_PRESETS)) throw new Error(`--model must be tiny or reference, got ${values.model}`);
+  if (!(model in MODEL_PRESETS)) throw new Error(`--model must be one of ${Object.keys(MODEL_PRESETS).join(', ')}, got ${values.model}`);
   const batches = Number(values.batches);
   const stockBatches = Number(values['stock-batches']);
   const spec = MODEL_PRESETS[model];
@@ -93,7 +93,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   const best = rate('wasm', 'direct');
   writeReport({
-    name: 'train',
+    // The reference model keeps the historical file name; other presets get their own.
+    name: model === 'reference' ? 'train' : `train-${model}`,
     title: `Training throughput, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, Node`,
     columns: ['backend', 'kernels', 'examples/s', '× stock cpu', 'examples', 'error'],
     rows,

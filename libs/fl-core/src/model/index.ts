@@ -4,10 +4,12 @@ export {
   parameterCount,
   TINY_SPEC,
   REFERENCE_SPEC,
+  CIFG_SPEC,
   MODEL_PRESETS,
   type ModelSpec,
   type ModelPresetName,
 } from './spec';
 export { buildModel, type BuildOptions } from './build';
+export { CifgCell, TiedSoftmax } from './layers';
 export { getFlatWeights, setFlatWeights, assertWeightsFitSpec, modelHash, WeightShapeError } from './weights';
 export { encodeModelPayload, decodeModelPayload, ModelPayloadError, type ModelPayload } from './payload';
