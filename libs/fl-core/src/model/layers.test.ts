@@ -59,8 +59,9 @@ describe('CIFG model with tied embeddings', () => {
     const context = tf.tensor2d([[5, 9, 2, 7]], [1, 4], 'int32');
     const logits = Array.from((model.predict(context) as tf.Tensor).dataSync());
     const embedding = model.layers[0]?.getWeights()[0] as tf.Tensor2D;
-    const hidden = tf.sequential({ layers: [model.layers[0] as tf.layers.Layer, model.layers[1] as tf.layers.Layer] }).predict(context) as tf.Tensor2D;
-    const [projection, bias] = (model.layers[2] as tf.layers.Layer).getWeights() as [tf.Tensor2D, tf.Tensor1D];
+    // Embedding → CIFG (every step) → LastTimeStep gives the hidden state the softmax sees.
+    const hidden = tf.sequential({ layers: model.layers.slice(0, 3) }).predict(context) as tf.Tensor2D;
+    const [projection, bias] = (model.layers[3] as tf.layers.Layer).getWeights() as [tf.Tensor2D, tf.Tensor1D];
     const expected = Array.from(tf.add(tf.matMul(tf.matMul(hidden, projection), embedding, false, true), bias).dataSync());
     logits.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 5));
     // Moving one word's input embedding moves its own output score.
@@ -88,14 +89,17 @@ describe('CIFG model with tied embeddings', () => {
     }
   });
 
-  it('drops out only in training: predictions are deterministic', () => {
+  it('drops out only in training, with a fresh mask at every step', () => {
     const model = buildModel(SMALL, { seed: 5 });
     const context = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
     const a = Array.from((model.predict(context) as tf.Tensor).dataSync());
     const b = Array.from((model.predict(context) as tf.Tensor).dataSync());
     expect(a).toEqual(b);
     const trained = Array.from((model.apply(context, { training: true }) as tf.Tensor).dataSync());
+    const again = Array.from((model.apply(context, { training: true }) as tf.Tensor).dataSync());
     expect(trained).not.toEqual(a);
+    // A seeded tfjs dropout layer would repeat its mask here.
+    expect(again).not.toEqual(trained);
     model.dispose();
   });
 });

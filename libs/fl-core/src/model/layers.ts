@@ -119,15 +119,53 @@ export class TiedSoftmax extends tf.layers.Layer {
     return [...shape.slice(0, -1), this.#embeddings().shape[0]];
   }
 
+  /** h is [batch, hidden], or [batch, T, hidden] when every time step is scored (sequenceLogits). */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
-      const h = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor2D;
+      const input = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
+      // matMul needs rank 2 here (a rank-3 matMul is a batched one, which would need E per batch):
+      // fold the leading dimensions into rows. A rank-2 input skips the reshape, so the last-step
+      // path runs exactly the ops it always ran.
+      const hidden = input.shape[input.rank - 1] as number;
+      const h = (input.rank === 2 ? input : tf.reshape(input, [-1, hidden])) as tf.Tensor2D;
       const projected = tf.matMul(h, (this.#projection as tf.LayerVariable).read() as tf.Tensor2D);
-      return tf.add(tf.matMul(projected, this.#embeddings(), false, true), (this.#bias as tf.LayerVariable).read());
+      const logits = tf.add(tf.matMul(projected, this.#embeddings(), false, true), (this.#bias as tf.LayerVariable).read());
+      return input.rank === 2 ? logits : tf.reshape(logits, [...input.shape.slice(0, -1), logits.shape[1] as number]);
     });
   }
 
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), seed: this.#seed };
+  }
+}
+
+/**
+ * [batch, T, features] → [batch, features]: the last time step of a recurrent layer that returns
+ * sequences. The model's RNN returns every step so that training can score every position
+ * (sequenceLogits, Hard et al. 2018 §3 train with a loss at each step), while predict() still
+ * answers for the last position only. The RNN's last step output is the very tensor a
+ * `returnSequences: false` RNN returns, so weights, their order and predictions are unchanged.
+ * Weightless.
+ */
+export class LastTimeStep extends tf.layers.Layer {
+  static readonly className = 'MurmurLastTimeStep';
+
+  constructor() {
+    super({});
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = inputShape as tf.Shape;
+    if (shape.length !== 3) throw new TypeError(`LastTimeStep: expected input shape [batch, T, features], got [${shape.join(', ')}]`);
+    return [shape[0] as number | null, shape[2] as number | null];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor3D;
+      if (x.rank !== 3) throw new TypeError(`LastTimeStep: expected a rank-3 [batch, T, features] input, got rank ${x.rank}`);
+      const [batch, steps, features] = x.shape;
+      return tf.reshape(tf.slice(x, [0, steps - 1, 0], [batch, 1, features]), [batch, features]);
+    });
   }
 }

@@ -1,4 +1,5 @@
-export { trainingPlanSchema, parseTrainingPlan, type TrainingPlan, type TrainingPlanInput } from './plan';
+export { trainingPlanSchema, trainingTargetsSchema, parseTrainingPlan, type TrainingPlan, type TrainingPlanInput, type TrainingTargets } from './plan';
+export { positionTargets, type PositionTargets } from './batches';
 export { trainLocal, type LocalTrainingOptions, type LocalTrainingResult } from './local';
 export {
   evaluate,

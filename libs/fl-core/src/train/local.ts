@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectExamples, shuffleExamples, type ExampleSet } from '../text/index';
 import { createSeededRandom, type SeededRandom } from '../random/index';
+import { sequenceLogits } from '../model/build';
 import { getFlatWeights, setFlatWeights } from '../model/weights';
-import { assertExamplesFit, batchTensors } from './batches';
+import { assertExamplesFit, batchTensors, positionTargets } from './batches';
 import { parseTrainingPlan, type TrainingPlanInput } from './plan';
 
 export interface LocalTrainingOptions {
@@ -22,13 +23,19 @@ export interface LocalTrainingResult {
   /** Distinct examples trained on (FedAvg's weight). */
   numExamples: number;
   metrics: {
-    /** Mean cross-entropy over the batches run, in nats. */
+    /** Mean cross-entropy per predicted token over the batches run, in nats. */
     trainLoss: number;
     batches: number;
     /** Examples processed, counting every epoch: the compute spent. */
     examplesProcessed: number;
     seconds: number;
     examplesPerSecond: number;
+    /**
+     * Next tokens the loss scored, counting every epoch: one per window with targets 'last', up to
+     * contextLength per window with 'every' (positions whose target is <pad> or <bos> excluded).
+     */
+    tokensProcessed: number;
+    tokensPerSecond: number;
     stoppedBy: 'completed' | 'time-budget';
   };
 }
@@ -59,8 +66,9 @@ function randomSeed(): number {
 
 /**
  * Client update of FedAvg (McMahan et al. 2017): plain minibatch SGD for E epochs from the global
- * weights, returning the difference. The model is reused across calls (weights are overwritten), so
- * a simulation of many clients builds it once.
+ * weights, returning the difference. With `targets: 'every'` one forward pass scores the next token
+ * after every position of a window (sequenceLogits), not only after the last. The model is reused
+ * across calls (weights are overwritten), so a simulation of many clients builds it once.
  */
 export async function trainLocal(
   model: tf.LayersModel,
@@ -89,6 +97,7 @@ export async function trainLocal(
   const totalBatches = batchesPerEpoch * plan.epochs;
   const started = now();
   let lossSum = 0;
+  let tokensProcessed = 0;
   let batches = 0;
   let stoppedBy: LocalTrainingResult['metrics']['stoppedBy'] = 'completed';
   let lastYield = started;
@@ -99,14 +108,26 @@ export async function trainLocal(
       for (let start = 0; start < order.count; start += plan.batchSize) {
         options.signal?.throwIfAborted();
         const end = Math.min(order.count, start + plan.batchSize);
+        const positions = plan.targets === 'every' ? positionTargets(order, start, end) : null;
+        const tokens = positions?.tokens ?? end - start;
         const cost = tf.tidy(() => {
           const { contexts, targets } = batchTensors(order, start, end);
-          const labels = tf.oneHot(targets, vocabularySize);
-          const batchLoss = optimizer.minimize(
-            () => tf.losses.softmaxCrossEntropy(labels, model.apply(contexts, { training: true }) as tf.Tensor) as tf.Scalar,
-            true,
-            variables,
-          );
+          let lossFn: () => tf.Scalar;
+          if (positions === null) {
+            const labels = tf.oneHot(targets, vocabularySize);
+            lossFn = () => tf.losses.softmaxCrossEntropy(labels, model.apply(contexts, { training: true }) as tf.Tensor) as tf.Scalar;
+          } else {
+            const labels = tf.oneHot(tf.tensor2d(positions.targets, [end - start, contextLength], 'int32'), vocabularySize);
+            const weights = tf.tensor2d(positions.weights, [end - start, contextLength]);
+            // Summed over the unmasked positions and divided by their count: the mean per token,
+            // and 0 rather than 0/0 for a batch with none.
+            lossFn = () =>
+              tf.div(
+                tf.losses.softmaxCrossEntropy(labels, sequenceLogits(model, contexts, { training: true }), weights, 0, tf.Reduction.SUM),
+                Math.max(1, positions.tokens),
+              ) as tf.Scalar;
+          }
+          const batchLoss = optimizer.minimize(lossFn, true, variables);
           if (!batchLoss) throw new Error('trainLocal: optimizer returned no loss');
           return batchLoss;
         });
@@ -114,7 +135,8 @@ export async function trainLocal(
         const loss = (await cost.data())[0] as number;
         cost.dispose();
         if (!Number.isFinite(loss)) throw new RangeError(`trainLocal: loss became ${loss} at batch ${batches}; lower the learning rate`);
-        lossSum += loss;
+        lossSum += loss * tokens;
+        tokensProcessed += tokens;
         batches += 1;
         options.onBatch?.({ batch: batches, batches: totalBatches, loss });
         if (now() - started >= plan.timeBudgetMs) {
@@ -141,11 +163,13 @@ export async function trainLocal(
     // The first epoch runs through the subset in order, so this counts each example once.
     numExamples: Math.min(subset.count, batches * plan.batchSize),
     metrics: {
-      trainLoss: batches > 0 ? lossSum / batches : Number.NaN,
+      trainLoss: tokensProcessed > 0 ? lossSum / tokensProcessed : Number.NaN,
       batches,
       examplesProcessed,
       seconds,
       examplesPerSecond: seconds > 0 ? examplesProcessed / seconds : 0,
+      tokensProcessed,
+      tokensPerSecond: seconds > 0 ? tokensProcessed / seconds : 0,
       stoppedBy,
     },
   };

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+export const trainingTargetsSchema = z.enum(['last', 'every']);
+export type TrainingTargets = z.infer<typeof trainingTargetsSchema>;
+
 /** How one client trains in one round; sent by the aggregator as part of the round's plan. */
 export const trainingPlanSchema = z
   .object({
@@ -11,6 +14,12 @@ export const trainingPlanSchema = z
     maxExamples: z.number().int().positive().max(10_000_000).default(1_000),
     /** Wall-clock cap; training stops after the batch that crosses it. */
     timeBudgetMs: z.number().int().positive().max(3_600_000).default(60_000),
+    /**
+     * Which next tokens a window trains on: 'last' only its target; 'every' the next token after
+     * every position (Hard et al. 2018 train with a loss at each step), the targets that are not
+     * <pad> or <bos>. Optional, so plans from before the field parse. @default 'last'
+     */
+    targets: trainingTargetsSchema.default('last'),
   })
   .strict();
 

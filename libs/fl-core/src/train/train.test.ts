@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../node/backend';
-import { buildModel } from '../model/build';
+import { buildModel, sequenceLogits } from '../model/build';
 import { getFlatWeights } from '../model/weights';
 import type { ModelSpec } from '../model/spec';
 import { createSeededRandom } from '../random/index';
-import type { ExampleSet } from '../text/index';
+import { createVocabulary, EOS_ID, selectExamples, textToExamples, type ExampleSet } from '../text/index';
+import { positionTargets } from './batches';
 import { evaluate } from './evaluate';
 import { trainLocal } from './local';
+import { parseTrainingPlan } from './plan';
 
 const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 32, contextLength: 3, embeddingDim: 8, hiddenUnits: 16 };
 
@@ -129,6 +131,95 @@ describe('trainLocal', () => {
     await expect(trainLocal(model, weights, outOfRange, {})).rejects.toThrow(/token id 32 at position 2/);
     await expect(trainLocal(model, weights.subarray(1), examples, {})).rejects.toThrow(/expected \d+ values/);
     await expect(trainLocal(model, weights, examples, { batchSize: 0 })).rejects.toThrow(/batchSize/);
+    model.dispose();
+  });
+});
+
+describe('positionTargets', () => {
+  it('shifts each window left by one, appends its target, and masks <pad> and <bos> targets', () => {
+    // Rows: <pad> <pad> <bos> a → b; <bos> a b c → <eos>; a padded first window <pad> <pad> <pad> <bos> → a.
+    const examples: ExampleSet = {
+      contexts: Int32Array.from([0, 0, 2, 4, 2, 4, 5, 6, 0, 0, 0, 2]),
+      targets: Int32Array.from([5, 3, 4]),
+      count: 3,
+      contextLength: 4,
+    };
+    const all = positionTargets(examples, 0, 3);
+    expect(Array.from(all.targets)).toEqual([0, 2, 4, 5, 4, 5, 6, 3, 0, 0, 2, 4]);
+    expect(Array.from(all.weights)).toEqual([0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1]);
+    expect(all.tokens).toBe(7);
+    // A range reads its own rows.
+    const second = positionTargets(examples, 1, 2);
+    expect(Array.from(second.targets)).toEqual([4, 5, 6, 3]);
+    expect(second.tokens).toBe(4);
+  });
+
+  it('is opt-in: a plan without targets, as sent before the option existed, trains on the last position', () => {
+    expect(parseTrainingPlan({ epochs: 1 }).targets).toBe('last');
+    expect(parseTrainingPlan({ targets: 'every' }).targets).toBe('every');
+    expect(() => parseTrainingPlan({ targets: 'all' } as never)).toThrow(/targets/);
+  });
+});
+
+describe('trainLocal with targets "every"', () => {
+  const plan = { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 10_000, targets: 'every' as const };
+
+  it('reports the mean cross-entropy over the unmasked positions, and counts them as tokens', async () => {
+    const model = buildModel(SPEC, { seed: 3 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(1);
+    // The loss of the one batch, by hand from the logits at every position before the step.
+    const batch = examples.count;
+    const { targets, weights: mask, tokens } = positionTargets(examples, 0, batch);
+    const logits = tf.tidy(() => tf.logSoftmax(sequenceLogits(model, tf.tensor2d(examples.contexts.subarray(0, batch * SPEC.contextLength), [batch, SPEC.contextLength], 'int32'))).dataSync());
+    let sum = 0;
+    targets.forEach((target, p) => (sum -= (mask[p] as number) * (logits[p * SPEC.vocabularySize + target] as number)));
+    const losses: number[] = [];
+    const result = await trainLocal(model, weights, examples, { ...plan, batchSize: batch }, { random: createSeededRandom(1), onBatch: ({ loss }) => losses.push(loss) });
+    expect(losses[0]).toBeCloseTo(sum / tokens, 5);
+    // Phrase <bos> 4 5 6 7 <eos> with 3 tokens of context: windows predict 1, 2, 3, 3, 3 tokens; in all
+    // 4 phrases (4, 5, 3 and 5 words) 12 + 15 + 9 + 15 = 51 tokens from 21 windows.
+    expect(result.metrics.tokensProcessed).toBe(51);
+    expect(result.metrics.examplesProcessed).toBe(21);
+    expect(result.metrics.tokensPerSecond).toBeGreaterThan(result.metrics.examplesPerSecond);
+    const last = await trainLocal(model, weights, examples, { ...plan, targets: 'last' }, { random: createSeededRandom(1) });
+    expect(last.metrics.tokensProcessed).toBe(21);
+    model.dispose();
+  });
+
+  it('learns every word of a sentence from the one window that holds it whole, where the last target teaches only <eos>', async () => {
+    // Six tokens of context hold a whole phrase: keep only each sentence's final window,
+    // <pad>… <bos> w1 … wn → <eos>, and score the model on every window of the corpus.
+    const spec = { ...SPEC, contextLength: 6 };
+    const vocabulary = createVocabulary({ size: 100 });
+    const text = ['the people and the government', 'we will build a better union', 'our state is strong'];
+    const all = textToExamples(Array.from({ length: 8 }, () => text).flat(), vocabulary, spec.contextLength);
+    const whole = selectExamples(all, Array.from(all.targets.keys()).filter((i) => all.targets[i] === EOS_ID));
+    const scores: Record<string, { loss: number; top1: number; tokens: number }> = {};
+    for (const targets of ['last', 'every'] as const) {
+      const model = buildModel({ ...spec, vocabularySize: 100 }, { seed: 3 });
+      const result = await trainLocal(model, getFlatWeights(model), whole, { ...plan, epochs: 20, batchSize: 8, targets }, { random: createSeededRandom(1) });
+      const after = await evaluate(model, all);
+      scores[targets] = { loss: after.loss, top1: after.inVocabulary.top1, tokens: result.metrics.tokensProcessed };
+      model.dispose();
+    }
+    // 'last' only ever sees <eos> as a target, which is never suggested: it cannot rank words.
+    expect(scores.last?.top1).toBeLessThan(0.1);
+    expect(scores.every?.top1).toBeGreaterThan(0.4);
+    expect(scores.every?.loss).toBeLessThan((scores.last?.loss as number) / 2);
+    // Per sentence of 5, 6 and 4 words: 6, 6 (the 6-word one has lost its <bos>) and 5 targets.
+    expect(scores.every?.tokens).toBe(20 * 8 * (6 + 6 + 5));
+    expect(scores.last?.tokens).toBe(20 * whole.count);
+  });
+
+  it('keeps tensor memory flat over many rounds', async () => {
+    const model = buildModel({ ...SPEC, architecture: 'cifg', tiedEmbeddings: true, dropout: 0.1 }, { seed: 4 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(1);
+    await trainLocal(model, weights, examples, { ...plan, batchSize: 8 });
+    const tensors = tf.memory().numTensors;
+    for (let round = 0; round < 50; round++) await trainLocal(model, weights, examples, { ...plan, batchSize: 8 }, { random: createSeededRandom(round) });
+    expect(tf.memory().numTensors).toBe(tensors);
     model.dispose();
   });
 });
