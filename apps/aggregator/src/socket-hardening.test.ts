@@ -295,15 +295,17 @@ describe('the dashboard stream refuses what a viewer never sends', () => {
     await flooding;
     const closedByServer = lifetimes.filter((l) => l.closedByServer);
     // A connection still open at the end is a failure only if it had time to be closed.
-    const outlived = lifetimes.filter((l) => !l.closedByServer && l.ms > 500);
+    const outlived = lifetimes.filter((l) => !l.closedByServer && l.ms > 2_000);
     console.info(
       `text flood: /healthz median ${quietMedianMs.toFixed(1)} ms quiet, ${floodMedianMs.toFixed(1)} ms under 8 flooders ` +
         `(${frames} frames of ${(big.length / 1e6).toFixed(2)} MB over ${lifetimes.length} connections, ${closedByServer.length} closed by the server, ` +
         `longest ${Math.round(Math.max(0, ...closedByServer.map((l) => l.ms)))} ms; ${outlived.length} still open after ${Math.round(Math.max(0, ...outlived.map((l) => l.ms)))} ms); ` +
         `viewer saw pause / resume after ${latencies.join(' / ')} ms`,
     );
-    expect.soft(outlived.length, 'flooders the server left open for over 500 ms').toBe(0);
-    expect.soft(Math.max(0, ...closedByServer.map((l) => l.ms)), 'longest a flooder stayed connected (ms)').toBeLessThan(500);
+    // Bounds with room for a loaded 2-core machine (the whole suite runs in parallel): the old
+    // transport never closed these connections at all.
+    expect.soft(outlived.length, 'flooders the server left open for over 2 s').toBe(0);
+    expect.soft(Math.max(0, ...closedByServer.map((l) => l.ms)), 'longest a flooder stayed connected (ms)').toBeLessThan(2_000);
     // Timing on a shared 2-core machine (the whole suite runs in parallel): a loose bound beside the
     // structural checks above. The old transport measured 325–400 ms here on a quiet machine.
     expect.soft(floodMedianMs, '/healthz median under the flood (ms)').toBeLessThan(Math.max(150, 10 * quietMedianMs));
