@@ -18,9 +18,14 @@ describe('parseSimulationArgs', () => {
     });
   });
 
+  it('takes the CIFG model and every-position training', () => {
+    expect(parseSimulationArgs(['--model', 'cifg', '--targets', 'every'])).toMatchObject({ help: false, config: { model: 'cifg', targets: 'every' } });
+    expect(parseSimulationArgs([])).toMatchObject({ config: { targets: 'last' } });
+  });
+
   it('documents every flag it accepts in --help', () => {
     expect(parseSimulationArgs(['--help'])).toEqual({ help: true });
-    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--central', '--no-baselines', '--out', '--quiet']) {
+    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--targets', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--central', '--no-baselines', '--out', '--quiet']) {
       expect(HELP).toContain(flag);
     }
   });
@@ -30,6 +35,7 @@ describe('parseSimulationArgs', () => {
     expect(() => parseSimulationArgs(['--rounds', 'many'])).toThrow(/--rounds/);
     expect(() => parseSimulationArgs(['--optimizer', 'sgd'])).toThrow(/--optimizer: .*fedavg/);
     expect(() => parseSimulationArgs(['--model', 'huge'])).toThrow(/--model/);
+    expect(() => parseSimulationArgs(['--targets', 'all'])).toThrow(/--targets: .*every/);
     expect(() => parseSimulationArgs(['--bogus'])).toThrow(/Unknown option '--bogus'.*\n.*--help/);
     expect(() => parseSimulationArgs(['--clients', '5', '--per-round', '6'])).toThrow(/--per-round \(6\) cannot exceed --clients \(5\)/);
   });

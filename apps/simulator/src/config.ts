@@ -17,12 +17,14 @@ Data
   --max-test-examples N  cap on held-out examples evaluated            (default 5000)
 
 Model and training
-  --model NAME           tiny | reference                              (default tiny)
+  --model NAME           tiny | reference | cifg                       (default tiny)
   --backend NAME         wasm | cpu                                    (default wasm)
   --epochs E             local epochs per round                        (default 1)
   --batch-size B         local minibatch size                          (default 32)
   --lr LR                client SGD learning rate                      (default 0.5)
   --max-examples N       examples a client trains on per round         (default 256)
+  --targets T            last | every: train on each window's last next token, or on the next
+                         token after every position (a loss at each step)  (default last)
 
 Rounds
   --rounds R             federated rounds                              (default 20)
@@ -64,12 +66,13 @@ export const simulationConfigSchema = z
     testFraction: z.coerce.number().gt(0).lt(1).default(0.1),
     clients: positiveInt.optional(),
     maxTestExamples: positiveInt.default(5000),
-    model: z.enum(['tiny', 'reference']).default('tiny'),
+    model: z.enum(['tiny', 'reference', 'cifg']).default('tiny'),
     backend: z.enum(['wasm', 'cpu']).default('wasm'),
     epochs: positiveInt.max(50).default(1),
     batchSize: positiveInt.max(1024).default(32),
     lr: z.coerce.number().positive().max(100).default(0.5),
     maxExamples: positiveInt.default(256),
+    targets: z.enum(['last', 'every']).default('last'),
     rounds: positiveInt.max(100_000).default(20),
     perRound: positiveInt.default(10),
     optimizer: z.enum(['fedavg', 'fedavgm', 'fedadam', 'fedyogi']).default('fedadam'),
@@ -96,7 +99,7 @@ export type SimulationConfig = z.output<typeof simulationConfigSchema>;
 
 const STRING_FLAGS = [
   'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
-  'epochs', 'batch-size', 'lr', 'max-examples', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
+  'epochs', 'batch-size', 'lr', 'max-examples', 'targets', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
   'eval-every', 'seed', 'out', 'dp', 'noise-multiplier', 'clip', 'initial-clip', 'target-quantile', 'target-delta',
 ] as const;
 

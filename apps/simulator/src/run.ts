@@ -149,7 +149,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
 
   const model = buildModel(spec, { seed: config.seed });
   const initialWeights = getFlatWeights(model);
-  const plan = { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.lr, maxExamples: config.maxExamples, timeBudgetMs: 3_600_000 };
+  const plan = { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.lr, maxExamples: config.maxExamples, timeBudgetMs: 3_600_000, targets: config.targets };
 
   hooks.onPhase?.('federated', config.rounds);
   const federated = await runFederatedSimulation({
@@ -217,6 +217,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       examplesBudget: budget,
       batchSize: config.batchSize,
       learningRate: config.lr,
+      targets: config.targets,
       random: random.fork(),
       onProgress: (processed) => hooks.onProgress?.(processed, {}),
     });

@@ -3,6 +3,7 @@ import type { ExampleSet } from '../text/index';
 import type { SeededRandom } from '../random/index';
 import { setFlatWeights } from '../model/weights';
 import { trainLocal } from '../train/local';
+import type { TrainingTargets } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
 
 export interface CentralTrainingOptions {
@@ -15,6 +16,8 @@ export interface CentralTrainingOptions {
   examplesBudget: number;
   batchSize: number;
   learningRate: number;
+  /** Which next tokens each window trains on, as in the federated plan. @default 'last' */
+  targets?: TrainingTargets;
   random: SeededRandom;
   /** Examples per chunk between progress callbacks. */
   chunkSize?: number;
@@ -46,7 +49,7 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
       model,
       weights,
       trainExamples,
-      { epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, maxExamples: size, timeBudgetMs: 3_600_000 },
+      { epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, maxExamples: size, timeBudgetMs: 3_600_000, targets: options.targets ?? 'last' },
       { random: random.fork() },
     );
     const next = new Float32Array(weights.length);
