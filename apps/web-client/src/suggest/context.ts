@@ -1,5 +1,5 @@
 import { TRAILING_WORD } from './apply';
-import { BOS_ID, EOS_ID, PAD_ID, tokenize, UNSUGGESTABLE_TOKEN_IDS, type Vocabulary } from '@murmur/fl-core';
+import { BOS_ID, PAD_ID, suggestionIds, tokenize, type Vocabulary } from '@murmur/fl-core';
 
 /**
  * What the suggestion strip asks the model: the context window before the cursor, cut exactly as
@@ -30,21 +30,13 @@ export function suggestionQuery(text: string, vocabulary: Vocabulary, contextLen
   return { context, prefix: fragment.toLowerCase(), sentenceStart: words.length === 0 };
 }
 
-const NEVER_SUGGESTED = new Set([...UNSUGGESTABLE_TOKEN_IDS, EOS_ID]);
-
-/** The `k` highest-scoring words that complete `prefix` (any word when it is empty). */
+/**
+ * The `k` highest-scoring words that complete `prefix` (any word when it is empty), by fl-core's
+ * suggestion rule, the one evaluation scores.
+ */
 export function topSuggestions(logits: Float32Array, vocabulary: Vocabulary, query: Pick<SuggestionQuery, 'prefix' | 'sentenceStart'>, k = 3): string[] {
-  const best: { id: number; score: number }[] = [];
-  for (let id = 0; id < logits.length; id++) {
-    if (NEVER_SUGGESTED.has(id)) continue;
-    const score = logits[id] as number;
-    if (best.length === k && score <= (best[k - 1] as { score: number }).score) continue;
-    if (query.prefix !== '' && !vocabulary.wordOf(id).startsWith(query.prefix)) continue;
-    best.push({ id, score });
-    best.sort((a, b) => b.score - a.score);
-    if (best.length > k) best.pop();
-  }
-  return best.map(({ id }) => display(vocabulary.wordOf(id), query.sentenceStart));
+  const completes = (id: number) => query.prefix === '' || vocabulary.wordOf(id).startsWith(query.prefix);
+  return suggestionIds(logits, k, completes).map((id) => display(vocabulary.wordOf(id), query.sentenceStart));
 }
 
 function display(word: string, sentenceStart: boolean): string {

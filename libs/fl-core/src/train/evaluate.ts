@@ -11,17 +11,19 @@ import { meanInterval, wilsonInterval, type Interval } from './intervals';
 export const UNSUGGESTABLE_TOKEN_IDS: readonly number[] = Object.freeze([PAD_ID, UNK_ID, BOS_ID, EOS_ID]);
 
 /**
- * The suggestion strip's rule: the `k` highest-scoring ids that are not unsuggestable, best
- * first, ties to the lower id (tfjs's CPU topk breaks them the same way; with float logits they
- * are rare). Scores may be logits or probabilities.
+ * The suggestion strip's rule: the `k` highest-scoring ids that are not unsuggestable (and that
+ * `accept`, e.g. words completing what is being typed), best first, ties to the lower id (tfjs's
+ * CPU topk breaks them the same way; with float logits they are rare). Scores may be logits or
+ * probabilities.
  */
-export function suggestionIds(scores: ArrayLike<number>, k: number): number[] {
+export function suggestionIds(scores: ArrayLike<number>, k: number, accept: (id: number) => boolean = () => true): number[] {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`suggestionIds: k must be a positive integer, got ${k}`);
   const best: number[] = [];
   for (let id = 0; id < scores.length; id++) {
     if (UNSUGGESTABLE_TOKEN_IDS.includes(id)) continue;
     const score = scores[id] as number;
     if (best.length === k && !(score > (scores[best[k - 1] as number] as number))) continue;
+    if (!accept(id)) continue;
     let at = best.length;
     while (at > 0 && score > (scores[best[at - 1] as number] as number)) at--;
     best.splice(at, 0, id);
