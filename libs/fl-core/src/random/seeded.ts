@@ -85,10 +85,12 @@ function wrap(rng: Generator): SeededRandom {
       return indices.slice(0, count);
     },
     fork() {
+      // The child takes the next 2^64 outputs and the parent jumps past them, so successive forks
+      // and the parent never share a stretch of the sequence. (Advancing the parent by one step
+      // instead would make each fork the previous one shifted by a single draw.)
       const child = rng.clone();
-      child.jump?.();
-      // Advance the parent too so successive forks differ.
-      rng.next();
+      if (rng.jump === undefined) throw new Error('SeededRandom.fork: the generator cannot jump');
+      rng.jump();
       return wrap(child);
     },
   };
