@@ -1,5 +1,5 @@
 import type { ExampleSet } from '../text/index';
-import { countInVocabularyTargets, suggestionIds, type DetailedEvaluationSums } from '../train/evaluate';
+import { countInVocabularyTargets, suggestionIds, type DetailedEvaluationSums, type ExampleHits } from '../train/evaluate';
 import type { NextTokenModel } from './kneser-ney';
 
 /**
@@ -7,7 +7,7 @@ import type { NextTokenModel } from './kneser-ney';
  * distributions: cross-entropy −ln p(target) over every target, hits by `suggestionIds` on the
  * same held-out rows, so a baseline and the model are scored by one rule.
  */
-export function evaluateNextTokenModelSums(model: NextTokenModel, examples: ExampleSet): DetailedEvaluationSums {
+export function evaluateNextTokenModelSums(model: NextTokenModel, examples: ExampleSet, hits?: ExampleHits): DetailedEvaluationSums {
   const { contexts, targets, count, contextLength } = examples;
   if (targets.length !== count || contexts.length !== count * contextLength) {
     throw new RangeError(`evaluateNextTokenModelSums: inconsistent example set: count ${count}, ${targets.length} targets, ${contexts.length} context ids`);
@@ -31,8 +31,14 @@ export function evaluateNextTokenModelSums(model: NextTokenModel, examples: Exam
     sums.lossSum += loss;
     sums.lossSquaredSum += loss * loss;
     const suggested = suggestionIds(p, 3);
-    if (suggested[0] === target) sums.top1Hits += 1;
-    if (suggested.includes(target)) sums.top3Hits += 1;
+    const top1 = suggested[0] === target ? 1 : 0;
+    const top3 = suggested.includes(target) ? 1 : 0;
+    sums.top1Hits += top1;
+    sums.top3Hits += top3;
+    if (hits) {
+      hits.top1[row] = top1;
+      hits.top3[row] = top3;
+    }
   }
   return sums;
 }

@@ -6,7 +6,7 @@ import { trainLocal } from '../train/local';
 import type { TrainingPlanInput } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
 import { weightedMean } from '../aggregate/mean';
-import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput } from '../aggregate/server-optimizers';
+import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput, type ServerOptimizerState } from '../aggregate/server-optimizers';
 import { PrivateAggregation, type PrivateRoundReport, type SimulationPrivacy } from './private-round';
 
 /** One simulated device: an id and the training examples derived from its own text. */
@@ -39,6 +39,23 @@ export interface FederatedSimulationOptions {
    * divides by the expected cohort. Absent: a fixed-size cohort and example-weighted FedAvg.
    */
   privacy?: SimulationPrivacy;
+  /**
+   * Stop early once the held-out loss has not improved for this many evaluations in a row; the
+   * weights returned are the last ones.
+   */
+  patience?: number;
+  /** Continue a run from a checkpoint written by onCheckpoint (not with privacy: the accountant restarts). */
+  resume?: FederatedCheckpoint;
+  /** Called after every evaluated round, with the state to resume from. */
+  onCheckpoint?: (checkpoint: FederatedCheckpoint) => Promise<void> | void;
+}
+
+/** Everything a run needs to continue after `round` (dropout masks aside, which are unseeded). */
+export interface FederatedCheckpoint {
+  round: number;
+  weights: Float32Array;
+  optimizer: ServerOptimizerState;
+  records: RoundRecord[];
 }
 
 export interface RoundRecord {
@@ -60,6 +77,7 @@ export interface RoundRecord {
 export interface FederatedSimulationResult {
   weights: Float32Array;
   rounds: RoundRecord[];
+  stoppedBy: 'rounds' | 'patience';
 }
 
 /**
@@ -74,26 +92,38 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     throw new RangeError(`clientsPerRound must be in [1, ${clients.length}], got ${clientsPerRound}`);
   }
   const evaluateEvery = options.evaluateEvery ?? 1;
-  let weights = options.initialWeights;
-  let optimizerState = createServerOptimizer(options.optimizer, weights.length);
-  const records: RoundRecord[] = [];
+  const { resume } = options;
+  if (resume && options.privacy) throw new RangeError('runFederatedSimulation: a private run cannot resume (its privacy accountant would restart)');
+  let weights = resume?.weights ?? options.initialWeights;
+  let optimizerState = resume?.optimizer ?? createServerOptimizer(options.optimizer, weights.length);
+  const records: RoundRecord[] = [...(resume?.records ?? [])];
   const privateAggregation = options.privacy
     ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length)
     : null;
+  // Round r draws only from the r-th fork, so a resumed run samples the cohorts it would have.
+  for (let round = 1; round <= (resume?.round ?? 0); round++) random.fork();
+  let best = Number.POSITIVE_INFINITY;
+  let sinceBest = 0;
+  for (const record of records) {
+    if (!record.test) continue;
+    sinceBest = record.test.loss < best ? 0 : sinceBest + 1;
+    best = Math.min(best, record.test.loss);
+  }
 
-  for (let round = 1; round <= rounds; round++) {
+  for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
     const started = performance.now();
+    const roundRandom = random.fork();
     const cohort = privateAggregation
-      ? clients.filter(() => random.nextFloat() < privateAggregation.samplingRate)
-      : random.sampleIndices(clients.length, clientsPerRound).map((i) => clients[i] as VirtualClient);
+      ? clients.filter(() => roundRandom.nextFloat() < privateAggregation.samplingRate)
+      : roundRandom.sampleIndices(clients.length, clientsPerRound).map((i) => clients[i] as VirtualClient);
     const updates: { delta: Float32Array; weight: number }[] = [];
     let lossWeighted = 0;
     let examples = 0;
     let examplesProcessed = 0;
     for (const client of cohort) {
       const result = await trainLocal(model, weights, client.examples, options.plan, {
-        random: random.fork(),
+        random: roundRandom.fork(),
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const weight = options.weighting === 'uniform' || privateAggregation ? 1 : result.numExamples;
@@ -130,6 +160,12 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     record.seconds = (performance.now() - started) / 1000;
     records.push(record);
     options.onRound?.(record);
+    if (record.test) {
+      await options.onCheckpoint?.({ round, weights, optimizer: optimizerState, records: [...records] });
+      sinceBest = record.test.loss < best ? 0 : sinceBest + 1;
+      best = Math.min(best, record.test.loss);
+      if (options.patience !== undefined && sinceBest >= options.patience) return { weights, rounds: records, stoppedBy: 'patience' };
+    }
   }
-  return { weights, rounds: records };
+  return { weights, rounds: records, stoppedBy: 'rounds' };
 }

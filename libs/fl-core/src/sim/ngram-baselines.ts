@@ -2,7 +2,7 @@ import type { ExampleSet } from '../text/index';
 import { countNgrams } from '../baselines/counts';
 import { kneserNey, type KneserNeyDiscounts } from '../baselines/kneser-ney';
 import { evaluateNextTokenModelSums } from '../baselines/evaluate';
-import { summarizeEvaluation, type EvaluationMetrics } from '../train/evaluate';
+import { summarizeEvaluation, type EvaluationMetrics, type ExampleHits } from '../train/evaluate';
 
 export interface NgramBaselineOptions {
   /** The pooled training clients' examples: the same vocabulary and context length as the model. */
@@ -12,6 +12,8 @@ export interface NgramBaselineOptions {
   vocabularySize: number;
   /** n-gram orders to build, each ≤ context length + 1. @default [2, 3, 4] */
   orders?: readonly number[];
+  /** Also return every held-out example's hits, for paired comparisons with the model. */
+  collectHits?: boolean;
 }
 
 export interface NgramBaselineResult {
@@ -21,6 +23,8 @@ export interface NgramBaselineResult {
   discounts: readonly KneserNeyDiscounts[];
   /** Building this order's model from the shared counts and evaluating it. */
   seconds: number;
+  /** With collectHits. */
+  hits?: ExampleHits;
 }
 
 export interface NgramBaselinesResult {
@@ -49,8 +53,10 @@ export function runNgramBaselines(options: NgramBaselineOptions): NgramBaselines
   const baselines = orders.map((order) => {
     started = performance.now();
     const model = kneserNey(counts, order);
-    const test = summarizeEvaluation(evaluateNextTokenModelSums(model, options.testExamples));
-    return { order, test, discounts: model.discounts, seconds: (performance.now() - started) / 1000 };
+    const count = options.testExamples.count;
+    const hits = options.collectHits ? { top1: new Uint8Array(count), top3: new Uint8Array(count) } : undefined;
+    const test = summarizeEvaluation(evaluateNextTokenModelSums(model, options.testExamples, hits));
+    return { order, test, discounts: model.discounts, seconds: (performance.now() - started) / 1000, ...(hits ? { hits } : {}) };
   });
   return { countSeconds, trainPositions: counts.positions, baselines };
 }

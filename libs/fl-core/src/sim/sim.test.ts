@@ -6,8 +6,8 @@ import type { ModelSpec } from '../model/spec';
 import { createSeededRandom } from '../random/index';
 import type { ExampleSet } from '../text/index';
 import { trainLocal } from '../train/local';
-import { runFederatedSimulation, type VirtualClient } from './federated';
-import { runCentralTraining } from './central';
+import { runFederatedSimulation, type FederatedCheckpoint, type VirtualClient } from './federated';
+import { runCentralTraining, type CentralCheckpoint } from './central';
 
 const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 24, contextLength: 2, embeddingDim: 8, hiddenUnits: 16 };
 
@@ -39,10 +39,10 @@ describe('runFederatedSimulation', () => {
       model, initialWeights: initial, clients: [client], testExamples: client.examples, rounds: 1, clientsPerRound: 1,
       plan, optimizer: { name: 'fedavg', learningRate: 1 }, random: createSeededRandom(9),
     });
-    // Replay the same random streams: the simulation forks the cohort sampler once per client.
-    const replay = createSeededRandom(9);
-    replay.sampleIndices(1, 1);
-    const alone = await trainLocal(model, initial, client.examples, plan, { random: replay.fork() });
+    // Replay the same random streams: one fork per round, which samples the cohort and forks once per client.
+    const round = createSeededRandom(9).fork();
+    round.sampleIndices(1, 1);
+    const alone = await trainLocal(model, initial, client.examples, plan, { random: round.fork() });
     alone.delta.forEach((d, i) => expect(simulated.weights[i]).toBeCloseTo((initial[i] as number) + d, 5));
     model.dispose();
   });
@@ -68,6 +68,42 @@ describe('runFederatedSimulation', () => {
     model.dispose();
   });
 
+  it('resumes from a checkpoint to the same cohorts and weights as an unbroken run', async () => {
+    const model = buildModel(SPEC, { seed: 3 });
+    const initialWeights = getFlatWeights(model);
+    const clients = Array.from({ length: 10 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
+    const common = {
+      model, initialWeights, clients, testExamples: clientExamples(11, 2), clientsPerRound: 3,
+      plan: { epochs: 1, batchSize: 4, learningRate: 0.5 }, optimizer: { name: 'fedadam' as const, learningRate: 0.05 }, evaluateEvery: 2,
+    };
+    const unbroken = await runFederatedSimulation({ ...common, rounds: 6, random: createSeededRandom(8) });
+    const checkpoints: FederatedCheckpoint[] = [];
+    await runFederatedSimulation({ ...common, rounds: 4, random: createSeededRandom(8), onCheckpoint: (c) => void checkpoints.push(c) });
+    expect(checkpoints.map((c) => c.round)).toEqual([2, 4]);
+    const resumed = await runFederatedSimulation({ ...common, rounds: 6, random: createSeededRandom(8), resume: checkpoints[0] });
+    expect(resumed.rounds.map((r) => r.participants)).toEqual(unbroken.rounds.map((r) => r.participants));
+    resumed.weights.forEach((w, i) => expect(w).toBeCloseTo(unbroken.weights[i] as number, 5));
+    model.dispose();
+  });
+
+  it('stops once the held-out loss has not improved for `patience` evaluations', async () => {
+    const model = buildModel(SPEC, { seed: 3 });
+    const clients = Array.from({ length: 4 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
+    // Held-out targets no client ever has (ids 20–23): as the model learns the clients' words,
+    // the held-out loss can only rise after the first evaluation.
+    const unseen: ExampleSet = { contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]), targets: Int32Array.from([20, 21, 22, 23]), count: 4, contextLength: 2 };
+    const result = await runFederatedSimulation({
+      model, initialWeights: getFlatWeights(model), clients, testExamples: unseen, rounds: 50, clientsPerRound: 2,
+      plan: { epochs: 1, batchSize: 4, learningRate: 0.5 }, optimizer: { name: 'fedavg', learningRate: 1 }, random: createSeededRandom(2), patience: 2,
+    });
+    expect(result.stoppedBy).toBe('patience');
+    expect(result.rounds.length).toBeLessThan(50);
+    const losses = result.rounds.map((r) => r.test?.loss as number);
+    const best = Math.min(...losses);
+    expect(losses.slice(-2).every((loss) => loss >= best)).toBe(true);
+    model.dispose();
+  });
+
   it('rejects a cohort larger than the population', async () => {
     const model = buildModel(SPEC);
     await expect(runFederatedSimulation({
@@ -82,15 +118,46 @@ describe('runCentralTraining', () => {
   it('processes exactly its example budget and improves the model', async () => {
     const model = buildModel(SPEC, { seed: 5 });
     const pooled = clientExamples(3, 40);
-    const initial = getFlatWeights(model);
     const progress: number[] = [];
     const result = await runCentralTraining({
-      model, initialWeights: initial, trainExamples: pooled, testExamples: pooled, examplesBudget: 500,
-      batchSize: 8, learningRate: 0.5, random: createSeededRandom(6), chunkSize: 96, onProgress: (p) => progress.push(p),
+      model, initialWeights: getFlatWeights(model), trainExamples: pooled, testExamples: pooled, examplesBudget: 500,
+      batchSize: 8, learningRate: 0.5, random: createSeededRandom(6), onProgress: (p) => progress.push(p),
     });
     expect(result.examplesProcessed).toBe(500);
     expect(progress.at(-1)).toBe(500);
     expect(result.test.top1).toBeGreaterThan(0.5);
+    model.dispose();
+  });
+
+  it('draws a learning curve with Adam and resumes from a checkpoint to the same weights', async () => {
+    const model = buildModel(SPEC, { seed: 5 });
+    const initialWeights = getFlatWeights(model);
+    const pooled = clientExamples(2, 30);
+    const common = { model, initialWeights, trainExamples: pooled, testExamples: pooled, batchSize: 8, learningRate: 0.01, optimizer: 'adam' as const, evaluateEvery: 40 };
+    const unbroken = await runCentralTraining({ ...common, examplesBudget: 200, random: createSeededRandom(3) });
+    expect(unbroken.curve.map((p) => p.processed)).toEqual([40, 80, 120, 160, 200]);
+    expect(unbroken.curve.at(-1)?.test.loss).toBeLessThan((unbroken.curve[0]?.test.loss as number) * 0.8);
+    const checkpoints: CentralCheckpoint[] = [];
+    await runCentralTraining({ ...common, examplesBudget: 130, random: createSeededRandom(3), onCheckpoint: (c) => void checkpoints.push(c) });
+    // Adam's iteration count and both moments of every variable travel with the checkpoint.
+    expect(checkpoints[1]?.optimizer.length).toBe(1 + 2 * model.trainableWeights.length);
+    const resumed = await runCentralTraining({ ...common, examplesBudget: 200, random: createSeededRandom(3), resume: checkpoints[1] });
+    expect(resumed.curve.map((p) => p.processed)).toEqual([40, 80, 120, 160, 200]);
+    resumed.weights.forEach((w, i) => expect(w).toBeCloseTo(unbroken.weights[i] as number, 4));
+    model.dispose();
+  });
+
+  it('trains windows that tile the sentences with targets "every", epoch after epoch', async () => {
+    const model = buildModel(SPEC, { seed: 5 });
+    // 40 sentences of 4 targets with 2 tokens of context: 2 windows each, 80 windows an epoch.
+    const pooled = clientExamples(1, 40);
+    const result = await runCentralTraining({
+      model, initialWeights: getFlatWeights(model), trainExamples: pooled, testExamples: pooled, examplesBudget: 200,
+      batchSize: 16, learningRate: 0.01, optimizer: 'adam', targets: 'every', evaluateEvery: 80, random: createSeededRandom(1),
+    });
+    expect(result.curve.map((p) => p.epochs)).toEqual([1, 2, 2.5]);
+    // Chance is 1 in 20 suggestable tokens; a third of the targets (the middle word) is unpredictable.
+    expect(result.test.top1).toBeGreaterThan(0.4);
     model.dispose();
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSeededRandom } from '../random/index';
-import { concatExamples, shuffleExamples, sliceExamples, textToExamples, type ExampleSet } from './examples';
+import { concatExamples, everyPositionWindows, shuffleExamples, sliceExamples, textToExamples, type ExampleSet } from './examples';
 import { createVocabulary } from './vocabulary';
 
 const vocab = createVocabulary({ size: 100 });
@@ -102,5 +102,48 @@ describe('concatExamples / sliceExamples / shuffleExamples', () => {
     const broken: ExampleSet = { contexts: new Int32Array(5), targets: new Int32Array(2), count: 2, contextLength: 3 };
     expect(() => sliceExamples(broken, 0, 1)).toThrow(/inconsistent example set: count 2, 2 targets, 5 context ids/);
     expect(() => shuffleExamples(broken, createSeededRandom(0))).toThrow(/inconsistent/);
+  });
+});
+
+describe('everyPositionWindows', () => {
+  it('keeps the <eos> row and every T-th row before it, written out by hand', () => {
+    // <bos> i know you <eos> | <bos> <unk> <eos> with T = 2.
+    const set = everyPositionWindows(textToExamples(['I know you. Zebra!'], vocab, 2));
+    expect(rows(set)).toEqual([
+      [2, 5, 33], // i from <bos>, know from <bos> i
+      [33, 4, 3], // you from know, <eos> from know you
+      [2, 1, 3], // <unk> from <bos>, <eos> from <bos> <unk>
+    ]);
+  });
+
+  it('covers every target of a long text exactly once, each with its full in-sentence history', () => {
+    const texts = ['We hold these truths to be self-evident, that all men are created equal. Yes.', 'Four score and seven years ago our fathers brought forth on this continent a new nation.'];
+    for (const length of [1, 3, 4, 10]) {
+      const all = textToExamples(texts, vocab, 64);
+      const windows = everyPositionWindows(textToExamples(texts, vocab, length));
+      // Rebuild the (history → target) pairs each kept window trains on and compare them with all
+      // targets of the text, each with its whole history clipped to the window.
+      const trained: string[] = [];
+      for (const row of rows(windows)) {
+        for (let j = 1; j < row.length; j++) {
+          const target = row[j] as number;
+          if (target === 0 || target === 2) continue;
+          trained.push(`${row.slice(0, j).filter((id) => id !== 0).join(' ')} → ${target}`);
+        }
+      }
+      const expected = rows(all).map((row) => {
+        const history = row.slice(0, -1).filter((id) => id !== 0);
+        return { history, target: row.at(-1) as number };
+      });
+      expect(trained).toHaveLength(expected.length);
+      // Each expected target appears once, its history ending in the expected history's suffix.
+      expected.forEach(({ history, target }, i) => {
+        const [context, got] = (trained[i] as string).split(' → ');
+        expect(Number(got)).toBe(target);
+        const ids = (context as string).split(' ').map(Number);
+        expect(ids.length).toBeGreaterThanOrEqual(1);
+        expect(history.slice(-ids.length)).toEqual(ids);
+      });
+    }
   });
 });

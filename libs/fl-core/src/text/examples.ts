@@ -33,24 +33,34 @@ function assertExampleSet(set: ExampleSet, where: string): void {
   }
 }
 
+/** Every sentence of every text as token ids [<bos>, w1 … wn, <eos>], in order. */
+export function textToSentences(texts: readonly string[], vocab: Vocabulary): Int32Array[] {
+  return texts.flatMap((text) =>
+    tokenize(text).map((tokens) => {
+      const ids = vocab.encode(tokens);
+      const sequence = new Int32Array(ids.length + 2);
+      sequence[0] = BOS_ID;
+      sequence.set(ids, 1);
+      sequence[ids.length + 1] = EOS_ID;
+      return sequence;
+    }),
+  );
+}
+
 /**
- * Every sentence of every text becomes [<bos>, w1 … wn, <eos>], and each position after <bos>
- * becomes one example predicting that token from up to `contextLength` tokens before it,
- * left-padded with <pad>. So a sentence of n words gives n + 1 examples, the last predicting <eos>;
- * no target is ever <bos> or <pad>.
+ * Every sentence of every text becomes [<bos>, w1 … wn, <eos>] (textToSentences), and each position
+ * after <bos> becomes one example predicting that token from up to `contextLength` tokens before
+ * it, left-padded with <pad>. So a sentence of n words gives n + 1 examples, the last predicting
+ * <eos>; no target is ever <bos> or <pad>.
  */
 export function textToExamples(texts: readonly string[], vocab: Vocabulary, contextLength: number): ExampleSet {
   assertContextLength(contextLength);
-  const sentences = texts.flatMap((text) => tokenize(text).map((tokens) => vocab.encode(tokens)));
-  const count = sentences.reduce((sum, ids) => sum + ids.length + 1, 0);
+  const sentences = textToSentences(texts, vocab);
+  const count = sentences.reduce((sum, sequence) => sum + sequence.length - 1, 0);
   const contexts = new Int32Array(count * contextLength).fill(PAD_ID);
   const targets = new Int32Array(count);
   let row = 0;
-  for (const ids of sentences) {
-    const sequence = new Int32Array(ids.length + 2);
-    sequence[0] = BOS_ID;
-    sequence.set(ids, 1);
-    sequence[ids.length + 1] = EOS_ID;
+  for (const sequence of sentences) {
     for (let position = 1; position < sequence.length; position++) {
       const from = Math.max(0, position - contextLength);
       // Right-align the window so missing history stays <pad> on the left.
@@ -60,6 +70,29 @@ export function textToExamples(texts: readonly string[], vocab: Vocabulary, cont
     }
   }
   return { contexts, targets, count, contextLength };
+}
+
+/**
+ * The rows that, trained at every position (targets 'every'), cover each target of a
+ * `textToExamples` set exactly once: per sentence, the row predicting <eos> and every
+ * `contextLength`-th row before it. Row p's window predicts targets p − T + 1 … p, so consecutive
+ * kept rows tile the sentence; the first keeps leading <pad>/<bos> positions, which training masks.
+ * Sentence ends are found by their <eos> target, so the rows must be in textToExamples order (a
+ * concatenation of such sets is); the last row is always kept. Returns a copy, in order.
+ */
+export function everyPositionWindows(set: ExampleSet): ExampleSet {
+  assertExampleSet(set, 'everyPositionWindows');
+  const kept: number[] = [];
+  // The last row is always kept, so a set that does not end on <eos> still trains its tail.
+  let sinceKept = set.contextLength - 1;
+  for (let row = set.count - 1; row >= 0; row--) {
+    sinceKept += 1;
+    if (set.targets[row] === EOS_ID || sinceKept === set.contextLength) {
+      kept.push(row);
+      sinceKept = 0;
+    }
+  }
+  return selectExamples(set, kept.reverse());
 }
 
 /** All rows of `sets`, in order; they must share one context length. */

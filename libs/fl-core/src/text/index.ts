@@ -14,7 +14,9 @@ export {
 } from './vocabulary';
 export {
   textToExamples,
+  textToSentences,
   concatExamples,
+  everyPositionWindows,
   sliceExamples,
   shuffleExamples,
   selectExamples,

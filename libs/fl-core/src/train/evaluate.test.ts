@@ -111,3 +111,20 @@ describe('summarizeEvaluation', () => {
     expect(metrics.top1Interval.lower).toBeNaN();
   });
 });
+
+describe('evaluateSums per-example hits', () => {
+  it('fills one hit per example, agreeing with the sums and with each row scored alone', async () => {
+    const model = buildModel(SPEC, { seed: 4 });
+    const random = createSeededRandom(2);
+    const set = examples(Array.from({ length: 300 }, () => random.nextInt(SPEC.vocabularySize)), random);
+    const hits = { top1: new Uint8Array(set.count), top3: new Uint8Array(set.count) };
+    const sums = await evaluateSums(model, set, 64, hits);
+    expect(hits.top1.reduce((a, b) => a + b, 0)).toBe(sums.top1Hits);
+    expect(hits.top3.reduce((a, b) => a + b, 0)).toBe(sums.top3Hits);
+    for (const row of [0, 63, 64, 299]) {
+      const alone = await evaluateSums(model, { contexts: set.contexts.slice(row * 2, row * 2 + 2), targets: set.targets.slice(row, row + 1), count: 1, contextLength: 2 });
+      expect([hits.top1[row], hits.top3[row]]).toEqual([alone.top1Hits, alone.top3Hits]);
+    }
+    model.dispose();
+  });
+});

@@ -76,6 +76,12 @@ export interface EvaluationMetrics {
   inVocabulary: { count: number; top1: number; top3: number; top1Interval: Interval; top3Interval: Interval };
 }
 
+/** Per-example hits (1 or 0), filled by an evaluation that is given one, for paired comparisons. */
+export interface ExampleHits {
+  top1: Uint8Array;
+  top3: Uint8Array;
+}
+
 export function addEvaluationSums(a: DetailedEvaluationSums, b: DetailedEvaluationSums): DetailedEvaluationSums {
   return {
     lossSum: a.lossSum + b.lossSum,
@@ -124,7 +130,7 @@ export function countInVocabularyTargets(targets: ArrayLike<number>): number {
  * Loss over the full softmax and every target; accuracy as the suggestion strip sees it: the k
  * best tokens after removing the unsuggestable ones (`suggestionIds`).
  */
-export async function evaluateSums(model: tf.LayersModel, examples: ExampleSet, batchSize = 256): Promise<DetailedEvaluationSums> {
+export async function evaluateSums(model: tf.LayersModel, examples: ExampleSet, batchSize = 256, hits?: ExampleHits): Promise<DetailedEvaluationSums> {
   const [, contextLength] = model.inputs[0]?.shape ?? [];
   const vocabularySize = model.outputs[0]?.shape[1];
   if (typeof contextLength !== 'number' || typeof vocabularySize !== 'number') {
@@ -154,12 +160,20 @@ export async function evaluateSums(model: tf.LayersModel, examples: ExampleSet, 
         // Masked ids sit 1e9 below every real logit, so with ≥ 3 suggestable ids (model specs have
         // ≥ 8 tokens) none of them reaches the top 3, and an <unk>/<eos> target cannot match.
         const { indices } = tf.topk(tf.add(logits, penalty), 3);
-        const hits = tf.equal(indices, tf.expandDims(targets, 1)).cast('float32');
-        const top1 = tf.sum(hits.slice([0, 0], [-1, 1]));
-        return tf.stack([tf.sum(losses), tf.sum(tf.square(losses)), top1, tf.sum(hits)]);
+        const matches = tf.equal(indices, tf.expandDims(targets, 1)).cast('float32');
+        const top1 = tf.sum(matches.slice([0, 0], [-1, 1]));
+        return { sums: tf.stack([tf.sum(losses), tf.sum(tf.square(losses)), top1, tf.sum(matches)]), matches };
       });
-      const [lossSum, lossSquaredSum, top1, top3] = Array.from(await batch.data());
-      batch.dispose();
+      const [lossSum, lossSquaredSum, top1, top3] = Array.from(await batch.sums.data());
+      if (hits) {
+        const matches = await batch.matches.data();
+        for (let row = 0; row < end - start; row++) {
+          hits.top1[start + row] = matches[row * 3] as number;
+          hits.top3[start + row] = (matches[row * 3] as number) + (matches[row * 3 + 1] as number) + (matches[row * 3 + 2] as number);
+        }
+      }
+      batch.sums.dispose();
+      batch.matches.dispose();
       sums.lossSum += lossSum as number;
       sums.lossSquaredSum += lossSquaredSum as number;
       sums.top1Hits += top1 as number;
@@ -172,6 +186,6 @@ export async function evaluateSums(model: tf.LayersModel, examples: ExampleSet, 
   return sums;
 }
 
-export async function evaluate(model: tf.LayersModel, examples: ExampleSet, batchSize = 256): Promise<EvaluationMetrics> {
-  return summarizeEvaluation(await evaluateSums(model, examples, batchSize));
+export async function evaluate(model: tf.LayersModel, examples: ExampleSet, batchSize = 256, hits?: ExampleHits): Promise<EvaluationMetrics> {
+  return summarizeEvaluation(await evaluateSums(model, examples, batchSize, hits));
 }

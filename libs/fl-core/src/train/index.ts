@@ -12,5 +12,6 @@ export {
   type EvaluationSums,
   type DetailedEvaluationSums,
   type EvaluationMetrics,
+  type ExampleHits,
 } from './evaluate';
-export { wilsonInterval, meanInterval, Z_95, type Interval, type SampleSums } from './intervals';
+export { wilsonInterval, meanInterval, pairedRatioInterval, Z_95, type Interval, type PairedHits, type PairedRatio, type SampleSums } from './intervals';

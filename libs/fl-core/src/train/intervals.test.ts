@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { meanInterval, wilsonInterval, Z_95 } from './intervals';
+import { meanInterval, pairedRatioInterval, wilsonInterval, Z_95 } from './intervals';
 
 describe('wilsonInterval', () => {
   // Newcombe (1998), Stat. Med. 17:857–872, worked examples for method 3 (score interval), to 4
@@ -55,5 +55,41 @@ describe('meanInterval', () => {
 
   it('uses the 97.5% normal quantile', () => {
     expect(Z_95).toBe(1.9599639845400536); // Python: statistics.NormalDist().inv_cdf(0.975)
+  });
+});
+
+describe('pairedRatioInterval', () => {
+  /** 100 paired examples: 30 both hit, 20 only a, 10 only b, 40 neither. */
+  const table = (): { a: number[]; b: number[] } => {
+    const a: number[] = [];
+    const b: number[] = [];
+    const add = (x: number, y: number, times: number) => {
+      for (let i = 0; i < times; i++) {
+        a.push(x);
+        b.push(y);
+      }
+    };
+    add(1, 1, 30);
+    add(1, 0, 20);
+    add(0, 1, 10);
+    add(0, 0, 40);
+    return { a, b };
+  };
+
+  it('matches the matched-pairs relative-risk interval, Var ln R = (n10 + n01)/((n11 + n10)(n11 + n01))', () => {
+    // Python: R = 50/40; sd = sqrt(30/(50·40)); R·exp(∓NormalDist().inv_cdf(0.975)·sd); (20 − 10)/sqrt(30).
+    const { ratio, interval, mcnemarZ } = pairedRatioInterval(table());
+    expect(ratio).toBe(1.25);
+    expect(interval.lower).toBeCloseTo(0.9832400054784173, 12);
+    expect(interval.upper).toBeCloseTo(1.5891338750397275, 12);
+    expect(mcnemarZ).toBeCloseTo(1.8257418583505538, 12);
+  });
+
+  it('is narrower than unpaired noise when the two predictors mostly agree, and refuses bad input', () => {
+    const { a } = table();
+    expect(pairedRatioInterval({ a, b: a })).toEqual({ ratio: 1, interval: { lower: 1, upper: 1 }, mcnemarZ: 0 });
+    expect(() => pairedRatioInterval({ a: [1, 0], b: [1] })).toThrow(/equal/);
+    expect(() => pairedRatioInterval({ a: [2], b: [1] })).toThrow(/0 or 1/);
+    expect(pairedRatioInterval({ a: [0, 0], b: [1, 0] }).interval.lower).toBeNaN();
   });
 });

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { selectExamples, shuffleExamples, type ExampleSet } from '../text/index';
+import { everyPositionWindows, selectExamples, shuffleExamples, type ExampleSet } from '../text/index';
 import { createSeededRandom, type SeededRandom } from '../random/index';
 import { sequenceLogits } from '../model/build';
 import { getFlatWeights, setFlatWeights } from '../model/weights';
 import { assertExamplesFit, batchTensors, positionTargets } from './batches';
-import { parseTrainingPlan, type TrainingPlanInput } from './plan';
+import { parseTrainingPlan, type TrainingPlanInput, type TrainingTargets } from './plan';
 
 export interface LocalTrainingOptions {
   /** Orders and subsamples the examples; defaults to a generator seeded from the CSPRNG. */
@@ -49,7 +49,7 @@ const YIELD_EVERY_MS = 25;
  * would wait for the whole run. MessageChannel exists in browsers, workers and Node and, unlike
  * setTimeout, is not clamped to 4 ms.
  */
-function yieldToEventLoop(): Promise<void> {
+export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => {
     const channel = new MessageChannel();
     channel.port1.onmessage = () => {
@@ -89,10 +89,13 @@ export async function trainLocal(
   const random = options.random ?? createSeededRandom(randomSeed());
 
   setFlatWeights(model, globalWeights);
-  const chosen = random.sampleIndices(examples.count, Math.min(examples.count, plan.maxExamples));
-  const subset = selectExamples(examples, chosen);
+  // With 'every', one window trains T positions, so windows that tile the sentences replace the
+  // one-per-token rows; maxExamples then counts windows.
+  const pool = plan.targets === 'every' ? everyPositionWindows(examples) : examples;
+  const chosen = random.sampleIndices(pool.count, Math.min(pool.count, plan.maxExamples));
+  const subset = selectExamples(pool, chosen);
   const optimizer = tf.train.sgd(plan.learningRate);
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const step = createTrainingStep(model, plan.targets);
   const batchesPerEpoch = Math.ceil(subset.count / plan.batchSize);
   const totalBatches = batchesPerEpoch * plan.epochs;
   const started = now();
@@ -108,29 +111,7 @@ export async function trainLocal(
       for (let start = 0; start < order.count; start += plan.batchSize) {
         options.signal?.throwIfAborted();
         const end = Math.min(order.count, start + plan.batchSize);
-        const positions = plan.targets === 'every' ? positionTargets(order, start, end) : null;
-        const tokens = positions?.tokens ?? end - start;
-        const cost = tf.tidy(() => {
-          const { contexts, targets } = batchTensors(order, start, end);
-          let lossFn: () => tf.Scalar;
-          if (positions === null) {
-            const labels = tf.oneHot(targets, vocabularySize);
-            lossFn = () => tf.losses.softmaxCrossEntropy(labels, model.apply(contexts, { training: true }) as tf.Tensor) as tf.Scalar;
-          } else {
-            const labels = tf.oneHot(tf.tensor2d(positions.targets, [end - start, contextLength], 'int32'), vocabularySize);
-            const weights = tf.tensor2d(positions.weights, [end - start, contextLength]);
-            // Summed over the unmasked positions and divided by their count: the mean per token,
-            // and 0 rather than 0/0 for a batch with none.
-            lossFn = () =>
-              tf.div(
-                tf.losses.softmaxCrossEntropy(labels, sequenceLogits(model, contexts, { training: true }), weights, 0, tf.Reduction.SUM),
-                Math.max(1, positions.tokens),
-              ) as tf.Scalar;
-          }
-          const batchLoss = optimizer.minimize(lossFn, true, variables);
-          if (!batchLoss) throw new Error('trainLocal: optimizer returned no loss');
-          return batchLoss;
-        });
+        const { cost, tokens } = step(optimizer, order, start, end);
         // Reading the loss waits for the step.
         const loss = (await cost.data())[0] as number;
         cost.dispose();
@@ -172,6 +153,47 @@ export async function trainLocal(
       tokensPerSecond: seconds > 0 ? tokensProcessed / seconds : 0,
       stoppedBy,
     },
+  };
+}
+
+/** One optimizer step on rows [start, end): the loss tensor (its data() waits for the step) and the tokens it scored. */
+export type TrainingStep = (optimizer: tf.Optimizer, examples: ExampleSet, start: number, end: number) => { cost: tf.Scalar; tokens: number };
+
+/**
+ * The minibatch step trainLocal and central training share: softmax cross-entropy on each window's
+ * target ('last'), or the mean over every unmasked position ('every').
+ */
+export function createTrainingStep(model: tf.LayersModel, targets: TrainingTargets): TrainingStep {
+  const [, contextLength] = model.inputs[0]?.shape ?? [];
+  const vocabularySize = model.outputs[0]?.shape[1];
+  if (typeof contextLength !== 'number' || typeof vocabularySize !== 'number') {
+    throw new TypeError('createTrainingStep: model must take [batch, context] and emit [batch, vocabulary]');
+  }
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return (optimizer, examples, start, end) => {
+    const positions = targets === 'every' ? positionTargets(examples, start, end) : null;
+    const cost = tf.tidy(() => {
+      const { contexts, targets: last } = batchTensors(examples, start, end);
+      let lossFn: () => tf.Scalar;
+      if (positions === null) {
+        const labels = tf.oneHot(last, vocabularySize);
+        lossFn = () => tf.losses.softmaxCrossEntropy(labels, model.apply(contexts, { training: true }) as tf.Tensor) as tf.Scalar;
+      } else {
+        const labels = tf.oneHot(tf.tensor2d(positions.targets, [end - start, contextLength], 'int32'), vocabularySize);
+        const weights = tf.tensor2d(positions.weights, [end - start, contextLength]);
+        // Summed over the unmasked positions and divided by their count: the mean per token,
+        // and 0 rather than 0/0 for a batch with none.
+        lossFn = () =>
+          tf.div(
+            tf.losses.softmaxCrossEntropy(labels, sequenceLogits(model, contexts, { training: true }), weights, 0, tf.Reduction.SUM),
+            Math.max(1, positions.tokens),
+          ) as tf.Scalar;
+      }
+      const batchLoss = optimizer.minimize(lossFn, true, variables);
+      if (!batchLoss) throw new Error('training step: optimizer returned no loss');
+      return batchLoss;
+    });
+    return { cost, tokens: positions?.tokens ?? end - start };
   };
 }
 

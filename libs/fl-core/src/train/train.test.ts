@@ -5,7 +5,7 @@ import { buildModel, sequenceLogits } from '../model/build';
 import { getFlatWeights } from '../model/weights';
 import type { ModelSpec } from '../model/spec';
 import { createSeededRandom } from '../random/index';
-import { createVocabulary, EOS_ID, selectExamples, textToExamples, type ExampleSet } from '../text/index';
+import { createVocabulary, EOS_ID, everyPositionWindows, selectExamples, textToExamples, type ExampleSet } from '../text/index';
 import { positionTargets } from './batches';
 import { evaluate } from './evaluate';
 import { trainLocal } from './local';
@@ -168,19 +168,22 @@ describe('trainLocal with targets "every"', () => {
     const model = buildModel(SPEC, { seed: 3 });
     const weights = getFlatWeights(model);
     const examples = phraseExamples(1);
-    // The loss of the one batch, by hand from the logits at every position before the step.
-    const batch = examples.count;
-    const { targets, weights: mask, tokens } = positionTargets(examples, 0, batch);
-    const logits = tf.tidy(() => tf.logSoftmax(sequenceLogits(model, tf.tensor2d(examples.contexts.subarray(0, batch * SPEC.contextLength), [batch, SPEC.contextLength], 'int32'))).dataSync());
+    // The loss of the one batch, by hand from the logits at every position of the windows that
+    // tile the sentences, before the step.
+    const windows = everyPositionWindows(examples);
+    const batch = windows.count;
+    const { targets, weights: mask, tokens } = positionTargets(windows, 0, batch);
+    const logits = tf.tidy(() => tf.logSoftmax(sequenceLogits(model, tf.tensor2d(windows.contexts, [batch, SPEC.contextLength], 'int32'))).dataSync());
     let sum = 0;
     targets.forEach((target, p) => (sum -= (mask[p] as number) * (logits[p * SPEC.vocabularySize + target] as number)));
     const losses: number[] = [];
     const result = await trainLocal(model, weights, examples, { ...plan, batchSize: batch }, { random: createSeededRandom(1), onBatch: ({ loss }) => losses.push(loss) });
     expect(losses[0]).toBeCloseTo(sum / tokens, 5);
-    // Phrase <bos> 4 5 6 7 <eos> with 3 tokens of context: windows predict 1, 2, 3, 3, 3 tokens; in all
-    // 4 phrases (4, 5, 3 and 5 words) 12 + 15 + 9 + 15 = 51 tokens from 21 windows.
-    expect(result.metrics.tokensProcessed).toBe(51);
-    expect(result.metrics.examplesProcessed).toBe(21);
+    // 4 phrases of 4, 5, 3 and 5 words have 5 + 6 + 4 + 6 = 21 targets (<eos> included); windows of
+    // 3 tokens tile each with 2 windows: every target once, from 8 windows.
+    expect(result.metrics.tokensProcessed).toBe(21);
+    expect(result.metrics.examplesProcessed).toBe(8);
+    expect(result.numExamples).toBe(8);
     expect(result.metrics.tokensPerSecond).toBeGreaterThan(result.metrics.examplesPerSecond);
     const last = await trainLocal(model, weights, examples, { ...plan, targets: 'last' }, { random: createSeededRandom(1) });
     expect(last.metrics.tokensProcessed).toBe(21);
