@@ -5,6 +5,7 @@ import Table from 'cli-table3';
 import { HELP, parseSimulationArgs } from './config';
 import { runSimulation, type SimulationReport } from './run';
 import type { EvaluationMetrics, Interval } from '@murmur/fl-core';
+import { runCli } from './run-cli';
 
 const percent = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 const withInterval = (x: number, { lower, upper }: Interval, format: (v: number) => string) => `${format(x)} [${format(lower)}, ${format(upper)}]`;
@@ -13,7 +14,8 @@ const fixed = (x: number) => x.toFixed(1);
 
 /** The model beside the n-gram baselines on the same held-out examples, with 95% intervals. */
 function printComparison(report: SimulationReport): void {
-  const rows: [string, EvaluationMetrics][] = [[`model (round ${report.rounds.at(-1)?.round ?? '?'})`, report.model]];
+  const name = report.mode === 'central' ? `central model (${report.curve?.at(-1)?.epochs.toFixed(2)} epochs)` : `model (round ${report.rounds.at(-1)?.round ?? '?'})`;
+  const rows: [string, EvaluationMetrics][] = [[name, report.model]];
   if (report.baselines) for (const [name, metrics] of Object.entries(report.baselines)) rows.push([name, metrics]);
   const table = new Table({ head: ['held-out, 95% intervals', 'top-1', 'top-3', 'top-1 in-vocab', 'perplexity'] });
   for (const [name, m] of rows) {
@@ -36,7 +38,20 @@ function printComparison(report: SimulationReport): void {
   }
 }
 
+function printCurve(report: SimulationReport): void {
+  const table = new Table({ head: ['epochs', 'examples', 'train loss', 'test loss', 'top-1', 'top-3', 'perplexity', 'minutes'] });
+  for (const p of report.curve ?? []) {
+    table.push([p.epochs.toFixed(2), p.processed, p.trainLoss.toFixed(4), p.test.loss.toFixed(4), percent(p.test.top1), percent(p.test.top3), p.test.perplexity.toFixed(1), (p.seconds / 60).toFixed(1)]);
+  }
+  console.log(table.toString());
+  printComparison(report);
+}
+
 function printTable(report: SimulationReport): void {
+  if (report.mode === 'central') {
+    printCurve(report);
+    return;
+  }
   const dp = report.config.dp !== 'off';
   const table = new Table({
     head: ['round', 'train loss', 'test loss', 'top-1', 'top-3', 'examples', 'seconds', ...(dp ? ['cohort', 'clip C', 'ε'] : [])],
@@ -71,11 +86,25 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const { config } = parsed;
+  // npm runs workspace scripts in the workspace folder; resolve paths against where the user typed.
+  const here = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
+  const config = {
+    ...parsed.config,
+    ...(parsed.config.checkpoint ? { checkpoint: here(parsed.config.checkpoint) } : {}),
+    ...(parsed.config.saveModel ? { saveModel: here(parsed.config.saveModel) } : {}),
+  };
   const bar = config.quiet
     ? null
     : new cliProgress.SingleBar(
-        { format: '{phase} |{bar}| {value}/{total} {detail}', hideCursor: true, stream: process.stderr },
+        {
+          format: '{phase} |{bar}| {value}/{total} ETA {eta_formatted} {detail}',
+          hideCursor: true,
+          stream: process.stderr,
+          etaBuffer: 50,
+          // In the background (output to a file) print a line a minute instead of redrawing.
+          noTTYOutput: true,
+          notTTYSchedule: 60_000,
+        },
         cliProgress.Presets.shades_classic,
       );
   const report = await runSimulation(config, {
@@ -89,18 +118,11 @@ async function main(): Promise<number> {
   bar?.stop();
   if (!config.quiet) printTable(report);
   if (config.out) {
-    // npm runs workspace scripts in the workspace folder; resolve against where the user typed.
-    const out = resolve(process.env.INIT_CWD ?? process.cwd(), config.out);
+    const out = here(config.out);
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
     if (!config.quiet) console.log(`wrote ${out}`);
   }
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  },
-);
+runCli(main);

@@ -6,7 +6,7 @@ describe('parseSimulationArgs', () => {
     const parsed = parseSimulationArgs([]);
     expect(parsed).toMatchObject({
       help: false,
-      config: { corpus: 'sotu', partition: 'natural', model: 'tiny', optimizer: 'fedadam', rounds: 20, perRound: 10, seed: 1, central: false, noBaselines: false },
+      config: { corpus: 'sotu', partition: 'natural', unit: 'group', model: 'tiny', optimizer: 'fedadam', rounds: 20, perRound: 10, seed: 1, central: false, noBaselines: false },
     });
   });
 
@@ -23,9 +23,19 @@ describe('parseSimulationArgs', () => {
     expect(parseSimulationArgs([])).toMatchObject({ config: { targets: 'last' } });
   });
 
+  it('takes a tuned central run with a learning curve, checkpoints and patience', () => {
+    expect(parseSimulationArgs('--central-only --central-optimizer adam --central-lr 0.002 --central-epochs 4 --central-eval-every 0.5 --patience 3 --checkpoint runs/c'.split(' '))).toMatchObject({
+      help: false,
+      config: { centralOnly: true, centralOptimizer: 'adam', centralLr: 0.002, centralEpochs: 4, centralEvalEvery: 0.5, patience: 3, checkpoint: 'runs/c' },
+    });
+    expect(() => parseSimulationArgs(['--central', '--central-only'])).toThrow(/exclude each other/);
+    expect(() => parseSimulationArgs(['--checkpoint', 'x', '--dp', 'local'])).toThrow(/cannot resume a private run/);
+    expect(() => parseSimulationArgs(['--central-optimizer', 'rmsprop'])).toThrow(/--central-optimizer/);
+  });
+
   it('documents every flag it accepts in --help', () => {
     expect(parseSimulationArgs(['--help'])).toEqual({ help: true });
-    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--targets', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--central', '--no-baselines', '--out', '--quiet']) {
+    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--targets', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--split-seed', '--patience', '--checkpoint', '--central', '--central-only', '--central-optimizer', '--central-lr', '--central-epochs', '--central-eval-every', '--save-model', '--no-baselines', '--out', '--quiet']) {
       expect(HELP).toContain(flag);
     }
   });

@@ -9,8 +9,9 @@ fl-core code the browser runs. Held-out clients (never trained on) measure the g
 Data
   --corpus NAME          sotu | spam-assassin                          (default sotu)
   --partition SCHEME     natural | iid | dirichlet                     (default natural)
-  --unit UNIT            natural clients per document | group (president / mail group)
-                                                                       (default document)
+  --unit UNIT            group | document: one client per speaker (president / mail group), so
+                         held-out clients are speakers the model never trained on, or one per
+                         document (address / mail)                     (default group)
   --alpha A              Dirichlet concentration, with --partition dirichlet  (default 0.5)
   --test-fraction F      share of clients held out for evaluation      (default 0.1)
   --clients N            training clients in the population            (default: all)
@@ -22,7 +23,8 @@ Model and training
   --epochs E             local epochs per round                        (default 1)
   --batch-size B         local minibatch size                          (default 32)
   --lr LR                client SGD learning rate                      (default 0.5)
-  --max-examples N       examples a client trains on per round         (default 256)
+  --max-examples N       examples a client trains on per round; windows that tile its sentences
+                         with --targets every                          (default 256)
   --targets T            last | every: train on each window's last next token, or on the next
                          token after every position (a loss at each step)  (default last)
 
@@ -34,6 +36,13 @@ Rounds
   --weighting W          examples | uniform (FedAvg weights)           (default examples)
   --eval-every K         evaluate every K rounds (and after the last)  (default 1)
   --seed S               seeds partitions, sampling and initial weights (default 1)
+  --split-seed S         seeds only the split: which clients are held out, the held-out sample
+                         and iid / dirichlet partitions, so runs with different --seed share
+                         one split                                     (default: --seed)
+  --patience K           stop once the held-out loss has not improved for K evaluations in a row
+                         (default: run every round / epoch)
+  --checkpoint DIR       save the run's state after every evaluation; the same command resumes
+                         from it (--rounds / --central-epochs may be raised to go on)
 
 Differential privacy (DP-FedAvg; see docs/privacy.md)
   --dp MODE              off | local | distributed | central           (default off)
@@ -45,9 +54,19 @@ Differential privacy (DP-FedAvg; see docs/privacy.md)
   --target-quantile G    adaptive clipping's target unclipped share     (default 0.5)
   --target-delta D       δ at which ε is reported                        (default 1e-5)
 
+Central training (the same model on the pooled training clients' examples)
+  --central              after the federated run, train centrally on the same number of processed
+                         examples, and report the ratio
+  --central-only         no federated run: train centrally for --central-epochs epochs, drawing a
+                         learning curve (the tuned baseline federated learning is compared with)
+  --central-optimizer O  sgd | adam                                    (default sgd)
+  --central-lr LR        its learning rate                             (default: --lr)
+  --central-epochs E     epochs for --central-only (fractions allowed)  (default 1)
+  --central-eval-every F evaluate every F epochs with --central-only   (default 0.25)
+
 Output
-  --central              also train centrally on the union of the training clients with the same
-                         number of processed examples, and report the ratio
+  --save-model FILE      write the final model as a model payload (FILE) and FILE.json (the split,
+                         held-out metrics, vocabulary fingerprint) for npm run evaluate -- --model FILE
   --no-baselines         skip the interpolated Kneser–Ney 2-, 3- and 4-gram baselines (counted on
                          the training clients' text, scored on the same held-out examples)
   --out FILE             write the report as JSON
@@ -61,7 +80,7 @@ export const simulationConfigSchema = z
   .object({
     corpus: z.enum(['sotu', 'spam-assassin']).default('sotu'),
     partition: z.enum(['natural', 'iid', 'dirichlet']).default('natural'),
-    unit: z.enum(['document', 'group']).default('document'),
+    unit: z.enum(['document', 'group']).default('group'),
     alpha: z.coerce.number().positive().max(1000).default(0.5),
     testFraction: z.coerce.number().gt(0).lt(1).default(0.1),
     clients: positiveInt.optional(),
@@ -80,6 +99,7 @@ export const simulationConfigSchema = z
     weighting: z.enum(['examples', 'uniform']).default('examples'),
     evalEvery: positiveInt.default(1),
     seed: z.coerce.number().int().default(1),
+    splitSeed: z.coerce.number().int().optional(),
     dp: z.enum(['off', 'local', 'distributed', 'central']).default('off'),
     noiseMultiplier: z.coerce.number().positive().max(1000).default(1),
     clip: z
@@ -88,7 +108,15 @@ export const simulationConfigSchema = z
     initialClip: z.coerce.number().positive().max(1e6).default(0.1),
     targetQuantile: z.coerce.number().gt(0).lt(1).default(0.5),
     targetDelta: z.coerce.number().gt(0).lt(1).default(1e-5),
+    patience: positiveInt.optional(),
+    checkpoint: z.string().min(1).optional(),
     central: z.boolean().default(false),
+    centralOnly: z.boolean().default(false),
+    centralOptimizer: z.enum(['sgd', 'adam']).default('sgd'),
+    centralLr: z.coerce.number().positive().max(100).optional(),
+    centralEpochs: z.coerce.number().positive().max(1000).default(1),
+    centralEvalEvery: z.coerce.number().positive().max(1000).default(0.25),
+    saveModel: z.string().min(1).optional(),
     noBaselines: z.boolean().default(false),
     out: z.string().min(1).optional(),
     quiet: z.boolean().default(false),
@@ -100,7 +128,8 @@ export type SimulationConfig = z.output<typeof simulationConfigSchema>;
 const STRING_FLAGS = [
   'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
   'epochs', 'batch-size', 'lr', 'max-examples', 'targets', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
-  'eval-every', 'seed', 'out', 'dp', 'noise-multiplier', 'clip', 'initial-clip', 'target-quantile', 'target-delta',
+  'eval-every', 'seed', 'split-seed', 'out', 'dp', 'noise-multiplier', 'clip', 'initial-clip', 'target-quantile', 'target-delta',
+  'patience', 'checkpoint', 'central-optimizer', 'central-lr', 'central-epochs', 'central-eval-every', 'save-model',
 ] as const;
 
 export type ParsedArgs = { help: true } | { help: false; config: SimulationConfig };
@@ -116,6 +145,7 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
       options: {
         ...Object.fromEntries(STRING_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
         central: { type: 'boolean' },
+        'central-only': { type: 'boolean' },
         'no-baselines': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -137,7 +167,10 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
     throw new Error(`${problems.join('\n')}\nRun with --help for the list of flags.`);
   }
   const config = result.data;
-  if (config.perRound > (config.clients ?? Number.POSITIVE_INFINITY)) {
+  if (config.central && config.centralOnly) throw new Error('--central and --central-only exclude each other\nRun with --help for the list of flags.');
+  if (config.checkpoint && config.dp !== 'off') throw new Error('--checkpoint cannot resume a private run (its privacy accountant would restart)\nRun with --help for the list of flags.');
+  if (config.checkpoint && config.central) throw new Error('--checkpoint resumes the federated run or --central-only, not --central\nRun with --help for the list of flags.');
+  if (!config.centralOnly && config.perRound > (config.clients ?? Number.POSITIVE_INFINITY)) {
     throw new Error(`--per-round (${config.perRound}) cannot exceed --clients (${config.clients})`);
   }
   return { help: false, config };

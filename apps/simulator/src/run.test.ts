@@ -1,6 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSimulationArgs } from './config';
 import { runSimulation } from './run';
+
+function config(flags: string) {
+  const parsed = parseSimulationArgs(flags.split(' ').filter(Boolean));
+  if (parsed.help) throw new Error('unexpected --help');
+  return parsed.config;
+}
 
 describe('runSimulation', () => {
   it('runs federated rounds on real State of the Union clients, a central baseline and Kneser–Ney baselines, reporting the documented JSON', async () => {
@@ -52,6 +61,40 @@ describe('runSimulation', () => {
     expect(report.baselines).toBeUndefined();
     expect(report.comparison).toBeUndefined();
     expect(report.model.count).toBe(50);
+  });
+
+  it('resumes a federated run from its checkpoint, and refuses one made under other flags', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'murmur-checkpoint-'));
+    try {
+      const flags = `--clients 4 --per-round 2 --max-examples 16 --max-test-examples 100 --no-baselines --quiet --checkpoint ${dir}`;
+      const first = await runSimulation(config(`${flags} --rounds 2`));
+      const resumed = await runSimulation(config(`${flags} --rounds 3`));
+      expect(resumed.rounds.map((r) => r.round)).toEqual([1, 2, 3]);
+      // Rounds 1–2 come from the checkpoint as recorded; round 3 samples the cohort an unbroken run would.
+      expect(resumed.rounds.slice(0, 2)).toEqual(first.rounds);
+      const unbroken = await runSimulation(config(flags.replace(`--checkpoint ${dir}`, '--rounds 3')));
+      expect(resumed.rounds[2]?.examples).toBe(unbroken.rounds[2]?.examples);
+      await expect(runSimulation(config(`${flags} --rounds 3 --lr 0.1`))).rejects.toThrow(/saved by a different run/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('trains centrally only, with a learning curve, and resumes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'murmur-central-'));
+    try {
+      const flags = `--clients 2 --central-only --central-optimizer adam --central-lr 0.003 --central-eval-every 0.01 --max-test-examples 100 --no-baselines --quiet --checkpoint ${dir}`;
+      const first = await runSimulation(config(`${flags} --central-epochs 0.02`));
+      expect(first.mode).toBe('central');
+      expect(first.rounds).toEqual([]);
+      expect(first.curve).toHaveLength(2);
+      const resumed = await runSimulation(config(`${flags} --central-epochs 0.03`));
+      expect(resumed.curve?.slice(0, 2)).toEqual(first.curve);
+      expect(resumed.curve?.map((p) => Number(p.epochs.toFixed(2)))).toEqual([0.01, 0.02, 0.03]);
+      expect(resumed.model).toEqual(resumed.curve?.at(-1)?.test);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses more clients than the partition has', async () => {

@@ -10,6 +10,7 @@ import {
   runCentralTraining,
   runFederatedSimulation,
   runNgramBaselines,
+  everyPositionWindows,
   sampleExamples,
   splitHeldOut,
   textToExamples,
@@ -21,9 +22,17 @@ import {
   type SimulationPrivacy,
   type RoundRecord,
   type VirtualClient,
+  type CentralCheckpoint,
+  type CentralEvaluation,
+  type FederatedCheckpoint,
+  type ModelSpec,
+  type ServerOptimizerState,
+  type Vocabulary,
 } from '@murmur/fl-core';
 import { loadCorpus, useNodeBackend } from '@murmur/fl-core/node';
 import type { SimulationConfig } from './config';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { saveModel } from './saved-model';
 
 /** An interpolated Kneser–Ney baseline on the held-out examples, beside the model. */
 export type BaselineReport = EvaluationMetrics & {
@@ -37,7 +46,19 @@ export type BaselineReport = EvaluationMetrics & {
 export type BaselineName = 'kn2' | 'kn3' | 'kn4';
 
 export interface SimulationReport {
-  config: SimulationConfig & { parameters: number; trainClients: number; testClients: number; testExamples: number };
+  /** 'central' with --central-only: no rounds, the central learning curve instead. */
+  mode: 'federated' | 'central';
+  config: SimulationConfig & {
+    parameters: number;
+    trainClients: number;
+    testClients: number;
+    testExamples: number;
+    vocabularyFingerprint: string;
+    /** What one epoch over the pooled training clients trains on: windows with --targets every, rows with last. */
+    trainPool: number;
+  };
+  /** Why the run ended: its last round / epoch, or --patience. */
+  stoppedBy: 'budget' | 'patience';
   rounds: {
     round: number;
     trainLoss: number;
@@ -57,8 +78,10 @@ export interface SimulationReport {
     clipNorm?: number;
     cohort?: number;
   }[];
-  /** The federated model after the last round, on the held-out examples: every metric, with intervals. */
+  /** The final model (federated, or central with --central-only) on the held-out examples: every metric, with intervals. */
   model: EvaluationMetrics;
+  /** With --central-only: held-out metrics against epochs. */
+  curve?: CentralEvaluation[];
   central?: {
     testLoss: number;
     top1: number;
@@ -84,14 +107,14 @@ export interface SimulationHooks {
   onRound?: (round: RoundRecord) => void;
 }
 
-function partitionOptions(config: SimulationConfig): PartitionOptions {
+function partitionOptions(config: DataConfig): PartitionOptions {
   switch (config.partition) {
     case 'natural':
       return { scheme: 'natural', unit: config.unit };
     case 'iid':
-      return { scheme: 'iid', unit: config.unit, seed: config.seed };
+      return { scheme: 'iid', unit: config.unit, seed: config.splitSeed ?? config.seed };
     case 'dirichlet':
-      return { scheme: 'dirichlet', unit: config.unit, seed: config.seed, alpha: config.alpha };
+      return { scheme: 'dirichlet', unit: config.unit, seed: config.splitSeed ?? config.seed, alpha: config.alpha };
   }
 }
 
@@ -108,34 +131,90 @@ function simulationPrivacy(config: SimulationConfig): SimulationPrivacy {
   };
 }
 
-/** Loads and partitions the corpus, runs the federated rounds, optionally the central baseline. */
-export async function runSimulation(config: SimulationConfig, hooks: SimulationHooks = {}): Promise<SimulationReport> {
-  await useNodeBackend(config.backend);
+/** What a run trains and evaluates on: everything fixed by the data flags and the seed. */
+export interface PreparedData {
+  spec: ModelSpec;
+  vocabulary: Vocabulary;
+  /** Training clients (those with at least one example), each with its textToExamples rows. */
+  population: VirtualClient[];
+  /** The population's texts, client by client, for anyone re-deriving the training sentences. */
+  trainTexts: string[][];
+  testClients: number;
+  /** Held-out rows: a uniform sample of at most --max-test-examples from the held-out clients. */
+  testExamples: ExampleSet;
+  /** Every training client's rows, concatenated in client order (what the baselines count). */
+  pooled: ExampleSet;
+}
+
+export type DataConfig = Pick<SimulationConfig, 'corpus' | 'partition' | 'unit' | 'alpha' | 'testFraction' | 'clients' | 'maxTestExamples' | 'model' | 'seed' | 'splitSeed'>;
+
+/** Loads and partitions the corpus and splits off the held-out clients, deterministically from the flags. */
+export function prepareData(config: DataConfig): PreparedData {
   const spec = MODEL_PRESETS[config.model];
   const vocabulary = createVocabulary({ size: spec.vocabularySize });
-  const random = createSeededRandom(config.seed);
-
-  hooks.onPhase?.('data', 1);
+  const splitSeed = config.splitSeed ?? config.seed;
+  const random = createSeededRandom(splitSeed);
   const documents = loadCorpus(config.corpus);
   const clients = partitionClients(documents, partitionOptions(config));
-  const { train, test } = splitHeldOut(clients, { testFraction: config.testFraction, seed: config.seed });
+  const { train, test } = splitHeldOut(clients, { testFraction: config.testFraction, seed: splitSeed });
   if (config.clients !== undefined && config.clients > train.length) {
     throw new Error(`--clients ${config.clients} exceeds the ${train.length} training clients this partition has`);
   }
-  const population: VirtualClient[] = train
+  const chosen = train
     .slice(0, config.clients ?? train.length)
-    .map((client) => ({ id: client.id, examples: textToExamples(client.texts, vocabulary, spec.contextLength) }))
-    .filter((client) => client.examples.count > 0);
-  if (config.perRound > population.length) {
-    throw new Error(`--per-round ${config.perRound} exceeds the ${population.length} training clients with examples`);
-  }
+    .map((client) => ({ client, examples: textToExamples(client.texts, vocabulary, spec.contextLength) }))
+    .filter(({ examples }) => examples.count > 0);
+  const population: VirtualClient[] = chosen.map(({ client, examples }) => ({ id: client.id, examples }));
+  // The simulation's own stream, first draw: the held-out sample (kept as it was before this split out).
   const testExamples = sampleExamples(
     concatExamples(test.map((client) => textToExamples(client.texts, vocabulary, spec.contextLength))),
     config.maxTestExamples,
     random.fork(),
   );
+  return {
+    spec,
+    vocabulary,
+    population,
+    trainTexts: chosen.map(({ client }) => client.texts),
+    testClients: test.length,
+    testExamples,
+    pooled: concatExamples(population.map((c) => c.examples)),
+  };
+}
+
+/** The flags that define a run's trajectory; a checkpoint resumes only under the same ones. */
+function checkpointKey(config: SimulationConfig): string {
+  const { rounds, centralEpochs, patience, checkpoint, out, quiet, saveModel: _saveModel, noBaselines, evalEvery, centralEvalEvery, ...rest } = config;
+  return JSON.stringify(rest);
+}
+
+interface FederatedMeta {
+  round: number;
+  records: RoundRecord[];
+  optimizer: Omit<ServerOptimizerState, 'm' | 'v'>;
+}
+
+interface CentralMeta {
+  processed: number;
+  curve: CentralEvaluation[];
+  seconds: number;
+  optimizer: { name: string; shape: number[] }[];
+}
+
+/** Loads and partitions the corpus, runs the federated rounds (or --central-only), optionally the central baseline. */
+export async function runSimulation(config: SimulationConfig, hooks: SimulationHooks = {}): Promise<SimulationReport> {
+  await useNodeBackend(config.backend);
+  hooks.onPhase?.('data', 1);
+  const data = prepareData(config);
+  const { spec, population, testExamples, pooled } = data;
+  // The training stream; its first fork is skipped, as prepareData's (seeded alike by default)
+  // drew the held-out sample with it.
+  const random = createSeededRandom(config.seed);
+  random.fork();
+  if (!config.centralOnly && config.perRound > population.length) {
+    throw new Error(`--per-round ${config.perRound} exceeds the ${population.length} training clients with examples`);
+  }
   hooks.onProgress?.(1, {});
-  const pooled = concatExamples(population.map((c) => c.examples));
 
   let baselines: Pick<SimulationReport, 'baselines' | 'baselineCounting'> = {};
   if (!config.noBaselines) {
@@ -149,9 +228,90 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
 
   const model = buildModel(spec, { seed: config.seed });
   const initialWeights = getFlatWeights(model);
+  // What central training shares between --central-only and the same-budget --central.
+  const centralCommon = {
+    model,
+    initialWeights,
+    trainExamples: pooled,
+    testExamples,
+    batchSize: config.batchSize,
+    learningRate: config.centralLr ?? config.lr,
+    optimizer: config.centralOptimizer,
+    targets: config.targets,
+  };
+  const trainPool = config.targets === 'every' ? everyPositionWindows(pooled).count : pooled.count;
+  const reportConfig = {
+    ...config,
+    trainPool,
+    parameters: parameterCount(spec),
+    trainClients: population.length,
+    testClients: data.testClients,
+    testExamples: testExamples.count,
+    vocabularyFingerprint: data.vocabulary.fingerprint,
+  };
+  const key = checkpointKey(config);
+
+  if (config.centralOnly) {
+    const stored = config.checkpoint ? loadCheckpoint<CentralMeta>(config.checkpoint, 'central', key) : null;
+    const resume: CentralCheckpoint | undefined = stored
+      ? {
+          weights: stored.arrays.weights as Float32Array,
+          optimizer: stored.meta.optimizer.map(({ name, shape }, i) => ({ name, shape, values: stored.arrays[`optimizer.${i}`] as Float32Array })),
+          processed: stored.meta.processed,
+          curve: stored.meta.curve,
+          seconds: stored.meta.seconds,
+        }
+      : undefined;
+    const pool = trainPool;
+    const budget = Math.round(config.centralEpochs * pool);
+
+    hooks.onPhase?.('central', budget);
+    const central = await runCentralTraining({
+      ...centralCommon,
+      examplesBudget: budget,
+      random: random.fork(),
+      evaluateEvery: Math.max(1, Math.round(config.centralEvalEvery * pool)),
+      ...(config.patience !== undefined ? { patience: config.patience } : {}),
+      ...(resume ? { resume } : {}),
+      onCheckpoint: (state) => {
+        const last = state.curve.at(-1);
+        hooks.onProgress?.(state.processed, { epochs: (state.processed / pool).toFixed(2), top1: last ? (last.test.top1 * 100).toFixed(2) : '…', ppl: last ? last.test.perplexity.toFixed(1) : '…' });
+        if (!config.checkpoint) return;
+        const arrays: Record<string, Float32Array> = { weights: state.weights };
+        state.optimizer.forEach((slot, i) => (arrays[`optimizer.${i}`] = slot.values));
+        const meta: CentralMeta = { processed: state.processed, curve: state.curve, seconds: state.seconds, optimizer: state.optimizer.map(({ name, shape }) => ({ name, shape })) };
+        saveCheckpoint(config.checkpoint, 'central', key, meta, arrays);
+      },
+      onProgress: (processed, _budget, loss) => hooks.onProgress?.(processed, { loss: loss.toFixed(3) }),
+    });
+    const report: SimulationReport = {
+      mode: 'central',
+      config: reportConfig,
+      stoppedBy: central.stoppedBy,
+      rounds: [],
+      model: central.test,
+      curve: central.curve,
+      ...baselines,
+      ...(baselines.baselines ? { comparison: compareWithBest(central.test, baselines.baselines) } : {}),
+    };
+    if (config.saveModel) saveModel(config.saveModel, { spec, weights: central.weights, summary: summaryForModel(report) });
+    model.dispose();
+    return report;
+  }
+
   const plan = { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.lr, maxExamples: config.maxExamples, timeBudgetMs: 3_600_000, targets: config.targets };
+  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key) : null;
+  const resume: FederatedCheckpoint | undefined = stored
+    ? {
+        round: stored.meta.round,
+        weights: stored.arrays.weights as Float32Array,
+        optimizer: { ...stored.meta.optimizer, ...(stored.arrays.m ? { m: stored.arrays.m } : {}), ...(stored.arrays.v ? { v: stored.arrays.v } : {}) },
+        records: stored.meta.records,
+      }
+    : undefined;
 
   hooks.onPhase?.('federated', config.rounds);
+  if (resume) hooks.onProgress?.(resume.round, { resumed: `from round ${resume.round}` });
   const federated = await runFederatedSimulation({
     model,
     initialWeights,
@@ -164,6 +324,8 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     weighting: config.weighting,
     random: random.fork(),
     evaluateEvery: config.evalEvery,
+    ...(config.patience !== undefined ? { patience: config.patience } : {}),
+    ...(resume ? { resume } : {}),
     ...(config.dp !== 'off' ? { privacy: simulationPrivacy(config) } : {}),
     onRound: (record) => {
       hooks.onRound?.(record);
@@ -173,19 +335,24 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
         ...(record.privacy ? { epsilon: record.privacy.epsilon.toFixed(2) } : {}),
       });
     },
+    ...(config.checkpoint
+      ? {
+          onCheckpoint: (state: FederatedCheckpoint) => {
+            const { m, v, ...optimizer } = state.optimizer;
+            const arrays: Record<string, Float32Array> = { weights: state.weights, ...(m ? { m } : {}), ...(v ? { v } : {}) };
+            saveCheckpoint<FederatedMeta>(config.checkpoint as string, 'federated', key, { round: state.round, records: state.records, optimizer }, arrays);
+          },
+        }
+      : {}),
   });
 
   // The simulation always evaluates after the last round.
   const finalTest = federated.rounds.at(-1)?.test;
   if (!finalTest) throw new Error('runSimulation: the last round has no evaluation');
   const report: SimulationReport = {
-    config: {
-      ...config,
-      parameters: parameterCount(spec),
-      trainClients: population.length,
-      testClients: test.length,
-      testExamples: testExamples.count,
-    },
+    mode: 'federated',
+    config: reportConfig,
+    stoppedBy: federated.stoppedBy === 'patience' ? 'patience' : 'budget',
     rounds: federated.rounds.map((r) => ({
       round: r.round,
       trainLoss: r.trainLoss,
@@ -210,14 +377,8 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     const budget = federated.rounds.reduce((sum, r) => sum + r.examplesProcessed, 0);
     hooks.onPhase?.('central', budget);
     const central = await runCentralTraining({
-      model,
-      initialWeights,
-      trainExamples: pooled,
-      testExamples,
+      ...centralCommon,
       examplesBudget: budget,
-      batchSize: config.batchSize,
-      learningRate: config.lr,
-      targets: config.targets,
       random: random.fork(),
       onProgress: (processed) => hooks.onProgress?.(processed, {}),
     });
@@ -235,8 +396,14 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       top1Ratio: finalTop1 / central.test.top1,
     };
   }
+  if (config.saveModel) saveModel(config.saveModel, { spec, weights: federated.weights, summary: summaryForModel(report) });
   model.dispose();
   return report;
+}
+
+/** What a saved model records about how it was made and how it scored. */
+function summaryForModel(report: SimulationReport) {
+  return { mode: report.mode, config: report.config, model: report.model };
 }
 
 function compareWithBest(model: EvaluationMetrics, baselines: Record<BaselineName, BaselineReport>): NonNullable<SimulationReport['comparison']> {

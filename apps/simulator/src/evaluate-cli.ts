@@ -1,0 +1,98 @@
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import type { Interval } from '@murmur/fl-core';
+import { evaluateSavedModel, HEADLINE_MODEL, HEADLINE_TEST_EXAMPLES, type EvaluateReport } from './evaluate';
+import { runCli } from './run-cli';
+
+export const EVALUATE_HELP = `Usage: npm run evaluate -- (--headline | --model FILE) [--dump DIR] [--out FILE]
+
+Re-measures a saved next-word model on the split it was trained on (rebuilt from the data flags
+saved beside it), next to interpolated Kneser–Ney 2-, 3- and 4-grams counted on the pooled
+training clients, on the same held-out examples, with 95% intervals.
+
+  --headline             the committed model behind docs/learning.md (apps/simulator/headline/)
+  --model FILE           a model written by npm run simulate -- --save-model FILE
+  --max-test-examples N  held-out examples to score, a uniform sample when the split has more
+                                                                       (default ${HEADLINE_TEST_EXAMPLES})
+  --dump DIR             write DIR/split.json: vocabularySize, special token ids, the training
+                         sentences and the held-out contexts and targets, as token ids
+  --out FILE             write the report as JSON ({ model, baselines, ratio, split, … })
+  -h, --help             this text
+`;
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const range = ({ lower, upper }: Interval, format: (v: number) => string) => `[${format(lower)}, ${format(upper)}]`;
+
+function print(report: EvaluateReport): void {
+  const table = new Table({ head: [`${report.split.testExamples.toLocaleString('en-US')} held-out examples`, 'top-1', 'top-3', 'top-1 in-vocab', 'perplexity'] });
+  const rows = [[`model (${report.trainedBy.mode})`, report.model] as const, ...Object.entries(report.baselines).map(([name, s]) => [name, s] as const)];
+  for (const [name, s] of rows) {
+    table.push([name, `${pct(s.top1)} ${range(s.top1Interval, pct)}`, `${pct(s.top3)} ${range(s.top3Interval, pct)}`, pct(s.inVocabularyTop1), `${s.perplexity.toFixed(1)} ${range(s.perplexityInterval, (v) => v.toFixed(1))}`]);
+  }
+  console.log(table.toString());
+  const r = report.ratio;
+  console.log(
+    `model / ${r.best}: top-1 ${r.top1.toFixed(3)} ${range(r.top1Interval, (v) => v.toFixed(3))} (McNemar z ${r.mcnemarZ.toFixed(1)}), ` +
+      `top-3 ${r.top3.toFixed(3)} ${range(r.top3Interval, (v) => v.toFixed(3))}, perplexity ${r.perplexity.toFixed(3)}`,
+  );
+  console.log(
+    `split: ${report.split.corpus}, ${report.split.partition} by ${report.split.unit}, seed ${report.split.seed}: ${report.split.trainClients} training clients ` +
+      `(${report.split.trainPositions.toLocaleString('en-US')} positions), ${report.split.testClients} held out; ` +
+      `words outside the vocabulary: ${pct(report.split.trainOovRate)} of training, ${pct(report.split.testOovRate)} of held-out targets; ` +
+      `model ${report.hash.slice(0, 16)}…; ${report.seconds.toFixed(0)} s`,
+  );
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      strict: true,
+      allowPositionals: false,
+      options: {
+        headline: { type: 'boolean' },
+        model: { type: 'string' },
+        'max-test-examples': { type: 'string' },
+        dump: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}\nRun with --help for the list of flags.`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(EVALUATE_HELP);
+    return 0;
+  }
+  if (Boolean(values.headline) === (values.model !== undefined)) {
+    console.error('error: give exactly one of --headline and --model FILE\nRun with --help for the list of flags.');
+    return 2;
+  }
+  const maxTestExamples = values['max-test-examples'] === undefined ? undefined : Number(values['max-test-examples']);
+  if (maxTestExamples !== undefined && !(Number.isInteger(maxTestExamples) && maxTestExamples > 0)) {
+    console.error(`error: --max-test-examples must be a positive integer, got ${values['max-test-examples']}`);
+    return 2;
+  }
+  // npm runs workspace scripts in the workspace folder; resolve against where the user typed.
+  const here = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
+  const report = await evaluateSavedModel({
+    modelFile: values.headline ? HEADLINE_MODEL : here(values.model as string),
+    ...(maxTestExamples !== undefined ? { maxTestExamples } : {}),
+    ...(values.dump ? { dump: here(values.dump) } : {}),
+    onPhase: (phase) => console.error(`… ${phase}`),
+  });
+  print(report);
+  if (values.dump) console.log(`wrote ${resolve(here(values.dump), 'split.json')}`);
+  if (values.out) {
+    writeFileSync(here(values.out), `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${here(values.out)}`);
+  }
+  return 0;
+}
+
+runCli(main);

@@ -1,0 +1,60 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseSimulationArgs } from './config';
+import { evaluateSavedModel } from './evaluate';
+import { runSimulation } from './run';
+
+const dir = mkdtempSync(join(tmpdir(), 'murmur-evaluate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function config(flags: string) {
+  const parsed = parseSimulationArgs(flags.split(' '));
+  if (parsed.help) throw new Error('unexpected --help');
+  return parsed.config;
+}
+
+describe('npm run evaluate on a saved model', () => {
+  it('re-measures the model and the baselines exactly as the run that saved it did, and dumps the split', async () => {
+    const modelFile = join(dir, 'model.bin');
+    const simulated = await runSimulation(config(`--clients 3 --per-round 2 --rounds 2 --max-examples 32 --max-test-examples 400 --seed 5 --quiet --save-model ${modelFile}`));
+    const report = await evaluateSavedModel({ modelFile, maxTestExamples: 400, dump: dir });
+
+    // Same split, same held-out sample, same weights: the same numbers.
+    expect(report.split).toMatchObject({ seed: 5, unit: 'group', trainClients: 3, testExamples: 400 });
+    expect(report.model.top1).toBe(simulated.model.top1);
+    expect(report.model.perplexity).toBeCloseTo(simulated.model.perplexity, 6);
+    for (const name of ['kn2', 'kn3', 'kn4'] as const) {
+      expect(report.baselines[name].top1).toBe(simulated.baselines?.[name].top1);
+      expect(report.baselines[name].perplexity).toBeCloseTo(simulated.baselines?.[name].perplexity ?? 0, 9);
+    }
+    expect(report.ratio.top1).toBeCloseTo(report.model.top1 / report.baselines[report.ratio.best].top1, 12);
+    expect(report.ratio.top1Interval.lower).toBeLessThan(report.ratio.top1);
+
+    // split.json holds exactly what the numbers were computed on.
+    const split = JSON.parse(readFileSync(join(dir, 'split.json'), 'utf8')) as {
+      vocabularySize: number;
+      special: Record<string, number>;
+      train: number[][];
+      test: { contexts: number[][]; targets: number[] };
+    };
+    expect(split.vocabularySize).toBe(2000);
+    expect(split.special).toEqual({ pad: 0, unk: 1, bos: 2, eos: 3 });
+    expect(split.train.every((s) => s[0] === 2 && s.at(-1) === 3)).toBe(true);
+    // Every training position after <bos> is one n-gram position the baselines counted.
+    expect(split.train.reduce((n, s) => n + s.length - 1, 0)).toBe(report.split.trainPositions);
+    expect(split.test.targets).toHaveLength(400);
+    expect(split.test.contexts.every((c) => c.length === 8)).toBe(true);
+  });
+
+  it('refuses a model whose weights do not match its description', async () => {
+    const modelFile = join(dir, 'model.bin');
+    const bytes = readFileSync(modelFile);
+    bytes.writeUInt8((bytes.at(-1) as number) ^ 0xff, bytes.length - 1);
+    const tampered = join(dir, 'tampered.bin');
+    writeFileSync(tampered, bytes);
+    copyFileSync(`${modelFile}.json`, `${tampered}.json`);
+    await expect(evaluateSavedModel({ modelFile: tampered })).rejects.toThrow(/hash/);
+  });
+});

@@ -1,0 +1,49 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { decodeModelPayload, encodeModelPayload, parameterCount, type EvaluationMetrics, type ModelSpec } from '@murmur/fl-core';
+import type { DataConfig } from './run';
+
+/** FILE.json beside a saved model payload: how to rebuild the split it was measured on, and what it scored. */
+export interface SavedModelMeta {
+  format: 'murmur-model/1';
+  /** fl-core's model hash over spec and weights, as in the payload header. */
+  hash: string;
+  parameters: number;
+  /** SHA-256 of the vocabulary's tokens in id order; evaluation refuses a different vocabulary. */
+  vocabularyFingerprint: string;
+  /** The data flags the run used: `npm run evaluate` rebuilds the same training and held-out clients from them. */
+  data: DataConfig;
+  /** The run that produced it: 'federated' or 'central', its whole configuration, and its held-out metrics. */
+  trainedBy: { mode: 'federated' | 'central'; config: Record<string, unknown>; model: EvaluationMetrics };
+}
+
+const DATA_KEYS = ['corpus', 'partition', 'unit', 'alpha', 'testFraction', 'clients', 'maxTestExamples', 'model', 'seed', 'splitSeed'] as const;
+
+export function saveModel(
+  file: string,
+  { spec, weights, summary }: { spec: ModelSpec; weights: Float32Array; summary: { mode: 'federated' | 'central'; config: DataConfig & { vocabularyFingerprint: string } & Record<string, unknown>; model: EvaluationMetrics } },
+): void {
+  const payload = encodeModelPayload({ version: 0, spec, weights });
+  const { hash } = decodeModelPayload(payload);
+  const data = Object.fromEntries(DATA_KEYS.filter((k) => summary.config[k] !== undefined).map((k) => [k, summary.config[k]])) as DataConfig;
+  const meta: SavedModelMeta = {
+    format: 'murmur-model/1',
+    hash,
+    parameters: parameterCount(spec),
+    vocabularyFingerprint: summary.config.vocabularyFingerprint,
+    data,
+    trainedBy: summary,
+  };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, payload);
+  writeFileSync(`${file}.json`, `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** Reads a model saved by saveModel; the payload's hash must match its FILE.json. */
+export function loadSavedModel(file: string): { spec: ModelSpec; weights: Float32Array; meta: SavedModelMeta } {
+  const { spec, weights, hash } = decodeModelPayload(new Uint8Array(readFileSync(file)));
+  const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as SavedModelMeta;
+  if (meta.format !== 'murmur-model/1') throw new Error(`${file}.json: unknown format ${JSON.stringify(meta.format)}`);
+  if (meta.hash !== hash) throw new Error(`${file}: weights hash ${hash} does not match ${file}.json (${meta.hash})`);
+  return { spec, weights, meta };
+}
