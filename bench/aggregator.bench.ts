@@ -93,7 +93,7 @@ async function roundBench(clients: number, maxExamples: number): Promise<Row> {
       secAggPlusFrom: 64,
       dropoutRate: 0.1,
     },
-    training: { epochs: 1, batchSize: 32, learningRate: 0.5, maxExamples, timeBudgetMs: 60_000 },
+    training: { epochs: 1, batchSize: 32, learningRate: 0.5, maxExamples, timeBudgetMs: 60_000, targets: 'last' },
     privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
     // A thousand clients share this process's event loop, so a heartbeat may wait on their
     // training and masking; a device of its own would answer at once.

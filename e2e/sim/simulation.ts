@@ -64,7 +64,7 @@ export function simAggregatorConfig(clients: number, seed: number): AggregatorCo
       minExamples: 10,
       deadlines: { advertiseKeysMs: 30_000, shareKeysMs: 10_000, maskedInputMs: 10_000, unmaskingMs: 10_000 },
     },
-    training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000 },
+    training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000, targets: 'last' },
     privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
   };
 }

@@ -13,7 +13,7 @@ import type { VirtualClientPool } from '../../apps/aggregator/src/virtual-client
 // refuses; tsx (the loader `npm start` runs them with) loads them as they are.
 const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
 const { startAggregator, modelSpecOf } = await load<typeof import('../../apps/aggregator/src/aggregator')>('../../apps/aggregator/src/aggregator.ts');
-const { makeConfig } = await load<typeof import('../../apps/aggregator/src/config')>('../../apps/aggregator/src/config.ts');
+const { DEFAULT_TRAINING, makeConfig } = await load<typeof import('../../apps/aggregator/src/config')>('../../apps/aggregator/src/config.ts');
 const { stateOfTheUnionClients } = await load<typeof import('../../apps/aggregator/src/demo-data')>('../../apps/aggregator/src/demo-data.ts');
 const { startVirtualClients } = await load<typeof import('../../apps/aggregator/src/virtual-clients')>('../../apps/aggregator/src/virtual-clients.ts');
 const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@murmur/fl-core/node');
@@ -31,12 +31,18 @@ export interface AggregatorHandle {
   restart(): Promise<void>;
 }
 
-function config(dataDir: string, port: number): AggregatorConfig {
+/**
+ * The model the aggregator starts with: the tiny one keeps the fast set fast; 'cifg' is what
+ * `npm start` serves (`test.use({ model: 'cifg' })`), trained with the aggregator's default plan.
+ */
+export type E2eModel = 'tiny' | 'cifg';
+
+function config(dataDir: string, port: number, model: E2eModel): AggregatorConfig {
   return makeConfig({
     port,
     host: '127.0.0.1',
     dataDir,
-    model: 'tiny',
+    model,
     seed: 3,
     logLevel: 'silent',
     // One browser and two virtual clients make a cohort; rounds start as soon as they check in.
@@ -49,17 +55,18 @@ function config(dataDir: string, port: number): AggregatorConfig {
       pauseMs: 500,
       deadlines: { advertiseKeysMs: 60_000, shareKeysMs: 15_000, maskedInputMs: 15_000, unmaskingMs: 15_000 },
     },
-    training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000 },
+    training: model === 'tiny' ? { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000, targets: 'last' } : { ...DEFAULT_TRAINING },
     privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
   });
 }
 
-export const test = base.extend<{ aggregator: AggregatorHandle; virtualClients: (count: number) => Promise<VirtualClientPool> }>({
-  aggregator: async ({}, use) => {
+export const test = base.extend<{ model: E2eModel; aggregator: AggregatorHandle; virtualClients: (count: number) => Promise<VirtualClientPool> }>({
+  model: ['tiny', { option: true }],
+  aggregator: async ({ model }, use) => {
     await useNodeBackend('wasm');
     const dataDir = mkdtempSync(join(tmpdir(), 'murmur-e2e-'));
     const logger = pino({ level: process.env.MURMUR_E2E_LOG ?? 'silent' });
-    let running = await startAggregator(config(dataDir, 0), { logger, staticDir: BUILT_CLIENT });
+    let running = await startAggregator(config(dataDir, 0, model), { logger, staticDir: BUILT_CLIENT });
     const port = running.port;
     const handle: AggregatorHandle = {
       url: running.url,
@@ -67,7 +74,7 @@ export const test = base.extend<{ aggregator: AggregatorHandle; virtualClients: 
       running,
       async restart() {
         await running.close();
-        running = await startAggregator(config(dataDir, port), { logger, staticDir: BUILT_CLIENT });
+        running = await startAggregator(config(dataDir, port, model), { logger, staticDir: BUILT_CLIENT });
         handle.running = running;
       },
     };

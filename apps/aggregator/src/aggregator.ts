@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { buildModel, createServerOptimizer, getFlatWeights, MODEL_PRESETS, type ModelSpec } from '@murmur/fl-core';
+import { buildModel, CONTRIBUTION_METRICS, createServerOptimizer, getFlatWeights, MODEL_PRESETS, wordBytes, type ModelSpec } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
 import { writeFileAtomic } from './fs-atomic';
@@ -25,6 +25,8 @@ export interface RunningAggregator {
   coordinator: RoundCoordinator;
   transport: Transport;
   adminToken: string;
+  /** engine.io's frame limit for clients: the round's largest message (a masked input) + 1 MiB unless configured. */
+  maxHttpBufferSize: number;
   /** Graceful: stop the round loop (an unfinished round is aborted, model untouched), close sockets, close HTTP. */
   close(): Promise<void>;
 }
@@ -74,6 +76,11 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     logger,
     config.limits.keepModels,
   );
+  const configured = modelSpecOf(config);
+  const canonical = (spec: ModelSpec) => JSON.stringify(spec, Object.keys(spec).sort());
+  if (canonical(store.spec) !== canonical(configured)) {
+    logger.warn({ dataDir: config.dataDir, serving: store.spec, configured }, 'the data directory holds another model than the configured one; it keeps serving its own (the model setting applies to a new data directory only)');
+  }
   const authority = EnrollmentAuthority.open(config.dataDir);
   const adminToken = adminTokenOf(config, logger);
   const metrics = createMetrics();
@@ -88,6 +95,14 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const getCoordinator = () => coordinator as RoundCoordinator;
   // The largest frame a round needs is a masked input: (d + metrics) words of 4 bytes.
   const maxHttpBufferSize = config.limits.maxHttpBufferSize ?? (store.weights.length + 64) * 4 + 1024 * 1024;
+  // A limit set for a smaller model would close every client's connection when it sends its
+  // masked input (engine.io drops the frame before any handler runs): refuse to start instead.
+  const maskedInputBytes = (store.weights.length + CONTRIBUTION_METRICS.length) * wordBytes(config.round.modulusBits);
+  if (maxHttpBufferSize < maskedInputBytes + 4096) {
+    throw new Error(
+      `refusing to start: limits.maxHttpBufferSize ${maxHttpBufferSize} is below a masked input of this model (${store.weights.length.toLocaleString('en-US')} parameters: ${maskedInputBytes} bytes + 4096); raise it or leave it unset`,
+    );
+  }
   const transport = attachTransport(server, { config, authority, metrics, logger, maxHttpBufferSize, coordinator: getCoordinator });
   coordinator = new RoundCoordinator({
     config,
@@ -139,6 +154,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     coordinator,
     transport,
     adminToken,
+    maxHttpBufferSize,
     close() {
       closing ??= (async () => {
         await getCoordinator().stop();

@@ -159,7 +159,13 @@ describe('bad input never breaks a round or the server', () => {
     expect(await lower.json()).toMatchObject({ code: 'OUT_OF_BOUNDS' });
     const change = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ pauseMs: 100, training: { epochs: 2 } }) });
     expect(change.status).toBe(200);
-    expect(await change.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16 } });
+    expect(await change.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'last' } });
+    const every = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'every' } }) });
+    expect(every.status).toBe(200);
+    expect(await every.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'every' } });
+    const unknownTargets = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'some' } }) });
+    expect(unknownTargets.status).toBe(400);
+    expect(await unknownTargets.json()).toMatchObject({ code: 'OUT_OF_BOUNDS', message: expect.stringContaining('targets') });
     expect((await fetch(url, { method: 'POST', headers: auth })).status).toBe(200);
     await eventually(() => (aggregator.coordinator.phase === 'paused' ? true : undefined), 60_000, 'the pause');
     const status = (await (await fetch(`${aggregator.url}/api/status`)).json()) as { paused: boolean; phase: string };

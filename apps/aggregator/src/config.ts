@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { MODEL_PRESETS, modelSpecSchema, serverOptimizerSchema, trainingPlanSchema } from '@murmur/fl-core';
+import { MODEL_PRESETS, modelSpecSchema, serverOptimizerSchema, trainingPlanSchema, type TrainingPlan } from '@murmur/fl-core';
 
 /**
  * One configuration, from four layers (later wins): defaults < JSON file (--config / MURMUR_CONFIG)
@@ -14,7 +14,12 @@ const deadlinesSchema = z
     /** Download, evaluation, training and key generation: the slowest phase. */
     advertiseKeysMs: z.number().int().min(100).max(3_600_000).default(60_000),
     shareKeysMs: z.number().int().min(100).max(600_000).default(15_000),
-    maskedInputMs: z.number().int().min(100).max(600_000).default(15_000),
+    /**
+     * Masking expands one PRG stream of d words per neighbour: for the 1.27M-parameter CIFG model
+     * and 20 demo clients masking in one process, about 15 s on 2 busy cores, so a 15 s ceiling
+     * cut whole cohorts off. Adaptive deadlines bring it down once answers were seen.
+     */
+    maskedInputMs: z.number().int().min(100).max(600_000).default(60_000),
     unmaskingMs: z.number().int().min(100).max(600_000).default(15_000),
   })
   .strict();
@@ -62,6 +67,31 @@ const roundSchema = z
       .prefault({}),
   })
   .strict();
+
+/**
+ * How selected clients train (the round plan's `training`). The defaults suit the CIFG model: a
+ * loss at every position of non-overlapping windows ('every'), 64 windows (≈ 640 predicted tokens)
+ * per client per round at lr 1. Field by field, like every other section: a file or flag that sets
+ * one field keeps the others' defaults here (not the training plan's own, which are for callers of
+ * trainLocal).
+ */
+export const DEFAULT_TRAINING = Object.freeze({
+  epochs: 1,
+  batchSize: 16,
+  learningRate: 1,
+  maxExamples: 64,
+  timeBudgetMs: 30_000,
+  targets: 'every',
+} as const satisfies TrainingPlan);
+
+const trainingSchema = trainingPlanSchema.extend({
+  epochs: trainingPlanSchema.shape.epochs.unwrap().default(DEFAULT_TRAINING.epochs),
+  batchSize: trainingPlanSchema.shape.batchSize.unwrap().default(DEFAULT_TRAINING.batchSize),
+  learningRate: trainingPlanSchema.shape.learningRate.unwrap().default(DEFAULT_TRAINING.learningRate),
+  maxExamples: trainingPlanSchema.shape.maxExamples.unwrap().default(DEFAULT_TRAINING.maxExamples),
+  timeBudgetMs: trainingPlanSchema.shape.timeBudgetMs.unwrap().default(DEFAULT_TRAINING.timeBudgetMs),
+  targets: trainingPlanSchema.shape.targets.unwrap().default(DEFAULT_TRAINING.targets),
+});
 
 /** Who sits out a while (see participation.ts). */
 const participationSchema = z
@@ -139,8 +169,12 @@ export const configSchema = z
     /** Bearer token for /metrics; when absent only loopback peers may read it (it tells versions and load). */
     metricsToken: z.string().min(16).max(256).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** A preset name or a full model spec; only used when the data directory is new. */
-    model: z.union([z.enum(Object.keys(MODEL_PRESETS) as [keyof typeof MODEL_PRESETS]), modelSpecSchema]).default('tiny'),
+    /**
+     * A preset name or a full model spec; only used when the data directory is new. The default is
+     * the CIFG-LSTM over the 10,004-word vocabulary (1.27M parameters, a 5 MB payload); tests and
+     * benches that need speed name 'tiny'.
+     */
+    model: z.union([z.enum(Object.keys(MODEL_PRESETS) as [keyof typeof MODEL_PRESETS]), modelSpecSchema]).default('cifg'),
     /** Seeds the initial global model (reproducible initial weights). */
     seed: z.number().int().default(1),
     /** Built web client served from the same origin. */
@@ -148,7 +182,7 @@ export const configSchema = z
     /** Headless virtual clients started with the aggregator (npm start -- --demo N). */
     demo: z.number().int().min(0).max(10_000).default(0),
     round: roundSchema.prefault({}),
-    training: trainingPlanSchema.prefault({ epochs: 1, batchSize: 16, learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000 }),
+    training: trainingSchema.prefault({}),
     optimizer: serverOptimizerSchema.prefault({ name: 'fedavg', learningRate: 1 }),
     privacy: privacySchema.prefault({}),
     participation: participationSchema.prefault({}),
@@ -176,11 +210,19 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'admin-token', env: 'MURMUR_ADMIN_TOKEN', paths: [['adminToken']], type: 'string', help: 'bearer token for /api/admin/* (≥ 16 chars)' },
   { flag: 'metrics-token', env: 'MURMUR_METRICS_TOKEN', paths: [['metricsToken']], type: 'string', help: 'bearer token for /metrics (≥ 16 chars); without it only loopback peers may read /metrics' },
   { flag: 'log-level', env: 'LOG_LEVEL', paths: [['logLevel']], type: 'string', help: 'pino level' },
-  { flag: 'model', env: 'MURMUR_MODEL', paths: [['model']], type: 'string', help: 'initial model preset: tiny | reference' },
+  { flag: 'model', env: 'MURMUR_MODEL', paths: [['model']], type: 'string', help: 'initial model preset (new data directory only): tiny | reference | cifg' },
   { flag: 'seed', env: 'MURMUR_SEED', paths: [['seed']], type: 'int', help: 'seed of the initial global model' },
   { flag: 'static-dir', env: 'MURMUR_STATIC_DIR', paths: [['staticDir']], type: 'string', help: 'built web client to serve' },
   { flag: 'demo', env: 'MURMUR_DEMO', paths: [['demo']], type: 'int', help: 'start N headless virtual clients' },
   { flag: 'target', env: 'MURMUR_TARGET', paths: [['round', 'target']], type: 'int', help: 'reports wanted per round' },
+  {
+    flag: 'training-targets',
+    env: 'MURMUR_TRAINING_TARGETS',
+    paths: [['training', 'targets']],
+    type: 'string',
+    help: "next tokens clients train on: every (each position of a window) | last (a window's last)",
+  },
+  { flag: 'max-examples', env: 'MURMUR_MAX_EXAMPLES', paths: [['training', 'maxExamples']], type: 'int', help: 'windows (examples) a client trains on per round, at most' },
   { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'selected = target × this' },
   { flag: 'min-reports', env: 'MURMUR_MIN_REPORTS', paths: [['round', 'minReports']], type: 'int', help: 'fewest reports a round commits with' },
   { flag: 'checkin-ms', paths: [['round', 'checkinMs']], type: 'int', help: 'check-in window once minReports wait' },

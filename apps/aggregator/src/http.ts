@@ -5,7 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, trainingPlanSchema, type ProtocolErrorCode } from '@murmur/fl-core';
+import { decodeModelPayload, PROTOCOL_VERSION, trainingPlanSchema, trainingTargetsSchema, type ProtocolErrorCode } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
@@ -159,6 +159,7 @@ function planChangeSchema(config: AggregatorConfig) {
           learningRate: z.number().positive().max(100).optional(),
           maxExamples: z.number().int().positive().max(10_000_000).optional(),
           timeBudgetMs: z.number().int().positive().max(3_600_000).optional(),
+          targets: trainingTargetsSchema.optional(),
         })
         .strict()
         .optional(),

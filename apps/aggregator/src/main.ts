@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { helpText, loadConfig } from './config';
-import { modelSpecOf, startAggregator } from './aggregator';
+import { startAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
 
@@ -31,7 +31,8 @@ console.log(`Murmur aggregator: ${aggregator.url}  (data: ${config.dataDir}${con
 
 let demo: VirtualClientPool | null = null;
 if (config.demo > 0) {
-  const clients = stateOfTheUnionClients(modelSpecOf(config), config.demo);
+  // The data directory's model, not --model: an existing directory keeps the model it was made with.
+  const clients = stateOfTheUnionClients(aggregator.store.spec, config.demo);
   demo = await startVirtualClients({ url: aggregator.url, clients, logger: logger.child({ component: 'demo' }) });
   console.log(`started ${clients.length} virtual clients (State of the Union, natural partition)`);
 }

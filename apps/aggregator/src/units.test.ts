@@ -3,7 +3,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createServerOptimizer, decodeModelPayload, PrivacyLedger, type RoundReport } from '@murmur/fl-core';
-import { FLAGS, helpText, loadConfig } from './config';
+import { DEFAULT_TRAINING, FLAGS, helpText, loadConfig } from './config';
 import { writeFileAtomic } from './fs-atomic';
 import { KeyedRateLimiter, TokenBucket } from './rate-limit';
 import { poissonSample, secureRandomUnit } from './sampling';
@@ -23,6 +23,27 @@ describe('configuration', () => {
     expect(result.config).toMatchObject({ port: 9100, dataDir: '/tmp/x', round: { target: 40, minReports: 7, overSelection: 1.3 }, privacy: { noiseMultiplier: 0.5, mode: 'distributed' } });
     expect(loadConfig([], {})).toMatchObject({ ok: true, config: { port: 8080, dataDir: './data', host: '127.0.0.1' } });
     data.remove();
+  });
+
+  it('defaults to the CIFG model trained at every position, and takes the targets and the window cap as flags', () => {
+    const defaults = loadConfig([], {});
+    if (!defaults.ok) throw new Error(defaults.message);
+    expect(defaults.config.model).toBe('cifg');
+    expect(defaults.config.training).toEqual({ ...DEFAULT_TRAINING });
+    expect(defaults.config.training).toMatchObject({ targets: 'every', maxExamples: 64, batchSize: 16, learningRate: 1 });
+    const last = loadConfig(['--training-targets', 'last', '--max-examples', '128'], { MURMUR_MODEL: 'tiny' });
+    if (!last.ok) throw new Error(last.message);
+    // One field set: the others keep the aggregator's defaults, not the training plan's own.
+    expect(last.config).toMatchObject({ model: 'tiny', training: { ...DEFAULT_TRAINING, targets: 'last', maxExamples: 128 } });
+    const data = tempDataDir();
+    const file = join(data.dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ training: { epochs: 2 } }));
+    const fromFile = loadConfig(['--config', file], { MURMUR_TRAINING_TARGETS: 'last' });
+    if (!fromFile.ok) throw new Error(fromFile.message);
+    expect(fromFile.config.training).toEqual({ ...DEFAULT_TRAINING, epochs: 2, targets: 'last' });
+    data.remove();
+    expect(loadConfig(['--training-targets', 'sometimes'], {})).toMatchObject({ ok: false, message: expect.stringContaining('targets') });
+    expect(loadConfig([], { MURMUR_MODEL: 'huge' })).toMatchObject({ ok: false, message: expect.stringContaining('model') });
   });
 
   it('names the bad source of a bad value', () => {

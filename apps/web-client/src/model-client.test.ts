@@ -1,12 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
+import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
 import { fetchModelPayload, ModelFetchError } from './model-client';
+import { MAX_MODEL_BYTES } from './storage/schema';
 
 const weights = Float32Array.from({ length: parameterCount(TINY_SPEC) }, (_, i) => Math.cos(i) / 10);
 const good = encodeModelPayload({ version: 4, spec: TINY_SPEC, weights });
 const hash = modelHash(TINY_SPEC, weights);
+/** The CIFG model's payload: 1,266,068 float32 weights, about 5 MB. */
+const cifgWeights = Float32Array.from({ length: parameterCount(CIFG_SPEC) }, (_, i) => Math.sin(i) / 10);
+const cifg = encodeModelPayload({ version: 1, spec: CIFG_SPEC, weights: cifgWeights });
 
 let server: Server;
 let base: string;
@@ -18,6 +22,10 @@ beforeAll(async () => {
     seenIfNoneMatch.push(req.headers['if-none-match']);
     if (status !== 200) {
       res.writeHead(status).end();
+      return;
+    }
+    if (req.url === '/api/model/cifg') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(cifg.byteLength) }).end(cifg);
       return;
     }
     if (req.headers['if-none-match'] === `"${hash}"`) {
@@ -39,6 +47,16 @@ describe('fetchModelPayload', () => {
     if (result.status !== 'ok') return;
     expect(result.etag).toBe(hash);
     expect(Array.from(result.bytes)).toEqual(Array.from(good));
+  });
+
+  it('downloads a CIFG-sized payload (5 MB) whole, under the size cap', async () => {
+    status = 200;
+    expect(cifg.byteLength).toBeGreaterThan(5_000_000);
+    expect(cifg.byteLength).toBeLessThan(MAX_MODEL_BYTES);
+    const result = await fetchModelPayload(base, { path: '/api/model/cifg' });
+    if (result.status !== 'ok') throw new Error(`expected the payload, got ${result.status}`);
+    expect(result.bytes.byteLength).toBe(cifg.byteLength);
+    expect(decodeModelPayload(result.bytes)).toMatchObject({ version: 1, spec: CIFG_SPEC, hash: modelHash(CIFG_SPEC, cifgWeights) });
   });
 
   it('revalidates with If-None-Match and reports an unchanged model', async () => {

@@ -3,7 +3,7 @@ import { openDB } from 'idb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_VERSION, LocalStore, MODELS_KEPT, type InvalidRecord } from './db';
 import type { ContributionRecord, ModelRecord, TextRecord } from './schema';
-import { encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
+import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core';
 
 let counter = 0;
 const uniqueName = () => `murmur-test-${++counter}`;
@@ -33,9 +33,9 @@ const contribution = (at: number, round: string): ContributionRecord => ({
   numExamples: 256,
 });
 
-function model(version: number): ModelRecord {
-  const weights = new Float32Array(parameterCount(TINY_SPEC)).fill(version / 100);
-  return { version, spec: TINY_SPEC, hash: modelHash(TINY_SPEC, weights), payload: encodeModelPayload({ version, spec: TINY_SPEC, weights }), fetchedAt: 1 };
+function model(version: number, spec: ModelSpec = TINY_SPEC): ModelRecord {
+  const weights = new Float32Array(parameterCount(spec)).fill(version / 100);
+  return { version, spec, hash: modelHash(spec, weights), payload: encodeModelPayload({ version, spec, weights }), fetchedAt: 1 };
 }
 
 const stores: LocalStore[] = [];
@@ -112,6 +112,23 @@ describe('LocalStore', () => {
     expect(latest?.payload).toBeInstanceOf(Uint8Array);
     expect(MODELS_KEPT).toBe(2);
     expect((await store.summary()).models.map((m) => m.version)).toEqual([3, 4]);
+  });
+
+  it('caches a CIFG model (a 5 MB payload) and hands back the same bytes', async () => {
+    const store = await open(uniqueName());
+    stores.push(store);
+    await store.putModel(model(1));
+    const cifg = model(2, CIFG_SPEC);
+    expect(cifg.payload.byteLength).toBeGreaterThan(5_000_000);
+    await store.putModel(cifg);
+    const latest = await store.getLatestModel();
+    expect(latest?.spec).toEqual(CIFG_SPEC);
+    expect(latest?.payload.byteLength).toBe(cifg.payload.byteLength);
+    expect(decodeModelPayload(latest?.payload as Uint8Array).hash).toBe(cifg.hash);
+    expect((await store.summary()).models).toEqual([
+      { version: 1, bytes: expect.any(Number) },
+      { version: 2, bytes: cifg.payload.byteLength },
+    ]);
   });
 
   it('skips and reports records that fail validation instead of using them', async () => {

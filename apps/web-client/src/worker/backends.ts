@@ -48,6 +48,28 @@ export async function webgpuAdapterName(): Promise<string | null> {
   }
 }
 
+/** Renderer names of software rasterizers: Chromium's SwiftShader, Mesa's llvmpipe/softpipe, Windows' WARP. */
+export function isSoftwareRenderer(name: string): boolean {
+  return /swiftshader|llvmpipe|softpipe|software|basic render driver|microsoft basic/i.test(name);
+}
+
+/** The WebGL renderer string, e.g. "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) …))", or null. */
+export function webglRendererName(): string | null {
+  if (typeof OffscreenCanvas === 'undefined') return null;
+  try {
+    const gl = (new OffscreenCanvas(1, 1).getContext('webgl2') ?? new OffscreenCanvas(1, 1).getContext('webgl')) as WebGLRenderingContext | null;
+    if (!gl) return null;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) as unknown;
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return typeof renderer === 'string' && renderer !== '' ? renderer : null;
+  } catch {
+    return null;
+  }
+}
+
+let renderers: { webgpu: string | null; webgl: string | null } | null = null;
+
 export const browserBackends: BackendEnvironment = {
   available: () => BACKENDS.filter((name) => tf.findBackendFactory(name) !== undefined || tf.findBackend(name) !== undefined),
   async activate(name: BackendName): Promise<string | null> {
@@ -70,4 +92,9 @@ export const browserBackends: BackendEnvironment = {
     }
   },
   wasmThreads: () => (tf.findBackend('wasm') ? getThreadsCount() : 0),
+  async softwareRenderer(name: BackendName): Promise<string | null> {
+    renderers ??= { webgpu: await webgpuAdapterName(), webgl: webglRendererName() };
+    const renderer = name === 'webgpu' ? renderers.webgpu : name === 'webgl' ? renderers.webgl : null;
+    return renderer !== null && isSoftwareRenderer(renderer) ? renderer : null;
+  },
 };

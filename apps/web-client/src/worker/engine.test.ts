@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
-import { buildModel, encodeModelPayload, getFlatWeights, TINY_SPEC, type ModelSpec } from '@murmur/fl-core';
+import { describe, expect, it, vi } from 'vitest';
+import { buildModel, CIFG_SPEC, encodeModelPayload, getFlatWeights, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core';
 import { explainChoice, TrainingEngine, type BackendEnvironment } from './engine';
 import { calibrationKey, fromWorkerSchema, type FromWorker, type WorkerRequest } from './protocol';
 
@@ -76,6 +76,31 @@ describe('TrainingEngine', () => {
     expect(otherModel).toMatchObject({ type: 'calibrated', result: { fromCache: false } });
   });
 
+  it('does not time a GPU backend that a software rasterizer would run, while a CPU-side one is left', async () => {
+    const activated: string[] = [];
+    const softwareGpu: BackendEnvironment = {
+      available: () => ['webgpu', 'webgl', 'cpu'],
+      activate: async (name) => {
+        activated.push(name);
+        return name === 'cpu' && (await tf.setBackend('cpu')) ? null : `${name} failed`;
+      },
+      wasmThreads: () => 1,
+      softwareRenderer: async (name) => (name === 'webgpu' ? 'google/swiftshader' : null),
+    };
+    const outbox: FromWorker[] = [];
+    const engine = new TrainingEngine(softwareGpu, 'software-gpu', (message) => outbox.push(fromWorkerSchema.parse(message)));
+    engine.handle({ type: 'calibrate', id: 1, spec: SMALL, options: { ...calibration, candidates: [...calibration.candidates] }, cached: null });
+    await vi.waitFor(() => expect(outbox.find((m) => m.type === 'calibrated' || m.type === 'error')).toBeDefined(), { timeout: 20_000 });
+    const answer = outbox.find((m) => m.type === 'calibrated');
+    if (answer?.type !== 'calibrated') throw new Error(JSON.stringify(outbox));
+    expect(answer.result.backend).toBe('cpu');
+    const webgpu = answer.result.measurements.find((m) => m.backend === 'webgpu');
+    expect(webgpu).toMatchObject({ examplesPerSecond: null, error: expect.stringMatching(/^software renderer \(google\/swiftshader\): not measured/) });
+    // webgl (a hardware renderer here) was tried; the SwiftShader webgpu never was.
+    expect(activated).not.toContain('webgpu');
+    expect(activated).toContain('webgl');
+  });
+
   it('suggests from the loaded model, changes with a new version, and derives examples', async () => {
     const { send } = harness();
     expect(await send({ type: 'suggest', text: 'hello ' }, 'suggestions').answer).toMatchObject({ type: 'error', code: 'NO_MODEL' });
@@ -99,6 +124,39 @@ describe('TrainingEngine', () => {
     const derived = await send({ type: 'derive', textId: 't1', body: 'We the people. Of the United States.', vocabularySize: 200, contextLength: 4 }, 'derived').answer;
     if (derived.type !== 'derived') throw new Error(derived.message);
     expect(derived.examples.count).toBe(3 + 1 + 4 + 1);
+  });
+
+  it('loads the CIFG model the aggregator serves by default and suggests with it', async () => {
+    const { send } = harness();
+    await send({ type: 'calibrate', spec: SMALL, options: { ...calibration, candidates: ['cpu'] }, cached: null }, 'calibrated').answer;
+    const bytes = payload(CIFG_SPEC, 7, 3);
+    expect(bytes.byteLength).toBeGreaterThan(5_000_000);
+    const loaded = await send({ type: 'loadModel', payload: bytes }, 'modelLoaded').answer;
+    expect(loaded).toMatchObject({ type: 'modelLoaded', version: 7, spec: CIFG_SPEC, parameters: parameterCount(CIFG_SPEC) });
+    const answer = await send({ type: 'suggest', text: 'we the people of the ' }, 'suggestions').answer;
+    if (answer.type !== 'suggestions') throw new Error(answer.message);
+    expect(answer).toMatchObject({ modelVersion: 7, completing: false });
+    expect(answer.words).toHaveLength(3);
+    // Derived for the model's own vocabulary and context: the 10,004 words and 10 tokens.
+    const derived = await send({ type: 'derive', textId: 't', body: 'We the people.', vocabularySize: CIFG_SPEC.vocabularySize, contextLength: CIFG_SPEC.contextLength }, 'derived').answer;
+    expect(derived).toMatchObject({ type: 'derived', examples: { contextLength: 10, count: 4 } });
+  }, 30_000);
+
+  it('benchmarks windows and predicted tokens per second, on the last target or on every position', async () => {
+    const { send } = harness();
+    const last = await send({ type: 'benchmark', backend: 'cpu', spec: SMALL, batches: 2, batchSize: 8 }, 'benchmarked').answer;
+    if (last.type !== 'benchmarked') throw new Error(last.message);
+    expect(last).toMatchObject({ targets: 'last', measurement: { backend: 'cpu', error: null } });
+    expect(last.tokensPerSecond).toBeCloseTo(last.measurement.examplesPerSecond as number, 0);
+    const every = await send({ type: 'benchmark', backend: 'cpu', spec: SMALL, batches: 2, batchSize: 8, targets: 'every' }, 'benchmarked').answer;
+    if (every.type !== 'benchmarked') throw new Error(every.message);
+    expect(every.targets).toBe('every');
+    const windows = every.measurement.examplesPerSecond as number;
+    expect(windows).toBeGreaterThan(0);
+    // Synthetic windows hold no <pad>/<bos>: every position is scored.
+    expect(every.tokensPerSecond).toBeCloseTo(windows * SMALL.contextLength, 0);
+    const missing = await send({ type: 'benchmark', backend: 'webgl', spec: SMALL, batches: 1, batchSize: 8, targets: 'every' }, 'benchmarked').answer;
+    expect(missing).toMatchObject({ type: 'benchmarked', tokensPerSecond: null, measurement: { examplesPerSecond: null, error: 'not available in this browser' } });
   });
 
   it('refuses a corrupt model payload', async () => {

@@ -6,12 +6,15 @@ import {
   decodeModelPayload,
   getFlatWeights,
   registerFastSegmentSum,
+  registerFastWasmExp,
   registerFastWasmMatMul,
   setFlatWeights,
+  SPECIAL_TOKENS,
   textToExamples,
   trainLocal,
   type ExampleSet,
   type ModelSpec,
+  type TrainingTargets,
   type Vocabulary,
 } from '@murmur/fl-core';
 import { describeIssues, type BackendMeasurement, type CalibrationRecord } from '../storage/schema';
@@ -37,7 +40,15 @@ export interface BackendEnvironment {
   activate(name: BackendName): Promise<string | null>;
   /** Threads the wasm backend runs with (1 without cross-origin isolation). */
   wasmThreads(): number;
+  /**
+   * The renderer's name when a GPU backend (webgpu, webgl) would run on a software rasterizer
+   * (SwiftShader, llvmpipe), else null. Absent: nothing is known, every backend is measured.
+   */
+  softwareRenderer?(name: BackendName): Promise<string | null>;
 }
+
+/** GPU backends that a software rasterizer may stand in for. */
+const GPU_BACKENDS: readonly BackendName[] = ['webgpu', 'webgl'];
 
 export class WorkerError extends Error {
   constructor(
@@ -62,12 +73,24 @@ interface LoadedModel {
   inference: tf.LayersModel | null;
 }
 
-/** Uniform random token ids: throughput does not depend on which tokens are trained on. */
-function syntheticExamples(spec: ModelSpec, count: number): ExampleSet {
+/**
+ * Uniform random token ids, specials excluded: throughput does not depend on which tokens are
+ * trained on, and without <pad>/<bos> every position of a window is scored with targets 'every'.
+ * With 'every', trainLocal keeps every contextLength-th row (the windows that tile a sentence;
+ * without <eos> targets the whole set is one), so `windows` of them need T times the rows.
+ */
+function syntheticExamples(spec: ModelSpec, windows: number, targets: TrainingTargets): ExampleSet {
   const random = createSeededRandom(7);
-  const contexts = Int32Array.from({ length: count * spec.contextLength }, () => random.nextInt(spec.vocabularySize));
-  const targets = Int32Array.from({ length: count }, () => random.nextInt(spec.vocabularySize));
-  return { contexts, targets, count, contextLength: spec.contextLength };
+  const count = targets === 'every' ? windows * spec.contextLength : windows;
+  const word = () => SPECIAL_TOKENS.length + random.nextInt(spec.vocabularySize - SPECIAL_TOKENS.length);
+  const contexts = Int32Array.from({ length: count * spec.contextLength }, word);
+  return { contexts, targets: Int32Array.from({ length: count }, word), count, contextLength: spec.contextLength };
+}
+
+/** A benchmark's rates: windows (examples) per second, and the next tokens its loss scored per second. */
+interface Throughput {
+  measurement: BackendMeasurement;
+  tokensPerSecond: number | null;
 }
 
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`;
@@ -172,8 +195,9 @@ export class TrainingEngine {
         return this.calibrate(message.id, message.spec, message.options, message.cached);
       case 'benchmark': {
         this.useKernels(this.kernels ?? 'direct');
-        const measurement = await this.measure(message.backend, message.spec, { batches: message.batches, batchSize: message.batchSize, budgetMsPerBackend: 600_000 });
-        this.post({ type: 'benchmarked', id: message.id, measurement, wasmThreads: message.backend === 'wasm' ? this.env.wasmThreads() : 0 });
+        const targets = message.targets ?? 'last';
+        const { measurement, tokensPerSecond } = await this.throughput(message.backend, message.spec, { batches: message.batches, batchSize: message.batchSize, budgetMsPerBackend: 600_000 }, targets);
+        this.post({ type: 'benchmarked', id: message.id, measurement, tokensPerSecond, targets, wasmThreads: message.backend === 'wasm' ? this.env.wasmThreads() : 0 });
         return;
       }
       default: {
@@ -190,6 +214,7 @@ export class TrainingEngine {
     if (this.kernels === null && kernels === 'direct') {
       registerFastSegmentSum();
       registerFastWasmMatMul();
+      registerFastWasmExp();
     }
     this.kernels = kernels;
   }
@@ -201,10 +226,17 @@ export class TrainingEngine {
   }
 
   private async measure(backend: BackendName, spec: ModelSpec, options: Omit<CalibrationOptions, 'candidates'>): Promise<BackendMeasurement> {
-    const failed = (error: unknown): BackendMeasurement => ({
-      backend,
-      examplesPerSecond: null,
-      error: (error instanceof Error ? error.message : String(error)).split('\n')[0]?.slice(0, 500) ?? 'failed',
+    return (await this.throughput(backend, spec, options, 'last')).measurement;
+  }
+
+  private async throughput(backend: BackendName, spec: ModelSpec, options: Omit<CalibrationOptions, 'candidates'>, targets: TrainingTargets): Promise<Throughput> {
+    const failed = (error: unknown): Throughput => ({
+      measurement: {
+        backend,
+        examplesPerSecond: null,
+        error: (error instanceof Error ? error.message : String(error)).split('\n')[0]?.slice(0, 500) ?? 'failed',
+      },
+      tokensPerSecond: null,
     });
     if (!this.env.available().includes(backend)) return failed('not available in this browser');
     const activation = await this.env.activate(backend);
@@ -214,7 +246,8 @@ export class TrainingEngine {
       network = buildModel(spec, { seed: 1 });
       const weights = getFlatWeights(network);
       const { batchSize, batches, budgetMsPerBackend } = options;
-      const examples = syntheticExamples(spec, batchSize * (batches + 1));
+      const windows = batchSize * (batches + 1);
+      const examples = syntheticExamples(spec, windows, targets);
       // One run, timed from the end of its first batch (which compiles shaders and kernels and
       // allocates). One run, not a warm-up run and a timed one: with tfjs-backend-webgpu 4.22 on
       // Chromium's SwiftShader adapter the device is lost after a training run ends.
@@ -223,13 +256,19 @@ export class TrainingEngine {
         network,
         weights,
         examples,
-        { epochs: 1, batchSize, learningRate: 0.05, maxExamples: examples.count, timeBudgetMs: budgetMsPerBackend },
+        { epochs: 1, batchSize, learningRate: 0.05, maxExamples: windows, timeBudgetMs: budgetMsPerBackend, targets },
         { onBatch: () => batchEnds.push(performance.now()) },
       );
       const first = batchEnds[0] as number;
       const last = batchEnds[batchEnds.length - 1] as number;
       const examplesPerSecond = batchEnds.length > 1 ? ((batchEnds.length - 1) * batchSize) / ((last - first) / 1000) : result.metrics.examplesPerSecond;
-      return { backend, examplesPerSecond: Math.round(examplesPerSecond * 10) / 10, error: null };
+      // trainLocal counts the tokens its loss scored; every synthetic window scores the same number.
+      const { tokensProcessed, examplesProcessed } = result.metrics;
+      const tokensPerSecond = examplesProcessed > 0 ? (examplesPerSecond * tokensProcessed) / examplesProcessed : 0;
+      return {
+        measurement: { backend, examplesPerSecond: Math.round(examplesPerSecond * 10) / 10, error: null },
+        tokensPerSecond: Math.round(tokensPerSecond * 10) / 10,
+      };
     } catch (error) {
       return failed(error);
     } finally {
@@ -247,7 +286,18 @@ export class TrainingEngine {
       return;
     }
     const measurements: BackendMeasurement[] = [];
-    for (const backend of BACKENDS.filter((b) => options.candidates.includes(b))) {
+    const candidates = BACKENDS.filter((b) => options.candidates.includes(b));
+    // A GPU emulated on the CPU cores wasm would use never beats wasm there (measured: webgl and
+    // webgpu on SwiftShader train the reference model 20× and 73× slower, docs/web-client.md), and
+    // timing one costs its shader compilation plus a batch: a minute for the CIFG model. Skipped
+    // while a CPU-side backend remains to be measured.
+    const cpuSide = candidates.some((b) => !GPU_BACKENDS.includes(b) && this.env.available().includes(b));
+    for (const backend of candidates) {
+      const software = cpuSide && GPU_BACKENDS.includes(backend) && this.env.available().includes(backend) ? ((await this.env.softwareRenderer?.(backend)) ?? null) : null;
+      if (software !== null) {
+        measurements.push({ backend, examplesPerSecond: null, error: `software renderer (${software.slice(0, 200)}): not measured, slower than wasm on the same cores` });
+        continue;
+      }
       measurements.push(await this.measure(backend, spec, options));
     }
     const working = measurements.filter((m) => m.examplesPerSecond !== null);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eligibilitySchema, modelSpecSchema, type ModelSpec } from '@murmur/fl-core';
+import { eligibilitySchema, modelSpecSchema, trainingTargetsSchema, type ModelSpec } from '@murmur/fl-core';
 import {
   backendMeasurementSchema,
   calibrationRecordSchema,
@@ -23,8 +23,8 @@ export const backendSchema = z.enum(BACKENDS);
 export type BackendName = z.infer<typeof backendSchema>;
 
 /**
- * 'direct': fl-core's UnsortedSegmentSum on cpu/wasm and the untransposing BatchMatMul on wasm
- * (kernels.ts); 'stock': tfjs's own kernels (benchmarks).
+ * 'direct': fl-core's UnsortedSegmentSum on cpu/wasm, and the untransposing BatchMatMul and the
+ * SIMD Exp on wasm (fl-core kernels/); 'stock': tfjs's own kernels (benchmarks).
  */
 export const kernelsSchema = z.enum(['direct', 'stock']);
 export type Kernels = z.infer<typeof kernelsSchema>;
@@ -78,9 +78,21 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
     .strict(),
   /** Top-3 next words (or completions of a word being typed) for the text before the cursor. */
   z.object({ type: z.literal('suggest'), id, text: z.string().max(100_000) }).strict(),
-  /** Throughput of one backend for one spec: warm-up batch, then `batches` timed ones. */
+  /**
+   * Throughput of one backend for one spec: warm-up batch, then `batches` timed ones of
+   * `batchSize` windows, trained on the last target of each window or on every position.
+   */
   z
-    .object({ type: z.literal('benchmark'), id, backend: backendSchema, spec: modelSpecSchema, batches: z.number().int().min(1).max(1000), batchSize: z.number().int().min(1).max(1024) })
+    .object({
+      type: z.literal('benchmark'),
+      id,
+      backend: backendSchema,
+      spec: modelSpecSchema,
+      batches: z.number().int().min(1).max(1000),
+      batchSize: z.number().int().min(1).max(1024),
+      /** @default 'last' */
+      targets: trainingTargetsSchema.optional(),
+    })
     .strict(),
   /** Join rounds: connect to the aggregator at `origin` and check in whenever `eligibility` is set. */
   z
@@ -184,7 +196,18 @@ export const fromWorkerSchema = z.discriminatedUnion('type', [
       modelVersion: z.number().int().nonnegative(),
     })
     .strict(),
-  z.object({ type: z.literal('benchmarked'), id, measurement: backendMeasurementSchema, wasmThreads: z.number().int().nonnegative() }).strict(),
+  z
+    .object({
+      type: z.literal('benchmarked'),
+      id,
+      /** examplesPerSecond counts windows (one per example with 'last'). */
+      measurement: backendMeasurementSchema,
+      /** Next tokens the loss scored per second (the window count × positions with 'every'); null when it failed. */
+      tokensPerSecond: z.number().nonnegative().nullable(),
+      targets: trainingTargetsSchema,
+      wasmThreads: z.number().int().nonnegative(),
+    })
+    .strict(),
   z.object({ type: z.literal('participating'), id }).strict(),
   z.object({ type: z.literal('participation'), event: participationEventSchema }).strict(),
   z.object({ type: z.literal('error'), id: id.nullable(), code: workerErrorCodeSchema, message: z.string().max(10_000) }).strict(),

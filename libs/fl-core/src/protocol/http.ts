@@ -25,7 +25,9 @@ export const livePlanSchema = z.object({
   minReports: count,
   pauseMs: count,
   checkinMs: count,
-  training: trainingPlanSchema,
+  // Not the strict wire schema: a training field added later (as `targets` was) is dropped here,
+  // and one an older aggregator leaves out takes the plan's default.
+  training: trainingPlanSchema.strip(),
   clipNorm: finite,
   noiseMultiplier: finite,
 });

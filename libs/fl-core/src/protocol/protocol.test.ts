@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { TINY_SPEC } from '../model/spec';
+import { CIFG_SPEC, parameterCount, TINY_SPEC } from '../model/spec';
 import { parseTrainingPlan } from '../train/plan';
 import {
   contributionMetricsSpec,
@@ -14,6 +14,7 @@ import {
 import { findForbiddenKey, findNonFinite, normalizeBinary, payloadBytes } from './binary';
 import { packBinary, unpackBinary, type PackedMessage } from './frame';
 import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
+import { livePlanSchema } from './http';
 
 const eligibility = { consent: true, exampleCount: 120, idle: true, backend: 'wasm' };
 
@@ -117,6 +118,23 @@ describe('protocol events', () => {
     expect(parseServerEvent('roundPlan', { ...valid, protocolVersion: PROTOCOL_VERSION + 1 }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
   });
 
+  it('carries a CIFG spec and every-position targets (protocol 2), and a version-1 plan no more', () => {
+    const training = parseTrainingPlan({ maxExamples: 64, targets: 'every' });
+    const cifg: RoundPlan = { ...plan(), model: { ...plan().model, spec: CIFG_SPEC }, training, metrics: contributionMetricsSpec(training) };
+    expect(PROTOCOL_VERSION).toBe(2);
+    expect(parseServerEvent('roundPlan', cifg, { maxBytes: 65536 })).toEqual({ ok: true, value: cifg });
+    expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: 1 }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+  });
+
+  it('reads a REST live plan with a training field it does not know, and one without targets as last', () => {
+    const live = { target: 20, overSelection: 1.3, minReports: 3, pauseMs: 2000, checkinMs: 5000, clipNorm: 1, noiseMultiplier: 0.05 };
+    const training = { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 64, timeBudgetMs: 30_000 };
+    const newer = livePlanSchema.parse({ ...live, training: { ...training, targets: 'every', someLaterField: 3 } });
+    expect(newer.training).toEqual({ ...training, targets: 'every' });
+    expect(livePlanSchema.parse({ ...live, training }).training.targets).toBe('last');
+    expect(livePlanSchema.safeParse({ ...live, training: { ...training, targets: 'sometimes' } }).success).toBe(false);
+  });
+
   it('packs many binary fields into one frame and refuses hostile frames', () => {
     const unmask = {
       type: 'unmask' as const,
@@ -143,5 +161,8 @@ describe('protocol events', () => {
     expect(secAggMessageLimit(full)).toBeGreaterThanOrEqual(100 * 110);
     expect(secAggMessageLimit({ ...full, vectorLength: 1_000_000 })).toBeGreaterThanOrEqual(4_000_000);
     expect(secAggMessageLimit({ ...full, graph: { kind: 'harary', degree: 10, seed: new Uint8Array(32) } })).toBeLessThan(secAggMessageLimit(full));
+    // The CIFG model's masked input: 1,266,068 weights + 7 metrics, 4 bytes a word at 32 bits.
+    const cifgWords = parameterCount(CIFG_SPEC) + 7;
+    expect(secAggMessageLimit({ ...full, clientCount: 26, vectorLength: cifgWords })).toBeGreaterThanOrEqual(cifgWords * 4);
   });
 });

@@ -23,8 +23,15 @@ import { errorSchema } from './errors';
  *
  * Bump PROTOCOL_VERSION on any change an older peer would misread; the aggregator refuses other
  * versions at the handshake with UNSUPPORTED_PROTOCOL.
+ *
+ * History (the wire schemas are strict, so a field an older peer does not know fails its parse):
+ * - 1: the first protocol.
+ * - 2: a round plan's model spec may be a CIFG with tied embeddings and dropout
+ *   (`architecture: 'cifg'`, `tiedEmbeddings`, `dropout`), and its training plan names `targets`
+ *   ('last' | 'every'). A version-1 client would refuse such a plan only once selected and then
+ *   hold its cohort slot until the deadline; at the handshake it is told to update instead.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const PROTOCOL_LIMITS = Object.freeze({
   /** Enrollment tokens are ~100 characters; anything much longer is not ours. */
