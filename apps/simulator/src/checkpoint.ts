@@ -20,6 +20,13 @@ interface Header<M> {
 
 export class CheckpointMismatchError extends Error {}
 
+/** A JSON key with its object's fields in sorted order, so the order flags were parsed in does not matter. */
+function canonical(key: string): string {
+  const value: unknown = JSON.parse(key);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return key;
+  return JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))));
+}
+
 export function saveCheckpoint<M>(dir: string, kind: string, key: string, meta: M, arrays: Record<string, Float32Array>): void {
   mkdirSync(dir, { recursive: true });
   const entries = Object.entries(arrays);
@@ -49,7 +56,7 @@ export function loadCheckpoint<M>(dir: string, kind: string, key: string): { met
   if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error(`${path} is not a checkpoint (no "${MAGIC}" magic)`);
   const length = bytes.readUInt32LE(4);
   const header = JSON.parse(bytes.toString('utf8', 8, 8 + length)) as Header<M>;
-  if (header.kind !== kind || header.key !== key) {
+  if (header.kind !== kind || canonical(header.key) !== canonical(key)) {
     throw new CheckpointMismatchError(
       `${path} was saved by a different run (${header.kind}), configured as\n  ${header.key}\nthis run is (${kind})\n  ${key}\n` +
         'Use another --checkpoint directory, or the flags it was started with.',

@@ -18,6 +18,12 @@ describe('parseSimulationArgs', () => {
     });
   });
 
+  it('holds out State of the Union speakers, and spam-assassin mails, by default', () => {
+    expect(parseSimulationArgs([])).toMatchObject({ config: { corpus: 'sotu', unit: 'group' } });
+    expect(parseSimulationArgs(['--corpus', 'spam-assassin'])).toMatchObject({ config: { unit: 'document' } });
+    expect(parseSimulationArgs(['--unit', 'document'])).toMatchObject({ config: { unit: 'document' } });
+  });
+
   it('takes the CIFG model and every-position training', () => {
     expect(parseSimulationArgs(['--model', 'cifg', '--targets', 'every'])).toMatchObject({ help: false, config: { model: 'cifg', targets: 'every' } });
     expect(parseSimulationArgs([])).toMatchObject({ config: { targets: 'last' } });

@@ -9,9 +9,10 @@ fl-core code the browser runs. Held-out clients (never trained on) measure the g
 Data
   --corpus NAME          sotu | spam-assassin                          (default sotu)
   --partition SCHEME     natural | iid | dirichlet                     (default natural)
-  --unit UNIT            group | document: one client per speaker (president / mail group), so
-                         held-out clients are speakers the model never trained on, or one per
-                         document (address / mail)                     (default group)
+  --unit UNIT            group | document: one client per speaker (president), so held-out
+                         clients are speakers the model never trained on, or one per document
+                         (address / mail)          (default: group for sotu, document for
+                                                   spam-assassin, whose 3 groups are mail kinds)
   --alpha A              Dirichlet concentration, with --partition dirichlet  (default 0.5)
   --test-fraction F      share of clients held out for evaluation      (default 0.1)
   --clients N            training clients in the population            (default: all)
@@ -80,7 +81,7 @@ export const simulationConfigSchema = z
   .object({
     corpus: z.enum(['sotu', 'spam-assassin']).default('sotu'),
     partition: z.enum(['natural', 'iid', 'dirichlet']).default('natural'),
-    unit: z.enum(['document', 'group']).default('group'),
+    unit: z.enum(['document', 'group']).optional(),
     alpha: z.coerce.number().positive().max(1000).default(0.5),
     testFraction: z.coerce.number().gt(0).lt(1).default(0.1),
     clients: positiveInt.optional(),
@@ -123,7 +124,7 @@ export const simulationConfigSchema = z
   })
   .strict();
 
-export type SimulationConfig = z.output<typeof simulationConfigSchema>;
+export type SimulationConfig = Omit<z.output<typeof simulationConfigSchema>, 'unit'> & { unit: 'document' | 'group' };
 
 const STRING_FLAGS = [
   'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
@@ -166,7 +167,7 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
     });
     throw new Error(`${problems.join('\n')}\nRun with --help for the list of flags.`);
   }
-  const config = result.data;
+  const config: SimulationConfig = { ...result.data, unit: result.data.unit ?? (result.data.corpus === 'sotu' ? 'group' : 'document') };
   if (config.central && config.centralOnly) throw new Error('--central and --central-only exclude each other\nRun with --help for the list of flags.');
   if (config.checkpoint && config.dp !== 'off') throw new Error('--checkpoint cannot resume a private run (its privacy accountant would restart)\nRun with --help for the list of flags.');
   if (config.checkpoint && config.central) throw new Error('--checkpoint resumes the federated run or --central-only, not --central\nRun with --help for the list of flags.');

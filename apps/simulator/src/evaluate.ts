@@ -87,17 +87,6 @@ function scores(metrics: EvaluationMetrics): Scores {
   };
 }
 
-function oovRate(targets: Int32Array): number {
-  let words = 0;
-  let unknown = 0;
-  for (const id of targets) {
-    if (id === EOS_ID) continue;
-    words += 1;
-    if (id === UNK_ID) unknown += 1;
-  }
-  return words > 0 ? unknown / words : Number.NaN;
-}
-
 const emptyHits = (count: number): ExampleHits => ({ top1: new Uint8Array(count), top3: new Uint8Array(count) });
 
 /**
@@ -153,8 +142,8 @@ export async function evaluateSavedModel(options: EvaluateOptions): Promise<Eval
       testExamples: testExamples.count,
       trainPositions: pooled.count,
       vocabularyFingerprint: vocabulary.fingerprint,
-      testOovRate: oovRate(testExamples.targets),
-      trainOovRate: oovRate(pooled.targets),
+      testOovRate: data.testOovRate,
+      trainOovRate: data.trainOovRate,
     },
     trainedBy: meta.trainedBy,
     modelFile: options.modelFile,

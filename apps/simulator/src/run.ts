@@ -3,6 +3,8 @@ import {
   concatExamples,
   createSeededRandom,
   createVocabulary,
+  EOS_ID,
+  UNK_ID,
   getFlatWeights,
   MODEL_PRESETS,
   parameterCount,
@@ -56,6 +58,9 @@ export interface SimulationReport {
     vocabularyFingerprint: string;
     /** What one epoch over the pooled training clients trains on: windows with --targets every, rows with last. */
     trainPool: number;
+    /** Share of target words (<eos> aside) outside the vocabulary, over the training clients and the held-out sample. */
+    trainOovRate: number;
+    testOovRate: number;
   };
   /** Why the run ended: its last round / epoch, or --patience. */
   stoppedBy: 'budget' | 'patience';
@@ -144,6 +149,20 @@ export interface PreparedData {
   testExamples: ExampleSet;
   /** Every training client's rows, concatenated in client order (what the baselines count). */
   pooled: ExampleSet;
+  /** Share of target words (<eos> aside) outside the vocabulary, i.e. <unk>: over the training clients and the held-out sample. */
+  trainOovRate: number;
+  testOovRate: number;
+}
+
+function oovRate(targets: Int32Array): number {
+  let words = 0;
+  let unknown = 0;
+  for (const id of targets) {
+    if (id === EOS_ID) continue;
+    words += 1;
+    if (id === UNK_ID) unknown += 1;
+  }
+  return words > 0 ? unknown / words : Number.NaN;
 }
 
 export type DataConfig = Pick<SimulationConfig, 'corpus' | 'partition' | 'unit' | 'alpha' | 'testFraction' | 'clients' | 'maxTestExamples' | 'model' | 'seed' | 'splitSeed'>;
@@ -171,6 +190,7 @@ export function prepareData(config: DataConfig): PreparedData {
     config.maxTestExamples,
     random.fork(),
   );
+  const pooled = concatExamples(population.map((c) => c.examples));
   return {
     spec,
     vocabulary,
@@ -178,7 +198,9 @@ export function prepareData(config: DataConfig): PreparedData {
     trainTexts: chosen.map(({ client }) => client.texts),
     testClients: test.length,
     testExamples,
-    pooled: concatExamples(population.map((c) => c.examples)),
+    pooled,
+    trainOovRate: oovRate(pooled.targets),
+    testOovRate: oovRate(testExamples.targets),
   };
 }
 
@@ -248,6 +270,8 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     testClients: data.testClients,
     testExamples: testExamples.count,
     vocabularyFingerprint: data.vocabulary.fingerprint,
+    trainOovRate: data.trainOovRate,
+    testOovRate: data.testOovRate,
   };
   const key = checkpointKey(config);
 

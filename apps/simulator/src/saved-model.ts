@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decodeModelPayload, encodeModelPayload, parameterCount, type EvaluationMetrics, type ModelSpec } from '@murmur/fl-core';
 import type { DataConfig } from './run';
@@ -41,6 +41,9 @@ export function saveModel(
 
 /** Reads a model saved by saveModel; the payload's hash must match its FILE.json. */
 export function loadSavedModel(file: string): { spec: ModelSpec; weights: Float32Array; meta: SavedModelMeta } {
+  for (const path of [file, `${file}.json`]) {
+    if (!existsSync(path)) throw new Error(`no saved model at ${path}: write one with npm run simulate -- --save-model ${file}`);
+  }
   const { spec, weights, hash } = decodeModelPayload(new Uint8Array(readFileSync(file)));
   const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as SavedModelMeta;
   if (meta.format !== 'murmur-model/1') throw new Error(`${file}.json: unknown format ${JSON.stringify(meta.format)}`);
