@@ -1,11 +1,10 @@
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { HELP, parseSimulationArgs } from './config';
 import { runSimulation, type SimulationReport } from './run';
 import type { EvaluationMetrics, Interval } from '@murmur/fl-core';
-import { runCli } from './run-cli';
+import { fromInvocationDir, runCli } from './run-cli';
 
 const percent = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 const withInterval = (x: number, { lower, upper }: Interval, format: (v: number) => string) => `${format(x)} [${format(lower)}, ${format(upper)}]`;
@@ -86,12 +85,10 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  // npm runs workspace scripts in the workspace folder; resolve paths against where the user typed.
-  const here = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
   const config = {
     ...parsed.config,
-    ...(parsed.config.checkpoint ? { checkpoint: here(parsed.config.checkpoint) } : {}),
-    ...(parsed.config.saveModel ? { saveModel: here(parsed.config.saveModel) } : {}),
+    ...(parsed.config.checkpoint ? { checkpoint: fromInvocationDir(parsed.config.checkpoint) } : {}),
+    ...(parsed.config.saveModel ? { saveModel: fromInvocationDir(parsed.config.saveModel) } : {}),
   };
   const bar = config.quiet
     ? null
@@ -118,7 +115,7 @@ async function main(): Promise<number> {
   bar?.stop();
   if (!config.quiet) printTable(report);
   if (config.out) {
-    const out = here(config.out);
+    const out = fromInvocationDir(config.out);
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
     if (!config.quiet) console.log(`wrote ${out}`);
   }

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import type { Interval } from '@murmur/fl-core';
 import { evaluateSavedModel, HEADLINE_MODEL, HEADLINE_TEST_EXAMPLES, type EvaluateReport } from './evaluate';
-import { runCli } from './run-cli';
+import { fromInvocationDir, runCli } from './run-cli';
 
 export const EVALUATE_HELP = `Usage: npm run evaluate -- (--headline | --model FILE) [--dump DIR] [--out FILE]
 
@@ -78,19 +78,17 @@ async function main(): Promise<number> {
     console.error(`error: --max-test-examples must be a positive integer, got ${values['max-test-examples']}`);
     return 2;
   }
-  // npm runs workspace scripts in the workspace folder; resolve against where the user typed.
-  const here = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
   const report = await evaluateSavedModel({
-    modelFile: values.headline ? HEADLINE_MODEL : here(values.model as string),
+    modelFile: values.headline ? HEADLINE_MODEL : fromInvocationDir(values.model as string),
     ...(maxTestExamples !== undefined ? { maxTestExamples } : {}),
-    ...(values.dump ? { dump: here(values.dump) } : {}),
+    ...(values.dump ? { dump: fromInvocationDir(values.dump) } : {}),
     onPhase: (phase) => console.error(`… ${phase}`),
   });
   print(report);
-  if (values.dump) console.log(`wrote ${resolve(here(values.dump), 'split.json')}`);
+  if (values.dump) console.log(`wrote ${resolve(fromInvocationDir(values.dump), 'split.json')}`);
   if (values.out) {
-    writeFileSync(here(values.out), `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`wrote ${here(values.out)}`);
+    writeFileSync(fromInvocationDir(values.out), `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${fromInvocationDir(values.out)}`);
   }
   return 0;
 }

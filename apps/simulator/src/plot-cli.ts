@@ -1,9 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderLearningCurves } from './plot';
 import type { SimulationReport } from './run';
-import { runCli } from './run-cli';
+import { fromInvocationDir, runCli } from './run-cli';
 
 const HELP = `Usage: npm run plot -- --out FILE.svg REPORT.json…
 
@@ -22,10 +21,9 @@ async function main(): Promise<number> {
     console.error(`error: expected --out FILE.svg and at least one report\n\n${HELP}`);
     return 2;
   }
-  const here = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
-  const reports = positionals.map((file) => JSON.parse(readFileSync(here(file), 'utf8')) as SimulationReport);
-  writeFileSync(here(values.out), await renderLearningCurves(reports));
-  console.log(`wrote ${here(values.out)}`);
+  const reports = positionals.map((file) => JSON.parse(readFileSync(fromInvocationDir(file), 'utf8')) as SimulationReport);
+  writeFileSync(fromInvocationDir(values.out), await renderLearningCurves(reports));
+  console.log(`wrote ${fromInvocationDir(values.out)}`);
   return 0;
 }
 

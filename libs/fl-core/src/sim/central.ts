@@ -5,6 +5,7 @@ import { getFlatWeights, setFlatWeights } from '../model/weights';
 import { createTrainingStep, yieldToEventLoop } from '../train/local';
 import type { TrainingTargets } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
+import { LossPlateau } from './plateau';
 
 export type CentralOptimizerName = 'sgd' | 'adam';
 
@@ -117,12 +118,8 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
   let lossSum = 0;
   let tokens = 0;
   let nextEvaluation = (Math.floor(processed / evaluateEvery) + 1) * evaluateEvery;
-  let best = Number.POSITIVE_INFINITY;
+  const plateau = new LossPlateau(curve.map((point) => point.test.loss));
   let sinceBest = 0;
-  for (const point of curve) {
-    sinceBest = point.test.loss < best ? 0 : sinceBest + 1;
-    best = Math.min(best, point.test.loss);
-  }
   let stoppedBy: CentralTrainingResult['stoppedBy'] = 'budget';
   let lastTest: EvaluationMetrics | null = null;
 
@@ -131,12 +128,7 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
     curve.push({ processed, epochs: processed / pool.count, trainLoss: tokens > 0 ? lossSum / tokens : Number.NaN, test, seconds: (performance.now() - started) / 1000 });
     lossSum = 0;
     tokens = 0;
-    if (test.loss < best) {
-      best = test.loss;
-      sinceBest = 0;
-    } else {
-      sinceBest += 1;
-    }
+    sinceBest = plateau.observe(test.loss);
     if (options.onCheckpoint) {
       const slots = await optimizer.getWeights();
       const optimizerState = await Promise.all(slots.map(async ({ name, tensor }) => ({ name, shape: [...tensor.shape], values: Float32Array.from(await tensor.data()) })));

@@ -7,6 +7,7 @@ import type { TrainingPlanInput } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
 import { weightedMean } from '../aggregate/mean';
 import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput, type ServerOptimizerState } from '../aggregate/server-optimizers';
+import { LossPlateau } from './plateau';
 import { PrivateAggregation, type PrivateRoundReport, type SimulationPrivacy } from './private-round';
 
 /** One simulated device: an id and the training examples derived from its own text. */
@@ -102,13 +103,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     : null;
   // Round r draws only from the r-th fork, so a resumed run samples the cohorts it would have.
   for (let round = 1; round <= (resume?.round ?? 0); round++) random.fork();
-  let best = Number.POSITIVE_INFINITY;
-  let sinceBest = 0;
-  for (const record of records) {
-    if (!record.test) continue;
-    sinceBest = record.test.loss < best ? 0 : sinceBest + 1;
-    best = Math.min(best, record.test.loss);
-  }
+  const plateau = new LossPlateau(records.flatMap((record) => (record.test ? [record.test.loss] : [])));
 
   for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
@@ -162,8 +157,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     options.onRound?.(record);
     if (record.test) {
       await options.onCheckpoint?.({ round, weights, optimizer: optimizerState, records: [...records] });
-      sinceBest = record.test.loss < best ? 0 : sinceBest + 1;
-      best = Math.min(best, record.test.loss);
+      const sinceBest = plateau.observe(record.test.loss);
       if (options.patience !== undefined && sinceBest >= options.patience) return { weights, rounds: records, stoppedBy: 'patience' };
     }
   }
