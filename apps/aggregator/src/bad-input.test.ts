@@ -163,6 +163,10 @@ describe('bad input never breaks a round or the server', () => {
     const every = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'every' } }) });
     expect(every.status).toBe(200);
     expect(await every.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'every' } });
+    const adam = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { optimizer: 'adam', learningRate: 0.004 } }) });
+    expect(await adam.json()).toMatchObject({ training: { epochs: 2, targets: 'every', optimizer: 'adam', learningRate: 0.004 } });
+    const unknownOptimizer = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { optimizer: 'lion' } }) });
+    expect(await unknownOptimizer.json()).toMatchObject({ code: 'OUT_OF_BOUNDS', message: expect.stringContaining('optimizer') });
     const unknownTargets = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'some' } }) });
     expect(unknownTargets.status).toBe(400);
     expect(await unknownTargets.json()).toMatchObject({ code: 'OUT_OF_BOUNDS', message: expect.stringContaining('targets') });

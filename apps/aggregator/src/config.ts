@@ -78,6 +78,7 @@ const roundSchema = z
 export const DEFAULT_TRAINING = Object.freeze({
   epochs: 1,
   batchSize: 16,
+  optimizer: 'sgd',
   learningRate: 1,
   maxExamples: 64,
   timeBudgetMs: 30_000,
@@ -87,6 +88,7 @@ export const DEFAULT_TRAINING = Object.freeze({
 const trainingSchema = trainingPlanSchema.extend({
   epochs: trainingPlanSchema.shape.epochs.unwrap().default(DEFAULT_TRAINING.epochs),
   batchSize: trainingPlanSchema.shape.batchSize.unwrap().default(DEFAULT_TRAINING.batchSize),
+  optimizer: trainingPlanSchema.shape.optimizer.unwrap().default(DEFAULT_TRAINING.optimizer),
   learningRate: trainingPlanSchema.shape.learningRate.unwrap().default(DEFAULT_TRAINING.learningRate),
   maxExamples: trainingPlanSchema.shape.maxExamples.unwrap().default(DEFAULT_TRAINING.maxExamples),
   timeBudgetMs: trainingPlanSchema.shape.timeBudgetMs.unwrap().default(DEFAULT_TRAINING.timeBudgetMs),
@@ -222,6 +224,14 @@ export const FLAGS: readonly Flag[] = [
     type: 'string',
     help: "next tokens clients train on: every (each position of a window) | last (a window's last)",
   },
+  {
+    flag: 'client-optimizer',
+    env: 'MURMUR_CLIENT_OPTIMIZER',
+    paths: [['training', 'optimizer']],
+    type: 'string',
+    help: "clients' local optimizer: sgd | adam (fresh each round; pair with a learning rate near 0.004)",
+  },
+  { flag: 'client-lr', env: 'MURMUR_CLIENT_LR', paths: [['training', 'learningRate']], type: 'number', help: "clients' local learning rate" },
   { flag: 'max-examples', env: 'MURMUR_MAX_EXAMPLES', paths: [['training', 'maxExamples']], type: 'int', help: 'windows (examples) a client trains on per round, at most' },
   { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'selected = target × this' },
   { flag: 'min-reports', env: 'MURMUR_MIN_REPORTS', paths: [['round', 'minReports']], type: 'int', help: 'fewest reports a round commits with' },

@@ -5,7 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, trainingPlanSchema, trainingTargetsSchema, type ProtocolErrorCode } from '@murmur/fl-core';
+import { decodeModelPayload, PROTOCOL_VERSION, clientOptimizerSchema, trainingPlanSchema, trainingTargetsSchema, type ProtocolErrorCode } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
@@ -156,6 +156,7 @@ function planChangeSchema(config: AggregatorConfig) {
         .object({
           epochs: z.number().int().min(1).max(50).optional(),
           batchSize: z.number().int().min(1).max(1024).optional(),
+          optimizer: clientOptimizerSchema.optional(),
           learningRate: z.number().positive().max(100).optional(),
           maxExamples: z.number().int().positive().max(10_000_000).optional(),
           timeBudgetMs: z.number().int().positive().max(3_600_000).optional(),

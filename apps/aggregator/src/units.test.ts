@@ -25,7 +25,7 @@ describe('configuration', () => {
     data.remove();
   });
 
-  it('defaults to the CIFG model trained at every position, and takes the targets and the window cap as flags', () => {
+  it('defaults to the CIFG model trained at every position, and takes the targets, the window cap and the client optimizer as flags', () => {
     const defaults = loadConfig([], {});
     if (!defaults.ok) throw new Error(defaults.message);
     expect(defaults.config.model).toBe('cifg');
@@ -43,6 +43,10 @@ describe('configuration', () => {
     expect(fromFile.config.training).toEqual({ ...DEFAULT_TRAINING, epochs: 2, targets: 'last' });
     data.remove();
     expect(loadConfig(['--training-targets', 'sometimes'], {})).toMatchObject({ ok: false, message: expect.stringContaining('targets') });
+    const adam = loadConfig(['--client-optimizer', 'adam', '--client-lr', '0.004'], {});
+    if (!adam.ok) throw new Error(adam.message);
+    expect(adam.config.training).toEqual({ ...DEFAULT_TRAINING, optimizer: 'adam', learningRate: 0.004 });
+    expect(loadConfig([], { MURMUR_CLIENT_OPTIMIZER: 'lion' })).toMatchObject({ ok: false, message: expect.stringContaining('optimizer') });
     expect(loadConfig([], { MURMUR_MODEL: 'huge' })).toMatchObject({ ok: false, message: expect.stringContaining('model') });
   });
 

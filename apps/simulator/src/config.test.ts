@@ -41,7 +41,7 @@ describe('parseSimulationArgs', () => {
 
   it('documents every flag it accepts in --help', () => {
     expect(parseSimulationArgs(['--help'])).toEqual({ help: true });
-    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--lr', '--max-examples', '--targets', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--split-seed', '--patience', '--checkpoint', '--central', '--central-only', '--central-optimizer', '--central-lr', '--central-epochs', '--central-eval-every', '--save-model', '--no-baselines', '--out', '--quiet']) {
+    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--client-optimizer', '--lr', '--max-examples', '--targets', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--split-seed', '--patience', '--checkpoint', '--central', '--central-only', '--central-optimizer', '--central-lr', '--central-epochs', '--central-eval-every', '--save-model', '--no-baselines', '--out', '--quiet']) {
       expect(HELP).toContain(flag);
     }
   });

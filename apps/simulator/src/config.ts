@@ -23,7 +23,9 @@ Model and training
   --backend NAME         wasm | cpu                                    (default wasm)
   --epochs E             local epochs per round                        (default 1)
   --batch-size B         local minibatch size                          (default 32)
-  --lr LR                client SGD learning rate                      (default 0.5)
+  --client-optimizer O   sgd | adam: the client's local optimizer (Adam starts fresh each
+                         round)                                        (default sgd)
+  --lr LR                client learning rate                          (default 0.5)
   --max-examples N       examples a client trains on per round; windows that tile its sentences
                          with --targets every                          (default 256)
   --targets T            last | every: train on each window's last next token, or on the next
@@ -90,6 +92,7 @@ export const simulationConfigSchema = z
     backend: z.enum(['wasm', 'cpu']).default('wasm'),
     epochs: positiveInt.max(50).default(1),
     batchSize: positiveInt.max(1024).default(32),
+    clientOptimizer: z.enum(['sgd', 'adam']).default('sgd'),
     lr: z.coerce.number().positive().max(100).default(0.5),
     maxExamples: positiveInt.default(256),
     targets: z.enum(['last', 'every']).default('last'),
@@ -128,7 +131,7 @@ export type SimulationConfig = Omit<z.output<typeof simulationConfigSchema>, 'un
 
 const STRING_FLAGS = [
   'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
-  'epochs', 'batch-size', 'lr', 'max-examples', 'targets', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
+  'epochs', 'batch-size', 'client-optimizer', 'lr', 'max-examples', 'targets', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
   'eval-every', 'seed', 'split-seed', 'out', 'dp', 'noise-multiplier', 'clip', 'initial-clip', 'target-quantile', 'target-delta',
   'patience', 'checkpoint', 'central-optimizer', 'central-lr', 'central-epochs', 'central-eval-every', 'save-model',
 ] as const;

@@ -323,7 +323,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     return report;
   }
 
-  const plan = { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.lr, maxExamples: config.maxExamples, timeBudgetMs: 3_600_000, targets: config.targets };
+  const plan = { epochs: config.epochs, batchSize: config.batchSize, optimizer: config.clientOptimizer, learningRate: config.lr, maxExamples: config.maxExamples, timeBudgetMs: 3_600_000, targets: config.targets };
   const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key) : null;
   const resume: FederatedCheckpoint | undefined = stored
     ? {

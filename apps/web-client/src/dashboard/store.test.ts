@@ -10,7 +10,7 @@ const plan = {
   minReports: 3,
   pauseMs: 2000,
   checkinMs: 5000,
-  training: { epochs: 1, batchSize: 16, learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000, targets: 'last' as const },
+  training: { epochs: 1, batchSize: 16, optimizer: 'sgd' as const, learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000, targets: 'last' as const },
   clipNorm: 1,
   noiseMultiplier: 0.05,
 };

@@ -118,20 +118,22 @@ describe('protocol events', () => {
     expect(parseServerEvent('roundPlan', { ...valid, protocolVersion: PROTOCOL_VERSION + 1 }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
   });
 
-  it('carries a CIFG spec and every-position targets (protocol 2), and a version-1 plan no more', () => {
-    const training = parseTrainingPlan({ maxExamples: 64, targets: 'every' });
+  it('carries a CIFG spec, every-position targets and a client optimizer (protocol 3), and an older plan no more', () => {
+    const training = parseTrainingPlan({ maxExamples: 64, targets: 'every', optimizer: 'adam', learningRate: 0.004 });
     const cifg: RoundPlan = { ...plan(), model: { ...plan().model, spec: CIFG_SPEC }, training, metrics: contributionMetricsSpec(training) };
-    expect(PROTOCOL_VERSION).toBe(2);
+    expect(PROTOCOL_VERSION).toBe(3);
     expect(parseServerEvent('roundPlan', cifg, { maxBytes: 65536 })).toEqual({ ok: true, value: cifg });
-    expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: 1 }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    for (const older of [1, 2]) {
+      expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: older }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    }
   });
 
-  it('reads a REST live plan with a training field it does not know, and one without targets as last', () => {
+  it('reads a REST live plan with a training field it does not know, and one without targets or optimizer as last and sgd', () => {
     const live = { target: 20, overSelection: 1.3, minReports: 3, pauseMs: 2000, checkinMs: 5000, clipNorm: 1, noiseMultiplier: 0.05 };
     const training = { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 64, timeBudgetMs: 30_000 };
-    const newer = livePlanSchema.parse({ ...live, training: { ...training, targets: 'every', someLaterField: 3 } });
-    expect(newer.training).toEqual({ ...training, targets: 'every' });
-    expect(livePlanSchema.parse({ ...live, training }).training.targets).toBe('last');
+    const newer = livePlanSchema.parse({ ...live, training: { ...training, targets: 'every', optimizer: 'adam', someLaterField: 3 } });
+    expect(newer.training).toEqual({ ...training, targets: 'every', optimizer: 'adam' });
+    expect(livePlanSchema.parse({ ...live, training }).training).toMatchObject({ targets: 'last', optimizer: 'sgd' });
     expect(livePlanSchema.safeParse({ ...live, training: { ...training, targets: 'sometimes' } }).success).toBe(false);
   });
 

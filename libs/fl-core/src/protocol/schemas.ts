@@ -30,8 +30,9 @@ import { errorSchema } from './errors';
  *   (`architecture: 'cifg'`, `tiedEmbeddings`, `dropout`), and its training plan names `targets`
  *   ('last' | 'every'). A version-1 client would refuse such a plan only once selected and then
  *   hold its cohort slot until the deadline; at the handshake it is told to update instead.
+ * - 3: the training plan names the client's local `optimizer` ('sgd' | 'adam').
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const PROTOCOL_LIMITS = Object.freeze({
   /** Enrollment tokens are ~100 characters; anything much longer is not ours. */

@@ -16,7 +16,7 @@ function plan(privacy: Partial<PrivacyPlan>, cohort: number): BoundsPlan {
   const clientStd = full.mode === 'local' ? full.noiseMultiplier * full.clipNorm : full.mode === 'distributed' ? (full.noiseMultiplier * full.clipNorm) / Math.sqrt(full.minSurvivors) : 0;
   return {
     privacy: full,
-    training: { epochs: 1, batchSize: 16, learningRate: 0.5, maxExamples: MAX_EXAMPLES, timeBudgetMs: 10_000, targets: 'last' },
+    training: { epochs: 1, batchSize: 16, optimizer: 'sgd', learningRate: 0.5, maxExamples: MAX_EXAMPLES, timeBudgetMs: 10_000, targets: 'last' },
     encoding: { clipRange: full.clipNorm + 6 * clientStd, modulusBits: 32, maxClients: cohort },
     metrics: contributionMetricsSpec({ maxExamples: MAX_EXAMPLES }, full.clipIndicatorNoiseStdDev === undefined ? undefined : 0.5 + 6),
   };

@@ -1,4 +1,4 @@
-export { trainingPlanSchema, trainingTargetsSchema, parseTrainingPlan, type TrainingPlan, type TrainingPlanInput, type TrainingTargets } from './plan';
+export { trainingPlanSchema, trainingTargetsSchema, clientOptimizerSchema, parseTrainingPlan, type ClientOptimizerName, type TrainingPlan, type TrainingPlanInput, type TrainingTargets } from './plan';
 export { positionTargets, type PositionTargets } from './batches';
 export { trainLocal, type LocalTrainingOptions, type LocalTrainingResult } from './local';
 export {

@@ -65,7 +65,7 @@ function randomSeed(): number {
 }
 
 /**
- * Client update of FedAvg (McMahan et al. 2017): plain minibatch SGD for E epochs from the global
+ * Client update of FedAvg (McMahan et al. 2017): minibatch SGD (or a fresh Adam) for E epochs from the global
  * weights, returning the difference. With `targets: 'every'` one forward pass scores the next token
  * after every position of a window (sequenceLogits), not only after the last. The model is reused
  * across calls (weights are overwritten), so a simulation of many clients builds it once.
@@ -94,7 +94,7 @@ export async function trainLocal(
   const pool = plan.targets === 'every' ? everyPositionWindows(examples) : examples;
   const chosen = random.sampleIndices(pool.count, Math.min(pool.count, plan.maxExamples));
   const subset = selectExamples(pool, chosen);
-  const optimizer = tf.train.sgd(plan.learningRate);
+  const optimizer = plan.optimizer === 'adam' ? tf.train.adam(plan.learningRate) : tf.train.sgd(plan.learningRate);
   const step = createTrainingStep(model, plan.targets);
   const batchesPerEpoch = Math.ceil(subset.count / plan.batchSize);
   const totalBatches = batchesPerEpoch * plan.epochs;

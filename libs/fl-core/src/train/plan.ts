@@ -3,12 +3,21 @@ import { z } from 'zod';
 export const trainingTargetsSchema = z.enum(['last', 'every']);
 export type TrainingTargets = z.infer<typeof trainingTargetsSchema>;
 
+export const clientOptimizerSchema = z.enum(['sgd', 'adam']);
+export type ClientOptimizerName = z.infer<typeof clientOptimizerSchema>;
+
 /** How one client trains in one round; sent by the aggregator as part of the round's plan. */
 export const trainingPlanSchema = z
   .object({
     epochs: z.number().int().min(1).max(50).default(1),
     batchSize: z.number().int().min(1).max(1024).default(32),
-    /** Client SGD step size. */
+    /**
+     * The client's local optimizer: plain SGD (FedAvg, McMahan et al. 2017), or Adam started fresh
+     * each round (local adaptivity, Wang et al. 2021), which takes an LSTM's rare-word embeddings
+     * much further in a few local steps. @default 'sgd'
+     */
+    optimizer: clientOptimizerSchema.default('sgd'),
+    /** Client step size. */
     learningRate: z.number().positive().max(100).default(0.5),
     /** Cap on the examples a client trains on per round (a random subset), bounding its compute. */
     maxExamples: z.number().int().positive().max(10_000_000).default(1_000),

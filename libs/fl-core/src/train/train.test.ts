@@ -133,6 +133,26 @@ describe('trainLocal', () => {
     await expect(trainLocal(model, weights, examples, { batchSize: 0 })).rejects.toThrow(/batchSize/);
     model.dispose();
   });
+
+  it("trains with a fresh Adam when the plan says so: one step moves every weight with a gradient by the learning rate", async () => {
+    expect(parseTrainingPlan({}).optimizer).toBe('sgd');
+    const model = buildModel(SPEC, { seed: 5 });
+    const weights = getFlatWeights(model);
+    const examples = phraseExamples(2);
+    const oneStep = { batchSize: 8, maxExamples: 8, learningRate: 0.01 };
+    const moved = async (optimizer: 'sgd' | 'adam') => {
+      const { delta } = await trainLocal(model, weights, examples, { ...oneStep, optimizer }, { random: createSeededRandom(1) });
+      return Array.from(delta, Math.abs).filter((d) => d > 0);
+    };
+    // Adam's first step is lr · g / (|g| + ε): ±lr wherever the gradient is not tiny, never more.
+    const adam = await moved('adam');
+    expect(Math.max(...adam)).toBeLessThanOrEqual(0.01 * (1 + 1e-5));
+    expect(adam.filter((d) => d > 0.009).length).toBeGreaterThan(adam.length / 2);
+    // SGD's step is lr · g, which for this loss is far below lr almost everywhere.
+    const sgd = await moved('sgd');
+    expect(sgd.filter((d) => d > 0.009).length).toBeLessThan(sgd.length / 10);
+    model.dispose();
+  });
 });
 
 describe('positionTargets', () => {
