@@ -5,7 +5,7 @@ import {
   asParticipantSocket,
   buildModel,
   connectParticipant,
-  decodeModelPayload,
+  downloadPlanModel,
   prepareContribution,
   protocolFailure,
   PROTOCOL_VERSION,
@@ -75,18 +75,12 @@ class SharedTrainer {
 
   constructor(private readonly baseUrl: string) {}
 
-  /** Downloads a model version once for all clients and checks it against the plan's hash. */
+  /** Downloads a model version once for all clients and verifies it against the plan. */
   weightsFor(plan: RoundPlan): Promise<Float32Array> {
     const key = `${plan.model.version}:${plan.model.hash}`;
     let pending = this.#weights.get(key);
     if (!pending) {
-      pending = (async () => {
-        const res = await fetch(new URL(plan.model.url, this.baseUrl));
-        if (!res.ok) throw new Error(`GET ${plan.model.url}: HTTP ${res.status}`);
-        const payload = decodeModelPayload(new Uint8Array(await res.arrayBuffer()));
-        if (payload.hash !== plan.model.hash) throw new Error(`model ${plan.model.version}: hash ${payload.hash.slice(0, 12)}… does not match the plan's ${plan.model.hash.slice(0, 12)}…`);
-        return payload.weights;
-      })();
+      pending = downloadPlanModel(plan.model, this.baseUrl).then(({ weights }) => weights);
       pending.catch(() => this.#weights.delete(key));
       if (this.#weights.size >= 2) this.#weights.delete(this.#weights.keys().next().value as string);
       this.#weights.set(key, pending);

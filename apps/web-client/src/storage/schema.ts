@@ -23,8 +23,7 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
-/** Far above the reference model's 4 MB payload; bounds what a misbehaving server can make us hold. */
-export const MAX_MODEL_BYTES = 64 * 2 ** 20;
+export { MAX_MODEL_BYTES } from '@murmur/fl-core';
 
 /** Far above anything a person types into one note; bounds what a corrupt record can make us hold. */
 export const MAX_TEXT_CHARS = 2_000_000;

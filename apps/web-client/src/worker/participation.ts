@@ -2,7 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   asParticipantSocket,
   connectParticipant,
-  decodeModelPayload,
+  downloadPlanModel,
   payloadBytes,
   prepareContribution,
   PROTOCOL_VERSION,
@@ -19,7 +19,6 @@ import {
 } from '@murmur/fl-core';
 import type * as tf from '@tensorflow/tfjs';
 import type { ParticipationEvent } from './protocol';
-import { MAX_MODEL_BYTES } from '../storage/schema';
 
 /** What the session needs from the engine that owns tfjs. */
 export interface ContributionHost {
@@ -134,16 +133,9 @@ export class ParticipationSession {
   }
 
   private async downloadModel(plan: RoundPlan): Promise<Float32Array> {
-    const response = await fetch(new URL(plan.model.url, this.origin));
-    if (!response.ok) throw new Error(`GET ${plan.model.url}: HTTP ${response.status}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.byteLength > MAX_MODEL_BYTES) throw new Error(`GET ${plan.model.url}: ${bytes.byteLength} bytes is too large`);
-    this.bytesReceived += bytes.byteLength;
-    const payload = decodeModelPayload(bytes);
-    if (payload.hash !== plan.model.hash || payload.version !== plan.model.version) {
-      throw new Error(`model ${plan.model.version}: got version ${payload.version}, hash ${payload.hash.slice(0, 12)}…, expected the plan's ${plan.model.hash.slice(0, 12)}…`);
-    }
-    return payload.weights;
+    const { weights, bytes } = await downloadPlanModel(plan.model, this.origin);
+    this.bytesReceived += bytes;
+    return weights;
   }
 
   private async contribute(plan: RoundPlan, signal: AbortSignal): Promise<ProtocolResult<Uint32Array>> {

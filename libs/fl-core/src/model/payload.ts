@@ -67,3 +67,29 @@ export function decodeModelPayload(bytes: Uint8Array): ModelPayload & { hash: st
   }
   return { version: header.version as number, spec, weights, hash };
 }
+
+/** Far above the CIFG's 5 MB payload; bounds what a misbehaving server can make a client hold. */
+export const MAX_MODEL_BYTES = 64 * 2 ** 20;
+
+/** The model a client was promised, e.g. by a round plan. */
+export interface ExpectedModel {
+  version: number;
+  /** modelHash of spec and weights, so a matching hash also fixes the spec. */
+  hash: string;
+}
+
+/**
+ * The one check every client runs on a model it downloaded to train: a size bound, then the
+ * payload's own consistency (decodeModelPayload), then the version and hash it was promised —
+ * a server that serves another version under the plan's URL, or a stale cache, is refused.
+ */
+export function verifyModelPayload(bytes: Uint8Array, expected: ExpectedModel, maxBytes = MAX_MODEL_BYTES): ModelPayload & { hash: string } {
+  if (bytes.byteLength > maxBytes) throw new ModelPayloadError(`model payload: ${bytes.byteLength} bytes is above the ${maxBytes}-byte limit`);
+  const payload = decodeModelPayload(bytes);
+  if (payload.version !== expected.version || payload.hash !== expected.hash) {
+    throw new ModelPayloadError(
+      `model payload: got version ${payload.version}, hash ${payload.hash.slice(0, 12)}…, expected version ${expected.version}, hash ${expected.hash.slice(0, 12)}…`,
+    );
+  }
+  return payload;
+}

@@ -1,3 +1,4 @@
+export { downloadPlanModel, type PlanModelDownloadOptions } from './model-download';
 export { prepareContribution, type ContributionOptions, type Contribution, type ContributionReport } from './contribution';
 export {
   startParticipant,
