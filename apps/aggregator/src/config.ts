@@ -28,7 +28,10 @@ const roundSchema = z
   .object({
     /** Reports wanted per round. */
     target: z.number().int().min(2).max(100_000).default(20),
-    /** Selected = ⌈target × overSelection⌉, so dropouts still leave the target. */
+    /**
+     * Clients are Poisson-sampled at rate q = ⌈target × overSelection⌉ / eligible, so the expected
+     * cohort leaves the target after dropouts.
+     */
     overSelection: z.number().min(1).max(3).default(1.3),
     /** Fewest reports a round may commit with (also k_min of distributed noise). */
     minReports: z.number().int().min(2).default(3),
@@ -233,7 +236,7 @@ export const FLAGS: readonly Flag[] = [
   },
   { flag: 'client-lr', env: 'MURMUR_CLIENT_LR', paths: [['training', 'learningRate']], type: 'number', help: "clients' local learning rate" },
   { flag: 'max-examples', env: 'MURMUR_MAX_EXAMPLES', paths: [['training', 'maxExamples']], type: 'int', help: 'windows (examples) a client trains on per round, at most' },
-  { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'selected = target × this' },
+  { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'expected cohort (Poisson sampling) = target × this' },
   { flag: 'min-reports', env: 'MURMUR_MIN_REPORTS', paths: [['round', 'minReports']], type: 'int', help: 'fewest reports a round commits with' },
   { flag: 'checkin-ms', paths: [['round', 'checkinMs']], type: 'int', help: 'check-in window once minReports wait' },
   { flag: 'pause-ms', env: 'MURMUR_PAUSE_MS', paths: [['round', 'pauseMs']], type: 'int', help: 'pause between rounds' },

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
  * it as one equal/multiply/sum pass per segment — O(vocabulary × examples × dim) — and
  * tfjs-backend-wasm has no kernel at all (`Kernel 'UnsortedSegmentSum' not registered`). Adding
  * each row into its segment is O(examples × dim): ~19× faster training on cpu, and it makes wasm
- * train at all (see docs/performance.md). GPU backends keep their own kernels.
+ * train at all (see bench/results/train.md). GPU backends keep their own kernels.
  */
 
 type TypedValues = Float32Array | Int32Array;
