@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ParticipantEvent, RoundReport } from '@murmur/fl-core';
+import { PrivacyLedger, type ParticipantEvent, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startAggregator, type RunningAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
@@ -112,6 +112,49 @@ describe('dropouts and late clients', () => {
     expect(report.cohort).toMatchObject({ selected: 30, shared: 30, masked: 29, unmasked: 29 });
     const inSum = Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 5);
     expect(report.metrics?.examples).toBe(inSum.reduce((sum, i) => sum + trained(i), 0));
+  });
+
+  it('aborts a SecAgg+ round with fewer masked inputs than minReports even though every neighbourhood could still unmask', async () => {
+    // n = 12 with δ = 0.1% gets a Harary graph of degree 10 and threshold 6: two dropouts leave
+    // every client at least 8 live share holders, so secure aggregation alone would release a sum
+    // of 10 inputs. The distributed noise was calibrated to minReports = 11, so that sum must
+    // never be revealed.
+    const { aggregator, events } = await scenario(12, { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'encryptedShares' } }, {
+      round: { target: 12, minReports: 11, checkinMs: 5_000, secAggPlusFrom: 8, dropoutRate: 0.001 },
+    });
+    const report = await firstRound(aggregator);
+    expect(report.status).toBe('aborted');
+    expect(report.abort).toEqual({ code: 'BELOW_THRESHOLD', message: expect.stringContaining('10 masked inputs, need minReports 11') });
+    expect(report.secagg).toMatchObject({ graph: 'harary', degree: 10, threshold: 6 });
+    expect(report.cohort).toMatchObject({ selected: 12, shared: 12, masked: 10, unmasked: 0 });
+    expect(report.modelVersion).toEqual({ from: 0, to: 0 });
+    expect(report.metrics).toBeNull();
+    expect(report.privacy.recordedNoiseMultiplier).toBeNull();
+    expect(aggregator.store.modelVersion).toBe(0);
+    expect(aggregator.store.ledger.entries).toHaveLength(0);
+    await eventually(() => (events[5]?.some((e) => e.type === 'roundEnd' && e.result.status === 'aborted') ? true : undefined), 5_000, 'abort announced');
+    expect(events[5]?.some((e) => e.type === 'roundEnd' && e.result.status === 'committed')).toBe(false);
+  });
+
+  it('records the noise of the inputs in the sum, not of the selected cohort, in the ledger', async () => {
+    // 7 selected, minReports 4: each client adds σC/√4. Client 0 leaves before masking its input;
+    // client 1 masks its input and leaves before unmasking, so its input is still in the sum.
+    // The sum of 6 inputs carries σC·√(6/4): recording √(7/4) (the cohort) would understate ε.
+    const { aggregator } = await scenario(7, { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'unmaskRequest' } }, {
+      round: { target: 7, minReports: 4, checkinMs: 5_000 },
+      privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1 },
+    });
+    const report = await firstRound(aggregator);
+    expect(report.status).toBe('committed');
+    expect(report.cohort).toMatchObject({ selected: 7, shared: 7, masked: 6, unmasked: 5 });
+    const expected = Math.sqrt(6 / 4); // 1.2247448713915890
+    expect(report.privacy.noiseMultiplier).toBe(1);
+    expect(report.privacy.samplingRate).toBe(1);
+    expect(report.privacy.recordedNoiseMultiplier).toBeCloseTo(expected, 12);
+    expect(aggregator.store.ledger.entries).toEqual([{ round: report.round, samplingRate: 1, noiseMultiplier: report.privacy.recordedNoiseMultiplier, steps: 1 }]);
+    const independent = new PrivacyLedger();
+    independent.record({ round: report.round, samplingRate: 1, noiseMultiplier: expected });
+    expect(report.privacy.epsilon).toBeCloseTo(independent.epsilon(report.privacy.delta).epsilon, 9);
   });
 
   it('aborts cleanly below the threshold: the model and the ledger stay untouched', async () => {

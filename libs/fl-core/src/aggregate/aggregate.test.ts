@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { weightedMean } from './mean';
-import { applyServerUpdate, createServerOptimizer } from './server-optimizers';
+import { applyServerUpdate, createServerOptimizer, parseServerOptimizer } from './server-optimizers';
 
 const f32 = (...values: number[]): Float32Array => Float32Array.from(values);
 
@@ -78,6 +78,32 @@ describe('server optimizers (Reddi et al. 2021, Algorithm 2)', () => {
     ({ weights: w, state } = applyServerUpdate(state, w, f32(0.001)));
     expect(state.v?.[0]).toBeCloseTo(1.0099e-4, 9);
     expect(w[0]).toBeCloseTo(1.0172857, 5);
+  });
+
+  it('defaults FedAdam and FedYogi to τ = 1e-3 (with η = 0.01, β₁ = 0.9, β₂ = 0.99)', () => {
+    for (const name of ['fedadam', 'fedyogi'] as const) {
+      expect(parseServerOptimizer({ name })).toEqual({ name, learningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 });
+      expect(createServerOptimizer({ name }, 3).v?.[0]).toBeCloseTo(1e-6, 12); // v₀ = τ²
+    }
+  });
+
+  it('with the default τ, a tiny delta coordinate (1e-6) moves the weight by ~5e-7, not by ~η', () => {
+    // τ bounds the adaptivity: with τ = 1e-3 a 1e-6 pseudo-gradient moves x by about η·Δ/(2τ)·0.1;
+    // with τ = 1e-8 the same coordinate would be normalised to a step of ≈ 0.009 (about η).
+    // FedAdam, Δ = 1e-6, from x = 0, m₀ = 0, v₀ = τ² = 1e-6:
+    //   m = 0.1·1e-6 = 1e-7;  v = 0.99·1e-6 + 0.01·1e-12 = 9.9000001e-7;  √v = 9.9498744e-4
+    //   x = 0.01·1e-7 / (9.9498744e-4 + 1e-3) = 1e-9 / 1.99498744e-3 = 5.0125630e-7
+    //   (τ = 1e-8 instead: v = 1.0099e-14, √v = 1.00494e-7, x = 1e-9 / 1.10494e-7 = 9.0503e-3)
+    // FedYogi, same Δ: v₀ = 1e-6 > Δ² so sign = +1: v = 1e-6 − 1e-14, √v = 9.99999995e-4;
+    //   x = 1e-9 / 1.999999995e-3 = 5.0000000e-7   (τ = 1e-8 instead: 9.0499e-3)
+    const cases = [
+      { name: 'fedadam', expected: 5.012563e-7 },
+      { name: 'fedyogi', expected: 5.0e-7 },
+    ] as const;
+    for (const { name, expected } of cases) {
+      const { weights: next } = applyServerUpdate(createServerOptimizer({ name }, 1), f32(0), f32(1e-6));
+      expect(Math.abs((next[0] as number) - expected) / expected).toBeLessThan(1e-5);
+    }
   });
 
   it('leaves its inputs untouched and rejects bad configs and shapes', () => {

@@ -131,6 +131,63 @@ describe('encodeVector / decodeSum', () => {
     expect(Math.abs(negativeSum / trials + v)).toBeLessThan(0.0115);
   });
 
+  it('rounds 0.25 units up about a quarter of the time over many seeded draws (binomial bound)', () => {
+    // scale 4: x = 0.5625 is v = 2.25 units exactly. q ∈ {2, 3}, P[q = 3] = 0.25: over n = 20 000
+    // draws, ups ~ Bin(n, 1/4) with mean 5000 and sd √(n·¼·¾) = 61.2; 5 sd is ±306.
+    const params = encodingParams({ clipRange: 100, maxClients: 1, modulusBits: 16, scale: 4 });
+    const n = 20_000;
+    let ups = 0;
+    let outside = 0;
+    // Many independent streams (one seed per batch of draws) rather than one long one.
+    for (let batch = 0; batch < 20; batch++) {
+      for (const q of encodeVector(new Float32Array(n / 20).fill(0.5625), params, testBytes(1000 + batch))) {
+        if (q === 3) ups++;
+        else if (q !== 2) outside++;
+      }
+    }
+    expect(outside).toBe(0);
+    expect(Math.abs(ups - n / 4)).toBeLessThan(306);
+  });
+
+  it('decodes to an unbiased mean for fractional values in quantization units, either sign', () => {
+    // scale 8: one unit is 0.125. For v = k + f the decoded value is (k or k + 1)/8, mean v/8;
+    // per draw sd ≤ ½·(1/8) = 0.0625, so over n = 20 000 draws 5 standard errors are
+    // 5·0.0625/√20000 = 0.00221. Floor rounding would be off by f/8 ≥ 0.0125.
+    const params = encodingParams({ clipRange: 100, maxClients: 1, modulusBits: 16, scale: 8 });
+    const n = 20_000;
+    const cases = [
+      { units: 3.1, seed: 11 },
+      { units: 3.25, seed: 12 },
+      { units: 3.5, seed: 13 },
+      { units: 0.75, seed: 14 },
+      { units: 10.9, seed: 15 },
+      { units: -3.25, seed: 16 },
+      { units: -0.5, seed: 17 },
+      { units: -7.9, seed: 18 },
+    ];
+    for (const { units, seed } of cases) {
+      const x = Math.fround(units / 8);
+      const decoded = new Float64Array(n);
+      const encoded = encodeVector(new Float32Array(n).fill(x), params, testBytes(seed));
+      encoded.forEach((q, i) => (decoded[i] = decodeSum(Uint32Array.of(q), params, 1)[0] as number));
+      const lower = Math.floor(x * 8) / 8;
+      for (const value of decoded) expect(value === lower || value === lower + 0.125, `x = ${x}: ${value}`).toBe(true);
+      const mean = decoded.reduce((a, b) => a + b, 0) / n;
+      expect(Math.abs(mean - x), `x = ${x} (${units} units)`).toBeLessThan(0.00221);
+    }
+  });
+
+  it('encodes values already on the quantization grid exactly, whatever the randomness', () => {
+    const params = encodingParams({ clipRange: 100, maxClients: 1, modulusBits: 16, scale: 8 });
+    const units = [0, 1, -1, 2, -2, 7, -7, 100, -100, 799, -800];
+    const values = Float32Array.from(units, (u) => u / 8);
+    for (let seed = 0; seed < 50; seed++) {
+      const encoded = encodeVector(values, params, testBytes(seed));
+      expect(Array.from(encoded, (q) => (q >= 2 ** 15 ? q - 2 ** 16 : q))).toEqual(units);
+      expect(Array.from(decodeSum(encoded, params, 1))).toEqual(Array.from(values));
+    }
+  });
+
   it('is deterministic for injected randomness and rejects non-finite values and too many clients', () => {
     const params = encodingParams({ clipRange: 1, maxClients: 4 });
     const values = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i) / 3);

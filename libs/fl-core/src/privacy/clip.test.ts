@@ -52,6 +52,28 @@ describe('clipL2', () => {
     expect(roundedUp).toBeGreaterThan(0);
   });
 
+  it('clips an update only just above the bound (norm 1.005·C, 1.0001·C) down to exactly C, keeping its direction', () => {
+    // A tolerance band above C (e.g. passing norms ≤ 1.01·C through) would silently raise the
+    // sensitivity the noise is calibrated to; random property inputs almost never land there.
+    const direction = Float32Array.of(1, -2, 3, 0.5, -4); // norm √30.25 = 5.5
+    for (const c of [1, 0.37, 12]) {
+      for (const factor of [1.005, 1.0001]) {
+        const update = Float32Array.from(direction, (x) => (x / 5.5) * c * factor);
+        const norm = l2Norm(update);
+        expect(norm).toBeGreaterThan(c * 1.00005);
+        const result = clipL2(update, c);
+        expect(result.wasClipped).toBe(true);
+        expect(result.norm).toBe(norm);
+        const clippedNorm = l2Norm(result.clipped);
+        expect(clippedNorm).toBeLessThanOrEqual(c);
+        expect(clippedNorm).toBeGreaterThan(c * (1 - 1e-6));
+        direction.forEach((x, i) => {
+          expect(result.clipped[i] as number).toBeCloseTo((x / 5.5) * c, 5);
+        });
+      }
+    }
+  });
+
   it('copies an update within the bound unchanged, into a new array', () => {
     const update = Float32Array.of(3, 4);
     const result = clipL2(update, 5);

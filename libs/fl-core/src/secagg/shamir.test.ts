@@ -91,6 +91,66 @@ describe('Shamir over GF(2^256 + 297)', () => {
     }
   });
 
+  it('reconstructs known secrets from random t-subsets for every t from 2 to 6 (even and odd t)', () => {
+    // Even t matters: a sign slip in the λᵢ denominators, (xᵢ − xⱼ) for (xⱼ − xᵢ), multiplies every
+    // weight by (−1)^(t−1), which is invisible for odd t.
+    const secrets = [
+      secret,
+      new Uint8Array(32).fill(0xff), // 2^256 − 1: its negation mod p is 298, a valid-looking secret
+      Uint8Array.from({ length: 32 }, (_, i) => (i === 31 ? 1 : 0)),
+      Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff),
+    ];
+    const random = createSeededRandom(2024);
+    for (let t = 2; t <= 6; t++) {
+      const points = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89].slice(0, t + 4);
+      for (const [k, value] of secrets.entries()) {
+        const shares = splitSecret(value, points, t, testBytes(100 * t + k));
+        const all = points.map((point, i) => ({ point, share: shares[i] as Uint8Array }));
+        for (let draw = 0; draw < 5; draw++) {
+          // A uniformly random t-subset, in random order (partial Fisher–Yates).
+          const pool = all.slice();
+          for (let i = 0; i < t; i++) {
+            const j = i + random.nextInt(pool.length - i);
+            [pool[i], pool[j]] = [pool[j] as (typeof pool)[number], pool[i] as (typeof pool)[number]];
+          }
+          expect(combineShares(pool.slice(0, t)), `t = ${t}, secret ${k}, draw ${draw}`).toEqual(value);
+        }
+      }
+    }
+  });
+
+  it('has the Lagrange weights at zero of the binomial pattern for points 1…t, and 5/3, −2/3 for points 2, 5', () => {
+    // λᵢ = Π_{j≠i} xⱼ/(xⱼ − xᵢ); for xᵢ = i this is (−1)^(i−1)·C(t, i), by hand:
+    //   {1, 2}: 2/(2−1) = 2,  1/(1−2) = −1
+    //   {1, 2, 3}: 2·3/(1·2) = 3,  1·3/(−1·1) = −3,  1·2/(−2·−1) = 1
+    //   {1, 2, 3, 4}: 24/6 = 4,  12/(−1·1·2) = −6,  8/(−2·−1·1) = 4,  6/(−3·−2·−1) = −1
+    const p = SHAMIR_PRIME;
+    const field = (values: number[]) => values.map((v) => ((BigInt(v) % p) + p) % p);
+    expect(lagrangeAtZero([1, 2])).toEqual(field([2, -1]));
+    expect(lagrangeAtZero([1, 2, 3])).toEqual(field([3, -3, 1]));
+    expect(lagrangeAtZero([1, 2, 3, 4])).toEqual(field([4, -6, 4, -1]));
+    expect(lagrangeAtZero([1, 2, 3, 4, 5])).toEqual(field([5, -10, 10, -5, 1]));
+    expect(lagrangeAtZero([1, 2, 3, 4, 5, 6])).toEqual(field([6, -15, 20, -15, 6, -1]));
+    // {2, 5}: λ₂ = 5/(5−2) = 5/3, λ₅ = 2/(2−5) = −2/3; check 3·λ ≡ numerator (mod p).
+    const [l2, l5] = lagrangeAtZero([2, 5]) as [bigint, bigint];
+    expect((3n * l2) % p).toBe(5n);
+    expect((3n * l5) % p).toBe(p - 2n);
+  });
+
+  it('reconstructs hand-computed small-number sharings of 1234 (t = 2 and t = 4)', () => {
+    const asSecret = (value: bigint) => numberToBytesBE(value, 32);
+    const share = (point: number, value: bigint) => ({ point, share: numberToBytesBE(value, SHARE_BYTES) });
+    // t = 2, f(x) = 1234 + 166x: f(2) = 1566, f(5) = 2064; (5·1566 − 2·2064)/3 = 3702/3 = 1234.
+    expect(combineShares([share(2, 1566n), share(5, 2064n)])).toEqual(asSecret(1234n));
+    expect(combineShares([share(5, 2064n), share(2, 1566n)])).toEqual(asSecret(1234n));
+    // t = 4, f(x) = 1234 + 166x + 94x² + 5x³: f(1) = 1499, f(2) = 1982, f(3) = 2713, f(4) = 3722;
+    // 4·1499 − 6·1982 + 4·2713 − 1·3722 = 5996 − 11892 + 10852 − 3722 = 1234.
+    expect(combineShares([share(1, 1499n), share(2, 1982n), share(3, 2713n), share(4, 3722n)])).toEqual(asSecret(1234n));
+    // t = 3, f(x) = 7 + 2x + x²: f(1) = 10, f(3) = 22, f(4) = 31; λ = (2, −2, 1) at points 1, 3, 4
+    // (1: 3·4/(2·3) = 2; 3: 1·4/(−2·1) = −2; 4: 1·3/(−3·−1) = 1): 20 − 44 + 31 = 7.
+    expect(combineShares([share(1, 10n), share(3, 22n), share(4, 31n)])).toEqual(asSecret(7n));
+  });
+
   it('reconstructs any secret from any t of n shares at arbitrary points (property)', () => {
     fc.assert(
       fc.property(

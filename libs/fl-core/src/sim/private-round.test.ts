@@ -32,6 +32,25 @@ describe('PrivateAggregation', () => {
     expect(aggregation.ledger.entries).toHaveLength(5);
   });
 
+  it('records the noise of the reports that arrived, not of the expected cohort, when fewer clients report', () => {
+    // m = 10 expected, 4 report. 'distributed': each client added σC/√10, so the sum carries
+    // σC·√(4/10) = 1.2·0.6324555 = 0.7589466 (recording σ = 1.2 would understate ε).
+    // 'local': the released sum carries σC·√4 = 2.4 (not σ·√10 = 3.7947).
+    const reports = Array.from({ length: 4 }, () => vector(8, 0.01));
+    const cases = [
+      { mode: 'distributed', expected: 0.7589466384404110 },
+      { mode: 'local', expected: 2.4 },
+    ] as const;
+    for (const { mode, expected } of cases) {
+      const aggregation = new PrivateAggregation({ mode, noiseMultiplier: 1.2, clip: { adaptive: false, clipNorm: 1 }, targetDelta: 1e-5 }, 10, 0.05);
+      const { report } = aggregation.aggregate(1, reports, 8);
+      expect(report.cohortSize).toBe(4);
+      expect(report.noiseMultiplier).toBeCloseTo(expected, 12);
+      expect(aggregation.ledger.entries).toEqual([{ round: 1, samplingRate: 0.05, noiseMultiplier: report.noiseMultiplier, steps: 1 }]);
+      expect(report.epsilon).toBeCloseTo(rdpEpsilon({ samplingRate: 0.05, noiseMultiplier: expected, steps: 1, delta: 1e-5 }).epsilon, 9);
+    }
+  });
+
   it('adaptive clipping raises C when every update is clipped, lowers it when none is', () => {
     const grow = new PrivateAggregation(
       { mode: 'central', noiseMultiplier: 1, clip: { adaptive: true, initialClipNorm: 1 }, targetDelta: 1e-5 },

@@ -31,22 +31,22 @@ describe('suggestionIds', () => {
   });
 });
 
+/** A model whose weights are all 0 but the output bias, so every row's logits are that bias. */
+function biasOnlyModel(logits: Record<number, number>) {
+  const model = buildModel(SPEC, { seed: 1 });
+  const bias = new Float32Array(SPEC.vocabularySize);
+  for (const [id, value] of Object.entries(logits)) bias[Number(id)] = value;
+  const flat = new Float32Array(getFlatWeights(model).length);
+  flat.set(bias, flat.length - bias.length);
+  setFlatWeights(model, flat);
+  return { model, bias };
+}
+
 describe('evaluateSums', () => {
   it('never suggests <eos> or <unk>: such targets are misses, yet count in the loss', async () => {
     // All weights 0 but the output bias: the GRU state stays 0, so every row's logits are the bias.
     // The specials score highest; the strip must skip them and show 5, 6, 7.
-    const model = buildModel(SPEC, { seed: 1 });
-    const bias = new Float32Array(SPEC.vocabularySize);
-    bias[PAD_ID] = 11;
-    bias[BOS_ID] = 12;
-    bias[EOS_ID] = 10;
-    bias[UNK_ID] = 9;
-    bias[5] = 5;
-    bias[6] = 4;
-    bias[7] = 3;
-    const flat = new Float32Array(getFlatWeights(model).length);
-    flat.set(bias, flat.length - bias.length);
-    setFlatWeights(model, flat);
+    const { model, bias } = biasOnlyModel({ [PAD_ID]: 11, [BOS_ID]: 12, [EOS_ID]: 10, [UNK_ID]: 9, 5: 5, 6: 4, 7: 3 });
     expect(model.weights.at(-1)?.shape).toEqual([SPEC.vocabularySize]);
 
     const targets = [EOS_ID, UNK_ID, 5, 6, 7, 8];
@@ -64,6 +64,25 @@ describe('evaluateSums', () => {
     expect(metrics.top1).toBeCloseTo(1 / 6, 12);
     expect(metrics.inVocabulary).toMatchObject({ count: 4, top1: 0.25, top3: 0.75 });
     expect(metrics.inVocabulary.top3Interval).toEqual(wilsonInterval(3, 4));
+    model.dispose();
+  });
+
+  it('scores an <unk> or <eos> target as a miss even when the model ranks it far above every word', async () => {
+    // Output bias only (GRU state stays 0): <unk> 50 and <eos> 40 dominate, the words 5, 6, 7 follow.
+    // The strip shows 5, 6, 7. Were <unk> (or <eos>) let through, it would be the top suggestion
+    // and its own targets would count as hits while the 5/6/7 targets slide down or out.
+    const { model, bias } = biasOnlyModel({ [UNK_ID]: 50, [EOS_ID]: 40, [PAD_ID]: 30, [BOS_ID]: 20, 5: 5, 6: 4, 7: 3 });
+    expect(suggestionIds(bias, 3)).toEqual([5, 6, 7]);
+
+    const targets = [UNK_ID, UNK_ID, UNK_ID, EOS_ID, EOS_ID, 5, 6, 7, 8];
+    const hits = { top1: new Uint8Array(targets.length), top3: new Uint8Array(targets.length) };
+    const sums = await evaluateSums(model, examples(targets), 256, hits);
+    expect(Array.from(hits.top1)).toEqual([0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    expect(Array.from(hits.top3)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 0]);
+    expect(sums).toMatchObject({ top1Hits: 1, top3Hits: 3, count: 9, inVocabularyCount: 4 });
+    const metrics = summarizeEvaluation(sums);
+    expect(metrics.top1).toBeCloseTo(1 / 9, 12);
+    expect(metrics.inVocabulary).toMatchObject({ count: 4, top1: 0.25, top3: 0.75 });
     model.dispose();
   });
 
