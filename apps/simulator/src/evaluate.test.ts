@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSimulationArgs } from './config';
-import { evaluateSavedModel } from './evaluate';
+import { acrossModelsInterval, evaluateSavedModels } from './evaluate';
 import { runSimulation } from './run';
 
 const dir = mkdtempSync(join(tmpdir(), 'murmur-evaluate-'));
@@ -19,7 +19,7 @@ describe('npm run evaluate on a saved model', () => {
   it('re-measures the model and the baselines exactly as the run that saved it did, and dumps the split', async () => {
     const modelFile = join(dir, 'model.bin');
     const simulated = await runSimulation(config(`--clients 3 --per-round 2 --rounds 2 --max-examples 32 --max-test-examples 400 --seed 5 --quiet --save-model ${modelFile}`));
-    const report = await evaluateSavedModel({ modelFile, maxTestExamples: 400, dump: dir });
+    const report = await evaluateSavedModels({ modelFiles: [modelFile], maxTestExamples: 400, dump: dir });
 
     // Same split, same held-out sample, same weights: the same numbers.
     expect(report.split).toMatchObject({ seed: 5, unit: 'group', trainClients: 3, testExamples: 400 });
@@ -31,6 +31,8 @@ describe('npm run evaluate on a saved model', () => {
     }
     expect(report.ratio.top1).toBeCloseTo(report.model.top1 / report.baselines[report.ratio.best].top1, 12);
     expect(report.ratio.top1Interval.lower).toBeLessThan(report.ratio.top1);
+    expect(report.models).toHaveLength(1);
+    expect(report.models[0]?.scores).toEqual(report.model);
 
     // split.json holds exactly what the numbers were computed on.
     const split = JSON.parse(readFileSync(join(dir, 'split.json'), 'utf8')) as {
@@ -55,6 +57,32 @@ describe('npm run evaluate on a saved model', () => {
     const tampered = join(dir, 'tampered.bin');
     writeFileSync(tampered, bytes);
     copyFileSync(`${modelFile}.json`, `${tampered}.json`);
-    await expect(evaluateSavedModel({ modelFile: tampered })).rejects.toThrow(/hash/);
+    await expect(evaluateSavedModels({ modelFiles: [tampered] })).rejects.toThrow(/hash/);
+  });
+
+  it('summarises training seeds on one split by their mean and the spread across them, and refuses another split', async () => {
+    const seeds = [11, 12, 13].map((seed) => join(dir, `seed-${seed}.bin`));
+    for (const [i, file] of seeds.entries()) {
+      await runSimulation(config(`--clients 3 --per-round 2 --rounds 1 --max-examples 32 --max-test-examples 300 --seed ${11 + i} --split-seed 4 --quiet --no-baselines --save-model ${file}`));
+    }
+    const report = await evaluateSavedModels({ modelFiles: seeds, maxTestExamples: 300 });
+    expect(report.models.map((m) => m.trainedBy.config.seed)).toEqual([11, 12, 13]);
+    const top1 = report.models.map((m) => m.scores.top1);
+    expect(report.model.top1).toBeCloseTo((top1[0]! + top1[1]! + top1[2]!) / 3, 12);
+    expect(report.model.top1Interval).toEqual(acrossModelsInterval(top1));
+    expect(report.ratio.top1).toBeCloseTo(report.models.reduce((a, m) => a + m.ratio.top1, 0) / 3, 12);
+    for (const m of report.models) expect(m.ratio.top1).toBeCloseTo(m.scores.top1 / report.baselines[report.ratio.best].top1, 12);
+
+    const otherSplit = join(dir, 'other-split.bin');
+    await runSimulation(config(`--clients 3 --per-round 2 --rounds 1 --max-examples 32 --max-test-examples 300 --seed 9 --quiet --no-baselines --save-model ${otherSplit}`));
+    await expect(evaluateSavedModels({ modelFiles: [seeds[0]!, otherSplit], maxTestExamples: 300 })).rejects.toThrow(/another split/);
+  });
+
+  it('gives the Student-t interval across seeds: mean ± t(0.975, n − 1)·s/√n', () => {
+    // 0.20, 0.22, 0.24: mean 0.22, s = 0.02, t(0.975, 2) = 4.302653 (published tables: 4.303).
+    const { lower, upper } = acrossModelsInterval([0.2, 0.22, 0.24]);
+    const half = (4.302652729749464 * 0.02) / Math.sqrt(3);
+    expect(lower).toBeCloseTo(0.22 - half, 9);
+    expect(upper).toBeCloseTo(0.22 + half, 9);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -19,11 +19,19 @@ import {
   type Interval,
 } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
+import { jStat } from 'jstat';
 import { prepareData, type BaselineName } from './run';
 import { loadSavedModel, type SavedModelMeta } from './saved-model';
 
-/** The committed model behind the headline numbers in docs/learning.md. */
-export const HEADLINE_MODEL = fileURLToPath(new URL('../headline/model.bin', import.meta.url));
+/** The committed models behind the headline numbers in docs/learning.md: one per training seed. */
+export const HEADLINE_DIR = fileURLToPath(new URL('../headline/', import.meta.url));
+
+export function headlineModels(dir = HEADLINE_DIR): string[] {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.bin'))
+    .sort()
+    .map((name) => join(dir, name));
+}
 
 /**
  * Held-out examples the headline is scored on when the split has more: the issue's floor for a
@@ -32,7 +40,8 @@ export const HEADLINE_MODEL = fileURLToPath(new URL('../headline/model.bin', imp
 export const HEADLINE_TEST_EXAMPLES = 50_000;
 
 export interface EvaluateOptions {
-  modelFile: string;
+  /** Models trained on one split (e.g. one per training seed), scored on the same held-out examples. */
+  modelFiles: string[];
   /** Cap on held-out examples; default: HEADLINE_TEST_EXAMPLES. */
   maxTestExamples?: number;
   /** Write DIR/split.json: the training sentences and the held-out examples, as token ids. */
@@ -40,23 +49,42 @@ export interface EvaluateOptions {
   onPhase?: (phase: string) => void;
 }
 
-type Scores = { top1: number; top3: number; perplexity: number; examples: number; top1Interval: Interval; top3Interval: Interval; perplexityInterval: Interval; inVocabularyTop1: number };
+export type Scores = { top1: number; top3: number; perplexity: number; examples: number; top1Interval: Interval; top3Interval: Interval; perplexityInterval: Interval; inVocabularyTop1: number };
+
+/** A model over the n-gram with the best top-1, paired on the same examples. */
+export interface BaselineRatio {
+  best: BaselineName;
+  top1: number;
+  /**
+   * One model: the 95% delta-method interval for paired proportions (pairedRatioInterval). Several:
+   * the 95% Student-t interval of the per-model ratios, the spread across training seeds.
+   */
+  top1Interval: Interval;
+  /** McNemar's z for model vs that n-gram on top-1 hits; over several models, the one nearest 0. */
+  mcnemarZ: number;
+  top3: number;
+  top3Interval: Interval;
+  perplexity: number;
+}
+
+export interface ModelEvaluation {
+  modelFile: string;
+  hash: string;
+  trainedBy: SavedModelMeta['trainedBy'];
+  scores: Scores;
+  ratio: BaselineRatio;
+}
 
 export interface EvaluateReport {
+  /**
+   * One model: its scores with their intervals over the held-out examples. Several: the mean over
+   * the models (perplexity: exp of the mean loss), intervals Student-t across them.
+   */
   model: Scores;
+  /** Each model on its own. */
+  models: ModelEvaluation[];
   baselines: Record<BaselineName, Scores>;
-  /** The model over the n-gram with the best top-1, paired on the same examples. */
-  ratio: {
-    best: BaselineName;
-    top1: number;
-    /** 95% delta-method interval for paired proportions (see pairedRatioInterval). */
-    top1Interval: Interval;
-    /** McNemar's z for model vs that n-gram on top-1 hits. */
-    mcnemarZ: number;
-    top3: number;
-    top3Interval: Interval;
-    perplexity: number;
-  };
+  ratio: BaselineRatio;
   split: SavedModelMeta['data'] & {
     trainClients: number;
     testClients: number;
@@ -68,9 +96,6 @@ export interface EvaluateReport {
     /** The same over the training clients' words. */
     trainOovRate: number;
   };
-  trainedBy: SavedModelMeta['trainedBy'];
-  modelFile: string;
-  hash: string;
   seconds: number;
 }
 
@@ -89,30 +114,81 @@ function scores(metrics: EvaluationMetrics): Scores {
 
 const emptyHits = (count: number): ExampleHits => ({ top1: new Uint8Array(count), top3: new Uint8Array(count) });
 
+/** 95% Student-t interval of the mean of `values` (n ≥ 2), the spread across training seeds. */
+export function acrossModelsInterval(values: number[]): Interval {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  const half = jStat.studentt.inv(0.975, n - 1) * (sd / Math.sqrt(n));
+  return { lower: mean - half, upper: mean + half };
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+/** The mean over models; perplexity and its interval on the log scale (the mean loss). */
+function meanScores(all: Scores[]): Scores {
+  if (all.length === 1) return all[0] as Scores;
+  const logPerplexity = all.map((s) => Math.log(s.perplexity));
+  const logInterval = acrossModelsInterval(logPerplexity);
+  return {
+    top1: mean(all.map((s) => s.top1)),
+    top3: mean(all.map((s) => s.top3)),
+    perplexity: Math.exp(mean(logPerplexity)),
+    examples: all[0]?.examples ?? 0,
+    top1Interval: acrossModelsInterval(all.map((s) => s.top1)),
+    top3Interval: acrossModelsInterval(all.map((s) => s.top3)),
+    perplexityInterval: { lower: Math.exp(logInterval.lower), upper: Math.exp(logInterval.upper) },
+    inVocabularyTop1: mean(all.map((s) => s.inVocabularyTop1)),
+  };
+}
+
+function meanRatio(all: BaselineRatio[]): BaselineRatio {
+  if (all.length === 1) return all[0] as BaselineRatio;
+  const top1 = all.map((r) => r.top1);
+  const top3 = all.map((r) => r.top3);
+  return {
+    best: (all[0] as BaselineRatio).best,
+    top1: mean(top1),
+    top1Interval: acrossModelsInterval(top1),
+    mcnemarZ: all.map((r) => r.mcnemarZ).reduce((a, b) => (Math.abs(b) < Math.abs(a) ? b : a)),
+    top3: mean(top3),
+    top3Interval: acrossModelsInterval(top3),
+    perplexity: mean(all.map((r) => r.perplexity)),
+  };
+}
+
+/** The flags that fix the split: with --split-seed, the training seed does not move it. */
+function splitFlags(data: SavedModelMeta['data']): string {
+  const { seed, splitSeed, ...rest } = data;
+  const fixed: Record<string, unknown> = { ...rest, splitSeed: splitSeed ?? seed };
+  return JSON.stringify(Object.keys(fixed).sort().map((key) => [key, fixed[key]]));
+}
+
 /**
- * Re-measures a saved model on the split it was trained on: rebuilds the training and held-out
- * clients from the data flags in FILE.json, checks the vocabulary fingerprint, scores the model and
+ * Re-measures saved models on the split they were trained on: rebuilds the training and held-out
+ * clients from the data flags in FILE.json, checks the vocabulary fingerprint, scores each model and
  * the interpolated Kneser–Ney 2-, 3- and 4-grams counted on the pooled training clients on the
- * same held-out examples, and compares them pairwise.
+ * same held-out examples, and compares them pairwise. Several models (training seeds) must share
+ * one split; the report then gives their mean with the spread across them.
  */
-export async function evaluateSavedModel(options: EvaluateOptions): Promise<EvaluateReport> {
+export async function evaluateSavedModels(options: EvaluateOptions): Promise<EvaluateReport> {
   const started = performance.now();
-  const { spec, weights, meta } = loadSavedModel(options.modelFile);
+  if (options.modelFiles.length === 0) throw new Error('evaluate: no model files');
+  const saved = options.modelFiles.map((file) => ({ file, ...loadSavedModel(file) }));
+  const first = saved[0] as (typeof saved)[number];
+  const { spec, meta } = first;
   const vocabulary = createVocabulary({ size: spec.vocabularySize });
-  if (vocabulary.fingerprint !== meta.vocabularyFingerprint) {
-    throw new Error(`${options.modelFile} was trained on vocabulary ${meta.vocabularyFingerprint}, this build's ${spec.vocabularySize}-word vocabulary is ${vocabulary.fingerprint}`);
+  for (const { file, meta: other, spec: otherSpec } of saved) {
+    if (vocabulary.fingerprint !== other.vocabularyFingerprint) {
+      throw new Error(`${file} was trained on vocabulary ${other.vocabularyFingerprint}, this build's ${spec.vocabularySize}-word vocabulary is ${vocabulary.fingerprint}`);
+    }
+    if (splitFlags(other.data) !== splitFlags(meta.data) || otherSpec.vocabularySize !== spec.vocabularySize) {
+      throw new Error(`${file} was trained on another split than ${first.file}: models compared together must share their data flags and split seed`);
+    }
   }
   options.onPhase?.('data');
   const data = prepareData({ ...meta.data, maxTestExamples: options.maxTestExamples ?? HEADLINE_TEST_EXAMPLES });
   const { testExamples, pooled } = data;
-
-  options.onPhase?.('model');
-  await useNodeBackend('wasm');
-  const model = buildModel(spec);
-  setFlatWeights(model, weights);
-  const modelHits = emptyHits(testExamples.count);
-  const modelMetrics = await evaluate(model, testExamples, 256, modelHits);
-  model.dispose();
 
   options.onPhase?.('baselines');
   const counted = runNgramBaselines({ trainExamples: pooled, testExamples, vocabularySize: spec.vocabularySize, orders: [2, 3, 4], collectHits: true });
@@ -124,17 +200,36 @@ export async function evaluateSavedModel(options: EvaluateOptions): Promise<Eval
     baselines[name] = scores(test);
   }
   const best = (Object.keys(baselines) as BaselineName[]).reduce((a, b) => (baselines[b].top1 > baselines[a].top1 ? b : a));
-  const top1 = pairedRatioInterval({ a: modelHits.top1, b: baselineHits[best].top1 });
-  const top3 = pairedRatioInterval({ a: modelHits.top3, b: baselineHits[best].top3 });
+
+  await useNodeBackend('wasm');
+  const models: ModelEvaluation[] = [];
+  for (const [i, entry] of saved.entries()) {
+    options.onPhase?.(saved.length === 1 ? 'model' : `model ${i + 1}/${saved.length}`);
+    const model = buildModel(entry.spec);
+    setFlatWeights(model, entry.weights);
+    const hits = emptyHits(testExamples.count);
+    const metrics = await evaluate(model, testExamples, 256, hits);
+    model.dispose();
+    const top1 = pairedRatioInterval({ a: hits.top1, b: baselineHits[best].top1 });
+    const top3 = pairedRatioInterval({ a: hits.top3, b: baselineHits[best].top3 });
+    models.push({
+      modelFile: entry.file,
+      hash: entry.meta.hash,
+      trainedBy: entry.meta.trainedBy,
+      scores: scores(metrics),
+      ratio: { best, top1: top1.ratio, top1Interval: top1.interval, mcnemarZ: top1.mcnemarZ, top3: top3.ratio, top3Interval: top3.interval, perplexity: metrics.perplexity / baselines[best].perplexity },
+    });
+  }
 
   if (options.dump) {
     options.onPhase?.('dump');
     writeSplit(options.dump, spec.vocabularySize, data.trainTexts.flatMap((texts) => textToSentences(texts, vocabulary)), testExamples);
   }
   return {
-    model: scores(modelMetrics),
+    model: meanScores(models.map((m) => m.scores)),
+    models,
     baselines,
-    ratio: { best, top1: top1.ratio, top1Interval: top1.interval, mcnemarZ: top1.mcnemarZ, top3: top3.ratio, top3Interval: top3.interval, perplexity: modelMetrics.perplexity / baselines[best].perplexity },
+    ratio: meanRatio(models.map((m) => m.ratio)),
     split: {
       ...meta.data,
       trainClients: data.population.length,
@@ -145,9 +240,6 @@ export async function evaluateSavedModel(options: EvaluateOptions): Promise<Eval
       testOovRate: data.testOovRate,
       trainOovRate: data.trainOovRate,
     },
-    trainedBy: meta.trainedBy,
-    modelFile: options.modelFile,
-    hash: meta.hash,
     seconds: (performance.now() - started) / 1000,
   };
 }
