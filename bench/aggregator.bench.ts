@@ -23,9 +23,7 @@ import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
 import { parameterCount, PROTOCOL_VERSION, TINY_SPEC, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { stateOfTheUnionClients } from '../apps/aggregator/src/demo-data';
-import { enroll, startVirtualClients } from '../apps/aggregator/src/virtual-clients';
-import type { AggregatorConfigInput } from '../apps/aggregator/src/config';
+import { enroll, startVirtualClients, stateOfTheUnionClients, type AggregatorConfigInput } from '@murmur/aggregator';
 import { writeReport, type Row } from './report';
 
 const appDir = fileURLToPath(new URL('../apps/aggregator/', import.meta.url));
@@ -104,10 +102,14 @@ async function roundBench(clients: number, maxExamples: number): Promise<Row> {
   const started = performance.now();
   const pool = await startVirtualClients({ url: aggregator.url, clients: data });
   const connectedMs = performance.now() - started;
-  const report = await waitFor(async () => {
-    const page = (await (await fetch(`${aggregator.url}/api/rounds?limit=1`)).json()) as { rounds: RoundReport[] };
-    return page.rounds[0];
-  }, 3_600_000, 'the round record');
+  const report = await waitFor(
+    async () => {
+      const page = (await (await fetch(`${aggregator.url}/api/rounds?limit=1`)).json()) as { rounds: RoundReport[] };
+      return page.rounds[0];
+    },
+    3_600_000,
+    'the round record',
+  );
   const memory = memoryOf(aggregator.child.pid as number);
   await pool.close();
   await aggregator.stop();
@@ -150,7 +152,12 @@ async function idleBench(connections: number): Promise<Row> {
       tokens.slice(i, i + 250).map(
         (token) =>
           new Promise<void>((resolve, reject) => {
-            const socket = io(aggregator.url, { auth: { protocolVersion: PROTOCOL_VERSION, token }, transports: ['websocket'], reconnection: false, timeout: 60_000 });
+            const socket = io(aggregator.url, {
+              auth: { protocolVersion: PROTOCOL_VERSION, token },
+              transports: ['websocket'],
+              reconnection: false,
+              timeout: 60_000,
+            });
             sockets.push(socket);
             socket.once('welcome', () => resolve());
             socket.once('connect_error', reject);
@@ -175,7 +182,10 @@ async function idleBench(connections: number): Promise<Row> {
   await aggregator.stop();
   return {
     scenario: `${connections} idle connections`,
-    status: status.connectedClients === connections && stillConnected === connections ? 'held' : `${status.connectedClients} held by server, ${stillConnected} by clients`,
+    status:
+      status.connectedClients === connections && stillConnected === connections
+        ? 'held'
+        : `${status.connectedClients} held by server, ${stillConnected} by clients`,
     'enroll s': enrollMs / 1000,
     'connect s': connectMs / 1000,
     'aggregator RSS idle MiB': before.rssMiB,
@@ -199,7 +209,11 @@ export async function main(argv: string[]): Promise<void> {
   const clients = Number(values.clients);
   const idle = Number(values.idle);
   const maxExamples = Number(values['max-examples']);
-  for (const [name, value] of [['--clients', clients], ['--idle', idle], ['--max-examples', maxExamples]] as const) {
+  for (const [name, value] of [
+    ['--clients', clients],
+    ['--idle', idle],
+    ['--max-examples', maxExamples],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
   if (clients < 3) throw new RangeError('--clients must be at least 3');
@@ -233,10 +247,18 @@ export async function main(argv: string[]): Promise<void> {
       'healthz p50 ms',
     ],
     rows,
-    config: { model: 'tiny', parameters: parameterCount(TINY_SPEC), clients, idle, maxExamples, privacy: 'distributed, σ = 0.05, C = 1', transport: 'socket.io websocket over 127.0.0.1' },
+    config: {
+      model: 'tiny',
+      parameters: parameterCount(TINY_SPEC),
+      clients,
+      idle,
+      maxExamples,
+      privacy: 'distributed, σ = 0.05, C = 1',
+      transport: 'socket.io websocket over 127.0.0.1',
+    },
     notes: [
       'Round time runs from selection to the durable record: every client downloads the model, evaluates, trains, and runs its secure-aggregation steps; all 1,000 clients run in the bench process, one after another on the 2 cores of the machine (shared with other work), so train + keys and maskedInput are mostly the compute of the clients themselves summed over the cohort.',
-      'Peak memory is the aggregator process\'s VmHWM (Linux), read after the round.',
+      "Peak memory is the aggregator process's VmHWM (Linux), read after the round.",
     ],
   });
 }

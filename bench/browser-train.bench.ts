@@ -110,10 +110,24 @@ interface BenchResult {
   workerCpuSeconds?: number | null;
 }
 
-async function measure(browser: Browser, base: string, testCase: Case, model: ModelPresetName, targets: TrainingTargets, timeoutMs: number): Promise<BenchResult> {
+async function measure(
+  browser: Browser,
+  base: string,
+  testCase: Case,
+  model: ModelPresetName,
+  targets: TrainingTargets,
+  timeoutMs: number,
+): Promise<BenchResult> {
   const page = await browser.newPage();
   try {
-    const query = new URLSearchParams({ backend: testCase.backend, kernels: testCase.kernels, model, batches: String(testCase.batches), batchSize: '32', targets });
+    const query = new URLSearchParams({
+      backend: testCase.backend,
+      kernels: testCase.kernels,
+      model,
+      batches: String(testCase.batches),
+      batchSize: '32',
+      targets,
+    });
     await page.goto(`${base}/bench.html?${query}`);
     await page.waitForFunction(() => (window as { murmurBench?: unknown }).murmurBench !== undefined, null, { timeout: timeoutMs });
     const result = (await page.evaluate(() => (window as { murmurBench?: unknown }).murmurBench)) as BenchResult;
@@ -174,7 +188,15 @@ export async function main(argv: string[]): Promise<void> {
   const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   const browser = await chromium.launch({
     ...(existsSync(chromiumPath) ? { executablePath: chromiumPath } : {}),
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      '--enable-unsafe-webgpu',
+    ],
   });
   const servers = { plain: await serve(false), isolated: await serve(true) };
   const rows: Row[] = [];
@@ -184,7 +206,10 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`browser-train: ${testCase.backend}/${testCase.kernels}${testCase.isolated ? ' (isolated)' : ''}…\n`);
       const base = (testCase.isolated ? servers.isolated : servers.plain).url;
       const outcome = await measure(browser, base, testCase, model, targets, timeoutMs);
-      const baseline = testCase.cpuBaselineBatches === undefined ? null : await measure(browser, base, { ...testCase, batches: testCase.cpuBaselineBatches }, model, targets, timeoutMs);
+      const baseline =
+        testCase.cpuBaselineBatches === undefined
+          ? null
+          : await measure(browser, base, { ...testCase, batches: testCase.cpuBaselineBatches }, model, targets, timeoutMs);
       adapter = outcome.webgpuAdapter ?? adapter;
       const measurement = outcome.result?.measurement;
       rows.push({
@@ -233,7 +258,10 @@ export async function main(argv: string[]): Promise<void> {
         ? `target ≥ 150 examples/s: ${chosenRate !== null && chosenRate >= 150 ? 'met' : 'NOT met'}`
         : `target ≥ 1,000 predicted tokens/s: ${chosenTokens !== null && chosenTokens >= 1000 ? 'met' : 'NOT met'} (${chosenTokens ?? 'n/a'})`,
       `target ≥ 7× the best stock backend: ${speedup !== null ? `${speedup.toFixed(1)}× — ${speedup >= 7 ? 'met' : 'NOT met'}` : 'n/a'}`,
-      `load average when the run ended (other work shares these cores): ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')}`,
+      `load average when the run ended (other work shares these cores): ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' / ')}`,
       node === null
         ? `Node: no bench/results/${nodeResultName(model, targets)}.json to compare with (npm run bench -- train --model ${model} --targets ${targets})`
         : `Node, same model and targets (bench/results/${nodeResultName(model, targets)}.md, ${node.measuredAt}): wasm/direct ${node.examplesPerSecond ?? 'n/a'} examples/s, ${node.tokensPerSecond ?? 'n/a'} tokens/s, ${node.tokensPerCpuSecond ?? 'n/a'} tokens/CPU-s (real text: fewer scored tokens per window than these synthetic ones)`,
@@ -260,7 +288,10 @@ function nodeResultName(model: ModelPresetName, targets: TrainingTargets): strin
 }
 
 /** Node's wasm/direct figures for the same model and targets, when `npm run bench -- train` left them. */
-function nodeReference(model: ModelPresetName, targets: TrainingTargets): { examplesPerSecond: number | null; tokensPerSecond: number | null; tokensPerCpuSecond: number | null; measuredAt: string } | null {
+function nodeReference(
+  model: ModelPresetName,
+  targets: TrainingTargets,
+): { examplesPerSecond: number | null; tokensPerSecond: number | null; tokensPerCpuSecond: number | null; measuredAt: string } | null {
   const file = join(resultsDir, `${nodeResultName(model, targets)}.json`);
   if (!existsSync(file)) return null;
   try {

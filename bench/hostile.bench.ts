@@ -15,11 +15,15 @@ import cliProgress from 'cli-progress';
 import { pino } from 'pino';
 import type { RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { modelSpecOf, startAggregator } from '../apps/aggregator/src/aggregator';
-import { makeConfig } from '../apps/aggregator/src/config';
-import { stateOfTheUnionClients } from '../apps/aggregator/src/demo-data';
-import { startPoisoningClient, startSilentClient } from '../apps/aggregator/src/hostile-clients';
-import { startVirtualClients } from '../apps/aggregator/src/virtual-clients';
+import {
+  makeConfig,
+  modelSpecOf,
+  startAggregator,
+  startPoisoningClient,
+  startSilentClient,
+  startVirtualClients,
+  stateOfTheUnionClients,
+} from '@murmur/aggregator';
 import { writeReport, type Row } from './report';
 
 function positiveInt(name: string, raw: string | undefined, min = 1): number {
@@ -62,7 +66,10 @@ export async function main(argv: string[]): Promise<void> {
   const bad = await Promise.all(Array.from({ length: poisoners }, () => startPoisoningClient(aggregator.url)));
   const silent = await Promise.all(Array.from({ length: sybils }, () => startSilentClient(aggregator.url)));
 
-  const bar = new cliProgress.SingleBar({ format: 'hostile demo |{bar}| {value}/{total} rounds {last}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: 'hostile demo |{bar}| {value}/{total} rounds {last}', stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(rounds, 0, { last: '' });
   const started = Date.now();
   while (aggregator.store.rounds.length < rounds) {
@@ -85,7 +92,7 @@ export async function main(argv: string[]): Promise<void> {
     'keys phase s': (report.durationsMs.advertiseKeys ?? 0) / 1000,
     'eval loss': report.metrics?.eval.loss ?? null,
     'eval top-1': report.metrics?.eval.top1 ?? null,
-    'q': report.privacy.samplingRate,
+    q: report.privacy.samplingRate,
   }));
   const committed = aggregator.store.rounds.filter((r) => r.status === 'committed');
   const poisoned = rows.filter((r) => r['poisoner in sum'] === true);
@@ -108,7 +115,17 @@ export async function main(argv: string[]): Promise<void> {
     title: 'One poisoner and silent Sybils against honest devices (tiny model, SecAgg, distributed DP)',
     columns: ['round', 'status', 'reason', 'selected', 'masked', 'poisoner in sum', 'sybils selected', 'keys phase s', 'eval loss', 'eval top-1', 'q'],
     rows,
-    config: { honest, poisoners, sybils, rounds, target, model: config.model, round: config.round, participation: config.participation, privacy: config.privacy },
+    config: {
+      honest,
+      poisoners,
+      sybils,
+      rounds,
+      target,
+      model: config.model,
+      round: config.round,
+      participation: config.participation,
+      privacy: config.privacy,
+    },
     notes,
   });
 }

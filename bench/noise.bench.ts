@@ -6,14 +6,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import {
-  addGaussianNoise,
-  clipL2,
-  gaussianNoise,
-  l2Norm,
-  privatizeClientUpdate,
-  secureRandomBytes,
-} from '@murmur/fl-core';
+import { addGaussianNoise, clipL2, gaussianNoise, l2Norm, privatizeClientUpdate, secureRandomBytes } from '@murmur/fl-core';
 import { writeReport, type Row } from './report';
 
 const SIZES = [100_000, 1_000_000, 2_000_000];
@@ -134,7 +127,10 @@ export async function main(argv: string[]): Promise<void> {
     notes: [
       `Target "2M coordinates in milliseconds, not seconds": in-place noise on 2M float32 coordinates took ${inPlace2M.toFixed(1)} ms (median) — ${inPlace2M < 1000 ? 'met' : 'MISSED'}.`,
       'The CSPRNG row is the floor set by entropy alone; the rest of the noise time is the sampler (one log, one sqrt and one division per pair of values).',
-      `Load average at the end of the run: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')} (shared machine: treat single runs as indicative).`,
+      `Load average at the end of the run: ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(', ')} (shared machine: treat single runs as indicative).`,
     ],
   });
 }

@@ -47,10 +47,7 @@ export function writeReport(report: BenchReport): void {
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
   };
   const measuredAt = new Date().toISOString();
-  writeFileSync(
-    join(resultsDir, `${report.name}.json`),
-    `${JSON.stringify({ ...report, machine, measuredAt }, null, 2)}\n`,
-  );
+  writeFileSync(join(resultsDir, `${report.name}.json`), `${JSON.stringify({ ...report, machine, measuredAt }, null, 2)}\n`);
   const table = markdownTable(report.columns, report.rows);
   const markdown = [
     `# ${report.title}`,

@@ -11,9 +11,7 @@ import { createSecAggServer, secAggServerStep, type RoundConfig, type SecAggServ
 
 /** A server input as recorded by the bench; masked inputs name a slice of the shared random pool. */
 export type RecordedEvent =
-  | { kind: 'message'; from: number; message: unknown }
-  | { kind: 'masked'; from: number; pool: number; bytes: number }
-  | { kind: 'close' };
+  { kind: 'message'; from: number; message: unknown } | { kind: 'masked'; from: number; pool: number; bytes: number } | { kind: 'close' };
 
 export interface ReplayRequest {
   config: RoundConfig;
@@ -65,7 +63,10 @@ async function replay({ config, setup, rest }: ReplayRequest): Promise<ReplayRes
             ? event.message
             : null;
       const start = performance.now();
-      const step = await secAggServerStep(server, message === null ? { type: 'closeStage', stage: server.stage } : { type: 'message', from: (event as { from: number }).from, message });
+      const step = await secAggServerStep(
+        server,
+        message === null ? { type: 'closeStage', stage: server.stage } : { type: 'message', from: (event as { from: number }).from, message },
+      );
       ms += performance.now() - start;
       if (!step.ok) throw new Error(`replay: ${step.error.code}: ${step.error.message}`);
       server = step.state;

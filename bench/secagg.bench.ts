@@ -64,7 +64,9 @@ function startServerThread(pool: Uint8Array[]): ServerThread {
   const worker = new Worker(bootstrap, { eval: true, workerData: { pool } });
   const ask = (request: ReplayRequest | PlainSumRequest) =>
     new Promise((resolve, reject) => {
-      worker.once('message', (answer: { ok: true; value: unknown } | { ok: false; error: string }) => (answer.ok ? resolve(answer.value) : reject(new Error(answer.error))));
+      worker.once('message', (answer: { ok: true; value: unknown } | { ok: false; error: string }) =>
+        answer.ok ? resolve(answer.value) : reject(new Error(answer.error)),
+      );
       worker.once('error', reject);
       worker.postMessage(request);
     });
@@ -79,7 +81,10 @@ interface GraphChoice {
 }
 
 function list(value: string): number[] {
-  return value.split(',').map((v) => Number(v.trim())).filter((v) => Number.isFinite(v));
+  return value
+    .split(',')
+    .map((v) => Number(v.trim()))
+    .filter((v) => Number.isFinite(v));
 }
 
 function now(): number {
@@ -133,7 +138,14 @@ interface Prepared {
 
 async function prepare(n: number, choice: GraphChoice, progress: (s: string) => void): Promise<Prepared> {
   const config = expectOk(
-    createSecAggServer({ roundId: `bench-${n}-${choice.label}`, clientCount: n, threshold: choice.threshold, vectorLength: 1, modulusBits: 32, graph: choice.graph }),
+    createSecAggServer({
+      roundId: `bench-${n}-${choice.label}`,
+      clientCount: n,
+      threshold: choice.threshold,
+      vectorLength: 1,
+      modulusBits: 32,
+      graph: choice.graph,
+    }),
     'server',
   ).state.config;
   let server = expectOk(createSecAggServer(config), 'server').state;
@@ -153,7 +165,10 @@ async function prepare(n: number, choice: GraphChoice, progress: (s: string) => 
     return step.outbound;
   };
   for (let id = 0; id < n; id++) {
-    const made = expectOk(await timed(id === 0 ? repMs : { total: 0 }, () => createSecAggClient({ config, clientId: id, input: new Uint32Array(1) })), `client ${id}`);
+    const made = expectOk(
+      await timed(id === 0 ? repMs : { total: 0 }, () => createSecAggClient({ config, clientId: id, input: new Uint32Array(1) })),
+      `client ${id}`,
+    );
     clients.push(made.state);
     await toServer(id, made.outbound);
   }
@@ -161,7 +176,10 @@ async function prepare(n: number, choice: GraphChoice, progress: (s: string) => 
   const peerKeys = await close();
   for (const { to, message } of peerKeys) {
     if (to === 0) repBytes += messageBytes(message);
-    const step = expectOk(await timed(to === 0 ? repMs : { total: 0 }, () => secAggClientStep(clients[to] as SecAggClientState, message)), `client ${to} shareKeys`);
+    const step = expectOk(
+      await timed(to === 0 ? repMs : { total: 0 }, () => secAggClientStep(clients[to] as SecAggClientState, message)),
+      `client ${to} shareKeys`,
+    );
     clients[to] = step.state;
     if (step.outbound) await toServer(to, step.outbound);
   }
@@ -249,7 +267,11 @@ async function runRow(
     server = expectOk(await secAggServerStep(server, { type: 'message', from, message }), `server from ${from}`).state;
   };
   const droppedCount = Math.ceil(dropout * n);
-  const dropped = new Set(createSeededRandom(n * 31 + droppedCount).sampleIndices(n - 1, droppedCount).map((i) => i + 1));
+  const dropped = new Set(
+    createSeededRandom(n * 31 + droppedCount)
+      .sampleIndices(n - 1, droppedCount)
+      .map((i) => i + 1),
+  );
   await toServer(0, masked.outbound);
   let poolIndex = 0;
   const maskedBytes = d * wordBytes(modulusBits);
@@ -282,7 +304,9 @@ async function verify(n: number, d: number, modulusBits: number, dropout: number
   const random = createSeededRandom(n + d);
   const inputs = Array.from({ length: n }, () => Uint32Array.from({ length: d }, () => Math.floor(random.nextFloat() * 2 ** modulusBits)));
   const droppedCount = Math.ceil(dropout * n);
-  const dropped = createSeededRandom(n * 31 + droppedCount).sampleIndices(n - 1, droppedCount).map((i) => i + 1);
+  const dropped = createSeededRandom(n * 31 + droppedCount)
+    .sampleIndices(n - 1, droppedCount)
+    .map((i) => i + 1);
   const graph = choice.graph.kind === 'full' ? ('full' as const) : { neighbours: choice.graph.degree, seed: choice.graph.seed };
   const result = await runSecAggRound({ inputs, threshold: choice.threshold, modulusBits, graph, dropouts: { beforeMaskedInput: dropped } });
   if (result.status !== 'done' || !result.sum) return false;
@@ -413,7 +437,19 @@ export async function main(argv: string[]): Promise<void> {
       'bytes ÷ float32 update',
     ],
     rows,
-    config: { quick, ns, ds, dropouts, graphs, moduli, sixteenBitFor: [...sixteenFor], trainRoundMs, verifyBudget, clientReps, wallSeconds: Math.round((now() - started) / 1000) },
+    config: {
+      quick,
+      ns,
+      ds,
+      dropouts,
+      graphs,
+      moduli,
+      sixteenBitFor: [...sixteenFor],
+      trainRoundMs,
+      verifyBudget,
+      clientReps,
+      wallSeconds: Math.round((now() - started) / 1000),
+    },
     notes,
   });
 }

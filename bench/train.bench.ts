@@ -35,7 +35,14 @@ const CASES: Case[] = [
   { backend: 'wasm', kernels: 'direct' },
 ];
 
-async function measure(testCase: Case, model: ModelPresetName, targets: TrainingTargets, examples: ExampleSet, batches: number, stockBatches: number): Promise<Row> {
+async function measure(
+  testCase: Case,
+  model: ModelPresetName,
+  targets: TrainingTargets,
+  examples: ExampleSet,
+  batches: number,
+  stockBatches: number,
+): Promise<Row> {
   await useNodeBackend(testCase.backend, { stockKernels: testCase.kernels === 'stock' });
   const spec = MODEL_PRESETS[model];
   const network = buildModel(spec, { seed: 1 });
@@ -62,7 +69,15 @@ async function measure(testCase: Case, model: ModelPresetName, targets: Training
       error: null,
     };
   } catch (error) {
-    return { backend: testCase.backend, kernels: testCase.kernels, 'examples/s': null, 'tokens/s': null, 'tokens/CPU-s': null, examples: 0, error: (error as Error).message.split('\n')[0] ?? 'failed' };
+    return {
+      backend: testCase.backend,
+      kernels: testCase.kernels,
+      'examples/s': null,
+      'tokens/s': null,
+      'tokens/CPU-s': null,
+      examples: 0,
+      error: (error as Error).message.split('\n')[0] ?? 'failed',
+    };
   } finally {
     network.dispose();
   }
@@ -90,7 +105,9 @@ export async function main(argv: string[]): Promise<void> {
   const stockBatches = Number(values['stock-batches']);
   const spec = MODEL_PRESETS[model];
   const vocabulary = createVocabulary({ size: spec.vocabularySize });
-  const texts = loadStateOfTheUnion().slice(0, 5).map((d) => d.text);
+  const texts = loadStateOfTheUnion()
+    .slice(0, 5)
+    .map((d) => d.text);
   const examples = textToExamples(texts, vocabulary, spec.contextLength);
 
   const bar = new cliProgress.SingleBar({ format: 'train bench |{bar}| {value}/{total} {case}', stream: process.stderr }, cliProgress.Presets.shades_classic);
@@ -123,8 +140,17 @@ export async function main(argv: string[]): Promise<void> {
       targets === 'last'
         ? `target: wasm with the direct kernel ≥ 150 examples/s — measured ${best ?? 'n/a'} (${best !== null && best !== undefined && best >= 150 ? 'met' : 'NOT met'})`
         : `target: wasm with the direct kernel ≥ 1,000 predicted tokens/s — measured ${bestTokens ?? 'n/a'} (${bestTokens !== null && bestTokens !== undefined && bestTokens >= 1000 ? 'met' : 'NOT met'})`,
-      ...(targets === 'every' ? ['examples/s counts windows; with targets every trainLocal tiles each sentence with non-overlapping windows, so tokens/s ÷ examples/s is the mean scored positions per window (below contextLength: sentence starts are padded).'] : []),
-      `load average when the run ended (other work shares these cores): ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')}; tokens/CPU-s divides by this process's CPU time instead of the wall clock (training runs on one thread), so it does not fall when other processes take turns on the cores`,
+      ...(targets === 'every'
+        ? [
+            'examples/s counts windows; with targets every trainLocal tiles each sentence with non-overlapping windows, so tokens/s ÷ examples/s is the mean scored positions per window (below contextLength: sentence starts are padded).',
+          ]
+        : []),
+      `load average when the run ended (other work shares these cores): ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(
+          ' / ',
+        )}; tokens/CPU-s divides by this process's CPU time instead of the wall clock (training runs on one thread), so it does not fall when other processes take turns on the cores`,
     ],
   });
 }

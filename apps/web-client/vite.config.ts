@@ -57,7 +57,13 @@ export default defineConfig({
         // The worker chunk carries tfjs with its webgl and webgpu backends (a few MB).
         maximumFileSizeToCacheInBytes: 16 * 2 ** 20,
         navigateFallback: '/index.html',
-        navigateFallbackDenylist: [/^\/api\//, /^\/socket\.io\//, new RegExp(`^${DASHBOARD_SOCKET_PATH.replace(/\./g, '\\.')}/`), /^\/seed\//, /^\/bench\.html/],
+        navigateFallbackDenylist: [
+          /^\/api\//,
+          /^\/socket\.io\//,
+          new RegExp(`^${DASHBOARD_SOCKET_PATH.replace(/\./g, '\\.')}/`),
+          /^\/seed\//,
+          /^\/bench\.html/,
+        ],
         cleanupOutdatedCaches: true,
       },
     }),

@@ -4,8 +4,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
-import type { AggregatorConfigInput } from '../../apps/aggregator/src/config';
-import type { PhaseEvent, RoundReport } from '../../libs/fl-core/src/protocol/schemas';
+import type { AggregatorConfigInput } from '@murmur/aggregator';
+import type { PhaseEvent, RoundReport } from '@murmur/fl-core';
 import { core } from './core';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,14 +49,25 @@ export class AggregatorProcess {
   readonly phases: (PhaseEvent & { seenAt: number })[] = [];
   restarts = 0;
 
-  private constructor(readonly port: number, readonly dataDir: string, config: AggregatorConfigInput, logFile: string) {
+  private constructor(
+    readonly port: number,
+    readonly dataDir: string,
+    config: AggregatorConfigInput,
+    logFile: string,
+  ) {
     this.url = `http://127.0.0.1:${port}`;
     mkdirSync(dataDir, { recursive: true });
     this.configFile = join(dataDir, '..', 'aggregator-config.json');
     writeFileSync(this.configFile, JSON.stringify({ ...config, dataDir, host: '127.0.0.1', adminToken: ADMIN_TOKEN }, null, 2));
     this.log = createWriteStream(logFile, { flags: 'a' });
     // Reconnects on its own across a restart: the transport closes, socket.io-client retries.
-    this.dashboard = io(this.url, { path: core.DASHBOARD_SOCKET_PATH, transports: ['websocket'], reconnectionDelay: 200, reconnectionDelayMax: 1000, autoConnect: false });
+    this.dashboard = io(this.url, {
+      path: core.DASHBOARD_SOCKET_PATH,
+      transports: ['websocket'],
+      reconnectionDelay: 200,
+      reconnectionDelayMax: 1000,
+      autoConnect: false,
+    });
     this.dashboard.on('phase', (raw: unknown) => {
       const parsed = core.phaseEventSchema.safeParse(raw);
       if (!parsed.success) throw new Error(`dashboard phase event: ${parsed.error.message}`);
@@ -87,17 +98,23 @@ export class AggregatorProcess {
     child.stdout?.pipe(this.log, { end: false });
     child.stderr?.pipe(this.log, { end: false });
     this.child = child;
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`the aggregator exited (${signal ?? code}) before it listened; see ${this.log.path as string}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) => reject(new Error(`the aggregator exited (${signal ?? code}) before it listened; see ${this.log.path as string}`))),
+    );
     exited.catch(() => undefined);
     await Promise.race([
       exited,
-      until(async () => {
-        try {
-          return (await fetch(`${this.url}/healthz`)).ok ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      }, 90_000, 'the aggregator to listen'),
+      until(
+        async () => {
+          try {
+            return (await fetch(`${this.url}/healthz`)).ok ? true : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        90_000,
+        'the aggregator to listen',
+      ),
     ]);
   }
 
@@ -114,15 +131,19 @@ export class AggregatorProcess {
 
   /** Waits for the record of round `round` (committed or aborted). */
   waitForRound(round: number, timeoutMs: number): Promise<RoundReport> {
-    return until(async () => {
-      try {
-        const response = await fetch(`${this.url}/api/rounds/${round}`);
-        return response.ok ? core.roundReportSchema.parse(await response.json()) : undefined;
-      } catch {
-        // Down for a restart: keep asking.
-        return undefined;
-      }
-    }, timeoutMs, `round ${round} to finish`);
+    return until(
+      async () => {
+        try {
+          const response = await fetch(`${this.url}/api/rounds/${round}`);
+          return response.ok ? core.roundReportSchema.parse(await response.json()) : undefined;
+        } catch {
+          // Down for a restart: keep asking.
+          return undefined;
+        }
+      },
+      timeoutMs,
+      `round ${round} to finish`,
+    );
   }
 
   /** An admin call with the simulation's bearer token (e.g. `pause`). */

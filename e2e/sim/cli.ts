@@ -99,7 +99,10 @@ function issuesText(error: z.ZodError): string {
 function followProgress(file: string, params: SimParams): () => void {
   const tty = process.stderr.isTTY === true;
   const bar = tty
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'rounds {bar} {value}/{total} | {status}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar(
+        { stream: process.stderr, format: 'rounds {bar} {value}/{total} | {status}', hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      )
     : null;
   bar?.start(params.rounds, 0, { status: 'starting' });
   const say = (line: string) => (bar ? bar.update({ status: line }) : process.stderr.write(`${line}\n`));

@@ -7,4 +7,4 @@ const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
 /** fl-core's schemas and seeded random, for the harness. */
 export const core = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
 /** The web client's IndexedDB shapes: what a page's contribution log holds. */
-export const webClientSchema = await load<typeof import('../../apps/web-client/src/storage/schema')>('../../apps/web-client/src/storage/schema.ts');
+export const webClientSchema = await load<typeof import('@murmur/web-client/testing')>('@murmur/web-client/testing');

@@ -1,5 +1,5 @@
 import { expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
-import type { ContributionRecord } from '../../apps/web-client/src/storage/schema';
+import type { ContributionRecord } from '@murmur/web-client/testing';
 import { webClientSchema } from './core';
 
 /** Query knobs that make a QA browser eager: no idle wait, a low example threshold, quick model checks. */
@@ -33,7 +33,11 @@ export class Device {
   private currentRound: number | null = null;
   backend: string | null = null;
 
-  private constructor(readonly index: number, readonly context: BrowserContext, readonly url: string) {}
+  private constructor(
+    readonly index: number,
+    readonly context: BrowserContext,
+    readonly url: string,
+  ) {}
 
   static async create(browser: Browser, index: number, baseUrl: string, partition: number = index): Promise<Device> {
     const context = await browser.newContext();

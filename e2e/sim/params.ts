@@ -23,7 +23,11 @@ export const simParamsSchema = z
     /** Share of each round's cohort dropped by a fault (closed page or offline context). */
     dropout: z.number().min(0).max(0.5),
     /** Seeds the fault schedule (which client, which phase, which kind) and the initial model. */
-    seed: z.number().int().min(0).max(2 ** 31 - 1),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
     /** SIGKILL the aggregator process when it enters this phase in one round, then restart it. */
     killAggregatorAt: phaseName.nullable(),
     /** Report folder (absolute). */

@@ -12,7 +12,9 @@ export function toJson(result: SimResult): unknown {
     rounds: result.rounds.map((r) => ({
       ...r,
       // Clients lost at each stage: those that answered the stage before but not this one.
-      dropouts: Object.fromEntries(FUNNEL.slice(2).map((stage, i) => [stage, r.record.cohort[FUNNEL[i + 1] as (typeof FUNNEL)[number]] - r.record.cohort[stage]])),
+      dropouts: Object.fromEntries(
+        FUNNEL.slice(2).map((stage, i) => [stage, r.record.cohort[FUNNEL[i + 1] as (typeof FUNNEL)[number]] - r.record.cohort[stage]]),
+      ),
       committedInputs: r.record.status === 'committed' ? r.record.cohort.masked : 0,
       totalMs: Date.parse(r.record.endedAt) - Date.parse(r.record.startedAt),
     })),
@@ -32,12 +34,15 @@ export function toMarkdown(result: SimResult): string {
   lines.push('');
   lines.push('## Rounds');
   lines.push('');
-  lines.push('| round | status | eligible → selected → advertised → shared → masked → unmasked | in sum | faults | Σ examples (exact?) | eval loss | top-1 | top-3 | ε | duration s (train+keys / share / mask / unmask) |');
+  lines.push(
+    '| round | status | eligible → selected → advertised → shared → masked → unmasked | in sum | faults | Σ examples (exact?) | eval loss | top-1 | top-3 | ε | duration s (train+keys / share / mask / unmask) |',
+  );
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of result.rounds) {
     const c = r.record.cohort;
     const d = r.record.durationsMs;
-    const faults = [...r.faults.filter((f) => f.applied).map((f) => `#${f.client} ${f.kind}@${f.phase}`), ...(r.killedHere ? ['aggregator SIGKILL'] : [])].join(', ') || '—';
+    const faults =
+      [...r.faults.filter((f) => f.applied).map((f) => `#${f.client} ${f.kind}@${f.phase}`), ...(r.killedHere ? ['aggregator SIGKILL'] : [])].join(', ') || '—';
     const status = r.record.status === 'aborted' ? `aborted (${r.record.abort?.code ?? '?'})` : 'committed';
     const exact = r.exact ? `${r.exact.securelySummed} (${r.exact.exact ? 'yes' : 'NO'})` : '—';
     const m = r.record.metrics;
@@ -54,9 +59,16 @@ export function toMarkdown(result: SimResult): string {
   lines.push('');
   lines.push('| client | partition | backend | rounds contributed (its log) | log entries | faults |');
   lines.push('| --- | --- | --- | --- | --- | --- |');
-  for (const c of result.clients) lines.push(`| ${c.index} | ${c.partition} | ${c.backend ?? '—'} | ${c.roundsContributed.join(', ') || '—'} | ${c.logEntries} | ${c.faults} |`);
+  for (const c of result.clients)
+    lines.push(`| ${c.index} | ${c.partition} | ${c.backend ?? '—'} | ${c.roundsContributed.join(', ') || '—'} | ${c.logEntries} | ${c.faults} |`);
   lines.push('');
   const skipped = result.rounds.flatMap((r) => r.faults.filter((f) => !f.applied));
-  if (skipped.length) lines.push('Faults scheduled but not applied:', '', ...skipped.map((f) => `- round ${f.round}, client ${f.client}, ${f.kind} at ${f.phase}: ${f.note}`), '');
+  if (skipped.length)
+    lines.push(
+      'Faults scheduled but not applied:',
+      '',
+      ...skipped.map((f) => `- round ${f.round}, client ${f.client}, ${f.kind} at ${f.phase}: ${f.note}`),
+      '',
+    );
   return lines.join('\n');
 }

@@ -17,7 +17,9 @@ const progress = (event: ProgressEvent) => {
   if (progressFile) appendFileSync(progressFile, `${JSON.stringify(event)}\n`);
 };
 
-test(`simulation: ${params.clients} clients, ${params.rounds} rounds, dropout ${params.dropout}, seed ${params.seed}${params.killAggregatorAt ? `, kill at ${params.killAggregatorAt}` : ''}`, async ({ browser }, testInfo) => {
+test(`simulation: ${params.clients} clients, ${params.rounds} rounds, dropout ${params.dropout}, seed ${params.seed}${params.killAggregatorAt ? `, kill at ${params.killAggregatorAt}` : ''}`, async ({
+  browser,
+}, testInfo) => {
   test.setTimeout(60_000 + params.rounds * 240_000);
   mkdirSync(params.out, { recursive: true });
   const result = await runSimulation(browser, params, progress);

@@ -1,6 +1,6 @@
 import type { Browser } from '@playwright/test';
-import type { AggregatorConfigInput } from '../../apps/aggregator/src/config';
-import type { RoundReport } from '../../libs/fl-core/src/protocol/schemas';
+import type { AggregatorConfigInput } from '@murmur/aggregator';
+import type { RoundReport } from '@murmur/fl-core';
 import { AggregatorProcess } from './aggregator-process';
 import { core } from './core';
 import { Device } from './device';
@@ -37,7 +37,12 @@ export function faultSchedule(params: Pick<SimParams, 'clients' | 'rounds' | 'dr
   const faults: Fault[] = [];
   for (let round = 1; round <= params.rounds; round++) {
     for (const client of random.sampleIndices(params.clients, perRound).sort((a, b) => a - b)) {
-      faults.push({ round, client, phase: FAULT_PHASES[random.nextInt(FAULT_PHASES.length)] as FaultPhase, kind: FAULT_KINDS[random.nextInt(FAULT_KINDS.length)] as FaultKind });
+      faults.push({
+        round,
+        client,
+        phase: FAULT_PHASES[random.nextInt(FAULT_PHASES.length)] as FaultPhase,
+        kind: FAULT_KINDS[random.nextInt(FAULT_KINDS.length)] as FaultKind,
+      });
     }
   }
   const kill = params.killAggregatorAt ? { round: 1 + random.nextInt(params.rounds), phase: params.killAggregatorAt } : null;
@@ -159,7 +164,12 @@ export interface SimOptions {
  * Privacy page, `rounds` rounds, faults injected at the aggregator's phase changes (seen on its
  * /dashboard stream), then the round records and every page's contribution log, cross-checked.
  */
-export async function runSimulation(browser: Browser, params: SimParams, progress: (event: ProgressEvent) => void, options: SimOptions = {}): Promise<SimResult> {
+export async function runSimulation(
+  browser: Browser,
+  params: SimParams,
+  progress: (event: ProgressEvent) => void,
+  options: SimOptions = {},
+): Promise<SimResult> {
   const started = Date.now();
   const schedule = options.schedule ?? faultSchedule(params);
   const config = simAggregatorConfig(params.clients, params.seed);
@@ -190,7 +200,12 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
         else if (fault.kind === 'offline') await device.setOffline(true);
         else await device.reload();
       }
-      const record: AppliedFault = { ...fault, applied: inCohort, note: inCohort ? `${fault.kind} at ${fault.phase}` : 'not in this cohort', trainedExamples: device.rounds.get(fault.round)?.trainedExamples ?? null };
+      const record: AppliedFault = {
+        ...fault,
+        applied: inCohort,
+        note: inCohort ? `${fault.kind} at ${fault.phase}` : 'not in this cohort',
+        trainedExamples: device.rounds.get(fault.round)?.trainedExamples ?? null,
+      };
       applied.push(record);
       progress({ kind: 'fault', text: `round ${fault.round}: client ${fault.client} ${record.note}` });
     };
@@ -204,7 +219,9 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
         return;
       }
       if (restarting !== null) return;
-      for (const fault of schedule.faults.filter((f) => f.round === event.round && f.phase === event.phase && !applied.some((a) => a.round === f.round && a.client === f.client))) {
+      for (const fault of schedule.faults.filter(
+        (f) => f.round === event.round && f.phase === event.phase && !applied.some((a) => a.round === f.round && a.client === f.client),
+      )) {
         pending.push(apply(fault));
       }
     });
@@ -228,10 +245,16 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
         await restore(round);
         // A phase the round never reached (it aborted first), or a rerun after a kill, triggers nothing.
         for (const fault of schedule.faults.filter((f) => f.round === round && !applied.some((a) => a.round === round && a.client === f.client))) {
-          const note = killed !== null && (killed as { round: number }).round === round ? 'the round was lost to the kill and rerun' : `phase ${fault.phase} not reached`;
+          const note =
+            killed !== null && (killed as { round: number }).round === round ? 'the round was lost to the kill and rerun' : `phase ${fault.phase} not reached`;
           applied.push({ ...fault, applied: false, note, trainedExamples: null });
         }
-        rounds.push({ record, faults: applied.filter((f) => f.round === round), killedHere: (killed as { round: number } | null)?.round === round, exact: null });
+        rounds.push({
+          record,
+          faults: applied.filter((f) => f.round === round),
+          killedHere: (killed as { round: number } | null)?.round === round,
+          exact: null,
+        });
       }
       // Hold further rounds while the logs are read; one already started still finishes, and its
       // log entries are left out below (only the simulated rounds' ids count).
@@ -246,7 +269,13 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
     const readLogs = () => Promise.all(devices.map((d) => d.contributions()));
     let logs = await readLogs();
     for (const deadline = Date.now() + 15_000; last && Date.now() < deadline; logs = await readLogs()) {
-      const waiting = devices.filter((d, i) => d.page !== null && d.rounds.get(last.round)?.selected && !applied.some((f) => f.applied && f.round === last.round && f.client === d.index) && !logs[i]?.some((c) => c.roundId === last.roundId));
+      const waiting = devices.filter(
+        (d, i) =>
+          d.page !== null &&
+          d.rounds.get(last.round)?.selected &&
+          !applied.some((f) => f.applied && f.round === last.round && f.client === d.index) &&
+          !logs[i]?.some((c) => c.roundId === last.roundId),
+      );
       if (waiting.length === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -254,7 +283,9 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
     for (const round of rounds) {
       if (round.record.status !== 'committed') continue;
       const survivors = logs.flatMap((log) => log.filter((c) => c.roundId === round.record.roundId && c.status === 'contributed').map((c) => c.numExamples));
-      const candidates = round.faults.filter((f) => f.applied && (f.phase === 'maskedInput' || f.phase === 'unmasking') && f.trainedExamples !== null).map((f) => f.trainedExamples as number);
+      const candidates = round.faults
+        .filter((f) => f.applied && (f.phase === 'maskedInput' || f.phase === 'unmasking') && f.trainedExamples !== null)
+        .map((f) => f.trainedExamples as number);
       round.exact = checkExactAggregation(round.record, survivors, candidates);
     }
     const clients: SimClient[] = devices.map((device, i) => {
@@ -263,7 +294,9 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
         index: device.index,
         partition: device.index,
         backend: device.backend,
-        roundsContributed: log.flatMap((c) => (c.status === 'contributed' && byRoundId.has(c.roundId) ? [byRoundId.get(c.roundId) as number] : [])).sort((a, b) => a - b),
+        roundsContributed: log
+          .flatMap((c) => (c.status === 'contributed' && byRoundId.has(c.roundId) ? [byRoundId.get(c.roundId) as number] : []))
+          .sort((a, b) => a - b),
         logEntries: log.length,
         faults: applied.filter((f) => f.client === i && f.applied).length,
         // The aggregator may have started one more round before it stopped: only the simulated ones.
@@ -277,7 +310,9 @@ export async function runSimulation(browser: Browser, params: SimParams, progres
       setupMs,
       url: aggregator.url,
       restarts: aggregator.restarts,
-      attempts: Object.fromEntries(rounds.map((r) => [r.record.round, [...new Set(aggregator.phases.filter((p) => p.round === r.record.round).map((p) => p.roundId))]])),
+      attempts: Object.fromEntries(
+        rounds.map((r) => [r.record.round, [...new Set(aggregator.phases.filter((p) => p.round === r.record.round).map((p) => p.roundId))]]),
+      ),
       schedule,
       rounds,
       clients,

@@ -4,7 +4,11 @@ import { roundReportSchema, test, expect, waitForReady, QA_QUERY } from './fixtu
 // with the aggregator's default plan (a loss at every position of non-overlapping windows).
 test.use({ model: 'cifg' });
 
-test('the default CIFG model: the page downloads it, suggests with it, trains it at every position in a round and takes the next version @full', async ({ page, aggregator, virtualClients }) => {
+test('the default CIFG model: the page downloads it, suggests with it, trains it at every position in a round and takes the next version @full', async ({
+  page,
+  aggregator,
+  virtualClients,
+}) => {
   // Calibrating four backends on a 1.27M-parameter model is slow on software WebGPU/WebGL.
   test.setTimeout(420_000);
   await virtualClients(2);

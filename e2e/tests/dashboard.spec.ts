@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
-import { formatNumber } from '../../apps/web-client/src/dashboard/format';
+import { formatNumber } from '@murmur/web-client/testing';
 import { test, expect, roundReportSchema, type AggregatorHandle } from './fixtures';
 
 // Under e2e/reports/ (ignored): docs/dashboard.png is a longer real run, kept by hand.
@@ -28,7 +28,11 @@ async function expectTableEqualsRest(page: Page, aggregator: AggregatorHandle): 
   }
 }
 
-test('the dashboard follows live rounds; paused by an admin, its numbers equal /api/rounds; it survives an aggregator restart', async ({ page, aggregator, virtualClients }) => {
+test('the dashboard follows live rounds; paused by an admin, its numbers equal /api/rounds; it survives an aggregator restart', async ({
+  page,
+  aggregator,
+  virtualClients,
+}) => {
   await virtualClients(3);
   await page.goto(`${aggregator.url}/#/dashboard`);
   await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
@@ -71,7 +75,9 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   const before = (await restRounds(aggregator, page)).total;
   await aggregator.restart();
   await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
-  await expect.poll(async () => Number((await page.getByTestId('dash-rounds-loaded').textContent())?.replace(/\D/g, '')), { timeout: 120_000 }).toBeGreaterThan(before);
+  await expect
+    .poll(async () => Number((await page.getByTestId('dash-rounds-loaded').textContent())?.replace(/\D/g, '')), { timeout: 120_000 })
+    .toBeGreaterThan(before);
   await page.getByRole('button', { name: 'Pause rounds' }).click();
   await expect(page.getByTestId('dash-current-phase')).toHaveAttribute('data-phase', 'paused', { timeout: 90_000 });
   await expectTableEqualsRest(page, aggregator);

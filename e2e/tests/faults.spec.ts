@@ -38,7 +38,9 @@ test('convergence: with four browsers, the held-out loss falls and top-1 accurac
   for (const client of result.clients) expect(client.roundsContributed, `client ${client.index}`).toEqual([1, 2, 3]);
 });
 
-test('dropouts at each phase (closed pages, offline contexts): exact aggregation every round, and every device is back the round after @full', async ({ browser }, testInfo) => {
+test('dropouts at each phase (closed pages, offline contexts): exact aggregation every round, and every device is back the round after @full', async ({
+  browser,
+}, testInfo) => {
   test.setTimeout(900_000);
   const schedule: FaultSchedule = {
     faults: [
@@ -64,7 +66,10 @@ test('dropouts at each phase (closed pages, offline contexts): exact aggregation
     const client = result.clients[fault.client];
     expect(result.rounds[fault.round - 1]?.faults.find((f) => f.client === fault.client)?.applied, `fault ${JSON.stringify(fault)}`).toBe(true);
     // Back (reopened, or online again): it contributes in a later round, logged in its own IndexedDB.
-    expect(client?.roundsContributed.some((round) => round > fault.round), `client ${fault.client} after round ${fault.round}`).toBe(true);
+    expect(
+      client?.roundsContributed.some((round) => round > fault.round),
+      `client ${fault.client} after round ${fault.round}`,
+    ).toBe(true);
     if (fault.phase !== 'unmasking') expect(client?.roundsContributed).not.toContain(fault.round);
   }
 });
@@ -85,9 +90,16 @@ test('below threshold: a round that loses one of three devices aborts and leaves
   for (const client of result.clients) expect(client.roundsContributed).not.toContain(1);
 });
 
-test('aggregator SIGKILLed mid-round (masked input): restarted on the same port and data directory, the round reruns and the devices resume @full', async ({ browser }, testInfo) => {
+test('aggregator SIGKILLed mid-round (masked input): restarted on the same port and data directory, the round reruns and the devices resume @full', async ({
+  browser,
+}, testInfo) => {
   test.setTimeout(600_000);
-  const result = await simulate(testInfo, { rounds: 2, killAggregatorAt: 'maskedInput' }, { schedule: { faults: [], kill: { round: 1, phase: 'maskedInput' } } }, browser);
+  const result = await simulate(
+    testInfo,
+    { rounds: 2, killAggregatorAt: 'maskedInput' },
+    { schedule: { faults: [], kill: { round: 1, phase: 'maskedInput' } } },
+    browser,
+  );
   expect(result.restarts).toBe(1);
   expect(result.rounds.map((r) => r.record.status)).toEqual(['committed', 'committed']);
   // The lost attempt ran under another round id; the record is the rerun's.
@@ -99,7 +111,9 @@ test('aggregator SIGKILLed mid-round (masked input): restarted on the same port 
   for (const client of result.clients) expect(client.roundsContributed.length, `client ${client.index}`).toBeGreaterThanOrEqual(1);
 });
 
-test('a page reloading mid-training: the round commits with exact aggregation, the page is in it exactly when its own log says so, and it contributes the next round @full', async ({ browser }, testInfo) => {
+test('a page reloading mid-training: the round commits with exact aggregation, the page is in it exactly when its own log says so, and it contributes the next round @full', async ({
+  browser,
+}, testInfo) => {
   test.setTimeout(600_000);
   const schedule: FaultSchedule = { faults: [{ round: 1, client: 0, phase: 'advertiseKeys', kind: 'reload' }], kill: null };
   const result = await simulate(testInfo, { rounds: 2 }, { schedule }, browser);

@@ -5,17 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { test as base, expect, type Page } from '@playwright/test';
 import { pino } from 'pino';
 import { tsImport } from 'tsx/esm/api';
-import type { RunningAggregator } from '../../apps/aggregator/src/aggregator';
-import type { AggregatorConfig } from '../../apps/aggregator/src/config';
-import type { VirtualClientPool } from '../../apps/aggregator/src/virtual-clients';
+import type { AggregatorConfig, RunningAggregator, VirtualClientPool } from '@murmur/aggregator';
 
 // The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
 // refuses; tsx (the loader `npm start` runs them with) loads them as they are.
 const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
-const { startAggregator, modelSpecOf } = await load<typeof import('../../apps/aggregator/src/aggregator')>('../../apps/aggregator/src/aggregator.ts');
-const { DEFAULT_TRAINING, makeConfig } = await load<typeof import('../../apps/aggregator/src/config')>('../../apps/aggregator/src/config.ts');
-const { stateOfTheUnionClients } = await load<typeof import('../../apps/aggregator/src/demo-data')>('../../apps/aggregator/src/demo-data.ts');
-const { startVirtualClients } = await load<typeof import('../../apps/aggregator/src/virtual-clients')>('../../apps/aggregator/src/virtual-clients.ts');
+const { startAggregator, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfTheUnionClients, startVirtualClients } =
+  await load<typeof import('@murmur/aggregator')>('@murmur/aggregator');
 const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@murmur/fl-core/node');
 /** What /api/rounds serves, for specs that compare a page with it. */
 export const { roundReportSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
@@ -55,7 +51,8 @@ function config(dataDir: string, port: number, model: E2eModel): AggregatorConfi
       pauseMs: 500,
       deadlines: { advertiseKeysMs: 60_000, shareKeysMs: 15_000, maskedInputMs: 15_000, unmaskingMs: 15_000 },
     },
-    training: model === 'tiny' ? { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000, targets: 'last' } : { ...DEFAULT_TRAINING },
+    training:
+      model === 'tiny' ? { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000, targets: 'last' } : { ...DEFAULT_TRAINING },
     privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
   });
 }

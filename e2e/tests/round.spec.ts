@@ -1,6 +1,10 @@
 import { test, expect, waitForReady, QA_QUERY } from './fixtures';
 
-test('with consent, the worker trains and contributes a round; suggestions change with the new model; it resumes after an aggregator restart', async ({ page, aggregator, virtualClients }) => {
+test('with consent, the worker trains and contributes a round; suggestions change with the new model; it resumes after an aggregator restart', async ({
+  page,
+  aggregator,
+  virtualClients,
+}) => {
   await virtualClients(2);
   await page.goto(`${aggregator.url}/?seed=0&${QA_QUERY}`);
   await waitForReady(page);

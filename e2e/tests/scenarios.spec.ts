@@ -8,7 +8,11 @@ async function committedRounds(page: Page, aggregator: AggregatorHandle) {
   return body.rounds.map((r) => roundReportSchema.parse(r)).filter((r) => r.status === 'committed');
 }
 
-test('without consent a page never contributes: its log stays empty and the aggregator never sees it check in', async ({ page, aggregator, virtualClients }) => {
+test('without consent a page never contributes: its log stays empty and the aggregator never sees it check in', async ({
+  page,
+  aggregator,
+  virtualClients,
+}) => {
   await page.goto(`${aggregator.url}/?seed=3&${QA_QUERY}`);
   await waitForReady(page);
   await expect(page.getByTestId('examples')).not.toHaveText(/^0 examples/);

@@ -23,10 +23,14 @@ afterAll(async () => {
 
 describe('adaptive clipping (Andrew et al. 2021) over real rounds', () => {
   it('moves C toward the median update norm from the securely summed indicators, accounts both queries, and persists C', async () => {
-    const rounds = await eventually(() => {
-      const committed = aggregator.store.rounds.filter((r) => r.status === 'committed');
-      return committed.length >= 3 ? committed : undefined;
-    }, 60_000, '3 committed rounds');
+    const rounds = await eventually(
+      () => {
+        const committed = aggregator.store.rounds.filter((r) => r.status === 'committed');
+        return committed.length >= 3 ? committed : undefined;
+      },
+      60_000,
+      '3 committed rounds',
+    );
     const clipNorms = rounds.map((r) => r.privacy.clipNorm);
     // C = 10 is far above every update's norm: all report "unclipped", so C shrinks each round.
     expect(clipNorms[0]).toBe(10);

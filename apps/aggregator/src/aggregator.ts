@@ -79,7 +79,10 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const configured = modelSpecOf(config);
   const canonical = (spec: ModelSpec) => JSON.stringify(spec, Object.keys(spec).sort());
   if (canonical(store.spec) !== canonical(configured)) {
-    logger.warn({ dataDir: config.dataDir, serving: store.spec, configured }, 'the data directory holds another model than the configured one; it keeps serving its own (the model setting applies to a new data directory only)');
+    logger.warn(
+      { dataDir: config.dataDir, serving: store.spec, configured },
+      'the data directory holds another model than the configured one; it keeps serving its own (the model setting applies to a new data directory only)',
+    );
   }
   const authority = EnrollmentAuthority.open(config.dataDir);
   const adminToken = adminTokenOf(config, logger);

@@ -15,7 +15,15 @@ const sockets: Socket[] = [];
 beforeAll(async () => {
   await useNodeBackend('wasm');
   aggregator = await startAggregator(
-    testConfig(data.dir, { round: { target: 5, minReports: 3, checkinMs: 4_000, deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 1_500, maskedInputMs: 5_000, unmaskingMs: 5_000 } }, limits: { maxHttpBufferSize: 200_000, eventsPerSecond: 20, eventBurst: 40 } }),
+    testConfig(data.dir, {
+      round: {
+        target: 5,
+        minReports: 3,
+        checkinMs: 4_000,
+        deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 1_500, maskedInputMs: 5_000, unmaskingMs: 5_000 },
+      },
+      limits: { maxHttpBufferSize: 200_000, eventsPerSecond: 20, eventBurst: 40 },
+    }),
     { logger: testLogger() },
   );
   pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 4) });
@@ -37,7 +45,9 @@ function connectError(auth: unknown): Promise<{ code: string; message: string }>
   return new Promise((resolve, reject) => {
     const socket = connect(auth);
     socket.on('connect', () => reject(new Error('connected, expected a refusal')));
-    socket.on('connect_error', (error: Error & { data?: { code: string; message: string } }) => resolve(error.data ?? { code: 'none', message: error.message }));
+    socket.on('connect_error', (error: Error & { data?: { code: string; message: string } }) =>
+      resolve(error.data ?? { code: 'none', message: error.message }),
+    );
   });
 }
 
@@ -50,7 +60,8 @@ async function attacker(): Promise<{ socket: Socket; errors: ProtocolErrorEvent[
   return { socket, errors, tokenId };
 }
 
-const errorCount = (errors: ProtocolErrorEvent[], n: number) => eventually(() => (errors.length >= n ? errors.slice() : undefined), 10_000, `${n} protocol errors`);
+const errorCount = (errors: ProtocolErrorEvent[], n: number) =>
+  eventually(() => (errors.length >= n ? errors.slice() : undefined), 10_000, `${n} protocol errors`);
 
 describe('bad input never breaks a round or the server', () => {
   it('refuses unknown, forged, revoked and missing tokens and other protocol versions at the handshake', async () => {
@@ -157,17 +168,33 @@ describe('bad input never breaks a round or the server', () => {
     const lower = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ noiseMultiplier: 0.001 }) });
     expect(lower.status).toBe(400);
     expect(await lower.json()).toMatchObject({ code: 'OUT_OF_BOUNDS' });
-    const change = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ pauseMs: 100, training: { epochs: 2 } }) });
+    const change = await fetch(`${aggregator.url}/api/admin/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ pauseMs: 100, training: { epochs: 2 } }),
+    });
     expect(change.status).toBe(200);
     expect(await change.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'last' } });
     const every = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'every' } }) });
     expect(every.status).toBe(200);
     expect(await every.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'every' } });
-    const adam = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { optimizer: 'adam', learningRate: 0.004 } }) });
+    const adam = await fetch(`${aggregator.url}/api/admin/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ training: { optimizer: 'adam', learningRate: 0.004 } }),
+    });
     expect(await adam.json()).toMatchObject({ training: { epochs: 2, targets: 'every', optimizer: 'adam', learningRate: 0.004 } });
-    const unknownOptimizer = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { optimizer: 'lion' } }) });
+    const unknownOptimizer = await fetch(`${aggregator.url}/api/admin/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ training: { optimizer: 'lion' } }),
+    });
     expect(await unknownOptimizer.json()).toMatchObject({ code: 'OUT_OF_BOUNDS', message: expect.stringContaining('optimizer') });
-    const unknownTargets = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'some' } }) });
+    const unknownTargets = await fetch(`${aggregator.url}/api/admin/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ training: { targets: 'some' } }),
+    });
     expect(unknownTargets.status).toBe(400);
     expect(await unknownTargets.json()).toMatchObject({ code: 'OUT_OF_BOUNDS', message: expect.stringContaining('targets') });
     expect((await fetch(url, { method: 'POST', headers: auth })).status).toBe(200);
@@ -176,7 +203,10 @@ describe('bad input never breaks a round or the server', () => {
     expect(status).toMatchObject({ paused: true, phase: 'paused' });
     // Paused: no round runs, so a secagg message has nowhere to go.
     const { socket, errors } = await attacker();
-    socket.emit('secagg', packSecAgg({ type: 'advertiseKeys', roundId: 'r9-00000000', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }));
+    socket.emit(
+      'secagg',
+      packSecAgg({ type: 'advertiseKeys', roundId: 'r9-00000000', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }),
+    );
     expect((await errorCount(errors, 1))[0]).toMatchObject({ code: 'NO_ROUND' });
     expect((await fetch(`${aggregator.url}/api/admin/resume`, { method: 'POST', headers: auth })).status).toBe(200);
     expect((await fetch(`${aggregator.url}/api/enroll`)).status).toBe(405);

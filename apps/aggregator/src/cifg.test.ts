@@ -41,15 +41,17 @@ describe('the CIFG model through the aggregator', () => {
     // A masked input is (weights + metrics) 32-bit words; engine.io closes a connection whose frame is larger than the limit.
     const maskedBytes = (dimension + CONTRIBUTION_METRICS.length) * 4;
     expect(aggregator.maxHttpBufferSize).toBeGreaterThan(maskedBytes);
-    expect(secAggMessageLimit({ clientCount: 3, vectorLength: dimension + CONTRIBUTION_METRICS.length, modulusBits: 32, graph: { kind: 'full' } })).toBeGreaterThan(maskedBytes);
+    expect(
+      secAggMessageLimit({ clientCount: 3, vectorLength: dimension + CONTRIBUTION_METRICS.length, modulusBits: 32, graph: { kind: 'full' } }),
+    ).toBeGreaterThan(maskedBytes);
   });
 
   it('refuses to start with a frame limit made for a smaller model', async () => {
     const other = tempDataDir();
     try {
-      await expect(startAggregator(testConfig(other.dir, { model: 'cifg', limits: { maxHttpBufferSize: 2_000_000 } }), { logger: testLogger() })).rejects.toThrow(
-        /maxHttpBufferSize 2000000 is below a masked input of this model \(1,266,068 parameters: 5064300 bytes/,
-      );
+      await expect(
+        startAggregator(testConfig(other.dir, { model: 'cifg', limits: { maxHttpBufferSize: 2_000_000 } }), { logger: testLogger() }),
+      ).rejects.toThrow(/maxHttpBufferSize 2000000 is below a masked input of this model \(1,266,068 parameters: 5064300 bytes/);
     } finally {
       other.remove();
     }

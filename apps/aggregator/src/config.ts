@@ -103,7 +103,12 @@ const participationSchema = z
   .object({
     /** A selected client that goes silent is not selected for this long; each repeat doubles it. */
     silenceBenchMs: z.number().int().min(0).max(86_400_000).default(60_000),
-    maxBenchMs: z.number().int().min(0).max(30 * 86_400_000).default(3_600_000),
+    maxBenchMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400_000)
+      .default(3_600_000),
     /** Rejected sums in a row (no committed round between) after which a client sits out. */
     rejectedRoundsToBench: z.number().int().min(1).max(1_000).default(3),
     /** After a rejected sum, rounds sample at most this share of the candidates until one commits. */
@@ -213,7 +218,13 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'host', env: 'HOST', paths: [['host']], type: 'string', help: 'interface to bind' },
   { flag: 'data-dir', env: 'MURMUR_DATA_DIR', paths: [['dataDir']], type: 'string', help: 'durable state: checkpoints, round log, privacy ledger' },
   { flag: 'admin-token', env: 'MURMUR_ADMIN_TOKEN', paths: [['adminToken']], type: 'string', help: 'bearer token for /api/admin/* (≥ 16 chars)' },
-  { flag: 'metrics-token', env: 'MURMUR_METRICS_TOKEN', paths: [['metricsToken']], type: 'string', help: 'bearer token for /metrics (≥ 16 chars); without it only loopback peers may read /metrics' },
+  {
+    flag: 'metrics-token',
+    env: 'MURMUR_METRICS_TOKEN',
+    paths: [['metricsToken']],
+    type: 'string',
+    help: 'bearer token for /metrics (≥ 16 chars); without it only loopback peers may read /metrics',
+  },
   { flag: 'log-level', env: 'LOG_LEVEL', paths: [['logLevel']], type: 'string', help: 'pino level' },
   { flag: 'model', env: 'MURMUR_MODEL', paths: [['model']], type: 'string', help: 'initial model preset (new data directory only): tiny | reference | cifg' },
   { flag: 'seed', env: 'MURMUR_SEED', paths: [['seed']], type: 'int', help: 'seed of the initial global model' },
@@ -235,7 +246,13 @@ export const FLAGS: readonly Flag[] = [
     help: "clients' local optimizer: sgd | adam (fresh each round; pair with a learning rate near 0.004)",
   },
   { flag: 'client-lr', env: 'MURMUR_CLIENT_LR', paths: [['training', 'learningRate']], type: 'number', help: "clients' local learning rate" },
-  { flag: 'max-examples', env: 'MURMUR_MAX_EXAMPLES', paths: [['training', 'maxExamples']], type: 'int', help: 'windows (examples) a client trains on per round, at most' },
+  {
+    flag: 'max-examples',
+    env: 'MURMUR_MAX_EXAMPLES',
+    paths: [['training', 'maxExamples']],
+    type: 'int',
+    help: 'windows (examples) a client trains on per round, at most',
+  },
   { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'expected cohort (Poisson sampling) = target × this' },
   { flag: 'min-reports', env: 'MURMUR_MIN_REPORTS', paths: [['round', 'minReports']], type: 'int', help: 'fewest reports a round commits with' },
   { flag: 'checkin-ms', paths: [['round', 'checkinMs']], type: 'int', help: 'check-in window once minReports wait' },
@@ -243,14 +260,24 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'training-deadline-ms', paths: [['round', 'deadlines', 'advertiseKeysMs']], type: 'int', help: 'deadline: download + train + keys' },
   {
     flag: 'phase-deadline-ms',
-    paths: [['round', 'deadlines', 'shareKeysMs'], ['round', 'deadlines', 'maskedInputMs'], ['round', 'deadlines', 'unmaskingMs']],
+    paths: [
+      ['round', 'deadlines', 'shareKeysMs'],
+      ['round', 'deadlines', 'maskedInputMs'],
+      ['round', 'deadlines', 'unmaskingMs'],
+    ],
     type: 'int',
     help: 'deadline of each later secure-aggregation phase',
   },
   { flag: 'noise-multiplier', env: 'MURMUR_NOISE_MULTIPLIER', paths: [['privacy', 'noiseMultiplier']], type: 'number', help: 'σ: noise std on the sum is σ·C' },
   { flag: 'clip-norm', paths: [['privacy', 'clipNorm']], type: 'number', help: 'C: L2 clip of each update' },
   { flag: 'dp', env: 'MURMUR_DP', paths: [['privacy', 'mode']], type: 'string', help: 'off | local | distributed' },
-  { flag: 'epsilon-budget', env: 'MURMUR_EPSILON_BUDGET', paths: [['privacy', 'epsilonBudget']], type: 'number', help: 'ε budget shown against ε spent (not enforced)' },
+  {
+    flag: 'epsilon-budget',
+    env: 'MURMUR_EPSILON_BUDGET',
+    paths: [['privacy', 'epsilonBudget']],
+    type: 'number',
+    help: 'ε budget shown against ε spent (not enforced)',
+  },
 ];
 
 const DEFAULTS_FOR_HELP = configSchema.parse({});
@@ -337,7 +364,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (file) {
     try {
       const content: unknown = JSON.parse(readFileSync(file, 'utf8'));
-      if (typeof content !== 'object' || content === null || Array.isArray(content)) return { ok: false, message: `config file ${file}: expected a JSON object` };
+      if (typeof content !== 'object' || content === null || Array.isArray(content))
+        return { ok: false, message: `config file ${file}: expected a JSON object` };
       merged = content as Record<string, unknown>;
     } catch (error) {
       return { ok: false, message: `config file ${file}: ${error instanceof Error ? error.message : String(error)}` };

@@ -35,7 +35,6 @@ import {
   type SecAggUp,
   type ServerEventName,
   type ServerEventPayload,
-  type TrainingPlan,
   type LivePlan,
 } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
@@ -209,7 +208,11 @@ export class RoundCoordinator {
     if (bench.remainingMs > 0) {
       this.#pool.delete(tokenId);
       const seconds = Math.ceil(bench.remainingMs / 1000);
-      return { status: 'ineligible', reason: protocolError('BENCHED', `checkIn: ${bench.why}; not selected for another ${seconds} s`), retryAfterMs: bench.remainingMs };
+      return {
+        status: 'ineligible',
+        reason: protocolError('BENCHED', `checkIn: ${bench.why}; not selected for another ${seconds} s`),
+        retryAfterMs: bench.remainingMs,
+      };
     }
     const { minExamples } = this.#deps.config.round;
     if (!eligibility.consent || eligibility.exampleCount < minExamples) {
@@ -391,7 +394,10 @@ export class RoundCoordinator {
     const selected = poissonSample(candidates, samplingRate);
     if (selected.length < live.minReports) {
       // The draw alone decided this (not anyone's data): nobody was told anything, draw again next time.
-      logger.info({ round, eligible, samplingRate, selected: selected.length, minReports: live.minReports }, 'Poisson draw below minReports: no round this time');
+      logger.info(
+        { round, eligible, samplingRate, selected: selected.length, minReports: live.minReports },
+        'Poisson draw below minReports: no round this time',
+      );
       return;
     }
     const entries = new Map(selected.map((tokenId) => [tokenId, this.#pool.get(tokenId)]));
@@ -404,9 +410,14 @@ export class RoundCoordinator {
     // Adaptive clipping spends part of σ on the indicator query: σ_b = m/20 (the paper's default),
     // at least σ so that 2σ_b > σ leaves budget for the update; the update gets σ_Δ ≥ σ.
     const adaptive = config.privacy.adaptiveClipping;
-    const indicatorNoiseStdDev = adaptive && mode !== 'off' ? Math.max(n / ADAPTIVE_CLIPPING_DEFAULTS.indicatorNoiseDivisor, live.noiseMultiplier) : adaptive ? 0 : undefined;
+    const indicatorNoiseStdDev =
+      adaptive && mode !== 'off' ? Math.max(n / ADAPTIVE_CLIPPING_DEFAULTS.indicatorNoiseDivisor, live.noiseMultiplier) : adaptive ? 0 : undefined;
     const updateNoiseMultiplier =
-      mode === 'off' ? 0 : indicatorNoiseStdDev ? modelUpdateNoiseMultiplier({ noiseMultiplier: live.noiseMultiplier, indicatorNoiseStdDev }) : live.noiseMultiplier;
+      mode === 'off'
+        ? 0
+        : indicatorNoiseStdDev
+          ? modelUpdateNoiseMultiplier({ noiseMultiplier: live.noiseMultiplier, indicatorNoiseStdDev })
+          : live.noiseMultiplier;
     const metricsSpec = contributionMetricsSpec(live.training, indicatorNoiseStdDev === undefined ? undefined : 0.5 + 6 * noiseShare(indicatorNoiseStdDev));
     const vectorLength = store.weights.length + Object.keys(metricsSpec).length;
     const secagg = this.#roundConfig(roundId, n, live.minReports, vectorLength);
@@ -592,7 +603,13 @@ export class RoundCoordinator {
       }
     }
     for (const member of r.members.values()) {
-      this.#sendTo(r, member, 'roundEnd', { roundId: r.roundId, round: r.round, status: 'aborted', modelVersion: store.modelVersion, reason: { code: reason.code, message: reason.message } });
+      this.#sendTo(r, member, 'roundEnd', {
+        roundId: r.roundId,
+        round: r.round,
+        status: 'aborted',
+        modelVersion: store.modelVersion,
+        reason: { code: reason.code, message: reason.message },
+      });
     }
     metrics.rounds.inc({ status: 'aborted' });
     logger.warn({ round: r.round, roundId: r.roundId, code: reason.code, reason: reason.message, cohort: report.cohort }, 'round aborted; model untouched');
@@ -657,7 +674,12 @@ export class RoundCoordinator {
     const nextClipNorm =
       adaptive && m.unclipped !== undefined
         ? updateClipNorm(
-            { clipNorm: privacy.clipNorm, targetQuantile: adaptive.targetQuantile, learningRate: adaptive.learningRate, indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev ?? 0 },
+            {
+              clipNorm: privacy.clipNorm,
+              targetQuantile: adaptive.targetQuantile,
+              learningRate: adaptive.learningRate,
+              indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev ?? 0,
+            },
             { noisedCenteredSum: m.unclipped, expectedCohortSize: count },
           ).state.clipNorm
         : undefined;
@@ -683,7 +705,11 @@ export class RoundCoordinator {
         ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
       },
     };
-    store.commit({ report, ledger, model: { weights: step.weights, optimizer: step.state, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) } });
+    store.commit({
+      report,
+      ledger,
+      model: { weights: step.weights, optimizer: step.state, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) },
+    });
     for (const tokenId of survivors) this.#participation.completed(tokenId);
     this.#lastSumRejected = false;
     if (nextClipNorm !== undefined) this.#live = { ...this.#live, clipNorm: nextClipNorm };
@@ -695,7 +721,15 @@ export class RoundCoordinator {
       this.#sendTo(r, member, 'roundEnd', { roundId: r.roundId, round: r.round, status: 'committed', modelVersion: store.modelVersion });
     }
     logger.info(
-      { round: r.round, roundId: r.roundId, modelVersion: store.modelVersion, survivors: count, eval: report.metrics?.eval, epsilon, durationsMs: report.durationsMs },
+      {
+        round: r.round,
+        roundId: r.roundId,
+        modelVersion: store.modelVersion,
+        survivors: count,
+        eval: report.metrics?.eval,
+        epsilon,
+        durationsMs: report.durationsMs,
+      },
       'round committed',
     );
     this.#finish(r);

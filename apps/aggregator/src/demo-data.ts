@@ -12,10 +12,15 @@ export function stateOfTheUnionClients(spec: ModelSpec, count: number): VirtualC
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`stateOfTheUnionClients: count must be a positive integer, got ${count}`);
   const addresses = partitionClients(loadStateOfTheUnion(), { scheme: 'natural' });
   const parts = Math.ceil(count / addresses.length);
-  const pieces = addresses.flatMap((address) => {
-    const size = Math.ceil(address.texts.length / parts);
-    return Array.from({ length: parts }, (_, p) => ({ id: parts === 1 ? address.id : `${address.id}#${p + 1}`, texts: address.texts.slice(p * size, (p + 1) * size) }));
-  }).filter((piece) => piece.texts.length > 0);
+  const pieces = addresses
+    .flatMap((address) => {
+      const size = Math.ceil(address.texts.length / parts);
+      return Array.from({ length: parts }, (_, p) => ({
+        id: parts === 1 ? address.id : `${address.id}#${p + 1}`,
+        texts: address.texts.slice(p * size, (p + 1) * size),
+      }));
+    })
+    .filter((piece) => piece.texts.length > 0);
   const step = pieces.length / count;
   const chosen = Array.from({ length: Math.min(count, pieces.length) }, (_, i) => pieces[Math.floor(i * step)] as (typeof pieces)[number]);
   const vocabulary = createVocabulary({ size: spec.vocabularySize });

@@ -41,8 +41,7 @@ async function scenario(
   return { aggregator, pool, events };
 }
 
-const firstRound = (aggregator: RunningAggregator) =>
-  eventually(() => aggregator.store.rounds[0], 60_000, 'the first round record');
+const firstRound = (aggregator: RunningAggregator) => eventually(() => aggregator.store.rounds[0], 60_000, 'the first round record');
 
 /** Examples a client trains on: its examples less the held-out 20%, capped at maxExamples (128). */
 const trained = (index: number) => {
@@ -72,9 +71,18 @@ describe('dropouts and late clients', () => {
   it('drops a late client at the deadline, tells it why, and commits with the rest', async () => {
     // Client 4 sends its shares 0.5 s after the ShareKeys deadline; client 3 answers the unmask
     // request 2.5 s late but inside that phase's deadline, which keeps the round open meanwhile.
-    const { aggregator, events } = await scenario(5, { 4: { late: { type: 'shareKeys', ms: 1_500 } }, 3: { late: { type: 'unmask', ms: 2_500 } } }, {
-      round: { target: 5, minReports: 4, checkinMs: 5_000, deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 1_000, maskedInputMs: 5_000, unmaskingMs: 5_000 } },
-    });
+    const { aggregator, events } = await scenario(
+      5,
+      { 4: { late: { type: 'shareKeys', ms: 1_500 } }, 3: { late: { type: 'unmask', ms: 2_500 } } },
+      {
+        round: {
+          target: 5,
+          minReports: 4,
+          checkinMs: 5_000,
+          deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 1_000, maskedInputMs: 5_000, unmaskingMs: 5_000 },
+        },
+      },
+    );
     const report = await firstRound(aggregator);
     expect(report.status).toBe('committed');
     expect(report.cohort).toMatchObject({ advertised: 5, shared: 4, masked: 4, unmasked: 4 });
@@ -87,13 +95,21 @@ describe('dropouts and late clients', () => {
       'the late client to hear why',
     );
     expect(lateErrors[0]).toMatchObject({ error: { code: 'WRONG_PHASE' } });
-    await eventually(() => (events[4]?.some((e) => e.type === 'roundEnd' && e.result.status === 'committed') ? true : undefined), 10_000, 'the late client to hear the round committed');
+    await eventually(
+      () => (events[4]?.some((e) => e.type === 'roundEnd' && e.result.status === 'committed') ? true : undefined),
+      10_000,
+      'the late client to hear the round committed',
+    );
   });
 
   it('keeps a client whose connection drops mid-round: it reconnects by itself and its input is in the sum', async () => {
-    const { aggregator, events } = await scenario(5, { 2: { blipOn: 'encryptedShares' }, 3: { blipOn: 'peerKeys' } }, {
-      round: { target: 5, minReports: 4, checkinMs: 5_000 },
-    });
+    const { aggregator, events } = await scenario(
+      5,
+      { 2: { blipOn: 'encryptedShares' }, 3: { blipOn: 'peerKeys' } },
+      {
+        round: { target: 5, minReports: 4, checkinMs: 5_000 },
+      },
+    );
     const report = await firstRound(aggregator);
     expect(report.status).toBe('committed');
     expect(report.cohort).toMatchObject({ selected: 5, advertised: 5, shared: 5, masked: 5, unmasked: 5 });
@@ -103,9 +119,13 @@ describe('dropouts and late clients', () => {
 
   it('runs SecAgg+ (a Harary graph) for larger cohorts, with a dropout, and sums exactly the masked inputs', async () => {
     // n = 30 with δ = 5% is the smallest cohort where secAggPlusParameters picks a sparse graph.
-    const { aggregator } = await scenario(30, { 5: { dropOn: 'encryptedShares' } }, {
-      round: { target: 30, minReports: 12, checkinMs: 10_000, secAggPlusFrom: 8, dropoutRate: 0.05 },
-    });
+    const { aggregator } = await scenario(
+      30,
+      { 5: { dropOn: 'encryptedShares' } },
+      {
+        round: { target: 30, minReports: 12, checkinMs: 10_000, secAggPlusFrom: 8, dropoutRate: 0.05 },
+      },
+    );
     const report = await firstRound(aggregator);
     expect(report.abort).toBeNull();
     expect(report.secagg).toMatchObject({ graph: 'harary', degree: 22, threshold: 12 });
@@ -119,9 +139,13 @@ describe('dropouts and late clients', () => {
     // every client at least 8 live share holders, so secure aggregation alone would release a sum
     // of 10 inputs. The distributed noise was calibrated to minReports = 11, so that sum must
     // never be revealed.
-    const { aggregator, events } = await scenario(12, { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'encryptedShares' } }, {
-      round: { target: 12, minReports: 11, checkinMs: 5_000, secAggPlusFrom: 8, dropoutRate: 0.001 },
-    });
+    const { aggregator, events } = await scenario(
+      12,
+      { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'encryptedShares' } },
+      {
+        round: { target: 12, minReports: 11, checkinMs: 5_000, secAggPlusFrom: 8, dropoutRate: 0.001 },
+      },
+    );
     const report = await firstRound(aggregator);
     expect(report.status).toBe('aborted');
     expect(report.abort).toEqual({ code: 'BELOW_THRESHOLD', message: expect.stringContaining('10 masked inputs, need minReports 11') });
@@ -140,10 +164,14 @@ describe('dropouts and late clients', () => {
     // 7 selected, minReports 4: each client adds σC/√4. Client 0 leaves before masking its input;
     // client 1 masks its input and leaves before unmasking, so its input is still in the sum.
     // The sum of 6 inputs carries σC·√(6/4): recording √(7/4) (the cohort) would understate ε.
-    const { aggregator } = await scenario(7, { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'unmaskRequest' } }, {
-      round: { target: 7, minReports: 4, checkinMs: 5_000 },
-      privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1 },
-    });
+    const { aggregator } = await scenario(
+      7,
+      { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'unmaskRequest' } },
+      {
+        round: { target: 7, minReports: 4, checkinMs: 5_000 },
+        privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1 },
+      },
+    );
     const report = await firstRound(aggregator);
     expect(report.status).toBe('committed');
     expect(report.cohort).toMatchObject({ selected: 7, shared: 7, masked: 6, unmasked: 5 });
@@ -151,16 +179,22 @@ describe('dropouts and late clients', () => {
     expect(report.privacy.noiseMultiplier).toBe(1);
     expect(report.privacy.samplingRate).toBe(1);
     expect(report.privacy.recordedNoiseMultiplier).toBeCloseTo(expected, 12);
-    expect(aggregator.store.ledger.entries).toEqual([{ round: report.round, samplingRate: 1, noiseMultiplier: report.privacy.recordedNoiseMultiplier, steps: 1 }]);
+    expect(aggregator.store.ledger.entries).toEqual([
+      { round: report.round, samplingRate: 1, noiseMultiplier: report.privacy.recordedNoiseMultiplier, steps: 1 },
+    ]);
     const independent = new PrivacyLedger();
     independent.record({ round: report.round, samplingRate: 1, noiseMultiplier: expected });
     expect(report.privacy.epsilon).toBeCloseTo(independent.epsilon(report.privacy.delta).epsilon, 9);
   });
 
   it('aborts cleanly below the threshold: the model and the ledger stay untouched', async () => {
-    const { aggregator, events } = await scenario(5, { 0: { dropOn: 'peerKeys' }, 1: { dropOn: 'peerKeys' } }, {
-      round: { target: 5, minReports: 4, checkinMs: 5_000 },
-    });
+    const { aggregator, events } = await scenario(
+      5,
+      { 0: { dropOn: 'peerKeys' }, 1: { dropOn: 'peerKeys' } },
+      {
+        round: { target: 5, minReports: 4, checkinMs: 5_000 },
+      },
+    );
     const report = await firstRound(aggregator);
     expect(report.status).toBe('aborted');
     expect(report.abort?.code).toBe('BELOW_THRESHOLD');

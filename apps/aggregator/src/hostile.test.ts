@@ -70,7 +70,11 @@ describe('hostile clients', () => {
       const report = finished(roundId);
       if (!report || report.cohort.masked < config.round.minReports) continue;
       // Its input reached the sum: the decoded totals give it away, and nothing is committed.
-      expect(report, `round ${report.round}`).toMatchObject({ status: 'aborted', abort: { code: 'REJECTED_SUM' }, modelVersion: { to: report.modelVersion.from } });
+      expect(report, `round ${report.round}`).toMatchObject({
+        status: 'aborted',
+        abort: { code: 'REJECTED_SUM' },
+        modelVersion: { to: report.modelVersion.from },
+      });
       expect(report.privacy.recordedNoiseMultiplier, 'an unmasked sum is a release: it is in the ledger').not.toBeNull();
     }
     const committed = aggregator.store.rounds.filter((r) => r.status === 'committed');
@@ -103,7 +107,10 @@ describe('hostile clients', () => {
     const files = readdirSync(roundsDir).sort();
     const [damaged, torn] = [files[0] as string, files[1] as string];
     const record = JSON.parse(readFileSync(join(roundsDir, damaged), 'utf8')) as RoundReport;
-    writeFileSync(join(roundsDir, damaged), JSON.stringify({ ...record, metrics: { examples: -829791644, trainLoss: null, eval: { count: -1160812246, loss: null, top1: null, top3: null } } }));
+    writeFileSync(
+      join(roundsDir, damaged),
+      JSON.stringify({ ...record, metrics: { examples: -829791644, trainLoss: null, eval: { count: -1160812246, loss: null, top1: null, top3: null } } }),
+    );
     writeFileSync(join(roundsDir, torn), '{"round": 2, "roundId": "r2-');
     const before = aggregator.store.rounds.length;
     const nextRound = aggregator.store.nextRound;
@@ -136,7 +143,13 @@ describe('hostile clients', () => {
     const data = tempDataDir();
     cleanups.push(() => data.remove());
     const config = testConfig(data.dir, {
-      round: { target: 5, overSelection: 1, minReports: 3, checkinMs: 300, deadlines: { advertiseKeysMs: 30_000, shareKeysMs: 5_000, maskedInputMs: 5_000, unmaskingMs: 5_000 } },
+      round: {
+        target: 5,
+        overSelection: 1,
+        minReports: 3,
+        checkinMs: 300,
+        deadlines: { advertiseKeysMs: 30_000, shareKeysMs: 5_000, maskedInputMs: 5_000, unmaskingMs: 5_000 },
+      },
     });
     const aggregator = await start(config);
     await honestClients(aggregator.url, 4);
@@ -160,7 +173,11 @@ describe('hostile clients', () => {
       expect(sybil.refusals.find((r) => r.status === 'ineligible')?.reason).toMatch(/silent/);
     }
     const lastSybilRound = Math.max(...sybils.map((s) => s.plans[0]?.round ?? 0));
-    await eventually(() => (aggregator.store.rounds.some((r) => r.round > lastSybilRound && r.status === 'committed') ? true : undefined), 60_000, 'an honest round after the Sybils');
+    await eventually(
+      () => (aggregator.store.rounds.some((r) => r.round > lastSybilRound && r.status === 'committed') ? true : undefined),
+      60_000,
+      'an honest round after the Sybils',
+    );
     const stalled = aggregator.store.rounds.filter((r) => r.round >= joined && r.round <= lastSybilRound);
     expect(stalled.length).toBeGreaterThan(0);
     for (const report of stalled) {

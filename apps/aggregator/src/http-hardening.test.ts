@@ -34,7 +34,9 @@ function raw(port: number, method: string, target: string, headers: Record<strin
       const parsedHeaders = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
       resolveResponse({ status: Number(statusLine?.split(' ')[1]), headers: parsedHeaders, body: all.subarray(end + 4) });
     });
-    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    const extra = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
     // write, not end: Node's server drops a request whose client half-closes before the answer.
     socket.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${extra}\r\n`);
   });
@@ -125,7 +127,12 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
     writeFileSync(join(root, 'dist-private', 'secret.txt'), PRIVATE_SECRET);
     const sibling = await startAggregator(testConfig(distData), { logger: testLogger(), staticDir: dist });
     try {
-      for (const target of ['/..%2fdist-private%2fsecret.txt', '/..%2Fdist-private/secret.txt', '/../dist-private/secret.txt', '/%2e%2e/dist-private/secret.txt']) {
+      for (const target of [
+        '/..%2fdist-private%2fsecret.txt',
+        '/..%2Fdist-private/secret.txt',
+        '/../dist-private/secret.txt',
+        '/%2e%2e/dist-private/secret.txt',
+      ]) {
         const response = await get(sibling.port, target);
         expect(response.body.toString('utf8'), target).not.toContain(PRIVATE_SECRET);
         expectJsonError(response, [400, 404]);
@@ -148,7 +155,9 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
     const link = join(root, 'www-link');
     symlinkSync(www, link);
     await expect(startAggregator(testConfig(join(link, 'data')), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
-    await expect(startAggregator(testConfig(join(root, 'other-data')), { logger: testLogger(), staticDir: join(root, 'missing') })).rejects.toThrow(/expected an existing directory/);
+    await expect(startAggregator(testConfig(join(root, 'other-data')), { logger: testLogger(), staticDir: join(root, 'missing') })).rejects.toThrow(
+      /expected an existing directory/,
+    );
   });
 
   it('keeps the app shell for client-side routes and the right content types for files', async () => {
@@ -209,7 +218,17 @@ describe('security headers', () => {
 
 describe('HEAD', () => {
   it("carries the GET's content-length and no body, on every route", async () => {
-    for (const target of ['/api/model/latest', '/api/model/0', '/healthz', '/api/privacy', '/api/rounds', '/', '/dashboard', '/assets/kernel.wasm', '/api/nothing']) {
+    for (const target of [
+      '/api/model/latest',
+      '/api/model/0',
+      '/healthz',
+      '/api/privacy',
+      '/api/rounds',
+      '/',
+      '/dashboard',
+      '/assets/kernel.wasm',
+      '/api/nothing',
+    ]) {
       const whole = await get(main.port, target);
       const head = await raw(main.port, 'HEAD', target);
       expect(head.status, target).toBe(whole.status);
@@ -224,8 +243,14 @@ describe('GET /api/rounds query', () => {
   it('accepts integers in range, answers in the shape fl-core parses', async () => {
     const page = roundsPageSchema.parse(JSON.parse((await get(main.port, '/api/rounds')).body.toString('utf8')));
     expect(page).toMatchObject({ limit: 20, offset: 0 });
-    expect(roundsPageSchema.parse(JSON.parse((await get(main.port, '/api/rounds?limit=100&offset=0')).body.toString('utf8')))).toMatchObject({ limit: 100, offset: 0 });
-    expect(roundsPageSchema.parse(JSON.parse((await get(main.port, '/api/rounds?limit=1&offset=7')).body.toString('utf8')))).toMatchObject({ limit: 1, offset: 7 });
+    expect(roundsPageSchema.parse(JSON.parse((await get(main.port, '/api/rounds?limit=100&offset=0')).body.toString('utf8')))).toMatchObject({
+      limit: 100,
+      offset: 0,
+    });
+    expect(roundsPageSchema.parse(JSON.parse((await get(main.port, '/api/rounds?limit=1&offset=7')).body.toString('utf8')))).toMatchObject({
+      limit: 1,
+      offset: 7,
+    });
   });
 
   it.each([
@@ -257,13 +282,16 @@ describe('/metrics', () => {
     expect(local.body.toString('utf8')).toMatch(/murmur_model_version/);
   });
 
-  it.skipIf(externalAddress === undefined)(`refuses a non-loopback peer (${externalAddress ?? 'none on this machine'}) with 403 when no token is configured`, async () => {
-    const remote = await raw(main.port, 'GET', '/metrics', {}, externalAddress);
-    expectJsonError(remote, [403], 'FORBIDDEN');
-    expect(remote.body.toString('utf8')).not.toMatch(/murmur_|nodejs_version/);
-    // The rest of the API stays open to it.
-    expect((await raw(main.port, 'GET', '/healthz', {}, externalAddress)).status).toBe(200);
-  });
+  it.skipIf(externalAddress === undefined)(
+    `refuses a non-loopback peer (${externalAddress ?? 'none on this machine'}) with 403 when no token is configured`,
+    async () => {
+      const remote = await raw(main.port, 'GET', '/metrics', {}, externalAddress);
+      expectJsonError(remote, [403], 'FORBIDDEN');
+      expect(remote.body.toString('utf8')).not.toMatch(/murmur_|nodejs_version/);
+      // The rest of the API stays open to it.
+      expect((await raw(main.port, 'GET', '/healthz', {}, externalAddress)).status).toBe(200);
+    },
+  );
 
   it('with a metrics token wants it from everyone, loopback included', async () => {
     const metricsToken = 'metrics-token-0123456789abcdef';
@@ -284,6 +312,7 @@ describe('/metrics', () => {
 
   it('tells loopback addresses from others', () => {
     for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '::FFFF:127.0.0.1']) expect(isLoopback(address), address).toBe(true);
-    for (const address of [undefined, '', '10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', 'fe80::1', '::', '0.0.0.0', '128.0.0.1', '::ffff:127.0.0.1.evil']) expect(isLoopback(address), String(address)).toBe(false);
+    for (const address of [undefined, '', '10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', 'fe80::1', '::', '0.0.0.0', '128.0.0.1', '::ffff:127.0.0.1.evil'])
+      expect(isLoopback(address), String(address)).toBe(false);
   });
 });

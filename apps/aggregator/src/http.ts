@@ -5,7 +5,14 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, clientOptimizerSchema, trainingPlanSchema, trainingTargetsSchema, type ProtocolErrorCode } from '@murmur/fl-core';
+import {
+  decodeModelPayload,
+  PROTOCOL_VERSION,
+  clientOptimizerSchema,
+  trainingPlanSchema,
+  trainingTargetsSchema,
+  type ProtocolErrorCode,
+} from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
@@ -293,7 +300,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         if (!parsed.success) return fail(res, 400, 'OUT_OF_BOUNDS', `plan change: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
         const { training, ...rest } = parsed.data;
         const current = coordinator.plan;
-        const next: LivePlan = { ...current, ...stripUndefined(rest), training: trainingPlanSchema.parse({ ...current.training, ...stripUndefined(training ?? {}) }) };
+        const next: LivePlan = {
+          ...current,
+          ...stripUndefined(rest),
+          training: trainingPlanSchema.parse({ ...current.training, ...stripUndefined(training ?? {}) }),
+        };
         if (next.minReports > next.target) return fail(res, 400, 'OUT_OF_BOUNDS', `plan change: minReports ${next.minReports} exceeds target ${next.target}`);
         coordinator.setPlan(next);
         logger.info({ plan: next }, 'plan changed by admin (applies from the next round)');
@@ -302,7 +313,10 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       case '/api/admin/revoke': {
         const body = await readJson(req);
         if (!body.ok) return fail(res, 400, body.code, body.message);
-        const parsed = z.object({ tokenId: z.string().regex(/^[A-Za-z0-9_-]{22}$/) }).strict().safeParse(body.value);
+        const parsed = z
+          .object({ tokenId: z.string().regex(/^[A-Za-z0-9_-]{22}$/) })
+          .strict()
+          .safeParse(body.value);
         if (!parsed.success) return fail(res, 400, 'MALFORMED', 'revoke: expected { tokenId } (22 base64url characters)');
         deps.authority.revoke(parsed.data.tokenId);
         deps.disconnectToken(parsed.data.tokenId);
@@ -330,7 +344,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   const serveStatic = (req: IncomingMessage, res: ServerResponse, path: string): void => {
     if (!serveFile) return fail(res, 404, 'NOT_FOUND', `nothing at ${path}`);
     // sirv leaves dotfiles out of its list but would answer /.env with the app shell; say 404.
-    if (decodeURIComponent(path).split('/').some((segment) => segment.startsWith('.'))) return fail(res, 404, 'NOT_FOUND', `dotfiles are not served: ${path}`);
+    if (
+      decodeURIComponent(path)
+        .split('/')
+        .some((segment) => segment.startsWith('.'))
+    )
+      return fail(res, 404, 'NOT_FOUND', `dotfiles are not served: ${path}`);
     // sirv's Range parsing takes `bytes=-500` as the first 500 bytes and throws on `bytes=9-1`
     // after writing the head; RFC 9110 §14.2 lets a server ignore Range, and nothing here needs it.
     delete req.headers.range;
@@ -354,18 +373,25 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     if (path.startsWith('/api/admin/')) return admin(req, res, url);
     if (path === '/api/enroll') {
       if (req.method !== 'POST') return fail(res, 405, 'METHOD_NOT_ALLOWED', 'enroll with POST');
-      if (!enrollLimiter.take(req.socket.remoteAddress ?? 'unknown')) return fail(res, 429, 'RATE_LIMITED', 'too many enrollments from this address; retry in a minute');
+      if (!enrollLimiter.take(req.socket.remoteAddress ?? 'unknown'))
+        return fail(res, 429, 'RATE_LIMITED', 'too many enrollments from this address; retry in a minute');
       return json(res, 201, deps.authority.issue());
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/metrics') {
       if (config.metricsToken !== undefined) {
-        if (!bearerMatches(req.headers.authorization, config.metricsToken)) return fail(res, 401, 'UNAUTHORIZED', '/metrics needs Authorization: Bearer <metrics token>');
+        if (!bearerMatches(req.headers.authorization, config.metricsToken))
+          return fail(res, 401, 'UNAUTHORIZED', '/metrics needs Authorization: Bearer <metrics token>');
       } else if (!isLoopback(req.socket.remoteAddress)) {
         // Without a token, only the host itself may read it. Behind a reverse proxy on the same host
         // every request comes from loopback: configure metricsToken there.
-        return fail(res, 403, 'FORBIDDEN', `/metrics answers loopback peers only (got ${req.socket.remoteAddress ?? 'unknown'}); configure a metrics token (--metrics-token) to read it from elsewhere`);
+        return fail(
+          res,
+          403,
+          'FORBIDDEN',
+          `/metrics answers loopback peers only (got ${req.socket.remoteAddress ?? 'unknown'}); configure a metrics token (--metrics-token) to read it from elsewhere`,
+        );
       }
       return send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
     }
@@ -387,7 +413,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       const query = roundsQuerySchema.safeParse({ limit: url.searchParams.get('limit') ?? undefined, offset: url.searchParams.get('offset') ?? undefined });
       if (!query.success) {
         const outOfBounds = query.error.issues.every((issue) => issue.code === 'too_small' || issue.code === 'too_big');
-        return fail(res, 400, outOfBounds ? 'OUT_OF_BOUNDS' : 'MALFORMED', `/api/rounds: ${z.prettifyError(query.error).replace(/\n/g, '; ')} (limit: 1..100, offset: ≥ 0)`);
+        return fail(
+          res,
+          400,
+          outOfBounds ? 'OUT_OF_BOUNDS' : 'MALFORMED',
+          `/api/rounds: ${z.prettifyError(query.error).replace(/\n/g, '; ')} (limit: 1..100, offset: ≥ 0)`,
+        );
       }
       const { limit, offset } = query.data;
       const all = store.rounds;

@@ -24,11 +24,21 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
       registers: [registry],
     }),
-    bytes: new Counter({ name: 'murmur_round_bytes_total', help: 'Round payload bytes by direction', labelNames: ['direction'] as const, registers: [registry] }),
+    bytes: new Counter({
+      name: 'murmur_round_bytes_total',
+      help: 'Round payload bytes by direction',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
     connected: new Gauge({ name: 'murmur_connected_clients', help: 'Connected Socket.IO clients (main namespace)', registers: [registry] }),
     modelVersion: new Gauge({ name: 'murmur_model_version', help: 'Latest committed model version', registers: [registry] }),
     epsilon: new Gauge({ name: 'murmur_privacy_epsilon', help: 'Privacy spent so far (ε at the configured δ)', registers: [registry] }),
-    protocolErrors: new Counter({ name: 'murmur_protocol_errors_total', help: 'Rejected client events by code', labelNames: ['code'] as const, registers: [registry] }),
+    protocolErrors: new Counter({
+      name: 'murmur_protocol_errors_total',
+      help: 'Rejected client events by code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -36,13 +36,17 @@ async function startChild(): Promise<ChildProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr?.on('data', (chunk: Buffer) => process.env.MURMUR_TEST_LOG && process.stderr.write(chunk));
-  await eventually(async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  }, 60_000, 'the aggregator process to listen');
+  await eventually(
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    60_000,
+    'the aggregator process to listen',
+  );
   return proc;
 }
 
@@ -69,10 +73,14 @@ afterAll(async () => {
 describe('durable state', () => {
   it('loses no committed round to a SIGKILL mid-round, and clients resume on their own', async () => {
     pool = await startVirtualClients({ url: base(), clients: stateOfTheUnionClients(TEST_SPEC, 5), reconnectionDelayMs: 200 });
-    await eventually(async () => {
-      const status = await getJson<{ modelVersion: number; phase: string }>('/api/status');
-      return status.modelVersion >= 2 && ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'].includes(status.phase) ? true : undefined;
-    }, 60_000, 'two committed rounds and a round in flight');
+    await eventually(
+      async () => {
+        const status = await getJson<{ modelVersion: number; phase: string }>('/api/status');
+        return status.modelVersion >= 2 && ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'].includes(status.phase) ? true : undefined;
+      },
+      60_000,
+      'two committed rounds and a round in flight',
+    );
     const before = await committedRounds();
     (child as ChildProcess).kill('SIGKILL');
     await new Promise((resolve) => (child as ChildProcess).once('exit', resolve));
@@ -92,7 +100,11 @@ describe('durable state', () => {
 
     // The same virtual clients reconnect by themselves and the next rounds commit.
     const lastBefore = Math.max(...after.map((r) => r.round));
-    const resumed = await eventually(async () => (await committedRounds()).find((r) => r.round > lastBefore && r.cohort.unmasked === 5), 90_000, 'a round after the restart');
+    const resumed = await eventually(
+      async () => (await committedRounds()).find((r) => r.round > lastBefore && r.cohort.unmasked === 5),
+      90_000,
+      'a round after the restart',
+    );
     expect(resumed.modelVersion.from).toBeGreaterThanOrEqual(status.modelVersion);
     const connected = await getJson<{ connectedClients: number }>('/api/status');
     expect(connected.connectedClients).toBe(5);

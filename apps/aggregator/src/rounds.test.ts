@@ -29,7 +29,11 @@ afterAll(async () => {
 
 describe('rounds over Socket.IO with secure aggregation and distributed DP', () => {
   it('commits rounds continuously and the securely summed evaluation improves', async () => {
-    const rounds = await eventually(() => (aggregator.store.rounds.filter((r) => r.status === 'committed').length >= 5 ? aggregator.store.rounds : undefined), 90_000, '5 committed rounds');
+    const rounds = await eventually(
+      () => (aggregator.store.rounds.filter((r) => r.status === 'committed').length >= 5 ? aggregator.store.rounds : undefined),
+      90_000,
+      '5 committed rounds',
+    );
     const committed = rounds.filter((r) => r.status === 'committed');
     for (const report of committed) {
       expect(report.cohort).toMatchObject({ selected: 6, advertised: 6, shared: 6, masked: 6, unmasked: 6 });

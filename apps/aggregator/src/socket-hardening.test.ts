@@ -41,7 +41,9 @@ const viewed: PhaseEvent[] = [];
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(testConfig(data.dir, { limits: { maxHttpBufferSize: MAIN_FRAME_BYTES, eventsPerSecond: 0.5, eventBurst: 10 } }), { logger: testLogger() });
+  aggregator = await startAggregator(testConfig(data.dir, { limits: { maxHttpBufferSize: MAIN_FRAME_BYTES, eventsPerSecond: 0.5, eventBurst: 10 } }), {
+    logger: testLogger(),
+  });
   // The legitimate viewer, connected before the attacks and watched throughout.
   viewer = io(dashboardUrl(), { path: DASHBOARD.path, transports: ['websocket'], reconnection: false });
   viewer.on('phase', (event: PhaseEvent) => viewed.push(event));
@@ -207,7 +209,10 @@ async function adminPost(path: string): Promise<void> {
 /** Pauses and resumes the aggregator; resolves with how long the viewer took to see each phase change. */
 async function viewerLatencyMs(): Promise<number[]> {
   const latencies: number[] = [];
-  for (const [action, phase] of [['pause', 'paused'], ['resume', 'checkin']] as const) {
+  for (const [action, phase] of [
+    ['pause', 'paused'],
+    ['resume', 'checkin'],
+  ] as const) {
     const seen = viewed.length;
     const start = performance.now();
     await adminPost(action);
@@ -222,7 +227,11 @@ describe('the dashboard stream refuses what a viewer never sends', () => {
     const sockets = 48;
     const attachments = 10;
     const part = Buffer.alloc(MAIN_FRAME_BYTES - 1024, 7);
-    const announce = dashboardPacket(5, JSON.stringify(['flood', ...Array.from({ length: attachments }, (_, num) => ({ _placeholder: true, num }))]), attachments);
+    const announce = dashboardPacket(
+      5,
+      JSON.stringify(['flood', ...Array.from({ length: attachments }, (_, num) => ({ _placeholder: true, num }))]),
+      attachments,
+    );
     const flood = async (count: number) => {
       const flooders = await Promise.all(
         Array.from({ length: count }, async () => {
@@ -251,7 +260,11 @@ describe('the dashboard stream refuses what a viewer never sends', () => {
     const second = heldMemory();
     const perSocketMiB = (key: 'rss' | 'arrayBuffers') => (Math.min(first[key], second[key]) - before[key]) / sockets / 2 ** 20;
     const admitted = flooders.filter((raw) => raw.upgraded).length;
-    const closeMs = await Promise.all(flooders.filter((raw) => raw.upgraded).map((raw) => Promise.race([raw.closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 3_000))])));
+    const closeMs = await Promise.all(
+      flooders
+        .filter((raw) => raw.upgraded)
+        .map((raw) => Promise.race([raw.closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 3_000))])),
+    );
     console.info(
       `attachment flood: ${sockets} sockets, ${admitted} admitted, refused ${sockets - admitted} at the handshake; closed after (ms) ${closeMs.map(Math.round).join(', ')}; ` +
         `growth per socket: rss ${perSocketMiB('rss').toFixed(2)} MiB, arrayBuffers ${perSocketMiB('arrayBuffers').toFixed(2)} MiB`,
@@ -381,7 +394,9 @@ describe('the clients’ server', () => {
     return new Promise((resolve) => {
       const socket = connectClient(token);
       socket.on('connect', () => resolve('connected'));
-      socket.on('connect_error', (error: Error & { data?: { code: string; message: string } }) => resolve(error.data ?? { code: 'none', message: error.message }));
+      socket.on('connect_error', (error: Error & { data?: { code: string; message: string } }) =>
+        resolve(error.data ?? { code: 'none', message: error.message }),
+      );
     });
   }
 
@@ -398,12 +413,19 @@ describe('the clients’ server', () => {
     const second = await welcomed(token);
     second.socket.emit('checkIn', ineligible);
     await eventually(() => (second.errors.length + second.results.length > 0 ? true : undefined), 5_000, 'an answer');
-    expect.soft(second.errors.map((e) => e.code), 'the first event after a reconnect').toEqual(['RATE_LIMITED']);
+    expect
+      .soft(
+        second.errors.map((e) => e.code),
+        'the first event after a reconnect',
+      )
+      .toEqual(['RATE_LIMITED']);
     // A flood: more than 100 refused events and the server cuts the connection.
     const cut = new Promise<string>((resolve) => second.socket.on('disconnect', (reason) => resolve(reason)));
     for (let i = 0; i < 150; i++) second.socket.emit('checkIn', ineligible);
     expect(await cut).toBe('io server disconnect');
-    expect.soft(await refusal(token), 'reconnecting at once').toMatchObject({ code: 'RATE_LIMITED', message: 'handshake: this token was cut off for flooding; retry in 60 s' });
+    expect
+      .soft(await refusal(token), 'reconnecting at once')
+      .toMatchObject({ code: 'RATE_LIMITED', message: 'handshake: this token was cut off for flooding; retry in 60 s' });
     // The honest client, connected throughout, and a new one are served as usual.
     honest.socket.emit('checkIn', ineligible);
     await eventually(() => (honest.results.length === 1 ? true : undefined), 5_000, 'the honest check-in result');
@@ -418,7 +440,13 @@ describe('the clients’ server', () => {
     // JSON.parse makes "__proto__" an own key, which socket.io-client sends as it is.
     socket.emit('checkIn', { eligibility: JSON.parse('{"consent":false,"exampleCount":1,"backend":"wasm","__proto__":{"consent":true}}') as unknown });
     await eventually(() => (errors.length + results.length > 0 ? true : undefined), 5_000, 'an answer');
-    expect(errors).toEqual([{ code: 'MALFORMED', event: 'checkIn', message: 'checkIn event: eligibility has the key "__proto__", expected none of __proto__, constructor, prototype' }]);
+    expect(errors).toEqual([
+      {
+        code: 'MALFORMED',
+        event: 'checkIn',
+        message: 'checkIn event: eligibility has the key "__proto__", expected none of __proto__, constructor, prototype',
+      },
+    ]);
     expect(results).toEqual([]);
   });
 });

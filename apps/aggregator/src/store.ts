@@ -139,7 +139,9 @@ export class DataStore {
     const payload = new Uint8Array(readFileSync(join(dir, 'models', `model-${head.modelVersion}.bin`)));
     const model = decodeModelPayload(payload);
     if (model.hash !== head.modelHash || model.version !== head.modelVersion) {
-      throw new Error(`${dir}: model-${head.modelVersion}.bin does not match head.json (hash ${model.hash.slice(0, 12)}…, expected ${head.modelHash.slice(0, 12)}…)`);
+      throw new Error(
+        `${dir}: model-${head.modelVersion}.bin does not match head.json (hash ${model.hash.slice(0, 12)}…, expected ${head.modelHash.slice(0, 12)}…)`,
+      );
     }
     const optimizer = parseOptimizer(head.optimizer, readFileSync(join(dir, 'models', `optimizer-${head.modelVersion}.bin`)), model.weights.length);
     const ledger = PrivacyLedger.fromJSON(head.ledger);
@@ -158,14 +160,20 @@ export class DataStore {
       else {
         quarantine(dir, name);
         quarantined.push({ round, file: name, reason: read.reason });
-        logger.warn({ file: join('rounds', name), moved: join('quarantine', name), reason: read.reason }, 'round record failed validation: quarantined, starting without it');
+        logger.warn(
+          { file: join('rounds', name), moved: join('quarantine', name), reason: read.reason },
+          'round record failed validation: quarantined, starting without it',
+        );
       }
     }
     for (const name of readdirSync(join(dir, 'models'))) {
       const version = Number(/^(?:model|optimizer)-(\d+)\.bin$/.exec(name)?.[1]);
       if (Number.isInteger(version) && version > head.modelVersion) rmSync(join(dir, 'models', name));
     }
-    logger.info({ dir, modelVersion: head.modelVersion, nextRound: head.nextRound, rounds: rounds.length, quarantined: quarantined.length }, 'resumed from the last committed round');
+    logger.info(
+      { dir, modelVersion: head.modelVersion, nextRound: head.nextRound, rounds: rounds.length, quarantined: quarantined.length },
+      'resumed from the last committed round',
+    );
     return new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels, quarantined);
   }
 
@@ -212,7 +220,8 @@ export class DataStore {
    */
   commit({ report, ledger, model }: CommitInput): void {
     const valid = roundReportSchema.safeParse(report);
-    if (!valid.success) throw new RangeError(`round ${report.round}: the record is invalid and was not written: ${z.prettifyError(valid.error).replace(/\n/g, '; ')}`);
+    if (!valid.success)
+      throw new RangeError(`round ${report.round}: the record is invalid and was not written: ${z.prettifyError(valid.error).replace(/\n/g, '; ')}`);
     if (report.round !== this.#head.nextRound) throw new RangeError(`round record ${report.round}: expected round ${this.#head.nextRound}`);
     const nextRound = report.round + 1;
     let head: Head = { ...this.#head, nextRound, updatedAt: new Date().toISOString(), ...(ledger ? { ledger: ledger.toJSON() } : {}) };

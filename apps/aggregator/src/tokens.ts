@@ -52,7 +52,8 @@ export class EnrollmentAuthority {
 
   verify(token: string): ProtocolResult<string> {
     const parts = token.split('.');
-    if (parts.length !== 3 || parts[0] !== PREFIX) return protocolFailure('UNKNOWN_TOKEN', 'enrollment token: expected m1.<id>.<tag>; enroll with POST /api/enroll');
+    if (parts.length !== 3 || parts[0] !== PREFIX)
+      return protocolFailure('UNKNOWN_TOKEN', 'enrollment token: expected m1.<id>.<tag>; enroll with POST /api/enroll');
     const [, tokenId, tag] = parts as [string, string, string];
     const given = Buffer.from(tag, 'base64url');
     const expected = this.#tag(tokenId);

@@ -119,12 +119,17 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       return next(connectError(protocolError('MALFORMED', 'handshake: expected auth { protocolVersion: number, token: string }')));
     }
     if (handshake.data.protocolVersion !== PROTOCOL_VERSION) {
-      return next(connectError(protocolError('UNSUPPORTED_PROTOCOL', `handshake: this aggregator speaks protocol ${PROTOCOL_VERSION}, got ${handshake.data.protocolVersion}`)));
+      return next(
+        connectError(
+          protocolError('UNSUPPORTED_PROTOCOL', `handshake: this aggregator speaks protocol ${PROTOCOL_VERSION}, got ${handshake.data.protocolVersion}`),
+        ),
+      );
     }
     const verified = authority.verify(handshake.data.token);
     if (!verified.ok) return next(connectError(verified.error));
     const waitMs = coolDown.remainingMs(verified.value);
-    if (waitMs > 0) return next(connectError(protocolError('RATE_LIMITED', `handshake: this token was cut off for flooding; retry in ${Math.ceil(waitMs / 1000)} s`)));
+    if (waitMs > 0)
+      return next(connectError(protocolError('RATE_LIMITED', `handshake: this token was cut off for flooding; retry in ${Math.ceil(waitMs / 1000)} s`)));
     socket.data.tokenId = verified.value;
     next();
   });
@@ -144,7 +149,10 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     };
     const admit = (event: string): boolean => {
       if (buckets.take(tokenId)) return true;
-      reject(event, protocolError('RATE_LIMITED', `${event}: more than ${config.limits.eventsPerSecond} events/s (burst ${config.limits.eventBurst}); event dropped`));
+      reject(
+        event,
+        protocolError('RATE_LIMITED', `${event}: more than ${config.limits.eventsPerSecond} events/s (burst ${config.limits.eventBurst}); event dropped`),
+      );
       if (++strikes > MAX_STRIKES && socket.connected) {
         coolDown.start(tokenId);
         logger.warn({ tokenId: tokenId.slice(0, 6), coolDownMs: config.limits.floodCoolDownMs }, 'client cut off for flooding');
@@ -153,7 +161,11 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       return false;
     };
     socket.onAny((event: string) => {
-      if (!KNOWN_EVENTS.has(event) && admit(event)) reject(String(event).slice(0, 64), protocolError('UNKNOWN_EVENT', `no event named ${JSON.stringify(String(event).slice(0, 64))}; expected checkIn or secagg`));
+      if (!KNOWN_EVENTS.has(event) && admit(event))
+        reject(
+          String(event).slice(0, 64),
+          protocolError('UNKNOWN_EVENT', `no event named ${JSON.stringify(String(event).slice(0, 64))}; expected checkIn or secagg`),
+        );
     });
     socket.on('checkIn', (raw: unknown) => {
       if (!admit('checkIn')) return;
@@ -210,8 +222,9 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       // the dashboard's sockets and engine go first by hand, the clients' server closes the rest.
       dashboardIo.disconnectSockets(true);
       dashboardIo.engine.close();
-      return new Promise<void>((resolve) => {
-        io.close(() => resolve());
+      // The callback fires once the HTTP server has closed; close()'s own promise only covers the adapters.
+      return new Promise<void>((resolve, reject) => {
+        io.close(() => resolve()).catch(reject);
       });
     },
     get connectedClients(): number {

@@ -20,7 +20,12 @@ describe('configuration', () => {
     writeFileSync(file, JSON.stringify({ port: 9000, round: { target: 50 }, privacy: { noiseMultiplier: 0.5 } }));
     const result = loadConfig(['--config', file, '--port', '9100', '--min-reports', '7'], { PORT: '9050', MURMUR_DATA_DIR: '/tmp/x', MURMUR_TARGET: '40' });
     if (!result.ok) throw new Error(result.message);
-    expect(result.config).toMatchObject({ port: 9100, dataDir: '/tmp/x', round: { target: 40, minReports: 7, overSelection: 1.3 }, privacy: { noiseMultiplier: 0.5, mode: 'distributed' } });
+    expect(result.config).toMatchObject({
+      port: 9100,
+      dataDir: '/tmp/x',
+      round: { target: 40, minReports: 7, overSelection: 1.3 },
+      privacy: { noiseMultiplier: 0.5, mode: 'distributed' },
+    });
     expect(loadConfig([], {})).toMatchObject({ ok: true, config: { port: 8080, dataDir: './data', host: '127.0.0.1' } });
     data.remove();
   });
@@ -112,7 +117,7 @@ describe('sampling and rate limits', () => {
     // Each item's inclusion count is Binomial(12,000, 1/3): mean 4,000, sd 51.6; 5 sd either side.
     for (const c of counts) expect(Math.abs(c - draws * q)).toBeLessThan(5 * Math.sqrt(draws * q * (1 - q)));
     // The cohort size is Binomial(6, 1/3), not fixed: χ² over sizes 0..6 (6 dof, P[χ² > 27.9] ≈ 1e-4).
-    const binomial = (k: number) => [1, 6, 15, 20, 15, 6, 1][k] as number * q ** k * (1 - q) ** (6 - k);
+    const binomial = (k: number) => ([1, 6, 15, 20, 15, 6, 1][k] as number) * q ** k * (1 - q) ** (6 - k);
     const chi2 = sizes.reduce((sum, observed, k) => sum + (observed - draws * binomial(k)) ** 2 / (draws * binomial(k)), 0);
     expect(chi2).toBeLessThan(27.9);
     expect(poissonSample(items, 1)).toEqual(items);
@@ -185,7 +190,9 @@ describe('data directory', () => {
     const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavg' }, dimension) });
     const store = DataStore.open(data.dir, initial, silent);
     const poisoned = { ...report(1, 1), metrics: { examples: -829791644, trainLoss: null, eval: { count: -1160812246, loss: null, top1: null, top3: null } } };
-    expect(() => store.commit({ report: poisoned, model: { weights: new Float32Array(dimension), optimizer: store.optimizer } })).toThrow(/invalid and was not written.*examples/s);
+    expect(() => store.commit({ report: poisoned, model: { weights: new Float32Array(dimension), optimizer: store.optimizer } })).toThrow(
+      /invalid and was not written.*examples/s,
+    );
     expect(() => store.commit({ report: report(2, 1) })).toThrow(/expected round 1/);
     expect(readdirSync(join(data.dir, 'rounds'))).toEqual([]);
     expect(readdirSync(join(data.dir, 'models')).sort()).toEqual(['model-0.bin', 'optimizer-0.bin']);

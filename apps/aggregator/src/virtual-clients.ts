@@ -135,7 +135,11 @@ function packedType(payload: unknown): unknown {
   return (payload as { shape?: { type?: unknown } } | null)?.shape?.type;
 }
 
-function withBehaviour(socket: Socket<ServerToClientEvents, ClientToServerEvents>, behaviour: VirtualClientBehaviour | undefined, stop: () => void): ParticipantSocket {
+function withBehaviour(
+  socket: Socket<ServerToClientEvents, ClientToServerEvents>,
+  behaviour: VirtualClientBehaviour | undefined,
+  stop: () => void,
+): ParticipantSocket {
   const raw = asParticipantSocket(socket);
   if (!behaviour?.dropOn && !behaviour?.late && !behaviour?.blipOn) return raw;
   const { dropOn, late, blipOn } = behaviour;
@@ -195,7 +199,8 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
       eligibility: () => ({ consent: !behaviour?.noConsent, exampleCount: data.examples.count, idle: true, charging: true, backend: tf.getBackend() }),
       contribute: (plan, signal) => trainer.contribute(plan, data.examples, signal),
       onEvent: (event) => {
-        if (event.type === 'error') options.logger?.debug({ client: data.id, from: event.from, code: event.error.code, message: event.error.message }, 'virtual client error');
+        if (event.type === 'error')
+          options.logger?.debug({ client: data.id, from: event.from, code: event.error.code, message: event.error.message }, 'virtual client error');
         options.onEvent?.(index, event);
       },
     });

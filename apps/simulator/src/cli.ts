@@ -13,7 +13,8 @@ const fixed = (x: number) => x.toFixed(1);
 
 /** The model beside the n-gram baselines on the same held-out examples, with 95% intervals. */
 function printComparison(report: SimulationReport): void {
-  const name = report.mode === 'central' ? `central model (${report.curve?.at(-1)?.epochs.toFixed(2)} epochs)` : `model (round ${report.rounds.at(-1)?.round ?? '?'})`;
+  const name =
+    report.mode === 'central' ? `central model (${report.curve?.at(-1)?.epochs.toFixed(2)} epochs)` : `model (round ${report.rounds.at(-1)?.round ?? '?'})`;
   const rows: [string, EvaluationMetrics][] = [[name, report.model]];
   if (report.baselines) for (const [name, metrics] of Object.entries(report.baselines)) rows.push([name, metrics]);
   const table = new Table({ head: ['held-out, 95% intervals', 'top-1', 'top-3', 'top-1 in-vocab', 'perplexity'] });
@@ -40,7 +41,16 @@ function printComparison(report: SimulationReport): void {
 function printCurve(report: SimulationReport): void {
   const table = new Table({ head: ['epochs', 'examples', 'train loss', 'test loss', 'top-1', 'top-3', 'perplexity', 'minutes'] });
   for (const p of report.curve ?? []) {
-    table.push([p.epochs.toFixed(2), p.processed, p.trainLoss.toFixed(4), p.test.loss.toFixed(4), percent(p.test.top1), percent(p.test.top3), p.test.perplexity.toFixed(1), (p.seconds / 60).toFixed(1)]);
+    table.push([
+      p.epochs.toFixed(2),
+      p.processed,
+      p.trainLoss.toFixed(4),
+      p.test.loss.toFixed(4),
+      percent(p.test.top1),
+      percent(p.test.top3),
+      p.test.perplexity.toFixed(1),
+      (p.seconds / 60).toFixed(1),
+    ]);
   }
   console.log(table.toString());
   printComparison(report);
@@ -57,7 +67,13 @@ function printTable(report: SimulationReport): void {
   });
   for (const r of report.rounds) {
     table.push([
-      r.round, r.trainLoss.toFixed(4), r.testLoss?.toFixed(4) ?? '—', percent(r.top1), percent(r.top3), r.examples, r.seconds.toFixed(2),
+      r.round,
+      r.trainLoss.toFixed(4),
+      r.testLoss?.toFixed(4) ?? '—',
+      percent(r.top1),
+      percent(r.top3),
+      r.examples,
+      r.seconds.toFixed(2),
       ...(dp ? [r.cohort ?? 0, r.clipNorm?.toPrecision(3) ?? '—', r.epsilon?.toFixed(3) ?? '—'] : []),
     ]);
   }
@@ -110,7 +126,11 @@ async function main(): Promise<number> {
       bar?.start(total, 0, { phase: phase.padEnd(9), detail: '' });
     },
     onProgress: (done, detail) =>
-      bar?.update(done, { detail: Object.entries(detail).map(([k, v]) => `${k} ${v}`).join('  ') }),
+      bar?.update(done, {
+        detail: Object.entries(detail)
+          .map(([k, v]) => `${k} ${v}`)
+          .join('  '),
+      }),
   });
   bar?.stop();
   if (!config.quiet) printTable(report);

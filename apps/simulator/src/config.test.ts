@@ -6,12 +6,25 @@ describe('parseSimulationArgs', () => {
     const parsed = parseSimulationArgs([]);
     expect(parsed).toMatchObject({
       help: false,
-      config: { corpus: 'sotu', partition: 'natural', unit: 'group', model: 'tiny', optimizer: 'fedadam', rounds: 20, perRound: 10, seed: 1, central: false, noBaselines: false },
+      config: {
+        corpus: 'sotu',
+        partition: 'natural',
+        unit: 'group',
+        model: 'tiny',
+        optimizer: 'fedadam',
+        rounds: 20,
+        perRound: 10,
+        seed: 1,
+        central: false,
+        noBaselines: false,
+      },
     });
   });
 
   it('parses the flags of the README example', () => {
-    const parsed = parseSimulationArgs('--clients 200 --per-round 20 --rounds 50 --partition natural --optimizer fedadam --model reference --seed 7 --central --out x.json'.split(' '));
+    const parsed = parseSimulationArgs(
+      '--clients 200 --per-round 20 --rounds 50 --partition natural --optimizer fedadam --model reference --seed 7 --central --out x.json'.split(' '),
+    );
     expect(parsed).toMatchObject({
       help: false,
       config: { clients: 200, perRound: 20, rounds: 50, partition: 'natural', optimizer: 'fedadam', model: 'reference', seed: 7, central: true, out: 'x.json' },
@@ -30,7 +43,11 @@ describe('parseSimulationArgs', () => {
   });
 
   it('takes a tuned central run with a learning curve, checkpoints and patience', () => {
-    expect(parseSimulationArgs('--central-only --central-optimizer adam --central-lr 0.002 --central-epochs 4 --central-eval-every 0.5 --patience 3 --checkpoint runs/c'.split(' '))).toMatchObject({
+    expect(
+      parseSimulationArgs(
+        '--central-only --central-optimizer adam --central-lr 0.002 --central-epochs 4 --central-eval-every 0.5 --patience 3 --checkpoint runs/c'.split(' '),
+      ),
+    ).toMatchObject({
       help: false,
       config: { centralOnly: true, centralOptimizer: 'adam', centralLr: 0.002, centralEpochs: 4, centralEvalEvery: 0.5, patience: 3, checkpoint: 'runs/c' },
     });
@@ -41,7 +58,43 @@ describe('parseSimulationArgs', () => {
 
   it('documents every flag it accepts in --help', () => {
     expect(parseSimulationArgs(['--help'])).toEqual({ help: true });
-    for (const flag of ['--corpus', '--partition', '--unit', '--alpha', '--test-fraction', '--clients', '--max-test-examples', '--model', '--backend', '--epochs', '--batch-size', '--client-optimizer', '--lr', '--max-examples', '--targets', '--rounds', '--per-round', '--optimizer', '--server-lr', '--weighting', '--eval-every', '--seed', '--split-seed', '--patience', '--checkpoint', '--central', '--central-only', '--central-optimizer', '--central-lr', '--central-epochs', '--central-eval-every', '--save-model', '--no-baselines', '--out', '--quiet']) {
+    for (const flag of [
+      '--corpus',
+      '--partition',
+      '--unit',
+      '--alpha',
+      '--test-fraction',
+      '--clients',
+      '--max-test-examples',
+      '--model',
+      '--backend',
+      '--epochs',
+      '--batch-size',
+      '--client-optimizer',
+      '--lr',
+      '--max-examples',
+      '--targets',
+      '--rounds',
+      '--per-round',
+      '--optimizer',
+      '--server-lr',
+      '--weighting',
+      '--eval-every',
+      '--seed',
+      '--split-seed',
+      '--patience',
+      '--checkpoint',
+      '--central',
+      '--central-only',
+      '--central-optimizer',
+      '--central-lr',
+      '--central-epochs',
+      '--central-eval-every',
+      '--save-model',
+      '--no-baselines',
+      '--out',
+      '--quiet',
+    ]) {
       expect(HELP).toContain(flag);
     }
   });

@@ -106,9 +106,7 @@ export const simulationConfigSchema = z
     splitSeed: z.coerce.number().int().optional(),
     dp: z.enum(['off', 'local', 'distributed', 'central']).default('off'),
     noiseMultiplier: z.coerce.number().positive().max(1000).default(1),
-    clip: z
-      .union([z.literal('adaptive'), z.coerce.number().positive().max(1e6)])
-      .default(1),
+    clip: z.union([z.literal('adaptive'), z.coerce.number().positive().max(1e6)]).default(1),
     initialClip: z.coerce.number().positive().max(1e6).default(0.1),
     targetQuantile: z.coerce.number().gt(0).lt(1).default(0.5),
     targetDelta: z.coerce.number().gt(0).lt(1).default(1e-5),
@@ -130,10 +128,43 @@ export const simulationConfigSchema = z
 export type SimulationConfig = Omit<z.output<typeof simulationConfigSchema>, 'unit'> & { unit: 'document' | 'group' };
 
 const STRING_FLAGS = [
-  'corpus', 'partition', 'unit', 'alpha', 'test-fraction', 'clients', 'max-test-examples', 'model', 'backend',
-  'epochs', 'batch-size', 'client-optimizer', 'lr', 'max-examples', 'targets', 'rounds', 'per-round', 'optimizer', 'server-lr', 'weighting',
-  'eval-every', 'seed', 'split-seed', 'out', 'dp', 'noise-multiplier', 'clip', 'initial-clip', 'target-quantile', 'target-delta',
-  'patience', 'checkpoint', 'central-optimizer', 'central-lr', 'central-epochs', 'central-eval-every', 'save-model',
+  'corpus',
+  'partition',
+  'unit',
+  'alpha',
+  'test-fraction',
+  'clients',
+  'max-test-examples',
+  'model',
+  'backend',
+  'epochs',
+  'batch-size',
+  'client-optimizer',
+  'lr',
+  'max-examples',
+  'targets',
+  'rounds',
+  'per-round',
+  'optimizer',
+  'server-lr',
+  'weighting',
+  'eval-every',
+  'seed',
+  'split-seed',
+  'out',
+  'dp',
+  'noise-multiplier',
+  'clip',
+  'initial-clip',
+  'target-quantile',
+  'target-delta',
+  'patience',
+  'checkpoint',
+  'central-optimizer',
+  'central-lr',
+  'central-epochs',
+  'central-eval-every',
+  'save-model',
 ] as const;
 
 export type ParsedArgs = { help: true } | { help: false; config: SimulationConfig };
@@ -159,9 +190,7 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
     throw new Error(`${(error as Error).message}\nRun with --help for the list of flags.`);
   }
   if (parsed.values.help) return { help: true };
-  const camel = Object.fromEntries(
-    Object.entries(parsed.values).map(([key, value]) => [key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), value]),
-  );
+  const camel = Object.fromEntries(Object.entries(parsed.values).map(([key, value]) => [key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), value]));
   const result = simulationConfigSchema.safeParse(camel);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
@@ -172,8 +201,10 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
   }
   const config: SimulationConfig = { ...result.data, unit: result.data.unit ?? (result.data.corpus === 'sotu' ? 'group' : 'document') };
   if (config.central && config.centralOnly) throw new Error('--central and --central-only exclude each other\nRun with --help for the list of flags.');
-  if (config.checkpoint && config.dp !== 'off') throw new Error('--checkpoint cannot resume a private run (its privacy accountant would restart)\nRun with --help for the list of flags.');
-  if (config.checkpoint && config.central) throw new Error('--checkpoint resumes the federated run or --central-only, not --central\nRun with --help for the list of flags.');
+  if (config.checkpoint && config.dp !== 'off')
+    throw new Error('--checkpoint cannot resume a private run (its privacy accountant would restart)\nRun with --help for the list of flags.');
+  if (config.checkpoint && config.central)
+    throw new Error('--checkpoint resumes the federated run or --central-only, not --central\nRun with --help for the list of flags.');
   if (!config.centralOnly && config.perRound > (config.clients ?? Number.POSITIVE_INFINITY)) {
     throw new Error(`--per-round (${config.perRound}) cannot exceed --clients (${config.clients})`);
   }

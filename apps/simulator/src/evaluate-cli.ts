@@ -32,7 +32,9 @@ function modelLabel(trainedBy: EvaluateReport['models'][number]['trainedBy'], wi
 }
 
 function print(report: EvaluateReport): void {
-  const table = new Table({ head: [`${report.split.testExamples.toLocaleString('en-US')} held-out examples`, 'top-1', 'top-3', 'top-1 in-vocab', 'perplexity'] });
+  const table = new Table({
+    head: [`${report.split.testExamples.toLocaleString('en-US')} held-out examples`, 'top-1', 'top-3', 'top-1 in-vocab', 'perplexity'],
+  });
   const several = report.models.length > 1;
   const rows: (readonly [string, Scores])[] = [
     ...report.models.map((m) => [modelLabel(m.trainedBy, several), m.scores] as const),
@@ -40,12 +42,20 @@ function print(report: EvaluateReport): void {
     ...Object.entries(report.baselines).map(([name, s]) => [name, s] as const),
   ];
   for (const [name, s] of rows) {
-    table.push([name, `${pct(s.top1)} ${range(s.top1Interval, pct)}`, `${pct(s.top3)} ${range(s.top3Interval, pct)}`, pct(s.inVocabularyTop1), `${s.perplexity.toFixed(1)} ${range(s.perplexityInterval, (v) => v.toFixed(1))}`]);
+    table.push([
+      name,
+      `${pct(s.top1)} ${range(s.top1Interval, pct)}`,
+      `${pct(s.top3)} ${range(s.top3Interval, pct)}`,
+      pct(s.inVocabularyTop1),
+      `${s.perplexity.toFixed(1)} ${range(s.perplexityInterval, (v) => v.toFixed(1))}`,
+    ]);
   }
   console.log(table.toString());
   for (const m of several ? report.models : []) {
     const r = m.ratio;
-    console.log(`${modelLabel(m.trainedBy, true)} / ${r.best}: top-1 ${r.top1.toFixed(3)} ${range(r.top1Interval, (v) => v.toFixed(3))} (McNemar z ${r.mcnemarZ.toFixed(1)})`);
+    console.log(
+      `${modelLabel(m.trainedBy, true)} / ${r.best}: top-1 ${r.top1.toFixed(3)} ${range(r.top1Interval, (v) => v.toFixed(3))} (McNemar z ${r.mcnemarZ.toFixed(1)})`,
+    );
   }
   const r = report.ratio;
   console.log(

@@ -18,7 +18,9 @@ function config(flags: string) {
 describe('npm run evaluate on a saved model', () => {
   it('re-measures the model and the baselines exactly as the run that saved it did, and dumps the split', async () => {
     const modelFile = join(dir, 'model.bin');
-    const simulated = await runSimulation(config(`--clients 3 --per-round 2 --rounds 2 --max-examples 32 --max-test-examples 400 --seed 5 --quiet --save-model ${modelFile}`));
+    const simulated = await runSimulation(
+      config(`--clients 3 --per-round 2 --rounds 2 --max-examples 32 --max-test-examples 400 --seed 5 --quiet --save-model ${modelFile}`),
+    );
     const report = await evaluateSavedModels({ modelFiles: [modelFile], maxTestExamples: 400, dump: dir });
 
     // Same split, same held-out sample, same weights: the same numbers.
@@ -63,7 +65,11 @@ describe('npm run evaluate on a saved model', () => {
   it('summarises training seeds on one split by their mean and the spread across them, and refuses another split', async () => {
     const seeds = [11, 12, 13].map((seed) => join(dir, `seed-${seed}.bin`));
     for (const [i, file] of seeds.entries()) {
-      await runSimulation(config(`--clients 3 --per-round 2 --rounds 1 --max-examples 32 --max-test-examples 300 --seed ${11 + i} --split-seed 4 --quiet --no-baselines --save-model ${file}`));
+      await runSimulation(
+        config(
+          `--clients 3 --per-round 2 --rounds 1 --max-examples 32 --max-test-examples 300 --seed ${11 + i} --split-seed 4 --quiet --no-baselines --save-model ${file}`,
+        ),
+      );
     }
     const report = await evaluateSavedModels({ modelFiles: seeds, maxTestExamples: 300 });
     expect(report.models.map((m) => m.trainedBy.config.seed)).toEqual([11, 12, 13]);
@@ -74,7 +80,9 @@ describe('npm run evaluate on a saved model', () => {
     for (const m of report.models) expect(m.ratio.top1).toBeCloseTo(m.scores.top1 / report.baselines[report.ratio.best].top1, 12);
 
     const otherSplit = join(dir, 'other-split.bin');
-    await runSimulation(config(`--clients 3 --per-round 2 --rounds 1 --max-examples 32 --max-test-examples 300 --seed 9 --quiet --no-baselines --save-model ${otherSplit}`));
+    await runSimulation(
+      config(`--clients 3 --per-round 2 --rounds 1 --max-examples 32 --max-test-examples 300 --seed 9 --quiet --no-baselines --save-model ${otherSplit}`),
+    );
     await expect(evaluateSavedModels({ modelFiles: [seeds[0]!, otherSplit], maxTestExamples: 300 })).rejects.toThrow(/another split/);
   });
 

@@ -49,7 +49,16 @@ export interface EvaluateOptions {
   onPhase?: (phase: string) => void;
 }
 
-export type Scores = { top1: number; top3: number; perplexity: number; examples: number; top1Interval: Interval; top3Interval: Interval; perplexityInterval: Interval; inVocabularyTop1: number };
+export type Scores = {
+  top1: number;
+  top3: number;
+  perplexity: number;
+  examples: number;
+  top1Interval: Interval;
+  top3Interval: Interval;
+  perplexityInterval: Interval;
+  inVocabularyTop1: number;
+};
 
 /** A model over the n-gram with the best top-1, paired on the same examples. */
 export interface BaselineRatio {
@@ -161,7 +170,11 @@ function meanRatio(all: BaselineRatio[]): BaselineRatio {
 function splitFlags(data: SavedModelMeta['data']): string {
   const { seed, splitSeed, ...rest } = data;
   const fixed: Record<string, unknown> = { ...rest, splitSeed: splitSeed ?? seed };
-  return JSON.stringify(Object.keys(fixed).sort().map((key) => [key, fixed[key]]));
+  return JSON.stringify(
+    Object.keys(fixed)
+      .sort()
+      .map((key) => [key, fixed[key]]),
+  );
 }
 
 /**
@@ -180,7 +193,9 @@ export async function evaluateSavedModels(options: EvaluateOptions): Promise<Eva
   const vocabulary = createVocabulary({ size: spec.vocabularySize });
   for (const { file, meta: other, spec: otherSpec } of saved) {
     if (vocabulary.fingerprint !== other.vocabularyFingerprint) {
-      throw new Error(`${file} was trained on vocabulary ${other.vocabularyFingerprint}, this build's ${spec.vocabularySize}-word vocabulary is ${vocabulary.fingerprint}`);
+      throw new Error(
+        `${file} was trained on vocabulary ${other.vocabularyFingerprint}, this build's ${spec.vocabularySize}-word vocabulary is ${vocabulary.fingerprint}`,
+      );
     }
     if (splitFlags(other.data) !== splitFlags(meta.data) || otherSpec.vocabularySize !== spec.vocabularySize) {
       throw new Error(`${file} was trained on another split than ${first.file}: models compared together must share their data flags and split seed`);
@@ -217,13 +232,26 @@ export async function evaluateSavedModels(options: EvaluateOptions): Promise<Eva
       hash: entry.meta.hash,
       trainedBy: entry.meta.trainedBy,
       scores: scores(metrics),
-      ratio: { best, top1: top1.ratio, top1Interval: top1.interval, mcnemarZ: top1.mcnemarZ, top3: top3.ratio, top3Interval: top3.interval, perplexity: metrics.perplexity / baselines[best].perplexity },
+      ratio: {
+        best,
+        top1: top1.ratio,
+        top1Interval: top1.interval,
+        mcnemarZ: top1.mcnemarZ,
+        top3: top3.ratio,
+        top3Interval: top3.interval,
+        perplexity: metrics.perplexity / baselines[best].perplexity,
+      },
     });
   }
 
   if (options.dump) {
     options.onPhase?.('dump');
-    writeSplit(options.dump, spec.vocabularySize, data.trainTexts.flatMap((texts) => textToSentences(texts, vocabulary)), testExamples);
+    writeSplit(
+      options.dump,
+      spec.vocabularySize,
+      data.trainTexts.flatMap((texts) => textToSentences(texts, vocabulary)),
+      testExamples,
+    );
   }
   return {
     model: meanScores(models.map((m) => m.scores)),

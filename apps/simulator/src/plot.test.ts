@@ -19,7 +19,10 @@ const central = {
   mode: 'central',
   config: { centralOptimizer: 'adam', centralLr: 0.002, lr: 0.5 },
   rounds: [],
-  curve: [{ epochs: 0.5, ...metrics(0.15, 200) }, { epochs: 1, ...metrics(0.2, 120) }],
+  curve: [
+    { epochs: 0.5, ...metrics(0.15, 200) },
+    { epochs: 1, ...metrics(0.2, 120) },
+  ],
 } as unknown as SimulationReport;
 
 describe('learning curves', () => {
@@ -34,7 +37,14 @@ describe('learning curves', () => {
   it('renders both panels to SVG with every run and the baselines labelled', async () => {
     const svg = await renderLearningCurves([federated, central]);
     expect(svg.startsWith('<svg')).toBe(true);
-    for (const text of ['federated fedadam (server 0.03, client 1), seed 1', 'central Adam 0.002', 'KN-2', 'KN-4', 'top-1 accuracy', 'perplexity (log scale)']) {
+    for (const text of [
+      'federated fedadam (server 0.03, client 1), seed 1',
+      'central Adam 0.002',
+      'KN-2',
+      'KN-4',
+      'top-1 accuracy',
+      'perplexity (log scale)',
+    ]) {
       expect(svg).toContain(text);
     }
   });

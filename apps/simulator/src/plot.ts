@@ -19,7 +19,8 @@ export function curvePoints(report: SimulationReport, label: string): CurvePoint
   const points: CurvePoint[] = [];
   for (const round of report.rounds) {
     processed += round.examplesProcessed;
-    if (round.top1 !== null && round.perplexity !== null) points.push({ run: label, epochs: processed / report.config.trainPool, top1: round.top1, perplexity: round.perplexity });
+    if (round.top1 !== null && round.perplexity !== null)
+      points.push({ run: label, epochs: processed / report.config.trainPool, top1: round.top1, perplexity: round.perplexity });
   }
   return points;
 }
@@ -37,7 +38,11 @@ export function runLabel(report: SimulationReport): string {
  */
 export function learningCurveSpec(reports: readonly SimulationReport[]): TopLevelSpec {
   const points = reports.flatMap((report) => curvePoints(report, runLabel(report)));
-  const baselines = Object.entries(reports[0]?.baselines ?? {}).map(([name, b]) => ({ baseline: name.toUpperCase().replace('KN', 'KN-'), top1: b.top1, perplexity: b.perplexity }));
+  const baselines = Object.entries(reports[0]?.baselines ?? {}).map(([name, b]) => ({
+    baseline: name.toUpperCase().replace('KN', 'KN-'),
+    top1: b.top1,
+    perplexity: b.perplexity,
+  }));
   const panel = (field: 'top1' | 'perplexity', title: string, format: string, scale: Record<string, unknown>) => ({
     width: 420,
     height: 260,

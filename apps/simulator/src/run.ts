@@ -165,7 +165,10 @@ function oovRate(targets: Int32Array): number {
   return words > 0 ? unknown / words : Number.NaN;
 }
 
-export type DataConfig = Pick<SimulationConfig, 'corpus' | 'partition' | 'unit' | 'alpha' | 'testFraction' | 'clients' | 'maxTestExamples' | 'model' | 'seed' | 'splitSeed'>;
+export type DataConfig = Pick<
+  SimulationConfig,
+  'corpus' | 'partition' | 'unit' | 'alpha' | 'testFraction' | 'clients' | 'maxTestExamples' | 'model' | 'seed' | 'splitSeed'
+>;
 
 /** Loads and partitions the corpus and splits off the held-out clients, deterministically from the flags. */
 export function prepareData(config: DataConfig): PreparedData {
@@ -299,11 +302,20 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       ...(resume ? { resume } : {}),
       onCheckpoint: (state) => {
         const last = state.curve.at(-1);
-        hooks.onProgress?.(state.processed, { epochs: (state.processed / pool).toFixed(2), top1: last ? (last.test.top1 * 100).toFixed(2) : '…', ppl: last ? last.test.perplexity.toFixed(1) : '…' });
+        hooks.onProgress?.(state.processed, {
+          epochs: (state.processed / pool).toFixed(2),
+          top1: last ? (last.test.top1 * 100).toFixed(2) : '…',
+          ppl: last ? last.test.perplexity.toFixed(1) : '…',
+        });
         if (!config.checkpoint) return;
         const arrays: Record<string, Float32Array> = { weights: state.weights };
         state.optimizer.forEach((slot, i) => (arrays[`optimizer.${i}`] = slot.values));
-        const meta: CentralMeta = { processed: state.processed, curve: state.curve, seconds: state.seconds, optimizer: state.optimizer.map(({ name, shape }) => ({ name, shape })) };
+        const meta: CentralMeta = {
+          processed: state.processed,
+          curve: state.curve,
+          seconds: state.seconds,
+          optimizer: state.optimizer.map(({ name, shape }) => ({ name, shape })),
+        };
         saveCheckpoint(config.checkpoint, 'central', key, meta, arrays);
       },
       onProgress: (processed, _budget, loss) => hooks.onProgress?.(processed, { loss: loss.toFixed(3) }),
@@ -323,7 +335,15 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     return report;
   }
 
-  const plan = { epochs: config.epochs, batchSize: config.batchSize, optimizer: config.clientOptimizer, learningRate: config.lr, maxExamples: config.maxExamples, timeBudgetMs: 3_600_000, targets: config.targets };
+  const plan = {
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    optimizer: config.clientOptimizer,
+    learningRate: config.lr,
+    maxExamples: config.maxExamples,
+    timeBudgetMs: 3_600_000,
+    targets: config.targets,
+  };
   const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key) : null;
   const resume: FederatedCheckpoint | undefined = stored
     ? {

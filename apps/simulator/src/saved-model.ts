@@ -21,7 +21,15 @@ const DATA_KEYS = ['corpus', 'partition', 'unit', 'alpha', 'testFraction', 'clie
 
 export function saveModel(
   file: string,
-  { spec, weights, summary }: { spec: ModelSpec; weights: Float32Array; summary: { mode: 'federated' | 'central'; config: DataConfig & { vocabularyFingerprint: string } & Record<string, unknown>; model: EvaluationMetrics } },
+  {
+    spec,
+    weights,
+    summary,
+  }: {
+    spec: ModelSpec;
+    weights: Float32Array;
+    summary: { mode: 'federated' | 'central'; config: DataConfig & { vocabularyFingerprint: string } & Record<string, unknown>; model: EvaluationMetrics };
+  },
 ): void {
   const payload = encodeModelPayload({ version: 0, spec, weights });
   const { hash } = decodeModelPayload(payload);

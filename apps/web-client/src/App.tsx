@@ -28,17 +28,30 @@ export function App() {
       <header>
         <h1>Murmur</h1>
         <nav>
-          <a href="#/" aria-current={route === 'compose' ? 'page' : undefined}>Write</a>
-          <a href="#/privacy" aria-current={route === 'privacy' ? 'page' : undefined}>Privacy</a>
-          <a href="#/dashboard" aria-current={route === 'dashboard' ? 'page' : undefined}>Dashboard</a>
+          <a href="#/" aria-current={route === 'compose' ? 'page' : undefined}>
+            Write
+          </a>
+          <a href="#/privacy" aria-current={route === 'privacy' ? 'page' : undefined}>
+            Privacy
+          </a>
+          <a href="#/dashboard" aria-current={route === 'dashboard' ? 'page' : undefined}>
+            Dashboard
+          </a>
         </nav>
       </header>
       {demo && (
         <p className="banner demo" role="status" data-testid="demo-banner">
-          Demo data: {state.seed?.status === 'failed' ? `could not load partition ${state.seed.partition}: ${state.seed.message}` : `this browser holds public State of the Union text${state.seed ? ` (partition ${state.seed.partition})` : ''}, not anything you wrote.`}
+          Demo data:{' '}
+          {state.seed?.status === 'failed'
+            ? `could not load partition ${state.seed.partition}: ${state.seed.message}`
+            : `this browser holds public State of the Union text${state.seed ? ` (partition ${state.seed.partition})` : ''}, not anything you wrote.`}
         </p>
       )}
-      {state.notice && <p className="banner notice" role="alert" data-testid="notice">{state.notice}</p>}
+      {state.notice && (
+        <p className="banner notice" role="alert" data-testid="notice">
+          {state.notice}
+        </p>
+      )}
       <main>
         {route === 'dashboard' ? (
           <Suspense fallback={<p>Loading the dashboard…</p>}>
@@ -60,13 +73,25 @@ function StatusBar() {
   const calibration = state.calibration;
   return (
     <footer className="status" aria-label="Status">
-      <span data-testid="model-version">{state.model ? `model v${state.model.version} (${state.model.parameters.toLocaleString()} parameters, ${state.model.source})` : state.phase === 'failed' ? 'no model' : 'loading model…'}</span>
-      <span data-testid="backend" title={calibration?.reason}>
-        {calibration ? `${calibration.backend}${calibration.backend === 'wasm' ? ` (${calibration.wasmThreads} thread${calibration.wasmThreads === 1 ? '' : 's'})` : ''}${calibration.fromCache ? ', cached choice' : ''}` : 'choosing backend…'}
+      <span data-testid="model-version">
+        {state.model
+          ? `model v${state.model.version} (${state.model.parameters.toLocaleString()} parameters, ${state.model.source})`
+          : state.phase === 'failed'
+            ? 'no model'
+            : 'loading model…'}
       </span>
-      <span data-testid="eligibility" data-state={state.eligibility.state}>{state.eligibility.reason}</span>
+      <span data-testid="backend" title={calibration?.reason}>
+        {calibration
+          ? `${calibration.backend}${calibration.backend === 'wasm' ? ` (${calibration.wasmThreads} thread${calibration.wasmThreads === 1 ? '' : 's'})` : ''}${calibration.fromCache ? ', cached choice' : ''}`
+          : 'choosing backend…'}
+      </span>
+      <span data-testid="eligibility" data-state={state.eligibility.state}>
+        {state.eligibility.reason}
+      </span>
       <span data-testid="participation" data-connection={state.participation.connection}>
-        {state.participation.connection === 'off' ? 'not participating' : `${state.participation.connection}${state.participation.activity ? `: ${state.participation.activity}` : ''}`}
+        {state.participation.connection === 'off'
+          ? 'not participating'
+          : `${state.participation.connection}${state.participation.activity ? `: ${state.participation.activity}` : ''}`}
       </span>
       <span data-testid="examples">{state.examples.toLocaleString()} examples</span>
       <span data-testid="phase" data-phase={state.phase} hidden />

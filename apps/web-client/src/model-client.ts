@@ -15,12 +15,14 @@ export class ModelFetchError extends Error {
 
 export type ModelFetchResult = { status: 'not-modified' } | { status: 'ok'; bytes: Uint8Array; etag: string | null };
 
-
 /**
  * GET `${baseUrl}${path}`; with `etag` (the hash of the model we hold, as the aggregator's ETag),
  * an unchanged model costs one 304.
  */
-export async function fetchModelPayload(baseUrl: string, options: { path?: string; etag?: string | null; fetchImpl?: typeof fetch } = {}): Promise<ModelFetchResult> {
+export async function fetchModelPayload(
+  baseUrl: string,
+  options: { path?: string; etag?: string | null; fetchImpl?: typeof fetch } = {},
+): Promise<ModelFetchResult> {
   const path = options.path ?? '/api/model/latest';
   const headers: Record<string, string> = options.etag ? { 'if-none-match': `"${options.etag}"` } : {};
   let response: Response;
@@ -34,6 +36,7 @@ export async function fetchModelPayload(baseUrl: string, options: { path?: strin
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > MAX_MODEL_BYTES) throw new ModelFetchError('TOO_LARGE', `GET ${path}: ${declared} bytes is above the ${MAX_MODEL_BYTES}-byte limit`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.byteLength > MAX_MODEL_BYTES) throw new ModelFetchError('TOO_LARGE', `GET ${path}: ${bytes.byteLength} bytes is above the ${MAX_MODEL_BYTES}-byte limit`);
+  if (bytes.byteLength > MAX_MODEL_BYTES)
+    throw new ModelFetchError('TOO_LARGE', `GET ${path}: ${bytes.byteLength} bytes is above the ${MAX_MODEL_BYTES}-byte limit`);
   return { status: 'ok', bytes, etag: response.headers.get('etag')?.replace(/^(W\/)?"|"$/g, '') ?? null };
 }

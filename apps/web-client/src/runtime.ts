@@ -145,7 +145,12 @@ export class MurmurRuntime {
       // The worker verifies the model first; its spec decides what calibration measures. A cached
       // copy that no longer verifies is replaced from the network.
       const cached = await store.getLatestModel();
-      const fromCache = cached ? await this.useModel(cached.payload, 'cache').then(() => true, () => false) : false;
+      const fromCache = cached
+        ? await this.useModel(cached.payload, 'cache').then(
+            () => true,
+            () => false,
+          )
+        : false;
       if (!fromCache) {
         const fetched = await fetchModelPayload(this.config.origin);
         if (fetched.status !== 'ok') throw new Error('the aggregator answered 304 to a request without a cached model');
@@ -234,14 +239,22 @@ export class MurmurRuntime {
         const now = Date.now();
         await store.putText({ id, body: loaded.texts.join('\n\n'), source: 'demo', demoPartition: loaded.id, createdAt: now, updatedAt: now });
       }
-      this.set({ seed: { partition: loaded.id, status: 'loaded', message: `${loaded.texts.length} sentences from ${loaded.corpus}` }, texts: await store.listTexts() });
+      this.set({
+        seed: { partition: loaded.id, status: 'loaded', message: `${loaded.texts.length} sentences from ${loaded.corpus}` },
+        texts: await store.listTexts(),
+      });
     } catch (error) {
       this.set({ seed: { partition, status: 'failed', message: (error as Error).message } });
     }
   }
 
   private stale(record: ExampleRecord | undefined, text: TextRecord, model: LoadedModelInfo): boolean {
-    return !record || record.textUpdatedAt !== text.updatedAt || record.vocabularyFingerprint !== model.vocabularyFingerprint || record.contextLength !== model.spec.contextLength;
+    return (
+      !record ||
+      record.textUpdatedAt !== text.updatedAt ||
+      record.vocabularyFingerprint !== model.vocabularyFingerprint ||
+      record.contextLength !== model.spec.contextLength
+    );
   }
 
   /** Derives examples for every text whose examples are missing or stale; serialized. */
@@ -273,7 +286,9 @@ export class MurmurRuntime {
           textUpdatedAt: text.updatedAt,
         });
       }
-      const current = (await store.listExamples()).filter((r) => r.vocabularyFingerprint === model.vocabularyFingerprint && r.contextLength === model.spec.contextLength);
+      const current = (await store.listExamples()).filter(
+        (r) => r.vocabularyFingerprint === model.vocabularyFingerprint && r.contextLength === model.spec.contextLength,
+      );
       this.set({ examples: current.reduce((sum, r) => sum + r.count, 0) });
       this.recomputeEligibility();
     });
@@ -284,7 +299,9 @@ export class MurmurRuntime {
   private async localExamples(): Promise<ExampleSet | null> {
     const model = this.state.model;
     if (!model) return null;
-    const sets = (await this.requireStore().listExamples()).filter((r) => r.vocabularyFingerprint === model.vocabularyFingerprint && r.contextLength === model.spec.contextLength && r.count > 0);
+    const sets = (await this.requireStore().listExamples()).filter(
+      (r) => r.vocabularyFingerprint === model.vocabularyFingerprint && r.contextLength === model.spec.contextLength && r.count > 0,
+    );
     return sets.length === 0 ? null : concatExamples(sets.map(({ contexts, targets, count, contextLength }) => ({ contexts, targets, count, contextLength })));
   }
 

@@ -9,7 +9,9 @@ import { backendSchema, kernelsSchema, type FromWorker } from '../worker/protoco
  */
 declare global {
   interface Window {
-    murmurBench?: { ok: true; result: Extract<FromWorker, { type: 'benchmarked' }>; crossOriginIsolated: boolean; webgpuAdapter: string | null } | { ok: false; error: string };
+    murmurBench?:
+      | { ok: true; result: Extract<FromWorker, { type: 'benchmarked' }>; crossOriginIsolated: boolean; webgpuAdapter: string | null }
+      | { ok: false; error: string };
   }
 }
 
@@ -32,8 +34,10 @@ async function run(): Promise<void> {
   // The worker stays until the bench closes the page: it reads the worker thread's CPU time first.
 }
 
-run().catch((error: unknown) => {
-  window.murmurBench = { ok: false, error: error instanceof Error ? error.message : String(error) };
-}).finally(() => {
-  if (output) output.textContent = JSON.stringify(window.murmurBench, null, 2);
-});
+run()
+  .catch((error: unknown) => {
+    window.murmurBench = { ok: false, error: error instanceof Error ? error.message : String(error) };
+  })
+  .finally(() => {
+    if (output) output.textContent = JSON.stringify(window.murmurBench, null, 2);
+  });

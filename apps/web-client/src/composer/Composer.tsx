@@ -16,7 +16,11 @@ export function Composer() {
   const saveTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const pendingSave = useRef<Promise<string> | null>(null);
   const requester = useMemo(
-    () => new SuggestionRequester((text) => runtime.suggest(text), (answer, text) => setSuggested({ words: answer.words, forText: text })),
+    () =>
+      new SuggestionRequester(
+        (text) => runtime.suggest(text),
+        (answer, text) => setSuggested({ words: answer.words, forText: text }),
+      ),
     [runtime],
   );
   useEffect(() => () => requester.dispose(), [requester]);
@@ -39,10 +43,12 @@ export function Composer() {
     saveTimer.current = setTimeout(() => {
       saveTimer.current = null;
       const previous = pendingSave.current ?? Promise.resolve(noteId);
-      pendingSave.current = previous.then((id) => runtime.saveText(id, text)).then((id) => {
-        setNoteId(id);
-        return id;
-      });
+      pendingSave.current = previous
+        .then((id) => runtime.saveText(id, text))
+        .then((id) => {
+          setNoteId(id);
+          return id;
+        });
     }, SAVE_DEBOUNCE_MS);
   };
 
@@ -91,7 +97,9 @@ export function Composer() {
         rows={8}
       />
       <div className="notes">
-        <button type="button" onClick={() => open(null)}>New note</button>
+        <button type="button" onClick={() => open(null)}>
+          New note
+        </button>
         <ul aria-label="Your notes">
           {userTexts.map((t) => (
             <li key={t.id}>

@@ -85,8 +85,7 @@ export function AdminPanel({ api, paused, onChanged }: AdminPanelProps) {
         <h2>Admin</h2>
         <p className="dash-muted">Everything above is read-only. With the aggregator’s admin token you can pause rounds and change the plan.</p>
         <label>
-          Admin token{' '}
-          <input type="password" autoComplete="off" value={draft} onChange={(e) => setDraft(e.target.value)} disabled={token !== null} />
+          Admin token <input type="password" autoComplete="off" value={draft} onChange={(e) => setDraft(e.target.value)} disabled={token !== null} />
         </label>{' '}
         <button type="submit" disabled={token !== null || draft.trim() === ''}>
           {token !== null ? 'Checking…' : 'Unlock'}
@@ -128,7 +127,11 @@ export function AdminPanel({ api, paused, onChanged }: AdminPanelProps) {
         </button>
       </header>
       <p>
-        <button type="button" disabled={busy || paused === true} onClick={() => void run(() => api.pause(token), 'Paused: no new round starts; the running one finishes.')}>
+        <button
+          type="button"
+          disabled={busy || paused === true}
+          onClick={() => void run(() => api.pause(token), 'Paused: no new round starts; the running one finishes.')}
+        >
           Pause rounds
         </button>{' '}
         <button type="button" disabled={busy || paused === false} onClick={() => void run(() => api.resume(token), 'Resumed.')}>
@@ -206,7 +209,9 @@ function PlanForm({ plan, busy, onSubmit }: { plan: PlanResponse; busy: boolean;
             );
           })}
         </div>
-        {Object.keys(plan.bounds).length === 0 && <p className="dash-muted">The aggregator checks every value against its bounds and says why it refuses one.</p>}
+        {Object.keys(plan.bounds).length === 0 && (
+          <p className="dash-muted">The aggregator checks every value against its bounds and says why it refuses one.</p>
+        )}
         <button type="submit" disabled={!canSubmit}>
           Apply {Object.keys(changes).length > 0 ? `${Object.keys(changes).length} change${Object.keys(changes).length === 1 ? '' : 's'}` : ''}
         </button>

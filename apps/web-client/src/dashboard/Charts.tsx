@@ -106,7 +106,10 @@ export const Charts = memo(function Charts({ rounds, epsilonBudget }: { rounds: 
     () => backendsInUse(rows).map((key) => ({ name: key, value: (r: RoundRow) => r.backends[key], color: BACKEND_COLORS[key] })),
     [rows],
   );
-  const reference = useMemo(() => (epsilonBudget === null ? undefined : { y: epsilonBudget, label: `budget ${formatNumber(epsilonBudget, 2)}` }), [epsilonBudget]);
+  const reference = useMemo(
+    () => (epsilonBudget === null ? undefined : { y: epsilonBudget, label: `budget ${formatNumber(epsilonBudget, 2)}` }),
+    [epsilonBudget],
+  );
   if (rows.length === 0) return <p className="dash-muted">No finished rounds yet: the charts fill in as rounds commit.</p>;
   return (
     <div className="dash-charts">

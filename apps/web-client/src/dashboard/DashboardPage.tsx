@@ -58,7 +58,10 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
 
       <section className="dash-card" aria-label="Rounds">
         <h2>
-          Rounds <span className="dash-muted" data-testid="dash-rounds-loaded">{state.rounds.length.toLocaleString()}</span>
+          Rounds{' '}
+          <span className="dash-muted" data-testid="dash-rounds-loaded">
+            {state.rounds.length.toLocaleString()}
+          </span>
         </h2>
         {state.rounds.length > 0 && <RoundTable rounds={state.rounds} selected={selected} onSelect={setSelected} />}
         {selected !== null && <RoundDetail key={selected} api={api} round={selected} known={selectedRecord} onClose={() => setSelected(null)} />}
@@ -115,7 +118,9 @@ function HistoryNote({ state, onRetry }: { state: DashboardState; onRetry(): voi
         </p>
       );
     case 'complete':
-      return state.rounds.length === 0 ? <p data-testid="dash-no-rounds">No rounds have finished yet. They appear here as the aggregator commits them.</p> : null;
+      return state.rounds.length === 0 ? (
+        <p data-testid="dash-no-rounds">No rounds have finished yet. They appear here as the aggregator commits them.</p>
+      ) : null;
     default: {
       const unreachable: never = state.history;
       return unreachable;

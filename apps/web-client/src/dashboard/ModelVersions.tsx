@@ -38,7 +38,12 @@ export function ModelVersions({ api, rounds, latest, oldestServed }: ModelVersio
   const newest = versions[0]?.version ?? null;
   const win = useWindowedRows({ count: versions.length, rowHeightPx: ROW_HEIGHT_PX, viewportHeightPx: LIST_HEIGHT_PX });
   return (
-    <div className="dash-list-scroll" style={{ height: Math.min(LIST_HEIGHT_PX, versions.length * ROW_HEIGHT_PX) }} onScroll={win.onScroll} data-testid="dash-model-versions">
+    <div
+      className="dash-list-scroll"
+      style={{ height: Math.min(LIST_HEIGHT_PX, versions.length * ROW_HEIGHT_PX) }}
+      onScroll={win.onScroll}
+      data-testid="dash-model-versions"
+    >
       <ul style={{ paddingTop: win.padTopPx, paddingBottom: win.padBottomPx }}>
         {versions.slice(win.start, win.end).map(({ version, round }) => (
           <li key={version} style={{ height: ROW_HEIGHT_PX }}>

@@ -17,7 +17,16 @@ const status: DashboardStatus = {
   connectedClients: 40,
   waitingClients: 9,
   roundsRecorded: 7,
-  plan: { target: 20, overSelection: 1.3, minReports: 3, pauseMs: 2000, checkinMs: 5000, training: { epochs: 1, batchSize: 16, optimizer: 'sgd', learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000, targets: 'last' }, clipNorm: 1, noiseMultiplier: 1.1 },
+  plan: {
+    target: 20,
+    overSelection: 1.3,
+    minReports: 3,
+    pauseMs: 2000,
+    checkinMs: 5000,
+    training: { epochs: 1, batchSize: 16, optimizer: 'sgd', learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000, targets: 'last' },
+    clipNorm: 1,
+    noiseMultiplier: 1.1,
+  },
   privacy: { mode: 'distributed', delta: 1e-5, epsilon: 2.5 },
   deadlines: { advertiseKeysMs: 60_000, shareKeysMs: 20_000, maskedInputMs: 15_000, unmaskingMs: 15_000 },
 };

@@ -39,7 +39,11 @@ function useNow(active: boolean): number {
 }
 
 /** Time in the phase and, where the phase has a deadline, time left; on the server's clock. */
-function phaseTiming(current: CurrentRound, deadlines: Deadlines | undefined, serverNow: number): { elapsedS: number; leftS: number | null; deadlineS: number | null } | null {
+function phaseTiming(
+  current: CurrentRound,
+  deadlines: Deadlines | undefined,
+  serverNow: number,
+): { elapsedS: number; leftS: number | null; deadlineS: number | null } | null {
   if (current.since === null) return null;
   const since = Date.parse(current.since);
   if (!Number.isFinite(since)) return null;
@@ -70,8 +74,7 @@ export function NowPanel({ state }: { state: DashboardState }) {
   return (
     <section className="dash-card" aria-label="Now" data-testid="dash-now">
       <h2>
-        Now:{' '}
-        <span data-testid="dash-current-round">{inRound ? `round ${current.round}` : status ? `next round ${status.nextRound}` : 'between rounds'}</span>
+        Now: <span data-testid="dash-current-round">{inRound ? `round ${current.round}` : status ? `next round ${status.nextRound}` : 'between rounds'}</span>
       </h2>
       <p>
         <strong data-testid="dash-current-phase" data-phase={current.phase}>
@@ -87,14 +90,22 @@ export function NowPanel({ state }: { state: DashboardState }) {
       </p>
       <ol className="dash-steps" aria-label="Round phases">
         {STEPS.map((step) => (
-          <li key={step} aria-current={step === current.phase ? 'step' : undefined} className={STEPS.indexOf(step) < STEPS.indexOf(current.phase) ? 'done' : undefined}>
+          <li
+            key={step}
+            aria-current={step === current.phase ? 'step' : undefined}
+            className={STEPS.indexOf(step) < STEPS.indexOf(current.phase) ? 'done' : undefined}
+          >
             {PHASE_LABELS[step]}
           </li>
         ))}
       </ol>
       {answered !== null && expected !== null && expected > 0 && (
         <p>
-          <progress max={expected} value={answered} aria-label="Phase progress" /> <span data-testid="dash-phase-progress">{answered} of {expected} answered</span>, {current.pending} pending
+          <progress max={expected} value={answered} aria-label="Phase progress" />{' '}
+          <span data-testid="dash-phase-progress">
+            {answered} of {expected} answered
+          </span>
+          , {current.pending} pending
         </p>
       )}
       {countdown && (
@@ -104,8 +115,10 @@ export function NowPanel({ state }: { state: DashboardState }) {
       )}
       {status && (
         <p className="dash-muted">
-          <span data-testid="dash-connected-clients">{status.connectedClients}</span> clients connected, <span data-testid="dash-waiting-clients">{status.waitingClients}</span> checked in and waiting; model v
-          <span data-testid="dash-model-version">{status.modelVersion}</span>; ε spent <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
+          <span data-testid="dash-connected-clients">{status.connectedClients}</span> clients connected,{' '}
+          <span data-testid="dash-waiting-clients">{status.waitingClients}</span> checked in and waiting; model v
+          <span data-testid="dash-model-version">{status.modelVersion}</span>; ε spent{' '}
+          <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
           {state.privacy?.epsilonBudget != null && ` of ${formatNumber(state.privacy.epsilonBudget)}`} at δ = {status.privacy.delta.toExponential(0)}
           {status.paused && ' — rounds are paused'}
         </p>

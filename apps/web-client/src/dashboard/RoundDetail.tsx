@@ -61,14 +61,18 @@ function RecordBody({ report, api }: { report: RoundReport; api: DashboardApi })
           </>
         )}
         <br />
-        {formatTime(report.startedAt)} → {formatTime(report.endedAt)} ({formatSeconds(Math.max(0, Date.parse(report.endedAt) - Date.parse(report.startedAt)) / 1000)}), id <code>{report.roundId}</code>
+        {formatTime(report.startedAt)} → {formatTime(report.endedAt)} (
+        {formatSeconds(Math.max(0, Date.parse(report.endedAt) - Date.parse(report.startedAt)) / 1000)}), id <code>{report.roundId}</code>
       </p>
       <p>
         Model v{report.modelVersion.from}
         {report.modelVersion.to !== report.modelVersion.from && (
           <>
             {' '}
-            → <a href={api.modelUrl(report.modelVersion.to)} download={`murmur-model-v${report.modelVersion.to}.bin`}>v{report.modelVersion.to}</a>
+            →{' '}
+            <a href={api.modelUrl(report.modelVersion.to)} download={`murmur-model-v${report.modelVersion.to}.bin`}>
+              v{report.modelVersion.to}
+            </a>
           </>
         )}
       </p>
@@ -87,7 +91,8 @@ function RecordBody({ report, api }: { report: RoundReport; api: DashboardApi })
         <dt>Privacy</dt>
         <dd>
           {privacy.mode}, C = {formatNumber(privacy.clipNorm)}, σ = {formatNumber(privacy.noiseMultiplier)}
-          {privacy.recordedNoiseMultiplier !== null && ` (recorded σ ${formatNumber(privacy.recordedNoiseMultiplier)})`}, q = {formatNumber(privacy.samplingRate, 4)}
+          {privacy.recordedNoiseMultiplier !== null && ` (recorded σ ${formatNumber(privacy.recordedNoiseMultiplier)})`}, q ={' '}
+          {formatNumber(privacy.samplingRate, 4)}
         </dd>
         <dt>ε after this round</dt>
         <dd>

@@ -62,7 +62,12 @@ describe('the virtualized round table', () => {
 
 describe('rowWindow', () => {
   it('clamps a scroll position past the end of a list that shrank', () => {
-    expect(rowWindow({ count: 10, rowHeightPx: 10, viewportHeightPx: 50, scrollTopPx: 10_000, overscan: 2 })).toEqual({ start: 3, end: 10, padTopPx: 30, padBottomPx: 0 });
+    expect(rowWindow({ count: 10, rowHeightPx: 10, viewportHeightPx: 50, scrollTopPx: 10_000, overscan: 2 })).toEqual({
+      start: 3,
+      end: 10,
+      padTopPx: 30,
+      padBottomPx: 0,
+    });
   });
 
   it('renders everything when the list fits', () => {

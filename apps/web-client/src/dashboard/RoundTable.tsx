@@ -26,7 +26,14 @@ export const RoundTable = memo(function RoundTable({ rounds, selected, onSelect 
   // Newest first without copying and reversing the whole list on every render.
   for (let i = win.start; i < win.end; i++) rows.push(rounds[rounds.length - 1 - i] as RoundReport);
   return (
-    <div className="dash-table-scroll" style={{ height: TABLE_HEIGHT_PX }} onScroll={win.onScroll} data-testid="dash-round-table" tabIndex={0} aria-label="Rounds">
+    <div
+      className="dash-table-scroll"
+      style={{ height: TABLE_HEIGHT_PX }}
+      onScroll={win.onScroll}
+      data-testid="dash-round-table"
+      tabIndex={0}
+      aria-label="Rounds"
+    >
       <table className="dash-table" aria-rowcount={rounds.length + 1}>
         {/* Fixed layout with set widths: columns must not resize as different rows scroll in. */}
         <colgroup>
@@ -40,12 +47,16 @@ export const RoundTable = memo(function RoundTable({ rounds, selected, onSelect 
             <th scope="col">Status</th>
             <th scope="col">Started</th>
             <th scope="col">Duration</th>
-            <th scope="col" title="selected → inputs in the committed sum">Cohort</th>
+            <th scope="col" title="selected → inputs in the committed sum">
+              Cohort
+            </th>
             <th scope="col">Eval loss</th>
             <th scope="col">Top-1</th>
             <th scope="col">Top-3</th>
             <th scope="col">ε</th>
-            <th scope="col" title="received / sent by the aggregator">Bytes</th>
+            <th scope="col" title="received / sent by the aggregator">
+              Bytes
+            </th>
           </tr>
         </thead>
         <tbody>

@@ -129,7 +129,16 @@ describe('validation at the edge', () => {
       connectedClients: 6,
       waitingClients: 4,
       roundsRecorded: 2,
-      plan: { target: 6, overSelection: 1, minReports: 4, pauseMs: 50, checkinMs: 300, training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 128, timeBudgetMs: 10_000 }, clipNorm: 1, noiseMultiplier: 0.02 },
+      plan: {
+        target: 6,
+        overSelection: 1,
+        minReports: 4,
+        pauseMs: 50,
+        checkinMs: 300,
+        training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 128, timeBudgetMs: 10_000 },
+        clipNorm: 1,
+        noiseMultiplier: 0.02,
+      },
       privacy: { mode: 'distributed', delta: 1e-5, epsilon: 1.5 },
       // Fields the dashboard does not read are dropped, not refused.
       uptimeSeconds: 12,

@@ -85,7 +85,10 @@ export class DashboardApi {
    * window by one: the next page repeats a record (the data layer deduplicates by roundId) and
    * never skips one.
    */
-  async history(onPage: (page: RoundsPage, complete: boolean) => void, options: { signal?: AbortSignal; caughtUp?: (page: RoundsPage) => boolean } = {}): Promise<ApiResult<number>> {
+  async history(
+    onPage: (page: RoundsPage, complete: boolean) => void,
+    options: { signal?: AbortSignal; caughtUp?: (page: RoundsPage) => boolean } = {},
+  ): Promise<ApiResult<number>> {
     let offset = 0;
     for (;;) {
       const page = await this.roundsPage(offset, options.signal);

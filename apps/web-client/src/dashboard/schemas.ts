@@ -20,9 +20,7 @@ export type DashboardStatus = StatusResponse;
 
 const finite = z.number().refine(Number.isFinite, { message: 'expected a finite number' });
 
-export const planBoundSchema = z
-  .object({ min: finite, max: finite, integer: z.boolean() })
-  .refine((b) => b.min <= b.max, { message: 'expected min ≤ max' });
+export const planBoundSchema = z.object({ min: finite, max: finite, integer: z.boolean() }).refine((b) => b.min <= b.max, { message: 'expected min ≤ max' });
 export type PlanBound = z.output<typeof planBoundSchema>;
 
 /** A dotted path to a number in LivePlan: 'target', 'training.epochs'. */
@@ -47,10 +45,11 @@ export const planResponseSchema = z
   });
 export type PlanResponse = z.output<typeof planResponseSchema>;
 
-
 /** The value at a dotted path of the plan, or undefined. */
 export function planValue(plan: LivePlan, path: string): unknown {
-  return path.split('.').reduce<unknown>((value, key) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined), plan);
+  return path
+    .split('.')
+    .reduce<unknown>((value, key) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined), plan);
 }
 
 /** Every numeric field of the plan as dotted paths, in the plan's own order: the fields an admin may edit. */

@@ -92,7 +92,12 @@ describe('the running round from phase events and status snapshots', () => {
     current = applyPhaseEvent(current, phase('advertiseKeys', 7, 26, '2026-12-01T08:00:05.000Z'));
     current = applyPhaseEvent(current, phase('shareKeys', 7, 24, '2026-12-01T08:00:20.000Z'));
     current = applyPhaseEvent(current, phase('maskedInput', 7, 23, '2026-12-01T08:00:21.000Z'));
-    expect(current).toMatchObject({ phase: 'maskedInput', round: 7, since: '2026-12-01T08:00:21.000Z', expected: { advertiseKeys: 26, shareKeys: 24, maskedInput: 23 } });
+    expect(current).toMatchObject({
+      phase: 'maskedInput',
+      round: 7,
+      since: '2026-12-01T08:00:21.000Z',
+      expected: { advertiseKeys: 26, shareKeys: 24, maskedInput: 23 },
+    });
     const funnel = liveFunnel(current);
     expect(funnel.map((s) => [s.key, s.clients, s.dropped])).toEqual([
       ['eligible', null, null],
@@ -115,7 +120,11 @@ describe('the running round from phase events and status snapshots', () => {
 
   it('keeps a poll’s pending when the current phase event is sent again on reconnect', () => {
     const event = phase('maskedInput', 7, 23, '2026-12-01T08:00:21.000Z');
-    const polled = applyStatus(applyPhaseEvent(null, event), status({ phase: 'maskedInput', round: { round: 7, roundId: 'r7-00000007', cohort: 26, pending: 9 } }), true);
+    const polled = applyStatus(
+      applyPhaseEvent(null, event),
+      status({ phase: 'maskedInput', round: { round: 7, roundId: 'r7-00000007', cohort: 26, pending: 9 } }),
+      true,
+    );
     expect(applyPhaseEvent(polled, event)).toMatchObject({ phase: 'maskedInput', pending: 9, since: event.at });
   });
 

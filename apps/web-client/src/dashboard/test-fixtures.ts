@@ -30,7 +30,7 @@ export function makeReport(round: number, options: ReportOptions = {}): RoundRep
   const committed = status === 'committed';
   return roundReportSchema.parse({
     round,
-    roundId: options.roundId ?? `r${round}-${(round * 2654435761 >>> 0).toString(16).padStart(8, '0')}`,
+    roundId: options.roundId ?? `r${round}-${((round * 2654435761) >>> 0).toString(16).padStart(8, '0')}`,
     status,
     startedAt: new Date(started).toISOString(),
     endedAt: new Date(started + durationMs).toISOString(),
@@ -39,7 +39,16 @@ export function makeReport(round: number, options: ReportOptions = {}): RoundRep
     cohort: { eligible: selected + 5, selected, advertised, shared, masked, unmasked },
     secagg: { graph: 'full', degree: selected - 1, threshold: Math.floor(selected / 2) + 1, modulusBits: 32, vectorLength: 12_345 },
     metrics: committed
-      ? { examples: 100 * masked, trainLoss: 5 / Math.sqrt(round), eval: { count: 20 * masked, loss: 6 / Math.sqrt(round), top1: Math.min(0.5, 0.01 * Math.log1p(round)), top3: Math.min(0.8, 0.02 * Math.log1p(round)) } }
+      ? {
+          examples: 100 * masked,
+          trainLoss: 5 / Math.sqrt(round),
+          eval: {
+            count: 20 * masked,
+            loss: 6 / Math.sqrt(round),
+            top1: Math.min(0.5, 0.01 * Math.log1p(round)),
+            top3: Math.min(0.8, 0.02 * Math.log1p(round)),
+          },
+        }
       : null,
     privacy: {
       mode: 'distributed',

@@ -37,7 +37,13 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
     void api.status(signal).then((result) => {
       if (signal.aborted) return;
       if (result.ok) {
-        dispatch({ type: 'status', status: result.value.status, fresh: phaseEvents.current === seen, serverTimeMs: result.value.serverTimeMs, receivedAt: Date.now() });
+        dispatch({
+          type: 'status',
+          status: result.value.status,
+          fresh: phaseEvents.current === seen,
+          serverTimeMs: result.value.serverTimeMs,
+          receivedAt: Date.now(),
+        });
       } else dispatch({ type: 'statusFailed', message: result.error.message });
     });
   }, [api]);
@@ -114,9 +120,12 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
 
   const inSecAgg = state.current !== null && isSecAggPhase(state.current.phase);
   useEffect(() => {
-    const timer = setInterval(() => {
-      if (document.visibilityState !== 'hidden') refreshStatus();
-    }, inSecAgg ? STATUS_POLL_ACTIVE_MS : STATUS_POLL_IDLE_MS);
+    const timer = setInterval(
+      () => {
+        if (document.visibilityState !== 'hidden') refreshStatus();
+      },
+      inSecAgg ? STATUS_POLL_ACTIVE_MS : STATUS_POLL_IDLE_MS,
+    );
     return () => clearInterval(timer);
   }, [inSecAgg, refreshStatus]);
 

@@ -34,8 +34,13 @@ export function PrivacyPage() {
     return (
       <section aria-label="Privacy" data-testid="deleted">
         <h2>Everything is deleted</h2>
-        <p>Your notes, the examples derived from them, the cached model, your settings and the contribution log are gone from this browser. Reload to start afresh.</p>
-        <button type="button" onClick={() => window.location.reload()}>Reload</button>
+        <p>
+          Your notes, the examples derived from them, the cached model, your settings and the contribution log are gone from this browser. Reload to start
+          afresh.
+        </p>
+        <button type="button" onClick={() => window.location.reload()}>
+          Reload
+        </button>
       </section>
     );
   }
@@ -44,10 +49,9 @@ export function PrivacyPage() {
     <section aria-label="Privacy" className="privacy">
       <h2>Your data stays on this device</h2>
       <p>
-        Murmur learns next-word suggestions from what you write without sending your text anywhere. With your consent, this browser trains the shared
-        model on your notes and sends only a clipped, noised update, masked so that the aggregator can only ever see the sum over many people.
+        Murmur learns next-word suggestions from what you write without sending your text anywhere. With your consent, this browser trains the shared model on
+        your notes and sends only a clipped, noised update, masked so that the aggregator can only ever see the sum over many people.
       </p>
-
       <h3>Help improve suggestions</h3>
       <label className="switch">
         <input type="checkbox" data-testid="consent" checked={state.settings.consent} onChange={(event) => void runtime.setConsent(event.target.checked)} />
@@ -55,7 +59,6 @@ export function PrivacyPage() {
       </label>
       <p className="hint">Off until you turn it on. {state.settings.consentChangedAt !== null && `Last changed ${when(state.settings.consentChangedAt)}.`}</p>
       <p data-testid="eligibility-detail">{state.eligibility.reason}</p>
-
       <h3>What is stored here</h3>
       {storage ? (
         <ul data-testid="storage-summary">
@@ -65,18 +68,20 @@ export function PrivacyPage() {
           <li>{storage.examples.toLocaleString()} training examples derived from them</li>
           <li>{storage.models.length === 0 ? 'no cached model' : storage.models.map((m) => `global model v${m.version} (${kb(m.bytes)})`).join(', ')}</li>
           <li>{storage.contributions} contribution log entries</li>
-          <li>{storage.calibrations} backend calibration{storage.calibrations === 1 ? '' : 's'}, and your consent setting</li>
+          <li>
+            {storage.calibrations} backend calibration{storage.calibrations === 1 ? '' : 's'}, and your consent setting
+          </li>
           {state.settings.enrollmentToken !== null && <li>an anonymous enrollment token (it lets the aggregator rate-limit this browser, not identify you)</li>}
         </ul>
       ) : (
         <p>Reading local storage…</p>
       )}
-
       <h3>How this device trains</h3>
       {state.calibration ? (
         <div data-testid="backend-detail">
           <p>
-            TensorFlow.js backend: <strong>{state.calibration.backend}</strong>{state.calibration.fromCache ? ` (chosen ${when(state.calibration.measuredAt)}, cached)` : ''}: {state.calibration.reason}.
+            TensorFlow.js backend: <strong>{state.calibration.backend}</strong>
+            {state.calibration.fromCache ? ` (chosen ${when(state.calibration.measuredAt)}, cached)` : ''}: {state.calibration.reason}.
           </p>
           <p className="hint">
             WebGPU adapter: {state.webgpuAdapter ?? 'none'}; cross-origin isolated: {state.crossOriginIsolated ? 'yes' : 'no'}.
@@ -85,7 +90,6 @@ export function PrivacyPage() {
       ) : (
         <p>Measuring which backend trains fastest here…</p>
       )}
-
       <h3>Contribution log</h3>
       {state.contributions.length === 0 ? (
         <p data-testid="no-contributions">No contributions yet.</p>
@@ -107,7 +111,10 @@ export function PrivacyPage() {
               <tr key={c.id ?? `${c.roundId}-${c.at}`} data-testid="contribution-row">
                 <td>{when(c.at)}</td>
                 <td>{c.roundId}</td>
-                <td>{c.status}{c.reason ? `: ${c.reason}` : ''}</td>
+                <td>
+                  {c.status}
+                  {c.reason ? `: ${c.reason}` : ''}
+                </td>
                 <td>{kb(c.bytesSent)}</td>
                 <td>{c.epsilon === null ? '—' : c.epsilon.toFixed(2)}</td>
                 <td data-testid="contribution-backend">{c.backend}</td>
@@ -117,17 +124,24 @@ export function PrivacyPage() {
           </tbody>
         </table>
       )}
-
       <h3>Export or delete</h3>
-      <button type="button" data-testid="export" onClick={() => void exportData()}>Export my data (JSON)</button>{' '}
+      <button type="button" data-testid="export" onClick={() => void exportData()}>
+        Export my data (JSON)
+      </button>{' '}
       {confirming ? (
         <span>
           Delete everything Murmur stored in this browser?{' '}
-          <button type="button" data-testid="confirm-delete" disabled={busy} onClick={() => void deleteAll()}>Yes, delete</button>{' '}
-          <button type="button" onClick={() => setConfirming(false)}>Cancel</button>
+          <button type="button" data-testid="confirm-delete" disabled={busy} onClick={() => void deleteAll()}>
+            Yes, delete
+          </button>{' '}
+          <button type="button" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
         </span>
       ) : (
-        <button type="button" data-testid="delete-all" onClick={() => setConfirming(true)}>Delete all my data</button>
+        <button type="button" data-testid="delete-all" onClick={() => setConfirming(true)}>
+          Delete all my data
+        </button>
       )}
     </section>
   );

@@ -38,10 +38,7 @@ export interface DeviceConditions {
   ready: boolean;
 }
 
-export type Eligibility =
-  | { state: 'off'; reason: string }
-  | { state: 'waiting'; reason: string; blocker: Blocker }
-  | { state: 'eligible'; reason: string };
+export type Eligibility = { state: 'off'; reason: string } | { state: 'waiting'; reason: string; blocker: Blocker } | { state: 'eligible'; reason: string };
 
 export type Blocker = 'not-ready' | 'offline' | 'examples' | 'typing' | 'battery' | 'metered';
 

@@ -98,7 +98,15 @@ describe('LocalStore', () => {
     const store = await open(uniqueName());
     stores.push(store);
     await expect(
-      store.putExamples({ textId: 'a', vocabularyFingerprint: 'f'.repeat(64), contextLength: 2, count: 3, contexts: new Int32Array(4), targets: new Int32Array(3), textUpdatedAt: 1 }),
+      store.putExamples({
+        textId: 'a',
+        vocabularyFingerprint: 'f'.repeat(64),
+        contextLength: 2,
+        count: 3,
+        contexts: new Int32Array(4),
+        targets: new Int32Array(3),
+        textUpdatedAt: 1,
+      }),
     ).rejects.toThrow(/count × contextLength/);
   });
 

@@ -15,10 +15,14 @@ function deferred() {
 describe('SuggestionRequester', () => {
   it('asks once per pause in typing', async () => {
     const asked: string[] = [];
-    const requester = new SuggestionRequester(async (text) => {
-      asked.push(text);
-      return { words: [text], modelVersion: 1 };
-    }, () => {}, 60);
+    const requester = new SuggestionRequester(
+      async (text) => {
+        asked.push(text);
+        return { words: [text], modelVersion: 1 };
+      },
+      () => {},
+      60,
+    );
     for (const text of ['h', 'he', 'hel', 'hell', 'hello ']) {
       requester.update(text);
       await vi.advanceTimersByTimeAsync(20);

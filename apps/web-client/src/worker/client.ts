@@ -1,10 +1,4 @@
-import {
-  fromWorkerSchema,
-  RESPONSE_OF,
-  type FromWorker,
-  type WorkerErrorCode,
-  type WorkerRequest,
-} from './protocol';
+import { fromWorkerSchema, RESPONSE_OF, type FromWorker, type WorkerErrorCode, type WorkerRequest } from './protocol';
 import { describeIssues } from '../storage/schema';
 
 export class WorkerRequestError extends Error {

@@ -61,7 +61,10 @@ describe('TrainingEngine', () => {
 
   it('calibrates over what is available, records why, and reuses a cached choice for the same key', async () => {
     const { send } = harness();
-    const first = await send({ type: 'calibrate', spec: SMALL, options: { ...calibration, candidates: [...calibration.candidates] }, cached: null }, 'calibrated').answer;
+    const first = await send(
+      { type: 'calibrate', spec: SMALL, options: { ...calibration, candidates: [...calibration.candidates] }, cached: null },
+      'calibrated',
+    ).answer;
     if (first.type !== 'calibrated') throw new Error(first.message);
     expect(first.result).toMatchObject({ backend: 'cpu', fromCache: false, key: calibrationKey('node-test', SMALL) });
     const byBackend = Object.fromEntries(first.result.measurements.map((m) => [m.backend, m]));
@@ -72,7 +75,10 @@ describe('TrainingEngine', () => {
     const { fromCache: _, ...stored } = first.result;
     const again = await send({ type: 'calibrate', spec: SMALL, options: { ...calibration, candidates: ['cpu'] }, cached: stored }, 'calibrated').answer;
     expect(again).toMatchObject({ type: 'calibrated', result: { fromCache: true, backend: 'cpu', measuredAt: first.result.measuredAt } });
-    const otherModel = await send({ type: 'calibrate', spec: { ...SMALL, hiddenUnits: 9 }, options: { ...calibration, candidates: ['cpu'] }, cached: stored }, 'calibrated').answer;
+    const otherModel = await send(
+      { type: 'calibrate', spec: { ...SMALL, hiddenUnits: 9 }, options: { ...calibration, candidates: ['cpu'] }, cached: stored },
+      'calibrated',
+    ).answer;
     expect(otherModel).toMatchObject({ type: 'calibrated', result: { fromCache: false } });
   });
 
@@ -105,7 +111,11 @@ describe('TrainingEngine', () => {
     const { send } = harness();
     expect(await send({ type: 'suggest', text: 'hello ' }, 'suggestions').answer).toMatchObject({ type: 'error', code: 'NO_MODEL' });
     await send({ type: 'calibrate', spec: SMALL, options: { ...calibration, candidates: ['cpu'] }, cached: null }, 'calibrated').answer;
-    expect(await send({ type: 'loadModel', payload: payload(SMALL, 3, 1) }, 'modelLoaded').answer).toMatchObject({ type: 'modelLoaded', version: 3, spec: SMALL });
+    expect(await send({ type: 'loadModel', payload: payload(SMALL, 3, 1) }, 'modelLoaded').answer).toMatchObject({
+      type: 'modelLoaded',
+      version: 3,
+      spec: SMALL,
+    });
 
     const first = await send({ type: 'suggest', text: 'we the ' }, 'suggestions').answer;
     if (first.type !== 'suggestions') throw new Error(first.message);
@@ -121,7 +131,8 @@ describe('TrainingEngine', () => {
     expect(second).toMatchObject({ modelVersion: 4 });
     expect(second.type === 'suggestions' && second.words).not.toEqual(first.words);
 
-    const derived = await send({ type: 'derive', textId: 't1', body: 'We the people. Of the United States.', vocabularySize: 200, contextLength: 4 }, 'derived').answer;
+    const derived = await send({ type: 'derive', textId: 't1', body: 'We the people. Of the United States.', vocabularySize: 200, contextLength: 4 }, 'derived')
+      .answer;
     if (derived.type !== 'derived') throw new Error(derived.message);
     expect(derived.examples.count).toBe(3 + 1 + 4 + 1);
   });
@@ -138,7 +149,10 @@ describe('TrainingEngine', () => {
     expect(answer).toMatchObject({ modelVersion: 7, completing: false });
     expect(answer.words).toHaveLength(3);
     // Derived for the model's own vocabulary and context: the 10,004 words and 10 tokens.
-    const derived = await send({ type: 'derive', textId: 't', body: 'We the people.', vocabularySize: CIFG_SPEC.vocabularySize, contextLength: CIFG_SPEC.contextLength }, 'derived').answer;
+    const derived = await send(
+      { type: 'derive', textId: 't', body: 'We the people.', vocabularySize: CIFG_SPEC.vocabularySize, contextLength: CIFG_SPEC.contextLength },
+      'derived',
+    ).answer;
     expect(derived).toMatchObject({ type: 'derived', examples: { contextLength: 10, count: 4 } });
   }, 30_000);
 
@@ -156,7 +170,11 @@ describe('TrainingEngine', () => {
     // Synthetic windows hold no <pad>/<bos>: every position is scored.
     expect(every.tokensPerSecond).toBeCloseTo(windows * SMALL.contextLength, 0);
     const missing = await send({ type: 'benchmark', backend: 'webgl', spec: SMALL, batches: 1, batchSize: 8, targets: 'every' }, 'benchmarked').answer;
-    expect(missing).toMatchObject({ type: 'benchmarked', tokensPerSecond: null, measurement: { examplesPerSecond: null, error: 'not available in this browser' } });
+    expect(missing).toMatchObject({
+      type: 'benchmarked',
+      tokensPerSecond: null,
+      measurement: { examplesPerSecond: null, error: 'not available in this browser' },
+    });
   });
 
   it('refuses a corrupt model payload', async () => {

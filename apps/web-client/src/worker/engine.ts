@@ -101,7 +101,9 @@ export function explainChoice(winner: BackendMeasurement, measurements: readonly
   const others = measurements.filter((m) => m.backend !== winner.backend);
   const best = winner.examplesPerSecond ?? 0;
   const parts = others.map((m) =>
-    m.examplesPerSecond !== null && m.examplesPerSecond > 0 ? `${m.backend} ${rate(m)} (${ratio(best, m.examplesPerSecond)} slower)` : `${m.backend} ${rate(m)}`,
+    m.examplesPerSecond !== null && m.examplesPerSecond > 0
+      ? `${m.backend} ${rate(m)} (${ratio(best, m.examplesPerSecond)} slower)`
+      : `${m.backend} ${rate(m)}`,
   );
   return `fastest in calibration: ${winner.backend} ${rate(winner)}${parts.length ? `; ${parts.join(', ')}` : ''}`;
 }
@@ -134,7 +136,7 @@ export class TrainingEngine {
   handle(raw: unknown): void {
     const parsed = toWorkerSchema.safeParse(raw);
     if (!parsed.success) {
-      const id = typeof (raw as { id?: unknown })?.id === 'number' ? ((raw as { id: number }).id) : null;
+      const id = typeof (raw as { id?: unknown })?.id === 'number' ? (raw as { id: number }).id : null;
       this.post({ type: 'error', id, code: 'BAD_MESSAGE', message: `worker: invalid message: ${describeIssues(parsed.error)}` });
       return;
     }
@@ -196,8 +198,20 @@ export class TrainingEngine {
       case 'benchmark': {
         this.useKernels(this.kernels ?? 'direct');
         const targets = message.targets ?? 'last';
-        const { measurement, tokensPerSecond } = await this.throughput(message.backend, message.spec, { batches: message.batches, batchSize: message.batchSize, budgetMsPerBackend: 600_000 }, targets);
-        this.post({ type: 'benchmarked', id: message.id, measurement, tokensPerSecond, targets, wasmThreads: message.backend === 'wasm' ? this.env.wasmThreads() : 0 });
+        const { measurement, tokensPerSecond } = await this.throughput(
+          message.backend,
+          message.spec,
+          { batches: message.batches, batchSize: message.batchSize, budgetMsPerBackend: 600_000 },
+          targets,
+        );
+        this.post({
+          type: 'benchmarked',
+          id: message.id,
+          measurement,
+          tokensPerSecond,
+          targets,
+          wasmThreads: message.backend === 'wasm' ? this.env.wasmThreads() : 0,
+        });
         return;
       }
       default: {
@@ -229,7 +243,12 @@ export class TrainingEngine {
     return (await this.throughput(backend, spec, options, 'last')).measurement;
   }
 
-  private async throughput(backend: BackendName, spec: ModelSpec, options: Omit<CalibrationOptions, 'candidates'>, targets: TrainingTargets): Promise<Throughput> {
+  private async throughput(
+    backend: BackendName,
+    spec: ModelSpec,
+    options: Omit<CalibrationOptions, 'candidates'>,
+    targets: TrainingTargets,
+  ): Promise<Throughput> {
     const failed = (error: unknown): Throughput => ({
       measurement: {
         backend,
@@ -293,15 +312,23 @@ export class TrainingEngine {
     // while a CPU-side backend remains to be measured.
     const cpuSide = candidates.some((b) => !GPU_BACKENDS.includes(b) && this.env.available().includes(b));
     for (const backend of candidates) {
-      const software = cpuSide && GPU_BACKENDS.includes(backend) && this.env.available().includes(backend) ? ((await this.env.softwareRenderer?.(backend)) ?? null) : null;
+      const software =
+        cpuSide && GPU_BACKENDS.includes(backend) && this.env.available().includes(backend) ? ((await this.env.softwareRenderer?.(backend)) ?? null) : null;
       if (software !== null) {
-        measurements.push({ backend, examplesPerSecond: null, error: `software renderer (${software.slice(0, 200)}): not measured, slower than wasm on the same cores` });
+        measurements.push({
+          backend,
+          examplesPerSecond: null,
+          error: `software renderer (${software.slice(0, 200)}): not measured, slower than wasm on the same cores`,
+        });
         continue;
       }
       measurements.push(await this.measure(backend, spec, options));
     }
     const working = measurements.filter((m) => m.examplesPerSecond !== null);
-    const winner = working.reduce<BackendMeasurement | null>((best, m) => (best === null || (m.examplesPerSecond ?? 0) > (best.examplesPerSecond ?? 0) ? m : best), null);
+    const winner = working.reduce<BackendMeasurement | null>(
+      (best, m) => (best === null || (m.examplesPerSecond ?? 0) > (best.examplesPerSecond ?? 0) ? m : best),
+      null,
+    );
     if (winner === null) {
       throw new WorkerError('NO_BACKEND', `no backend could train: ${measurements.map((m) => `${m.backend}: ${m.error}`).join('; ')}`);
     }
@@ -351,7 +378,13 @@ export class TrainingEngine {
       throw new WorkerError('BAD_MODEL_PAYLOAD', (error as Error).message);
     }
     this.model?.inference?.dispose();
-    this.model = { version: decoded.version, spec: decoded.spec, weights: decoded.weights, vocabulary: this.vocabularyFor(decoded.spec.vocabularySize), inference: null };
+    this.model = {
+      version: decoded.version,
+      spec: decoded.spec,
+      weights: decoded.weights,
+      vocabulary: this.vocabularyFor(decoded.spec.vocabularySize),
+      inference: null,
+    };
     this.post({
       type: 'modelLoaded',
       id,
@@ -366,10 +399,10 @@ export class TrainingEngine {
   private async derive(message: Extract<ToWorker, { type: 'derive' }>): Promise<void> {
     const vocabulary = this.vocabularyFor(message.vocabularySize);
     const examples = textToExamples([message.body], vocabulary, message.contextLength);
-    this.post(
-      { type: 'derived', id: message.id, textId: message.textId, vocabularyFingerprint: vocabulary.fingerprint, examples },
-      [examples.contexts.buffer, examples.targets.buffer],
-    );
+    this.post({ type: 'derived', id: message.id, textId: message.textId, vocabularyFingerprint: vocabulary.fingerprint, examples }, [
+      examples.contexts.buffer,
+      examples.targets.buffer,
+    ]);
   }
 
   private async drainSuggestions(): Promise<void> {

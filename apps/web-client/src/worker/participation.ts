@@ -150,7 +150,13 @@ export class ParticipationSession {
     const result = await prepareContribution({ plan, model: this.host.trainerFor(plan), globalWeights: weights, examples, signal });
     if (!result.ok) return result;
     if (this.current?.roundId === plan.roundId) this.current.numExamples = result.value.report.numExamples;
-    this.report({ kind: 'trained', roundId: plan.roundId, numExamples: result.value.report.numExamples, seconds: result.value.report.seconds, wasClipped: result.value.report.wasClipped });
+    this.report({
+      kind: 'trained',
+      roundId: plan.roundId,
+      numExamples: result.value.report.numExamples,
+      seconds: result.value.report.seconds,
+      wasClipped: result.value.report.wasClipped,
+    });
     return { ok: true, value: result.value.input };
   }
 
@@ -165,7 +171,14 @@ export class ParticipationSession {
       case 'selected':
         this.bytesSent = 0;
         this.bytesReceived = 0;
-        this.current = { roundId: event.plan.roundId, round: event.plan.round, modelVersion: event.plan.model.version, startedAt: Date.now(), numExamples: 0, contributed: false };
+        this.current = {
+          roundId: event.plan.roundId,
+          round: event.plan.round,
+          modelVersion: event.plan.model.version,
+          startedAt: Date.now(),
+          numExamples: 0,
+          contributed: false,
+        };
         this.report({ kind: 'selected', roundId: event.plan.roundId, round: event.plan.round });
         return;
       case 'contributed':
@@ -180,7 +193,11 @@ export class ParticipationSession {
         this.report({ kind: 'roundEnd', roundId: event.result.roundId, status: event.result.status, modelVersion: event.result.modelVersion });
         if (ledger && ledger.roundId === event.result.roundId) {
           this.current = null;
-          void this.logRound(ledger, event.result.status === 'committed' && ledger.contributed ? 'contributed' : 'aborted', event.result.reason?.message ?? null);
+          void this.logRound(
+            ledger,
+            event.result.status === 'committed' && ledger.contributed ? 'contributed' : 'aborted',
+            event.result.reason?.message ?? null,
+          );
         }
         return;
       }

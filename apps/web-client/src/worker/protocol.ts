@@ -4,7 +4,6 @@ import {
   backendMeasurementSchema,
   calibrationRecordSchema,
   contributionRecordSchema,
-  float32ArraySchema,
   int32ArraySchema,
   MAX_MODEL_BYTES,
   MAX_TEXT_CHARS,
@@ -62,9 +61,7 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
   /** Decode and verify a global model payload (MRM1) and use it for suggestions and training. */
   z.object({ type: z.literal('loadModel'), id, payload: uint8ArraySchema.refine((b) => b.byteLength <= MAX_MODEL_BYTES) }).strict(),
   /** Choose the backend: reuse `cached` when it was made for this device and model, else measure. */
-  z
-    .object({ type: z.literal('calibrate'), id, spec: modelSpecSchema, options: calibrationOptionsSchema, cached: calibrationRecordSchema.nullable() })
-    .strict(),
+  z.object({ type: z.literal('calibrate'), id, spec: modelSpecSchema, options: calibrationOptionsSchema, cached: calibrationRecordSchema.nullable() }).strict(),
   /** Tokenize a text and turn it into (context → next word) examples for the model's spec. */
   z
     .object({
@@ -123,15 +120,7 @@ export type ToWorkerType = ToWorker['type'];
 /** A request as the UI writes it; the worker client assigns the id. */
 export type WorkerRequest = z.input<typeof toWorkerSchema> extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
 
-export const workerErrorCodeSchema = z.enum([
-  'BAD_MESSAGE',
-  'BAD_MODEL_PAYLOAD',
-  'NO_MODEL',
-  'NO_BACKEND',
-  'KERNELS_FIXED',
-  'CANCELLED',
-  'INTERNAL',
-]);
+export const workerErrorCodeSchema = z.enum(['BAD_MESSAGE', 'BAD_MODEL_PAYLOAD', 'NO_MODEL', 'NO_BACKEND', 'KERNELS_FIXED', 'CANCELLED', 'INTERNAL']);
 export type WorkerErrorCode = z.infer<typeof workerErrorCodeSchema>;
 
 const roundId = z.string().min(1).max(200);
@@ -142,7 +131,9 @@ export const participationEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('welcome'), modelVersion: z.number().int().nonnegative() }).strict(),
   z.object({ kind: z.literal('checkedIn'), status: z.enum(['waiting', 'ineligible', 'paused']) }).strict(),
   z.object({ kind: z.literal('selected'), roundId, round: z.number().int().positive() }).strict(),
-  z.object({ kind: z.literal('trained'), roundId, numExamples: z.number().int().nonnegative(), seconds: z.number().nonnegative(), wasClipped: z.boolean() }).strict(),
+  z
+    .object({ kind: z.literal('trained'), roundId, numExamples: z.number().int().nonnegative(), seconds: z.number().nonnegative(), wasClipped: z.boolean() })
+    .strict(),
   z.object({ kind: z.literal('phase'), roundId, stage: z.string().max(100) }).strict(),
   z.object({ kind: z.literal('roundEnd'), roundId, status: z.enum(['committed', 'aborted']), modelVersion: z.number().int().nonnegative() }).strict(),
   z.object({ kind: z.literal('error'), code: z.string().max(64), message: z.string().max(2000), from: z.enum(['server', 'local']) }).strict(),

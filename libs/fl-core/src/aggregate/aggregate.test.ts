@@ -17,13 +17,32 @@ describe('weightedMean', () => {
 
   it('weights by example count (and is uniform with equal weights)', () => {
     // (1·30 + 4·10) / 40 = 1.75 ; (2·30 + 0·10) / 40 = 1.5
-    expect(Array.from(weightedMean([{ delta: f32(1, 2), weight: 30 }, { delta: f32(4, 0), weight: 10 }]))).toEqual([1.75, 1.5]);
-    expect(Array.from(weightedMean([{ delta: f32(1, 2), weight: 1 }, { delta: f32(4, 0), weight: 1 }]))).toEqual([2.5, 1]);
+    expect(
+      Array.from(
+        weightedMean([
+          { delta: f32(1, 2), weight: 30 },
+          { delta: f32(4, 0), weight: 10 },
+        ]),
+      ),
+    ).toEqual([1.75, 1.5]);
+    expect(
+      Array.from(
+        weightedMean([
+          { delta: f32(1, 2), weight: 1 },
+          { delta: f32(4, 0), weight: 1 },
+        ]),
+      ),
+    ).toEqual([2.5, 1]);
   });
 
   it('rejects empty input, mismatched lengths, bad weights and non-finite values', () => {
     expect(() => weightedMean([])).toThrow(/at least one update/);
-    expect(() => weightedMean([{ delta: f32(1), weight: 1 }, { delta: f32(1, 2), weight: 1 }])).toThrow(/length 2, expected 1/);
+    expect(() =>
+      weightedMean([
+        { delta: f32(1), weight: 1 },
+        { delta: f32(1, 2), weight: 1 },
+      ]),
+    ).toThrow(/length 2, expected 1/);
     expect(() => weightedMean([{ delta: f32(1), weight: 0 }])).toThrow(/weight 0/);
     expect(() => weightedMean([{ delta: f32(Number.NaN), weight: 1 }])).toThrow(/not finite/);
   });

@@ -120,8 +120,12 @@ describe('partitionClients', () => {
     const dup = [DOCUMENTS[0], DOCUMENTS[0]] as Document[];
     expect(() => partitionClients(dup, { scheme: 'natural' })).toThrow(/document id 'g0-d0' appears twice \(at 1\)/);
     expect(() => partitionClients([{ id: 'a', group: 'g' } as Document], { scheme: 'natural' })).toThrow(/document 0 must have string id, group and text/);
-    expect(() => partitionClients(DOCUMENTS, { scheme: 'random' } as unknown as PartitionOptions)).toThrow(/scheme must be 'natural', 'iid' or 'dirichlet', got random/);
-    expect(() => partitionClients(DOCUMENTS, { scheme: 'natural', unit: 'author' } as unknown as PartitionOptions)).toThrow(/unit must be 'document' or 'group', got author/);
+    expect(() => partitionClients(DOCUMENTS, { scheme: 'random' } as unknown as PartitionOptions)).toThrow(
+      /scheme must be 'natural', 'iid' or 'dirichlet', got random/,
+    );
+    expect(() => partitionClients(DOCUMENTS, { scheme: 'natural', unit: 'author' } as unknown as PartitionOptions)).toThrow(
+      /unit must be 'document' or 'group', got author/,
+    );
     expect(() => partitionClients(DOCUMENTS, { scheme: 'dirichlet', seed: 1, alpha: 0 })).toThrow(/alpha must be a finite number > 0, got 0/);
     expect(() => partitionClients(DOCUMENTS, { scheme: 'iid', seed: 0.5 })).toThrow(/seed must be an integer, got 0.5/);
   });

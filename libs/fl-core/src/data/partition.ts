@@ -130,12 +130,7 @@ function clientId(scheme: string, index: number, count: number): string {
  * what remains. Clients are filled in a random order so that these distortions do not always fall
  * on the last clients of the corpus. Total demand equals total supply, so every sentence is placed.
  */
-function dirichletFill(
-  labelled: readonly { group: string; sentences: string[] }[],
-  sizes: readonly number[],
-  alpha: number,
-  random: SeededRandom,
-): string[][] {
+function dirichletFill(labelled: readonly { group: string; sentences: string[] }[], sizes: readonly number[], alpha: number, random: SeededRandom): string[][] {
   const byGroup = new Map<string, string[]>();
   for (const { group, sentences } of labelled) {
     if (sentences.length === 0) continue;

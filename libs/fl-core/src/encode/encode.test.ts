@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createSeededRandom, type RandomBytes } from '../random/index';
-import {
-  addModInto,
-  createMetricsLayout,
-  decodeSum,
-  decodeSumWithMetrics,
-  encodeVector,
-  encodeWithMetrics,
-  encodingParams,
-  quantizationBound,
-} from './index';
+import { addModInto, createMetricsLayout, decodeSum, decodeSumWithMetrics, encodeVector, encodeWithMetrics, encodingParams, quantizationBound } from './index';
 
 /** Deterministic bytes for reproducible tests only (never for real rounding). */
 function testBytes(seed: number): RandomBytes {

@@ -29,7 +29,11 @@ export const encodingParamsInputSchema = z
     /** r: each value is clipped to [−r, r] before encoding. */
     clipRange: z.number().positive().finite(),
     /** m: the most clients whose encodings may be summed without wrapping. */
-    maxClients: z.number().int().min(1).max(2 ** 31),
+    maxClients: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31),
     /** k: values live in Z_(2^k). @default 32 */
     modulusBits: z.number().int().min(2).max(32).default(32),
     /** Integer units per 1.0; @default the largest that cannot wrap, ⌊(2^(k−1) − 1)/m⌋ / r. */
@@ -57,8 +61,7 @@ export function encodingParams(input: EncodingParamsInput): EncodingParams {
     const maxMagnitude = Math.floor(halfModulus / maxClients);
     if (maxMagnitude < 1) {
       throw new RangeError(
-        `encodingParams: ${maxClients} clients cannot share Z_(2^${modulusBits}) (each needs at least ±1; ` +
-          `need maxClients ≤ ${halfModulus})`,
+        `encodingParams: ${maxClients} clients cannot share Z_(2^${modulusBits}) (each needs at least ±1; ` + `need maxClients ≤ ${halfModulus})`,
       );
     }
     return Object.freeze({ clipRange, maxClients, modulusBits, scale: maxMagnitude / clipRange, maxMagnitude });
@@ -147,18 +150,12 @@ export function decodeInto(
 
 function checkCount(params: EncodingParams, count: number, label: string): void {
   if (!Number.isInteger(count) || count < 0 || count > params.maxClients) {
-    throw new RangeError(
-      `${label}: count is ${count}, expected an integer in [0, ${params.maxClients}] (maxClients; more could have wrapped)`,
-    );
+    throw new RangeError(`${label}: count is ${count}, expected an integer in [0, ${params.maxClients}] (maxClients; more could have wrapped)`);
   }
 }
 
 /** Encodes one client's update: clip to [−r, r], scale, stochastically round, reduce mod 2^k. */
-export function encodeVector(
-  values: Float32Array,
-  params: EncodingParams,
-  randomBytes: RandomBytes = secureRandomBytes,
-): Uint32Array {
+export function encodeVector(values: Float32Array, params: EncodingParams, randomBytes: RandomBytes = secureRandomBytes): Uint32Array {
   const out = new Uint32Array(values.length);
   encodeInto(values, params, out, 0, roundingStream(values.length, randomBytes), 0, 'encodeVector');
   return out;

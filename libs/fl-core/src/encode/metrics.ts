@@ -28,10 +28,7 @@ export interface MetricsLayout {
 
 const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
-export function createMetricsLayout(
-  spec: MetricsSpec,
-  shared: { maxClients: number; modulusBits?: number },
-): MetricsLayout {
+export function createMetricsLayout(spec: MetricsSpec, shared: { maxClients: number; modulusBits?: number }): MetricsLayout {
   const names = Object.keys(spec).sort();
   const params = names.map((name) => {
     if (!METRIC_NAME.test(name)) {
@@ -84,12 +81,7 @@ export interface DecodedSumWithMetrics {
   metrics: Record<string, number>;
 }
 
-export function decodeSumWithMetrics(
-  sum: Uint32Array,
-  model: EncodingParams,
-  layout: MetricsLayout,
-  count: number,
-): DecodedSumWithMetrics {
+export function decodeSumWithMetrics(sum: Uint32Array, model: EncodingParams, layout: MetricsLayout, count: number): DecodedSumWithMetrics {
   checkModulus(model, layout, 'decodeSumWithMetrics');
   const d = sum.length - layout.names.length;
   if (d < 0) throw new RangeError(`decodeSumWithMetrics: sum has ${sum.length} words, fewer than the ${layout.names.length} metrics`);

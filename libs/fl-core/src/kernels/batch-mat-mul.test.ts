@@ -27,7 +27,18 @@ function products(): number[][] {
     }),
   );
 }
-const fixed = new Map([[7, 5], [5, 3], [5, 7], [3, 5], [2, 4, 6], [2, 4, 3], [2, 6, 4], [2, 3, 4]].map((shape) => [`${shape}`, values(shape.reduce((x, y) => x * y, 1))]));
+const fixed = new Map(
+  [
+    [7, 5],
+    [5, 3],
+    [5, 7],
+    [3, 5],
+    [2, 4, 6],
+    [2, 4, 3],
+    [2, 6, 4],
+    [2, 3, 4],
+  ].map((shape) => [`${shape}`, values(shape.reduce((x, y) => x * y, 1))]),
+);
 
 let cpuProducts: number[][];
 beforeAll(async () => {
@@ -66,9 +77,20 @@ describe('registerFastWasmMatMul', () => {
     const model = buildModel({ ...TINY_SPEC, vocabularySize: 200, contextLength: 4, embeddingDim: 8, hiddenUnits: 8 }, { seed: 1 });
     const weights = getFlatWeights(model);
     const count = 64;
-    const examples = { contexts: Int32Array.from({ length: count * 4 }, (_, i) => (i * 31) % 200), targets: Int32Array.from({ length: count }, (_, i) => (i * 17) % 200), count, contextLength: 4 };
+    const examples = {
+      contexts: Int32Array.from({ length: count * 4 }, (_, i) => (i * 31) % 200),
+      targets: Int32Array.from({ length: count }, (_, i) => (i * 17) % 200),
+      count,
+      contextLength: 4,
+    };
     const before = tf.memory().numTensors;
-    const result = await trainLocal(model, weights, examples, { epochs: 2, batchSize: 16, learningRate: 0.5, maxExamples: count }, { random: createSeededRandom(3) });
+    const result = await trainLocal(
+      model,
+      weights,
+      examples,
+      { epochs: 2, batchSize: 16, learningRate: 0.5, maxExamples: count },
+      { random: createSeededRandom(3) },
+    );
     expect(tf.memory().numTensors).toBe(before);
     expect(Number.isFinite(result.metrics.trainLoss)).toBe(true);
     expect(result.delta.some((d) => d !== 0)).toBe(true);

@@ -46,5 +46,11 @@ export function registerFastWasmMatMul(): void {
   if (!existing || existing.kernelFunc === untransposing) return;
   original = existing.kernelFunc;
   tf.unregisterKernel(tf.BatchMatMul, BACKEND);
-  tf.registerKernel({ kernelName: tf.BatchMatMul, backendName: BACKEND, kernelFunc: untransposing, ...(existing.setupFunc ? { setupFunc: existing.setupFunc } : {}), ...(existing.disposeFunc ? { disposeFunc: existing.disposeFunc } : {}) });
+  tf.registerKernel({
+    kernelName: tf.BatchMatMul,
+    backendName: BACKEND,
+    kernelFunc: untransposing,
+    ...(existing.setupFunc ? { setupFunc: existing.setupFunc } : {}),
+    ...(existing.disposeFunc ? { disposeFunc: existing.disposeFunc } : {}),
+  });
 }

@@ -54,7 +54,10 @@ describe('registerFastWasmExp', () => {
 
   it('keeps shapes, falls back for int32, and frees what it does not return', () => {
     const before = tf.memory().numTensors;
-    const x = tf.tensor3d(Float32Array.from({ length: 2 * 3 * 5 }, (_, i) => i / 10 - 1), [2, 3, 5]);
+    const x = tf.tensor3d(
+      Float32Array.from({ length: 2 * 3 * 5 }, (_, i) => i / 10 - 1),
+      [2, 3, 5],
+    );
     const y = tf.exp(x);
     expect(y.shape).toEqual([2, 3, 5]);
     expect(y.dtype).toBe('float32');

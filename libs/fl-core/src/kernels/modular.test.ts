@@ -55,7 +55,11 @@ describe('addWordsMod', () => {
   });
 
   it('wraps at the modulus edges: (2^k − 1) + 1 = 0 and 0 − 1 = 2^k − 1, for k = 8, 16, 32', () => {
-    for (const [k, Words] of [[8, Uint8Array], [16, Uint16Array], [32, Uint32Array]] as const) {
+    for (const [k, Words] of [
+      [8, Uint8Array],
+      [16, Uint16Array],
+      [32, Uint32Array],
+    ] as const) {
       const top = 2 ** k - 1;
       const target = createWordVector(40);
       target.fill(top, 0, 20);
@@ -70,17 +74,22 @@ describe('addWordsMod', () => {
 
   it('adding then subtracting the same words restores any vector (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 32 }), fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 80 }), fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 80 }), (k, a, b) => {
-        const length = Math.min(a.length, b.length);
-        const mod = (x: number) => Number(BigInt(x) % (1n << BigInt(k)));
-        const target = createWordVector(length);
-        target.set(a.slice(0, length).map(mod));
-        const before = target.slice();
-        const source = Uint32Array.from(b.slice(0, length), mod);
-        addWordsMod(target, 0, source, 1, k);
-        addWordsMod(target, 0, source, -1, k);
-        expect(target).toEqual(before);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 32 }),
+        fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 80 }),
+        fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 80 }),
+        (k, a, b) => {
+          const length = Math.min(a.length, b.length);
+          const mod = (x: number) => Number(BigInt(x) % (1n << BigInt(k)));
+          const target = createWordVector(length);
+          target.set(a.slice(0, length).map(mod));
+          const before = target.slice();
+          const source = Uint32Array.from(b.slice(0, length), mod);
+          addWordsMod(target, 0, source, 1, k);
+          addWordsMod(target, 0, source, -1, k);
+          expect(target).toEqual(before);
+        },
+      ),
     );
   });
 

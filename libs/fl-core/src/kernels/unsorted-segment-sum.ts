@@ -27,12 +27,7 @@ export const FAST_SEGMENT_SUM_BACKENDS = ['cpu', 'wasm'] as const;
  * out[s, j] = Σ_{i : segmentIds[i] = s} x[i, j]; ids outside [0, numSegments) are dropped, as in
  * TensorFlow. segmentIds may have any rank r; it indexes the first r dimensions of x.
  */
-export function segmentSumValues(
-  x: TypedValues,
-  segmentIds: Int32Array,
-  numSegments: number,
-  innerSize: number,
-): TypedValues {
+export function segmentSumValues(x: TypedValues, segmentIds: Int32Array, numSegments: number, innerSize: number): TypedValues {
   const out = x instanceof Int32Array ? new Int32Array(numSegments * innerSize) : new Float32Array(numSegments * innerSize);
   for (let i = 0; i < segmentIds.length; i++) {
     const segment = segmentIds[i] as number;

@@ -12,4 +12,12 @@ export {
 export { buildModel, sequenceLogits, type BuildOptions, type SequenceLogitsOptions } from './build';
 export { CifgCell, LastTimeStep, TiedSoftmax } from './layers';
 export { getFlatWeights, setFlatWeights, assertWeightsFitSpec, modelHash, WeightShapeError } from './weights';
-export { encodeModelPayload, decodeModelPayload, verifyModelPayload, ModelPayloadError, MAX_MODEL_BYTES, type ModelPayload, type ExpectedModel } from './payload';
+export {
+  encodeModelPayload,
+  decodeModelPayload,
+  verifyModelPayload,
+  ModelPayloadError,
+  MAX_MODEL_BYTES,
+  type ModelPayload,
+  type ExpectedModel,
+} from './payload';

@@ -44,7 +44,12 @@ describe('CIFG cell', () => {
 
 describe('CIFG model with tied embeddings', () => {
   it('has the parameters parameterCount predicts, the embedding listed once', () => {
-    for (const spec of [SMALL, { ...SMALL, tiedEmbeddings: false }, { ...SMALL, architecture: 'lstm' as const }, { ...SMALL, architecture: 'gru' as const, dropout: 0 }]) {
+    for (const spec of [
+      SMALL,
+      { ...SMALL, tiedEmbeddings: false },
+      { ...SMALL, architecture: 'lstm' as const },
+      { ...SMALL, architecture: 'gru' as const, dropout: 0 },
+    ]) {
       const model = buildModel(spec);
       expect(model.countParams(), JSON.stringify(spec)).toBe(parameterCount(spec));
       expect(getFlatWeights(model).length).toBe(parameterCount(spec));
@@ -76,7 +81,11 @@ describe('CIFG model with tied embeddings', () => {
   it('trains: the loss falls, and the tied embedding also learns from the output side', async () => {
     const spec = { ...SMALL, vocabularySize: 100 };
     const vocabulary = createVocabulary({ size: spec.vocabularySize });
-    const examples = textToExamples(Array.from({ length: 40 }, () => 'the people and the government of the people'), vocabulary, spec.contextLength);
+    const examples = textToExamples(
+      Array.from({ length: 40 }, () => 'the people and the government of the people'),
+      vocabulary,
+      spec.contextLength,
+    );
     const plan = { epochs: 8, batchSize: 16, learningRate: 1, maxExamples: 10_000, timeBudgetMs: 60_000 };
     // <eos> (id 3) is a target but never an input: only a tied softmax gives its embedding a gradient.
     const eosRow = (delta: Float32Array) => Array.from(delta.subarray(3 * spec.embeddingDim, 4 * spec.embeddingDim));
@@ -84,7 +93,10 @@ describe('CIFG model with tied embeddings', () => {
       const model = buildModel({ ...spec, tiedEmbeddings }, { seed: 2 });
       const result = await trainLocal(model, getFlatWeights(model), examples, plan, { random: createSeededRandom(1) });
       expect(result.metrics.trainLoss).toBeLessThan(Math.log(spec.vocabularySize));
-      expect(eosRow(result.delta).some((v) => v !== 0), `tied: ${tiedEmbeddings}`).toBe(tiedEmbeddings);
+      expect(
+        eosRow(result.delta).some((v) => v !== 0),
+        `tied: ${tiedEmbeddings}`,
+      ).toBe(tiedEmbeddings);
       model.dispose();
     }
   });

@@ -55,7 +55,8 @@ export class CifgCell extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
     return tf.tidy(() => {
-      if (!Array.isArray(inputs) || inputs.length !== 3) throw new TypeError(`CifgCell: expected [input, h, c], got ${Array.isArray(inputs) ? inputs.length : 1} tensors`);
+      if (!Array.isArray(inputs) || inputs.length !== 3)
+        throw new TypeError(`CifgCell: expected [input, h, c], got ${Array.isArray(inputs) ? inputs.length : 1} tensors`);
       const [x, h, c] = inputs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
       const kernel = (this.#kernel as tf.LayerVariable).read() as tf.Tensor2D;
       const recurrent = (this.#recurrentKernel as tf.LayerVariable).read() as tf.Tensor2D;

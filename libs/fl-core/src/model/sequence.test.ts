@@ -56,7 +56,16 @@ function buildPreviousModel(spec: ModelSpec, seed: number): tf.LayersModel {
 const bits = (values: Float32Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength);
 
 describe('the sequence-returning model against the previous structure', () => {
-  const contexts = () => tf.tensor2d([[0, 0, 2, 7], [2, 9, 4, 11], [5, 6, 7, 8]], [3, 4], 'int32');
+  const contexts = () =>
+    tf.tensor2d(
+      [
+        [0, 0, 2, 7],
+        [2, 9, 4, 11],
+        [5, 6, 7, 8],
+      ],
+      [3, 4],
+      'int32',
+    );
 
   for (const spec of SPECS) {
     it(`${label(spec)}: same initial flat weights, and the same predictions bit for bit from weights saved by either`, () => {
@@ -81,7 +90,11 @@ describe('the sequence-returning model against the previous structure', () => {
   // compared bit for bit.
   it('trains on the last position to bit-identical deltas', async () => {
     const vocabulary = createVocabulary({ size: BASE.vocabularySize });
-    const examples = textToExamples(Array.from({ length: 6 }, () => 'the people and the government of the people'), vocabulary, BASE.contextLength);
+    const examples = textToExamples(
+      Array.from({ length: 6 }, () => 'the people and the government of the people'),
+      vocabulary,
+      BASE.contextLength,
+    );
     const plan = { epochs: 2, batchSize: 8, learningRate: 0.5, maxExamples: 1_000 };
     for (const spec of SPECS.filter((candidate) => !candidate.dropout)) {
       const deltas = [];

@@ -32,9 +32,7 @@ export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void 
   const sizes = model.weights.map((w) => sizeOf(w.shape));
   const expected = sizes.reduce((a, b) => a + b, 0);
   if (flat.length !== expected) {
-    throw new WeightShapeError(
-      `weights do not fit model "${model.name}": expected ${expected} values, got ${flat.length}`,
-    );
+    throw new WeightShapeError(`weights do not fit model "${model.name}": expected ${expected} values, got ${flat.length}`);
   }
   let offset = 0;
   model.weights.forEach((weight, i) => {
@@ -51,8 +49,7 @@ export function assertWeightsFitSpec(spec: ModelSpec, flat: Float32Array): void 
   const expected = parameterCount(spec);
   if (flat.length !== expected) {
     throw new WeightShapeError(
-      `weights do not fit spec ${spec.architecture}/${spec.vocabularySize}/${spec.hiddenUnits}: ` +
-        `expected ${expected} values, got ${flat.length}`,
+      `weights do not fit spec ${spec.architecture}/${spec.vocabularySize}/${spec.hiddenUnits}: ` + `expected ${expected} values, got ${flat.length}`,
     );
   }
 }

@@ -12,7 +12,12 @@ describe('loadStateOfTheUnion', () => {
     expect(new Set(documents.map((d) => d.id)).size).toBe(233);
     expect(documents[0]).toMatchObject({ id: '1790-george-washington', group: 'George Washington' });
     // Two addresses in 1953 (and 1961): outgoing and incoming president.
-    expect(documents.filter((d) => d.id.startsWith('1953-')).map((d) => d.id).sort()).toEqual(['1953-dwight-d-eisenhower', '1953-harry-s-truman']);
+    expect(
+      documents
+        .filter((d) => d.id.startsWith('1953-'))
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual(['1953-dwight-d-eisenhower', '1953-harry-s-truman']);
     expect(new Set(documents.map((d) => d.group)).size).toBe(43);
     expect(documents.every((d) => d.text.length > 1000)).toBe(true);
   });

@@ -283,8 +283,23 @@ function looksLikeHtml(text: string): boolean {
 }
 
 const ENTITIES: Readonly<Record<string, string>> = {
-  nbsp: ' ', amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", copy: '©', reg: '®', trade: '™',
-  mdash: '—', ndash: '–', lsquo: '‘', rsquo: '’', ldquo: '“', rdquo: '”', hellip: '…', bull: '•',
+  nbsp: ' ',
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  copy: '©',
+  reg: '®',
+  trade: '™',
+  mdash: '—',
+  ndash: '–',
+  lsquo: '‘',
+  rsquo: '’',
+  ldquo: '“',
+  rdquo: '”',
+  hellip: '…',
+  bull: '•',
 };
 
 function stripHtml(html: string): string {
@@ -336,11 +351,13 @@ function cleanText(text: string): string {
     if (ATTRIBUTION.test(trimmed) && QUOTED.test(lines.slice(i + 1).find((next) => next.trim() !== '') ?? '')) continue;
     kept.push(line);
   }
-  return kept
-    .join('\n')
-    // URLs and addresses, with their angle brackets, are not words anyone types in a sentence.
-    .replace(/<?\b(?:(?:https?|ftp):\/\/|www\.|mailto:)[^\s<>]*>?|<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?/gi, ' ')
-    .replace(/[ \t]+$/gm, '')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  return (
+    kept
+      .join('\n')
+      // URLs and addresses, with their angle brackets, are not words anyone types in a sentence.
+      .replace(/<?\b(?:(?:https?|ftp):\/\/|www\.|mailto:)[^\s<>]*>?|<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?/gi, ' ')
+      .replace(/[ \t]+$/gm, '')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim()
+  );
 }

@@ -1,13 +1,6 @@
 import type { ProtocolError, ProtocolResult } from '../protocol/errors';
 import { protocolError } from '../protocol/errors';
-import {
-  packSecAgg,
-  parseServerEvent,
-  secAggEventLimits,
-  type ClientEventName,
-  type ClientEventPayload,
-  type ServerEventName,
-} from '../protocol/events';
+import { packSecAgg, parseServerEvent, secAggEventLimits, type ClientEventName, type ClientEventPayload, type ServerEventName } from '../protocol/events';
 import type { Eligibility, RoundEnd, RoundPlan } from '../protocol/schemas';
 import type { PackedMessage } from '../protocol/frame';
 import { participantStep, startParticipant, type ParticipantState, type ParticipantStepOptions } from './participant';
@@ -145,7 +138,13 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
       return;
     }
     endRound();
-    const round = { plan, state: null as ParticipantState | null, abort: new AbortController(), answered: new Set<string>(), lastOutbound: null as PackedMessage | null };
+    const round = {
+      plan,
+      state: null as ParticipantState | null,
+      abort: new AbortController(),
+      answered: new Set<string>(),
+      lastOutbound: null as PackedMessage | null,
+    };
     current = round;
     emitEvent({ type: 'selected', plan });
     serially(async () => {

@@ -62,7 +62,10 @@ export async function prepareContribution(options: ContributionOptions): Promise
   const dimension = parameterCount(plan.model.spec);
   const metricNames = Object.keys(plan.metrics);
   if (globalWeights.length !== dimension) {
-    return protocolFailure('CONTRIBUTION_FAILED', `prepareContribution: global weights have ${globalWeights.length} values, expected ${dimension} for the plan's spec`);
+    return protocolFailure(
+      'CONTRIBUTION_FAILED',
+      `prepareContribution: global weights have ${globalWeights.length} values, expected ${dimension} for the plan's spec`,
+    );
   }
   if (plan.secagg.vectorLength !== dimension + metricNames.length) {
     return protocolFailure(
@@ -103,7 +106,12 @@ export async function prepareContribution(options: ContributionOptions): Promise
         ? undefined
         : privatizeClipIndicator(
             clipIndicator(privatized.norm, plan.privacy.clipNorm),
-            { mode: plan.privacy.mode, indicatorNoiseStdDev: indicatorNoise, expectedCohortSize: plan.privacy.expectedCohortSize, minSurvivors: plan.privacy.minSurvivors },
+            {
+              mode: plan.privacy.mode,
+              indicatorNoiseStdDev: indicatorNoise,
+              expectedCohortSize: plan.privacy.expectedCohortSize,
+              minSurvivors: plan.privacy.minSurvivors,
+            },
             randomBytes,
           ).value;
     const metrics: Partial<Record<ContributionMetric, number>> = {

@@ -12,7 +12,11 @@ export interface PlanModelDownloadOptions {
  * (verifyModelPayload) — the same way in the browser worker and in Node virtual clients. A declared
  * Content-Length above the bound is refused before the body is read.
  */
-export async function downloadPlanModel(model: RoundPlan['model'], baseUrl: string, options: PlanModelDownloadOptions = {}): Promise<{ weights: Float32Array; bytes: number }> {
+export async function downloadPlanModel(
+  model: RoundPlan['model'],
+  baseUrl: string,
+  options: PlanModelDownloadOptions = {},
+): Promise<{ weights: Float32Array; bytes: number }> {
   const maxBytes = options.maxBytes ?? MAX_MODEL_BYTES;
   const response = await (options.fetchImpl ?? fetch)(new URL(model.url, baseUrl));
   if (!response.ok) throw new Error(`GET ${model.url}: HTTP ${response.status}`);

@@ -98,7 +98,10 @@ describe('participant', () => {
     expect(decoded.metrics.examples).toBe(reports.reduce((s, r) => s + r.numExamples, 0));
     expect(decoded.metrics.evalCount).toBe(reports.reduce((s, r) => s + r.evaluation.count, 0));
     expect(decoded.metrics.evalTop1).toBe(reports.reduce((s, r) => s + r.evaluation.top1Hits, 0));
-    expect(decoded.metrics.evalLossSum).toBeCloseTo(reports.reduce((s, r) => s + r.evaluation.lossSum, 0), 3);
+    expect(decoded.metrics.evalLossSum).toBeCloseTo(
+      reports.reduce((s, r) => s + r.evaluation.lossSum, 0),
+      3,
+    );
     // Each update was clipped to C = 0.5, so the sum's norm is at most n·C (plus quantization).
     expect(l2Norm(decoded.values)).toBeLessThanOrEqual(n * 0.5 + 1e-3);
     expect(l2Norm(decoded.values)).toBeGreaterThan(0);

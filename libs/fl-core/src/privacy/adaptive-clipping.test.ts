@@ -168,9 +168,7 @@ describe('the clipping indicator', () => {
       expect(Math.abs(Math.sqrt(sumSquares / draws) / share - 1)).toBeLessThan(6 / Math.sqrt(2 * draws));
     }
     expect(privatizeClipIndicator(0, { ...options, mode: 'central' })).toEqual({ value: -0.5, noiseStdDev: 0 });
-    expect(() => privatizeClipIndicator(2 as 1, { ...options, mode: 'central' })).toThrow(
-      'privatizeClipIndicator: indicator must be 0 or 1, got 2',
-    );
+    expect(() => privatizeClipIndicator(2 as 1, { ...options, mode: 'central' })).toThrow('privatizeClipIndicator: indicator must be 0 or 1, got 2');
   });
 
   it('gets N(0, σ_b²) from the aggregator in central mode', () => {

@@ -71,8 +71,7 @@ export function createAdaptiveClipping(options: AdaptiveClippingOptions): Adapti
     clipNorm: options.initialClipNorm,
     targetQuantile: options.targetQuantile ?? ADAPTIVE_CLIPPING_DEFAULTS.targetQuantile,
     learningRate: options.learningRate ?? ADAPTIVE_CLIPPING_DEFAULTS.learningRate,
-    indicatorNoiseStdDev:
-      options.indicatorNoiseStdDev ?? options.expectedCohortSize / ADAPTIVE_CLIPPING_DEFAULTS.indicatorNoiseDivisor,
+    indicatorNoiseStdDev: options.indicatorNoiseStdDev ?? options.expectedCohortSize / ADAPTIVE_CLIPPING_DEFAULTS.indicatorNoiseDivisor,
   };
   assertState(where, state);
   return state;
@@ -116,11 +115,7 @@ export function privatizeClipIndicator(
 }
 
 /** 'central' mode: the aggregator adds N(0, σ_b²) to the sum of centred indicators. */
-export function addCentralIndicatorNoise(
-  centeredIndicatorSum: number,
-  indicatorNoiseStdDev: number,
-  randomBytes: RandomBytes = secureRandomBytes,
-): number {
+export function addCentralIndicatorNoise(centeredIndicatorSum: number, indicatorNoiseStdDev: number, randomBytes: RandomBytes = secureRandomBytes): number {
   const where = 'addCentralIndicatorNoise';
   if (!Number.isFinite(centeredIndicatorSum)) {
     throw new RangeError(`${where}: centeredIndicatorSum must be finite, got ${centeredIndicatorSum}`);
@@ -140,10 +135,7 @@ export interface ClipNormUpdateInput {
  * One server step: b̃ = 1/2 + noisedCenteredSum/m, C ← C·exp(−η(b̃ − γ)). Returns the new state
  * and b̃ (the noisy unclipped fraction, which may fall outside [0, 1]).
  */
-export function updateClipNorm(
-  state: AdaptiveClippingState,
-  input: ClipNormUpdateInput,
-): { state: AdaptiveClippingState; unclippedFraction: number } {
+export function updateClipNorm(state: AdaptiveClippingState, input: ClipNormUpdateInput): { state: AdaptiveClippingState; unclippedFraction: number } {
   const where = 'updateClipNorm';
   assertState(where, state);
   if (!Number.isFinite(input.noisedCenteredSum)) {

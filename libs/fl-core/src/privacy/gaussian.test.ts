@@ -182,11 +182,7 @@ describe('addGaussianNoise', () => {
   });
 
   it('rejects a target that is not a float array', () => {
-    expect(() => addGaussianNoise([1, 2] as unknown as Float32Array, 1)).toThrow(
-      'addGaussianNoise: target must be a Float32Array or Float64Array',
-    );
-    expect(() => addGaussianNoise(new Float32Array(2), -0.5)).toThrow(
-      'addGaussianNoise: stdDev must be a finite number >= 0, got -0.5',
-    );
+    expect(() => addGaussianNoise([1, 2] as unknown as Float32Array, 1)).toThrow('addGaussianNoise: target must be a Float32Array or Float64Array');
+    expect(() => addGaussianNoise(new Float32Array(2), -0.5)).toThrow('addGaussianNoise: stdDev must be a finite number >= 0, got -0.5');
   });
 });

@@ -100,11 +100,7 @@ class StandardNormalStream {
 }
 
 /** `length` independent N(0, stdDev²) values in float64. */
-export function gaussianNoise(
-  length: number,
-  stdDev: number,
-  randomBytes: RandomBytes = secureRandomBytes,
-): Float64Array {
+export function gaussianNoise(length: number, stdDev: number, randomBytes: RandomBytes = secureRandomBytes): Float64Array {
   assertNonNegativeInteger('gaussianNoise', 'length', length);
   assertNonNegativeFinite('gaussianNoise', 'stdDev', stdDev);
   const out = new Float64Array(length);
@@ -118,11 +114,7 @@ export function gaussianNoise(
  * Adds independent N(0, stdDev²) noise to every element of `target` in place and returns it. Each
  * noise value is formed in float64; a Float32Array target rounds the sum once, on store.
  */
-export function addGaussianNoise<T extends Float32Array | Float64Array>(
-  target: T,
-  stdDev: number,
-  randomBytes: RandomBytes = secureRandomBytes,
-): T {
+export function addGaussianNoise<T extends Float32Array | Float64Array>(target: T, stdDev: number, randomBytes: RandomBytes = secureRandomBytes): T {
   if (!(target instanceof Float32Array) && !(target instanceof Float64Array)) {
     throw new TypeError(`addGaussianNoise: target must be a Float32Array or Float64Array, got ${typeof target}`);
   }

@@ -52,9 +52,4 @@ export {
   type RdpEpsilonOptions,
   type RdpToEpsilonOptions,
 } from './rdp';
-export {
-  PrivacyLedger,
-  type PrivacyLedgerEntry,
-  type PrivacyLedgerJson,
-  type PrivacyLedgerOptions,
-} from './ledger';
+export { PrivacyLedger, type PrivacyLedgerEntry, type PrivacyLedgerJson, type PrivacyLedgerOptions } from './ledger';

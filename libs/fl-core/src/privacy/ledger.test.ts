@@ -112,9 +112,7 @@ describe('PrivacyLedger', () => {
   it('rejects bad options, δ and JSON', () => {
     expect(() => new PrivacyLedger({ orders: [1] })).toThrow('PrivacyLedger: orders[0] must be a finite number > 1, got 1');
     expect(() => new PrivacyLedger().epsilon(0)).toThrow('PrivacyLedger.epsilon: delta must be in (0, 1), got 0');
-    expect(() => PrivacyLedger.fromJSON({ version: 2, orders: [2], conversion: 'improved', entries: [] })).toThrow(
-      'PrivacyLedger.fromJSON: invalid ledger',
-    );
+    expect(() => PrivacyLedger.fromJSON({ version: 2, orders: [2], conversion: 'improved', entries: [] })).toThrow('PrivacyLedger.fromJSON: invalid ledger');
     expect(() =>
       PrivacyLedger.fromJSON({
         version: 1,

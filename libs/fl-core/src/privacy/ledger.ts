@@ -5,21 +5,8 @@
  * disk).
  */
 import { z } from 'zod';
-import {
-  assertNoiseMultiplier,
-  DEFAULT_RDP_ORDERS,
-  epsilonUnchecked,
-  rdpUnchecked,
-  type EpsilonConversion,
-  type PrivacySpent,
-} from './rdp';
-import {
-  assertDelta,
-  assertNonNegativeInteger,
-  assertOrders,
-  assertPositiveInteger,
-  assertSamplingRate,
-} from './validate';
+import { assertNoiseMultiplier, DEFAULT_RDP_ORDERS, epsilonUnchecked, rdpUnchecked, type EpsilonConversion, type PrivacySpent } from './rdp';
+import { assertDelta, assertNonNegativeInteger, assertOrders, assertPositiveInteger, assertSamplingRate } from './validate';
 
 export interface PrivacyLedgerEntry {
   /** First round the entry covers; rounds never overlap or go back. */
@@ -108,9 +95,7 @@ export class PrivacyLedger {
     const last = this.#entries.at(-1);
     if (last !== undefined && round < last.round + last.steps) {
       throw new RangeError(
-        `${where}: round must be >= ${last.round + last.steps} (the previous entry covers rounds ${last.round}..${
-          last.round + last.steps - 1
-        }), got ${round}`,
+        `${where}: round must be >= ${last.round + last.steps} (the previous entry covers rounds ${last.round}..${last.round + last.steps - 1}), got ${round}`,
       );
     }
     const stored = Object.freeze({ round, samplingRate, noiseMultiplier, steps });

@@ -116,10 +116,7 @@ describe('validatePrivacyConfig', () => {
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(PrivacyConfigError);
-      expect((error as PrivacyConfigError).issues.map((issue) => issue.code)).toEqual([
-        'NOISE_REQUIRED',
-        'CENTRAL_WITH_SECURE_AGGREGATION',
-      ]);
+      expect((error as PrivacyConfigError).issues.map((issue) => issue.code)).toEqual(['NOISE_REQUIRED', 'CENTRAL_WITH_SECURE_AGGREGATION']);
       expect((error as Error).message).toContain('[NOISE_REQUIRED]');
       expect((error as Error).message).toContain('[CENTRAL_WITH_SECURE_AGGREGATION]');
     }
@@ -185,9 +182,7 @@ describe('privatizeClientUpdate', () => {
     expect(() => privatizeClientUpdate(zero, { ...options, mode: 'shuffle' as 'local' })).toThrow(
       'privatizeClientUpdate: mode must be one of off, local, distributed, central, got shuffle',
     );
-    expect(() => privatizeClientUpdate(zero, { ...options, clipNorm: 0 })).toThrow(
-      'privatizeClientUpdate: clipNorm must be a finite number > 0, got 0',
-    );
+    expect(() => privatizeClientUpdate(zero, { ...options, clipNorm: 0 })).toThrow('privatizeClientUpdate: clipNorm must be a finite number > 0, got 0');
     expect(() => privatizeClientUpdate(zero, { ...options, noiseMultiplier: 0 })).toThrow(
       'privatizeClientUpdate: noiseMultiplier must be a finite number > 0, got 0',
     );
@@ -242,17 +237,14 @@ describe('roundNoiseMultiplier', () => {
 
   it('composes the update and the clipping indicator queries', () => {
     // σ_Δ = 2, σ_b = 1.5 (indicator multiplier 3): (2^−2 + 3^−2)^−1/2 = 6/√13.
-    expect(
-      roundNoiseMultiplier({ ...round, noiseMultiplier: 2, mode: 'central', survivors: 100, indicatorNoiseStdDev: 1.5 }),
-    ).toBeCloseTo(6 / Math.sqrt(13), 15);
+    expect(roundNoiseMultiplier({ ...round, noiseMultiplier: 2, mode: 'central', survivors: 100, indicatorNoiseStdDev: 1.5 })).toBeCloseTo(
+      6 / Math.sqrt(13),
+      15,
+    );
   });
 
   it("refuses 'off' and bad survivors", () => {
-    expect(() => roundNoiseMultiplier({ ...round, mode: 'off', survivors: 10 })).toThrow(
-      "roundNoiseMultiplier: mode 'off' adds no noise",
-    );
-    expect(() => roundNoiseMultiplier({ ...round, mode: 'central', survivors: 0 })).toThrow(
-      'roundNoiseMultiplier: survivors must be an integer >= 1, got 0',
-    );
+    expect(() => roundNoiseMultiplier({ ...round, mode: 'off', survivors: 10 })).toThrow("roundNoiseMultiplier: mode 'off' adds no noise");
+    expect(() => roundNoiseMultiplier({ ...round, mode: 'central', survivors: 0 })).toThrow('roundNoiseMultiplier: survivors must be an integer >= 1, got 0');
   });
 });

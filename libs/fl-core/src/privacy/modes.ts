@@ -44,11 +44,7 @@ export type PrivacyConfigInput = z.input<typeof privacyConfigSchema>;
 export type PrivacyConfig = Required<z.output<typeof privacyConfigSchema>>;
 
 export type PrivacyConfigErrorCode =
-  | 'INVALID_FIELD'
-  | 'NOISE_REQUIRED'
-  | 'MIN_SURVIVORS_ABOVE_COHORT'
-  | 'CENTRAL_WITH_SECURE_AGGREGATION'
-  | 'DISTRIBUTED_WITHOUT_SECURE_AGGREGATION';
+  'INVALID_FIELD' | 'NOISE_REQUIRED' | 'MIN_SURVIVORS_ABOVE_COHORT' | 'CENTRAL_WITH_SECURE_AGGREGATION' | 'DISTRIBUTED_WITHOUT_SECURE_AGGREGATION';
 
 export interface PrivacyConfigIssue {
   code: PrivacyConfigErrorCode;
@@ -187,11 +183,7 @@ export interface PrivatizedUpdate {
 }
 
 /** Clips a client's update to clipNorm and adds the client's share of the noise for the mode. */
-export function privatizeClientUpdate(
-  delta: Float32Array,
-  options: ClientPrivacyOptions,
-  randomBytes: RandomBytes = secureRandomBytes,
-): PrivatizedUpdate {
+export function privatizeClientUpdate(delta: Float32Array, options: ClientPrivacyOptions, randomBytes: RandomBytes = secureRandomBytes): PrivatizedUpdate {
   const where = 'privatizeClientUpdate';
   const { mode, clipNorm, noiseMultiplier, expectedCohortSize, minSurvivors } = options;
   assertMode(where, mode);

@@ -1,12 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  computeRdp,
-  DEFAULT_RDP_ORDERS,
-  gaussianMechanismEpsilon,
-  rdpEpsilon,
-  rdpToEpsilon,
-} from './rdp';
+import { computeRdp, DEFAULT_RDP_ORDERS, gaussianMechanismEpsilon, rdpEpsilon, rdpToEpsilon } from './rdp';
 
 function relativeError(actual: number, expected: number): number {
   return Math.abs(actual / expected - 1);
@@ -43,10 +37,7 @@ describe('computeRdp against published vectors', () => {
     const published = [0.00065, 0.001085, 0.00218075, 0.023846, 167.416307];
     rdp.forEach((value, i) => expect(Math.abs(value - (published[i] as number))).toBeLessThan(1e-5));
     // mpmath at 50 digits: numerical integration of A_α for 1.5 and 2.5, exact sums for integers.
-    const exact = [
-      0.00065007089718803974, 0.0010854180569181243, 0.0021807565623078808, 0.023846037538706169,
-      167.41630754841826,
-    ];
+    const exact = [0.00065007089718803974, 0.0010854180569181243, 0.0021807565623078808, 0.023846037538706169, 167.41630754841826];
     rdp.forEach((value, i) => expect(relativeError(value, exact[i] as number)).toBeLessThan(1e-12));
   });
 
@@ -157,23 +148,19 @@ describe('computeRdp at the edges (mpmath references, 50 digits, as above)', () 
 
   it('grows with q and α and shrinks with σ', () => {
     fc.assert(
-      fc.property(
-        fc.double({ min: 1e-5, max: 0.5, noNaN: true }),
-        fc.double({ min: 0.5, max: 20, noNaN: true }),
-        (q, sigma) => {
-          const rdp = computeRdp({ samplingRate: q, noiseMultiplier: sigma, steps: 1 });
-          rdp.forEach((value, i) => {
-            expect(value).toBeGreaterThanOrEqual(0);
-            if (i > 0) expect(value).toBeGreaterThanOrEqual((rdp[i - 1] as number) * (1 - 1e-9));
-          });
-          const moreSampling = computeRdp({ samplingRate: Math.min(1, q * 1.5), noiseMultiplier: sigma, steps: 1 });
-          const moreNoise = computeRdp({ samplingRate: q, noiseMultiplier: sigma * 1.5, steps: 1 });
-          rdp.forEach((value, i) => {
-            expect(moreSampling[i] as number).toBeGreaterThanOrEqual(value);
-            expect(moreNoise[i] as number).toBeLessThanOrEqual(value);
-          });
-        },
-      ),
+      fc.property(fc.double({ min: 1e-5, max: 0.5, noNaN: true }), fc.double({ min: 0.5, max: 20, noNaN: true }), (q, sigma) => {
+        const rdp = computeRdp({ samplingRate: q, noiseMultiplier: sigma, steps: 1 });
+        rdp.forEach((value, i) => {
+          expect(value).toBeGreaterThanOrEqual(0);
+          if (i > 0) expect(value).toBeGreaterThanOrEqual((rdp[i - 1] as number) * (1 - 1e-9));
+        });
+        const moreSampling = computeRdp({ samplingRate: Math.min(1, q * 1.5), noiseMultiplier: sigma, steps: 1 });
+        const moreNoise = computeRdp({ samplingRate: q, noiseMultiplier: sigma * 1.5, steps: 1 });
+        rdp.forEach((value, i) => {
+          expect(moreSampling[i] as number).toBeGreaterThanOrEqual(value);
+          expect(moreNoise[i] as number).toBeLessThanOrEqual(value);
+        });
+      }),
       { numRuns: 25 },
     );
   });
@@ -225,7 +212,7 @@ describe('rdpEpsilon against published vectors', () => {
     expect(rdpToEpsilon({ orders, rdp, delta: 1e-5 }).epsilon).toBeLessThanOrEqual(8.509656);
   });
 
-  it("Opacus analysis/rdp.py docstring: [(1e-5, 1.0, 10), (1e-4, 3.0, 4)], orders 2..32, δ = 1e-5 → (0.336, 23)", () => {
+  it('Opacus analysis/rdp.py docstring: [(1e-5, 1.0, 10), (1e-4, 3.0, 4)], orders 2..32, δ = 1e-5 → (0.336, 23)', () => {
     const orders = Array.from({ length: 31 }, (_, i) => i + 2);
     const a = computeRdp({ samplingRate: 1e-5, noiseMultiplier: 1, steps: 10, orders });
     const b = computeRdp({ samplingRate: 1e-4, noiseMultiplier: 3, steps: 4, orders });
@@ -272,10 +259,7 @@ describe('rdpToEpsilon', () => {
 
   it('skips orders ≤ 1.01 in the improved conversion and uses them in the classic one', () => {
     expect(rdpToEpsilon({ orders: [1.005], rdp: [0.5], delta: 1e-5 }).epsilon).toBe(Infinity);
-    expect(rdpToEpsilon({ orders: [1.005], rdp: [0.5], delta: 1e-5, conversion: 'classic' }).epsilon).toBeCloseTo(
-      0.5 + Math.log(1e5) / 0.005,
-      8,
-    );
+    expect(rdpToEpsilon({ orders: [1.005], rdp: [0.5], delta: 1e-5, conversion: 'classic' }).epsilon).toBeCloseTo(0.5 + Math.log(1e5) / 0.005, 8);
   });
 
   it('reports ε = 0 for zero steps', () => {
@@ -352,9 +336,7 @@ describe('argument checks', () => {
     expect(() => rdpToEpsilon({ orders: [2, 3], rdp: [0.1], delta: 1e-5 })).toThrow(
       'rdpToEpsilon: rdp must be an array with one value per order (2), got length 1',
     );
-    expect(() => rdpToEpsilon({ orders: [2], rdp: [-0.5], delta: 1e-5 })).toThrow(
-      'rdpToEpsilon: rdp[0] must be a number >= 0, got -0.5',
-    );
+    expect(() => rdpToEpsilon({ orders: [2], rdp: [-0.5], delta: 1e-5 })).toThrow('rdpToEpsilon: rdp[0] must be a number >= 0, got -0.5');
     expect(() => gaussianMechanismEpsilon({ noiseMultiplier: 1, delta: 1e-5, steps: 0 })).toThrow(
       'gaussianMechanismEpsilon: steps must be an integer >= 1, got 0',
     );

@@ -14,13 +14,7 @@
  * dp_accounting; rdp.test.ts pins their published vectors.
  */
 import { log1mExp, logAddExp, logErfc, logExpm1, logNormalCdf } from './special';
-import {
-  assertDelta,
-  assertNonNegativeInteger,
-  assertOrders,
-  assertPositiveInteger,
-  assertSamplingRate,
-} from './validate';
+import { assertDelta, assertNonNegativeInteger, assertOrders, assertPositiveInteger, assertSamplingRate } from './validate';
 
 /** How RDP is turned into (ε, δ)-DP. */
 export type EpsilonConversion = 'improved' | 'classic';
@@ -30,9 +24,20 @@ export type EpsilonConversion = 'improved' | 'classic';
  * 1.25 … 4.5 in steps of 0.25/0.5, every integer 5 … 63, then 128, 256, 512.
  */
 export const DEFAULT_RDP_ORDERS: readonly number[] = Object.freeze([
-  1.25, 1.5, 1.75, 2, 2.25, 2.5, 3, 3.5, 4, 4.5,
+  1.25,
+  1.5,
+  1.75,
+  2,
+  2.25,
+  2.5,
+  3,
+  3.5,
+  4,
+  4.5,
   ...Array.from({ length: 59 }, (_, i) => i + 5),
-  128, 256, 512,
+  128,
+  256,
+  512,
 ]);
 
 /**
@@ -95,8 +100,7 @@ class SignedLogSum {
     }
     const value = (negative ? -1 : 1) * Math.exp(logMagnitude - this.#logScale);
     const total = this.#sum + value;
-    this.#compensation +=
-      Math.abs(this.#sum) >= Math.abs(value) ? this.#sum - total + value : value - total + this.#sum;
+    this.#compensation += Math.abs(this.#sum) >= Math.abs(value) ? this.#sum - total + value : value - total + this.#sum;
     this.#sum = total;
   }
 
@@ -179,12 +183,8 @@ function logAFractional(q: number, sigma: number, alpha: number): number {
   let i = 0;
   const nextLogTerm = (): number => {
     const j = alpha - i;
-    const lower =
-      i < 2
-        ? -Infinity
-        : logAbsBinomial + i * logQ + j * log1mQ + (i * i - i) / twoSigma2 + logErfc((i - z0) / sqrt2Sigma) - Math.LN2;
-    const upper =
-      logAbsBinomial + j * logQ + i * log1mQ + (j * j - j) / twoSigma2 + logErfc((z0 - j) / sqrt2Sigma) - Math.LN2;
+    const lower = i < 2 ? -Infinity : logAbsBinomial + i * logQ + j * log1mQ + (i * i - i) / twoSigma2 + logErfc((i - z0) / sqrt2Sigma) - Math.LN2;
+    const upper = logAbsBinomial + j * logQ + i * log1mQ + (j * j - j) / twoSigma2 + logErfc((z0 - j) / sqrt2Sigma) - Math.LN2;
     logAbsBinomial += Math.log(Math.abs(alpha - i)) - Math.log(i + 1);
     i++;
     return logAddExp(lower, upper);
@@ -309,9 +309,7 @@ export function rdpToEpsilon(options: RdpToEpsilonOptions): PrivacySpent {
   assertConversion(where, conversion);
   if (!Array.isArray(rdp) || rdp.length !== orders.length) {
     throw new RangeError(
-      `${where}: rdp must be an array with one value per order (${orders.length}), got ${
-        Array.isArray(rdp) ? `length ${rdp.length}` : typeof rdp
-      }`,
+      `${where}: rdp must be an array with one value per order (${orders.length}), got ${Array.isArray(rdp) ? `length ${rdp.length}` : typeof rdp}`,
     );
   }
   rdp.forEach((value: unknown, index) => {
@@ -324,12 +322,7 @@ export function rdpToEpsilon(options: RdpToEpsilonOptions): PrivacySpent {
 }
 
 /** rdpToEpsilon without argument checks, for callers that have checked them. */
-export function epsilonUnchecked(
-  orders: readonly number[],
-  rdp: readonly number[],
-  delta: number,
-  conversion: EpsilonConversion,
-): PrivacySpent {
+export function epsilonUnchecked(orders: readonly number[], rdp: readonly number[], delta: number, conversion: EpsilonConversion): PrivacySpent {
   let best: PrivacySpent = { epsilon: Infinity, order: orders[0] as number };
   orders.forEach((alpha, index) => {
     const r = Math.max(0, rdp[index] as number);
@@ -368,8 +361,7 @@ export function rdpEpsilon(options: RdpEpsilonOptions): PrivacySpent {
   const where = 'rdpEpsilon';
   assertMechanism(where, options);
   assertDelta(where, options.delta);
-  const { samplingRate, noiseMultiplier, steps, delta, conversion = 'improved', orders = DEFAULT_RDP_ORDERS } =
-    options;
+  const { samplingRate, noiseMultiplier, steps, delta, conversion = 'improved', orders = DEFAULT_RDP_ORDERS } = options;
   assertConversion(where, conversion);
   return epsilonUnchecked(orders, rdpUnchecked(samplingRate, noiseMultiplier, steps, orders), delta, conversion);
 }

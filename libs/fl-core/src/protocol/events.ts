@@ -119,7 +119,8 @@ function parseWith<T>(schema: z.ZodType<T>, label: string, raw: unknown, limits:
   const bytes = payloadBytes(raw, 4 * maxBytes + 1024);
   // payloadBytes gives up (Infinity) once its node budget is spent; every node below the root
   // counts at least one byte, so the payload is then over maxBytes although its exact size is unknown.
-  if (bytes > maxBytes) return protocolFailure('TOO_LARGE', `${label}: payload is ${Number.isFinite(bytes) ? bytes : `over ${maxBytes}`} bytes, expected at most ${maxBytes}`);
+  if (bytes > maxBytes)
+    return protocolFailure('TOO_LARGE', `${label}: payload is ${Number.isFinite(bytes) ? bytes : `over ${maxBytes}`} bytes, expected at most ${maxBytes}`);
   let value = raw;
   if (packed) {
     const unpacked = unpackBinary(raw, limits.maxParts ?? 16, label);
@@ -128,7 +129,10 @@ function parseWith<T>(schema: z.ZodType<T>, label: string, raw: unknown, limits:
   }
   const forbidden = findForbiddenKey(value);
   if (forbidden !== null) {
-    return protocolFailure('MALFORMED', `${label}: ${forbidden.at} has the key ${JSON.stringify(forbidden.key)}, expected none of ${[...FORBIDDEN_KEYS].join(', ')}`);
+    return protocolFailure(
+      'MALFORMED',
+      `${label}: ${forbidden.at} has the key ${JSON.stringify(forbidden.key)}, expected none of ${[...FORBIDDEN_KEYS].join(', ')}`,
+    );
   }
   const normalized = normalizeBinary(value);
   const nonFinite = findNonFinite(normalized);

@@ -63,7 +63,8 @@ export function unpackBinary(wire: unknown, maxParts: number, label: string): Pr
   const keys = Object.keys(wire);
   if (keys.length !== 2 || !('shape' in wire) || !('frame' in wire)) return protocolFailure('MALFORMED', `${label}: expected exactly { shape, frame }`);
   const frame = rawFrame instanceof ArrayBuffer ? new Uint8Array(rawFrame) : rawFrame;
-  if (!(frame instanceof Uint8Array) || frame.byteLength < 4) return protocolFailure('MALFORMED', `${label}: frame must be binary (Uint8Array/ArrayBuffer) of at least 4 bytes`);
+  if (!(frame instanceof Uint8Array) || frame.byteLength < 4)
+    return protocolFailure('MALFORMED', `${label}: frame must be binary (Uint8Array/ArrayBuffer) of at least 4 bytes`);
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const count = view.getUint32(0, true);
   if (count > maxParts) return protocolFailure('TOO_LARGE', `${label}: frame has ${count} binary parts, expected at most ${maxParts}`);

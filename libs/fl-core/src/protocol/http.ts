@@ -41,9 +41,7 @@ export const statusResponseSchema = z.object({
   deadlines: deadlinesSchema.optional(),
   paused: z.boolean(),
   /** The running round, with `pending` counted when the request was answered; null between rounds. */
-  round: z
-    .object({ round: z.number().int().min(1), roundId: z.string().min(1).max(PROTOCOL_LIMITS.roundIdChars), cohort: count, pending: count })
-    .nullable(),
+  round: z.object({ round: z.number().int().min(1), roundId: z.string().min(1).max(PROTOCOL_LIMITS.roundIdChars), cohort: count, pending: count }).nullable(),
   nextRound: z.number().int().min(1),
   modelVersion: count,
   /** The oldest model version /api/model/:version still serves (older ones are pruned). */

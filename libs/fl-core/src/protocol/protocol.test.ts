@@ -51,7 +51,10 @@ describe('protocol events', () => {
     expect(extra).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
     const wrong = parseClientEvent('checkIn', { eligibility: { ...eligibility, exampleCount: '12' } }, { maxBytes: 4096 });
     expect(wrong.ok ? null : wrong.error.message).toMatch(/exampleCount/);
-    expect(parseClientEvent('checkIn', { eligibility: { backend: 'wasm', exampleCount: 3 } }, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    expect(parseClientEvent('checkIn', { eligibility: { backend: 'wasm', exampleCount: 3 } }, { maxBytes: 4096 })).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED' },
+    });
     expect(parseClientEvent('checkIn', 'hello', { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
   });
 
@@ -85,9 +88,15 @@ describe('protocol events', () => {
       error: { code: 'MALFORMED', message: 'checkIn event: eligibility has the key "__proto__", expected none of __proto__, constructor, prototype' },
     });
     const primitive = JSON.parse(`{"__proto__":1,"eligibility":{"consent":true,"exampleCount":120,"backend":"wasm"}}`) as unknown;
-    expect(parseClientEvent('checkIn', primitive, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED', message: expect.stringContaining('(root) has the key "__proto__"') } });
+    expect(parseClientEvent('checkIn', primitive, { maxBytes: 4096 })).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED', message: expect.stringContaining('(root) has the key "__proto__"') },
+    });
     const withConstructor = { eligibility: { ...eligibility, constructor: { prototype: {} } } };
-    expect(parseClientEvent('checkIn', withConstructor, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { message: expect.stringContaining('eligibility has the key "constructor"') } });
+    expect(parseClientEvent('checkIn', withConstructor, { maxBytes: 4096 })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('eligibility has the key "constructor"') },
+    });
     // Inside a packed secagg message's shape, found after unpacking, with the path into the message.
     const packed = packSecAgg({ type: 'maskedInput', roundId: 'r', maskedInput: new Uint8Array(4) });
     const shape = JSON.parse(JSON.stringify(packed.shape).replace('"roundId"', '"extra":[{"prototype":0}],"roundId"')) as unknown;
@@ -114,8 +123,14 @@ describe('protocol events', () => {
   it('round-trips a round plan and rejects one with a NaN clip norm or a wrong protocol version', () => {
     const valid = plan();
     expect(parseServerEvent('roundPlan', valid, { maxBytes: 65536 })).toEqual({ ok: true, value: valid });
-    expect(parseServerEvent('roundPlan', { ...valid, privacy: { ...valid.privacy, clipNorm: Number.NaN } }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'NON_FINITE' } });
-    expect(parseServerEvent('roundPlan', { ...valid, protocolVersion: PROTOCOL_VERSION + 1 }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+    expect(parseServerEvent('roundPlan', { ...valid, privacy: { ...valid.privacy, clipNorm: Number.NaN } }, { maxBytes: 65536 })).toMatchObject({
+      ok: false,
+      error: { code: 'NON_FINITE' },
+    });
+    expect(parseServerEvent('roundPlan', { ...valid, protocolVersion: PROTOCOL_VERSION + 1 }, { maxBytes: 65536 })).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED' },
+    });
   });
 
   it('carries a CIFG spec, every-position targets and a client optimizer (protocol 3), and an older plan no more', () => {
@@ -124,7 +139,10 @@ describe('protocol events', () => {
     expect(PROTOCOL_VERSION).toBe(3);
     expect(parseServerEvent('roundPlan', cifg, { maxBytes: 65536 })).toEqual({ ok: true, value: cifg });
     for (const older of [1, 2]) {
-      expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: older }, { maxBytes: 65536 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
+      expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: older }, { maxBytes: 65536 })).toMatchObject({
+        ok: false,
+        error: { code: 'MALFORMED' },
+      });
     }
   });
 

@@ -187,17 +187,7 @@ export const roundEndSchema = z
 
 export const errorEventSchema = errorSchema.extend({ event: z.string().max(64).optional() }).strict();
 
-export const ROUND_PHASES = [
-  'idle',
-  'checkin',
-  'advertiseKeys',
-  'shareKeys',
-  'maskedInput',
-  'unmasking',
-  'aggregate',
-  'commit',
-  'paused',
-] as const;
+export const ROUND_PHASES = ['idle', 'checkin', 'advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking', 'aggregate', 'commit', 'paused'] as const;
 export type RoundPhase = (typeof ROUND_PHASES)[number];
 
 export const phaseEventSchema = z
@@ -227,12 +217,8 @@ export const roundReportSchema = z
     modelVersion: z.object({ from: count, to: count }).strict(),
     abort: errorSchema.nullable(),
     /** The cohort funnel: checked in and eligible → selected → each phase's answers. */
-    cohort: z
-      .object({ eligible: count, selected: count, advertised: count, shared: count, masked: count, unmasked: count })
-      .strict(),
-    secagg: z
-      .object({ graph: z.enum(['full', 'harary']), degree: count, threshold: count, modulusBits: count, vectorLength: count })
-      .strict(),
+    cohort: z.object({ eligible: count, selected: count, advertised: count, shared: count, masked: count, unmasked: count }).strict(),
+    secagg: z.object({ graph: z.enum(['full', 'harary']), degree: count, threshold: count, modulusBits: count, vectorLength: count }).strict(),
     /** Cohort totals from the secure sum (nothing per client); null when the round aborted. */
     metrics: z
       .object({

@@ -12,8 +12,20 @@ const D = 2_000;
 const MAX_EXAMPLES = 64;
 
 function plan(privacy: Partial<PrivacyPlan>, cohort: number): BoundsPlan {
-  const full: PrivacyPlan = { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1, expectedCohortSize: cohort, minSurvivors: Math.max(1, cohort - 2), ...privacy };
-  const clientStd = full.mode === 'local' ? full.noiseMultiplier * full.clipNorm : full.mode === 'distributed' ? (full.noiseMultiplier * full.clipNorm) / Math.sqrt(full.minSurvivors) : 0;
+  const full: PrivacyPlan = {
+    mode: 'distributed',
+    clipNorm: 1,
+    noiseMultiplier: 1,
+    expectedCohortSize: cohort,
+    minSurvivors: Math.max(1, cohort - 2),
+    ...privacy,
+  };
+  const clientStd =
+    full.mode === 'local'
+      ? full.noiseMultiplier * full.clipNorm
+      : full.mode === 'distributed'
+        ? (full.noiseMultiplier * full.clipNorm) / Math.sqrt(full.minSurvivors)
+        : 0;
   return {
     privacy: full,
     training: { epochs: 1, batchSize: 16, optimizer: 'sgd', learningRate: 0.5, maxExamples: MAX_EXAMPLES, timeBudgetMs: 10_000, targets: 'last' },
@@ -32,7 +44,10 @@ function honestInput(p: BoundsPlan, norm: number): Uint32Array {
   const examples = 40;
   const metrics: Record<string, number> = { examples, trainLossSum: 3.2 * examples, evalCount: 10, evalLossSum: 35, evalTop1: 2, evalTop3: 4 };
   if (p.privacy.clipIndicatorNoiseStdDev !== undefined) {
-    metrics.unclipped = privatizeClipIndicator(wasClipped || before > p.privacy.clipNorm ? 0 : 1, { ...p.privacy, indicatorNoiseStdDev: p.privacy.clipIndicatorNoiseStdDev }).value;
+    metrics.unclipped = privatizeClipIndicator(wasClipped || before > p.privacy.clipNorm ? 0 : 1, {
+      ...p.privacy,
+      indicatorNoiseStdDev: p.privacy.clipIndicatorNoiseStdDev,
+    }).value;
   }
   const layout = createMetricsLayout(p.metrics, p.encoding);
   return encodeWithMetrics(update, metrics, encodingParams(p.encoding), layout);
@@ -60,7 +75,10 @@ describe('checkDecodedSum', () => {
     for (const mode of ['off', 'local', 'distributed'] as const) {
       for (const norm of [0.3, 1, 50]) {
         const p = plan({ mode, noiseMultiplier: mode === 'off' ? 0 : 1.2, clipIndicatorNoiseStdDev: 1 }, 12);
-        const decoded = decode(p, Array.from({ length: 12 }, () => honestInput(p, norm)));
+        const decoded = decode(
+          p,
+          Array.from({ length: 12 }, () => honestInput(p, norm)),
+        );
         const checked = checkDecodedSum(p, decoded);
         expect(checked.ok, `${mode}, norm ${norm}: ${checked.ok ? '' : checked.error.message}`).toBe(true);
       }
@@ -69,7 +87,15 @@ describe('checkDecodedSum', () => {
 
   it('accepts a cohort in which only some clients survived (n < maxClients)', () => {
     const p = plan({}, 12);
-    expect(checkDecodedSum(p, decode(p, Array.from({ length: 9 }, () => honestInput(p, 2)))).ok).toBe(true);
+    expect(
+      checkDecodedSum(
+        p,
+        decode(
+          p,
+          Array.from({ length: 9 }, () => honestInput(p, 2)),
+        ),
+      ).ok,
+    ).toBe(true);
   });
 
   it('rejects a sum with one client whose input is uniformly random (the poisoner)', () => {

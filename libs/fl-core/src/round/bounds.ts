@@ -105,7 +105,9 @@ export function checkDecodedSum(plan: BoundsPlan, sum: DecodedRoundSum): Protoco
   }
   const meanNorm = Math.sqrt(squares) / count;
   if (meanNorm > bounds.meanNormBound) {
-    return reject(`mean update has L2 norm ${meanNorm.toPrecision(4)}, expected ≤ ${bounds.meanNormBound.toPrecision(4)} (C = ${plan.privacy.clipNorm} plus noise and rounding margins)`);
+    return reject(
+      `mean update has L2 norm ${meanNorm.toPrecision(4)}, expected ≤ ${bounds.meanNormBound.toPrecision(4)} (C = ${plan.privacy.clipNorm} plus noise and rounding margins)`,
+    );
   }
   for (const [name, { min, max }] of Object.entries(bounds.metrics)) {
     const value = metrics[name];

@@ -1,16 +1,7 @@
 import { secureRandomBytes, type RandomBytes } from '../random/index';
 import { concatBytes, packWords, toHex, wipe } from './bytes';
 import { parseRoundConfig, topologyOf, type RoundConfigInput } from './config';
-import {
-  defaultSuite,
-  deriveKey,
-  generateKeyPair,
-  KEY_BYTES,
-  NONCE_BYTES,
-  shareAssociatedData,
-  TAG_BYTES,
-  type CryptoSuite,
-} from './crypto';
+import { defaultSuite, deriveKey, generateKeyPair, KEY_BYTES, NONCE_BYTES, shareAssociatedData, TAG_BYTES, type CryptoSuite } from './crypto';
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
   checkIds,
@@ -162,15 +153,13 @@ export async function createSecAggClient(
 }
 
 /** Moves the client one step on a message from the server. A rejected message changes nothing. */
-export async function secAggClientStep(
-  state: SecAggClientState,
-  raw: unknown,
-  options: SecAggClientStepOptions = {},
-): Promise<SecAggClientStepResult> {
+export async function secAggClientStep(state: SecAggClientState, raw: unknown, options: SecAggClientStepOptions = {}): Promise<SecAggClientStepResult> {
   const where = `client ${state.clientId} (${state.stage})`;
   if (state.stage === 'aborted') return reject('ABORTED', `${where}: the round was aborted (${state.reason.code}); nothing more is accepted`);
   if (isAbort(raw)) {
-    const parsed = parseInbound(serverToClientSchemas, 'abort', state.config.roundId, raw, where, (type) => reject('MALFORMED', `${where}: expected abort, got ${type}`));
+    const parsed = parseInbound(serverToClientSchemas, 'abort', state.config.roundId, raw, where, (type) =>
+      reject('MALFORMED', `${where}: expected abort, got ${type}`),
+    );
     if (!parsed.ok) return parsed;
     // Also after 'done': this client answered, but the server could not finish (e.g. too few others did).
     const reason = secAggError('ABORTED', `server aborted the round: ${parsed.message.reason.code}: ${parsed.message.reason.message}`);
@@ -232,13 +221,15 @@ async function shareKeys(
   const { config, clientId: u } = state;
   const topology = topologyOf(config);
   const ids = message.peers;
-  const idError = checkIds(ids, config.clientCount, `${where}: peerKeys`) ?? checkRecords(message.publicKeys, ids.length, PEER_KEYS_BYTES, `${where}: peerKeys publicKeys`);
+  const idError =
+    checkIds(ids, config.clientCount, `${where}: peerKeys`) ?? checkRecords(message.publicKeys, ids.length, PEER_KEYS_BYTES, `${where}: peerKeys publicKeys`);
   if (idError) return idError;
   for (const id of ids) {
     if (id === u) return reject('MALFORMED', `${where}: peerKeys lists this client (${u}) among its peers`);
     if (!topology.isNeighbour(u, id)) return reject('UNKNOWN_CLIENT', `${where}: peerKeys lists client ${id}, which is not a neighbour of ${u}`);
   }
-  const keyOf = (index: number, which: 0 | 1) => message.publicKeys.subarray(index * PEER_KEYS_BYTES + which * KEY_BYTES, index * PEER_KEYS_BYTES + (which + 1) * KEY_BYTES);
+  const keyOf = (index: number, which: 0 | 1) =>
+    message.publicKeys.subarray(index * PEER_KEYS_BYTES + which * KEY_BYTES, index * PEER_KEYS_BYTES + (which + 1) * KEY_BYTES);
   // Bonawitz et al. 2017, Round 1 (ShareKeys): all advertised public keys must differ, or a server could, e.g., hand a
   // client its own key back as a peer's and make pairwise masks cancel predictably.
   const seen = new Set<string>([toHex(state.encryptionPublicKey), toHex(state.maskingPublicKey)]);
@@ -253,13 +244,22 @@ async function shareKeys(
   if (holders.length < config.threshold) {
     return {
       ok: true,
-      state: aborted(state, secAggError('BELOW_THRESHOLD', `${where}: ${holders.length} share holders (this client and peers with keys), need threshold ${config.threshold}`)),
+      state: aborted(
+        state,
+        secAggError('BELOW_THRESHOLD', `${where}: ${holders.length} share holders (this client and peers with keys), need threshold ${config.threshold}`),
+      ),
       outbound: null,
     };
   }
   const [encryptionSecrets, maskSecrets] = await Promise.all([
-    suite.agree(state.encryptionSecretKey, ids.map((_, index) => keyOf(index, 0))),
-    suite.agree(state.maskingSecretKey, ids.map((_, index) => keyOf(index, 1))),
+    suite.agree(
+      state.encryptionSecretKey,
+      ids.map((_, index) => keyOf(index, 0)),
+    ),
+    suite.agree(
+      state.maskingSecretKey,
+      ids.map((_, index) => keyOf(index, 1)),
+    ),
   ]);
   const peerSecrets: PeerSecrets[] = [];
   for (const [index, id] of ids.entries()) {
@@ -353,7 +353,13 @@ async function maskInput(
   if (maskingPeers.length + 1 < config.threshold) {
     return {
       ok: true,
-      state: aborted(state, secAggError('BELOW_THRESHOLD', `${where}: shares arrived from ${maskingPeers.length} peers; with this client that is below threshold ${config.threshold}`)),
+      state: aborted(
+        state,
+        secAggError(
+          'BELOW_THRESHOLD',
+          `${where}: shares arrived from ${maskingPeers.length} peers; with this client that is below threshold ${config.threshold}`,
+        ),
+      ),
       outbound: null,
     };
   }

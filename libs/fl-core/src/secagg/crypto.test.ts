@@ -84,10 +84,26 @@ describe('key derivation, masks and wire words', () => {
     for (const k of [1, 7, 16, 31, 32]) {
       const x = Uint32Array.from({ length: 257 }, (_, i) => (i * 2654435761) % 2 ** k);
       const y = x.slice();
-      await applyMasks(webCrypto, y, [{ key, sign: 1 }, { key: aesKey, sign: -1 }], k);
+      await applyMasks(
+        webCrypto,
+        y,
+        [
+          { key, sign: 1 },
+          { key: aesKey, sign: -1 },
+        ],
+        k,
+      );
       for (const w of y) expect(w).toBeLessThan(2 ** k);
       expect(y).not.toEqual(x);
-      await applyMasks(nobleSuite, y, [{ key, sign: -1 }, { key: aesKey, sign: 1 }], k);
+      await applyMasks(
+        nobleSuite,
+        y,
+        [
+          { key, sign: -1 },
+          { key: aesKey, sign: 1 },
+        ],
+        k,
+      );
       expect(y).toEqual(x);
     }
   });

@@ -67,7 +67,9 @@ const nobleAgree: CryptoSuite['agree'] = async (secretKey, publicKeys) =>
 
 function webCryptoAgree(subtle: SubtleCrypto): CryptoSuite['agree'] {
   return async (secretKey, publicKeys) => {
-    const privateKey = await subtle.importKey('pkcs8', concatBytes(PKCS8_X25519_PREFIX, secretKey) as Uint8Array<ArrayBuffer>, { name: 'X25519' }, false, ['deriveBits']);
+    const privateKey = await subtle.importKey('pkcs8', concatBytes(PKCS8_X25519_PREFIX, secretKey) as Uint8Array<ArrayBuffer>, { name: 'X25519' }, false, [
+      'deriveBits',
+    ]);
     return Promise.all(
       publicKeys.map(async (publicKey) => {
         try {
@@ -129,7 +131,10 @@ export const nobleSuite: CryptoSuite = {
 };
 
 /** RFC 7748 §6.1 Alice/Bob keys: a probe that the runtime's X25519 works and agrees. */
-const PROBE_SECRET = new Uint8Array([0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2, 0x66, 0x45, 0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a, 0xb1, 0x77, 0xfb, 0xa5, 0x1d, 0xb9, 0x2c, 0x2a]);
+const PROBE_SECRET = new Uint8Array([
+  0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2, 0x66, 0x45, 0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a, 0xb1, 0x77,
+  0xfb, 0xa5, 0x1d, 0xb9, 0x2c, 0x2a,
+]);
 
 async function detectSuite(): Promise<CryptoSuite> {
   const subtle = globalThis.crypto?.subtle;
@@ -181,12 +186,7 @@ export type KeyPurpose = 'pairwise-mask' | 'share-encryption';
  * itself; the full 256-bit result keys the PRG (no folding to 32 bits, unlike Flower's mask seed).
  */
 export function deriveKey(sharedSecret: Uint8Array, purpose: KeyPurpose, roundId: string, a: number, b: number): Uint8Array {
-  const info = concatBytes(
-    lengthPrefixed(utf8(`murmur/secagg/v1 ${purpose}`)),
-    lengthPrefixed(utf8(roundId)),
-    u32be(Math.min(a, b)),
-    u32be(Math.max(a, b)),
-  );
+  const info = concatBytes(lengthPrefixed(utf8(`murmur/secagg/v1 ${purpose}`)), lengthPrefixed(utf8(roundId)), u32be(Math.min(a, b)), u32be(Math.max(a, b)));
   return hkdf(sha256, sharedSecret, undefined, info, KEY_BYTES);
 }
 

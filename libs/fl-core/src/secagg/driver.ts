@@ -3,13 +3,7 @@ import { createSecAggClient, secAggClientStep, type SecAggClientState } from './
 import { defaultSuite, type CryptoSuite } from './crypto';
 import type { SecAggError } from './errors';
 import type { ClientToServerMessage, RoundConfig, ServerToClientMessage } from './messages';
-import {
-  createSecAggServer,
-  secAggServerStep,
-  type Outbound,
-  type SecAggServerStage,
-  type SecAggServerState,
-} from './server';
+import { createSecAggServer, secAggServerStep, type Outbound, type SecAggServerStage, type SecAggServerState } from './server';
 
 /** Which clients go silent, and when. A client listed at several points drops at the first. */
 export interface SecAggDropouts {

@@ -25,14 +25,7 @@ export {
   type UnmaskResponse,
   type Outbound,
 } from './server';
-export {
-  runSecAggRound,
-  messageBytes,
-  type SecAggRoundOptions,
-  type SecAggRoundResult,
-  type SecAggRoundCost,
-  type SecAggDropouts,
-} from './driver';
+export { runSecAggRound, messageBytes, type SecAggRoundOptions, type SecAggRoundResult, type SecAggRoundCost, type SecAggDropouts } from './driver';
 export { parseRoundConfig, topologyOf, type RoundConfigInput, type Topology } from './config';
 export {
   roundConfigSchema,
@@ -61,24 +54,9 @@ export {
   type AbortMessage,
 } from './messages';
 export { secAggError, type SecAggError, type SecAggErrorCode } from './errors';
-export {
-  splitSecret,
-  combineShares,
-  lagrangeAtZero,
-  combineWithWeights,
-  parseShare,
-  SHAMIR_PRIME,
-  SECRET_BYTES,
-  SHARE_BYTES,
-} from './shamir';
+export { splitSecret, combineShares, lagrangeAtZero, combineWithWeights, parseShare, SHAMIR_PRIME, SECRET_BYTES, SHARE_BYTES } from './shamir';
 export { hararyNeighbours } from './graph';
 export { defaultSuite, nobleSuite, deriveKey, type CryptoSuite, type KeyPurpose } from './crypto';
 export { expandMask } from './prg';
 export { packWords, unpackWords, wordBytes } from './bytes';
-export {
-  secAggPlusParameters,
-  secAggPlusOptionsSchema,
-  binomialTailLog2,
-  type SecAggPlusOptions,
-  type SecAggPlusParameters,
-} from './params';
+export { secAggPlusParameters, secAggPlusOptionsSchema, binomialTailLog2, type SecAggPlusOptions, type SecAggPlusParameters } from './params';

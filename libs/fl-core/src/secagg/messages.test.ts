@@ -41,7 +41,12 @@ async function start(cfg: RoundConfigInput = config()): Promise<Round> {
   if (!created.ok) throw new Error(created.error.message);
   const round: Round = { server: created.state, clients: [], replies: new Map(), sent: new Map() };
   for (let id = 0; id < created.state.config.clientCount; id++) {
-    const made = await createSecAggClient({ config: cfg, clientId: id, input: Uint32Array.from({ length: D }, (_, i) => (id * 10 + i) % 4096), randomBytes: testBytes(id) });
+    const made = await createSecAggClient({
+      config: cfg,
+      clientId: id,
+      input: Uint32Array.from({ length: D }, (_, i) => (id * 10 + i) % 4096),
+      randomBytes: testBytes(id),
+    });
     if (!made.ok) throw new Error(made.error.message);
     round.clients.push(made.state);
     round.replies.set(id, made.outbound);
@@ -114,9 +119,21 @@ describe('server edge validation', () => {
     await expectServerRejects(round, 0, { ...good, extra: 1 }, 'MALFORMED');
     // Binary stays binary: a JSON array of numbers is not a key.
     await expectServerRejects(round, 0, { ...good, maskingPublicKey: Array.from(good.maskingPublicKey) }, 'MALFORMED', /maskingPublicKey/);
-    await expectServerRejects(round, 0, { ...good, maskingPublicKey: good.maskingPublicKey.subarray(1) }, 'WRONG_LENGTH', /maskingPublicKey has 31 bytes, expected 32/);
+    await expectServerRejects(
+      round,
+      0,
+      { ...good, maskingPublicKey: good.maskingPublicKey.subarray(1) },
+      'WRONG_LENGTH',
+      /maskingPublicKey has 31 bytes, expected 32/,
+    );
     await expectServerRejects(round, 7, good, 'UNKNOWN_CLIENT', /not a member of the cohort \[0, 5\)/);
-    await expectServerRejects(round, 0, { type: 'maskedInput', roundId: 'r1', maskedInput: new Uint8Array(8) }, 'WRONG_PHASE', /expected advertiseKeys, got maskedInput/);
+    await expectServerRejects(
+      round,
+      0,
+      { type: 'maskedInput', roundId: 'r1', maskedInput: new Uint8Array(8) },
+      'WRONG_PHASE',
+      /expected advertiseKeys, got maskedInput/,
+    );
     expect((await serverGets(round, 0, good)).ok).toBe(true);
     await expectServerRejects(round, 0, good, 'REPLAY', /already sent advertiseKeys/);
     // Client 1 replaying client 0's keys (or reusing one of its own as both) is refused.
@@ -130,12 +147,29 @@ describe('server edge validation', () => {
     await advance(round, [4]); // client 4 never advertises
     const shares = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'shareKeys' }>;
     await expectServerRejects(round, 4, round.replies.get(1), 'UNKNOWN_CLIENT', /not in U1/);
-    await expectServerRejects(round, 0, { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }, 'REPLAY');
-    await expectServerRejects(round, 4, { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }, 'WRONG_PHASE', /expected shareKeys, got advertiseKeys/);
+    await expectServerRejects(
+      round,
+      0,
+      { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) },
+      'REPLAY',
+    );
+    await expectServerRejects(
+      round,
+      4,
+      { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) },
+      'WRONG_PHASE',
+      /expected shareKeys, got advertiseKeys/,
+    );
     expect(shares.to).toEqual([1, 2, 3]);
     const sealed = records(shares.ciphertexts, SHARE_CIPHERTEXT_BYTES);
     await expectServerRejects(round, 0, { ...shares, to: [2, 3], ciphertexts: concatBytes(...sealed.slice(1)) }, 'MALFORMED', /missing 1/);
-    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 3, 3], ciphertexts: concatBytes(...sealed, sealed[2] as Uint8Array) }, 'MALFORMED', /appears twice/);
+    await expectServerRejects(
+      round,
+      0,
+      { ...shares, to: [1, 2, 3, 3], ciphertexts: concatBytes(...sealed, sealed[2] as Uint8Array) },
+      'MALFORMED',
+      /appears twice/,
+    );
     await expectServerRejects(round, 0, { ...shares, to: [3, 2, 1], ciphertexts: concatBytes(...sealed.reverse()) }, 'MALFORMED', /ascending; 2 follows 3/);
     await expectServerRejects(round, 0, { ...shares, to: [1, 2, 9] }, 'OUT_OF_RANGE', /client id 9 is outside the cohort/);
     await expectServerRejects(round, 0, { ...shares, to: [1, 2, 4] }, 'UNKNOWN_CLIENT', /client 4, which is not one of its peers in U1/);
@@ -144,7 +178,13 @@ describe('server edge validation', () => {
     await advance(round);
     const masked = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'maskedInput' }>;
     // k = 12: two bytes per word; 0xffff is ≥ 2^12.
-    await expectServerRejects(round, 0, { ...masked, maskedInput: masked.maskedInput.subarray(2) }, 'WRONG_LENGTH', /has 6 bytes, expected 8 \(d = 4 × 2 bytes\)/);
+    await expectServerRejects(
+      round,
+      0,
+      { ...masked, maskedInput: masked.maskedInput.subarray(2) },
+      'WRONG_LENGTH',
+      /has 6 bytes, expected 8 \(d = 4 × 2 bytes\)/,
+    );
     const tooBig = masked.maskedInput.slice();
     tooBig.set([0xff, 0xff], 2);
     await expectServerRejects(round, 0, { ...masked, maskedInput: tooBig }, 'OUT_OF_RANGE', /word 1 is ≥ 2\^12/);
@@ -167,9 +207,21 @@ describe('server edge validation', () => {
     const bShares = records(response.selfMaskShares, SHARE_BYTES);
     const [b0, b1, b2, b4] = bShares as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
     const sShare = response.maskingKeyShares;
-    await expectServerRejects(round, 0, { ...response, selfMaskOf: [0, 1, 2, 3, 4], selfMaskShares: concatBytes(b0, b1, b2, sShare, b4) }, 'SHARE_KIND_CONFLICT', /client 3, which dropped/);
+    await expectServerRejects(
+      round,
+      0,
+      { ...response, selfMaskOf: [0, 1, 2, 3, 4], selfMaskShares: concatBytes(b0, b1, b2, sShare, b4) },
+      'SHARE_KIND_CONFLICT',
+      /client 3, which dropped/,
+    );
     await expectServerRejects(round, 0, { ...response, maskingKeyOf: [1], maskingKeyShares: b1 }, 'SHARE_KIND_CONFLICT', /client 1, which survived/);
-    await expectServerRejects(round, 0, { ...response, maskingKeyShares: sShare.subarray(1) }, 'WRONG_LENGTH', /maskingKeyShares: has 32 bytes, expected 1 × 33/);
+    await expectServerRejects(
+      round,
+      0,
+      { ...response, maskingKeyShares: sShare.subarray(1) },
+      'WRONG_LENGTH',
+      /maskingKeyShares: has 32 bytes, expected 1 × 33/,
+    );
     await expectServerRejects(round, 0, { ...response, maskingKeyShares: new Uint8Array(33).fill(0xff) }, 'OUT_OF_RANGE', /not an element of GF\(p\)/);
     // p itself is the smallest 33-byte value that is not a field element; p − 1 is one.
     await expectServerRejects(round, 0, { ...response, maskingKeyShares: numberToBytesBE(SHAMIR_PRIME, SHARE_BYTES) }, 'OUT_OF_RANGE', /share of client 3/);
@@ -187,7 +239,9 @@ describe('binary on the wire', () => {
     const round = await start();
     // Buffer.slice() is a view, not a copy: the server must copy into fresh, aligned memory.
     const asOddBuffers = (message: ClientToServerMessage) =>
-      Object.fromEntries(Object.entries(message).map(([key, value]) => [key, value instanceof Uint8Array ? Buffer.concat([Buffer.alloc(1), value]).subarray(1) : value]));
+      Object.fromEntries(
+        Object.entries(message).map(([key, value]) => [key, value instanceof Uint8Array ? Buffer.concat([Buffer.alloc(1), value]).subarray(1) : value]),
+      );
     for (let stage = 0; stage < 4; stage++) {
       for (const [id, message] of round.replies) round.replies.set(id, asOddBuffers(message) as unknown as ClientToServerMessage);
       await advance(round);
@@ -209,10 +263,22 @@ describe('client edge validation', () => {
       concatBytes(encryptionPublicKey, maskingPublicKey, peerKeys.publicKeys.subarray(PEER_KEYS_BYTES));
     const firstKeys = peerKeys.publicKeys.subarray(0, PEER_KEYS_BYTES);
     await expectClientRejects(round, 0, { ...peerKeys, roundId: 'r2' }, 'STALE_ROUND', /expected round "r1", got "r2"/);
-    await expectClientRejects(round, 0, { ...peerKeys, publicKeys: withFirstKeys(firstKeys.subarray(0, 32), own.maskingPublicKey) }, 'INVALID_KEY', /client 1 reuses a public key/);
+    await expectClientRejects(
+      round,
+      0,
+      { ...peerKeys, publicKeys: withFirstKeys(firstKeys.subarray(0, 32), own.maskingPublicKey) },
+      'INVALID_KEY',
+      /client 1 reuses a public key/,
+    );
     await expectClientRejects(round, 0, { ...peerKeys, publicKeys: withFirstKeys(new Uint8Array(32), firstKeys.subarray(32)) }, 'INVALID_KEY', /low-order/);
     await expectClientRejects(round, 0, { ...peerKeys, peers: [0, 2, 3, 4] }, 'MALFORMED', /lists this client/);
-    await expectClientRejects(round, 0, { ...peerKeys, publicKeys: peerKeys.publicKeys.subarray(16) }, 'WRONG_LENGTH', /publicKeys: has 240 bytes, expected 4 × 64 = 256/);
+    await expectClientRejects(
+      round,
+      0,
+      { ...peerKeys, publicKeys: peerKeys.publicKeys.subarray(16) },
+      'WRONG_LENGTH',
+      /publicKeys: has 240 bytes, expected 4 × 64 = 256/,
+    );
     await expectClientRejects(round, 0, { ...peerKeys, peers: [1, 1, 3, 4] }, 'MALFORMED', /appears twice/);
     await expectClientRejects(round, 0, { ...peerKeys, peers: [4, 3, 2, 1] }, 'MALFORMED', /ascending/);
     await expectClientRejects(round, 0, { type: 'unmaskRequest', roundId: 'r1', survivors: [0, 1, 2] }, 'WRONG_PHASE', /expected peerKeys, got unmaskRequest/);
@@ -226,7 +292,13 @@ describe('client edge validation', () => {
     const keysById = new Map(sent.peers.map((id, i) => [id, sent.publicKeys.subarray(i * PEER_KEYS_BYTES, (i + 1) * PEER_KEYS_BYTES)]));
     keysById.set(outsider.id, concatBytes(outsider.encryptionPublicKey, outsider.maskingPublicKey));
     const widened = [...keysById.keys()].sort((a, b) => a - b);
-    await expectClientRejects(plus, 0, { ...sent, peers: widened, publicKeys: concatBytes(...widened.map((id) => keysById.get(id) as Uint8Array)) }, 'UNKNOWN_CLIENT', /not a neighbour of 0/);
+    await expectClientRejects(
+      plus,
+      0,
+      { ...sent, peers: widened, publicKeys: concatBytes(...widened.map((id) => keysById.get(id) as Uint8Array)) },
+      'UNKNOWN_CLIENT',
+      /not a neighbour of 0/,
+    );
   });
 
   it('rejects share messages that do not authenticate: tampered, relabelled, or from another round', async () => {
@@ -238,7 +310,13 @@ describe('client edge validation', () => {
     const [a, b, ...rest] = records(inbox.ciphertexts, SHARE_CIPHERTEXT_BYTES) as [Uint8Array, Uint8Array, ...Uint8Array[]];
     const flipped = a.slice();
     flipped[20] = (flipped[20] as number) ^ 1;
-    await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(flipped, b, ...rest) }, 'DECRYPTION_FAILED', /from client 1 does not authenticate/);
+    await expectClientRejects(
+      round,
+      0,
+      { ...inbox, ciphertexts: concatBytes(flipped, b, ...rest) },
+      'DECRYPTION_FAILED',
+      /from client 1 does not authenticate/,
+    );
     // The associated data binds the sender: 2's ciphertext presented as 1's does not open.
     await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(b, b, ...rest) }, 'DECRYPTION_FAILED', /from client 1/);
     // Same clients, same keys (same test randomness), round "r2": its ciphertexts do not open in "r1".
@@ -249,7 +327,13 @@ describe('client edge validation', () => {
     expect(otherInbox.from).toEqual([1, 2, 3, 4]);
     const sameSender = otherInbox.ciphertexts.subarray(0, SHARE_CIPHERTEXT_BYTES);
     await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(sameSender, b, ...rest) }, 'DECRYPTION_FAILED');
-    await expectClientRejects(round, 0, { ...inbox, from: [0, 1, 2, 3, 4], ciphertexts: concatBytes(a, a, b, ...rest) }, 'UNKNOWN_CLIENT', /not among this client's peers/);
+    await expectClientRejects(
+      round,
+      0,
+      { ...inbox, from: [0, 1, 2, 3, 4], ciphertexts: concatBytes(a, a, b, ...rest) },
+      'UNKNOWN_CLIENT',
+      /not among this client's peers/,
+    );
     await expectClientRejects(round, 0, { ...inbox, ciphertexts: inbox.ciphertexts.subarray(2) }, 'WRONG_LENGTH', /expected 4 × 94/);
   });
 
@@ -265,7 +349,13 @@ describe('client edge validation', () => {
       expect(client.revealedMaskingKeyOf).toEqual([3]);
     }
     // A (malicious) server now claims 3 survived, to get its b-share as well: refused.
-    await expectClientRejects(round, 0, { type: 'unmaskRequest', roundId: 'r1', survivors: [0, 1, 2, 3, 4] }, 'REPLAY', /already answered its one unmask request/);
+    await expectClientRejects(
+      round,
+      0,
+      { type: 'unmaskRequest', roundId: 'r1', survivors: [0, 1, 2, 3, 4] },
+      'REPLAY',
+      /already answered its one unmask request/,
+    );
     await expectClientRejects(round, 0, { type: 'peerKeys', roundId: 'r1', peers: [], publicKeys: new Uint8Array(0) }, 'WRONG_PHASE');
   });
 
@@ -299,7 +389,12 @@ describe('malicious parties', () => {
     // Everyone sent a masked input. The server tells 0 and 1 that client 4 survived and 2 and 3
     // that it dropped, hoping for b_4 and s_4 (which would unmask x_4).
     const answers: Extract<ClientToServerMessage, { type: 'unmask' }>[] = [];
-    for (const [id, survivors] of [[0, [0, 1, 2, 3, 4]], [1, [0, 1, 2, 3, 4]], [2, [0, 1, 2, 3]], [3, [0, 1, 2, 3]]] as const) {
+    for (const [id, survivors] of [
+      [0, [0, 1, 2, 3, 4]],
+      [1, [0, 1, 2, 3, 4]],
+      [2, [0, 1, 2, 3]],
+      [3, [0, 1, 2, 3]],
+    ] as const) {
       const step = await secAggClientStep(round.clients[id] as SecAggClientState, { type: 'unmaskRequest', roundId: 'r1', survivors: [...survivors] });
       if (!step.ok) throw new Error(step.error.message);
       answers.push(step.outbound as Extract<ClientToServerMessage, { type: 'unmask' }>);
@@ -326,7 +421,12 @@ describe('malicious parties', () => {
     // replays earlier messages: all refused.
     await expectServerRejects(round, 3, late, 'WRONG_PHASE', /expected unmask, got maskedInput/);
     await expectServerRejects(round, 3, round.replies.get(0), 'UNKNOWN_CLIENT', /not a survivor/);
-    await expectServerRejects(round, 3, { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) }, 'REPLAY');
+    await expectServerRejects(
+      round,
+      3,
+      { type: 'advertiseKeys', roundId: 'r1', encryptionPublicKey: new Uint8Array(32), maskingPublicKey: new Uint8Array(32) },
+      'REPLAY',
+    );
     await advance(round);
     // Honest clients revealed only s-shares of 3 and only b-shares of survivors.
     expect(heldShareKinds(round.server)).toEqual({ selfMaskOf: [0, 1, 2, 4], maskingKeyOf: [3] });

@@ -37,7 +37,11 @@ export const roundConfigSchema = z
      */
     threshold: z.number().int().min(2),
     /** d: words per input vector. */
-    vectorLength: z.number().int().min(1).max(2 ** 28),
+    vectorLength: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 28),
     /** k: inputs and masks live in Z_(2^k). */
     modulusBits: z.number().int().min(1).max(32),
     graph: graphSchema,
@@ -58,9 +62,7 @@ const clientIds = z.custom<number[]>(
   { message: `expected an array of at most ${MAX_CLIENTS} client ids (non-negative integers)` },
 );
 
-export const advertiseKeysSchema = z
-  .object({ type: z.literal('advertiseKeys'), roundId, encryptionPublicKey: bytes, maskingPublicKey: bytes })
-  .strict();
+export const advertiseKeysSchema = z.object({ type: z.literal('advertiseKeys'), roundId, encryptionPublicKey: bytes, maskingPublicKey: bytes }).strict();
 export const shareKeysSchema = z
   .object({
     type: z.literal('shareKeys'),
@@ -107,9 +109,7 @@ export const encryptedSharesSchema = z
     ciphertexts: bytes,
   })
   .strict();
-export const unmaskRequestSchema = z
-  .object({ type: z.literal('unmaskRequest'), roundId, survivors: clientIds })
-  .strict();
+export const unmaskRequestSchema = z.object({ type: z.literal('unmaskRequest'), roundId, survivors: clientIds }).strict();
 export const abortSchema = z
   .object({ type: z.literal('abort'), roundId, reason: z.object({ code: z.string().max(64), message: z.string().max(2000) }).strict() })
   .strict();

@@ -21,7 +21,9 @@ const CHUNK_BYTES = 1 << 20;
 function view(stream: Uint8Array, width: 1 | 2 | 4): ModularWords {
   if (width === 1) return stream;
   if (LITTLE_ENDIAN && stream.byteOffset % width === 0) {
-    return width === 2 ? new Uint16Array(stream.buffer, stream.byteOffset, stream.length / 2) : new Uint32Array(stream.buffer, stream.byteOffset, stream.length / 4);
+    return width === 2
+      ? new Uint16Array(stream.buffer, stream.byteOffset, stream.length / 2)
+      : new Uint32Array(stream.buffer, stream.byteOffset, stream.length / 4);
   }
   // The PRG is defined little-endian: a big-endian host must still agree with everyone else.
   const data = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
@@ -46,13 +48,7 @@ export interface MaskTerm {
  * WebCrypto's worker threads expand the next ones while this thread adds the current one; at most
  * `window` chunks (1 MiB each) are alive at once, whatever d is.
  */
-export async function applyMasks(
-  suite: CryptoSuite,
-  target: Uint32Array,
-  terms: readonly MaskTerm[],
-  modulusBits: number,
-  window = 4,
-): Promise<void> {
+export async function applyMasks(suite: CryptoSuite, target: Uint32Array, terms: readonly MaskTerm[], modulusBits: number, window = 4): Promise<void> {
   const width = maskWordBytes(modulusBits);
   const wordsPerChunk = CHUNK_BYTES / width;
   const chunksPerTerm = Math.ceil(target.length / wordsPerChunk);

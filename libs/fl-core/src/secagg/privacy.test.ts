@@ -39,7 +39,8 @@ async function serverViewOfClient0(x: Uint32Array, modulusBits: number, n: numbe
     modulusBits,
     randomBytes: testBytes(modulusBits),
     observe: ({ direction, client, message }) => {
-      if (direction === 'toServer' && client === 0 && message.type === 'maskedInput') seen = (message as Extract<ClientToServerMessage, { type: 'maskedInput' }>).maskedInput;
+      if (direction === 'toServer' && client === 0 && message.type === 'maskedInput')
+        seen = (message as Extract<ClientToServerMessage, { type: 'maskedInput' }>).maskedInput;
     },
   });
   if (!seen) throw new Error('client 0 sent no masked input');
@@ -53,7 +54,10 @@ describe("the server's view of one masked input", () => {
     const constant = new Uint32Array(d).fill(7);
     const ramp = Uint32Array.from({ length: d }, (_, i) => i);
     expect(chiSquareBytes(new Uint8Array(constant.buffer))).toBeGreaterThan(1e6); // the test has power
-    for (const [x, k] of [[constant, 8], [ramp, 32]] as const) {
+    for (const [x, k] of [
+      [constant, 8],
+      [ramp, 32],
+    ] as const) {
       const y = await serverViewOfClient0(x, k, 3);
       expect(y.length).toBe(d * (k / 8));
       const chi2 = chiSquareBytes(y);

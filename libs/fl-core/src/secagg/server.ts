@@ -205,9 +205,7 @@ export async function secAggServerStep(
   const stage: ActiveStage = state.stage;
   const expected = STAGE_MESSAGE[stage];
   const parsed = parseInbound(clientToServerSchemas, expected, state.config.roundId, event.message, where, (type) =>
-    alreadySent(state, type, from)
-      ? reject('REPLAY', `${where}: already sent ${type}`)
-      : reject('WRONG_PHASE', `${where}: expected ${expected}, got ${type}`),
+    alreadySent(state, type, from) ? reject('REPLAY', `${where}: already sent ${type}`) : reject('WRONG_PHASE', `${where}: expected ${expected}, got ${type}`),
   );
   if (!parsed.ok) return parsed;
   if (alreadySent(state, expected, from)) return reject('REPLAY', `${where}: already sent ${expected}`);
@@ -261,7 +259,10 @@ function keyIndex(advertised: AdvertisedKeys[]): Set<string> {
 }
 
 function receiveKeys(state: SecAggServerState, from: number, message: AdvertiseKeysMessage, where: string): SecAggServerStepResult {
-  for (const [field, key] of [['encryptionPublicKey', message.encryptionPublicKey], ['maskingPublicKey', message.maskingPublicKey]] as const) {
+  for (const [field, key] of [
+    ['encryptionPublicKey', message.encryptionPublicKey],
+    ['maskingPublicKey', message.maskingPublicKey],
+  ] as const) {
     if (key.length !== KEY_BYTES) return reject('WRONG_LENGTH', `${where}: ${field} has ${key.length} bytes, expected ${KEY_BYTES}`);
   }
   const index = keyIndex(state.advertised);
@@ -324,7 +325,10 @@ function receiveMaskedInput(state: SecAggServerState, from: number, message: Mas
   const { vectorLength, modulusBits } = state.config;
   const expectedBytes = vectorLength * wordBytes(modulusBits);
   if (message.maskedInput.length !== expectedBytes) {
-    return reject('WRONG_LENGTH', `${where}: maskedInput has ${message.maskedInput.length} bytes, expected ${expectedBytes} (d = ${vectorLength} × ${wordBytes(modulusBits)} bytes)`);
+    return reject(
+      'WRONG_LENGTH',
+      `${where}: maskedInput has ${message.maskedInput.length} bytes, expected ${expectedBytes} (d = ${vectorLength} × ${wordBytes(modulusBits)} bytes)`,
+    );
   }
   const words = wordView(message.maskedInput, modulusBits);
   const outOfRange = firstOutOfRange(words, modulusBits);
@@ -352,7 +356,10 @@ function receiveUnmask(state: SecAggServerState, from: number, message: UnmaskMe
       if (conflicting.has(of)) {
         // Holding a b-share of a dropped client and an s-share of a survivor is exactly what lets a
         // server unmask one input: never store it (Bonawitz et al. 2017, Round 4).
-        return reject('SHARE_KIND_CONFLICT', `${where}: ${field} includes client ${of}, which ${wantSurvivor ? 'dropped' : 'survived'}; expected only ${wantSurvivor ? 'survivors' : 'dropped clients'}`);
+        return reject(
+          'SHARE_KIND_CONFLICT',
+          `${where}: ${field} includes client ${of}, which ${wantSurvivor ? 'dropped' : 'survived'}; expected only ${wantSurvivor ? 'survivors' : 'dropped clients'}`,
+        );
       }
       if (!wanted.has(of)) return reject('UNKNOWN_CLIENT', `${where}: ${field} includes client ${of}, which is not ${wantSurvivor ? 'in U3' : 'in U2 \\ U3'}`);
       if (of !== from && !topology.isNeighbour(from, of)) return reject('UNKNOWN_CLIENT', `${where}: ${field} includes client ${of}, which is not a neighbour`);
@@ -416,7 +423,7 @@ function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
   const outbound = u1.map((to) => {
     const peers = topology.neighbours(to).filter((id) => position.has(id));
     const publicKeys = new Uint8Array(peers.length * PEER_KEYS_BYTES);
-    for (let first = 0; first < peers.length; ) {
+    for (let first = 0; first < peers.length;) {
       const start = position.get(peers[first] as number) as number;
       let last = first;
       while (last + 1 < peers.length && position.get(peers[last + 1] as number) === start + (last + 1 - first)) last++;
@@ -470,7 +477,11 @@ function closeMaskedInput(state: SecAggServerState): SecAggServerStepResult {
   const survivorSet = new Set(survivors);
   const dropped = state.shared.map((s) => s.from).filter((id) => !survivorSet.has(id));
   if (survivors.length < config.threshold) {
-    return abortRound(state, secAggError('BELOW_THRESHOLD', `MaskedInputCollection: ${survivors.length} masked inputs, need threshold ${config.threshold}`), survivors);
+    return abortRound(
+      state,
+      secAggError('BELOW_THRESHOLD', `MaskedInputCollection: ${survivors.length} masked inputs, need threshold ${config.threshold}`),
+      survivors,
+    );
   }
   const topology = topologyOf(config);
   const u2 = new Set(state.shared.map((s) => s.from));
@@ -551,7 +562,11 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
   for (const v of survivors) {
     const seed = reconstruct(selfMaskSharesOf.get(v));
     if (seed === 'too few') {
-      return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${selfMaskSharesOf.get(v)?.points.length ?? 0} b-shares of client ${v}, need threshold ${t}`), survivors);
+      return abortRound(
+        state,
+        secAggError('BELOW_THRESHOLD', `Unmasking: ${selfMaskSharesOf.get(v)?.points.length ?? 0} b-shares of client ${v}, need threshold ${t}`),
+        survivors,
+      );
     }
     if (seed === null) return abortRound(state, secAggError('RECONSTRUCTION_FAILED', `Unmasking: the b-shares of client ${v} are inconsistent`), survivors);
     terms.push({ key: seed, sign: -1 });
@@ -562,16 +577,27 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
   for (const v of dropped) {
     const secretKey = reconstruct(maskingKeySharesOf.get(v));
     if (secretKey === 'too few') {
-      return abortRound(state, secAggError('BELOW_THRESHOLD', `Unmasking: ${maskingKeySharesOf.get(v)?.points.length ?? 0} s-key shares of dropped client ${v}, need threshold ${t}`), survivors);
+      return abortRound(
+        state,
+        secAggError('BELOW_THRESHOLD', `Unmasking: ${maskingKeySharesOf.get(v)?.points.length ?? 0} s-key shares of dropped client ${v}, need threshold ${t}`),
+        survivors,
+      );
     }
     // The reconstructed key must be the one v advertised: a cheap check that the shares were honest.
     const advertised = keysById.get(v) as AdvertisedKeys;
     const publicKey = secretKey && (await publicKeyOf(suite, secretKey));
     if (!secretKey || !publicKey || !bytesEqual(publicKey, advertised.maskingPublicKey)) {
-      return abortRound(state, secAggError('RECONSTRUCTION_FAILED', `Unmasking: the s-key shares of client ${v} do not reconstruct its advertised key`), survivors);
+      return abortRound(
+        state,
+        secAggError('RECONSTRUCTION_FAILED', `Unmasking: the s-key shares of client ${v} do not reconstruct its advertised key`),
+        survivors,
+      );
     }
     const partners = topology.neighbours(v).filter((u) => survivorSet.has(u));
-    const agreed = await suite.agree(secretKey, partners.map((u) => (keysById.get(u) as AdvertisedKeys).maskingPublicKey));
+    const agreed = await suite.agree(
+      secretKey,
+      partners.map((u) => (keysById.get(u) as AdvertisedKeys).maskingPublicKey),
+    );
     for (const [index, u] of partners.entries()) {
       const secret = agreed[index];
       if (!secret) return abortRound(state, secAggError('INVALID_KEY', `Unmasking: client ${u}'s masking key is of low order`), survivors);

@@ -80,7 +80,10 @@ describe('Shamir over GF(2^256 + 297)', () => {
   });
 
   it('reconstructs from every t-subset (n = 5, t = 3 and n = 7, t = 4) and from more than t', () => {
-    for (const [n, t] of [[5, 3], [7, 4]] as const) {
+    for (const [n, t] of [
+      [5, 3],
+      [7, 4],
+    ] as const) {
       const points = Array.from({ length: n }, (_, i) => i + 1);
       const shares = splitSecret(secret, points, t, testBytes(n));
       const all = points.map((point, i) => ({ point, share: shares[i] as Uint8Array }));
@@ -184,12 +187,14 @@ describe('Shamir over GF(2^256 + 297)', () => {
           nodes.forEach((m, j) => {
             if (j === i) return;
             const denominator = (((node.x - m.x) % SHAMIR_PRIME) + SHAMIR_PRIME) % SHAMIR_PRIME;
-            weight = (weight * (6n - m.x) % SHAMIR_PRIME) * modPow(denominator, SHAMIR_PRIME - 2n, SHAMIR_PRIME) % SHAMIR_PRIME;
+            weight = (((weight * (6n - m.x)) % SHAMIR_PRIME) * modPow(denominator, SHAMIR_PRIME - 2n, SHAMIR_PRIME)) % SHAMIR_PRIME;
           });
           return (acc + weight) % SHAMIR_PRIME;
         }, 0n);
         const forged = hexToBytes(at6.toString(16).padStart(66, '0'));
-        expect(combineShares([...known.map((k) => ({ point: k.point, share: shares[k.point - 1] as Uint8Array })), { point: 6, share: forged }])).toEqual(other);
+        expect(combineShares([...known.map((k) => ({ point: k.point, share: shares[k.point - 1] as Uint8Array })), { point: 6, share: forged }])).toEqual(
+          other,
+        );
       }),
       { numRuns: 25 },
     );
@@ -199,7 +204,11 @@ describe('Shamir over GF(2^256 + 297)', () => {
     const shares = splitSecret(secret, [1, 2, 3], 3, testBytes(1));
     const tampered = (shares[0] as Uint8Array).slice();
     tampered[32] = (tampered[32] as number) ^ 1;
-    const result = combineShares([{ point: 1, share: tampered }, { point: 2, share: shares[1] as Uint8Array }, { point: 3, share: shares[2] as Uint8Array }]);
+    const result = combineShares([
+      { point: 1, share: tampered },
+      { point: 2, share: shares[1] as Uint8Array },
+      { point: 3, share: shares[2] as Uint8Array },
+    ]);
     expect(result === null || toHex(result) !== toHex(secret)).toBe(true);
     expect(() => splitSecret(secret, [1, 2], 3, testBytes(1))).toThrow(/threshold 3/);
     expect(() => splitSecret(secret, [1, 1], 2, testBytes(1))).toThrow(/appears twice/);

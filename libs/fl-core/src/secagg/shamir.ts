@@ -60,12 +60,7 @@ function checkPoints(xs: readonly number[], label: string): void {
  * coefficients from `randomBytes`. Any `threshold` shares reconstruct; fewer are consistent with
  * every secret.
  */
-export function splitSecret(
-  secret: Uint8Array,
-  points: readonly number[],
-  threshold: number,
-  randomBytes: RandomBytes,
-): Uint8Array[] {
+export function splitSecret(secret: Uint8Array, points: readonly number[], threshold: number, randomBytes: RandomBytes): Uint8Array[] {
   if (secret.length !== SECRET_BYTES) throw new RangeError(`splitSecret: secret has ${secret.length} bytes, expected ${SECRET_BYTES}`);
   checkPoints(points, 'splitSecret');
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > points.length) {

@@ -125,14 +125,28 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
 
   const checkpoint = async (test: EvaluationMetrics): Promise<void> => {
     lastTest = test;
-    curve.push({ processed, epochs: processed / pool.count, trainLoss: tokens > 0 ? lossSum / tokens : Number.NaN, test, seconds: (performance.now() - started) / 1000 });
+    curve.push({
+      processed,
+      epochs: processed / pool.count,
+      trainLoss: tokens > 0 ? lossSum / tokens : Number.NaN,
+      test,
+      seconds: (performance.now() - started) / 1000,
+    });
     lossSum = 0;
     tokens = 0;
     sinceBest = plateau.observe(test.loss);
     if (options.onCheckpoint) {
       const slots = await optimizer.getWeights();
-      const optimizerState = await Promise.all(slots.map(async ({ name, tensor }) => ({ name, shape: [...tensor.shape], values: Float32Array.from(await tensor.data()) })));
-      await options.onCheckpoint({ weights: getFlatWeights(model), optimizer: optimizerState, processed, curve: [...curve], seconds: (performance.now() - started) / 1000 });
+      const optimizerState = await Promise.all(
+        slots.map(async ({ name, tensor }) => ({ name, shape: [...tensor.shape], values: Float32Array.from(await tensor.data()) })),
+      );
+      await options.onCheckpoint({
+        weights: getFlatWeights(model),
+        optimizer: optimizerState,
+        processed,
+        curve: [...curve],
+        seconds: (performance.now() - started) / 1000,
+      });
     }
   };
 

@@ -98,9 +98,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
   let weights = resume?.weights ?? options.initialWeights;
   let optimizerState = resume?.optimizer ?? createServerOptimizer(options.optimizer, weights.length);
   const records: RoundRecord[] = [...(resume?.records ?? [])];
-  const privateAggregation = options.privacy
-    ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length)
-    : null;
+  const privateAggregation = options.privacy ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length) : null;
   // Round r draws only from the r-th fork, so a resumed run samples the cohorts it would have.
   for (let round = 1; round <= (resume?.round ?? 0); round++) random.fork();
   const plateau = new LossPlateau(records.flatMap((record) => (record.test ? [record.test.loss] : [])));
@@ -140,7 +138,11 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     if (updates.length > 0) {
       let meanDelta: Float32Array;
       if (privateAggregation) {
-        const aggregated = privateAggregation.aggregate(round, updates.map((u) => u.delta), weights.length);
+        const aggregated = privateAggregation.aggregate(
+          round,
+          updates.map((u) => u.delta),
+          weights.length,
+        );
         meanDelta = aggregated.meanDelta;
         record.privacy = aggregated.report;
       } else {

@@ -118,9 +118,8 @@ export class PrivateAggregation {
     });
     this.ledger.record({ round, samplingRate: this.samplingRate, noiseMultiplier: recordedSigma });
     if (this.#adaptive) {
-      const noised = mode === 'central'
-        ? addCentralIndicatorNoise(centeredIndicatorSum, this.#adaptive.indicatorNoiseStdDev, this.randomBytes)
-        : centeredIndicatorSum;
+      const noised =
+        mode === 'central' ? addCentralIndicatorNoise(centeredIndicatorSum, this.#adaptive.indicatorNoiseStdDev, this.randomBytes) : centeredIndicatorSum;
       this.#adaptive = updateClipNorm(this.#adaptive, { noisedCenteredSum: noised, expectedCohortSize: this.expectedCohortSize }).state;
     }
     const { epsilon, order } = this.ledger.epsilon(this.privacy.targetDelta);

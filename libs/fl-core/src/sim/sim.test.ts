@@ -36,8 +36,15 @@ describe('runFederatedSimulation', () => {
     const client: VirtualClient = { id: 'only', examples: clientExamples(0, 6) };
     const plan = { epochs: 2, batchSize: 4, learningRate: 0.3 };
     const simulated = await runFederatedSimulation({
-      model, initialWeights: initial, clients: [client], testExamples: client.examples, rounds: 1, clientsPerRound: 1,
-      plan, optimizer: { name: 'fedavg', learningRate: 1 }, random: createSeededRandom(9),
+      model,
+      initialWeights: initial,
+      clients: [client],
+      testExamples: client.examples,
+      rounds: 1,
+      clientsPerRound: 1,
+      plan,
+      optimizer: { name: 'fedavg', learningRate: 1 },
+      random: createSeededRandom(9),
     });
     // Replay the same random streams: one fork per round, which samples the cohort and forks once per client.
     const round = createSeededRandom(9).fork();
@@ -53,9 +60,17 @@ describe('runFederatedSimulation', () => {
     const test = clientExamples(12, 6);
     const seen: number[] = [];
     const result = await runFederatedSimulation({
-      model, initialWeights: getFlatWeights(model), clients, testExamples: test, rounds: 12, clientsPerRound: 4,
-      plan: { epochs: 2, batchSize: 8, learningRate: 0.5 }, optimizer: { name: 'fedadam', learningRate: 0.05 },
-      random: createSeededRandom(4), evaluateEvery: 4, onRound: (r) => seen.push(r.round),
+      model,
+      initialWeights: getFlatWeights(model),
+      clients,
+      testExamples: test,
+      rounds: 12,
+      clientsPerRound: 4,
+      plan: { epochs: 2, batchSize: 8, learningRate: 0.5 },
+      optimizer: { name: 'fedadam', learningRate: 0.05 },
+      random: createSeededRandom(4),
+      evaluateEvery: 4,
+      onRound: (r) => seen.push(r.round),
     });
     expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     const evaluated = result.rounds.filter((r) => r.test);
@@ -73,8 +88,14 @@ describe('runFederatedSimulation', () => {
     const initialWeights = getFlatWeights(model);
     const clients = Array.from({ length: 10 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
     const common = {
-      model, initialWeights, clients, testExamples: clientExamples(11, 2), clientsPerRound: 3,
-      plan: { epochs: 1, batchSize: 4, learningRate: 0.5 }, optimizer: { name: 'fedadam' as const, learningRate: 0.05 }, evaluateEvery: 2,
+      model,
+      initialWeights,
+      clients,
+      testExamples: clientExamples(11, 2),
+      clientsPerRound: 3,
+      plan: { epochs: 1, batchSize: 4, learningRate: 0.5 },
+      optimizer: { name: 'fedadam' as const, learningRate: 0.05 },
+      evaluateEvery: 2,
     };
     const unbroken = await runFederatedSimulation({ ...common, rounds: 6, random: createSeededRandom(8) });
     const checkpoints: FederatedCheckpoint[] = [];
@@ -91,10 +112,23 @@ describe('runFederatedSimulation', () => {
     const clients = Array.from({ length: 4 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
     // Held-out targets no client ever has (ids 20–23): as the model learns the clients' words,
     // the held-out loss can only rise after the first evaluation.
-    const unseen: ExampleSet = { contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]), targets: Int32Array.from([20, 21, 22, 23]), count: 4, contextLength: 2 };
+    const unseen: ExampleSet = {
+      contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]),
+      targets: Int32Array.from([20, 21, 22, 23]),
+      count: 4,
+      contextLength: 2,
+    };
     const result = await runFederatedSimulation({
-      model, initialWeights: getFlatWeights(model), clients, testExamples: unseen, rounds: 50, clientsPerRound: 2,
-      plan: { epochs: 1, batchSize: 4, learningRate: 0.5 }, optimizer: { name: 'fedavg', learningRate: 1 }, random: createSeededRandom(2), patience: 2,
+      model,
+      initialWeights: getFlatWeights(model),
+      clients,
+      testExamples: unseen,
+      rounds: 50,
+      clientsPerRound: 2,
+      plan: { epochs: 1, batchSize: 4, learningRate: 0.5 },
+      optimizer: { name: 'fedavg', learningRate: 1 },
+      random: createSeededRandom(2),
+      patience: 2,
     });
     expect(result.stoppedBy).toBe('patience');
     expect(result.rounds.length).toBeLessThan(50);
@@ -106,10 +140,19 @@ describe('runFederatedSimulation', () => {
 
   it('rejects a cohort larger than the population', async () => {
     const model = buildModel(SPEC);
-    await expect(runFederatedSimulation({
-      model, initialWeights: getFlatWeights(model), clients: [{ id: 'a', examples: clientExamples(0, 1) }],
-      testExamples: clientExamples(1, 1), rounds: 1, clientsPerRound: 2, plan: {}, optimizer: { name: 'fedavg' }, random: createSeededRandom(1),
-    })).rejects.toThrow(/clientsPerRound must be in \[1, 1\]/);
+    await expect(
+      runFederatedSimulation({
+        model,
+        initialWeights: getFlatWeights(model),
+        clients: [{ id: 'a', examples: clientExamples(0, 1) }],
+        testExamples: clientExamples(1, 1),
+        rounds: 1,
+        clientsPerRound: 2,
+        plan: {},
+        optimizer: { name: 'fedavg' },
+        random: createSeededRandom(1),
+      }),
+    ).rejects.toThrow(/clientsPerRound must be in \[1, 1\]/);
     model.dispose();
   });
 });
@@ -120,8 +163,15 @@ describe('runCentralTraining', () => {
     const pooled = clientExamples(3, 40);
     const progress: number[] = [];
     const result = await runCentralTraining({
-      model, initialWeights: getFlatWeights(model), trainExamples: pooled, testExamples: pooled, examplesBudget: 500,
-      batchSize: 8, learningRate: 0.5, random: createSeededRandom(6), onProgress: (p) => progress.push(p),
+      model,
+      initialWeights: getFlatWeights(model),
+      trainExamples: pooled,
+      testExamples: pooled,
+      examplesBudget: 500,
+      batchSize: 8,
+      learningRate: 0.5,
+      random: createSeededRandom(6),
+      onProgress: (p) => progress.push(p),
     });
     expect(result.examplesProcessed).toBe(500);
     expect(progress.at(-1)).toBe(500);
@@ -133,7 +183,16 @@ describe('runCentralTraining', () => {
     const model = buildModel(SPEC, { seed: 5 });
     const initialWeights = getFlatWeights(model);
     const pooled = clientExamples(2, 30);
-    const common = { model, initialWeights, trainExamples: pooled, testExamples: pooled, batchSize: 8, learningRate: 0.01, optimizer: 'adam' as const, evaluateEvery: 40 };
+    const common = {
+      model,
+      initialWeights,
+      trainExamples: pooled,
+      testExamples: pooled,
+      batchSize: 8,
+      learningRate: 0.01,
+      optimizer: 'adam' as const,
+      evaluateEvery: 40,
+    };
     const unbroken = await runCentralTraining({ ...common, examplesBudget: 200, random: createSeededRandom(3) });
     expect(unbroken.curve.map((p) => p.processed)).toEqual([40, 80, 120, 160, 200]);
     expect(unbroken.curve.at(-1)?.test.loss).toBeLessThan((unbroken.curve[0]?.test.loss as number) * 0.8);
@@ -152,8 +211,17 @@ describe('runCentralTraining', () => {
     // 40 sentences of 4 targets with 2 tokens of context: 2 windows each, 80 windows an epoch.
     const pooled = clientExamples(1, 40);
     const result = await runCentralTraining({
-      model, initialWeights: getFlatWeights(model), trainExamples: pooled, testExamples: pooled, examplesBudget: 200,
-      batchSize: 16, learningRate: 0.01, optimizer: 'adam', targets: 'every', evaluateEvery: 80, random: createSeededRandom(1),
+      model,
+      initialWeights: getFlatWeights(model),
+      trainExamples: pooled,
+      testExamples: pooled,
+      examplesBudget: 200,
+      batchSize: 16,
+      learningRate: 0.01,
+      optimizer: 'adam',
+      targets: 'every',
+      evaluateEvery: 80,
+      random: createSeededRandom(1),
     });
     expect(result.curve.map((p) => p.epochs)).toEqual([1, 2, 2.5]);
     // Chance is 1 in 20 suggestable tokens; a third of the targets (the middle word) is unpredictable.

@@ -7,10 +7,7 @@ const vocab = createVocabulary({ size: 100 });
 
 /** Rows as [context…, target] so sets compare row by row. */
 function rows(set: ExampleSet): number[][] {
-  return Array.from({ length: set.count }, (_, i) => [
-    ...set.contexts.subarray(i * set.contextLength, (i + 1) * set.contextLength),
-    set.targets[i] as number,
-  ]);
+  return Array.from({ length: set.count }, (_, i) => [...set.contexts.subarray(i * set.contextLength, (i + 1) * set.contextLength), set.targets[i] as number]);
 }
 
 describe('textToExamples', () => {
@@ -117,7 +114,10 @@ describe('everyPositionWindows', () => {
   });
 
   it('covers every target of a long text exactly once, each with its full in-sentence history', () => {
-    const texts = ['We hold these truths to be self-evident, that all men are created equal. Yes.', 'Four score and seven years ago our fathers brought forth on this continent a new nation.'];
+    const texts = [
+      'We hold these truths to be self-evident, that all men are created equal. Yes.',
+      'Four score and seven years ago our fathers brought forth on this continent a new nation.',
+    ];
     for (const length of [1, 3, 4, 10]) {
       const all = textToExamples(texts, vocab, 64);
       const windows = everyPositionWindows(textToExamples(texts, vocab, length));
@@ -128,7 +128,12 @@ describe('everyPositionWindows', () => {
         for (let j = 1; j < row.length; j++) {
           const target = row[j] as number;
           if (target === 0 || target === 2) continue;
-          trained.push(`${row.slice(0, j).filter((id) => id !== 0).join(' ')} → ${target}`);
+          trained.push(
+            `${row
+              .slice(0, j)
+              .filter((id) => id !== 0)
+              .join(' ')} → ${target}`,
+          );
         }
       }
       const expected = rows(all).map((row) => {

@@ -157,5 +157,8 @@ export function shuffleExamples(set: ExampleSet, random: SeededRandom): ExampleS
 /** `max` distinct rows drawn uniformly (kept in their original order), or the set itself if smaller. */
 export function sampleExamples(set: ExampleSet, max: number, random: SeededRandom): ExampleSet {
   if (set.count <= max) return set;
-  return selectExamples(set, random.sampleIndices(set.count, max).sort((a, b) => a - b));
+  return selectExamples(
+    set,
+    random.sampleIndices(set.count, max).sort((a, b) => a - b),
+  );
 }

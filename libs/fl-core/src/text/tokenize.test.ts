@@ -24,7 +24,10 @@ describe('tokenize', () => {
     expect(tokenize('It cost $3.5 million, or 1,000,000 dollars, in the 1990s')).toEqual([
       ['it', 'cost', '3.5', 'million', 'or', '1,000,000', 'dollars', 'in', 'the', '1990s'],
     ]);
-    expect(tokenize('In 1990. Then 2.')).toEqual([['in', '1990'], ['then', '2']]);
+    expect(tokenize('In 1990. Then 2.')).toEqual([
+      ['in', '1990'],
+      ['then', '2'],
+    ]);
   });
 
   it('ends sentences at . ! ? followed by space, and at blank lines, not at single newlines', () => {
@@ -62,7 +65,11 @@ describe('tokenize', () => {
   it('is deterministic', () => {
     const text = 'The quick brown fox. It jumped!\n\nOver the lazy dog’s back?';
     expect(tokenize(text)).toEqual(tokenize(text));
-    expect(tokenize(text)).toEqual([['the', 'quick', 'brown', 'fox'], ['it', 'jumped'], ['over', 'the', 'lazy', 'dog', 's', 'back']]);
+    expect(tokenize(text)).toEqual([
+      ['the', 'quick', 'brown', 'fox'],
+      ['it', 'jumped'],
+      ['over', 'the', 'lazy', 'dog', 's', 'back'],
+    ]);
   });
 
   it('rejects non-strings', () => {

@@ -27,7 +27,26 @@ interface ScannedSentence {
 
 // Titles whose period almost never ends a sentence; single letters are handled separately.
 const ABBREVIATIONS: ReadonlySet<string> = new Set([
-  'mr', 'mrs', 'ms', 'dr', 'prof', 'st', 'jr', 'sr', 'vs', 'gen', 'gov', 'sen', 'rep', 'rev', 'hon', 'col', 'capt', 'lt', 'sgt', 'messrs',
+  'mr',
+  'mrs',
+  'ms',
+  'dr',
+  'prof',
+  'st',
+  'jr',
+  'sr',
+  'vs',
+  'gen',
+  'gov',
+  'sen',
+  'rep',
+  'rev',
+  'hon',
+  'col',
+  'capt',
+  'lt',
+  'sgt',
+  'messrs',
 ]);
 
 // Alternatives, first match wins at each position:
@@ -42,7 +61,10 @@ const SCANNER =
 const SINGLE_LETTER = /^\p{L}\p{M}*$/u;
 
 function normalize(text: string): string {
-  return text.normalize('NFKC').replace(/\r\n?|\u2028/g, '\n').replace(/\u2029/g, '\n\n');
+  return text
+    .normalize('NFKC')
+    .replace(/\r\n?|\u2028/g, '\n')
+    .replace(/\u2029/g, '\n\n');
 }
 
 function scanSentences(text: string): ScannedSentence[] {
@@ -74,8 +96,7 @@ function scanSentences(text: string): ScannedSentence[] {
     } else if (groups.para !== undefined) {
       close(start);
     } else {
-      const isAbbreviation =
-        match[0] === '.' && lastTokenEnd === start && (SINGLE_LETTER.test(lastToken) || ABBREVIATIONS.has(lastToken));
+      const isAbbreviation = match[0] === '.' && lastTokenEnd === start && (SINGLE_LETTER.test(lastToken) || ABBREVIATIONS.has(lastToken));
       if (!isAbbreviation) close(end);
     }
   }

@@ -15,7 +15,9 @@ export function assertExamplesFit(examples: ExampleSet, contextLength: number, v
     throw new RangeError(`examples have context length ${examples.contextLength}, the model expects ${contextLength}`);
   }
   if (examples.contexts.length !== examples.count * contextLength || examples.targets.length !== examples.count) {
-    throw new RangeError(`example set is inconsistent: ${examples.count} examples, ${examples.contexts.length} context ids, ${examples.targets.length} targets`);
+    throw new RangeError(
+      `example set is inconsistent: ${examples.count} examples, ${examples.contexts.length} context ids, ${examples.targets.length} targets`,
+    );
   }
   for (const ids of [examples.contexts, examples.targets]) {
     for (let i = 0; i < ids.length; i++) {

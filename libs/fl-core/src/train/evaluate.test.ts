@@ -57,8 +57,14 @@ describe('evaluateSums', () => {
     expect(sums.top1Hits).toBe(1); // 5
     expect(sums.top3Hits).toBe(3); // 5, 6, 7; the <eos> and <unk> targets are misses
     expect(sums.inVocabularyCount).toBe(4);
-    expect(sums.lossSum).toBeCloseTo(losses.reduce((a, b) => a + b, 0), 4);
-    expect(sums.lossSquaredSum).toBeCloseTo(losses.reduce((a, b) => a + b * b, 0), 3);
+    expect(sums.lossSum).toBeCloseTo(
+      losses.reduce((a, b) => a + b, 0),
+      4,
+    );
+    expect(sums.lossSquaredSum).toBeCloseTo(
+      losses.reduce((a, b) => a + b * b, 0),
+      3,
+    );
 
     const metrics = summarizeEvaluation(sums);
     expect(metrics.top1).toBeCloseTo(1 / 6, 12);
@@ -89,7 +95,10 @@ describe('evaluateSums', () => {
   it("counts hits exactly as suggestionIds ranks the model's logits, on a random model", async () => {
     const model = buildModel(SPEC, { seed: 7 });
     const random = createSeededRandom(3);
-    const set = examples(Array.from({ length: 300 }, () => 1 + random.nextInt(SPEC.vocabularySize - 1)).map((t) => (t === BOS_ID ? EOS_ID : t)), random);
+    const set = examples(
+      Array.from({ length: 300 }, () => 1 + random.nextInt(SPEC.vocabularySize - 1)).map((t) => (t === BOS_ID ? EOS_ID : t)),
+      random,
+    );
     const sums = await evaluateSums(model, set, 64);
     const logits = tf.tidy(() => model.predict(tf.tensor2d(set.contexts, [set.count, SPEC.contextLength], 'int32')) as tf.Tensor2D);
     const rows = (await logits.array()) as number[][];
@@ -135,13 +144,21 @@ describe('evaluateSums per-example hits', () => {
   it('fills one hit per example, agreeing with the sums and with each row scored alone', async () => {
     const model = buildModel(SPEC, { seed: 4 });
     const random = createSeededRandom(2);
-    const set = examples(Array.from({ length: 300 }, () => random.nextInt(SPEC.vocabularySize)), random);
+    const set = examples(
+      Array.from({ length: 300 }, () => random.nextInt(SPEC.vocabularySize)),
+      random,
+    );
     const hits = { top1: new Uint8Array(set.count), top3: new Uint8Array(set.count) };
     const sums = await evaluateSums(model, set, 64, hits);
     expect(hits.top1.reduce((a, b) => a + b, 0)).toBe(sums.top1Hits);
     expect(hits.top3.reduce((a, b) => a + b, 0)).toBe(sums.top3Hits);
     for (const row of [0, 63, 64, 299]) {
-      const alone = await evaluateSums(model, { contexts: set.contexts.slice(row * 2, row * 2 + 2), targets: set.targets.slice(row, row + 1), count: 1, contextLength: 2 });
+      const alone = await evaluateSums(model, {
+        contexts: set.contexts.slice(row * 2, row * 2 + 2),
+        targets: set.targets.slice(row, row + 1),
+        count: 1,
+        contextLength: 2,
+      });
       expect([hits.top1[row], hits.top3[row]]).toEqual([alone.top1Hits, alone.top3Hits]);
     }
     model.dispose();

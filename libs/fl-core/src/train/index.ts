@@ -1,4 +1,13 @@
-export { trainingPlanSchema, trainingTargetsSchema, clientOptimizerSchema, parseTrainingPlan, type ClientOptimizerName, type TrainingPlan, type TrainingPlanInput, type TrainingTargets } from './plan';
+export {
+  trainingPlanSchema,
+  trainingTargetsSchema,
+  clientOptimizerSchema,
+  parseTrainingPlan,
+  type ClientOptimizerName,
+  type TrainingPlan,
+  type TrainingPlanInput,
+  type TrainingTargets,
+} from './plan';
 export { positionTargets, type PositionTargets } from './batches';
 export { trainLocal, type LocalTrainingOptions, type LocalTrainingResult } from './local';
 export {

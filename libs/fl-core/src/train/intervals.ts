@@ -32,7 +32,7 @@ export function wilsonInterval(successes: number, trials: number): Interval {
   const p = successes / trials;
   const z2n = (Z_95 * Z_95) / trials;
   const centre = (p + z2n / 2) / (1 + z2n);
-  const halfWidth = (Z_95 * Math.sqrt(p * (1 - p) / trials + z2n / (4 * trials))) / (1 + z2n);
+  const halfWidth = (Z_95 * Math.sqrt((p * (1 - p)) / trials + z2n / (4 * trials))) / (1 + z2n);
   // Clamp rounding: at 0 or n successes one bound is exactly 0 or 1.
   return { lower: Math.max(0, centre - halfWidth), upper: Math.min(1, centre + halfWidth) };
 }

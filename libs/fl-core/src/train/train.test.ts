@@ -50,7 +50,13 @@ describe('trainLocal', () => {
     const weights = getFlatWeights(model);
     const examples = phraseExamples(8);
     const before = await evaluate(model, examples);
-    const result = await trainLocal(model, weights, examples, { epochs: 12, batchSize: 16, learningRate: 1, maxExamples: 10_000 }, { random: createSeededRandom(1) });
+    const result = await trainLocal(
+      model,
+      weights,
+      examples,
+      { epochs: 12, batchSize: 16, learningRate: 1, maxExamples: 10_000 },
+      { random: createSeededRandom(1) },
+    );
     const after = await evaluate(model, examples);
     expect(after.loss).toBeLessThan(before.loss * 0.5);
     // 4 of the 21 targets are <eos>, never suggested and so never a hit: rate the word targets.
@@ -99,10 +105,16 @@ describe('trainLocal', () => {
     expect(budgeted.metrics.batches).toBeLessThan(5);
 
     const controller = new AbortController();
-    const aborted = trainLocal(model, weights, examples, { epochs: 50, batchSize: 2 }, {
-      signal: controller.signal,
-      onBatch: ({ batch }) => batch === 3 && controller.abort(new Error('user left the page')),
-    });
+    const aborted = trainLocal(
+      model,
+      weights,
+      examples,
+      { epochs: 50, batchSize: 2 },
+      {
+        signal: controller.signal,
+        onBatch: ({ batch }) => batch === 3 && controller.abort(new Error('user left the page')),
+      },
+    );
     await expect(aborted).rejects.toThrow('user left the page');
     model.dispose();
   });
@@ -115,7 +127,13 @@ describe('trainLocal', () => {
     let batches = 0;
     // A macrotask, as a worker's cancel message is: it only runs if training yields.
     setTimeout(() => controller.abort(new Error('cancelled by the page')), 50);
-    const run = trainLocal(model, weights, examples, { epochs: 50, batchSize: 2, maxExamples: examples.count, timeBudgetMs: 120_000 }, { signal: controller.signal, onBatch: () => (batches += 1) });
+    const run = trainLocal(
+      model,
+      weights,
+      examples,
+      { epochs: 50, batchSize: 2, maxExamples: examples.count, timeBudgetMs: 120_000 },
+      { signal: controller.signal, onBatch: () => (batches += 1) },
+    );
     await expect(run).rejects.toThrow('cancelled by the page');
     expect(batches).toBeGreaterThan(0);
     expect(batches).toBeLessThan(50 * Math.ceil(examples.count / 2));
@@ -134,7 +152,7 @@ describe('trainLocal', () => {
     model.dispose();
   });
 
-  it("trains with a fresh Adam when the plan says so: one step moves every weight with a gradient by the learning rate", async () => {
+  it('trains with a fresh Adam when the plan says so: one step moves every weight with a gradient by the learning rate', async () => {
     expect(parseTrainingPlan({}).optimizer).toBe('sgd');
     const model = buildModel(SPEC, { seed: 5 });
     const weights = getFlatWeights(model);
@@ -197,7 +215,13 @@ describe('trainLocal with targets "every"', () => {
     let sum = 0;
     targets.forEach((target, p) => (sum -= (mask[p] as number) * (logits[p * SPEC.vocabularySize + target] as number)));
     const losses: number[] = [];
-    const result = await trainLocal(model, weights, examples, { ...plan, batchSize: batch }, { random: createSeededRandom(1), onBatch: ({ loss }) => losses.push(loss) });
+    const result = await trainLocal(
+      model,
+      weights,
+      examples,
+      { ...plan, batchSize: batch },
+      { random: createSeededRandom(1), onBatch: ({ loss }) => losses.push(loss) },
+    );
     expect(losses[0]).toBeCloseTo(sum / tokens, 5);
     // 4 phrases of 4, 5, 3 and 5 words have 5 + 6 + 4 + 6 = 21 targets (<eos> included); windows of
     // 3 tokens tile each with 2 windows: every target once, from 8 windows.
@@ -217,7 +241,10 @@ describe('trainLocal with targets "every"', () => {
     const vocabulary = createVocabulary({ size: 100 });
     const text = ['the people and the government', 'we will build a better union', 'our state is strong'];
     const all = textToExamples(Array.from({ length: 8 }, () => text).flat(), vocabulary, spec.contextLength);
-    const whole = selectExamples(all, Array.from(all.targets.keys()).filter((i) => all.targets[i] === EOS_ID));
+    const whole = selectExamples(
+      all,
+      Array.from(all.targets.keys()).filter((i) => all.targets[i] === EOS_ID),
+    );
     const scores: Record<string, { loss: number; top1: number; tokens: number }> = {};
     for (const targets of ['last', 'every'] as const) {
       const model = buildModel({ ...spec, vocabularySize: 100 }, { seed: 3 });
