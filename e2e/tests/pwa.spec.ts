@@ -74,3 +74,27 @@ test('"delete all my data" deletes the IndexedDB database itself', async ({ page
   await expect(page.getByTestId('deleted')).toBeVisible();
   expect(await databaseNames(page)).not.toContain('murmur');
 });
+
+test.describe('at a phone size (390 × 844)', () => {
+  test.use({ viewport: { width: 390, height: 844 } });
+
+  test('the status bar is one line until opened, and covers neither "Export my data" nor "Delete all my data"', async ({ page, aggregator }) => {
+    await page.goto(`${aggregator.url}/?seed=1&${QA_QUERY}`);
+    await waitForReady(page);
+    const status = page.getByRole('contentinfo', { name: 'Status' });
+    expect((await status.boundingBox())?.height).toBeLessThan(40);
+
+    await page.getByRole('link', { name: 'Privacy' }).click();
+    await expect(page.getByTestId('storage-summary')).toBeVisible();
+    await page.mouse.wheel(0, 100_000);
+    // A trial click runs every actionability check, including that the control itself receives
+    // the tap (nothing fixed on top of it), without acting.
+    await page.getByTestId('export').click({ trial: true, timeout: 5_000 });
+    await page.getByTestId('delete-all').click({ trial: true, timeout: 5_000 });
+
+    await expect(page.getByTestId('backend')).toBeHidden();
+    await status.locator('summary').click();
+    await expect(page.getByTestId('backend')).toBeVisible();
+    await expect(page.getByTestId('examples')).toBeVisible();
+  });
+});

@@ -68,32 +68,43 @@ export function App() {
   );
 }
 
+/**
+ * One line (participation and model) that opens to the rest. It sits in the page's flow, sticky at
+ * the bottom, so at the end of a page it never covers the last controls (on a phone the five
+ * fields wrapped to ~150 px over "Delete all my data").
+ */
 function StatusBar() {
   const { state } = useRuntime();
   const calibration = state.calibration;
   return (
     <footer className="status" aria-label="Status">
-      <span data-testid="model-version">
-        {state.model
-          ? `model v${state.model.version} (${state.model.parameters.toLocaleString()} parameters, ${state.model.source})`
-          : state.phase === 'failed'
-            ? 'no model'
-            : 'loading model…'}
-      </span>
-      <span data-testid="backend" title={calibration?.reason}>
-        {calibration
-          ? `${calibration.backend}${calibration.backend === 'wasm' ? ` (${calibration.wasmThreads} thread${calibration.wasmThreads === 1 ? '' : 's'})` : ''}${calibration.fromCache ? ', cached choice' : ''}`
-          : 'choosing backend…'}
-      </span>
-      <span data-testid="eligibility" data-state={state.eligibility.state}>
-        {state.eligibility.reason}
-      </span>
-      <span data-testid="participation" data-connection={state.participation.connection}>
-        {state.participation.connection === 'off'
-          ? 'not participating'
-          : `${state.participation.connection}${state.participation.activity ? `: ${state.participation.activity}` : ''}`}
-      </span>
-      <span data-testid="examples">{state.examples.toLocaleString()} examples</span>
+      <details>
+        <summary>
+          <span data-testid="participation" data-connection={state.participation.connection}>
+            {state.participation.connection === 'off'
+              ? 'not participating'
+              : `${state.participation.connection}${state.participation.activity ? `: ${state.participation.activity}` : ''}`}
+          </span>
+          <span data-testid="model-version">
+            {state.model
+              ? `model v${state.model.version} (${state.model.parameters.toLocaleString()} parameters, ${state.model.source})`
+              : state.phase === 'failed'
+                ? 'no model'
+                : 'loading model…'}
+          </span>
+        </summary>
+        <div className="status-details">
+          <span data-testid="backend" title={calibration?.reason}>
+            {calibration
+              ? `${calibration.backend}${calibration.backend === 'wasm' ? ` (${calibration.wasmThreads} thread${calibration.wasmThreads === 1 ? '' : 's'})` : ''}${calibration.fromCache ? ', cached choice' : ''}`
+              : 'choosing backend…'}
+          </span>
+          <span data-testid="eligibility" data-state={state.eligibility.state}>
+            {state.eligibility.reason}
+          </span>
+          <span data-testid="examples">{state.examples.toLocaleString()} examples</span>
+        </div>
+      </details>
       <span data-testid="phase" data-phase={state.phase} hidden />
     </footer>
   );
