@@ -20,6 +20,9 @@ describe('checkpoints', () => {
 
   it('refuses another run, a foreign file and a truncated one; an empty directory has none', () => {
     expect(() => loadCheckpoint(dir, 'federated', JSON.stringify({ lr: 2, unit: 'group' }))).toThrow(CheckpointMismatchError);
+    // A field the caller lets change (a learning rate lowered by hand) may differ; the others may not.
+    expect(loadCheckpoint<{ round: number }>(dir, 'federated', JSON.stringify({ lr: 2, unit: 'group' }), ['lr'])?.meta).toEqual({ round: 7 });
+    expect(() => loadCheckpoint(dir, 'federated', JSON.stringify({ lr: 2, unit: 'document' }), ['lr'])).toThrow(CheckpointMismatchError);
     expect(() => loadCheckpoint(dir, 'central', JSON.stringify({ lr: 1, unit: 'group' }))).toThrow(/different run/);
     expect(loadCheckpoint(join(dir, 'nothing-here'), 'federated', '{}')).toBeNull();
     const foreign = mkdtempSync(join(dir, 'foreign-'));

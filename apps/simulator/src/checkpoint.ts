@@ -20,11 +20,15 @@ interface Header<M> {
 
 export class CheckpointMismatchError extends Error {}
 
-/** A JSON key with its object's fields in sorted order, so the order flags were parsed in does not matter. */
-function canonical(key: string): string {
+/**
+ * A JSON key with its object's fields in sorted order, so the order flags were parsed in does not
+ * matter, and without the fields a resumed run may change.
+ */
+function canonical(key: string, mayChange: readonly string[]): string {
   const value: unknown = JSON.parse(key);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return key;
-  return JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))));
+  const fields = Object.entries(value).filter(([name]) => !mayChange.includes(name));
+  return JSON.stringify(Object.fromEntries(fields.sort(([a], [b]) => a.localeCompare(b))));
 }
 
 export function saveCheckpoint<M>(dir: string, kind: string, key: string, meta: M, arrays: Record<string, Float32Array>): void {
@@ -48,15 +52,23 @@ export function saveCheckpoint<M>(dir: string, kind: string, key: string, meta: 
   renameSync(`${path}.tmp`, path);
 }
 
-/** The saved state, or null when `dir` holds none; throws when it belongs to another run. */
-export function loadCheckpoint<M>(dir: string, kind: string, key: string): { meta: M; arrays: Record<string, Float32Array> } | null {
+/**
+ * The saved state, or null when `dir` holds none; throws when it belongs to another run. Fields of
+ * the key named in `mayChange` (e.g. a learning rate lowered by hand on a plateau) may differ.
+ */
+export function loadCheckpoint<M>(
+  dir: string,
+  kind: string,
+  key: string,
+  mayChange: readonly string[] = [],
+): { meta: M; arrays: Record<string, Float32Array> } | null {
   const path = join(dir, FILE);
   if (!existsSync(path)) return null;
   const bytes = readFileSync(path);
   if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error(`${path} is not a checkpoint (no "${MAGIC}" magic)`);
   const length = bytes.readUInt32LE(4);
   const header = JSON.parse(bytes.toString('utf8', 8, 8 + length)) as Header<M>;
-  if (header.kind !== kind || canonical(header.key) !== canonical(key)) {
+  if (header.kind !== kind || canonical(header.key, mayChange) !== canonical(key, mayChange)) {
     throw new CheckpointMismatchError(
       `${path} was saved by a different run (${header.kind}), configured as\n  ${header.key}\nthis run is (${kind})\n  ${key}\n` +
         'Use another --checkpoint directory, or the flags it was started with.',

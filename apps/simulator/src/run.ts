@@ -67,6 +67,8 @@ export interface SimulationReport {
   rounds: {
     round: number;
     trainLoss: number;
+    /** The clients' learning rate that round; null in rounds saved before rates were recorded. */
+    learningRate: number | null;
     testLoss: number | null;
     top1: number | null;
     top3: number | null;
@@ -344,7 +346,9 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     timeBudgetMs: 3_600_000,
     targets: config.targets,
   };
-  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key) : null;
+  // The client learning rate may be lowered by hand when a run is resumed (each round records its
+  // rate), as an operator would change the plan; every other flag must match.
+  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key, ['lr']) : null;
   const resume: FederatedCheckpoint | undefined = stored
     ? {
         round: stored.meta.round,
@@ -400,6 +404,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     rounds: federated.rounds.map((r) => ({
       round: r.round,
       trainLoss: r.trainLoss,
+      learningRate: r.learningRate ?? null,
       testLoss: r.test?.loss ?? null,
       top1: r.test?.top1 ?? null,
       top3: r.test?.top3 ?? null,

@@ -3,7 +3,7 @@ import type { ExampleSet } from '../text/index';
 import type { SeededRandom } from '../random/index';
 import { setFlatWeights } from '../model/weights';
 import { trainLocal } from '../train/local';
-import type { TrainingPlanInput } from '../train/plan';
+import { parseTrainingPlan, type TrainingPlanInput } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
 import { weightedMean } from '../aggregate/mean';
 import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput, type ServerOptimizerState } from '../aggregate/server-optimizers';
@@ -64,6 +64,8 @@ export interface RoundRecord {
   participants: string[];
   /** Mean local training loss over the cohort, weighted like the aggregate. */
   trainLoss: number;
+  /** The clients' learning rate this round (a resumed run may lower it by hand). */
+  learningRate?: number;
   /** Evaluation on the held-out clients after this round's update; absent on skipped rounds. */
   test?: EvaluationMetrics;
   /** Distinct examples the cohort trained on. */
@@ -101,7 +103,17 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
   const privateAggregation = options.privacy ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length) : null;
   // Round r draws only from the r-th fork, so a resumed run samples the cohorts it would have.
   for (let round = 1; round <= (resume?.round ?? 0); round++) random.fork();
-  const plateau = new LossPlateau(records.flatMap((record) => (record.test ? [record.test.loss] : [])));
+  const learningRate = parseTrainingPlan(options.plan).learningRate;
+  // Patience counts evaluations since the best loss, restarting whenever the learning rate changed:
+  // a run resumed at a lower rate gets its full patience under that rate.
+  const plateau = new LossPlateau();
+  let rateSoFar: number | undefined;
+  for (const record of records) {
+    if (record.learningRate !== rateSoFar) plateau.restart();
+    rateSoFar = record.learningRate;
+    if (record.test) plateau.observe(record.test.loss);
+  }
+  if (records.length > 0 && rateSoFar !== learningRate) plateau.restart();
 
   for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
@@ -130,6 +142,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
       round,
       participants: cohort.map((c) => c.id),
       trainLoss: totalWeight > 0 ? lossWeighted / totalWeight : Number.NaN,
+      learningRate,
       examples,
       examplesProcessed,
       seconds: 0,

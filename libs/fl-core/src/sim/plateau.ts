@@ -10,6 +10,11 @@ export class LossPlateau {
     for (const loss of history) this.observe(loss);
   }
 
+  /** Starts a fresh wait, keeping the best loss: after a learning-rate change, patience counts anew. */
+  restart(): void {
+    this.#since = 0;
+  }
+
   /** Records one evaluation's loss; returns the evaluations since the best one (0 if this is it). */
   observe(loss: number): number {
     if (loss < this.#best) {

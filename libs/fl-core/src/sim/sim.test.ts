@@ -138,6 +138,45 @@ describe('runFederatedSimulation', () => {
     model.dispose();
   });
 
+  it("records each round's client learning rate, and gives a run resumed at a lower rate its full patience", async () => {
+    const model = buildModel(SPEC, { seed: 3 });
+    const clients = Array.from({ length: 4 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
+    const unseen: ExampleSet = {
+      contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]),
+      targets: Int32Array.from([20, 21, 22, 23]),
+      count: 4,
+      contextLength: 2,
+    };
+    const common = {
+      model,
+      initialWeights: getFlatWeights(model),
+      clients,
+      testExamples: unseen,
+      rounds: 50,
+      clientsPerRound: 2,
+      optimizer: { name: 'fedavg' as const, learningRate: 1 },
+      patience: 2,
+    };
+    const checkpoints: FederatedCheckpoint[] = [];
+    const first = await runFederatedSimulation({
+      ...common,
+      plan: { batchSize: 4, learningRate: 0.5 },
+      random: createSeededRandom(2),
+      onCheckpoint: (c) => void checkpoints.push(c),
+    });
+    expect(first.stoppedBy).toBe('patience');
+    expect(first.rounds.every((r) => r.learningRate === 0.5)).toBe(true);
+    const stalled = checkpoints.at(-1) as FederatedCheckpoint;
+    // The same rate again: patience is already spent, so the first evaluation stops it.
+    const same = await runFederatedSimulation({ ...common, plan: { batchSize: 4, learningRate: 0.5 }, random: createSeededRandom(2), resume: stalled });
+    expect(same.rounds.length).toBe(stalled.round + 1);
+    // A lower rate: a fresh wait of `patience` evaluations under it, each round recording 0.1.
+    const lower = await runFederatedSimulation({ ...common, plan: { batchSize: 4, learningRate: 0.1 }, random: createSeededRandom(2), resume: stalled });
+    expect(lower.rounds.length).toBeGreaterThanOrEqual(stalled.round + 2);
+    expect(lower.rounds.slice(stalled.round).every((r) => r.learningRate === 0.1)).toBe(true);
+    model.dispose();
+  });
+
   it('rejects a cohort larger than the population', async () => {
     const model = buildModel(SPEC);
     await expect(
