@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { core } from './core';
 
 /** The secure-aggregation phases a fault can be injected at (the aggregator's phase names). */
-export const FAULT_PHASES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'] as const;
+export const FAULT_PHASES = core.SECAGG_PHASES;
 export type FaultPhase = (typeof FAULT_PHASES)[number];
 
 /** Accepts the kebab-case spelling QA types (`masked-input`) as well as the aggregator's name. */

@@ -1,6 +1,7 @@
+import { core } from './core';
 import type { SimResult } from './simulation';
 
-const FUNNEL = ['eligible', 'selected', 'advertised', 'shared', 'masked', 'unmasked'] as const;
+const FUNNEL = core.COHORT_FUNNEL;
 const fixed = (value: number | null | undefined, digits: number) => (value === null || value === undefined ? '—' : value.toFixed(digits));
 const pct = (value: number | null | undefined) => (value === null || value === undefined ? '—' : `${(value * 100).toFixed(1)}%`);
 const seconds = (ms: number | undefined) => (ms === undefined ? '—' : (ms / 1000).toFixed(1));
@@ -47,7 +48,7 @@ export function toMarkdown(result: SimResult): string {
     const exact = r.exact ? `${r.exact.securelySummed} (${r.exact.exact ? 'yes' : 'NO'})` : '—';
     const m = r.record.metrics;
     lines.push(
-      `| ${r.record.round} | ${status} | ${FUNNEL.map((s) => c[s]).join(' → ')} | ${r.record.status === 'committed' ? c.masked : 0} | ${faults} | ${exact} | ${fixed(m?.eval.loss, 3)} | ${pct(m?.eval.top1)} | ${pct(m?.eval.top3)} | ${fixed(r.record.privacy.epsilon, 2)} | ${seconds(Date.parse(r.record.endedAt) - Date.parse(r.record.startedAt))} (${['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'].map((k) => seconds(d[k])).join(' / ')}) |`,
+      `| ${r.record.round} | ${status} | ${FUNNEL.map((s) => c[s]).join(' → ')} | ${r.record.status === 'committed' ? c.masked : 0} | ${faults} | ${exact} | ${fixed(m?.eval.loss, 3)} | ${pct(m?.eval.top1)} | ${pct(m?.eval.top3)} | ${fixed(r.record.privacy.epsilon, 2)} | ${seconds(Date.parse(r.record.endedAt) - Date.parse(r.record.startedAt))} (${core.SECAGG_PHASES.map((k) => seconds(d[k])).join(' / ')}) |`,
     );
   }
   lines.push('');

@@ -36,6 +36,9 @@ import {
   type ServerEventName,
   type ServerEventPayload,
   type LivePlan,
+  PHASE_DEADLINE,
+  SECAGG_PHASES,
+  type SecAggPhase,
 } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { DataStore } from './store';
@@ -85,14 +88,7 @@ interface ActiveRound {
   stageStarted: number;
 }
 
-const STAGES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'] as const;
-type Stage = (typeof STAGES)[number];
-const DEADLINE_OF: Record<Stage, keyof AggregatorConfig['round']['deadlines']> = {
-  advertiseKeys: 'advertiseKeysMs',
-  shareKeys: 'shareKeysMs',
-  maskedInput: 'maskedInputMs',
-  unmasking: 'unmaskingMs',
-};
+type Stage = SecAggPhase;
 /** The stage each client message answers. */
 const STAGE_OF: Record<SecAggUp['type'], Stage> = {
   advertiseKeys: 'advertiseKeys',
@@ -482,11 +478,11 @@ export class RoundCoordinator {
     logger.info({ round, roundId, eligible, selected: n, threshold: secagg.threshold, graph: secagg.graph.kind }, 'round started');
     for (const member of members.values()) this.#sendTo(r, member, 'roundPlan', member.last.payload as RoundPlan);
 
-    for (const stage of STAGES) {
+    for (const stage of SECAGG_PHASES) {
       if (r.server.stage !== stage) break;
       this.#setPhase(stage);
       r.stageStarted = performance.now();
-      const deadlineMs = this.#pace.deadlineMs(stage, config.round.deadlines[DEADLINE_OF[stage]]);
+      const deadlineMs = this.#pace.deadlineMs(stage, config.round.deadlines[PHASE_DEADLINE[stage]]);
       await this.#waitFor(() => this.#stopped || pendingClients(r.server).every((id) => this.#gone(r.byParticipant[id] as string)), deadlineMs);
       if (this.#stopped) return this.#abort(r, protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`));
       const silent = pendingClients(r.server).map((id) => r.byParticipant[id] as string);

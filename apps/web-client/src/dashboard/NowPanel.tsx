@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'react';
-import type { Deadlines, RoundPhase } from '@murmur/fl-core';
+import { PHASE_DEADLINE, SECAGG_PHASES, type Deadlines, type RoundPhase } from '@murmur/fl-core';
 import { Funnel } from './Funnel';
 import { formatNumber, formatSeconds } from './format';
-import { isSecAggPhase, liveFunnel, reportFunnel, type CurrentRound, type DashboardState, type SecAggPhase } from './store';
+import { isSecAggPhase, liveFunnel, reportFunnel, type CurrentRound, type DashboardState } from './store';
 
 const PHASE_LABELS: Record<RoundPhase, string> = {
   idle: 'Idle between rounds',
@@ -17,14 +17,7 @@ const PHASE_LABELS: Record<RoundPhase, string> = {
 };
 
 /** The phases of a round in order, for the stepper. */
-const STEPS: readonly RoundPhase[] = ['checkin', 'advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking', 'aggregate', 'commit'];
-
-const DEADLINE_OF: Record<SecAggPhase, keyof Deadlines> = {
-  advertiseKeys: 'advertiseKeysMs',
-  shareKeys: 'shareKeysMs',
-  maskedInput: 'maskedInputMs',
-  unmasking: 'unmaskingMs',
-};
+const STEPS: readonly RoundPhase[] = ['checkin', ...SECAGG_PHASES, 'aggregate', 'commit'];
 
 /** The local clock, ticking once a second while `active` (a countdown is on screen). */
 function useNow(active: boolean): number {
@@ -49,7 +42,7 @@ function phaseTiming(
   if (!Number.isFinite(since)) return null;
   const elapsedS = Math.max(0, (serverNow - since) / 1000);
   if (!deadlines || !isSecAggPhase(current.phase)) return { elapsedS, leftS: null, deadlineS: null };
-  const deadlineS = deadlines[DEADLINE_OF[current.phase]] / 1000;
+  const deadlineS = deadlines[PHASE_DEADLINE[current.phase]] / 1000;
   return { elapsedS, leftS: Math.max(0, deadlineS - elapsedS), deadlineS };
 }
 

@@ -1,4 +1,4 @@
-import { ROUND_PHASES, type PhaseEvent, type RoundPhase, type RoundReport } from '@murmur/fl-core';
+import { COHORT_FUNNEL, ROUND_PHASES, SECAGG_PHASES, type PhaseEvent, type RoundPhase, type RoundReport, type SecAggPhase } from '@murmur/fl-core';
 import type { DashboardStatus, PrivacySummary } from './schemas';
 
 /**
@@ -7,10 +7,6 @@ import type { DashboardStatus, PrivacySummary } from './schemas';
  * live round event but answered after it, a reconnect that refetches rounds already streamed)
  * never changes what is shown. Rounds are deduplicated by roundId and kept ordered by round.
  */
-
-/** The four secure-aggregation phases, in protocol order (Bonawitz et al. 2017, Rounds 0–2, 4). */
-export const SECAGG_PHASES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'] as const satisfies readonly RoundPhase[];
-export type SecAggPhase = (typeof SECAGG_PHASES)[number];
 
 export function isSecAggPhase(phase: RoundPhase): phase is SecAggPhase {
   return (SECAGG_PHASES as readonly RoundPhase[]).includes(phase);
@@ -204,7 +200,7 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
 
 /** One stage of the cohort funnel. */
 export interface FunnelStage {
-  key: 'eligible' | 'selected' | 'advertised' | 'shared' | 'masked' | 'unmasked' | 'committed';
+  key: (typeof COHORT_FUNNEL)[number] | 'committed';
   label: string;
   /** Clients at this stage; null when not known yet (a live round before its record). */
   clients: number | null;

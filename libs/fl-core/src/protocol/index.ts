@@ -1,4 +1,4 @@
-export { PROTOCOL_VERSION, PROTOCOL_LIMITS, ROUND_PHASES } from './schemas';
+export { PROTOCOL_VERSION, PROTOCOL_LIMITS, ROUND_PHASES, SECAGG_PHASES, PHASE_DEADLINE, COHORT_FUNNEL } from './schemas';
 export {
   handshakeSchema,
   eligibilitySchema,
@@ -31,6 +31,7 @@ export {
   type PhaseEvent,
   type RoundReport,
   type RoundPhase,
+  type SecAggPhase,
 } from './schemas';
 export {
   clientEventSchemas,

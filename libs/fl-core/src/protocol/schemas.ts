@@ -187,8 +187,23 @@ export const roundEndSchema = z
 
 export const errorEventSchema = errorSchema.extend({ event: z.string().max(64).optional() }).strict();
 
-export const ROUND_PHASES = ['idle', 'checkin', 'advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking', 'aggregate', 'commit', 'paused'] as const;
+/** The secure-aggregation phases of a round, in protocol order (Bonawitz et al. 2017, Rounds 0–2 and 4). */
+export const SECAGG_PHASES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'] as const;
+export type SecAggPhase = (typeof SECAGG_PHASES)[number];
+
+export const ROUND_PHASES = ['idle', 'checkin', ...SECAGG_PHASES, 'aggregate', 'commit', 'paused'] as const;
 export type RoundPhase = (typeof ROUND_PHASES)[number];
+
+/** The plan's deadline for each secure-aggregation phase. */
+export const PHASE_DEADLINE: Readonly<Record<SecAggPhase, keyof Deadlines>> = Object.freeze({
+  advertiseKeys: 'advertiseKeysMs',
+  shareKeys: 'shareKeysMs',
+  maskedInput: 'maskedInputMs',
+  unmasking: 'unmaskingMs',
+});
+
+/** The cohort funnel after selection, stage by stage: the counts of a round report's `cohort`. */
+export const COHORT_FUNNEL = ['eligible', 'selected', 'advertised', 'shared', 'masked', 'unmasked'] as const;
 
 export const phaseEventSchema = z
   .object({
@@ -217,7 +232,7 @@ export const roundReportSchema = z
     modelVersion: z.object({ from: count, to: count }).strict(),
     abort: errorSchema.nullable(),
     /** The cohort funnel: checked in and eligible → selected → each phase's answers. */
-    cohort: z.object({ eligible: count, selected: count, advertised: count, shared: count, masked: count, unmasked: count }).strict(),
+    cohort: z.object(Object.fromEntries(COHORT_FUNNEL.map((stage) => [stage, count])) as Record<(typeof COHORT_FUNNEL)[number], typeof count>).strict(),
     secagg: z.object({ graph: z.enum(['full', 'harary']), degree: count, threshold: count, modulusBits: count, vectorLength: count }).strict(),
     /** Cohort totals from the secure sum (nothing per client); null when the round aborted. */
     metrics: z
