@@ -581,14 +581,14 @@ export class RoundCoordinator {
     const { store, metrics, logger } = this.#deps;
     const release = r.server.result ? this.#ledgerAfter(r, r.server.result.survivors.length) : null;
     const ledger = release?.ledger ?? store.ledger;
-    const spent = ledger.entries.length > 0 ? ledger.epsilon(this.#deps.config.privacy.targetDelta).epsilon : null;
+    const spent = ledger.spent(this.#deps.config.privacy.targetDelta)?.epsilon ?? null;
     const report: RoundReport = {
       ...this.#baseReport(r),
       status: 'aborted',
       abort: { code: reason.code, message: reason.message },
       metrics: null,
       modelVersion: { from: store.modelVersion, to: store.modelVersion },
-      privacy: this.#privacySummary(r, release?.recorded ?? null, spent !== null && Number.isFinite(spent) ? spent : null),
+      privacy: this.#privacySummary(r, release?.recorded ?? null, spent),
     };
     this.#setPhase('commit');
     store.commit({ report, ...(release && release.recorded !== null ? { ledger } : {}) });
@@ -662,7 +662,7 @@ export class RoundCoordinator {
       return this.#abort(r, protocolError('DIVERGED', `round ${r.round}: the server step produced non-finite weights`));
     }
     const { ledger, recorded } = this.#ledgerAfter(r, count);
-    const epsilon = ledger.entries.length > 0 ? ledger.epsilon(config.privacy.targetDelta).epsilon : null;
+    const epsilon = ledger.spent(config.privacy.targetDelta)?.epsilon ?? null;
     const m = decoded.metrics as Record<string, number>;
     const adaptive = config.privacy.adaptiveClipping;
     // The released indicator sum already carries σ_b (added by the clients); the mean divides by
@@ -697,7 +697,7 @@ export class RoundCoordinator {
       },
       modelVersion: { from, to: from + 1 },
       privacy: {
-        ...this.#privacySummary(r, recorded, epsilon !== null && Number.isFinite(epsilon) ? epsilon : null),
+        ...this.#privacySummary(r, recorded, epsilon),
         ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
       },
     };
@@ -712,7 +712,7 @@ export class RoundCoordinator {
     metrics.phaseSeconds.observe({ phase: 'commit' }, (performance.now() - commitStarted) / 1000);
     metrics.rounds.inc({ status: 'committed' });
     metrics.modelVersion.set(store.modelVersion);
-    if (epsilon !== null && Number.isFinite(epsilon)) metrics.epsilon.set(epsilon);
+    if (epsilon !== null) metrics.epsilon.set(epsilon);
     for (const member of r.members.values()) {
       this.#sendTo(r, member, 'roundEnd', { roundId: r.roundId, round: r.round, status: 'committed', modelVersion: store.modelVersion });
     }

@@ -219,7 +219,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 
   const status = () => {
     const coordinator = deps.coordinator();
-    const spent = store.ledger.entries.length > 0 ? store.ledger.epsilon(config.privacy.targetDelta) : null;
+    const spent = store.ledger.spent(config.privacy.targetDelta);
     return {
       protocolVersion: PROTOCOL_VERSION,
       phase: coordinator.phase,
@@ -236,7 +236,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       waitingClients: coordinator.poolSize,
       roundsRecorded: store.rounds.length,
       plan: coordinator.plan,
-      privacy: { mode: config.privacy.mode, delta: config.privacy.targetDelta, epsilon: spent && Number.isFinite(spent.epsilon) ? spent.epsilon : null },
+      privacy: { mode: config.privacy.mode, delta: config.privacy.targetDelta, epsilon: spent?.epsilon ?? null },
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     };
   };
@@ -397,11 +397,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
     if (path === '/api/status') return json(res, 200, status());
     if (path === '/api/privacy') {
-      const spent = store.ledger.entries.length > 0 ? store.ledger.epsilon(config.privacy.targetDelta) : null;
+      const spent = store.ledger.spent(config.privacy.targetDelta);
       return json(res, 200, {
         mode: config.privacy.mode,
         delta: config.privacy.targetDelta,
-        epsilon: spent && Number.isFinite(spent.epsilon) ? spent.epsilon : null,
+        epsilon: spent?.epsilon ?? null,
         epsilonBudget: config.privacy.epsilonBudget ?? null,
         order: spent?.order ?? null,
         clipNorm: deps.coordinator().plan.clipNorm,

@@ -11,6 +11,14 @@ describe('PrivacyLedger', () => {
     expect(ledger.epsilon(1e-5).epsilon).toBe(0);
   });
 
+  it("says what to show as ε spent: null before any release, else the ledger's ε", () => {
+    const ledger = new PrivacyLedger();
+    expect(ledger.spent(1e-5)).toBeNull();
+    ledger.record({ round: 1, samplingRate: 0.01, noiseMultiplier: 1.1 });
+    expect(ledger.spent(1e-5)).toEqual(ledger.epsilon(1e-5));
+    expect(ledger.spent(1e-5)?.epsilon).toBeGreaterThan(0);
+  });
+
   it('matches rdpEpsilon for identical rounds, one entry per round or one entry with steps', () => {
     const perRound = new PrivacyLedger();
     for (let round = 0; round < 100; round++) perRound.record({ round, samplingRate: 0.01, noiseMultiplier: 1.1 });

@@ -130,6 +130,16 @@ export class PrivacyLedger {
     return epsilonUnchecked(this.orders, this.#rdp, delta, this.conversion);
   }
 
+  /**
+   * ε spent at δ as people are shown it: null before anything was released. Valid σ keep ε finite;
+   * the check stands guard so that a page or metric never gets Infinity or NaN.
+   */
+  spent(delta: number): PrivacySpent | null {
+    if (this.#entries.length === 0) return null;
+    const spent = this.epsilon(delta);
+    return Number.isFinite(spent.epsilon) ? spent : null;
+  }
+
   toJSON(): PrivacyLedgerJson {
     return {
       version: 1,
