@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { MODEL_PRESETS, modelSpecSchema, serverOptimizerSchema, trainingPlanSchema, type TrainingPlan } from '@murmur/fl-core';
+import {
+  deadlinesSchema as wireDeadlinesSchema,
+  MODEL_PRESETS,
+  modelSpecSchema,
+  serverOptimizerSchema,
+  trainingPlanSchema,
+  type TrainingPlan,
+} from '@murmur/fl-core';
 
 /**
  * One configuration, from four layers (later wins): defaults < JSON file (--config / MURMUR_CONFIG)
@@ -9,20 +16,19 @@ import { MODEL_PRESETS, modelSpecSchema, serverOptimizerSchema, trainingPlanSche
  * other module trusts it. The flag table below is also the source of `--help` and of the table in
  * docs/aggregator.md, so the documentation cannot drift from the parser.
  */
-const deadlinesSchema = z
-  .object({
-    /** Download, evaluation, training and key generation: the slowest phase. */
-    advertiseKeysMs: z.number().int().min(100).max(3_600_000).default(60_000),
-    shareKeysMs: z.number().int().min(100).max(600_000).default(15_000),
-    /**
-     * Masking expands one PRG stream of d words per neighbour: for the 1.27M-parameter CIFG model
-     * and 20 demo clients masking in one process, about 15 s on 2 busy cores, so a 15 s ceiling
-     * cut whole cohorts off. Adaptive deadlines bring it down once answers were seen.
-     */
-    maskedInputMs: z.number().int().min(100).max(600_000).default(60_000),
-    unmaskingMs: z.number().int().min(100).max(600_000).default(15_000),
-  })
-  .strict();
+// The wire's bounds (fl-core's deadlinesSchema: what clients accept), with this aggregator's defaults.
+const deadlinesSchema = wireDeadlinesSchema.extend({
+  /** Download, evaluation, training and key generation: the slowest phase. */
+  advertiseKeysMs: wireDeadlinesSchema.shape.advertiseKeysMs.default(60_000),
+  shareKeysMs: wireDeadlinesSchema.shape.shareKeysMs.default(15_000),
+  /**
+   * Masking expands one PRG stream of d words per neighbour: for the 1.27M-parameter CIFG model
+   * and 20 demo clients masking in one process, about 15 s on 2 busy cores, so a 15 s ceiling
+   * cut whole cohorts off. Adaptive deadlines bring it down once answers were seen.
+   */
+  maskedInputMs: wireDeadlinesSchema.shape.maskedInputMs.default(60_000),
+  unmaskingMs: wireDeadlinesSchema.shape.unmaskingMs.default(15_000),
+});
 
 const roundSchema = z
   .object({

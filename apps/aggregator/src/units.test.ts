@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createServerOptimizer, decodeModelPayload, PrivacyLedger, type RoundReport } from '@murmur/fl-core';
+import { createServerOptimizer, deadlinesSchema, decodeModelPayload, PrivacyLedger, type RoundReport } from '@murmur/fl-core';
 import { DEFAULT_TRAINING, FLAGS, helpText, loadConfig } from './config';
 import { writeFileAtomic } from './fs-atomic';
 import { KeyedRateLimiter, TokenBucket } from './rate-limit';
@@ -53,6 +53,20 @@ describe('configuration', () => {
     expect(adam.config.training).toEqual({ ...DEFAULT_TRAINING, optimizer: 'adam', learningRate: 0.004 });
     expect(loadConfig([], { MURMUR_CLIENT_OPTIMIZER: 'lion' })).toMatchObject({ ok: false, message: expect.stringContaining('optimizer') });
     expect(loadConfig([], { MURMUR_MODEL: 'huge' })).toMatchObject({ ok: false, message: expect.stringContaining('model') });
+  });
+
+  it('accepts exactly the phase deadlines a client accepts in a plan', () => {
+    for (const [ms, ok] of [
+      [99, false],
+      [100, true],
+      [600_000, true],
+      [600_001, false],
+    ] as const) {
+      const config = loadConfig(['--phase-deadline-ms', String(ms)], {});
+      expect(config.ok).toBe(ok);
+      const wire = deadlinesSchema.safeParse({ advertiseKeysMs: 60_000, shareKeysMs: ms, maskedInputMs: ms, unmaskingMs: ms });
+      expect(wire.success).toBe(ok);
+    }
   });
 
   it('names the bad source of a bad value', () => {

@@ -130,13 +130,14 @@ export const encodingPlanSchema = z
   })
   .strict();
 
+/** Each phase's deadline: what a client accepts in a plan, and what the aggregator may be configured with. */
 export const deadlinesSchema = z
   .object({
     /** Download, evaluation, training, encoding and key generation; ends with advertiseKeys. */
-    advertiseKeysMs: z.number().int().min(1).max(3_600_000),
-    shareKeysMs: z.number().int().min(1).max(3_600_000),
-    maskedInputMs: z.number().int().min(1).max(3_600_000),
-    unmaskingMs: z.number().int().min(1).max(3_600_000),
+    advertiseKeysMs: z.number().int().min(100).max(3_600_000),
+    shareKeysMs: z.number().int().min(100).max(600_000),
+    maskedInputMs: z.number().int().min(100).max(600_000),
+    unmaskingMs: z.number().int().min(100).max(600_000),
   })
   .strict();
 
