@@ -251,6 +251,13 @@ export const FLAGS: readonly Flag[] = [
     type: 'string',
     help: "clients' local optimizer: sgd | adam (fresh each round; pair with a learning rate near 0.004)",
   },
+  {
+    flag: 'client-adam-epsilon',
+    env: 'MURMUR_CLIENT_ADAM_EPSILON',
+    paths: [['training', 'adamEpsilon']],
+    type: 'number',
+    help: "Adam's ε with --client-optimizer adam (tfjs's 1e-7 when unset)",
+  },
   { flag: 'client-lr', env: 'MURMUR_CLIENT_LR', paths: [['training', 'learningRate']], type: 'number', help: "clients' local learning rate" },
   {
     flag: 'max-examples',

@@ -164,6 +164,7 @@ function planChangeSchema(config: AggregatorConfig) {
           epochs: z.number().int().min(1).max(50).optional(),
           batchSize: z.number().int().min(1).max(1024).optional(),
           optimizer: clientOptimizerSchema.optional(),
+          adamEpsilon: trainingPlanSchema.shape.adamEpsilon,
           learningRate: z.number().positive().max(100).optional(),
           maxExamples: z.number().int().positive().max(10_000_000).optional(),
           timeBudgetMs: z.number().int().positive().max(3_600_000).optional(),

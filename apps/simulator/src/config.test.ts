@@ -71,6 +71,7 @@ describe('parseSimulationArgs', () => {
       '--epochs',
       '--batch-size',
       '--client-optimizer',
+      '--client-adam-epsilon',
       '--lr',
       '--max-examples',
       '--targets',

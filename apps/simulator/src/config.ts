@@ -25,6 +25,7 @@ Model and training
   --batch-size B         local minibatch size                          (default 32)
   --client-optimizer O   sgd | adam: the client's local optimizer (Adam starts fresh each
                          round)                                        (default sgd)
+  --client-adam-epsilon E  Adam's ε with --client-optimizer adam        (default 1e-7)
   --lr LR                client learning rate                          (default 0.5)
   --max-examples N       examples a client trains on per round; windows that tile its sentences
                          with --targets every                          (default 256)
@@ -93,6 +94,7 @@ export const simulationConfigSchema = z
     epochs: positiveInt.max(50).default(1),
     batchSize: positiveInt.max(1024).default(32),
     clientOptimizer: z.enum(['sgd', 'adam']).default('sgd'),
+    clientAdamEpsilon: z.coerce.number().positive().max(1).optional(),
     lr: z.coerce.number().positive().max(100).default(0.5),
     maxExamples: positiveInt.default(256),
     targets: z.enum(['last', 'every']).default('last'),
@@ -140,6 +142,7 @@ const STRING_FLAGS = [
   'epochs',
   'batch-size',
   'client-optimizer',
+  'client-adam-epsilon',
   'lr',
   'max-examples',
   'targets',

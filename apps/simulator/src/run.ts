@@ -341,6 +341,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     epochs: config.epochs,
     batchSize: config.batchSize,
     optimizer: config.clientOptimizer,
+    ...(config.clientAdamEpsilon !== undefined ? { adamEpsilon: config.clientAdamEpsilon } : {}),
     learningRate: config.lr,
     maxExamples: config.maxExamples,
     timeBudgetMs: 3_600_000,

@@ -94,7 +94,7 @@ export async function trainLocal(
   const pool = plan.targets === 'every' ? everyPositionWindows(examples) : examples;
   const chosen = random.sampleIndices(pool.count, Math.min(pool.count, plan.maxExamples));
   const subset = selectExamples(pool, chosen);
-  const optimizer = plan.optimizer === 'adam' ? tf.train.adam(plan.learningRate) : tf.train.sgd(plan.learningRate);
+  const optimizer = plan.optimizer === 'adam' ? tf.train.adam(plan.learningRate, 0.9, 0.999, plan.adamEpsilon) : tf.train.sgd(plan.learningRate);
   const step = createTrainingStep(model, plan.targets);
   const batchesPerEpoch = Math.ceil(subset.count / plan.batchSize);
   const totalBatches = batchesPerEpoch * plan.epochs;

@@ -17,6 +17,12 @@ export const trainingPlanSchema = z
      * much further in a few local steps. @default 'sgd'
      */
     optimizer: clientOptimizerSchema.default('sgd'),
+    /**
+     * Adam's ε: a fresh Adam's first steps are about ±lr on every weight with any gradient, and an ε
+     * above a weight's gradients damps its steps (for the CIFG, larger ε measured worse; see
+     * docs/learning.md). @default 1e-7 (tfjs's)
+     */
+    adamEpsilon: z.number().positive().max(1).optional(),
     /** Client step size. */
     learningRate: z.number().positive().max(100).default(0.5),
     /** Cap on the examples a client trains on per round (a random subset), bounding its compute. */

@@ -158,14 +158,18 @@ describe('trainLocal', () => {
     const weights = getFlatWeights(model);
     const examples = phraseExamples(2);
     const oneStep = { batchSize: 8, maxExamples: 8, learningRate: 0.01 };
-    const moved = async (optimizer: 'sgd' | 'adam') => {
-      const { delta } = await trainLocal(model, weights, examples, { ...oneStep, optimizer }, { random: createSeededRandom(1) });
+    const moved = async (optimizer: 'sgd' | 'adam', adamEpsilon?: number) => {
+      const plan = { ...oneStep, optimizer, ...(adamEpsilon !== undefined ? { adamEpsilon } : {}) };
+      const { delta } = await trainLocal(model, weights, examples, plan, { random: createSeededRandom(1) });
       return Array.from(delta, Math.abs).filter((d) => d > 0);
     };
     // Adam's first step is lr · g / (|g| + ε): ±lr wherever the gradient is not tiny, never more.
     const adam = await moved('adam');
     expect(Math.max(...adam)).toBeLessThanOrEqual(0.01 * (1 + 1e-5));
     expect(adam.filter((d) => d > 0.009).length).toBeGreaterThan(adam.length / 2);
+    // An ε far above the gradients turns Adam's step into lr · g / ε: tiny, and proportional to g.
+    const damped = await moved('adam', 1);
+    expect(Math.max(...damped)).toBeLessThan(0.001);
     // SGD's step is lr · g, which for this loss is far below lr almost everywhere.
     const sgd = await moved('sgd');
     expect(sgd.filter((d) => d > 0.009).length).toBeLessThan(sgd.length / 10);
