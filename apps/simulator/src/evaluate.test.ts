@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSimulationArgs } from './config';
 import { acrossModelsInterval, evaluateSavedModels } from './evaluate';
@@ -92,5 +94,14 @@ describe('npm run evaluate on a saved model', () => {
     const half = (4.302652729749464 * 0.02) / Math.sqrt(3);
     expect(lower).toBeCloseTo(0.22 - half, 9);
     expect(upper).toBeCloseTo(0.22 + half, 9);
+  });
+
+  it('runs as the command npm run evaluate runs (tsx, Node ESM), not only under the test runner', () => {
+    // Vitest's module interop hid a CommonJS named import that Node's ESM loader refuses.
+    const help = execFileSync(process.execPath, ['--import', 'tsx', 'src/evaluate-cli.ts', '--help'], {
+      cwd: join(dirname(fileURLToPath(import.meta.url)), '..'),
+      encoding: 'utf8',
+    });
+    expect(help).toContain('Usage: npm run evaluate');
   });
 });

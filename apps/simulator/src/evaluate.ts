@@ -19,7 +19,7 @@ import {
   type Interval,
 } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { jStat } from 'jstat';
+import jstat from 'jstat';
 import { prepareData, type BaselineName } from './run';
 import { loadSavedModel, type SavedModelMeta } from './saved-model';
 
@@ -128,7 +128,7 @@ export function acrossModelsInterval(values: number[]): Interval {
   const n = values.length;
   const mean = values.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
-  const half = jStat.studentt.inv(0.975, n - 1) * (sd / Math.sqrt(n));
+  const half = jstat.jStat.studentt.inv(0.975, n - 1) * (sd / Math.sqrt(n));
   return { lower: mean - half, upper: mean + half };
 }
 
