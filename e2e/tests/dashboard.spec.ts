@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
-import { formatNumber } from '@murmur/web-client/testing';
+// Pure formatting (no fl-core, whose JSON imports Playwright's loader refuses): a static import is fine.
+import { formatNumber } from '@murmur/web-client/dashboard-format';
 import { test, expect, roundReportSchema, type AggregatorHandle } from './fixtures';
 
 // Under e2e/reports/ (ignored): docs/dashboard.png is a longer real run, kept by hand.

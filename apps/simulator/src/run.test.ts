@@ -74,7 +74,10 @@ describe('runSimulation', () => {
       expect(resumed.rounds.slice(0, 2)).toEqual(first.rounds);
       const unbroken = await runSimulation(config(flags.replace(`--checkpoint ${dir}`, '--rounds 3')));
       expect(resumed.rounds[2]?.examples).toBe(unbroken.rounds[2]?.examples);
-      await expect(runSimulation(config(`${flags} --rounds 3 --lr 0.1`))).rejects.toThrow(/saved by a different run/);
+      await expect(runSimulation(config(`${flags} --rounds 3 --batch-size 8`))).rejects.toThrow(/saved by a different run/);
+      // The client learning rate alone may change (lowered by hand on a plateau); each round records its own.
+      const lowered = await runSimulation(config(`${flags} --rounds 4 --lr 0.1`));
+      expect(lowered.rounds.map((r) => r.learningRate)).toEqual([0.5, 0.5, 0.5, 0.1]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

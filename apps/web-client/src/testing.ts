@@ -1,3 +1,2 @@
-/** What end-to-end tests read from the web client: the stored record shapes and the dashboard's number format. */
+/** What end-to-end tests read from the web client's storage: the contribution log's record shape. */
 export { contributionRecordSchema, type ContributionRecord } from './storage/schema';
-export { formatNumber } from './dashboard/format';
