@@ -88,9 +88,8 @@ interface ActiveRound {
   stageStarted: number;
 }
 
-type Stage = SecAggPhase;
 /** The stage each client message answers. */
-const STAGE_OF: Record<SecAggUp['type'], Stage> = {
+const STAGE_OF: Record<SecAggUp['type'], SecAggPhase> = {
   advertiseKeys: 'advertiseKeys',
   shareKeys: 'shareKeys',
   maskedInput: 'maskedInput',
@@ -524,12 +523,12 @@ export class RoundCoordinator {
     }
   }
 
-  #closeStageMetrics(r: ActiveRound, stage: Stage): void {
+  #closeStageMetrics(r: ActiveRound, stage: SecAggPhase): void {
     const ms = performance.now() - r.stageStarted;
     r.durationsMs[stage] = ms;
     this.#deps.metrics.phaseSeconds.observe({ phase: stage }, ms / 1000);
     const s = r.server;
-    const counts: Record<Stage, [keyof RoundReport['cohort'], number]> = {
+    const counts: Record<SecAggPhase, [keyof RoundReport['cohort'], number]> = {
       advertiseKeys: ['advertised', s.advertised.length],
       shareKeys: ['shared', s.shared.length],
       maskedInput: ['masked', s.masked.length],

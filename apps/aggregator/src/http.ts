@@ -5,14 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import {
-  decodeModelPayload,
-  PROTOCOL_VERSION,
-  clientOptimizerSchema,
-  trainingPlanSchema,
-  trainingTargetsSchema,
-  type ProtocolErrorCode,
-} from '@murmur/fl-core';
+import { decodeModelPayload, PROTOCOL_VERSION, trainingPlanSchema, type ProtocolErrorCode } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
@@ -150,6 +143,7 @@ const roundsQuerySchema = z.object({
 
 /** Bounds of what the admin API may change; σ never below the configured floor. */
 function planChangeSchema(config: AggregatorConfig) {
+  const fields = trainingPlanSchema.shape;
   const floor = config.privacy.minNoiseMultiplier ?? config.privacy.noiseMultiplier;
   return z
     .object({
@@ -158,17 +152,18 @@ function planChangeSchema(config: AggregatorConfig) {
       minReports: z.number().int().min(2).max(100_000).optional(),
       pauseMs: z.number().int().min(0).max(86_400_000).optional(),
       checkinMs: z.number().int().min(0).max(3_600_000).optional(),
-      // Field by field (not trainingPlanSchema.partial(), whose defaults would reset unnamed fields).
+      // The plan's own field schemas without their defaults (trainingPlanSchema.partial() keeps
+      // them, and a default would reset a field the change does not name).
       training: z
         .object({
-          epochs: z.number().int().min(1).max(50).optional(),
-          batchSize: z.number().int().min(1).max(1024).optional(),
-          optimizer: clientOptimizerSchema.optional(),
-          adamEpsilon: trainingPlanSchema.shape.adamEpsilon,
-          learningRate: z.number().positive().max(100).optional(),
-          maxExamples: z.number().int().positive().max(10_000_000).optional(),
-          timeBudgetMs: z.number().int().positive().max(3_600_000).optional(),
-          targets: trainingTargetsSchema.optional(),
+          epochs: fields.epochs.unwrap().optional(),
+          batchSize: fields.batchSize.unwrap().optional(),
+          optimizer: fields.optimizer.unwrap().optional(),
+          adamEpsilon: fields.adamEpsilon,
+          learningRate: fields.learningRate.unwrap().optional(),
+          maxExamples: fields.maxExamples.unwrap().optional(),
+          timeBudgetMs: fields.timeBudgetMs.unwrap().optional(),
+          targets: fields.targets.unwrap().optional(),
         })
         .strict()
         .optional(),

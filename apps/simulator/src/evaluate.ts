@@ -123,16 +123,16 @@ function scores(metrics: EvaluationMetrics): Scores {
 
 const emptyHits = (count: number): ExampleHits => ({ top1: new Uint8Array(count), top3: new Uint8Array(count) });
 
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
 /** 95% Student-t interval of the mean of `values` (n ≥ 2), the spread across training seeds. */
 export function acrossModelsInterval(values: number[]): Interval {
   const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  const centre = mean(values);
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - centre) ** 2, 0) / (n - 1));
   const half = jstat.jStat.studentt.inv(0.975, n - 1) * (sd / Math.sqrt(n));
-  return { lower: mean - half, upper: mean + half };
+  return { lower: centre - half, upper: centre + half };
 }
-
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /** The mean over models; perplexity and its interval on the log scale (the mean loss). */
 function meanScores(all: Scores[]): Scores {

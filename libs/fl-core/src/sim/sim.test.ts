@@ -11,6 +11,17 @@ import { runCentralTraining, type CentralCheckpoint } from './central';
 
 const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 24, contextLength: 2, embeddingDim: 8, hiddenUnits: 16 };
 
+/**
+ * Held-out targets no client ever has (ids 20–23): as the model learns the clients' words, the
+ * held-out loss can only rise after the first evaluation, so patience runs out.
+ */
+const UNSEEN: ExampleSet = {
+  contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]),
+  targets: Int32Array.from([20, 21, 22, 23]),
+  count: 4,
+  contextLength: 2,
+};
+
 /** Client k speaks phrases of its own "dialect": a deterministic successor rule shared by all. */
 function clientExamples(k: number, repeats: number): ExampleSet {
   const contexts: number[] = [];
@@ -110,19 +121,11 @@ describe('runFederatedSimulation', () => {
   it('stops once the held-out loss has not improved for `patience` evaluations', async () => {
     const model = buildModel(SPEC, { seed: 3 });
     const clients = Array.from({ length: 4 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
-    // Held-out targets no client ever has (ids 20–23): as the model learns the clients' words,
-    // the held-out loss can only rise after the first evaluation.
-    const unseen: ExampleSet = {
-      contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]),
-      targets: Int32Array.from([20, 21, 22, 23]),
-      count: 4,
-      contextLength: 2,
-    };
     const result = await runFederatedSimulation({
       model,
       initialWeights: getFlatWeights(model),
       clients,
-      testExamples: unseen,
+      testExamples: UNSEEN,
       rounds: 50,
       clientsPerRound: 2,
       plan: { epochs: 1, batchSize: 4, learningRate: 0.5 },
@@ -141,17 +144,11 @@ describe('runFederatedSimulation', () => {
   it("records each round's client learning rate, and gives a run resumed at a lower rate its full patience", async () => {
     const model = buildModel(SPEC, { seed: 3 });
     const clients = Array.from({ length: 4 }, (_, k) => ({ id: `c${k}`, examples: clientExamples(k, 3) }));
-    const unseen: ExampleSet = {
-      contexts: Int32Array.from([0, 2, 2, 20, 20, 21, 21, 22]),
-      targets: Int32Array.from([20, 21, 22, 23]),
-      count: 4,
-      contextLength: 2,
-    };
     const common = {
       model,
       initialWeights: getFlatWeights(model),
       clients,
-      testExamples: unseen,
+      testExamples: UNSEEN,
       rounds: 50,
       clientsPerRound: 2,
       optimizer: { name: 'fedavg' as const, learningRate: 1 },
