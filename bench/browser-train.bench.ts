@@ -16,7 +16,7 @@ import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser } from '@playwright/test';
-import { MODEL_PRESETS, parameterCount, trainingTargetsSchema, type ModelPresetName, type TrainingTargets } from '@murmur/fl-core';
+import { MODEL_PRESETS, parameterCount, trainingPlanSchema, trainingTargetsSchema, type ModelPresetName, type TrainingTargets } from '@murmur/fl-core';
 import { resultsDir, writeReport, type Row } from './report';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -116,6 +116,7 @@ async function measure(
   testCase: Case,
   model: ModelPresetName,
   targets: TrainingTargets,
+  sampledSoftmax: number | undefined,
   timeoutMs: number,
 ): Promise<BenchResult> {
   const page = await browser.newPage();
@@ -127,6 +128,7 @@ async function measure(
       batches: String(testCase.batches),
       batchSize: '32',
       targets,
+      ...(sampledSoftmax !== undefined ? { sampledSoftmax: String(sampledSoftmax) } : {}),
     });
     await page.goto(`${base}/bench.html?${query}`);
     await page.waitForFunction(() => (window as { murmurBench?: unknown }).murmurBench !== undefined, null, { timeout: timeoutMs });
@@ -146,6 +148,7 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string', default: 'reference' },
       targets: { type: 'string', default: 'last' },
+      'sampled-softmax': { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       'timeout-s': { type: 'string', default: '240' },
       help: { type: 'boolean', short: 'h' },
@@ -154,10 +157,11 @@ export async function main(argv: string[]): Promise<void> {
   if (values.help) {
     console.log(
       [
-        'npm run bench -- browser-train [--model tiny|reference|cifg] [--targets last|every] [--no-build] [--timeout-s N]',
+        'npm run bench -- browser-train [--model tiny|reference|cifg] [--targets last|every] [--sampled-softmax K] [--no-build] [--timeout-s N]',
         '  --targets every: a loss at every position of a window (trainLocal trains non-overlapping windows)',
+        '  --sampled-softmax K: train against K sampled candidate words instead of the whole vocabulary (cifg)',
         '  results: bench/results/browser-train.{json,md} for the reference model on last targets,',
-        '           else browser-train-<model>[-every].{json,md}',
+        '           else browser-train-<model>[-every][-sampledK].{json,md}',
         '  env CHROMIUM_PATH (default /usr/bin/chromium)',
       ].join('\n'),
     );
@@ -168,6 +172,7 @@ export async function main(argv: string[]): Promise<void> {
   const parsedTargets = trainingTargetsSchema.safeParse(values.targets);
   if (!parsedTargets.success) throw new Error(`--targets must be last or every, got ${values.targets}`);
   const targets = parsedTargets.data;
+  const sampledSoftmax = values['sampled-softmax'] === undefined ? undefined : trainingPlanSchema.shape.sampledSoftmax.parse(Number(values['sampled-softmax']));
   const timeoutMs = Number(values['timeout-s']) * 1000;
   if (!values['no-build']) execFileSync('npm', ['run', '--silent', '-w', '@murmur/web-client', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   if (!existsSync(join(dist, 'bench.html'))) throw new Error(`${dist}/bench.html is missing: build the web client first`);
@@ -205,11 +210,11 @@ export async function main(argv: string[]): Promise<void> {
     for (const testCase of cases) {
       process.stderr.write(`browser-train: ${testCase.backend}/${testCase.kernels}${testCase.isolated ? ' (isolated)' : ''}…\n`);
       const base = (testCase.isolated ? servers.isolated : servers.plain).url;
-      const outcome = await measure(browser, base, testCase, model, targets, timeoutMs);
+      const outcome = await measure(browser, base, testCase, model, targets, sampledSoftmax, timeoutMs);
       const baseline =
         testCase.cpuBaselineBatches === undefined
           ? null
-          : await measure(browser, base, { ...testCase, batches: testCase.cpuBaselineBatches }, model, targets, timeoutMs);
+          : await measure(browser, base, { ...testCase, batches: testCase.cpuBaselineBatches }, model, targets, sampledSoftmax, timeoutMs);
       adapter = outcome.webgpuAdapter ?? adapter;
       const measurement = outcome.result?.measurement;
       rows.push({
@@ -240,14 +245,14 @@ export async function main(argv: string[]): Promise<void> {
   const chosenRate = chosen ? rate(chosen) : null;
   const speedup = chosenRate !== null && bestStock && rate(bestStock) ? chosenRate / (rate(bestStock) as number) : null;
   const chosenTokens = chosen ? (chosen['tokens/s'] as number | null) : null;
-  const node = nodeReference(model, targets);
+  const node = nodeReference(model, targets, sampledSoftmax);
   writeReport({
     // The reference model on its last targets keeps the historical file name (as the train bench does).
-    name: `${model === 'reference' ? 'browser-train' : `browser-train-${model}`}${targets === 'every' ? '-every' : ''}`,
-    title: `Training throughput in headless Chromium, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, targets ${targets}, in the web client's worker`,
+    name: `browser-${nodeResultName(model, targets, sampledSoftmax)}`,
+    title: `Training throughput in headless Chromium, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, targets ${targets}${sampledSoftmax !== undefined ? `, sampled softmax of ${sampledSoftmax} candidates` : ''}, in the web client's worker`,
     columns: ['backend', 'kernels', 'cross-origin isolated', 'examples/s', 'tokens/s', 'tokens/worker-CPU-s', '× best stock', 'wasm threads', 'error'],
     rows,
-    config: { model, spec, targets, batchSize: 32, cases, webgpuAdapter: adapter, chromium: chromiumPath },
+    config: { model, spec, targets, sampledSoftmax: sampledSoftmax ?? null, batchSize: 32, cases, webgpuAdapter: adapter, chromium: chromiumPath },
     notes: [
       `WebGPU adapter: ${adapter ?? 'none'}; WebGL and WebGPU run in software (SwiftShader) on a machine without a GPU.`,
       `examples/s counts windows of ${spec.contextLength} tokens; tokens/s counts the next tokens the loss scored (${targets === 'every' ? `${spec.contextLength} per window: synthetic windows hold no <pad>/<bos>` : 'one per window'}).`,
@@ -263,8 +268,8 @@ export async function main(argv: string[]): Promise<void> {
         .map((l) => l.toFixed(1))
         .join(' / ')}`,
       node === null
-        ? `Node: no bench/results/${nodeResultName(model, targets)}.json to compare with (npm run bench -- train --model ${model} --targets ${targets})`
-        : `Node, same model and targets (bench/results/${nodeResultName(model, targets)}.md, ${node.measuredAt}): wasm/direct ${node.examplesPerSecond ?? 'n/a'} examples/s, ${node.tokensPerSecond ?? 'n/a'} tokens/s, ${node.tokensPerCpuSecond ?? 'n/a'} tokens/CPU-s (real text: fewer scored tokens per window than these synthetic ones)`,
+        ? `Node: no bench/results/${nodeResultName(model, targets, sampledSoftmax)}.json to compare with (npm run bench -- train --model ${model} --targets ${targets}${sampledSoftmax !== undefined ? ` --sampled-softmax ${sampledSoftmax}` : ''})`
+        : `Node, same model and targets (bench/results/${nodeResultName(model, targets, sampledSoftmax)}.md, ${node.measuredAt}): wasm/direct ${node.examplesPerSecond ?? 'n/a'} examples/s, ${node.tokensPerSecond ?? 'n/a'} tokens/s, ${node.tokensPerCpuSecond ?? 'n/a'} tokens/CPU-s (real text: fewer scored tokens per window than these synthetic ones)`,
       'wasm runs the single-threaded SIMD binary even when isolated (see docs/web-client.md: threads measured slower here).',
       `tokens/worker-CPU-s: the tokens of the timed batches over the CPU time of the page's worker thread (/proc) — the difference between this run and one of ${cases.find((c) => c.cpuBaselineBatches !== undefined)?.cpuBaselineBatches ?? 0} batches, which takes out the model build and the warm-up batch: what one idle core would give, independent of other processes taking turns on the cores (not of their use of caches and memory).`,
     ],
@@ -282,17 +287,18 @@ function steadyCpuRate(outcome: BenchResult, baseline: BenchResult | null, testC
   return Math.round((tokens / (long - short)) * 10) / 10;
 }
 
-/** The Node train bench's result file for the same model and targets. */
-function nodeResultName(model: ModelPresetName, targets: TrainingTargets): string {
-  return `${model === 'reference' ? 'train' : `train-${model}`}${targets === 'every' ? '-every' : ''}`;
+/** The Node train bench's result file for the same model, targets and softmax; the browser's is "browser-" and the same. */
+function nodeResultName(model: ModelPresetName, targets: TrainingTargets, sampledSoftmax: number | undefined): string {
+  return `${model === 'reference' ? 'train' : `train-${model}`}${targets === 'every' ? '-every' : ''}${sampledSoftmax !== undefined ? `-sampled${sampledSoftmax}` : ''}`;
 }
 
 /** Node's wasm/direct figures for the same model and targets, when `npm run bench -- train` left them. */
 function nodeReference(
   model: ModelPresetName,
   targets: TrainingTargets,
+  sampledSoftmax: number | undefined,
 ): { examplesPerSecond: number | null; tokensPerSecond: number | null; tokensPerCpuSecond: number | null; measuredAt: string } | null {
-  const file = join(resultsDir, `${nodeResultName(model, targets)}.json`);
+  const file = join(resultsDir, `${nodeResultName(model, targets, sampledSoftmax)}.json`);
   if (!existsSync(file)) return null;
   try {
     const report = JSON.parse(readFileSync(file, 'utf8')) as { rows?: Row[]; measuredAt?: string };

@@ -14,6 +14,7 @@ import {
   MODEL_PRESETS,
   parameterCount,
   textToExamples,
+  trainingPlanSchema,
   trainingTargetsSchema,
   trainLocal,
   type ExampleSet,
@@ -39,6 +40,7 @@ async function measure(
   testCase: Case,
   model: ModelPresetName,
   targets: TrainingTargets,
+  sampledSoftmax: number | undefined,
   examples: ExampleSet,
   batches: number,
   stockBatches: number,
@@ -49,7 +51,7 @@ async function measure(
   const weights = getFlatWeights(network);
   const batchSize = 32;
   const runBatches = testCase.kernels === 'stock' ? stockBatches : batches;
-  const plan = { epochs: 1, batchSize, learningRate: 0.1, timeBudgetMs: 3_600_000, targets };
+  const plan = { epochs: 1, batchSize, learningRate: 0.1, timeBudgetMs: 3_600_000, targets, ...(sampledSoftmax !== undefined ? { sampledSoftmax } : {}) };
   try {
     // The first batches compile kernels and allocate: warm up, then time.
     await trainLocal(network, weights, examples, { ...plan, maxExamples: batchSize }, { random: createSeededRandom(1) });
@@ -91,16 +93,20 @@ export async function main(argv: string[]): Promise<void> {
       batches: { type: 'string', default: '40' },
       'stock-batches': { type: 'string', default: '3' },
       targets: { type: 'string', default: 'last' },
+      'sampled-softmax': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('npm run bench -- train [--model tiny|reference|cifg] [--batches N (direct kernels)] [--stock-batches N] [--targets last|every]');
+    console.log(
+      'npm run bench -- train [--model tiny|reference|cifg] [--batches N (direct kernels)] [--stock-batches N] [--targets last|every] [--sampled-softmax K (cifg)]',
+    );
     return;
   }
   const model = values.model as ModelPresetName;
   if (!(model in MODEL_PRESETS)) throw new Error(`--model must be one of ${Object.keys(MODEL_PRESETS).join(', ')}, got ${values.model}`);
   const targets = trainingTargetsSchema.parse(values.targets);
+  const sampledSoftmax = values['sampled-softmax'] === undefined ? undefined : trainingPlanSchema.shape.sampledSoftmax.parse(Number(values['sampled-softmax']));
   const batches = Number(values.batches);
   const stockBatches = Number(values['stock-batches']);
   const spec = MODEL_PRESETS[model];
@@ -115,7 +121,7 @@ export async function main(argv: string[]): Promise<void> {
   const rows: Row[] = [];
   for (const testCase of CASES) {
     bar.update(rows.length, { case: `${testCase.backend}/${testCase.kernels}` });
-    rows.push(await measure(testCase, model, targets, examples, batches, stockBatches));
+    rows.push(await measure(testCase, model, targets, sampledSoftmax, examples, batches, stockBatches));
   }
   bar.update(rows.length, { case: 'done' });
   bar.stop();
@@ -131,11 +137,20 @@ export async function main(argv: string[]): Promise<void> {
   writeReport({
     // The reference model on its last targets keeps the historical file name; other presets and
     // training on every position get their own.
-    name: `${model === 'reference' ? 'train' : `train-${model}`}${targets === 'every' ? '-every' : ''}`,
-    title: `Training throughput, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, targets ${targets}, Node`,
+    name: `${model === 'reference' ? 'train' : `train-${model}`}${targets === 'every' ? '-every' : ''}${sampledSoftmax !== undefined ? `-sampled${sampledSoftmax}` : ''}`,
+    title: `Training throughput, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, targets ${targets}${sampledSoftmax !== undefined ? `, sampled softmax of ${sampledSoftmax} candidates` : ''}, Node`,
     columns: ['backend', 'kernels', 'examples/s', 'tokens/s', 'tokens/CPU-s', '× stock cpu', 'examples', 'error'],
     rows,
-    config: { model, spec, targets, batchSize: 32, batches, stockBatches, data: 'State of the Union, first 5 addresses' },
+    config: {
+      model,
+      spec,
+      targets,
+      sampledSoftmax: sampledSoftmax ?? null,
+      batchSize: 32,
+      batches,
+      stockBatches,
+      data: 'State of the Union, first 5 addresses',
+    },
     notes: [
       targets === 'last'
         ? `target: wasm with the direct kernel ≥ 150 examples/s — measured ${best ?? 'n/a'} (${best !== null && best !== undefined && best >= 150 ? 'met' : 'NOT met'})`

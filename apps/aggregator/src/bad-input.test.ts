@@ -184,6 +184,18 @@ describe('bad input never breaks a round or the server', () => {
       body: JSON.stringify({ training: { optimizer: 'adam', learningRate: 0.004 } }),
     });
     expect(await adam.json()).toMatchObject({ training: { epochs: 2, targets: 'every', optimizer: 'adam', learningRate: 0.004 } });
+    const sampled = await fetch(`${aggregator.url}/api/admin/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ training: { sampledSoftmax: 256 } }),
+    });
+    expect(await sampled.json()).toMatchObject({ training: { optimizer: 'adam', sampledSoftmax: 256 } });
+    const noCandidates = await fetch(`${aggregator.url}/api/admin/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ training: { sampledSoftmax: 0 } }),
+    });
+    expect(await noCandidates.json()).toMatchObject({ code: 'OUT_OF_BOUNDS', message: expect.stringContaining('sampledSoftmax') });
     const unknownOptimizer = await fetch(`${aggregator.url}/api/admin/plan`, {
       method: 'POST',
       headers: auth,

@@ -258,6 +258,13 @@ export const FLAGS: readonly Flag[] = [
     type: 'number',
     help: "Adam's ε with --client-optimizer adam (tfjs's 1e-7 when unset)",
   },
+  {
+    flag: 'client-sampled-softmax',
+    env: 'MURMUR_CLIENT_SAMPLED_SOFTMAX',
+    paths: [['training', 'sampledSoftmax']],
+    type: 'number',
+    help: 'clients train against this many sampled candidate words instead of the whole vocabulary (cifg)',
+  },
   { flag: 'client-lr', env: 'MURMUR_CLIENT_LR', paths: [['training', 'learningRate']], type: 'number', help: "clients' local learning rate" },
   {
     flag: 'max-examples',

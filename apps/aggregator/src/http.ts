@@ -160,6 +160,7 @@ function planChangeSchema(config: AggregatorConfig) {
           batchSize: fields.batchSize.unwrap().optional(),
           optimizer: fields.optimizer.unwrap().optional(),
           adamEpsilon: fields.adamEpsilon,
+          sampledSoftmax: fields.sampledSoftmax,
           learningRate: fields.learningRate.unwrap().optional(),
           maxExamples: fields.maxExamples.unwrap().optional(),
           timeBudgetMs: fields.timeBudgetMs.unwrap().optional(),

@@ -51,6 +51,10 @@ describe('configuration', () => {
     const adam = loadConfig(['--client-optimizer', 'adam', '--client-lr', '0.004'], {});
     if (!adam.ok) throw new Error(adam.message);
     expect(adam.config.training).toEqual({ ...DEFAULT_TRAINING, optimizer: 'adam', learningRate: 0.004 });
+    const sampled = loadConfig(['--client-sampled-softmax', '512'], {});
+    if (!sampled.ok) throw new Error(sampled.message);
+    expect(sampled.config.training).toEqual({ ...DEFAULT_TRAINING, sampledSoftmax: 512 });
+    expect(loadConfig(['--client-sampled-softmax', '0'], {})).toMatchObject({ ok: false, message: expect.stringContaining('sampledSoftmax') });
     expect(loadConfig([], { MURMUR_CLIENT_OPTIMIZER: 'lion' })).toMatchObject({ ok: false, message: expect.stringContaining('optimizer') });
     expect(loadConfig([], { MURMUR_MODEL: 'huge' })).toMatchObject({ ok: false, message: expect.stringContaining('model') });
   });

@@ -40,6 +40,10 @@ describe('parseSimulationArgs', () => {
   it('takes the CIFG model and every-position training', () => {
     expect(parseSimulationArgs(['--model', 'cifg', '--targets', 'every'])).toMatchObject({ help: false, config: { model: 'cifg', targets: 'every' } });
     expect(parseSimulationArgs([])).toMatchObject({ config: { targets: 'last' } });
+    expect(parseSimulationArgs(['--model', 'cifg', '--sampled-softmax', '512'])).toMatchObject({ config: { sampledSoftmax: 512 } });
+    expect(parseSimulationArgs([])).not.toHaveProperty('config.sampledSoftmax');
+    expect(() => parseSimulationArgs(['--model', 'cifg', '--sampled-softmax', '0'])).toThrow(/--sampled-softmax/);
+    expect(() => parseSimulationArgs(['--sampled-softmax', '64'])).toThrow(/needs the tied softmax of --model cifg, not tiny/);
   });
 
   it('takes a tuned central run with a learning curve, checkpoints and patience', () => {
@@ -75,6 +79,7 @@ describe('parseSimulationArgs', () => {
       '--lr',
       '--max-examples',
       '--targets',
+      '--sampled-softmax',
       '--rounds',
       '--per-round',
       '--optimizer',

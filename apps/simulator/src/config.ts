@@ -31,6 +31,8 @@ Model and training
                          with --targets every                          (default 256)
   --targets T            last | every: train on each window's last next token, or on the next
                          token after every position (a loss at each step)  (default last)
+  --sampled-softmax K    train (clients and central) against K sampled candidate words per step
+                         instead of the whole vocabulary; cifg only    (default: full softmax)
 
 Rounds
   --rounds R             federated rounds                              (default 20)
@@ -98,6 +100,7 @@ export const simulationConfigSchema = z
     lr: z.coerce.number().positive().max(100).default(0.5),
     maxExamples: positiveInt.default(256),
     targets: z.enum(['last', 'every']).default('last'),
+    sampledSoftmax: positiveInt.max(65_536).optional(),
     rounds: positiveInt.max(100_000).default(20),
     perRound: positiveInt.default(10),
     optimizer: z.enum(['fedavg', 'fedavgm', 'fedadam', 'fedyogi']).default('fedadam'),
@@ -146,6 +149,7 @@ const STRING_FLAGS = [
   'lr',
   'max-examples',
   'targets',
+  'sampled-softmax',
   'rounds',
   'per-round',
   'optimizer',
@@ -204,6 +208,8 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
   }
   const config: SimulationConfig = { ...result.data, unit: result.data.unit ?? (result.data.corpus === 'sotu' ? 'group' : 'document') };
   if (config.central && config.centralOnly) throw new Error('--central and --central-only exclude each other\nRun with --help for the list of flags.');
+  if (config.sampledSoftmax !== undefined && config.model !== 'cifg')
+    throw new Error(`--sampled-softmax needs the tied softmax of --model cifg, not ${config.model}\nRun with --help for the list of flags.`);
   if (config.checkpoint && config.dp !== 'off')
     throw new Error('--checkpoint cannot resume a private run (its privacy accountant would restart)\nRun with --help for the list of flags.');
   if (config.checkpoint && config.central)

@@ -100,6 +100,18 @@ describe('runSimulation', () => {
     }
   });
 
+  it('trains the CIFG with a sampled softmax, federated and central, and scores it with the full one', async () => {
+    const flags =
+      '--clients 2 --model cifg --targets every --sampled-softmax 64 --max-examples 16 --batch-size 8 --max-test-examples 50 --no-baselines --quiet';
+    const federated = await runSimulation(config(`${flags} --rounds 1 --per-round 2 --optimizer fedavg`));
+    expect(federated.config.sampledSoftmax).toBe(64);
+    expect(federated.rounds).toHaveLength(1);
+    expect(federated.model.perplexity).toBeGreaterThan(1);
+    const central = await runSimulation(config(`${flags} --central-only --central-optimizer adam --central-lr 0.003 --central-epochs 0.001`));
+    expect(central.mode).toBe('central');
+    expect(Number.isFinite(central.model.loss)).toBe(true);
+  });
+
   it('refuses more clients than the partition has', async () => {
     const parsed = parseSimulationArgs(['--clients', '100000', '--rounds', '1']);
     if (parsed.help) throw new Error('unexpected --help');

@@ -265,6 +265,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     learningRate: config.centralLr ?? config.lr,
     optimizer: config.centralOptimizer,
     targets: config.targets,
+    ...(config.sampledSoftmax !== undefined ? { sampledSoftmax: config.sampledSoftmax } : {}),
   };
   const trainPool = config.targets === 'every' ? everyPositionWindows(pooled).count : pooled.count;
   const reportConfig = {
@@ -346,6 +347,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     maxExamples: config.maxExamples,
     timeBudgetMs: 3_600_000,
     targets: config.targets,
+    ...(config.sampledSoftmax !== undefined ? { sampledSoftmax: config.sampledSoftmax } : {}),
   };
   // The client learning rate may be lowered by hand when a run is resumed (each round records its
   // rate), as an operator would change the plan; every other flag must match.

@@ -1,11 +1,12 @@
-import { MODEL_PRESETS, trainingTargetsSchema, type ModelPresetName } from '@murmur/fl-core';
+import { MODEL_PRESETS, trainingPlanSchema, trainingTargetsSchema, type ModelPresetName } from '@murmur/fl-core';
 import { WorkerClient } from '../worker/client';
 import { backendSchema, kernelsSchema, type FromWorker } from '../worker/protocol';
 
 /**
  * The page bench/browser-train.bench.ts opens once per case: a fresh training worker (kernels are
  * fixed per worker), one benchmark request, the result in `window.murmurBench` and in #result.
- * Query: backend, kernels, model (tiny | reference | cifg), batches, batchSize, targets (last | every).
+ * Query: backend, kernels, model (tiny | reference | cifg), batches, batchSize, targets (last | every),
+ * sampledSoftmax (candidates per step; absent: the full softmax).
  */
 declare global {
   interface Window {
@@ -26,10 +27,20 @@ async function run(): Promise<void> {
   const batches = Number(params.get('batches') ?? '20');
   const batchSize = Number(params.get('batchSize') ?? '32');
   const targets = trainingTargetsSchema.parse(params.get('targets') ?? 'last');
+  const sampled = params.get('sampledSoftmax');
+  const sampledSoftmax = sampled === null ? undefined : trainingPlanSchema.shape.sampledSoftmax.parse(Number(sampled));
   const worker = new WorkerClient(new Worker(new URL('../worker/training.worker.ts', import.meta.url), { type: 'module' }));
   const hello = await worker.hello;
   await worker.request({ type: 'configure', kernels }).response;
-  const result = await worker.request({ type: 'benchmark', backend, spec: MODEL_PRESETS[model], batches, batchSize, targets }).response;
+  const result = await worker.request({
+    type: 'benchmark',
+    backend,
+    spec: MODEL_PRESETS[model],
+    batches,
+    batchSize,
+    targets,
+    ...(sampledSoftmax !== undefined ? { sampledSoftmax } : {}),
+  }).response;
   window.murmurBench = { ok: true, result, crossOriginIsolated: hello.crossOriginIsolated, webgpuAdapter: hello.webgpuAdapter };
   // The worker stays until the bench closes the page: it reads the worker thread's CPU time first.
 }

@@ -169,6 +169,14 @@ describe('TrainingEngine', () => {
     expect(windows).toBeGreaterThan(0);
     // Synthetic windows hold no <pad>/<bos>: every position is scored.
     expect(every.tokensPerSecond).toBeCloseTo(windows * SMALL.contextLength, 0);
+    const tied = { ...SMALL, architecture: 'cifg' as const, tiedEmbeddings: true };
+    const sampled = await send({ type: 'benchmark', backend: 'cpu', spec: tied, batches: 2, batchSize: 8, targets: 'every', sampledSoftmax: 16 }, 'benchmarked')
+      .answer;
+    expect(sampled).toMatchObject({ type: 'benchmarked', measurement: { error: null } });
+    // The full-softmax-only spec cannot take a sampled softmax: the measurement says why.
+    const untied = await send({ type: 'benchmark', backend: 'cpu', spec: SMALL, batches: 1, batchSize: 8, targets: 'every', sampledSoftmax: 16 }, 'benchmarked')
+      .answer;
+    expect(untied).toMatchObject({ type: 'benchmarked', tokensPerSecond: null, measurement: { error: expect.stringContaining('tied-softmax') } });
     const missing = await send({ type: 'benchmark', backend: 'webgl', spec: SMALL, batches: 1, batchSize: 8, targets: 'every' }, 'benchmarked').answer;
     expect(missing).toMatchObject({
       type: 'benchmarked',

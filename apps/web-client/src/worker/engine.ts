@@ -203,6 +203,7 @@ export class TrainingEngine {
           message.spec,
           { batches: message.batches, batchSize: message.batchSize, budgetMsPerBackend: 600_000 },
           targets,
+          message.sampledSoftmax,
         );
         this.post({
           type: 'benchmarked',
@@ -248,6 +249,7 @@ export class TrainingEngine {
     spec: ModelSpec,
     options: Omit<CalibrationOptions, 'candidates'>,
     targets: TrainingTargets,
+    sampledSoftmax?: number,
   ): Promise<Throughput> {
     const failed = (error: unknown): Throughput => ({
       measurement: {
@@ -275,7 +277,15 @@ export class TrainingEngine {
         network,
         weights,
         examples,
-        { epochs: 1, batchSize, learningRate: 0.05, maxExamples: windows, timeBudgetMs: budgetMsPerBackend, targets },
+        {
+          epochs: 1,
+          batchSize,
+          learningRate: 0.05,
+          maxExamples: windows,
+          timeBudgetMs: budgetMsPerBackend,
+          targets,
+          ...(sampledSoftmax !== undefined ? { sampledSoftmax } : {}),
+        },
         { onBatch: () => batchEnds.push(performance.now()) },
       );
       const first = batchEnds[0] as number;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eligibilitySchema, modelSpecSchema, trainingTargetsSchema, type ModelSpec } from '@murmur/fl-core';
+import { eligibilitySchema, modelSpecSchema, trainingPlanSchema, trainingTargetsSchema, type ModelSpec } from '@murmur/fl-core';
 import {
   backendMeasurementSchema,
   calibrationRecordSchema,
@@ -89,6 +89,8 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
       batchSize: z.number().int().min(1).max(1024),
       /** @default 'last' */
       targets: trainingTargetsSchema.optional(),
+      /** Candidates per step for a sampled softmax (tied-softmax specs); absent: the full softmax. */
+      sampledSoftmax: trainingPlanSchema.shape.sampledSoftmax,
     })
     .strict(),
   /** Join rounds: connect to the aggregator at `origin` and check in whenever `eligibility` is set. */

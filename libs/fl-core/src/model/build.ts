@@ -61,21 +61,38 @@ export interface SequenceLogitsOptions {
 }
 
 /**
+ * The output layer's input at every position of each context window, [batch, T, hidden]: the
+ * model's layers applied in order, minus LastTimeStep and the output layer. A sampled softmax scores
+ * these against a few candidate words instead of the whole vocabulary. Only for models from buildModel.
+ */
+export function sequenceFeatures(model: tf.LayersModel, contexts: tf.Tensor2D, options: SequenceLogitsOptions = {}): tf.Tensor3D {
+  const layers = sequenceLayers(model, 'sequenceFeatures');
+  return applyLayers(layers.slice(0, -1), contexts, options, 'sequenceFeatures', 'hidden');
+}
+
+/**
  * Logits for the next token after every position of each context window, [batch, T, vocabulary]:
  * the model's layers applied in order, minus LastTimeStep, so Dense and TiedSoftmax score all T
  * recurrent outputs. Position T − 1 is what predict() returns. Only for models from buildModel.
  */
 export function sequenceLogits(model: tf.LayersModel, contexts: tf.Tensor2D, options: SequenceLogitsOptions = {}): tf.Tensor3D {
+  return applyLayers(sequenceLayers(model, 'sequenceLogits'), contexts, options, 'sequenceLogits', 'vocabulary');
+}
+
+/** The model's layers without LastTimeStep, checking the model is buildModel's. */
+function sequenceLayers(model: tf.LayersModel, caller: string): tf.layers.Layer[] {
   const layers = (model as tf.Sequential).layers;
   const lastSteps = layers.filter((layer) => layer instanceof LastTimeStep).length;
-  if (lastSteps !== 1) throw new TypeError(`sequenceLogits: expected a model from buildModel with one LastTimeStep layer, got ${lastSteps} in "${model.name}"`);
+  if (lastSteps !== 1) throw new TypeError(`${caller}: expected a model from buildModel with one LastTimeStep layer, got ${lastSteps} in "${model.name}"`);
+  return layers.filter((layer) => !(layer instanceof LastTimeStep));
+}
+
+function applyLayers(layers: tf.layers.Layer[], contexts: tf.Tensor2D, options: SequenceLogitsOptions, caller: string, lastAxis: string): tf.Tensor3D {
   const kwargs = { training: options.training ?? false };
   return tf.tidy(() => {
     let x: tf.Tensor = contexts;
-    for (const layer of layers) {
-      if (!(layer instanceof LastTimeStep)) x = layer.apply(x, kwargs) as tf.Tensor;
-    }
-    if (x.rank !== 3) throw new TypeError(`sequenceLogits: expected [batch, T, vocabulary] logits, got shape [${x.shape.join(', ')}]`);
+    for (const layer of layers) x = layer.apply(x, kwargs) as tf.Tensor;
+    if (x.rank !== 3) throw new TypeError(`${caller}: expected [batch, T, ${lastAxis}] outputs, got shape [${x.shape.join(', ')}]`);
     return x as tf.Tensor3D;
   });
 }

@@ -9,7 +9,7 @@ export {
   type ModelSpec,
   type ModelPresetName,
 } from './spec';
-export { buildModel, sequenceLogits, type BuildOptions, type SequenceLogitsOptions } from './build';
+export { buildModel, sequenceLogits, sequenceFeatures, type BuildOptions, type SequenceLogitsOptions } from './build';
 export { CifgCell, LastTimeStep, TiedSoftmax } from './layers';
 export { getFlatWeights, setFlatWeights, assertWeightsFitSpec, modelHash, WeightShapeError } from './weights';
 export {

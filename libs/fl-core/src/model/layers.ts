@@ -135,6 +135,26 @@ export class TiedSoftmax extends tf.layers.Layer {
     });
   }
 
+  /**
+   * The logits a sampled softmax needs, and no others: each row's own target, [n], and every row
+   * against a shared set of candidate words, [n, K]; h is [n, hidden]. Costs K + 1 dot products of
+   * width d per row instead of the vocabulary's.
+   */
+  candidateLogits(h: tf.Tensor2D, targets: tf.Tensor1D, candidates: tf.Tensor1D): { target: tf.Tensor1D; candidates: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const projected = tf.matMul(h, (this.#projection as tf.LayerVariable).read() as tf.Tensor2D);
+      // One gather (and so one scatter of its gradient into the vocabulary-sized matrix) for both.
+      const ids = tf.concat([targets, candidates]);
+      const rows = tf.gather(this.#embeddings(), ids);
+      const biases = tf.gather((this.#bias as tf.LayerVariable).read(), ids);
+      const n = targets.shape[0];
+      const k = candidates.shape[0];
+      const target = tf.add(tf.sum(tf.mul(projected, tf.slice(rows, [0, 0], [n, -1])), 1), tf.slice(biases, [0], [n])) as tf.Tensor1D;
+      const sampled = tf.add(tf.matMul(projected, tf.slice(rows, [n, 0], [k, -1]), false, true), tf.slice(biases, [n], [k])) as tf.Tensor2D;
+      return { target, candidates: sampled };
+    });
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), seed: this.#seed };
   }

@@ -31,8 +31,9 @@ import { errorSchema } from './errors';
  *   ('last' | 'every'). A version-1 client would refuse such a plan only once selected and then
  *   hold its cohort slot until the deadline; at the handshake it is told to update instead.
  * - 3: the training plan names the client's local `optimizer` ('sgd' | 'adam').
+ * - 4: the training plan may ask for a `sampledSoftmax` (candidates per step).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const PROTOCOL_LIMITS = Object.freeze({
   /** Enrollment tokens are ~100 characters; anything much longer is not ours. */

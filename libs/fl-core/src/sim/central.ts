@@ -51,6 +51,8 @@ export interface CentralTrainingOptions {
   optimizer?: CentralOptimizerName;
   /** Which next tokens each window trains on, as in the federated plan. @default 'last' */
   targets?: TrainingTargets;
+  /** Candidates per step for a sampled softmax, as in the federated plan's `sampledSoftmax`; unset: the full softmax. */
+  sampledSoftmax?: number;
   /** Orders the epochs; the same generator state gives the same order, also when resuming. */
   random: SeededRandom;
   /** Evaluate on the held-out examples every this many processed examples; the end is always evaluated. */
@@ -94,9 +96,17 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
   const pool = targets === 'every' ? everyPositionWindows(options.trainExamples) : options.trainExamples;
   if (pool.count === 0) throw new RangeError('central training needs at least one training example');
   const evaluateEvery = options.evaluateEvery ?? Number.POSITIVE_INFINITY;
-  const step = createTrainingStep(model, targets);
-  const optimizer = createOptimizer(options.optimizer ?? 'sgd', options.learningRate);
   const resume = options.resume;
+  // Candidates come from their own stream, seeded by how far the run is, so a resumed run draws
+  // fresh ones rather than replaying the first epoch's.
+  const step = createTrainingStep(
+    model,
+    targets,
+    options.sampledSoftmax !== undefined
+      ? { sampledSoftmax: options.sampledSoftmax, random: createSeededRandom(random.nextInt(2 ** 31 - 1) ^ (resume?.processed ?? 0)) }
+      : {},
+  );
+  const optimizer = createOptimizer(options.optimizer ?? 'sgd', options.learningRate);
   let processed = resume?.processed ?? 0;
   const curve = [...(resume?.curve ?? [])];
   const started = performance.now() - (resume?.seconds ?? 0) * 1000;

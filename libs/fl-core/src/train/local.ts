@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { everyPositionWindows, selectExamples, shuffleExamples, type ExampleSet } from '../text/index';
 import { createSeededRandom, type SeededRandom } from '../random/index';
-import { sequenceLogits } from '../model/build';
+import { sequenceFeatures, sequenceLogits } from '../model/build';
+import { TiedSoftmax } from '../model/layers';
 import { getFlatWeights, setFlatWeights } from '../model/weights';
 import { assertExamplesFit, batchTensors, positionTargets } from './batches';
 import { parseTrainingPlan, type TrainingPlanInput, type TrainingTargets } from './plan';
+import { logUniformSampler, sampledSoftmaxLoss } from './sampled-softmax';
 
 export interface LocalTrainingOptions {
   /** Orders and subsamples the examples; defaults to a generator seeded from the CSPRNG. */
@@ -95,7 +97,7 @@ export async function trainLocal(
   const chosen = random.sampleIndices(pool.count, Math.min(pool.count, plan.maxExamples));
   const subset = selectExamples(pool, chosen);
   const optimizer = plan.optimizer === 'adam' ? tf.train.adam(plan.learningRate, 0.9, 0.999, plan.adamEpsilon) : tf.train.sgd(plan.learningRate);
-  const step = createTrainingStep(model, plan.targets);
+  const step = createTrainingStep(model, plan.targets, plan.sampledSoftmax !== undefined ? { sampledSoftmax: plan.sampledSoftmax, random: random.fork() } : {});
   const batchesPerEpoch = Math.ceil(subset.count / plan.batchSize);
   const totalBatches = batchesPerEpoch * plan.epochs;
   const started = now();
@@ -159,17 +161,30 @@ export async function trainLocal(
 /** One optimizer step on rows [start, end): the loss tensor (its data() waits for the step) and the tokens it scored. */
 export type TrainingStep = (optimizer: tf.Optimizer, examples: ExampleSet, start: number, end: number) => { cost: tf.Scalar; tokens: number };
 
+export interface TrainingStepOptions {
+  /**
+   * Score each step's targets against this many sampled candidate words instead of the whole
+   * vocabulary (sampledSoftmaxLoss); needs a tied-softmax model. Unset: the full softmax.
+   */
+  sampledSoftmax?: number;
+  /** Draws the sampled softmax's candidates; required with sampledSoftmax. */
+  random?: SeededRandom;
+}
+
 /**
  * The minibatch step trainLocal and central training share: softmax cross-entropy on each window's
- * target ('last'), or the mean over every unmasked position ('every').
+ * target ('last'), or the mean over every unmasked position ('every'); either over the whole
+ * vocabulary or, with `sampledSoftmax`, over sampled candidates.
  */
-export function createTrainingStep(model: tf.LayersModel, targets: TrainingTargets): TrainingStep {
+export function createTrainingStep(model: tf.LayersModel, targets: TrainingTargets, options: TrainingStepOptions = {}): TrainingStep {
   const [, contextLength] = model.inputs[0]?.shape ?? [];
   const vocabularySize = model.outputs[0]?.shape[1];
   if (typeof contextLength !== 'number' || typeof vocabularySize !== 'number') {
     throw new TypeError('createTrainingStep: model must take [batch, context] and emit [batch, vocabulary]');
   }
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (options.sampledSoftmax !== undefined)
+    return createSampledStep(model, targets, contextLength, vocabularySize, variables, options.sampledSoftmax, options.random);
   return (optimizer, examples, start, end) => {
     const positions = targets === 'every' ? positionTargets(examples, start, end) : null;
     const cost = tf.tidy(() => {
@@ -189,12 +204,69 @@ export function createTrainingStep(model: tf.LayersModel, targets: TrainingTarge
             Math.max(1, positions.tokens),
           ) as tf.Scalar;
       }
-      const batchLoss = optimizer.minimize(lossFn, true, variables);
-      if (!batchLoss) throw new Error('training step: optimizer returned no loss');
-      return batchLoss;
+      return minimize(optimizer, lossFn, variables);
     });
     return { cost, tokens: positions?.tokens ?? end - start };
   };
+}
+
+function createSampledStep(
+  model: tf.LayersModel,
+  targets: TrainingTargets,
+  contextLength: number,
+  vocabularySize: number,
+  variables: tf.Variable[],
+  candidates: number,
+  random: SeededRandom | undefined,
+): TrainingStep {
+  if (!Number.isInteger(candidates) || candidates < 1) throw new RangeError(`sampledSoftmax must be a positive integer, got ${candidates}`);
+  if (!random) throw new TypeError('createTrainingStep: sampledSoftmax needs a random source for its candidates');
+  const layers = (model as tf.Sequential).layers;
+  const output = layers[layers.length - 1];
+  if (!(output instanceof TiedSoftmax))
+    throw new TypeError(`createTrainingStep: sampledSoftmax needs a tied-softmax model (cifg), "${model.name}" ends in ${output?.getClassName()}`);
+  const sampler = logUniformSampler(vocabularySize, random);
+  return (optimizer, examples, start, end) => {
+    const { rows, targets: trained } = trainedPositions(examples, start, end, targets);
+    const drawn = sampler.draw(candidates);
+    const cost = tf.tidy(() => {
+      const { contexts } = batchTensors(examples, start, end);
+      const rowIds = tf.tensor1d(rows, 'int32');
+      const lossFn = () => {
+        const features = sequenceFeatures(model, contexts, { training: true });
+        const h = tf.gather(tf.reshape(features, [-1, features.shape[2]]), rowIds) as tf.Tensor2D;
+        return tf.div(sampledSoftmaxLoss(output, h, trained, drawn, sampler), Math.max(1, trained.length)) as tf.Scalar;
+      };
+      return minimize(optimizer, lossFn, variables);
+    });
+    return { cost, tokens: trained.length };
+  };
+
+  /** Flat [batch · T] indices of the positions that train, and their targets. */
+  function trainedPositions(examples: ExampleSet, start: number, end: number, which: TrainingTargets): { rows: Int32Array; targets: Int32Array } {
+    if (which === 'last') {
+      const rows = Int32Array.from({ length: end - start }, (_, i) => i * contextLength + contextLength - 1);
+      return { rows, targets: examples.targets.slice(start, end) };
+    }
+    const positions = positionTargets(examples, start, end);
+    const rows = new Int32Array(positions.tokens);
+    const kept = new Int32Array(positions.tokens);
+    let next = 0;
+    for (let i = 0; i < positions.weights.length; i++) {
+      if (positions.weights[i] === 1) {
+        rows[next] = i;
+        kept[next] = positions.targets[i] as number;
+        next += 1;
+      }
+    }
+    return { rows, targets: kept };
+  }
+}
+
+function minimize(optimizer: tf.Optimizer, lossFn: () => tf.Scalar, variables: tf.Variable[]): tf.Scalar {
+  const batchLoss = optimizer.minimize(lossFn, true, variables);
+  if (!batchLoss) throw new Error('training step: optimizer returned no loss');
+  return batchLoss;
 }
 
 /** Examples processed by `batches` batches over epochs of `count` examples. */

@@ -23,6 +23,12 @@ export const trainingPlanSchema = z
      * docs/learning.md). @default 1e-7 (tfjs's)
      */
     adamEpsilon: z.number().positive().max(1).optional(),
+    /**
+     * Train against this many sampled candidate words per step instead of the whole vocabulary
+     * (sampled softmax, Jean et al. 2015): for the CIFG's 10k-word tied softmax, most of a step's
+     * work. Needs a tied-softmax model. Absent: the full softmax.
+     */
+    sampledSoftmax: z.number().int().min(1).max(65_536).optional(),
     /** Client step size. */
     learningRate: z.number().positive().max(100).default(0.5),
     /** Cap on the examples a client trains on per round (a random subset), bounding its compute. */
