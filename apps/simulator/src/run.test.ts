@@ -100,16 +100,26 @@ describe('runSimulation', () => {
     }
   });
 
-  it('trains the CIFG with a sampled softmax, federated and central, and scores it with the full one', async () => {
-    const flags =
-      '--clients 2 --model cifg --targets every --sampled-softmax 64 --max-examples 16 --batch-size 8 --max-test-examples 50 --no-baselines --quiet';
-    const federated = await runSimulation(config(`${flags} --rounds 1 --per-round 2 --optimizer fedavg`));
-    expect(federated.config.sampledSoftmax).toBe(64);
-    expect(federated.rounds).toHaveLength(1);
-    expect(federated.model.perplexity).toBeGreaterThan(1);
-    const central = await runSimulation(config(`${flags} --central-only --central-optimizer adam --central-lr 0.003 --central-epochs 0.001`));
-    expect(central.mode).toBe('central');
-    expect(Number.isFinite(central.model.loss)).toBe(true);
+  it('trains the CIFG with a sampled softmax, federated and central, scores it with the full one, and may finish on the full one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'murmur-sampled-'));
+    try {
+      const common = '--clients 2 --model cifg --targets every --max-examples 16 --batch-size 8 --max-test-examples 50 --no-baselines --quiet';
+      const federatedFlags = `${common} --per-round 2 --optimizer fedavg --checkpoint ${dir}`;
+      const federated = await runSimulation(config(`${federatedFlags} --sampled-softmax 64 --rounds 1`));
+      expect(federated.config.sampledSoftmax).toBe(64);
+      expect(federated.rounds.map((r) => r.sampledSoftmax)).toEqual([64]);
+      expect(federated.model.perplexity).toBeGreaterThan(1);
+      // Resumed without --sampled-softmax: the next round trains on the full softmax.
+      const finished = await runSimulation(config(`${federatedFlags} --rounds 2`));
+      expect(finished.rounds.map((r) => r.sampledSoftmax)).toEqual([64, null]);
+      const central = await runSimulation(
+        config(`${common} --sampled-softmax 64 --central-only --central-optimizer adam --central-lr 0.003 --central-epochs 0.001`),
+      );
+      expect(central.mode).toBe('central');
+      expect(Number.isFinite(central.model.loss)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses more clients than the partition has', async () => {

@@ -69,6 +69,8 @@ export interface SimulationReport {
     trainLoss: number;
     /** The clients' learning rate that round; null in rounds saved before rates were recorded. */
     learningRate: number | null;
+    /** Candidates of the clients' sampled softmax that round; null: the full softmax. */
+    sampledSoftmax: number | null;
     testLoss: number | null;
     top1: number | null;
     top3: number | null;
@@ -349,9 +351,10 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     targets: config.targets,
     ...(config.sampledSoftmax !== undefined ? { sampledSoftmax: config.sampledSoftmax } : {}),
   };
-  // The client learning rate may be lowered by hand when a run is resumed (each round records its
-  // rate), as an operator would change the plan; every other flag must match.
-  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key, ['lr']) : null;
+  // The client learning rate may be lowered, and the sampled softmax changed or dropped (a final
+  // full-softmax phase), when a run is resumed, as an operator would change the plan; each round
+  // records both. Every other flag must match.
+  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key, ['lr', 'sampledSoftmax']) : null;
   const resume: FederatedCheckpoint | undefined = stored
     ? {
         round: stored.meta.round,
@@ -408,6 +411,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       round: r.round,
       trainLoss: r.trainLoss,
       learningRate: r.learningRate ?? null,
+      sampledSoftmax: r.sampledSoftmax ?? null,
       testLoss: r.test?.loss ?? null,
       top1: r.test?.top1 ?? null,
       top3: r.test?.top3 ?? null,

@@ -66,6 +66,8 @@ export interface RoundRecord {
   trainLoss: number;
   /** The clients' learning rate this round (a resumed run may lower it by hand). */
   learningRate?: number;
+  /** Candidates of the clients' sampled softmax this round; absent: the full softmax. */
+  sampledSoftmax?: number;
   /** Evaluation on the held-out clients after this round's update; absent on skipped rounds. */
   test?: EvaluationMetrics;
   /** Distinct examples the cohort trained on. */
@@ -103,17 +105,19 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
   const privateAggregation = options.privacy ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length) : null;
   // Round r draws only from the r-th fork, so a resumed run samples the cohorts it would have.
   for (let round = 1; round <= (resume?.round ?? 0); round++) random.fork();
-  const learningRate = parseTrainingPlan(options.plan).learningRate;
-  // Patience counts evaluations since the best loss, restarting whenever the learning rate changed:
-  // a run resumed at a lower rate gets its full patience under that rate.
+  const { learningRate, sampledSoftmax } = parseTrainingPlan(options.plan);
+  // Patience counts evaluations since the best loss, restarting whenever the clients' training
+  // changed (learning rate or softmax): a run resumed at a lower rate, or finishing with the full
+  // softmax, gets its full patience under the new setting.
+  const setting = (record: Pick<RoundRecord, 'learningRate' | 'sampledSoftmax'>) => `${record.learningRate}/${record.sampledSoftmax ?? 'full'}`;
   const plateau = new LossPlateau();
-  let rateSoFar: number | undefined;
+  let settingSoFar: string | undefined;
   for (const record of records) {
-    if (record.learningRate !== rateSoFar) plateau.restart();
-    rateSoFar = record.learningRate;
+    if (setting(record) !== settingSoFar) plateau.restart();
+    settingSoFar = setting(record);
     if (record.test) plateau.observe(record.test.loss);
   }
-  if (records.length > 0 && rateSoFar !== learningRate) plateau.restart();
+  if (records.length > 0 && settingSoFar !== setting({ learningRate, sampledSoftmax })) plateau.restart();
 
   for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
@@ -143,6 +147,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
       participants: cohort.map((c) => c.id),
       trainLoss: totalWeight > 0 ? lossWeighted / totalWeight : Number.NaN,
       learningRate,
+      ...(sampledSoftmax !== undefined ? { sampledSoftmax } : {}),
       examples,
       examplesProcessed,
       seconds: 0,
