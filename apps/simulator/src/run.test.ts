@@ -112,11 +112,12 @@ describe('runSimulation', () => {
       // Resumed without --sampled-softmax: the next round trains on the full softmax.
       const finished = await runSimulation(config(`${federatedFlags} --rounds 2`));
       expect(finished.rounds.map((r) => r.sampledSoftmax)).toEqual([64, null]);
-      const central = await runSimulation(
-        config(`${common} --sampled-softmax 64 --central-only --central-optimizer adam --central-lr 0.003 --central-epochs 0.001`),
-      );
+      const centralFlags = `${common} --central-only --central-optimizer adam --central-lr 0.003 --central-eval-every 0.001 --checkpoint ${dir}/central`;
+      const central = await runSimulation(config(`${centralFlags} --sampled-softmax 64 --central-epochs 0.001`));
       expect(central.mode).toBe('central');
       expect(Number.isFinite(central.model.loss)).toBe(true);
+      const centralFinished = await runSimulation(config(`${centralFlags} --central-epochs 0.002`));
+      expect(centralFinished.curve?.map((point) => point.sampledSoftmax ?? null)).toEqual([64, null]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -23,6 +23,8 @@ export interface CentralEvaluation {
   trainLoss: number;
   test: EvaluationMetrics;
   seconds: number;
+  /** Candidates of the sampled softmax the steps before this point trained with; absent: the full softmax. */
+  sampledSoftmax?: number;
 }
 
 /** Everything a run needs to continue where it stopped (dropout masks aside, which are unseeded). */
@@ -128,7 +130,15 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
   let lossSum = 0;
   let tokens = 0;
   let nextEvaluation = (Math.floor(processed / evaluateEvery) + 1) * evaluateEvery;
-  const plateau = new LossPlateau(curve.map((point) => point.test.loss));
+  // Patience restarts when the softmax changed (a run resumed to finish on the full one).
+  const plateau = new LossPlateau();
+  let softmaxSoFar = curve[0]?.sampledSoftmax;
+  for (const point of [...curve, null]) {
+    const softmax = point ? point.sampledSoftmax : options.sampledSoftmax;
+    if (softmax !== softmaxSoFar) plateau.restart();
+    softmaxSoFar = softmax;
+    if (point) plateau.observe(point.test.loss);
+  }
   let sinceBest = 0;
   let stoppedBy: CentralTrainingResult['stoppedBy'] = 'budget';
   let lastTest: EvaluationMetrics | null = null;
@@ -138,6 +148,7 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
     curve.push({
       processed,
       epochs: processed / pool.count,
+      ...(options.sampledSoftmax !== undefined ? { sampledSoftmax: options.sampledSoftmax } : {}),
       trainLoss: tokens > 0 ? lossSum / tokens : Number.NaN,
       test,
       seconds: (performance.now() - started) / 1000,

@@ -264,4 +264,35 @@ describe('runCentralTraining', () => {
     expect(result.test.top1).toBeGreaterThan(0.4);
     model.dispose();
   });
+
+  it('records its sampled softmax, and gives a run resumed on the full softmax its full patience', async () => {
+    const model = buildModel({ ...SPEC, architecture: 'cifg', tiedEmbeddings: true }, { seed: 5 });
+    const common = {
+      model,
+      initialWeights: getFlatWeights(model),
+      trainExamples: clientExamples(2, 30),
+      testExamples: UNSEEN,
+      batchSize: 8,
+      learningRate: 0.01,
+      optimizer: 'adam' as const,
+      targets: 'every' as const,
+      evaluateEvery: 16,
+      examplesBudget: 2_000,
+      patience: 2,
+      random: createSeededRandom(3),
+    };
+    const checkpoints: CentralCheckpoint[] = [];
+    const sampled = await runCentralTraining({ ...common, sampledSoftmax: 4, onCheckpoint: (c) => void checkpoints.push(c) });
+    expect(sampled.stoppedBy).toBe('patience');
+    expect(sampled.curve.every((point) => point.sampledSoftmax === 4)).toBe(true);
+    const stalled = checkpoints.at(-1) as CentralCheckpoint;
+    // The same softmax again: patience is already spent, so the first evaluation stops it.
+    const same = await runCentralTraining({ ...common, sampledSoftmax: 4, resume: stalled });
+    expect(same.curve.length).toBe(stalled.curve.length + 1);
+    // The full softmax: a fresh wait of `patience` evaluations, each point recording it.
+    const full = await runCentralTraining({ ...common, resume: stalled });
+    expect(full.curve.length).toBeGreaterThanOrEqual(stalled.curve.length + 2);
+    expect(full.curve.slice(stalled.curve.length).every((point) => point.sampledSoftmax === undefined)).toBe(true);
+    model.dispose();
+  });
 });
