@@ -49,8 +49,8 @@ Rounds
                          (default: run every round / epoch)
   --checkpoint DIR       save the run's state after every evaluation; the same command resumes
                          from it (--rounds / --central-epochs may be raised to go on; a federated
-                         run may also change --lr and --sampled-softmax, e.g. to finish on the
-                         full softmax)
+                         run may also change --lr, --server-lr and --sampled-softmax, e.g. to
+                         decay its rates or finish on the full softmax)
 
 Differential privacy (DP-FedAvg; see docs/privacy.md)
   --dp MODE              off | local | distributed | central           (default off)

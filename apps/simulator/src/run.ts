@@ -71,6 +71,8 @@ export interface SimulationReport {
     learningRate: number | null;
     /** Candidates of the clients' sampled softmax that round; null: the full softmax. */
     sampledSoftmax: number | null;
+    /** The server optimizer's learning rate that round; null in rounds saved before it was recorded. */
+    serverLearningRate: number | null;
     testLoss: number | null;
     top1: number | null;
     top3: number | null;
@@ -351,10 +353,10 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
     targets: config.targets,
     ...(config.sampledSoftmax !== undefined ? { sampledSoftmax: config.sampledSoftmax } : {}),
   };
-  // The client learning rate may be lowered, and the sampled softmax changed or dropped (a final
-  // full-softmax phase), when a run is resumed, as an operator would change the plan; each round
-  // records both. Every other flag must match.
-  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key, ['lr', 'sampledSoftmax']) : null;
+  // The client and server learning rates may be lowered, and the sampled softmax changed or dropped
+  // (a final full-softmax phase), when a run is resumed, as an operator would change the plan; each
+  // round records all three. Every other flag must match.
+  const stored = config.checkpoint ? loadCheckpoint<FederatedMeta>(config.checkpoint, 'federated', key, ['lr', 'serverLr', 'sampledSoftmax']) : null;
   const resume: FederatedCheckpoint | undefined = stored
     ? {
         round: stored.meta.round,
@@ -412,6 +414,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
       trainLoss: r.trainLoss,
       learningRate: r.learningRate ?? null,
       sampledSoftmax: r.sampledSoftmax ?? null,
+      serverLearningRate: r.serverLearningRate ?? null,
       testLoss: r.test?.loss ?? null,
       top1: r.test?.top1 ?? null,
       top3: r.test?.top3 ?? null,

@@ -6,7 +6,13 @@ import { trainLocal } from '../train/local';
 import { parseTrainingPlan, type TrainingPlanInput } from '../train/plan';
 import { evaluate, type EvaluationMetrics } from '../train/evaluate';
 import { weightedMean } from '../aggregate/mean';
-import { applyServerUpdate, createServerOptimizer, type ServerOptimizerInput, type ServerOptimizerState } from '../aggregate/server-optimizers';
+import {
+  applyServerUpdate,
+  createServerOptimizer,
+  parseServerOptimizer,
+  type ServerOptimizerInput,
+  type ServerOptimizerState,
+} from '../aggregate/server-optimizers';
 import { LossPlateau } from './plateau';
 import { PrivateAggregation, type PrivateRoundReport, type SimulationPrivacy } from './private-round';
 
@@ -68,6 +74,8 @@ export interface RoundRecord {
   learningRate?: number;
   /** Candidates of the clients' sampled softmax this round; absent: the full softmax. */
   sampledSoftmax?: number;
+  /** The server optimizer's learning rate this round (a resumed run may lower it by hand). */
+  serverLearningRate?: number;
   /** Evaluation on the held-out clients after this round's update; absent on skipped rounds. */
   test?: EvaluationMetrics;
   /** Distinct examples the cohort trained on. */
@@ -100,16 +108,24 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
   const { resume } = options;
   if (resume && options.privacy) throw new RangeError('runFederatedSimulation: a private run cannot resume (its privacy accountant would restart)');
   let weights = resume?.weights ?? options.initialWeights;
-  let optimizerState = resume?.optimizer ?? createServerOptimizer(options.optimizer, weights.length);
+  const serverLearningRate = parseServerOptimizer(options.optimizer).learningRate;
+  // Rounds saved before they recorded the server's rate ran at the rate their checkpoint stored.
+  const storedServerRate = resume?.optimizer.config.learningRate ?? serverLearningRate;
+  // A resumed run keeps its optimizer's moments but takes the server learning rate it is given now
+  // (decayed by hand on a plateau); the optimizer itself must be the same.
+  let optimizerState = resume
+    ? { ...resume.optimizer, config: { ...resume.optimizer.config, learningRate: serverLearningRate } }
+    : createServerOptimizer(options.optimizer, weights.length);
   const records: RoundRecord[] = [...(resume?.records ?? [])];
   const privateAggregation = options.privacy ? new PrivateAggregation(options.privacy, clientsPerRound, clientsPerRound / clients.length) : null;
   // Round r draws only from the r-th fork, so a resumed run samples the cohorts it would have.
   for (let round = 1; round <= (resume?.round ?? 0); round++) random.fork();
   const { learningRate, sampledSoftmax } = parseTrainingPlan(options.plan);
-  // Patience counts evaluations since the best loss, restarting whenever the clients' training
-  // changed (learning rate or softmax): a run resumed at a lower rate, or finishing with the full
-  // softmax, gets its full patience under the new setting.
-  const setting = (record: Pick<RoundRecord, 'learningRate' | 'sampledSoftmax'>) => `${record.learningRate}/${record.sampledSoftmax ?? 'full'}`;
+  // Patience counts evaluations since the best loss, restarting whenever the training changed
+  // (client or server learning rate, softmax): a run resumed at a lower rate, or finishing with the
+  // full softmax, gets its full patience under the new setting.
+  const setting = (record: Pick<RoundRecord, 'learningRate' | 'sampledSoftmax' | 'serverLearningRate'>) =>
+    `${record.learningRate}/${record.sampledSoftmax ?? 'full'}/${record.serverLearningRate ?? storedServerRate}`;
   const plateau = new LossPlateau();
   let settingSoFar: string | undefined;
   for (const record of records) {
@@ -117,7 +133,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     settingSoFar = setting(record);
     if (record.test) plateau.observe(record.test.loss);
   }
-  if (records.length > 0 && settingSoFar !== setting({ learningRate, sampledSoftmax })) plateau.restart();
+  if (records.length > 0 && settingSoFar !== setting({ learningRate, sampledSoftmax, serverLearningRate })) plateau.restart();
 
   for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
@@ -148,6 +164,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
       trainLoss: totalWeight > 0 ? lossWeighted / totalWeight : Number.NaN,
       learningRate,
       ...(sampledSoftmax !== undefined ? { sampledSoftmax } : {}),
+      serverLearningRate,
       examples,
       examplesProcessed,
       seconds: 0,

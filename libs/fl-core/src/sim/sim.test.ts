@@ -171,6 +171,56 @@ describe('runFederatedSimulation', () => {
     const lower = await runFederatedSimulation({ ...common, plan: { batchSize: 4, learningRate: 0.1 }, random: createSeededRandom(2), resume: stalled });
     expect(lower.rounds.length).toBeGreaterThanOrEqual(stalled.round + 2);
     expect(lower.rounds.slice(stalled.round).every((r) => r.learningRate === 0.1)).toBe(true);
+    // A lower server rate: applied to the stored optimizer, recorded, and given its full patience.
+    const decayed = await runFederatedSimulation({
+      ...common,
+      optimizer: { name: 'fedavg', learningRate: 0.5 },
+      plan: { batchSize: 4, learningRate: 0.5 },
+      random: createSeededRandom(2),
+      resume: stalled,
+    });
+    expect(decayed.rounds.length).toBeGreaterThanOrEqual(stalled.round + 2);
+    expect(first.rounds.every((r) => r.serverLearningRate === 1)).toBe(true);
+    expect(decayed.rounds.slice(stalled.round).every((r) => r.serverLearningRate === 0.5)).toBe(true);
+    model.dispose();
+  });
+
+  it('steps a resumed server optimizer at the rate it is given now, keeping its moments', async () => {
+    const model = buildModel(SPEC, { seed: 3 });
+    const clients = [{ id: 'solo', examples: clientExamples(0, 3) }];
+    const common = {
+      model,
+      clients,
+      testExamples: UNSEEN,
+      clientsPerRound: 1,
+      plan: { batchSize: 4, learningRate: 0.5 },
+    };
+    const checkpoints: FederatedCheckpoint[] = [];
+    await runFederatedSimulation({
+      ...common,
+      random: createSeededRandom(2),
+      initialWeights: getFlatWeights(model),
+      rounds: 1,
+      optimizer: { name: 'fedavgm', learningRate: 1 },
+      onCheckpoint: (c) => void checkpoints.push(c),
+    });
+    const start = checkpoints[0] as FederatedCheckpoint;
+    const step = async (learningRate: number) => {
+      const result = await runFederatedSimulation({
+        ...common,
+        random: createSeededRandom(2),
+        initialWeights: start.weights,
+        rounds: 2,
+        optimizer: { name: 'fedavgm', learningRate },
+        resume: start,
+      });
+      return result.weights.map((w, i) => w - (start.weights[i] as number));
+    };
+    // One client, same data order: the server step is proportional to its rate.
+    const [full, half] = [await step(1), await step(0.5)];
+    const moved = full.findIndex((d) => Math.abs(d) > 1e-4);
+    expect(moved).toBeGreaterThanOrEqual(0);
+    expect((half[moved] as number) / (full[moved] as number)).toBeCloseTo(0.5, 3);
     model.dispose();
   });
 
