@@ -48,9 +48,9 @@ Rounds
   --patience K           stop once the held-out loss has not improved for K evaluations in a row
                          (default: run every round / epoch)
   --checkpoint DIR       save the run's state after every evaluation; the same command resumes
-                         from it (--rounds / --central-epochs may be raised to go on; a federated
-                         run may also change --lr, --server-lr and --sampled-softmax, e.g. to
-                         decay its rates or finish on the full softmax)
+                         from it (--rounds / --central-epochs may be raised to go on; --lr,
+                         --server-lr, --central-lr and --sampled-softmax may change, e.g. to decay
+                         the rates or finish on the full softmax)
 
 Differential privacy (DP-FedAvg; see docs/privacy.md)
   --dp MODE              off | local | distributed | central           (default off)

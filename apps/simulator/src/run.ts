@@ -286,7 +286,7 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
   const key = checkpointKey(config);
 
   if (config.centralOnly) {
-    const stored = config.checkpoint ? loadCheckpoint<CentralMeta>(config.checkpoint, 'central', key, ['sampledSoftmax']) : null;
+    const stored = config.checkpoint ? loadCheckpoint<CentralMeta>(config.checkpoint, 'central', key, ['centralLr', 'sampledSoftmax']) : null;
     const resume: CentralCheckpoint | undefined = stored
       ? {
           weights: stored.arrays.weights as Float32Array,

@@ -25,6 +25,8 @@ export interface CentralEvaluation {
   seconds: number;
   /** Candidates of the sampled softmax the steps before this point trained with; absent: the full softmax. */
   sampledSoftmax?: number;
+  /** The learning rate of the steps before this point (a resumed run may lower it by hand). */
+  learningRate?: number;
 }
 
 /** Everything a run needs to continue where it stopped (dropout masks aside, which are unseeded). */
@@ -130,13 +132,17 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
   let lossSum = 0;
   let tokens = 0;
   let nextEvaluation = (Math.floor(processed / evaluateEvery) + 1) * evaluateEvery;
-  // Patience restarts when the softmax changed (a run resumed to finish on the full one).
+  // Patience restarts when the training changed: a run resumed at a lower rate, or to finish on the
+  // full softmax. Points saved before they recorded a rate ran at the one the optimizer was built with.
+  const setting = (point: Pick<CentralEvaluation, 'learningRate' | 'sampledSoftmax'>) => `${point.learningRate ?? 'first'}/${point.sampledSoftmax ?? 'full'}`;
   const plateau = new LossPlateau();
-  let softmaxSoFar = curve[0]?.sampledSoftmax;
+  let settingSoFar = curve[0] ? setting(curve[0]) : undefined;
   for (const point of [...curve, null]) {
-    const softmax = point ? point.sampledSoftmax : options.sampledSoftmax;
-    if (softmax !== softmaxSoFar) plateau.restart();
-    softmaxSoFar = softmax;
+    const now = setting(
+      point ?? { learningRate: options.learningRate, ...(options.sampledSoftmax !== undefined ? { sampledSoftmax: options.sampledSoftmax } : {}) },
+    );
+    if (now !== settingSoFar) plateau.restart();
+    settingSoFar = now;
     if (point) plateau.observe(point.test.loss);
   }
   let sinceBest = 0;
@@ -149,6 +155,7 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
       processed,
       epochs: processed / pool.count,
       ...(options.sampledSoftmax !== undefined ? { sampledSoftmax: options.sampledSoftmax } : {}),
+      learningRate: options.learningRate,
       trainLoss: tokens > 0 ? lossSum / tokens : Number.NaN,
       test,
       seconds: (performance.now() - started) / 1000,

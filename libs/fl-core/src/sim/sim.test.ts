@@ -315,7 +315,7 @@ describe('runCentralTraining', () => {
     model.dispose();
   });
 
-  it('records its sampled softmax, and gives a run resumed on the full softmax its full patience', async () => {
+  it('records its sampled softmax and rate, and gives a run resumed on the full softmax or a lower rate its full patience', async () => {
     const model = buildModel({ ...SPEC, architecture: 'cifg', tiedEmbeddings: true }, { seed: 5 });
     const common = {
       model,
@@ -343,6 +343,11 @@ describe('runCentralTraining', () => {
     const full = await runCentralTraining({ ...common, resume: stalled });
     expect(full.curve.length).toBeGreaterThanOrEqual(stalled.curve.length + 2);
     expect(full.curve.slice(stalled.curve.length).every((point) => point.sampledSoftmax === undefined)).toBe(true);
+    // A lower learning rate: the same fresh wait, each point recording the rate.
+    const lower = await runCentralTraining({ ...common, sampledSoftmax: 4, learningRate: 0.003, resume: stalled });
+    expect(lower.curve.length).toBeGreaterThanOrEqual(stalled.curve.length + 2);
+    expect(stalled.curve.every((point) => point.learningRate === 0.01)).toBe(true);
+    expect(lower.curve.slice(stalled.curve.length).every((point) => point.learningRate === 0.003)).toBe(true);
     model.dispose();
   });
 });
