@@ -68,14 +68,17 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   await controls.getByRole('spinbutton', { name: /^overSelection/ }).fill('1');
   await controls.getByRole('spinbutton', { name: /^pauseMs/ }).fill('200');
   await controls.getByRole('button', { name: 'Apply 1 change' }).click();
-  await expect(controls.getByRole('status')).toHaveText(/Plan changed/);
+  // The aggregator's own answer: saved before it applies.
+  await expect(controls.getByRole('status')).toHaveText(/^Plan revision 1 saved in the data directory .* survives a restart\.$/);
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-  // The same service comes back on the same port and data directory (a pause is not durable):
-  // the page reconnects on its own, loses no round and streams the new ones.
+  // The same service comes back on the same port and data directory (a pause is not durable; the
+  // plan change is): the page reconnects on its own, loses no round and streams the new ones.
   const before = (await restRounds(aggregator, page)).total;
   await aggregator.restart();
   await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
+  const restarted = (await (await page.request.get(`${aggregator.url}/api/status`)).json()) as { plan: { pauseMs: number }; planRevision: number };
+  expect(restarted).toMatchObject({ plan: { pauseMs: 200 }, planRevision: 1 });
   await expect
     .poll(async () => Number((await page.getByTestId('dash-rounds-loaded').textContent())?.replace(/\D/g, '')), { timeout: 120_000 })
     .toBeGreaterThan(before);

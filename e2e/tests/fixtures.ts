@@ -13,8 +13,8 @@ const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
 const { startAggregator, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfTheUnionClients, startVirtualClients } =
   await load<typeof import('@murmur/aggregator')>('@murmur/aggregator');
 const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@murmur/fl-core/node');
-/** What /api/rounds serves, for specs that compare a page with it. */
-export const { roundReportSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
+/** What /api/rounds and /api/release serve, for specs that compare a page with them. */
+export const { roundReportSchema, releaseViewSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
 
 export const BUILT_CLIENT = fileURLToPath(new URL('../../apps/web-client/dist', import.meta.url));
 

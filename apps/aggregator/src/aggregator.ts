@@ -4,11 +4,14 @@ import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { buildModel, CONTRIBUTION_METRICS, createServerOptimizer, getFlatWeights, MODEL_PRESETS, wordBytes, type ModelSpec } from '@murmur/fl-core';
+import { AuditLog } from './audit';
 import type { AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
 import { writeFileAtomic } from './fs-atomic';
 import { createHttpHandler, staticDirProblem } from './http';
 import { createMetrics } from './metrics';
+import { PlanDesk } from './plan';
+import { ReleaseGate } from './release-gate';
 import { DataStore } from './store';
 import { EnrollmentAuthority } from './tokens';
 import { attachTransport, type Transport } from './transport';
@@ -23,6 +26,8 @@ export interface RunningAggregator {
   server: Server;
   store: DataStore;
   coordinator: RoundCoordinator;
+  gate: ReleaseGate;
+  audit: AuditLog;
   transport: Transport;
   adminToken: string;
   /** engine.io's frame limit for clients: the round's largest message (a masked input) + 1 MiB unless configured. */
@@ -88,6 +93,9 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const adminToken = adminTokenOf(config, logger);
   const metrics = createMetrics();
   metrics.modelVersion.set(store.modelVersion);
+  const audit = AuditLog.open(config.dataDir, logger);
+  const gate = new ReleaseGate({ policy: config.release, store, audit, metrics, logger });
+  const planDesk = new PlanDesk({ config, store, audit, logger });
   const server = createServer();
   const connections = new Set<Socket>();
   server.on('connection', (socket) => {
@@ -112,6 +120,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     store,
     logger,
     metrics,
+    gate,
+    plan: planDesk.initial,
     send: transport.send,
     isConnected: transport.isConnected,
     onPhase: (event) => transport.dashboard.emit('phase', event),
@@ -124,6 +134,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     authority,
     metrics,
     logger,
+    gate,
+    planDesk,
     coordinator: getCoordinator,
     connectedClients: () => transport.connectedClients,
     disconnectToken: transport.disconnectToken,
@@ -146,7 +158,10 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   coordinator.start();
-  logger.info({ url, modelVersion: store.modelVersion, parameters: store.weights.length, dataDir: config.dataDir, maxHttpBufferSize }, 'aggregator listening');
+  logger.info(
+    { url, modelVersion: store.modelVersion, released: store.release.released, parameters: store.weights.length, dataDir: config.dataDir, maxHttpBufferSize },
+    'aggregator listening',
+  );
   let closing: Promise<void> | null = null;
   return {
     url,
@@ -155,6 +170,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     server,
     store,
     coordinator,
+    gate,
+    audit,
     transport,
     adminToken,
     maxHttpBufferSize,

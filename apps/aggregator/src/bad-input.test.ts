@@ -174,22 +174,29 @@ describe('bad input never breaks a round or the server', () => {
       body: JSON.stringify({ pauseMs: 100, training: { epochs: 2 } }),
     });
     expect(change.status).toBe(200);
-    expect(await change.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'last' } });
+    // Saved before it applies, and the answer says so.
+    expect(await change.json()).toMatchObject({
+      plan: { pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'last' } },
+      revision: 1,
+      persisted: true,
+      message: expect.stringMatching(/survives a restart/),
+      audit: { action: 'plan', actor: 'admin', revision: 1, after: { pauseMs: 100 } },
+    });
     const every = await fetch(`${aggregator.url}/api/admin/plan`, { method: 'POST', headers: auth, body: JSON.stringify({ training: { targets: 'every' } }) });
     expect(every.status).toBe(200);
-    expect(await every.json()).toMatchObject({ pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'every' } });
+    expect(await every.json()).toMatchObject({ plan: { pauseMs: 100, training: { epochs: 2, batchSize: 16, targets: 'every' } }, revision: 2 });
     const adam = await fetch(`${aggregator.url}/api/admin/plan`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({ training: { optimizer: 'adam', learningRate: 0.004 } }),
     });
-    expect(await adam.json()).toMatchObject({ training: { epochs: 2, targets: 'every', optimizer: 'adam', learningRate: 0.004 } });
+    expect(await adam.json()).toMatchObject({ plan: { training: { epochs: 2, targets: 'every', optimizer: 'adam', learningRate: 0.004 } } });
     const sampled = await fetch(`${aggregator.url}/api/admin/plan`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({ training: { sampledSoftmax: 256 } }),
     });
-    expect(await sampled.json()).toMatchObject({ training: { optimizer: 'adam', sampledSoftmax: 256 } });
+    expect(await sampled.json()).toMatchObject({ plan: { training: { optimizer: 'adam', sampledSoftmax: 256 } } });
     const noCandidates = await fetch(`${aggregator.url}/api/admin/plan`, {
       method: 'POST',
       headers: auth,

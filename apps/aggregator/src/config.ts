@@ -7,6 +7,7 @@ import {
   modelSpecSchema,
   serverOptimizerSchema,
   trainingPlanSchema,
+  TRAINING_BASES,
   type TrainingPlan,
 } from '@murmur/fl-core';
 
@@ -149,6 +150,29 @@ const privacySchema = z
   })
   .strict();
 
+/**
+ * The release gate (docs/aggregator.md, "Release gates"): a committed round makes a candidate;
+ * browsers suggest with the released version, which a candidate replaces only if it passes.
+ */
+const releaseSchema = z
+  .object({
+    /**
+     * Largest ‖candidate − released‖₂. An honest round moves the model by at most C plus the
+     * noise of the mean, ≈ σ·C·√d / n with distributed noise (CIFG, d = 1.27M, σ = 0.05, 20
+     * clients: about 3); σ = 1 makes it about 56.
+     */
+    maxUpdateNorm: z.number().positive().max(1e9).default(50),
+    /** Nats the candidate's federated eval loss may exceed the released model's. */
+    lossTolerance: z.number().min(0).max(100).default(0.05),
+    /** How far (a fraction: 0.01 = one percentage point) the candidate's top-1 may fall below the released model's. */
+    top1Tolerance: z.number().min(0).max(1).default(0.01),
+    /** false: finite weights and a bounded norm release a candidate without waiting for its evaluation. */
+    requireEvaluation: z.boolean().default(true),
+    /** Where training continues after a refusal: the refused candidate, or the released version. */
+    trainFrom: z.enum(TRAINING_BASES).default('candidate'),
+  })
+  .strict();
+
 const limitsSchema = z
   .object({
     /** Socket.IO/engine.io frame limit; @default the round's largest message + 1 MiB. */
@@ -202,6 +226,7 @@ export const configSchema = z
     optimizer: serverOptimizerSchema.prefault({ name: 'fedavg', learningRate: 1 }),
     privacy: privacySchema.prefault({}),
     participation: participationSchema.prefault({}),
+    release: releaseSchema.prefault({}),
     limits: limitsSchema.prefault({}),
   })
   .strict();
@@ -291,6 +316,34 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'noise-multiplier', env: 'MURMUR_NOISE_MULTIPLIER', paths: [['privacy', 'noiseMultiplier']], type: 'number', help: 'σ: noise std on the sum is σ·C' },
   { flag: 'clip-norm', paths: [['privacy', 'clipNorm']], type: 'number', help: 'C: L2 clip of each update' },
   { flag: 'dp', env: 'MURMUR_DP', paths: [['privacy', 'mode']], type: 'string', help: 'off | local | distributed' },
+  {
+    flag: 'release-max-update-norm',
+    env: 'MURMUR_RELEASE_MAX_UPDATE_NORM',
+    paths: [['release', 'maxUpdateNorm']],
+    type: 'number',
+    help: 'release gate: largest ‖candidate − released‖₂',
+  },
+  {
+    flag: 'release-loss-tolerance',
+    env: 'MURMUR_RELEASE_LOSS_TOLERANCE',
+    paths: [['release', 'lossTolerance']],
+    type: 'number',
+    help: "release gate: nats the candidate's federated eval loss may exceed the released model's",
+  },
+  {
+    flag: 'release-top1-tolerance',
+    env: 'MURMUR_RELEASE_TOP1_TOLERANCE',
+    paths: [['release', 'top1Tolerance']],
+    type: 'number',
+    help: "release gate: how far the candidate's top-1 may fall below the released model's (0.01 = 1 point)",
+  },
+  {
+    flag: 'release-train-from',
+    env: 'MURMUR_RELEASE_TRAIN_FROM',
+    paths: [['release', 'trainFrom']],
+    type: 'string',
+    help: 'where training continues after the gate refuses a candidate: candidate | released',
+  },
   {
     flag: 'epsilon-budget',
     env: 'MURMUR_EPSILON_BUDGET',

@@ -41,9 +41,10 @@ import {
   type SecAggPhase,
 } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
-import type { DataStore } from './store';
+import type { DataStore, StoredModel } from './store';
 import type { AggregatorMetrics } from './metrics';
 import { ParticipationBook, PhasePace } from './participation';
+import type { ReleaseGate } from './release-gate';
 import { poissonSample } from './sampling';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
@@ -54,6 +55,10 @@ export interface CoordinatorDeps {
   store: DataStore;
   logger: Logger;
   metrics: AggregatorMetrics;
+  /** Decides each committed version's release (release-gate.ts). */
+  gate: ReleaseGate;
+  /** The plan rounds start with and its revision (plan.ts restores the operator's saved changes). */
+  plan: { plan: LivePlan; revision: number };
   /** Emits to the client holding `tokenId`; false when it is not connected. */
   send<K extends ServerEventName>(tokenId: string, event: K, payload: ServerEventPayload<K>): boolean;
   isConnected(tokenId: string): boolean;
@@ -75,6 +80,10 @@ interface ActiveRound {
   startedAt: string;
   plan: RoundPlan;
   live: LivePlan;
+  /** The operator plan's revision this round runs with. */
+  planRevision: number;
+  /** The version this round trains from (and whose federated evaluation it reports). */
+  base: StoredModel;
   members: Map<string, Member>;
   byParticipant: string[];
   server: SecAggServerState;
@@ -109,6 +118,7 @@ export class RoundCoordinator {
   readonly #pool = new Map<string, { eligibility: Eligibility; at: number }>();
   readonly #wakers = new Set<() => void>();
   #live: LivePlan;
+  #planRevision: number;
   #round: ActiveRound | null = null;
   #phase: RoundPhase = 'idle';
   #lastPhase: PhaseEvent = { round: 0, roundId: '', phase: 'idle', at: new Date().toISOString(), cohort: 0, pending: 0 };
@@ -126,19 +136,11 @@ export class RoundCoordinator {
 
   constructor(deps: CoordinatorDeps) {
     this.#deps = deps;
-    const { round, training, privacy, participation } = deps.config;
+    const { round, participation } = deps.config;
     this.#participation = new ParticipationBook(participation);
     this.#pace = new PhasePace(round.adaptiveDeadlines);
-    this.#live = {
-      target: round.target,
-      overSelection: round.overSelection,
-      minReports: round.minReports,
-      pauseMs: round.pauseMs,
-      checkinMs: round.checkinMs,
-      training,
-      clipNorm: (privacy.adaptiveClipping ? deps.store.clipNorm : null) ?? privacy.clipNorm,
-      noiseMultiplier: privacy.noiseMultiplier,
-    };
+    this.#live = deps.plan.plan;
+    this.#planRevision = deps.plan.revision;
   }
 
   get phase(): RoundPhase {
@@ -150,8 +152,16 @@ export class RoundCoordinator {
   get plan(): LivePlan {
     return this.#live;
   }
+  get planRevision(): number {
+    return this.#planRevision;
+  }
+  /** The newest committed version (the latest candidate). */
   get modelVersion(): number {
     return this.#deps.store.modelVersion;
+  }
+  /** The version browsers suggest with. */
+  get releasedVersion(): number {
+    return this.#deps.store.release.released;
   }
   /** The running round's SecAgg parameters (sizes inbound messages), or null between rounds. */
   get activeSecAggConfig(): RoundConfig | null {
@@ -187,8 +197,9 @@ export class RoundCoordinator {
   }
 
   /** Applies from the next round on; the running round keeps the plan it announced. */
-  setPlan(plan: LivePlan): void {
+  setPlan(plan: LivePlan, revision: number): void {
     this.#live = plan;
+    this.#planRevision = revision;
   }
 
   /** The round this token is selected for, so a reconnecting client knows whether to resume. */
@@ -330,7 +341,9 @@ export class RoundCoordinator {
         continue;
       }
       this.#setPhase('checkin');
+      // A plan and its revision are taken together: the record names the revision the round ran with.
       const live = this.#live;
+      const planRevision = this.#planRevision;
       const wanted = Math.ceil(live.target * live.overSelection);
       const interrupted = () => this.#stopped || this.#paused;
       await this.#waitFor(() => interrupted() || this.#candidates().length >= live.minReports, Infinity);
@@ -340,7 +353,7 @@ export class RoundCoordinator {
       const candidates = this.#candidates();
       if (candidates.length < live.minReports) continue;
       try {
-        await this.#runRound(live, candidates, wanted);
+        await this.#runRound(live, planRevision, candidates, wanted);
       } catch (error) {
         // A bug or a disk error must not take the service down: record the round as aborted if
         // the disk allows, tell its clients, keep serving. The store changes its in-memory state
@@ -375,7 +388,7 @@ export class RoundCoordinator {
     return { roundId, clientCount: n, threshold, vectorLength, modulusBits, graph: { kind: 'full' } };
   }
 
-  async #runRound(live: LivePlan, candidates: string[], wanted: number): Promise<void> {
+  async #runRound(live: LivePlan, planRevision: number, candidates: string[], wanted: number): Promise<void> {
     const { config, store, metrics, logger } = this.#deps;
     const round = store.nextRound;
     // A fresh id per attempt: after a restart the same round number runs again, and messages
@@ -414,7 +427,10 @@ export class RoundCoordinator {
           ? modelUpdateNoiseMultiplier({ noiseMultiplier: live.noiseMultiplier, indicatorNoiseStdDev })
           : live.noiseMultiplier;
     const metricsSpec = contributionMetricsSpec(live.training, indicatorNoiseStdDev === undefined ? undefined : 0.5 + 6 * noiseShare(indicatorNoiseStdDev));
-    const vectorLength = store.weights.length + Object.keys(metricsSpec).length;
+    // The release state's training base: the pending candidate (this round evaluates it), or by
+    // policy the refused candidate or the released version (fl-core round/release.ts).
+    const base = store.trainingBase();
+    const vectorLength = base.weights.length + Object.keys(metricsSpec).length;
     const secagg = this.#roundConfig(roundId, n, live.minReports, vectorLength);
     const created = createSecAggServer(secagg);
     if (!created.ok) {
@@ -428,7 +444,7 @@ export class RoundCoordinator {
       protocolVersion: PROTOCOL_VERSION,
       roundId,
       round,
-      model: { version: store.modelVersion, hash: store.modelHash, url: `/api/model/${store.modelVersion}`, spec: store.spec },
+      model: { version: base.version, hash: base.hash, url: `/api/model/${base.version}`, spec: store.spec },
       participantId: 0,
       secagg,
       training: live.training,
@@ -459,6 +475,8 @@ export class RoundCoordinator {
       startedAt: new Date().toISOString(),
       plan,
       live,
+      planRevision,
+      base,
       members,
       byParticipant: selected,
       server: created.state,
@@ -474,7 +492,10 @@ export class RoundCoordinator {
     this.#round = r;
     metrics.funnel.inc({ stage: 'eligible' }, eligible);
     metrics.funnel.inc({ stage: 'selected' }, n);
-    logger.info({ round, roundId, eligible, selected: n, threshold: secagg.threshold, graph: secagg.graph.kind }, 'round started');
+    logger.info(
+      { round, roundId, eligible, selected: n, threshold: secagg.threshold, graph: secagg.graph.kind, trainingBase: base.version, planRevision },
+      'round started',
+    );
     for (const member of members.values()) this.#sendTo(r, member, 'roundPlan', member.last.payload as RoundPlan);
 
     for (const stage of SECAGG_PHASES) {
@@ -557,6 +578,7 @@ export class RoundCoordinator {
       bytes: { ...r.bytes },
       durationsMs: { ...r.durationsMs },
       backends: { ...r.backends },
+      planRevision: r.planRevision,
     };
   }
 
@@ -586,7 +608,8 @@ export class RoundCoordinator {
       status: 'aborted',
       abort: { code: reason.code, message: reason.message },
       metrics: null,
-      modelVersion: { from: store.modelVersion, to: store.modelVersion },
+      // Trained from its base and made nothing.
+      modelVersion: { from: r.base.version, to: r.base.version },
       privacy: this.#privacySummary(r, release?.recorded ?? null, spent),
     };
     this.#setPhase('commit');
@@ -656,7 +679,7 @@ export class RoundCoordinator {
     // Uniform FedAvg over the reports (DP-FedAvg clips every update to C, so each counts once).
     const mean = new Float32Array(decoded.values.length);
     for (let i = 0; i < mean.length; i++) mean[i] = (decoded.values[i] as number) / count;
-    const step = applyServerUpdate(store.optimizer, store.weights, mean);
+    const step = applyServerUpdate(r.base.optimizer, r.base.weights, mean);
     if (!step.weights.every(Number.isFinite)) {
       return this.#abort(r, protocolError('DIVERGED', `round ${r.round}: the server step produced non-finite weights`));
     }
@@ -682,7 +705,8 @@ export class RoundCoordinator {
     metrics.phaseSeconds.observe({ phase: 'aggregate' }, r.durationsMs.aggregate / 1000);
     const ratio = (num: number | undefined, den: number | undefined) => (den && den > 0 && num !== undefined ? num / den : null);
     const evalCount = Math.round(m.evalCount ?? 0);
-    const from = store.modelVersion;
+    const from = r.base.version;
+    const to = store.modelVersion + 1;
     this.#setPhase('commit');
     const commitStarted = performance.now();
     const report: RoundReport = {
@@ -694,17 +718,22 @@ export class RoundCoordinator {
         trainLoss: ratio(m.trainLossSum, m.examples),
         eval: { count: evalCount, loss: ratio(m.evalLossSum, evalCount), top1: ratio(m.evalTop1, evalCount), top3: ratio(m.evalTop3, evalCount) },
       },
-      modelVersion: { from, to: from + 1 },
+      modelVersion: { from, to },
       privacy: {
         ...this.#privacySummary(r, recorded, epsilon),
         ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
       },
     };
+    // The new version is a candidate: the gate decides (this round's evaluation of its base first),
+    // and the release state is written with the round.
+    const gate = this.#deps.gate.atCommit(report, r.base, { version: to, weights: step.weights });
     store.commit({
       report,
       ledger,
       model: { weights: step.weights, optimizer: step.state, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) },
+      release: gate.state,
     });
+    this.#deps.gate.afterCommit(gate);
     for (const tokenId of survivors) this.#participation.completed(tokenId);
     this.#lastSumRejected = false;
     if (nextClipNorm !== undefined) this.#live = { ...this.#live, clipNorm: nextClipNorm };
@@ -720,6 +749,8 @@ export class RoundCoordinator {
         round: r.round,
         roundId: r.roundId,
         modelVersion: store.modelVersion,
+        trainedFrom: from,
+        released: store.release.released,
         survivors: count,
         eval: report.metrics?.eval,
         epsilon,

@@ -9,8 +9,14 @@ import { dirname, basename, join } from 'node:path';
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   const suffix = Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex');
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${suffix}.tmp`);
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const fd = openSync(temp, 'w', mode);
+  writeDurably(temp, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, 'w', mode);
+  renameSync(temp, path);
+  fsyncDirectory(dirname(path));
+}
+
+/** Writes (flag 'w') or appends ('a') every byte and fsyncs the file before returning. */
+export function writeDurably(path: string, bytes: Uint8Array, flag: 'w' | 'a', mode = 0o644): void {
+  const fd = openSync(path, flag, mode);
   try {
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
@@ -18,8 +24,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   } finally {
     closeSync(fd);
   }
-  renameSync(temp, path);
-  fsyncDirectory(dirname(path));
 }
 
 export function fsyncDirectory(path: string): void {

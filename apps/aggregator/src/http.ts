@@ -5,14 +5,16 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, trainingPlanSchema, type ProtocolErrorCode } from '@murmur/fl-core';
+import { decodeModelPayload, PROTOCOL_VERSION, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
 import type { EnrollmentAuthority } from './tokens';
 import { bearerMatches } from './tokens';
-import type { LivePlan, RoundCoordinator } from './coordinator';
+import type { RoundCoordinator } from './coordinator';
+import type { PlanDesk } from './plan';
 import { KeyedRateLimiter } from './rate-limit';
+import type { ReleaseGate } from './release-gate';
 
 export interface HttpDeps {
   config: AggregatorConfig;
@@ -21,6 +23,8 @@ export interface HttpDeps {
   authority: EnrollmentAuthority;
   metrics: AggregatorMetrics;
   logger: Logger;
+  gate: ReleaseGate;
+  planDesk: PlanDesk;
   coordinator: () => RoundCoordinator;
   connectedClients: () => number;
   disconnectToken: (tokenId: string) => void;
@@ -141,42 +145,19 @@ const roundsQuerySchema = z.object({
   offset: decimalParam.pipe(z.number().int().min(0)).default(0),
 });
 
-/** Bounds of what the admin API may change; σ never below the configured floor. */
-function planChangeSchema(config: AggregatorConfig) {
-  const fields = trainingPlanSchema.shape;
-  const floor = config.privacy.minNoiseMultiplier ?? config.privacy.noiseMultiplier;
-  return z
-    .object({
-      target: z.number().int().min(2).max(100_000).optional(),
-      overSelection: z.number().min(1).max(3).optional(),
-      minReports: z.number().int().min(2).max(100_000).optional(),
-      pauseMs: z.number().int().min(0).max(86_400_000).optional(),
-      checkinMs: z.number().int().min(0).max(3_600_000).optional(),
-      // The plan's own field schemas without their defaults (trainingPlanSchema.partial() keeps
-      // them, and a default would reset a field the change does not name).
-      training: z
-        .object({
-          epochs: fields.epochs.unwrap().optional(),
-          batchSize: fields.batchSize.unwrap().optional(),
-          optimizer: fields.optimizer.unwrap().optional(),
-          adamEpsilon: fields.adamEpsilon,
-          sampledSoftmax: fields.sampledSoftmax,
-          learningRate: fields.learningRate.unwrap().optional(),
-          maxExamples: fields.maxExamples.unwrap().optional(),
-          timeBudgetMs: fields.timeBudgetMs.unwrap().optional(),
-          targets: fields.targets.unwrap().optional(),
-        })
-        .strict()
-        .optional(),
-      clipNorm: z.number().positive().max(1e6).optional(),
-      noiseMultiplier: z
-        .number()
-        .max(100)
-        .refine((v) => v >= floor, { message: `noiseMultiplier may not go below the configured floor ${floor}` })
-        .optional(),
-    })
-    .strict();
-}
+/** POST /api/admin/release and /api/admin/rollback: which kept version, and optionally why (kept in the audit log). */
+const releaseActionSchema = z
+  .object({
+    version: z.number().int().min(0).max(999_999_999),
+    note: z.string().trim().min(1).max(500).optional(),
+  })
+  .strict();
+
+/** Who an admin action is recorded as: one admin token, so the bearer of it. */
+const ADMIN_ACTOR = 'admin';
+
+/** The HTTP status of an error an admin action returns. */
+const STATUS_OF: Partial<Record<ProtocolErrorCode, number>> = { NOT_FOUND: 404, CONFLICT: 409, OUT_OF_BOUNDS: 400, MALFORMED: 400 };
 
 type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
@@ -214,6 +195,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
   };
 
+  const failWith = (res: ServerResponse, error: ProtocolError) => fail(res, STATUS_OF[error.code] ?? 500, error.code, error.message);
+
   const status = () => {
     const coordinator = deps.coordinator();
     const spent = store.ledger.spent(config.privacy.targetDelta);
@@ -226,50 +209,60 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       round: coordinator.currentRound,
       nextRound: store.nextRound,
       modelVersion: store.modelVersion,
-      // The store keeps the newest keepModels versions (see DataStore.commit).
-      oldestModelVersion: Math.max(0, store.modelVersion - config.limits.keepModels + 1),
+      // The store keeps the newest keepModels versions and those the release state names (DataStore.#prune).
+      oldestModelVersion: store.keptVersions()[0] ?? store.modelVersion,
       modelHash: store.modelHash,
       connectedClients: deps.connectedClients(),
       waitingClients: coordinator.poolSize,
       roundsRecorded: store.rounds.length,
       plan: coordinator.plan,
+      planRevision: coordinator.planRevision,
       privacy: { mode: config.privacy.mode, delta: config.privacy.targetDelta, epsilon: spent?.epsilon ?? null },
+      release: deps.gate.summary(),
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     };
   };
 
   // Content hashes of served versions (a version is immutable, so each is computed once).
   const hashes = new Map<number, string>();
-  const hashOf = (version: number, payload: Uint8Array): string => {
-    if (version === store.modelVersion) return store.modelHash;
-    let hash = hashes.get(version);
-    if (!hash) {
-      hash = decodeModelPayload(payload).hash;
-      if (hashes.size >= config.limits.keepModels) hashes.delete(hashes.keys().next().value as number);
-      hashes.set(version, hash);
-    }
-    return hash;
+  const remember = (version: number, hash: string) => {
+    if (hashes.size >= config.limits.keepModels) hashes.delete(hashes.keys().next().value as number);
+    hashes.set(version, hash);
   };
 
+  /**
+   * GET /api/model/released (and /latest, its name before release gates, which PWAs built then
+   * still ask for): the version browsers suggest with, revalidated every time. GET /api/model/:v:
+   * any kept version, immutable (rounds train from candidates through these).
+   */
   const serveModel: Route = (req, res, url) => {
     const which = url.pathname.slice('/api/model/'.length);
-    const latest = which === 'latest';
-    const version = latest ? store.modelVersion : /^\d{1,9}$/.test(which) ? Number(which) : Number.NaN;
-    const payload = Number.isInteger(version) ? store.modelPayload(version) : null;
-    if (!payload) return fail(res, 404, 'NOT_FOUND', `model version ${which} is not available (latest is ${store.modelVersion})`);
-    const etag = `"${hashOf(version, payload)}"`;
-    const headers = {
-      etag,
+    const moving = which === 'released' || which === 'latest';
+    const version = moving ? store.release.released : /^\d{1,9}$/.test(which) ? Number(which) : Number.NaN;
+    const headers = (hash: string) => ({
+      etag: `"${hash}"`,
       'x-model-version': String(version),
-      // A numbered version never changes; "latest" must be revalidated every time.
-      'cache-control': latest ? 'no-cache' : 'public, max-age=31536000, immutable',
-    };
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, headers);
+      // A numbered version never changes; the released one must be revalidated every time.
+      'cache-control': moving ? 'no-cache' : 'public, max-age=31536000, immutable',
+    });
+    // A browser polling an unchanged release costs a 304 without reading the file.
+    const known = version === store.modelVersion ? store.modelHash : hashes.get(version);
+    if (known !== undefined && req.headers['if-none-match'] === `"${known}"` && store.hasVersion(version)) {
+      res.writeHead(304, headers(known));
       res.end();
       return;
     }
-    send(res, 200, payload, { 'content-type': 'application/octet-stream', ...headers });
+    const payload = Number.isInteger(version) ? store.modelPayload(version) : null;
+    if (!payload)
+      return fail(res, 404, 'NOT_FOUND', `model version ${which} is not available (newest is ${store.modelVersion}, released ${store.release.released})`);
+    const hash = known ?? decodeModelPayload(payload).hash;
+    if (version !== store.modelVersion) remember(version, hash);
+    if (req.headers['if-none-match'] === `"${hash}"`) {
+      res.writeHead(304, headers(hash));
+      res.end();
+      return;
+    }
+    send(res, 200, payload, { 'content-type': 'application/octet-stream', ...headers(hash) });
   };
 
   const admin = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
@@ -293,19 +286,26 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         if (req.method === 'GET') return json(res, 200, coordinator.plan);
         const body = await readJson(req);
         if (!body.ok) return fail(res, 400, body.code, body.message);
-        const parsed = planChangeSchema(config).safeParse(body.value);
-        if (!parsed.success) return fail(res, 400, 'OUT_OF_BOUNDS', `plan change: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
-        const { training, ...rest } = parsed.data;
-        const current = coordinator.plan;
-        const next: LivePlan = {
-          ...current,
-          ...stripUndefined(rest),
-          training: trainingPlanSchema.parse({ ...current.training, ...stripUndefined(training ?? {}) }),
-        };
-        if (next.minReports > next.target) return fail(res, 400, 'OUT_OF_BOUNDS', `plan change: minReports ${next.minReports} exceeds target ${next.target}`);
-        coordinator.setPlan(next);
-        logger.info({ plan: next }, 'plan changed by admin (applies from the next round)');
-        return json(res, 200, next);
+        const changed = deps.planDesk.change(coordinator, body.value, ADMIN_ACTOR);
+        return changed.ok ? json(res, 200, changed.value) : failWith(res, changed.error);
+      }
+      case '/api/admin/release':
+      case '/api/admin/rollback': {
+        const action = url.pathname === '/api/admin/release' ? 'release' : 'rollback';
+        const body = await readJson(req);
+        if (!body.ok) return fail(res, 400, body.code, body.message);
+        const parsed = releaseActionSchema.safeParse(body.value);
+        if (!parsed.success) {
+          return fail(
+            res,
+            400,
+            'MALFORMED',
+            `${action}: expected { version: a model version, note?: 1–500 characters }: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`,
+          );
+        }
+        const { version, note } = parsed.data;
+        const done = action === 'release' ? deps.gate.release(version, ADMIN_ACTOR, note ?? null) : deps.gate.rollback(version, ADMIN_ACTOR, note ?? null);
+        return done.ok ? json(res, 200, done.value) : failWith(res, done.error);
       }
       case '/api/admin/revoke': {
         const body = await readJson(req);
@@ -393,6 +393,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       return send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
     }
     if (path === '/api/status') return json(res, 200, status());
+    if (path === '/api/release') return json(res, 200, deps.gate.view());
     if (path === '/api/privacy') {
       const spent = store.ledger.spent(config.privacy.targetDelta);
       return json(res, 200, {
@@ -441,8 +442,4 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       else res.destroy();
     });
   };
-}
-
-function stripUndefined<T extends object>(value: T): { [K in keyof T]-?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]-?: Exclude<T[K], undefined> };
 }

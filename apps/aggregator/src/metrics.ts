@@ -31,7 +31,18 @@ export function createMetrics() {
       registers: [registry],
     }),
     connected: new Gauge({ name: 'murmur_connected_clients', help: 'Connected Socket.IO clients (main namespace)', registers: [registry] }),
-    modelVersion: new Gauge({ name: 'murmur_model_version', help: 'Latest committed model version', registers: [registry] }),
+    modelVersion: new Gauge({ name: 'murmur_model_version', help: 'Newest committed model version (the latest candidate)', registers: [registry] }),
+    releasedVersion: new Gauge({
+      name: 'murmur_released_model_version',
+      help: 'Model version browsers download for suggestions (released by the gate or an operator)',
+      registers: [registry],
+    }),
+    gateDecisions: new Counter({
+      name: 'murmur_release_gate_decisions_total',
+      help: 'Release gate decisions on candidates by outcome (pending, released, refused)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     epsilon: new Gauge({ name: 'murmur_privacy_epsilon', help: 'Privacy spent so far (ε at the configured δ)', registers: [registry] }),
     protocolErrors: new Counter({
       name: 'murmur_protocol_errors_total',

@@ -4,11 +4,11 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeModelPayload, type RoundReport } from '@murmur/fl-core';
+import { decodeModelPayload, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_SPEC, testConfigInput } from './test-helpers';
+import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_SPEC, testConfigInput } from './test-helpers';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 const data = tempDataDir();
@@ -52,6 +52,7 @@ async function startChild(): Promise<ChildProcess> {
 
 const base = () => `http://127.0.0.1:${port}`;
 const getJson = async <T>(path: string): Promise<T> => (await (await fetch(`${base()}${path}`)).json()) as T;
+const status = async () => statusResponseSchema.parse(await getJson('/api/status'));
 const committedRounds = async () => (await getJson<{ rounds: RoundReport[] }>('/api/rounds?limit=100')).rounds.filter((r) => r.status === 'committed');
 
 beforeAll(async () => {
@@ -71,7 +72,14 @@ afterAll(async () => {
 });
 
 describe('durable state', () => {
-  it('loses no committed round to a SIGKILL mid-round, and clients resume on their own', async () => {
+  it('loses no committed round, release or plan change to a SIGKILL mid-round, and clients resume on their own', async () => {
+    // An operator's plan change is saved before it applies (it used to be lost on restart).
+    const change = await fetch(`${base()}/api/admin/plan`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ pauseMs: 120, training: { epochs: 2 } }),
+    });
+    expect(await change.json()).toMatchObject({ revision: 1, persisted: true });
     pool = await startVirtualClients({ url: base(), clients: stateOfTheUnionClients(TEST_SPEC, 5), reconnectionDelayMs: 200 });
     await eventually(
       async () => {
@@ -82,6 +90,7 @@ describe('durable state', () => {
       'two committed rounds and a round in flight',
     );
     const before = await committedRounds();
+    const releasedBefore = (await status()).release?.released ?? -1;
     (child as ChildProcess).kill('SIGKILL');
     await new Promise((resolve) => (child as ChildProcess).once('exit', resolve));
 
@@ -91,12 +100,16 @@ describe('durable state', () => {
     expect(before.length).toBeGreaterThanOrEqual(2);
     for (const report of before) expect(afterIds.has(report.roundId)).toBe(true);
     // Every committed round made one model version; the restarted process serves the last of them.
-    const status = await getJson<{ modelVersion: number; nextRound: number }>('/api/status');
-    expect(status.modelVersion).toBeGreaterThanOrEqual(before.length);
-    const latest = await fetch(`${base()}/api/model/latest`);
-    const payload = decodeModelPayload(new Uint8Array(await latest.arrayBuffer()));
-    expect(payload.version).toBeGreaterThanOrEqual(status.modelVersion);
+    const restarted = await status();
+    expect(restarted.modelVersion).toBeGreaterThanOrEqual(before.length);
     expect(Math.max(...after.map((r) => r.modelVersion.to))).toBe(after.length);
+    // Suggestions resume on the released version (it lags the newest candidate until the gate passes it).
+    expect(restarted.release?.released).toBeGreaterThanOrEqual(releasedBefore);
+    const released = await fetch(`${base()}/api/model/released`);
+    const payload = decodeModelPayload(new Uint8Array(await released.arrayBuffer()));
+    expect(payload.version).toBe(restarted.release?.released);
+    expect(restarted.plan).toMatchObject({ pauseMs: 120, training: { epochs: 2 } });
+    expect(restarted.planRevision).toBe(1);
 
     // The same virtual clients reconnect by themselves and the next rounds commit.
     const lastBefore = Math.max(...after.map((r) => r.round));
@@ -105,7 +118,8 @@ describe('durable state', () => {
       90_000,
       'a round after the restart',
     );
-    expect(resumed.modelVersion.from).toBeGreaterThanOrEqual(status.modelVersion);
+    expect(resumed.modelVersion.from).toBeGreaterThanOrEqual(restarted.release?.trainingBase ?? Infinity);
+    expect(resumed.planRevision).toBe(1);
     const connected = await getJson<{ connectedClients: number }>('/api/status');
     expect(connected.connectedClients).toBe(5);
   });

@@ -5,12 +5,16 @@ import type { Logger } from 'pino';
 import {
   decodeModelPayload,
   encodeModelPayload,
+  initialReleaseState,
   modelHash,
   modelSpecSchema,
   PrivacyLedger,
+  releaseStateSchema,
   roundReportSchema,
   serverOptimizerSchema,
+  trainingBaseVersion,
   type ModelSpec,
+  type ReleaseState,
   type RoundReport,
   type ServerOptimizerState,
 } from '@murmur/fl-core';
@@ -19,10 +23,13 @@ import { fsyncDirectory, writeFileAtomic } from './fs-atomic';
 /**
  * Durable state in a data directory of plain files (why files and not SQLite: docs/aggregator.md):
  *
- *   head.json                  the commit point: model version + hash, next round, optimizer, ledger
- *   models/model-<v>.bin       each committed model version (the MRM1 payload served over HTTP)
+ *   head.json                  the commit point: newest model version + hash, next round, optimizer,
+ *                              ledger, the release state (released / candidate / training base, gate decisions)
+ *   models/model-<v>.bin       each kept model version (the MRM1 payload served over HTTP)
  *   models/optimizer-<v>.bin   the server optimizer's moments after version v (FedAvgM, FedAdam, FedYogi)
  *   rounds/<round>.json        one record per finished round, committed or aborted
+ *   plan.json                  the operator's plan changes (admin API), restored on start
+ *   audit.jsonl                append-only audit log (audit.ts)
  *   quarantine/<file>          records that failed validation on start, set aside (see open)
  *
  * Every file is written atomically (temp + fsync + rename + directory fsync). A round becomes
@@ -35,6 +42,13 @@ import { fsyncDirectory, writeFileAtomic } from './fs-atomic';
  * bad sum through) is moved to quarantine/ with the reason logged and listed in `quarantined`;
  * the service starts with the rest. Its round stays counted (head.json's nextRound, the ledger):
  * the history then shows a gap that is explained, never a silently renumbered one.
+ *
+ * Release gates: a committed version is a candidate; the release state in head.json says which
+ * version is released (served for suggestions) and which one the next round trains from. It is
+ * written with the round whose commit decided it, in the same head.json, so a crash can never
+ * leave a decision without its round or a round without its decision. Pruning keeps the newest
+ * keepModels versions plus whatever the release state still names (released, training base,
+ * candidate), however old.
  */
 const headSchema = z
   .object({
@@ -47,10 +61,37 @@ const headSchema = z
     ledger: z.unknown(),
     /** Adaptive clipping: C for the next round. */
     clipNorm: z.number().positive().optional(),
+    /** Absent in data directories from before release gates: every version was served, so the newest is released. */
+    release: releaseStateSchema.optional(),
+    /**
+     * Server-optimizer steps behind each kept version (its optimizer file holds only the moments).
+     * A version without an entry is from a linear history, where the steps equal the version.
+     */
+    optimizerRounds: z.record(z.string().regex(/^\d{1,9}$/), z.number().int().min(0)).optional(),
     updatedAt: z.string(),
   })
   .strict();
 type Head = z.output<typeof headSchema>;
+
+/** plan.json: the operator's accumulated plan changes; validated against the configured bounds by plan.ts. */
+const planRecordSchema = z
+  .object({
+    version: z.literal(1),
+    /** 1 for the first change, +1 for each later one. */
+    revision: z.number().int().min(1),
+    changedAt: z.string().max(40),
+    overrides: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+export type PlanRecord = z.output<typeof planRecordSchema>;
+
+/** A kept model version with what a round needs to train from it. */
+export interface StoredModel {
+  version: number;
+  hash: string;
+  weights: Float32Array;
+  optimizer: ServerOptimizerState;
+}
 
 const pad = (n: number) => String(n).padStart(8, '0');
 
@@ -66,6 +107,8 @@ export interface CommitInput {
   ledger?: PrivacyLedger;
   /** Present when the round committed a new model version. */
   model?: { weights: Float32Array; optimizer: ServerOptimizerState; clipNorm?: number };
+  /** The release state after the round (the gate's decisions at this commit). */
+  release?: ReleaseState;
 }
 
 /** A round record set aside on start because it failed validation. */
@@ -84,6 +127,9 @@ export class DataStore {
   #latestPayload: Uint8Array;
   readonly #rounds: RoundReport[];
   readonly #keepModels: number;
+  /** Older versions read from disk lately (a released or training base that is not the newest). */
+  readonly #loaded = new Map<number, StoredModel>();
+  #plan: PlanRecord | null = null;
   /** Records set aside by the last open, oldest first. */
   readonly quarantined: readonly QuarantinedRecord[];
 
@@ -170,11 +216,30 @@ export class DataStore {
       const version = Number(/^(?:model|optimizer)-(\d+)\.bin$/.exec(name)?.[1]);
       if (Number.isInteger(version) && version > head.modelVersion) rmSync(join(dir, 'models', name));
     }
+    const release = head.release ?? initialReleaseState(head.modelVersion);
+    for (const [role, version] of [
+      ['released', release.released],
+      ['training base', trainingBaseVersion(release)],
+    ] as const) {
+      if (version > head.modelVersion || !existsSync(join(dir, 'models', `model-${version}.bin`))) {
+        throw new Error(`${dir}: head.json names v${version} as the ${role}, but models/model-${version}.bin is missing`);
+      }
+    }
     logger.info(
-      { dir, modelVersion: head.modelVersion, nextRound: head.nextRound, rounds: rounds.length, quarantined: quarantined.length },
+      {
+        dir,
+        modelVersion: head.modelVersion,
+        released: release.released,
+        trainingBase: trainingBaseVersion(release),
+        nextRound: head.nextRound,
+        rounds: rounds.length,
+        quarantined: quarantined.length,
+      },
       'resumed from the last committed round',
     );
-    return new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels, quarantined);
+    const store = new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels, quarantined);
+    store.#plan = readPlanRecord(dir, logger);
+    return store;
   }
 
   get modelVersion(): number {
@@ -205,6 +270,90 @@ export class DataStore {
   get rounds(): readonly RoundReport[] {
     return this.#rounds;
   }
+  /** Released, candidate and training base (see fl-core's round/release.ts). */
+  get release(): ReleaseState {
+    return this.#head.release ?? initialReleaseState(this.#head.modelVersion);
+  }
+  /** The operator's saved plan changes, or null when the plan is as configured. */
+  get plan(): PlanRecord | null {
+    return this.#plan;
+  }
+
+  /** The model the next round trains from: weights, hash and optimizer state of the release state's training base. */
+  trainingBase(): StoredModel {
+    const version = trainingBaseVersion(this.release);
+    const model = this.model(version);
+    // Open and pruning keep every version the release state names, so this is a broken data directory.
+    if (!model) throw new Error(`${this.dir}: the training base v${version} is not on disk`);
+    return model;
+  }
+
+  /** A kept version with its optimizer state, or null when it is not on disk. */
+  model(version: number): StoredModel | null {
+    if (version === this.#head.modelVersion) return { version, hash: this.#head.modelHash, weights: this.#weights, optimizer: this.#optimizer };
+    const cached = this.#loaded.get(version);
+    if (cached) return cached;
+    const payload = this.modelPayload(version);
+    if (!payload) return null;
+    const decoded = decodeModelPayload(payload);
+    const rounds = this.#head.optimizerRounds?.[String(version)] ?? version;
+    const optimizer = parseOptimizer(
+      { config: this.#head.optimizer.config, round: rounds },
+      readFileSync(join(this.dir, 'models', `optimizer-${version}.bin`)),
+      decoded.weights.length,
+    );
+    const model: StoredModel = { version, hash: decoded.hash, weights: decoded.weights, optimizer };
+    // Two at most: the released version and a training base other than the newest.
+    if (this.#loaded.size >= 2) this.#loaded.delete(this.#loaded.keys().next().value as number);
+    this.#loaded.set(version, model);
+    return model;
+  }
+
+  /** Versions on disk (model and optimizer file), ascending. */
+  keptVersions(): number[] {
+    const names = new Set(readdirSync(join(this.dir, 'models')));
+    const versions: number[] = [];
+    for (const name of names) {
+      const version = Number(/^model-(\d+)\.bin$/.exec(name)?.[1]);
+      if (Number.isInteger(version) && version <= this.#head.modelVersion && names.has(`optimizer-${version}.bin`)) versions.push(version);
+    }
+    return versions.sort((a, b) => a - b);
+  }
+
+  hasVersion(version: number): boolean {
+    return (
+      Number.isInteger(version) &&
+      version >= 0 &&
+      version <= this.#head.modelVersion &&
+      existsSync(join(this.dir, 'models', `model-${version}.bin`)) &&
+      existsSync(join(this.dir, 'models', `optimizer-${version}.bin`))
+    );
+  }
+
+  /** An operator's release or rollback: durable (head.json) before it returns. */
+  setRelease(release: ReleaseState): void {
+    const parsed = releaseStateSchema.parse(release);
+    for (const version of [parsed.released, trainingBaseVersion(parsed)]) {
+      if (!this.hasVersion(version)) throw new RangeError(`release state names v${version}, which is not kept`);
+    }
+    const head: Head = { ...this.#head, release: parsed, updatedAt: new Date().toISOString() };
+    writeFileAtomic(join(this.dir, 'head.json'), JSON.stringify(head));
+    this.#head = head;
+  }
+
+  /** Adaptive clipping: an operator's C becomes the next round's, here as after any round (one home for C). */
+  setClipNorm(clipNorm: number): void {
+    const head: Head = { ...this.#head, clipNorm, updatedAt: new Date().toISOString() };
+    writeFileAtomic(join(this.dir, 'head.json'), JSON.stringify(head));
+    this.#head = head;
+  }
+
+  /** Saves the operator's accumulated plan changes; durable before it returns. */
+  savePlan(record: Omit<PlanRecord, 'version'>): void {
+    const full = planRecordSchema.parse({ version: 1, ...record });
+    writeFileAtomic(join(this.dir, 'plan.json'), JSON.stringify(full));
+    this.#plan = full;
+  }
 
   /** The MRM1 payload of a version still on disk, or null. */
   modelPayload(version: number): Uint8Array | null {
@@ -218,13 +367,19 @@ export class DataStore {
    * Makes a finished round durable; returns only once head.json names it. Throws, writing
    * nothing, when the record fails fl-core's schema or is not the next round.
    */
-  commit({ report, ledger, model }: CommitInput): void {
+  commit({ report, ledger, model, release }: CommitInput): void {
     const valid = roundReportSchema.safeParse(report);
     if (!valid.success)
       throw new RangeError(`round ${report.round}: the record is invalid and was not written: ${z.prettifyError(valid.error).replace(/\n/g, '; ')}`);
     if (report.round !== this.#head.nextRound) throw new RangeError(`round record ${report.round}: expected round ${this.#head.nextRound}`);
     const nextRound = report.round + 1;
-    let head: Head = { ...this.#head, nextRound, updatedAt: new Date().toISOString(), ...(ledger ? { ledger: ledger.toJSON() } : {}) };
+    let head: Head = {
+      ...this.#head,
+      nextRound,
+      updatedAt: new Date().toISOString(),
+      ...(ledger ? { ledger: ledger.toJSON() } : {}),
+      ...(release ? { release: releaseStateSchema.parse(release) } : {}),
+    };
     let payload = this.#latestPayload;
     if (model) {
       const version = this.#head.modelVersion + 1;
@@ -236,6 +391,7 @@ export class DataStore {
         modelVersion: version,
         modelHash: modelHash(this.#head.spec, model.weights),
         optimizer: { config: model.optimizer.config, round: model.optimizer.round },
+        optimizerRounds: { ...this.#head.optimizerRounds, [String(version)]: model.optimizer.round },
         ...(model.clipNorm !== undefined ? { clipNorm: model.clipNorm } : {}),
       };
     }
@@ -248,9 +404,24 @@ export class DataStore {
     if (model) {
       this.#weights = model.weights;
       this.#optimizer = model.optimizer;
-      const old = head.modelVersion - this.#keepModels;
-      if (old >= 0) {
-        for (const name of [`model-${old}.bin`, `optimizer-${old}.bin`]) rmSync(join(this.dir, 'models', name), { force: true });
+      this.#prune();
+    }
+  }
+
+  /**
+   * Removes versions older than the newest keepModels, except those the release state names: the
+   * released version must stay servable and the training base trainable however many candidates
+   * came after them. A removal interrupted by a crash leaves an extra file, removed next time.
+   */
+  #prune(): void {
+    const release = this.release;
+    const named = new Set([release.released, trainingBaseVersion(release), ...(release.candidate ? [release.candidate.version] : [])]);
+    const oldestKept = this.#head.modelVersion - this.#keepModels + 1;
+    for (const name of readdirSync(join(this.dir, 'models'))) {
+      const version = Number(/^(?:model|optimizer)-(\d+)\.bin$/.exec(name)?.[1]);
+      if (Number.isInteger(version) && version < oldestKept && !named.has(version)) {
+        rmSync(join(this.dir, 'models', name), { force: true });
+        this.#loaded.delete(version);
       }
     }
   }
@@ -267,6 +438,27 @@ function readRecord(path: string, round: number): { ok: true; report: RoundRepor
   if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error).replace(/\n/g, '; ') };
   if (parsed.data.round !== round) return { ok: false, reason: `holds round ${parsed.data.round}, expected ${round} from its name` };
   return { ok: true, report: parsed.data };
+}
+
+/** plan.json, or null when absent; one that does not parse is set aside in quarantine/ and the configured plan is used. */
+function readPlanRecord(dir: string, logger: Logger): PlanRecord | null {
+  const path = join(dir, 'plan.json');
+  if (!existsSync(path)) return null;
+  let reason: string;
+  try {
+    const parsed = planRecordSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    if (parsed.success) return parsed.data;
+    reason = z.prettifyError(parsed.error).replace(/\n/g, '; ');
+  } catch (error) {
+    reason = `not JSON: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const target = join(dir, 'quarantine');
+  mkdirSync(target, { recursive: true });
+  renameSync(path, join(target, `plan-${Date.now()}.json`));
+  fsyncDirectory(target);
+  fsyncDirectory(dir);
+  logger.warn({ file: 'plan.json', reason }, 'saved plan changes failed validation: quarantined, starting with the configured plan');
+  return null;
 }
 
 /** Moves a record aside (kept for inspection, never served); a name already there gets a suffix. */

@@ -193,7 +193,8 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     });
     socket.emit('welcome', {
       protocolVersion: PROTOCOL_VERSION,
-      modelVersion: coordinator.modelVersion,
+      // The version suggestions come from: the web client fetches /api/model/released when it differs from what it holds.
+      modelVersion: coordinator.releasedVersion,
       paused: coordinator.paused,
       cohortRoundId: coordinator.cohortRoundIdOf(tokenId),
       serverTime: new Date().toISOString(),

@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createServerOptimizer, deadlinesSchema, decodeModelPayload, PrivacyLedger, type RoundReport } from '@murmur/fl-core';
-import { DEFAULT_TRAINING, FLAGS, helpText, loadConfig } from './config';
+import {
+  createServerOptimizer,
+  deadlinesSchema,
+  decodeModelPayload,
+  initialReleaseState,
+  PrivacyLedger,
+  rollBackByOperator,
+  type ReleaseState,
+  type RoundReport,
+} from '@murmur/fl-core';
+import { AuditLog } from './audit';
+import { DEFAULT_TRAINING, FLAGS, helpText, loadConfig, makeConfig } from './config';
+import { applyPlanChange, configuredPlan, mergePlanChanges, validOverrides } from './plan';
+import { describeVersions } from './release-gate';
 import { writeFileAtomic } from './fs-atomic';
 import { KeyedRateLimiter, TokenBucket } from './rate-limit';
 import { poissonSample, secureRandomUnit } from './sampling';
@@ -218,12 +230,137 @@ describe('data directory', () => {
     data.remove();
   });
 
+  it('keeps what the release state names however old, serves and trains from it, and keeps the state across a restart', () => {
+    const data = tempDataDir();
+    const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavgm' }, dimension) });
+    const keepModels = 2;
+    const store = DataStore.open(data.dir, initial, silent, keepModels);
+    // v1 released, then candidates v2–v5 that the gate refused: training continued from them (policy 'candidate').
+    let release: ReleaseState = { ...initialReleaseState(0), released: 1 };
+    for (let v = 1; v <= 5; v++) {
+      const optimizer = { ...store.optimizer, round: v, m: new Float32Array(dimension).fill(v) };
+      if (v >= 2) release = { ...release, trainFrom: v, candidate: { version: v, base: v - 1, outcome: 'refused' } };
+      store.commit({ report: report(v, v), model: { weights: new Float32Array(dimension).fill(v), optimizer }, release });
+    }
+    // Newest two (v4, v5) by keepModels, v1 because it is released, v0 pruned.
+    expect(store.keptVersions()).toEqual([1, 4, 5]);
+    expect(describeVersions(store.keptVersions())).toBe('v1, v4–v5');
+    // An operator released v5, then rolls back to v1.
+    const rolled = rollBackByOperator({ ...store.release, released: 5 }, 1);
+    if (!rolled.ok) throw new Error(rolled.error.message);
+    store.setRelease(rolled.value);
+    const reopened = DataStore.open(data.dir, initial, silent, keepModels);
+    expect(reopened.release).toMatchObject({ released: 1, trainFrom: 'released', candidate: null });
+    // The next round trains from v1: its weights and its own optimizer state, not the newest's.
+    const base = reopened.trainingBase();
+    expect(base).toMatchObject({ version: 1, optimizer: { round: 1 } });
+    expect(base.weights[0]).toBe(1);
+    expect(base.optimizer.m?.[0]).toBe(1);
+    expect(base.hash).toBe(decodeModelPayload(reopened.modelPayload(1) as Uint8Array).hash);
+    expect(() => reopened.setRelease({ ...rolled.value, released: 0 })).toThrow(/v0, which is not kept/);
+    data.remove();
+  });
+
+  it('refuses to start when head.json names a released version whose file is gone', () => {
+    const data = tempDataDir();
+    const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavg' }, dimension) });
+    const store = DataStore.open(data.dir, initial, silent);
+    store.commit({ report: report(1, 1), model: { weights: new Float32Array(dimension), optimizer: store.optimizer }, release: initialReleaseState(0) });
+    rmSync(join(data.dir, 'models', 'model-0.bin'));
+    expect(() => DataStore.open(data.dir, initial, silent)).toThrow(/names v0 as the released, but models\/model-0.bin is missing/);
+    data.remove();
+  });
+
   it('replaces a file whole: readers see the old or the new content', () => {
     const data = tempDataDir();
     const path = join(data.dir, 'x.json');
     writeFileAtomic(path, 'old');
     writeFileAtomic(path, 'new');
     expect(readdirSync(data.dir)).toEqual(['x.json']);
+    data.remove();
+  });
+});
+
+describe('audit log', () => {
+  const pointers = { released: 3, trainingBase: 3, candidate: 4 };
+
+  it('appends numbered, dated entries that survive a reopen, and cuts a torn last line', () => {
+    const data = tempDataDir();
+    const log = AuditLog.open(data.dir, silent);
+    const first = log.append({
+      actor: 'admin',
+      action: 'rollback',
+      version: 2,
+      before: pointers,
+      after: { released: 2, trainingBase: 2, candidate: null },
+      note: 'σ',
+    });
+    expect(first).toMatchObject({ seq: 1, actor: 'admin', action: 'rollback' });
+    expect(Date.parse(first.at)).toBeGreaterThan(0);
+    // A crash mid-append leaves half a line.
+    appendFileSync(join(data.dir, 'audit.jsonl'), '{"seq":2,"at":"2026');
+    const reopened = AuditLog.open(data.dir, silent);
+    expect(reopened.total).toBe(1);
+    const second = reopened.append({ actor: 'gate', action: 'release', version: 4, before: pointers, after: { ...pointers, released: 4 }, note: null });
+    expect(second.seq).toBe(2);
+    const lines = readFileSync(join(data.dir, 'audit.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual([1, 2]);
+    expect(
+      AuditLog.open(data.dir, silent)
+        .recent(10)
+        .map((e) => e.seq),
+    ).toEqual([2, 1]);
+    data.remove();
+  });
+
+  it('writes nothing for an invalid entry', () => {
+    const data = tempDataDir();
+    const log = AuditLog.open(data.dir, silent);
+    expect(() => log.append({ actor: '', action: 'release', version: -1, before: pointers, after: pointers, note: null })).toThrow(/not written/);
+    expect(existsSync(join(data.dir, 'audit.jsonl'))).toBe(false);
+    data.remove();
+  });
+});
+
+describe('saved plan changes', () => {
+  const config = makeConfig({ privacy: { noiseMultiplier: 0.05 }, round: { target: 20, minReports: 3 } });
+
+  it('merge field by field, training included', () => {
+    expect(mergePlanChanges({ target: 30, training: { epochs: 2 } }, { noiseMultiplier: 1, training: { learningRate: 0.5 } })).toEqual({
+      target: 30,
+      noiseMultiplier: 1,
+      training: { epochs: 2, learningRate: 0.5 },
+    });
+  });
+
+  it('drop what the configuration no longer allows, naming it, and keep the rest', () => {
+    const raised = makeConfig({ privacy: { noiseMultiplier: 0.5 } });
+    const { overrides, dropped } = validOverrides(raised, { target: 30, noiseMultiplier: 0.1, training: { epochs: 2, momentum: 0.9 } });
+    expect(overrides).toEqual({ target: 30, training: { epochs: 2 } });
+    expect(dropped).toHaveLength(2);
+    expect(dropped).toEqual(expect.arrayContaining([expect.stringMatching(/^noiseMultiplier: .*floor 0\.5/), expect.stringMatching(/^training\.momentum: /)]));
+  });
+
+  it('apply on top of the configured plan, refusing minReports above target', () => {
+    const data = tempDataDir();
+    const store = DataStore.open(
+      data.dir,
+      () => ({
+        spec: { architecture: 'gru', vocabularySize: 100, contextLength: 2, embeddingDim: 2, hiddenUnits: 2 },
+        weights: new Float32Array(530),
+        optimizer: createServerOptimizer({ name: 'fedavg' }, 530),
+      }),
+      silent,
+    );
+    const plan = configuredPlan(config, store);
+    expect(applyPlanChange(plan, { noiseMultiplier: 1, training: { epochs: 3 } })).toMatchObject({
+      ok: true,
+      value: { noiseMultiplier: 1, target: 20, training: { epochs: 3, batchSize: 16 } },
+    });
+    expect(applyPlanChange(plan, { minReports: 25 })).toMatchObject({
+      ok: false,
+      error: { code: 'OUT_OF_BOUNDS', message: expect.stringMatching(/exceeds target 20/) },
+    });
     data.remove();
   });
 });

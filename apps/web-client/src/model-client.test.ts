@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
-import { fetchModelPayload, ModelFetchError } from './model-client';
+import { fetchModelPayload, ModelFetchError, SUGGESTION_MODEL_PATH } from './model-client';
 import { MAX_MODEL_BYTES } from './storage/schema';
 
 const weights = Float32Array.from({ length: parameterCount(TINY_SPEC) }, (_, i) => Math.cos(i) / 10);
@@ -16,10 +16,12 @@ let server: Server;
 let base: string;
 let status = 200;
 const seenIfNoneMatch: (string | undefined)[] = [];
+const seenPaths: (string | undefined)[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     seenIfNoneMatch.push(req.headers['if-none-match']);
+    seenPaths.push(req.url);
     if (status !== 200) {
       res.writeHead(status).end();
       return;
@@ -40,9 +42,12 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe('fetchModelPayload', () => {
-  it('downloads the payload bytes and the ETag', async () => {
+  it('downloads the released model’s payload bytes and the ETag', async () => {
     status = 200;
     const result = await fetchModelPayload(base);
+    // Suggestions come from the released version, never from the newest (ungated) candidate.
+    expect(seenPaths.at(-1)).toBe('/api/model/released');
+    expect(SUGGESTION_MODEL_PATH).toBe('/api/model/released');
     expect(result.status).toBe('ok');
     if (result.status !== 'ok') return;
     expect(result.etag).toBe(hash);

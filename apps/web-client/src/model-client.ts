@@ -16,14 +16,21 @@ export class ModelFetchError extends Error {
 export type ModelFetchResult = { status: 'not-modified' } | { status: 'ok'; bytes: Uint8Array; etag: string | null };
 
 /**
- * GET `${baseUrl}${path}`; with `etag` (the hash of the model we hold, as the aggregator's ETag),
- * an unchanged model costs one 304.
+ * The model the suggestion strip uses: the aggregator's *released* version. Rounds train newer
+ * candidates, which reach the strip only once the release gate (or an operator) releases them;
+ * training downloads its model from the round plan's own URL, never from here.
+ */
+export const SUGGESTION_MODEL_PATH = '/api/model/released';
+
+/**
+ * GET `${baseUrl}${path}` (the released model by default); with `etag` (the hash of the model we
+ * hold, as the aggregator's ETag), an unchanged model costs one 304.
  */
 export async function fetchModelPayload(
   baseUrl: string,
   options: { path?: string; etag?: string | null; fetchImpl?: typeof fetch } = {},
 ): Promise<ModelFetchResult> {
-  const path = options.path ?? '/api/model/latest';
+  const path = options.path ?? SUGGESTION_MODEL_PATH;
   const headers: Record<string, string> = options.etag ? { 'if-none-match': `"${options.etag}"` } : {};
   let response: Response;
   try {

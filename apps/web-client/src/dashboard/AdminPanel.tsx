@@ -38,14 +38,16 @@ export function boundViolation(value: number, bound: PlanBound | undefined): str
 interface AdminPanelProps {
   api: DashboardApi;
   paused: boolean | null;
-  /** After a change: refresh what the page shows (status, plan). */
+  /** After a change: refresh what the page shows (status, plan, audit log). */
   onChanged(): void;
+  /** The token once the aggregator accepted it, null once forgotten: the Release panel acts with it. */
+  onToken?(token: string | null): void;
 }
 
 type Message = { kind: 'ok' | 'error'; text: string } | null;
 
 /** Pause/resume and plan changes, shown only once the aggregator has accepted the admin token. */
-export function AdminPanel({ api, paused, onChanged }: AdminPanelProps) {
+export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps) {
   const [token, setToken] = useState<string | null>(storedToken);
   const [draft, setDraft] = useState('');
   const [plan, setPlan] = useState<PlanResponse | null>(null);
@@ -60,16 +62,18 @@ export function AdminPanel({ api, paused, onChanged }: AdminPanelProps) {
       if (result.ok) {
         storeToken(token);
         setPlan(result.value);
+        onToken?.(token);
         return;
       }
       // A wrong or rotated token is forgotten rather than sent again; after any other failure
       // (the aggregator unreachable) a stored token stays for the next visit.
       if (result.error.code === 'UNAUTHORIZED') storeToken(null);
       setToken(null);
+      onToken?.(null);
       setMessage({ kind: 'error', text: result.error.message });
     });
     return () => abort.abort();
-  }, [api, token]);
+  }, [api, token, onToken]);
 
   if (token === null || plan === null) {
     const unlock = (event: FormEvent) => {
@@ -103,14 +107,18 @@ export function AdminPanel({ api, paused, onChanged }: AdminPanelProps) {
     storeToken(null);
     setToken(null);
     setPlan(null);
+    onToken?.(null);
   };
-  const run = async (action: () => Promise<{ ok: true; value: unknown } | { ok: false; error: { message: string; code: string } }>, done: string) => {
+  const run = async <T,>(
+    action: () => Promise<{ ok: true; value: T } | { ok: false; error: { message: string; code: string } }>,
+    done: string | ((value: T) => string),
+  ) => {
     setBusy(true);
     setMessage(null);
     const result = await action();
     setBusy(false);
     if (result.ok) {
-      setMessage({ kind: 'ok', text: done });
+      setMessage({ kind: 'ok', text: typeof done === 'string' ? done : done(result.value) });
       onChanged();
     } else {
       if (result.error.code === 'UNAUTHORIZED') forget();
@@ -142,11 +150,15 @@ export function AdminPanel({ api, paused, onChanged }: AdminPanelProps) {
         plan={plan}
         busy={busy}
         onSubmit={(changes) =>
-          void run(async () => {
-            const result = await api.setPlan(token, changes);
-            if (result.ok) setPlan(result.value);
-            return result;
-          }, 'Plan changed: it applies from the next round.')
+          void run(
+            async () => {
+              const result = await api.setPlan(token, changes);
+              if (result.ok) setPlan(result.value);
+              return result;
+            },
+            // The aggregator says where it saved the change; an older one does not, and did not save it.
+            (answer) => answer.message ?? 'Plan changed: it applies from the next round (not saved: lost if the aggregator restarts).',
+          )
         }
       />
       {message && (

@@ -1,9 +1,10 @@
-import { useMemo, useState } from 'react';
+import { useCallback, useMemo, useState } from 'react';
 import { AdminPanel } from './AdminPanel';
 import { DashboardApi } from './api';
 import { Charts } from './Charts';
 import { ModelVersions } from './ModelVersions';
 import { NowPanel } from './NowPanel';
+import { ReleasePanel } from './ReleasePanel';
 import { RoundDetail } from './RoundDetail';
 import { RoundTable } from './RoundTable';
 import { useDashboard } from './use-dashboard';
@@ -22,8 +23,14 @@ export interface DashboardPageProps {
  */
 export function DashboardPage({ origin = window.location.origin }: DashboardPageProps) {
   const api = useMemo(() => new DashboardApi(origin), [origin]);
-  const { state, refreshStatus, reloadHistory } = useDashboard(api, origin);
+  const { state, refreshStatus, refreshRelease, reloadHistory } = useDashboard(api, origin);
   const [selected, setSelected] = useState<number | null>(null);
+  // Unlocked in the Admin panel, used by the Release panel's buttons too.
+  const [adminToken, setAdminToken] = useState<string | null>(null);
+  const refreshAfterAdmin = useCallback(() => {
+    refreshStatus();
+    refreshRelease();
+  }, [refreshStatus, refreshRelease]);
   const [dismissed, setDismissed] = useState<string | null>(null);
   const selectedRecord = useMemo(() => latestAttempt(state.rounds, selected), [state.rounds, selected]);
 
@@ -50,6 +57,8 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
 
       <NowPanel state={state} />
 
+      <ReleasePanel api={api} release={state.release} adminToken={adminToken} onChanged={refreshAfterAdmin} />
+
       <section className="dash-card" aria-label="Over time">
         <h2>Over time</h2>
         <HistoryNote state={state} onRetry={reloadHistory} />
@@ -63,16 +72,23 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
             {state.rounds.length.toLocaleString()}
           </span>
         </h2>
-        {state.rounds.length > 0 && <RoundTable rounds={state.rounds} selected={selected} onSelect={setSelected} />}
+        {state.rounds.length > 0 && <RoundTable rounds={state.rounds} audit={state.release?.audit ?? null} selected={selected} onSelect={setSelected} />}
         {selected !== null && <RoundDetail key={selected} api={api} round={selected} known={selectedRecord} onClose={() => setSelected(null)} />}
       </section>
 
       <section className="dash-card" aria-label="Model versions">
         <h2>Model versions</h2>
-        <ModelVersions api={api} rounds={state.rounds} latest={state.status?.modelVersion ?? null} oldestServed={state.status?.oldestModelVersion ?? null} />
+        <ModelVersions
+          api={api}
+          rounds={state.rounds}
+          latest={state.status?.modelVersion ?? null}
+          oldestServed={state.status?.oldestModelVersion ?? null}
+          release={state.status?.release ?? null}
+          kept={state.release?.keptVersions ?? null}
+        />
       </section>
 
-      <AdminPanel api={api} paused={state.status?.paused ?? null} onChanged={refreshStatus} />
+      <AdminPanel api={api} paused={state.status?.paused ?? null} onChanged={refreshAfterAdmin} onToken={setAdminToken} />
     </div>
   );
 }

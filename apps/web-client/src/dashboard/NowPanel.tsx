@@ -109,9 +109,14 @@ export function NowPanel({ state }: { state: DashboardState }) {
       {status && (
         <p className="dash-muted">
           <span data-testid="dash-connected-clients">{status.connectedClients}</span> clients connected,{' '}
-          <span data-testid="dash-waiting-clients">{status.waitingClients}</span> checked in and waiting; model v
-          <span data-testid="dash-model-version">{status.modelVersion}</span>; ε spent{' '}
-          <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
+          <span data-testid="dash-waiting-clients">{status.waitingClients}</span> checked in and waiting; newest model v
+          <span data-testid="dash-model-version">{status.modelVersion}</span>
+          {status.release && (
+            <>
+              , suggestions use v<span data-testid="dash-now-released">{status.release.released}</span>
+            </>
+          )}
+          ; ε spent <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
           {state.privacy?.epsilonBudget != null && ` of ${formatNumber(state.privacy.epsilonBudget)}`} at δ = {status.privacy.delta.toExponential(0)}
           {status.paused && ' — rounds are paused'}
         </p>

@@ -1,27 +1,38 @@
-import { memo } from 'react';
+import { memo, useMemo } from 'react';
 import type { RoundReport } from '@murmur/fl-core';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, formatTime } from './format';
+import { planChanges, type AuditEntry } from './schemas';
 import { useWindowedRows } from './use-windowed-rows';
 
 /** Fixed row height: the windowing arithmetic depends on every row having it (see dashboard.css). */
 export const ROW_HEIGHT_PX = 32;
 export const TABLE_HEIGHT_PX = 420;
-/** Round, status, started, duration, cohort, eval loss, top-1, top-3, ε, bytes. */
-const COLUMN_WIDTHS_REM = [4.5, 11, 12, 5.5, 5, 6, 5, 5, 6, 11];
+/** Round, status, started, duration, cohort, eval loss, top-1, top-3, ε, bytes, plan. */
+const COLUMN_WIDTHS_REM = [4.5, 11, 12, 5.5, 5, 6, 5, 5, 6, 11, 7];
 
 interface RoundTableProps {
   /** Ascending by round (the data layer's order); shown newest first. */
   rounds: readonly RoundReport[];
+  /** The audit log (newest first), to say what each plan revision changed; null before it loaded. */
+  audit?: readonly AuditEntry[] | null;
   selected: number | null;
   onSelect(round: number): void;
+}
+
+/** What each plan revision changed, from the audit log's plan entries. */
+export function planRevisionChanges(audit: readonly AuditEntry[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const entry of audit) if (entry.action === 'plan') out.set(entry.revision, planChanges(entry.before, entry.after).join(', '));
+  return out;
 }
 
 /**
  * Every finished round, newest first, with only the rows in view in the DOM: 1,000 rounds render
  * about 30 rows. A row opens the round's record.
  */
-export const RoundTable = memo(function RoundTable({ rounds, selected, onSelect }: RoundTableProps) {
+export const RoundTable = memo(function RoundTable({ rounds, audit = null, selected, onSelect }: RoundTableProps) {
   const win = useWindowedRows({ count: rounds.length, rowHeightPx: ROW_HEIGHT_PX, viewportHeightPx: TABLE_HEIGHT_PX });
+  const revisions = useMemo(() => planRevisionChanges(audit ?? []), [audit]);
   const rows: RoundReport[] = [];
   // Newest first without copying and reversing the whole list on every render.
   for (let i = win.start; i < win.end; i++) rows.push(rounds[rounds.length - 1 - i] as RoundReport);
@@ -57,41 +68,60 @@ export const RoundTable = memo(function RoundTable({ rounds, selected, onSelect 
             <th scope="col" title="received / sent by the aggregator">
               Bytes
             </th>
+            <th scope="col" title="the operator plan's revision the round ran with; marked where it changed">
+              Plan
+            </th>
           </tr>
         </thead>
         <tbody>
           {win.padTopPx > 0 && <tr aria-hidden="true" style={{ height: win.padTopPx }} />}
-          {rows.map((r, k) => (
-            <tr
-              key={r.roundId}
-              aria-rowindex={win.start + k + 2}
-              aria-selected={selected === r.round}
-              className={r.status === 'aborted' ? 'dash-round aborted' : 'dash-round'}
-              style={{ height: ROW_HEIGHT_PX }}
-              onClick={() => onSelect(r.round)}
-              data-testid="dash-round-row"
-            >
-              <td>
-                {/* The row's click handler opens it; the button makes that reachable by keyboard. */}
-                <button type="button" className="link" aria-label={`Open round ${r.round}`}>
-                  {r.round}
-                </button>
-              </td>
-              <td>{r.status === 'committed' ? 'committed' : `aborted (${r.abort?.code ?? '?'})`}</td>
-              <td>{formatTime(r.startedAt)}</td>
-              <td>{formatSeconds(Math.max(0, Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000)}</td>
-              <td>
-                {r.cohort.selected} → {r.status === 'committed' ? r.cohort.masked : 0}
-              </td>
-              <td data-testid="dash-cell-loss">{formatNumber(r.metrics?.eval.loss)}</td>
-              <td>{formatPercent(r.metrics?.eval.top1)}</td>
-              <td>{formatPercent(r.metrics?.eval.top3)}</td>
-              <td data-testid="dash-cell-epsilon">{formatNumber(r.privacy.epsilon)}</td>
-              <td>
-                {formatBytes(r.bytes.received)} / {formatBytes(r.bytes.sent)}
-              </td>
-            </tr>
-          ))}
+          {rows.map((r, k) => {
+            // The round before this one in the history (rows run newest first).
+            const previous = rounds[rounds.length - 2 - (win.start + k)];
+            // The first round knows its predecessor ran the configured plan (0); records from before revisions say nothing.
+            const before = previous ? previous.planRevision : 0;
+            const changed = r.planRevision !== undefined && before !== undefined && r.planRevision !== before;
+            return (
+              <tr
+                key={r.roundId}
+                aria-rowindex={win.start + k + 2}
+                aria-selected={selected === r.round}
+                className={r.status === 'aborted' ? 'dash-round aborted' : 'dash-round'}
+                style={{ height: ROW_HEIGHT_PX }}
+                onClick={() => onSelect(r.round)}
+                data-testid="dash-round-row"
+              >
+                <td>
+                  {/* The row's click handler opens it; the button makes that reachable by keyboard. */}
+                  <button type="button" className="link" aria-label={`Open round ${r.round}`}>
+                    {r.round}
+                  </button>
+                </td>
+                <td>{r.status === 'committed' ? 'committed' : `aborted (${r.abort?.code ?? '?'})`}</td>
+                <td>{formatTime(r.startedAt)}</td>
+                <td>{formatSeconds(Math.max(0, Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000)}</td>
+                <td>
+                  {r.cohort.selected} → {r.status === 'committed' ? r.cohort.masked : 0}
+                </td>
+                <td data-testid="dash-cell-loss">{formatNumber(r.metrics?.eval.loss)}</td>
+                <td>{formatPercent(r.metrics?.eval.top1)}</td>
+                <td>{formatPercent(r.metrics?.eval.top3)}</td>
+                <td data-testid="dash-cell-epsilon">{formatNumber(r.privacy.epsilon)}</td>
+                <td>
+                  {formatBytes(r.bytes.received)} / {formatBytes(r.bytes.sent)}
+                </td>
+                <td data-testid="dash-cell-plan" data-changed={changed || undefined}>
+                  {r.planRevision === undefined ? (
+                    '–'
+                  ) : changed ? (
+                    <mark title={revisions.get(r.planRevision) ?? `plan revision ${r.planRevision}`}>rev {r.planRevision} ✎</mark>
+                  ) : (
+                    `rev ${r.planRevision}`
+                  )}
+                </td>
+              </tr>
+            );
+          })}
           {win.padBottomPx > 0 && <tr aria-hidden="true" style={{ height: win.padBottomPx }} />}
         </tbody>
       </table>

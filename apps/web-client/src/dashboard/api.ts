@@ -4,11 +4,15 @@ import {
   pauseResponseSchema,
   planResponseSchema,
   privacySummarySchema,
+  releaseActionResponseSchema,
+  releaseViewSchema,
   roundsPageSchema,
   statusSchema,
   type DashboardStatus,
   type PlanResponse,
   type PrivacySummary,
+  type ReleaseActionResponse,
+  type ReleaseView,
   type RoundsPage,
 } from './schemas';
 
@@ -114,6 +118,21 @@ export class DashboardApi {
 
   resume(token: string): Promise<ApiResult<{ paused: boolean }>> {
     return this.#request('POST', '/api/admin/resume', pauseResponseSchema, { token });
+  }
+
+  /** Released and candidate versions, the gate's settings and recent decisions, and the audit log. */
+  release(signal?: AbortSignal): Promise<ApiResult<ReleaseView>> {
+    return this.#request('GET', '/api/release', releaseViewSchema, { signal });
+  }
+
+  /** Serves `version` for suggestions from now on (newer than the released one); audited with the note. */
+  releaseVersion(token: string, version: number, note?: string): Promise<ApiResult<ReleaseActionResponse>> {
+    return this.#request('POST', '/api/admin/release', releaseActionResponseSchema, { token, body: { version, ...(note ? { note } : {}) } });
+  }
+
+  /** Suggestions and training go back to `version` (older than the released one); audited with the note. */
+  rollBack(token: string, version: number, note?: string): Promise<ApiResult<ReleaseActionResponse>> {
+    return this.#request('POST', '/api/admin/rollback', releaseActionResponseSchema, { token, body: { version, ...(note ? { note } : {}) } });
   }
 
   /** Where the browser downloads a model version (immutable, cached by the server's ETag). */

@@ -12,9 +12,16 @@ export {
   roundsPageSchema,
   privacySummarySchema,
   pauseResponseSchema,
+  releaseViewSchema,
+  releaseActionResponseSchema,
   type LivePlan,
   type RoundsPage,
   type PrivacySummary,
+  type ReleaseView,
+  type ReleaseSummary,
+  type ReleaseActionResponse,
+  type AuditEntry,
+  type GateDecision,
 } from '@murmur/fl-core';
 export type DashboardStatus = StatusResponse;
 
@@ -27,14 +34,19 @@ export type PlanBound = z.output<typeof planBoundSchema>;
 const planPathSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$/);
 
 /**
- * GET and POST /api/admin/plan (bearer admin token). Today the aggregator answers with the bare
- * plan; the requested form adds the bounds it enforces, `{ plan, bounds }`, so the form can say
- * them before the server refuses a value. Both are accepted.
+ * GET and POST /api/admin/plan (bearer admin token). GET answers with the bare plan; POST with
+ * `{ plan, revision, persisted, message, audit }` (fl-core's planChangeResponseSchema), whose
+ * message says the change was saved. A form of either with the bounds the aggregator enforces,
+ * `{ plan, bounds }`, lets the form say them before the server refuses a value. All are accepted.
  */
 export const planResponseSchema = z
   .union([
-    z.object({ plan: livePlanSchema, bounds: z.record(planPathSchema, planBoundSchema) }),
-    livePlanSchema.transform((plan) => ({ plan, bounds: {} as Record<string, PlanBound> })),
+    z.object({
+      plan: livePlanSchema,
+      bounds: z.record(planPathSchema, planBoundSchema).default({}),
+      message: z.string().max(2000).optional(),
+    }),
+    livePlanSchema.transform((plan) => ({ plan, bounds: {} as Record<string, PlanBound>, message: undefined })),
   ])
   .superRefine((value, ctx) => {
     for (const path of Object.keys(value.bounds)) {
@@ -61,5 +73,21 @@ export function numericPlanPaths(plan: LivePlan): string[] {
       for (const [inner, v] of Object.entries(value)) if (typeof v === 'number') out.push(`${key}.${inner}`);
     }
   }
+  return out;
+}
+
+/**
+ * What an audited plan change changed, field by field in the plan's order: 'noiseMultiplier 0.05 →
+ * 1, training.epochs 1 → 2'. Empty when nothing differs.
+ */
+export function planChanges(before: LivePlan, after: LivePlan): string[] {
+  const out: string[] = [];
+  const visit = (a: unknown, b: unknown, path: string) => {
+    if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
+      const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+      for (const key of keys) visit((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], path === '' ? key : `${path}.${key}`);
+    } else if (a !== b) out.push(`${path} ${a === undefined ? '–' : String(a)} → ${b === undefined ? '–' : String(b)}`);
+  };
+  visit(before, after, '');
   return out;
 }

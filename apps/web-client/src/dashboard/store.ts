@@ -1,5 +1,5 @@
 import { COHORT_FUNNEL, ROUND_PHASES, SECAGG_PHASES, type PhaseEvent, type RoundPhase, type RoundReport, type SecAggPhase } from '@murmur/fl-core';
-import type { DashboardStatus, PrivacySummary } from './schemas';
+import type { DashboardStatus, PrivacySummary, ReleaseView } from './schemas';
 
 /**
  * The dashboard's data layer as a pure reducer: REST pages, REST snapshots and live Socket.IO
@@ -43,6 +43,8 @@ export interface DashboardState {
   /** Local clock minus server clock (ms), from the last status; corrects the countdown. */
   clockOffsetMs: number;
   privacy: PrivacySummary | null;
+  /** Released and candidate versions, gate decisions and the audit log (GET /api/release). */
+  release: ReleaseView | null;
   /** Rounds the server says exist (from the last page), to show how much history is loaded. */
   totalRounds: number | null;
   history: HistoryState;
@@ -70,6 +72,7 @@ export type DashboardAction =
   | { type: 'status'; status: DashboardStatus; fresh: boolean; serverTimeMs: number | null; receivedAt: number }
   | { type: 'statusFailed'; message: string }
   | { type: 'privacy'; privacy: PrivacySummary }
+  | { type: 'release'; release: ReleaseView }
   | { type: 'connection'; connection: Connection; detail: string | null }
   | { type: 'historyLoading' }
   | { type: 'historyFailed'; message: string }
@@ -82,6 +85,7 @@ export const initialDashboardState: DashboardState = {
   status: null,
   clockOffsetMs: 0,
   privacy: null,
+  release: null,
   totalRounds: null,
   history: 'loading',
   historyError: null,
@@ -181,6 +185,9 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
       return { ...state, statusError: action.message };
     case 'privacy':
       return { ...state, privacy: action.privacy };
+    case 'release':
+      // Answers may cross: the one that has seen more audit entries and decisions is the newer.
+      return state.release && isOlderRelease(action.release, state.release) ? state : { ...state, release: action.release };
     case 'connection':
       return { ...state, connection: action.connection, connectionDetail: action.connection === 'connected' ? null : action.detail };
     case 'historyLoading':
@@ -196,6 +203,12 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
       return unreachable;
     }
   }
+}
+
+/** Whether `a` is an older snapshot than `b`: the audit log and the decisions only grow. */
+function isOlderRelease(a: ReleaseView, b: ReleaseView): boolean {
+  const newestDecision = (v: ReleaseView) => v.decisions[0]?.round ?? 0;
+  return a.auditTotal < b.auditTotal || (a.auditTotal === b.auditTotal && newestDecision(a) < newestDecision(b));
 }
 
 /** One stage of the cohort funnel. */

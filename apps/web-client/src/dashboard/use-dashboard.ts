@@ -12,6 +12,8 @@ export interface DashboardHandle {
   state: DashboardState;
   /** Reloads the status (after an admin action). */
   refreshStatus(): void;
+  /** Reloads the release state and audit log (after a release, rollback or plan change). */
+  refreshRelease(): void;
   /** Reloads the whole history (after it failed). */
   reloadHistory(): void;
 }
@@ -57,6 +59,15 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
     });
   }, [api]);
 
+  const refreshRelease = useCallback(() => {
+    const { signal } = alive.current;
+    void api.release(signal).then((result) => {
+      if (signal.aborted) return;
+      if (result.ok) dispatch({ type: 'release', release: result.value });
+      else dispatch({ type: 'notice', message: result.error.message });
+    });
+  }, [api]);
+
   const loadHistory = useCallback(
     (catchUp: boolean) => {
       if (!catchUp) dispatch({ type: 'historyLoading' });
@@ -89,6 +100,7 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
     loadHistory(false);
     refreshStatus();
     refreshPrivacy();
+    refreshRelease();
     const close = connectLive(origin, {
       phase: (event) => {
         phaseEvents.current++;
@@ -96,9 +108,10 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
       },
       round: (report) => {
         dispatch({ type: 'round', report });
-        // A commit moves the model version and ε: refresh the snapshots now, not at the next poll.
+        // A commit moves the model version, ε and the gate: refresh the snapshots now, not at the next poll.
         refreshStatus();
         refreshPrivacy();
+        refreshRelease();
       },
       connection: (connection, detail) => {
         dispatch({ type: 'connection', connection, detail });
@@ -109,6 +122,7 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
         loadHistory(true);
         refreshStatus();
         refreshPrivacy();
+        refreshRelease();
       },
       rejected: (message) => dispatch({ type: 'rejectedEvent', message }),
     });
@@ -116,7 +130,7 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
       controller.abort();
       close();
     };
-  }, [origin, loadHistory, refreshStatus, refreshPrivacy]);
+  }, [origin, loadHistory, refreshStatus, refreshPrivacy, refreshRelease]);
 
   const inSecAgg = state.current !== null && isSecAggPhase(state.current.phase);
   useEffect(() => {
@@ -129,5 +143,5 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
     return () => clearInterval(timer);
   }, [inSecAgg, refreshStatus]);
 
-  return { state, refreshStatus, reloadHistory: useCallback(() => loadHistory(false), [loadHistory]) };
+  return { state, refreshStatus, refreshRelease, reloadHistory: useCallback(() => loadHistory(false), [loadHistory]) };
 }

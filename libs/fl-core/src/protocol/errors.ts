@@ -41,6 +41,8 @@ export const TRANSPORT_ERROR_CODES = [
   'METHOD_NOT_ALLOWED',
   /** A requested change is outside the bounds the operator configured. */
   'OUT_OF_BOUNDS',
+  /** HTTP: the request contradicts the current state (e.g. release a version older than the released one). */
+  'CONFLICT',
   /** The aggregator is shutting down. */
   'SHUTTING_DOWN',
   /** An unexpected failure inside the aggregator (logged there). */

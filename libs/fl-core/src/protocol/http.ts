@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PRIVACY_MODES } from '../privacy/modes';
 import { trainingPlanSchema } from '../train/plan';
+import { GATE_OUTCOMES, gateDecisionSchema, MAX_RELEASE_DECISIONS, TRAINING_BASES } from '../round/release';
 import { deadlinesSchema, PROTOCOL_LIMITS, ROUND_PHASES, roundReportSchema } from './schemas';
 
 /**
@@ -32,6 +33,68 @@ export const livePlanSchema = z.object({
   noiseMultiplier: finite,
 });
 
+/** Where suggestions and training stand (GET /api/status `release`, the admin answers, GET /api/release). */
+export const releaseSummarySchema = z.object({
+  /** The version browsers download for suggestions (GET /api/model/released). */
+  released: count,
+  /** The newest version that is not released: waiting for its evaluation, or refused; null when none. */
+  candidate: z.object({ version: count, base: count, outcome: z.enum(GATE_OUTCOMES) }).nullable(),
+  /** The version the next round trains from. */
+  trainingBase: count,
+  /** Where training continues after a refusal (release.trainFrom). */
+  policy: z.enum(TRAINING_BASES),
+  lastDecision: gateDecisionSchema.nullable(),
+});
+
+/** The release pointers before and after an audited action. */
+const releasePointersSchema = z.object({ released: count, trainingBase: count, candidate: count.nullable() });
+
+export const AUDIT_ACTIONS = ['plan', 'release', 'rollback'] as const;
+const auditFields = {
+  /** 1, 2, 3… in the order the entries were appended. */
+  seq: z.number().int().min(1),
+  at: isoTime,
+  /** 'admin' (the bearer of the admin token) or 'gate' (a release the gate decided). */
+  actor: z.string().min(1).max(64),
+  /** The operator's note, or the gate's reason. */
+  note: z.string().max(1200).nullable(),
+};
+
+/** One entry of the append-only audit log (<dataDir>/audit.jsonl): who changed what, when, from what to what. */
+export const auditEntrySchema = z.discriminatedUnion('action', [
+  z.object({ ...auditFields, action: z.literal('plan'), revision: count, before: livePlanSchema, after: livePlanSchema }),
+  z.object({ ...auditFields, action: z.literal('release'), version: count, before: releasePointersSchema, after: releasePointersSchema }),
+  z.object({ ...auditFields, action: z.literal('rollback'), version: count, before: releasePointersSchema, after: releasePointersSchema }),
+]);
+
+/** Most audit entries one GET /api/release answer carries (newest first). */
+export const MAX_AUDIT_PAGE = 200;
+
+/** GET /api/release: the release state with the gate's settings, its recent decisions and the audit log. */
+export const releaseViewSchema = releaseSummarySchema.extend({
+  gate: z.object({ maxUpdateNorm: finite, lossTolerance: finite, top1Tolerance: finite, requireEvaluation: z.boolean() }),
+  /** Newest first. */
+  decisions: z.array(gateDecisionSchema).max(MAX_RELEASE_DECISIONS),
+  /** Newest first, at most MAX_AUDIT_PAGE; `auditTotal` counts them all. */
+  audit: z.array(auditEntrySchema).max(MAX_AUDIT_PAGE),
+  auditTotal: count,
+  /** Versions on disk, ascending: the ones a release or rollback may name. */
+  keptVersions: z.array(count).max(100_000),
+});
+
+/** POST /api/admin/release and /api/admin/rollback. */
+export const releaseActionResponseSchema = z.object({ release: releaseSummarySchema, audit: auditEntrySchema, message: z.string().max(2000) });
+
+/** POST /api/admin/plan: the plan from the next round on, saved to the data directory. */
+export const planChangeResponseSchema = z.object({
+  plan: livePlanSchema,
+  revision: count,
+  /** Saved to the data directory before it was applied: it survives a restart. */
+  persisted: z.boolean(),
+  message: z.string().max(2000),
+  audit: auditEntrySchema,
+});
+
 /** GET /api/status: what the aggregator is doing now. */
 export const statusResponseSchema = z.object({
   phase: z.enum(ROUND_PHASES),
@@ -52,7 +115,11 @@ export const statusResponseSchema = z.object({
   waitingClients: count,
   roundsRecorded: count,
   plan: livePlanSchema,
+  /** The plan's revision (0: as configured; each admin change adds one). Readers work without it. */
+  planRevision: count.optional(),
   privacy: z.object({ mode: z.enum(PRIVACY_MODES), delta: finite, epsilon: finite.nullable() }),
+  /** Released and candidate versions and the gate's last decision. Readers work without it. */
+  release: releaseSummarySchema.optional(),
 });
 
 /** GET /api/rounds?limit=N&offset=K: round records newest first; offset counts back from the newest. */
@@ -77,6 +144,12 @@ export const privacySummarySchema = z.object({
 export const pauseResponseSchema = z.object({ paused: z.boolean() });
 
 export type LivePlan = z.output<typeof livePlanSchema>;
+export type ReleaseSummary = z.output<typeof releaseSummarySchema>;
+export type AuditEntry = z.output<typeof auditEntrySchema>;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+export type ReleaseView = z.output<typeof releaseViewSchema>;
+export type ReleaseActionResponse = z.output<typeof releaseActionResponseSchema>;
+export type PlanChangeResponse = z.output<typeof planChangeResponseSchema>;
 export type StatusResponse = z.output<typeof statusResponseSchema>;
 export type RoundsPage = z.output<typeof roundsPageSchema>;
 export type PrivacySummary = z.output<typeof privacySummarySchema>;

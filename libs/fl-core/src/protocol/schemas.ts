@@ -85,6 +85,7 @@ export const secAggDownSchema = z.discriminatedUnion('type', [peerKeysSchema, en
 export const welcomeSchema = z
   .object({
     protocolVersion: z.literal(PROTOCOL_VERSION),
+    /** The released model version (the one to suggest with, GET /api/model/released); rounds may train from a newer candidate. */
     modelVersion: nonNegativeInt,
     paused: z.boolean(),
     /** The round this client's token is selected for, if one is running: resume it, else check in. */
@@ -263,6 +264,11 @@ export const roundReportSchema = z
     bytes: z.object({ received: count, sent: count }).strict(),
     durationsMs: z.record(z.string().max(32), finite),
     backends: z.record(z.string().max(32), count),
+    /**
+     * Which revision of the operator's plan the round ran with (0: the configured plan; each
+     * admin plan change adds one, see the audit log). Absent in records written before.
+     */
+    planRevision: count.optional(),
   })
   .strict();
 
