@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSimulationArgs } from './config';
-import { runSimulation } from './run';
+import { runSimulation, trainingPhases } from './run';
 
 function config(flags: string) {
   const parsed = parseSimulationArgs(flags.split(' ').filter(Boolean));
@@ -112,12 +112,20 @@ describe('runSimulation', () => {
       // Resumed without --sampled-softmax: the next round trains on the full softmax.
       const finished = await runSimulation(config(`${federatedFlags} --rounds 2`));
       expect(finished.rounds.map((r) => r.sampledSoftmax)).toEqual([64, null]);
+      expect(trainingPhases(finished)).toEqual([
+        { from: 0, to: 1, learningRate: 0.5, serverLearningRate: 1, sampledSoftmax: 64 },
+        { from: 1, to: 2, learningRate: 0.5, serverLearningRate: 1, sampledSoftmax: null },
+      ]);
       const centralFlags = `${common} --central-only --central-optimizer adam --central-lr 0.003 --central-eval-every 0.001 --checkpoint ${dir}/central`;
       const central = await runSimulation(config(`${centralFlags} --sampled-softmax 64 --central-epochs 0.001`));
       expect(central.mode).toBe('central');
       expect(Number.isFinite(central.model.loss)).toBe(true);
       const centralFinished = await runSimulation(config(`${centralFlags} --central-epochs 0.002`));
       expect(centralFinished.curve?.map((point) => point.sampledSoftmax ?? null)).toEqual([64, null]);
+      expect(trainingPhases(centralFinished).map((phase) => [phase.learningRate, phase.sampledSoftmax])).toEqual([
+        [0.003, 64],
+        [0.003, null],
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

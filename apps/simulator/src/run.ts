@@ -462,7 +462,39 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
 
 /** What a saved model records about how it was made and how it scored. */
 function summaryForModel(report: SimulationReport) {
-  return { mode: report.mode, config: report.config, model: report.model };
+  return { mode: report.mode, config: report.config, phases: trainingPhases(report), model: report.model };
+}
+
+/**
+ * A resumed run may have changed its rates or softmax, so the final config alone does not say how
+ * the model was trained: the stretches of rounds (or epochs) that shared one setting.
+ */
+export function trainingPhases(
+  report: SimulationReport,
+): { from: number; to: number; learningRate: number | null; serverLearningRate: number | null; sampledSoftmax: number | null }[] {
+  const steps =
+    report.mode === 'federated'
+      ? report.rounds.map((r) => ({ at: r.round, learningRate: r.learningRate, serverLearningRate: r.serverLearningRate, sampledSoftmax: r.sampledSoftmax }))
+      : (report.curve ?? []).map((point) => ({
+          at: point.epochs,
+          learningRate: point.learningRate ?? null,
+          serverLearningRate: null,
+          sampledSoftmax: point.sampledSoftmax ?? null,
+        }));
+  const phases: ReturnType<typeof trainingPhases> = [];
+  let previous = 0;
+  for (const { at, ...setting } of steps) {
+    const last = phases.at(-1);
+    const same =
+      last !== undefined &&
+      last.learningRate === setting.learningRate &&
+      last.serverLearningRate === setting.serverLearningRate &&
+      last.sampledSoftmax === setting.sampledSoftmax;
+    if (same) last.to = at;
+    else phases.push({ from: previous, to: at, ...setting });
+    previous = at;
+  }
+  return phases;
 }
 
 function compareWithBest(model: EvaluationMetrics, baselines: Record<BaselineName, BaselineReport>): NonNullable<SimulationReport['comparison']> {
