@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { z } from 'zod';
 import { FAULT_PHASES, PARAMS_ENV, PROGRESS_ENV, progressEventSchema, simParamsSchema, type ProgressEvent, type SimParams } from './params';
+import { phaseLine } from './progress-text';
 
 const E2E_DIR = fileURLToPath(new URL('..', import.meta.url));
 const BUILT_CLIENT = fileURLToPath(new URL('../../apps/web-client/dist/index.html', import.meta.url));
@@ -124,7 +125,7 @@ function followProgress(file: string, params: SimParams): () => void {
         log(`fault: ${event.text}`);
         return;
       case 'phase':
-        say(`round ${event.round}: ${event.phase}${event.cohort ? ` (cohort ${event.cohort}, waiting on ${event.pending})` : ''}`);
+        say(phaseLine(event, done));
         return;
       case 'round':
         done = event.round;

@@ -48,7 +48,8 @@ export class Device {
     await context.addInitScript((binding) => {
       let last = '';
       const report = () => {
-        const text = document.querySelector('[data-testid=participation]')?.textContent ?? '';
+        // The developer wording ("round 3: selected, training"), kept behind the status bar's disclosure.
+        const text = document.querySelector('[data-testid=participation-detail]')?.textContent ?? '';
         if (text === last) return;
         last = text;
         void (window as unknown as Record<string, (t: string) => Promise<void>>)[binding]?.(text);

@@ -39,6 +39,11 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
   // Rounds arrive over the /dashboard stream: the table grows without a reload.
   await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(3);
+  // ε in plain words, next to the number it explains (issue 17): a population figure, the budget not enforced.
+  const plainWords = page.getByTestId('privacy-plain-words');
+  await expect(plainWords.getByTestId('privacy-current-epsilon')).toContainText('Shown now: ε =');
+  await expect(plainWords).toContainText('one figure for everyone taking part');
+  await expect(plainWords.getByTestId('privacy-budget')).toContainText('not enforced');
 
   // Admin: a wrong token is refused by the server and unlocks nothing; the right one pauses.
   const admin = page.getByRole('form', { name: 'Admin' });

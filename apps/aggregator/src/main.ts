@@ -17,8 +17,8 @@ if (loaded.help) {
   console.log(helpText());
   process.exit(0);
 }
-// Relative paths are relative to where `npm start` was typed (npm sets INIT_CWD), not to the
-// workspace folder npm runs the script in.
+// Relative paths are relative to where `npm start` was typed (npm sets INIT_CWD; the root script
+// runs launch.ts from there), not to the workspace folder npm runs a workspace script in.
 const invokedFrom = process.env.INIT_CWD ?? process.cwd();
 const config = { ...loaded.config, dataDir: isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(invokedFrom, loaded.config.dataDir) };
 const logger = pino({ name: 'aggregator', level: config.logLevel });

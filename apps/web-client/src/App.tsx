@@ -1,6 +1,7 @@
 import { lazy, Suspense, useEffect, useState } from 'react';
 import { Composer } from './composer/Composer';
 import { PrivacyPage } from './privacy/PrivacyPage';
+import { statusHeadline } from './ui/status-text';
 import { useRuntime } from './ui/use-runtime';
 
 // Recharts is only needed on the dashboard: its chunk loads on demand.
@@ -48,9 +49,22 @@ export function App() {
         </p>
       )}
       {state.notice && (
-        <p className="banner notice" role="alert" data-testid="notice">
-          {state.notice}
-        </p>
+        // Being offline is expected and harmless (the saved model keeps suggesting): a calm status,
+        // not a red alert. The raw error stays one tap away for whoever debugs it.
+        <div
+          className={`banner ${state.notice.kind}`}
+          role={state.notice.kind === 'offline' ? 'status' : 'alert'}
+          data-testid="notice"
+          data-kind={state.notice.kind}
+        >
+          {state.notice.text}
+          {state.notice.detail !== null && (
+            <details className="notice-detail">
+              <summary>details</summary>
+              <code>{state.notice.detail}</code>
+            </details>
+          )}
+        </div>
       )}
       <main>
         {route === 'dashboard' ? (
@@ -80,10 +94,13 @@ function StatusBar() {
     <footer className="status" aria-label="Status">
       <details>
         <summary>
+          {state.participation.roundId !== null && (
+            // Indeterminate on purpose: the worker reports no per-batch progress (a round is bounded
+            // by the plan's time budget), so a filling bar would be invented.
+            <progress className="training-progress" aria-label="This device is taking part in a training round" data-testid="training-progress" />
+          )}
           <span data-testid="participation" data-connection={state.participation.connection}>
-            {state.participation.connection === 'off'
-              ? 'not participating'
-              : `${state.participation.connection}${state.participation.activity ? `: ${state.participation.activity}` : ''}`}
+            {statusHeadline(state.participation, state.eligibility)}
           </span>
           <span data-testid="model-version">
             {state.model
@@ -94,6 +111,10 @@ function StatusBar() {
           </span>
         </summary>
         <div className="status-details">
+          <span data-testid="participation-detail">
+            connection: {state.participation.connection}
+            {state.participation.detail !== null && `; ${state.participation.detail}`}
+          </span>
           <span data-testid="backend" title={calibration?.reason}>
             {calibration
               ? `${calibration.backend}${calibration.backend === 'wasm' ? ` (${calibration.wasmThreads} thread${calibration.wasmThreads === 1 ? '' : 's'})` : ''}${calibration.fromCache ? ', cached choice' : ''}`

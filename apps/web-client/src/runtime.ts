@@ -8,6 +8,7 @@ import { decideEligibility, type Eligibility, type ParticipationPolicy } from '.
 import { DeviceMonitor } from './scheduler/environment';
 import type { SuggestionAnswer } from './suggest/requester';
 import { loadSeedPartition, seedTextId } from './seed/seed';
+import { networkNotice, type Notice } from './ui/status-text';
 
 export interface RuntimeConfig {
   origin: string;
@@ -34,7 +35,7 @@ export interface LoadedModelInfo {
 export interface RuntimeState {
   phase: 'starting' | 'ready' | 'failed' | 'deleted';
   /** The latest problem worth showing (offline, a failed download, …), or null. */
-  notice: string | null;
+  notice: Notice | null;
   crossOriginIsolated: boolean | null;
   webgpuAdapter: string | null;
   calibration: CalibrationResult | null;
@@ -51,9 +52,16 @@ export interface RuntimeState {
 
 export interface ParticipationState {
   connection: 'off' | 'connecting' | 'connected' | 'disconnected';
-  /** The latest thing that happened, in words ("round 3: training", "checked in: waiting"). */
+  /** The latest thing that happened, in plain words for the status bar ("Training on this device"). */
   activity: string | null;
+  /** The same event as the code saw it ("secure aggregation: awaitingUnmaskRequest"), for "details". */
+  detail: string | null;
   roundId: string | null;
+}
+
+/** A notice that is not about the network: its text is already meant for the person. */
+function problem(source: string, text: string): Notice {
+  return { text, detail: null, kind: 'problem', source };
 }
 
 /** Wait before enrolling again after a failure (offline, aggregator down). */
@@ -99,7 +107,7 @@ export class MurmurRuntime {
       contributions: [],
       seed: config.seed === null ? null : { partition: config.seed, status: 'loading', message: null },
       storage: null,
-      participation: { connection: 'off', activity: null, roundId: null },
+      participation: { connection: 'off', activity: null, detail: null, roundId: null },
     };
   }
 
@@ -129,14 +137,14 @@ export class MurmurRuntime {
     try {
       this.store = await LocalStore.open({
         defaultConsent: this.config.defaultConsent,
-        onInvalid: (issue) => this.set({ notice: `ignored an unreadable ${issue.store} record: ${issue.message}` }),
+        onInvalid: (issue) => this.set({ notice: problem('storage', `Ignored an unreadable ${issue.store} record: ${issue.message}`) }),
       });
       const store = this.store;
       this.set({ settings: await store.getSettings(), texts: await store.listTexts(), contributions: await store.listContributions() });
       await this.device.start();
       this.worker = new WorkerClient(this.config.createWorker());
       this.worker.onEvent = (event) => {
-        if (event.type === 'error') this.set({ notice: `training worker: ${event.message}` });
+        if (event.type === 'error') this.set({ notice: problem('worker', `The training worker reported a problem: ${event.message}`) });
         if (event.type === 'participation') void this.onParticipation(event.event);
       };
       const hello = await this.worker.hello;
@@ -166,7 +174,7 @@ export class MurmurRuntime {
       this.timers.push(setInterval(() => this.recomputeEligibility(), 1000));
       window.addEventListener('online', this.onOnline);
     } catch (error) {
-      this.set({ phase: this.state.phase === 'starting' ? 'failed' : this.state.phase, notice: (error as Error).message });
+      this.set({ phase: this.state.phase === 'starting' ? 'failed' : this.state.phase, notice: networkNotice('start', error, navigator.onLine) });
     } finally {
       await this.refreshSummary();
       this.recomputeEligibility();
@@ -223,9 +231,9 @@ export class MurmurRuntime {
     try {
       const fetched = await fetchModelPayload(this.config.origin, { etag: this.state.model.hash });
       if (fetched.status === 'ok') await this.useModel(fetched.bytes, 'network');
-      if (this.state.notice?.startsWith('model update')) this.set({ notice: null });
+      if (this.state.notice?.source === 'model update') this.set({ notice: null });
     } catch (error) {
-      this.set({ notice: `model update: ${(error as Error).message}` });
+      this.set({ notice: networkNotice('model update', error, navigator.onLine) });
     }
     await this.refreshSummary();
   }
@@ -292,7 +300,7 @@ export class MurmurRuntime {
       this.set({ examples: current.reduce((sum, r) => sum + r.count, 0) });
       this.recomputeEligibility();
     });
-    return this.deriving.catch((error: unknown) => this.set({ notice: `deriving examples: ${(error as Error).message}` }));
+    return this.deriving.catch((error: unknown) => this.set({ notice: problem('derive', `Could not prepare training examples: ${(error as Error).message}`) }));
   }
 
   /** All current examples as one set (for a training round), or null when there are none. */
@@ -341,7 +349,7 @@ export class MurmurRuntime {
     try {
       await this.requireStore().putSettings(settings);
     } catch (error) {
-      this.set({ settings: previous, notice: `could not save your choice: ${(error as Error).message}` });
+      this.set({ settings: previous, notice: problem('consent', `Could not save your choice: ${(error as Error).message}`) });
     }
     this.recomputeEligibility();
   }
@@ -412,7 +420,13 @@ export class MurmurRuntime {
       return body.token;
     } catch (error) {
       this.enrollFailedAt = Date.now();
-      this.set({ participation: { ...this.state.participation, activity: `could not enroll: ${(error as Error).message}` } });
+      this.set({
+        participation: {
+          ...this.state.participation,
+          activity: 'Cannot reach the Murmur server to register this browser; trying again shortly',
+          detail: `could not enroll: ${(error as Error).message}`,
+        },
+      });
       return null;
     }
   }
@@ -432,7 +446,7 @@ export class MurmurRuntime {
       if (!this.state.settings.consent) {
         if (this.session) this.worker.request({ type: 'stopParticipating' });
         this.session = null;
-        this.set({ participation: { connection: 'off', activity: null, roundId: null } });
+        this.set({ participation: { connection: 'off', activity: null, detail: null, roundId: null } });
         return;
       }
       const eligibility = this.wireEligibility();
@@ -441,14 +455,16 @@ export class MurmurRuntime {
       if (this.session === null) {
         const token = await this.enrollmentToken();
         if (token === null || !this.worker) return;
-        this.set({ participation: { connection: 'connecting', activity: 'connecting to the aggregator', roundId: null } });
+        this.set({
+          participation: { connection: 'connecting', activity: 'Connecting to the Murmur server…', detail: 'connecting to the aggregator', roundId: null },
+        });
         await this.worker.request({ type: 'participate', origin: this.config.origin, token, eligibility, examples: examples ?? null }).response;
       } else {
         this.worker.request({ type: 'updateParticipation', eligibility, ...(examples !== undefined ? { examples } : {}) });
       }
       this.session = { examples: this.state.examples };
     } catch (error) {
-      this.set({ notice: `participation: ${(error as Error).message}` });
+      this.set({ notice: problem('participation', `Could not start helping train: ${(error as Error).message}`) });
     } finally {
       this.syncing = false;
       if (this.resync) {
@@ -460,42 +476,71 @@ export class MurmurRuntime {
 
   private async onParticipation(event: ParticipationEvent): Promise<void> {
     const participation = this.state.participation;
-    const at = (activity: string, change: Partial<ParticipationState> = {}) => this.set({ participation: { ...participation, activity, ...change } });
+    // `words` is what the status bar says; `detail` keeps the protocol's own terms for "details".
+    const at = (words: string, detail: string, change: Partial<ParticipationState> = {}) =>
+      this.set({ participation: { ...participation, activity: words, detail, ...change } });
     switch (event.kind) {
       case 'connection':
-        at(event.status === 'connected' ? 'connected' : `disconnected (${event.detail ?? 'unknown'}); reconnecting`, { connection: event.status });
+        if (event.status === 'connected') at('Connected to the Murmur server', 'connected', { connection: event.status });
+        else
+          at('Not connected to the Murmur server: reconnecting by itself', `disconnected (${event.detail ?? 'unknown'}); reconnecting`, {
+            connection: event.status,
+          });
         return;
       case 'tokenRejected': {
         // The aggregator no longer knows our token (e.g. a fresh data directory): enroll again.
         const settings = { ...this.state.settings, enrollmentToken: null };
         await this.requireStore().putSettings(settings);
         this.session = null;
-        this.set({ settings, participation: { connection: 'disconnected', activity: `token ${event.code}; enrolling again`, roundId: null } });
+        this.set({
+          settings,
+          participation: {
+            connection: 'disconnected',
+            activity: 'Registering this browser with the server again',
+            detail: `token ${event.code}; enrolling again`,
+            roundId: null,
+          },
+        });
         void this.syncParticipation();
         return;
       }
       case 'welcome':
-        at(`connected; global model v${event.modelVersion}`, { connection: 'connected' });
+        at('Connected to the Murmur server', `connected; global model v${event.modelVersion}`, { connection: 'connected' });
         if (this.state.model && event.modelVersion !== this.state.model.version) void this.refreshModel();
         return;
       case 'checkedIn':
-        at(`checked in: ${event.status}`);
+        at(
+          event.status === 'paused' ? 'Training is paused by the server for now' : 'Ready to help when the next training round starts',
+          `checked in: ${event.status}`,
+        );
         return;
       case 'selected':
-        at(`round ${event.round}: selected, training`, { roundId: event.roundId });
+        at('Training on this device…', `round ${event.round}: selected, training`, { roundId: event.roundId });
         return;
       case 'trained':
-        at(`trained on ${event.numExamples} examples in ${event.seconds.toFixed(1)} s${event.wasClipped ? ' (update clipped)' : ''}; secure aggregation`);
+        at(
+          'Sending a protected update (your text never leaves this device)',
+          `trained on ${event.numExamples} examples in ${event.seconds.toFixed(1)} s${event.wasClipped ? ' (update clipped)' : ''}; secure aggregation`,
+        );
         return;
       case 'phase':
-        at(`secure aggregation: ${event.stage}`);
+        at('Combining your protected update with other people’s', `secure aggregation: ${event.stage}`);
         return;
       case 'roundEnd':
-        at(`round ${event.status}; model v${event.modelVersion}`, { roundId: null });
+        at(
+          event.status === 'committed' ? 'Round finished: thank you for helping' : 'This round ended without a result; your device will try again later',
+          `round ${event.status}; model v${event.modelVersion}`,
+          { roundId: null },
+        );
         if (event.status === 'committed') void this.refreshModel();
         return;
       case 'error':
-        at(`${event.from === 'server' ? 'aggregator' : 'this device'}: ${event.code}: ${event.message}`);
+        at(
+          event.from === 'server'
+            ? 'The server could not use this round’s update; it will try again'
+            : 'Training on this device hit a problem; it will try again',
+          `${event.from === 'server' ? 'aggregator' : 'this device'}: ${event.code}: ${event.message}`,
+        );
         return;
       case 'contribution':
         await this.addContribution(event.record);
@@ -526,7 +571,7 @@ export class MurmurRuntime {
       storage: null,
       settings: { consent: this.config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
       notice: null,
-      participation: { connection: 'off', activity: null, roundId: null },
+      participation: { connection: 'off', activity: null, detail: null, roundId: null },
     });
   }
 

@@ -15,6 +15,8 @@ export function Composer() {
   const editor = useRef<HTMLTextAreaElement>(null);
   const saveTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const pendingSave = useRef<Promise<string> | null>(null);
+  /** The last draft is reopened once per mount, never after the person picked or started a note. */
+  const restoredDraft = useRef(false);
   const requester = useMemo(
     () =>
       new SuggestionRequester(
@@ -52,7 +54,18 @@ export function Composer() {
     }, SAVE_DEBOUNCE_MS);
   };
 
+  // Reopen the most recently edited note: a reload used to show an empty editor, as if the draft
+  // had been lost (it was saved, only not shown).
+  const lastDraft = lastUserDraft(state.texts);
+  useEffect(() => {
+    if (restoredDraft.current || lastDraft === null) return;
+    restoredDraft.current = true;
+    setNoteId(lastDraft.id);
+    setBody(lastDraft.body);
+  }, [lastDraft]);
+
   const change = (text: string) => {
+    restoredDraft.current = true;
     setBody(text);
     if (text.trim() !== '' || noteId !== null) scheduleSave(text);
     requester.update(beforeCursor());
@@ -71,6 +84,7 @@ export function Composer() {
   };
 
   const open = (id: string | null) => {
+    restoredDraft.current = true;
     const text = id === null ? '' : (state.texts.find((t) => t.id === id)?.body ?? '');
     setNoteId(id);
     setBody(text);
@@ -120,4 +134,11 @@ export function Composer() {
       </div>
     </section>
   );
+}
+
+/** The person's most recently edited note (demo text is never a draft), or null. */
+export function lastUserDraft<T extends { source: 'user' | 'demo'; updatedAt: number }>(texts: readonly T[]): T | null {
+  let latest: T | null = null;
+  for (const text of texts) if (text.source === 'user' && (latest === null || text.updatedAt > latest.updatedAt)) latest = text;
+  return latest;
 }

@@ -32,6 +32,15 @@ describe('the over-time charts', () => {
     expect(charts[0]?.[1]).toBe(MAX_CHART_POINTS);
   });
 
+  it('label the participants axis with whole numbers, each once (a 5–6 cohort printed "6, 6, 6, 5, 5")', () => {
+    const rounds = [makeReport(1, { selected: 6 }), makeReport(2, { selected: 6, dropped: { unmasked: 1 } }), makeReport(3, { selected: 5 })];
+    render(<Charts rounds={rounds} epsilonBudget={null} />);
+    const ticks = (screen.getByTestId('dash-chart-Participants per round').getAttribute('data-y-ticks') ?? '').split(',').map(Number);
+    expect(ticks).toEqual([5, 6]);
+    // Charts of real-valued series keep Recharts' own ticks.
+    expect(screen.getByTestId('dash-chart-Federated eval loss').hasAttribute('data-y-ticks')).toBe(false);
+  });
+
   it('plot every round of a short history', () => {
     render(<Charts rounds={makeReports(30)} epsilonBudget={null} />);
     for (const [, n] of points()) expect(n).toBe(30);

@@ -2,6 +2,7 @@ import { memo, useMemo } from 'react';
 import { Area, AreaChart, CartesianGrid, Legend, Line, LineChart, ReferenceLine, Tooltip, XAxis, YAxis } from 'recharts';
 import type { RoundReport } from '@murmur/fl-core';
 import { downsampleRows } from './downsample';
+import { integerTicks, valueRange } from './ticks';
 import { formatBytes, formatNumber, formatSeconds, formatTick } from './format';
 import { backendsInUse, clipNormVaries, roundRow, type BackendKey, type RoundRow } from './series';
 
@@ -31,10 +32,12 @@ interface ChartProps {
   reference?: { y: number; label: string };
   /** Stacked areas (parts of a whole, like the backend mix) instead of lines. */
   stacked?: boolean;
+  /** Counts: whole-number y ticks, each printed once (see ticks.ts). */
+  integer?: boolean;
 }
 
 /** One over-time chart: downsampled rows, no animation (a live update redraws at once). */
-const RoundChart = memo(function RoundChart({ title, rows, series, format, reference, stacked }: ChartProps) {
+const RoundChart = memo(function RoundChart({ title, rows, series, format, reference, stacked, integer }: ChartProps) {
   const data = useMemo(
     () =>
       downsampleRows(
@@ -44,18 +47,31 @@ const RoundChart = memo(function RoundChart({ title, rows, series, format, refer
       ),
     [rows, series],
   );
+  const ticks = useMemo(() => {
+    if (!integer) return null;
+    const range = valueRange(
+      data,
+      series.map((s) => s.value),
+      stacked === true,
+    );
+    return range === null ? null : integerTicks(range[0], range[1]);
+  }, [data, series, integer, stacked]);
   const axes = (
     <>
       <CartesianGrid strokeDasharray="3 3" />
       <XAxis dataKey="round" type="number" domain={['dataMin', 'dataMax']} allowDecimals={false} />
-      <YAxis tickFormatter={format} width={72} domain={reference ? [0, (max: number) => Math.max(max, reference.y)] : ['auto', 'auto']} />
+      {ticks ? (
+        <YAxis tickFormatter={format} width={72} ticks={ticks} domain={[ticks[0] ?? 0, ticks.at(-1) ?? 1]} allowDecimals={false} />
+      ) : (
+        <YAxis tickFormatter={format} width={72} domain={reference ? [0, (max: number) => Math.max(max, reference.y)] : ['auto', 'auto']} />
+      )}
       <Tooltip formatter={(value) => (typeof value === 'number' ? format(value) : String(value))} labelFormatter={(round) => `round ${String(round)}`} />
       <Legend />
       {reference && <ReferenceLine y={reference.y} stroke="#d62728" strokeDasharray="6 3" label={reference.label} />}
     </>
   );
   return (
-    <figure className="dash-chart" data-testid={`dash-chart-${title}`} data-points={data.length}>
+    <figure className="dash-chart" data-testid={`dash-chart-${title}`} data-points={data.length} data-y-ticks={ticks?.join(',')}>
       <figcaption>{title}</figcaption>
       {stacked ? (
         <AreaChart responsive style={{ width: '100%', height: 220 }} data={data} margin={CHART_MARGIN}>
@@ -118,8 +134,8 @@ export const Charts = memo(function Charts({ rounds, epsilonBudget }: { rounds: 
       <RoundChart title="Privacy: ε spent" rows={rows} series={EPSILON} format={formatTick} {...(reference ? { reference } : {})} />
       <RoundChart title="Round duration" rows={rows} series={DURATION} format={seconds} />
       <RoundChart title="Bytes per round" rows={rows} series={BYTES} format={formatBytes} />
-      <RoundChart title="Participants per round" rows={rows} series={PARTICIPANTS} format={count} />
-      {backendSeries.length > 0 && <RoundChart title="Backend mix" rows={rows} series={backendSeries} format={count} stacked />}
+      <RoundChart title="Participants per round" rows={rows} series={PARTICIPANTS} format={count} integer />
+      {backendSeries.length > 0 && <RoundChart title="Backend mix" rows={rows} series={backendSeries} format={count} stacked integer />}
       {clipNormVaries(rows) && <RoundChart title="Clip norm (adaptive)" rows={rows} series={CLIP} format={formatTick} />}
     </div>
   );

@@ -1,4 +1,5 @@
 import { useCallback, useMemo, useState } from 'react';
+import { PrivacyInPlainWords } from '../privacy/PrivacyInPlainWords';
 import { AdminPanel } from './AdminPanel';
 import { DashboardApi } from './api';
 import { Charts } from './Charts';
@@ -56,6 +57,17 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
       )}
 
       <NowPanel state={state} />
+
+      <section className="dash-card" aria-label="Privacy explained">
+        <h2>Privacy in plain words</h2>
+        <PrivacyInPlainWords
+          epsilon={state.status?.privacy.epsilon ?? state.privacy?.epsilon ?? null}
+          delta={state.status?.privacy.delta ?? state.privacy?.delta ?? null}
+          epsilonBudget={state.privacy ? (state.privacy.epsilonBudget ?? null) : undefined}
+          {...(state.status ? { mode: state.status.privacy.mode } : {})}
+          audience="operator"
+        />
+      </section>
 
       <ReleasePanel api={api} release={state.release} adminToken={adminToken} onChanged={refreshAfterAdmin} />
 

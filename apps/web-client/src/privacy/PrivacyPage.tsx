@@ -1,5 +1,7 @@
 import { useState } from 'react';
+import { countOf, eligibilityInWords } from '../ui/status-text';
 import { useRuntime } from '../ui/use-runtime';
+import { PrivacyInPlainWords } from './PrivacyInPlainWords';
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
 const when = (ms: number) => new Date(ms).toLocaleString();
@@ -9,6 +11,8 @@ export function PrivacyPage() {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const storage = state.storage;
+  // The newest round that reported ε (the log is newest first).
+  const latestPrivacy = state.contributions.find((c) => c.epsilon !== null && c.delta !== null);
 
   const exportData = async () => {
     const bundle = await runtime.exportData();
@@ -57,17 +61,23 @@ export function PrivacyPage() {
         <input type="checkbox" data-testid="consent" checked={state.settings.consent} onChange={(event) => void runtime.setConsent(event.target.checked)} />
         Train on this device and contribute updates
       </label>
-      <p className="hint">Off until you turn it on. {state.settings.consentChangedAt !== null && `Last changed ${when(state.settings.consentChangedAt)}.`}</p>
-      <p data-testid="eligibility-detail">{state.eligibility.reason}</p>
+      <p className="hint" data-testid="consent-hint">
+        {state.settings.consent ? 'On. Training runs only while you are not using the app; turn it off at any time and it stops.' : 'Off until you turn it on.'}{' '}
+        {state.settings.consentChangedAt !== null && `Last changed ${when(state.settings.consentChangedAt)}.`}
+      </p>
+      <p data-testid="eligibility-detail" data-state={state.eligibility.state}>
+        {eligibilityInWords(state.eligibility)}
+      </p>
+      <PrivacyInPlainWords epsilon={latestPrivacy?.epsilon ?? null} delta={latestPrivacy?.delta ?? null} audience="person" />
       <h3>What is stored here</h3>
       {storage ? (
         <ul data-testid="storage-summary">
           <li>
-            {storage.texts} notes ({storage.characters.toLocaleString()} characters){storage.demoTexts > 0 && `, of which ${storage.demoTexts} demo`}
+            {countOf(storage.texts, 'note')} ({countOf(storage.characters, 'character')}){storage.demoTexts > 0 && `, of which ${storage.demoTexts} demo`}
           </li>
           <li>{storage.examples.toLocaleString()} training examples derived from them</li>
           <li>{storage.models.length === 0 ? 'no cached model' : storage.models.map((m) => `global model v${m.version} (${kb(m.bytes)})`).join(', ')}</li>
-          <li>{storage.contributions} contribution log entries</li>
+          <li>{countOf(storage.contributions, 'contribution log entry', 'contribution log entries')}</li>
           <li>
             {storage.calibrations} backend calibration{storage.calibrations === 1 ? '' : 's'}, and your consent setting
           </li>
@@ -94,7 +104,7 @@ export function PrivacyPage() {
       {state.contributions.length === 0 ? (
         <p data-testid="no-contributions">No contributions yet.</p>
       ) : (
-        <table data-testid="contribution-log">
+        <table data-testid="contribution-log" className="reflow">
           <thead>
             <tr>
               <th>when</th>
@@ -109,20 +119,25 @@ export function PrivacyPage() {
           <tbody>
             {state.contributions.map((c) => (
               <tr key={c.id ?? `${c.roundId}-${c.at}`} data-testid="contribution-row">
-                <td>{when(c.at)}</td>
-                <td>{c.roundId}</td>
-                <td>
+                <td data-label="when">{when(c.at)}</td>
+                <td data-label="round">{c.roundId}</td>
+                <td data-label="status">
                   {c.status}
                   {c.reason ? `: ${c.reason}` : ''}
                 </td>
-                <td>{kb(c.bytesSent)}</td>
-                <td>{c.epsilon === null ? '—' : c.epsilon.toFixed(2)}</td>
-                <td data-testid="contribution-backend">{c.backend}</td>
-                <td>{(c.durationMs / 1000).toFixed(1)} s</td>
+                <td data-label="sent">{kb(c.bytesSent)}</td>
+                <td data-label="ε">{c.epsilon === null ? '—' : c.epsilon.toFixed(2)}</td>
+                <td data-label="backend" data-testid="contribution-backend">
+                  {c.backend}
+                </td>
+                <td data-label="duration">{(c.durationMs / 1000).toFixed(1)} s</td>
               </tr>
             ))}
           </tbody>
         </table>
+      )}
+      {state.contributions.some((c) => c.epsilon !== null) && (
+        <p className="hint">ε in the log is the server’s figure for everyone taking part after that round, not this device’s own (see above).</p>
       )}
       <h3>Export or delete</h3>
       <button type="button" data-testid="export" onClick={() => void exportData()}>

@@ -46,7 +46,7 @@ const seconds = (ms: number) => `${Math.ceil(ms / 1000)} s`;
 
 /** The first reason not to check in, in the order a person would want to hear it. */
 export function decideEligibility(conditions: DeviceConditions, policy: ParticipationPolicy = DEFAULT_POLICY): Eligibility {
-  if (!conditions.consent) return { state: 'off', reason: 'off: you have not agreed to help train (Privacy page)' };
+  if (!conditions.consent) return { state: 'off', reason: 'off: you have not agreed to help train' };
   const waiting = (blocker: Blocker, reason: string): Eligibility => ({ state: 'waiting', blocker, reason: `waiting: ${reason}` });
   if (!conditions.ready) return waiting('not-ready', 'preparing the model on this device');
   if (!conditions.online) return waiting('offline', 'offline');

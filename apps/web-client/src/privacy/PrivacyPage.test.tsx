@@ -1,0 +1,120 @@
+// @vitest-environment jsdom
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { contributionRecordSchema, type ContributionRecord } from '../storage/schema';
+import { FakeRuntime } from '../ui/fake-runtime';
+import { RuntimeContext } from '../ui/use-runtime';
+import { PrivacyPage } from './PrivacyPage';
+import { epsilonStrength, PrivacyInPlainWords } from './PrivacyInPlainWords';
+
+afterEach(cleanup);
+
+const summary = { texts: 1, demoTexts: 0, characters: 1, examples: 60, models: [], contributions: 1, calibrations: 1 };
+
+function contribution(at: number, epsilon: number | null): ContributionRecord {
+  // Parsed, so the test cannot pass on a record the worker could never have logged.
+  return contributionRecordSchema.parse({
+    at,
+    roundId: `r${at}`,
+    modelVersion: 1,
+    status: 'contributed',
+    reason: null,
+    bytesSent: 2048,
+    bytesReceived: 1024,
+    epsilon,
+    delta: epsilon === null ? null : 1e-5,
+    backend: 'wasm',
+    durationMs: 1500,
+    numExamples: 60,
+  });
+}
+
+function renderPage(runtime: FakeRuntime) {
+  render(
+    <RuntimeContext.Provider value={runtime.asRuntime()}>
+      <PrivacyPage />
+    </RuntimeContext.Provider>,
+  );
+}
+
+describe('the privacy page', () => {
+  it('counts one note as "1 note", not "1 notes"', () => {
+    renderPage(new FakeRuntime({ storage: summary }));
+    const list = screen.getByTestId('storage-summary');
+    expect(list.textContent).toContain('1 note (1 character)');
+    expect(list.textContent).toContain('1 contribution log entry');
+    expect(list.textContent).not.toMatch(/1 notes|1 characters|1 contribution log entries/);
+  });
+
+  it('says "off until you turn it on" only while it is off', () => {
+    const runtime = new FakeRuntime();
+    renderPage(runtime);
+    expect(screen.getByTestId('consent-hint').textContent).toMatch(/^Off until you turn it on/);
+    fireEvent.click(screen.getByTestId('consent'));
+    expect(runtime.consentChanges).toEqual([true]);
+    expect(screen.getByTestId('consent-hint').textContent).toMatch(/^On\./);
+    expect(screen.getByTestId('consent-hint').textContent).not.toMatch(/Off until/);
+  });
+
+  it('explains why it waits without pointing to the page it is on', () => {
+    renderPage(new FakeRuntime());
+    expect(screen.getByTestId('eligibility-detail').textContent).not.toMatch(/Privacy page|^off:/);
+  });
+
+  it('explains the newest ε it was shown, as a population figure, and labels every log cell for the phone layout', () => {
+    const runtime = new FakeRuntime({ contributions: [contribution(3, 2918), contribution(2, 2793)], storage: summary });
+    renderPage(runtime);
+    const current = screen.getByTestId('privacy-current-epsilon').textContent ?? '';
+    expect(current).toContain('ε = 2,918');
+    expect(current).toMatch(/practically no guarantee/);
+    expect(current).toMatch(/one figure for everyone taking part/);
+    expect(current).toMatch(/not calculated for this device/);
+    for (const cell of within(screen.getByTestId('contribution-log')).getAllByRole('cell')) expect(cell.getAttribute('data-label')).toBeTruthy();
+  });
+
+  it('says there is no ε yet before any round reported one', () => {
+    renderPage(new FakeRuntime({ contributions: [contribution(1, null)] }));
+    expect(screen.getByTestId('privacy-current-epsilon').textContent).toMatch(/No ε has been reported yet/);
+  });
+
+  it('re-reads the consent switch when the runtime changes it', () => {
+    const runtime = new FakeRuntime();
+    renderPage(runtime);
+    act(() => runtime.update({ settings: { consent: true, consentChangedAt: 5, enrollmentToken: null } }));
+    expect((screen.getByTestId('consent') as HTMLInputElement).checked).toBe(true);
+  });
+});
+
+describe('privacy in plain words', () => {
+  it('reads ε by the ranges the page states', () => {
+    expect(epsilonStrength(0.5)).toBe('strong');
+    expect(epsilonStrength(1)).toBe('strong');
+    expect(epsilonStrength(8)).toBe('moderate');
+    expect(epsilonStrength(10.01)).toBe('weak');
+    expect(() => epsilonStrength(Number.NaN)).toThrow(/expected a finite ε ≥ 0, got NaN/);
+  });
+
+  it('says the budget is shown, not enforced, and how much of it is used', () => {
+    render(<PrivacyInPlainWords epsilon={6} delta={1e-5} epsilonBudget={8} audience="operator" />);
+    const budget = screen.getByTestId('privacy-budget').textContent ?? '';
+    expect(budget).toContain('budget is 8.00 (75% used)');
+    expect(budget).toMatch(/not enforced/);
+    expect(budget).toMatch(/does not stop by itself/);
+  });
+
+  it('says when no budget is set, and does not pretend to know when the page cannot tell', () => {
+    render(<PrivacyInPlainWords epsilon={null} delta={null} epsilonBudget={null} audience="operator" />);
+    expect(screen.getByTestId('privacy-budget').textContent).toMatch(/No ε budget is set/);
+    cleanup();
+    render(<PrivacyInPlainWords epsilon={null} delta={null} audience="person" />);
+    expect(screen.getByTestId('privacy-budget').textContent).toMatch(/may set an ε budget/);
+  });
+
+  it('names what ε does not cover: the server knows who took part, selection is not purely random, evaluation is not noised', () => {
+    render(<PrivacyInPlainWords epsilon={2} delta={1e-5} epsilonBudget={null} audience="person" />);
+    const text = screen.getByTestId('privacy-plain-words').textContent ?? '';
+    expect(text).toMatch(/server knows which devices took part/);
+    expect(text).toMatch(/not purely random/);
+    expect(text).toMatch(/get no noise/);
+  });
+});
