@@ -135,16 +135,10 @@ export async function runCentralTraining(options: CentralTrainingOptions): Promi
   // Patience restarts when the training changed: a run resumed at a lower rate, or to finish on the
   // full softmax. Points saved before they recorded a rate ran at the one the optimizer was built with.
   const setting = (point: Pick<CentralEvaluation, 'learningRate' | 'sampledSoftmax'>) => `${point.learningRate ?? 'first'}/${point.sampledSoftmax ?? 'full'}`;
-  const plateau = new LossPlateau();
-  let settingSoFar = curve[0] ? setting(curve[0]) : undefined;
-  for (const point of [...curve, null]) {
-    const now = setting(
-      point ?? { learningRate: options.learningRate, ...(options.sampledSoftmax !== undefined ? { sampledSoftmax: options.sampledSoftmax } : {}) },
-    );
-    if (now !== settingSoFar) plateau.restart();
-    settingSoFar = now;
-    if (point) plateau.observe(point.test.loss);
-  }
+  const plateau = LossPlateau.replay(
+    curve.map((point) => ({ loss: point.test.loss, setting: setting(point) })),
+    setting({ learningRate: options.learningRate, ...(options.sampledSoftmax !== undefined ? { sampledSoftmax: options.sampledSoftmax } : {}) }),
+  );
   let sinceBest = 0;
   let stoppedBy: CentralTrainingResult['stoppedBy'] = 'budget';
   let lastTest: EvaluationMetrics | null = null;

@@ -126,14 +126,10 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
   // full softmax, gets its full patience under the new setting.
   const setting = (record: Pick<RoundRecord, 'learningRate' | 'sampledSoftmax' | 'serverLearningRate'>) =>
     `${record.learningRate}/${record.sampledSoftmax ?? 'full'}/${record.serverLearningRate ?? storedServerRate}`;
-  const plateau = new LossPlateau();
-  let settingSoFar: string | undefined;
-  for (const record of records) {
-    if (setting(record) !== settingSoFar) plateau.restart();
-    settingSoFar = setting(record);
-    if (record.test) plateau.observe(record.test.loss);
-  }
-  if (records.length > 0 && settingSoFar !== setting({ learningRate, sampledSoftmax, serverLearningRate })) plateau.restart();
+  const plateau = LossPlateau.replay(
+    records.map((record) => ({ loss: record.test?.loss, setting: setting(record) })),
+    setting({ learningRate, sampledSoftmax, serverLearningRate }),
+  );
 
   for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {
     options.signal?.throwIfAborted();
