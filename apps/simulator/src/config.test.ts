@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HELP, parseSimulationArgs } from './config';
+import { CIFG_SPEC } from '@murmur/fl-core';
+import { modelSpecFor } from './run';
 
 describe('parseSimulationArgs', () => {
   it('applies documented defaults', () => {
@@ -44,6 +46,15 @@ describe('parseSimulationArgs', () => {
     expect(parseSimulationArgs([])).not.toHaveProperty('config.sampledSoftmax');
     expect(() => parseSimulationArgs(['--model', 'cifg', '--sampled-softmax', '0'])).toThrow(/--sampled-softmax/);
     expect(() => parseSimulationArgs(['--sampled-softmax', '64'])).toThrow(/needs the tied softmax of --model cifg, not tiny/);
+  });
+
+  it('overrides the preset model sizes, checked against the model spec', () => {
+    const parsed = parseSimulationArgs(['--model', 'cifg', '--hidden-units', '384', '--embedding-dim', '128', '--dropout', '0.2']);
+    if (parsed.help) throw new Error('unexpected help');
+    expect(modelSpecFor(parsed.config)).toEqual({ ...CIFG_SPEC, hiddenUnits: 384, embeddingDim: 128, dropout: 0.2 });
+    expect(modelSpecFor({ model: 'cifg' })).toEqual(CIFG_SPEC);
+    expect(() => parseSimulationArgs(['--hidden-units', '0'])).toThrow(/--hidden-units/);
+    expect(() => parseSimulationArgs(['--dropout', '0.9'])).toThrow(/--dropout/);
   });
 
   it('takes a tuned central run with a learning curve, checkpoints and patience', () => {

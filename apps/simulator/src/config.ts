@@ -20,6 +20,9 @@ Data
 
 Model and training
   --model NAME           tiny | reference | cifg                       (default tiny)
+  --hidden-units N       override the preset's recurrent units        (default: the preset's)
+  --embedding-dim N      override the preset's embedding size         (default: the preset's)
+  --dropout P            override the preset's training dropout, 0–0.5 (default: the preset's)
   --backend NAME         wasm | cpu                                    (default wasm)
   --epochs E             local epochs per round                        (default 1)
   --batch-size B         local minibatch size                          (default 32)
@@ -94,6 +97,9 @@ export const simulationConfigSchema = z
     clients: positiveInt.optional(),
     maxTestExamples: positiveInt.default(5000),
     model: z.enum(['tiny', 'reference', 'cifg']).default('tiny'),
+    hiddenUnits: positiveInt.max(2048).optional(),
+    embeddingDim: positiveInt.max(1024).optional(),
+    dropout: z.coerce.number().min(0).max(0.5).optional(),
     backend: z.enum(['wasm', 'cpu']).default('wasm'),
     epochs: positiveInt.max(50).default(1),
     batchSize: positiveInt.max(1024).default(32),
@@ -143,6 +149,9 @@ const STRING_FLAGS = [
   'clients',
   'max-test-examples',
   'model',
+  'hidden-units',
+  'embedding-dim',
+  'dropout',
   'backend',
   'epochs',
   'batch-size',

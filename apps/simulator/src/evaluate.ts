@@ -168,7 +168,8 @@ function meanRatio(all: BaselineRatio[]): BaselineRatio {
 
 /** The flags that fix the split: with --split-seed, the training seed does not move it. */
 function splitFlags(data: SavedModelMeta['data']): string {
-  const { seed, splitSeed, ...rest } = data;
+  // Model sizes do not change the split, so models of different sizes compare on one.
+  const { seed, splitSeed, hiddenUnits: _hidden, embeddingDim: _embedding, dropout: _dropout, ...rest } = data;
   const fixed: Record<string, unknown> = { ...rest, splitSeed: splitSeed ?? seed };
   return JSON.stringify(
     Object.keys(fixed)

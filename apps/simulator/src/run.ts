@@ -7,6 +7,7 @@ import {
   UNK_ID,
   getFlatWeights,
   MODEL_PRESETS,
+  parseModelSpec,
   parameterCount,
   partitionClients,
   runCentralTraining,
@@ -173,12 +174,34 @@ function oovRate(targets: Int32Array): number {
 
 export type DataConfig = Pick<
   SimulationConfig,
-  'corpus' | 'partition' | 'unit' | 'alpha' | 'testFraction' | 'clients' | 'maxTestExamples' | 'model' | 'seed' | 'splitSeed'
+  | 'corpus'
+  | 'partition'
+  | 'unit'
+  | 'alpha'
+  | 'testFraction'
+  | 'clients'
+  | 'maxTestExamples'
+  | 'model'
+  | 'hiddenUnits'
+  | 'embeddingDim'
+  | 'dropout'
+  | 'seed'
+  | 'splitSeed'
 >;
+
+/** The preset named by --model, with the sizes the flags override. */
+export function modelSpecFor(config: Pick<DataConfig, 'model' | 'hiddenUnits' | 'embeddingDim' | 'dropout'>): ModelSpec {
+  return parseModelSpec({
+    ...MODEL_PRESETS[config.model],
+    ...(config.hiddenUnits !== undefined ? { hiddenUnits: config.hiddenUnits } : {}),
+    ...(config.embeddingDim !== undefined ? { embeddingDim: config.embeddingDim } : {}),
+    ...(config.dropout !== undefined ? { dropout: config.dropout } : {}),
+  });
+}
 
 /** Loads and partitions the corpus and splits off the held-out clients, deterministically from the flags. */
 export function prepareData(config: DataConfig): PreparedData {
-  const spec = MODEL_PRESETS[config.model];
+  const spec = modelSpecFor(config);
   const vocabulary = createVocabulary({ size: spec.vocabularySize });
   const splitSeed = config.splitSeed ?? config.seed;
   const random = createSeededRandom(splitSeed);

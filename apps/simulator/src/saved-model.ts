@@ -17,7 +17,21 @@ export interface SavedModelMeta {
   trainedBy: { mode: 'federated' | 'central'; config: Record<string, unknown>; model: EvaluationMetrics };
 }
 
-const DATA_KEYS = ['corpus', 'partition', 'unit', 'alpha', 'testFraction', 'clients', 'maxTestExamples', 'model', 'seed', 'splitSeed'] as const;
+const DATA_KEYS = [
+  'corpus',
+  'partition',
+  'unit',
+  'alpha',
+  'testFraction',
+  'clients',
+  'maxTestExamples',
+  'model',
+  'hiddenUnits',
+  'embeddingDim',
+  'dropout',
+  'seed',
+  'splitSeed',
+] as const;
 
 export function saveModel(
   file: string,
