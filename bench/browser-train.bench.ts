@@ -16,6 +16,7 @@ import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser } from '@playwright/test';
+import { chromiumLaunchOptions } from '@murmur/e2e/chromium';
 import { MODEL_PRESETS, parameterCount, trainingPlanSchema, trainingTargetsSchema, type ModelPresetName, type TrainingTargets } from '@murmur/fl-core';
 import { resultsDir, writeReport, type Row } from './report';
 
@@ -190,19 +191,8 @@ export async function main(argv: string[]): Promise<void> {
     { backend: 'wasm', kernels: 'direct', isolated: true, batches: 20, cpuBaselineBatches: 4 },
   ];
   const spec = MODEL_PRESETS[model];
-  const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  const browser = await chromium.launch({
-    ...(existsSync(chromiumPath) ? { executablePath: chromiumPath } : {}),
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      '--enable-unsafe-webgpu',
-    ],
-  });
+  const launch = chromiumLaunchOptions();
+  const browser = await chromium.launch(launch);
   const servers = { plain: await serve(false), isolated: await serve(true) };
   const rows: Row[] = [];
   let adapter: string | null = null;
@@ -252,7 +242,16 @@ export async function main(argv: string[]): Promise<void> {
     title: `Training throughput in headless Chromium, ${model} model (${parameterCount(spec).toLocaleString('en-US')} parameters), batch 32, targets ${targets}${sampledSoftmax !== undefined ? `, sampled softmax of ${sampledSoftmax} candidates` : ''}, in the web client's worker`,
     columns: ['backend', 'kernels', 'cross-origin isolated', 'examples/s', 'tokens/s', 'tokens/worker-CPU-s', '× best stock', 'wasm threads', 'error'],
     rows,
-    config: { model, spec, targets, sampledSoftmax: sampledSoftmax ?? null, batchSize: 32, cases, webgpuAdapter: adapter, chromium: chromiumPath },
+    config: {
+      model,
+      spec,
+      targets,
+      sampledSoftmax: sampledSoftmax ?? null,
+      batchSize: 32,
+      cases,
+      webgpuAdapter: adapter,
+      chromium: launch.executablePath ?? 'playwright',
+    },
     notes: [
       `WebGPU adapter: ${adapter ?? 'none'}; WebGL and WebGPU run in software (SwiftShader) on a machine without a GPU.`,
       `examples/s counts windows of ${spec.contextLength} tokens; tokens/s counts the next tokens the loss scored (${targets === 'every' ? `${spec.contextLength} per window: synthetic windows hold no <pad>/<bos>` : 'one per window'}).`,

@@ -1,12 +1,7 @@
-import { existsSync } from 'node:fs';
 import { defineConfig } from '@playwright/test';
+import { chromiumLaunchOptions } from './chromium';
 
-/**
- * Real headless Chromium against a real aggregator (see tests/fixtures.ts). Playwright cannot
- * download its browsers here: use Debian's Chromium (CHROMIUM_PATH, default /usr/bin/chromium)
- * and fall back to Playwright's own where that is missing (a developer machine).
- */
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Real headless Chromium (see chromium.ts) against a real aggregator (see tests/fixtures.ts). */
 
 export default defineConfig({
   testDir: 'tests',
@@ -24,18 +19,6 @@ export default defineConfig({
   use: {
     browserName: 'chromium',
     headless: true,
-    launchOptions: {
-      ...(existsSync(chromiumPath) ? { executablePath: chromiumPath } : {}),
-      args: [
-        '--no-sandbox',
-        // Without these Chromium floods the closed network with refused connections.
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-        '--enable-unsafe-webgpu',
-      ],
-    },
+    launchOptions: chromiumLaunchOptions(),
   },
 });
