@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 // Pure formatting (no fl-core, whose JSON imports Playwright's loader refuses): a static import is fine.
 import { formatNumber } from '@murmur/web-client/dashboard-format';
-import { test, expect, roundReportSchema, type AggregatorHandle } from './fixtures';
+import { test, expect, roundReportSchema, startSilentClient, type AggregatorHandle } from './fixtures';
 
 // Under e2e/reports/ (ignored): docs/dashboard.png is a longer real run, kept by hand.
 const SCREENSHOT = fileURLToPath(new URL('../reports/dashboard.png', import.meta.url));
@@ -91,3 +91,98 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   await expect(page.getByTestId('dash-current-phase')).toHaveAttribute('data-phase', 'paused', { timeout: 90_000 });
   await expectTableEqualsRest(page, aggregator);
 });
+
+const VIEWPORTS = [
+  ['desktop', { width: 1280, height: 800 }],
+  ['phone', { width: 390, height: 844 }],
+] as const;
+
+/** The shown row of `round` (rows are newest first). */
+const rowOf = (page: Page, round: number) =>
+  page.getByTestId('dash-round-row').filter({ has: page.getByRole('button', { name: `Open round ${round}`, exact: true }) });
+
+for (const [size, viewport] of VIEWPORTS) {
+  test.describe(`the operator's view at ${size} size`, () => {
+    // ε after one round of 3 clients at σ = 0.05 is far above 10: the budget alert fires with the first round.
+    test.use({ viewport, aggregatorSettings: { privacy: { epsilonBudget: 10 } } });
+
+    test(`alerts in words, each round's funnel, and a time range kept in the URL (${size})`, async ({ page, aggregator, virtualClients }) => {
+      await virtualClients(3);
+      await page.goto(`${aggregator.url}/#/dashboard`);
+      await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
+      // The operator's page shows the aggregator's figures, not this browser's own device status.
+      await expect(page.getByRole('contentinfo', { name: 'Status' })).toHaveCount(0);
+      await expect(page.getByTestId('model-version')).toHaveCount(0);
+
+      // The alert the aggregator evaluates, in words, on the page.
+      const alert = page.locator('[data-testid="dash-alert"][data-kind="epsilon_budget"]');
+      await expect(alert).toBeVisible();
+      await expect(alert).toContainText('The privacy budget is spent');
+      await expect(alert).toContainText(/Privacy budget spent: ε [\d.,]+ of the budget 10 \(\d+%; alert at 80%\)/);
+      const status = (await (await page.request.get(`${aggregator.url}/api/status`)).json()) as { alerts: { kind: string }[] };
+      expect(status.alerts.map((a) => a.kind)).toContain('epsilon_budget');
+
+      // A device that is selected and never answers: the round it is drawn into closes key
+      // advertisement without it (at a deadline learnt from the first rounds' answers).
+      const silent = await startSilentClient(aggregator.url);
+      try {
+        let dropped: Awaited<ReturnType<typeof restRounds>>['rounds'][number] | undefined;
+        await expect
+          .poll(
+            async () => {
+              dropped = (await restRounds(aggregator, page)).rounds.find((r) => r.dropouts?.advertiseKeys?.silent === 1);
+              return dropped?.round ?? null;
+            },
+            { timeout: 120_000 },
+          )
+          .not.toBeNull();
+        if (!dropped) throw new Error('no round recorded the silent client');
+        // Its row's funnel equals its record and says where the device dropped and why.
+        const inSum = dropped.status === 'committed' ? dropped.cohort.masked : 0;
+        const funnel = rowOf(page, dropped.round).getByTestId('dash-cell-funnel');
+        await expect(funnel).toHaveText(`${dropped.cohort.selected} → ${inSum}`);
+        await expect(funnel).toHaveAttribute(
+          'aria-label',
+          new RegExp(
+            `^Selected ${dropped.cohort.selected}, Keys advertised ${dropped.cohort.advertised} \\(−1: 1 silent, 0 disconnected\\), .*Committed ${inSum}`,
+          ),
+        );
+        await rowOf(page, dropped.round).getByRole('button').click();
+        const detail = page.getByTestId('dash-round-detail');
+        await expect(detail.getByTestId('dash-funnel-advertised-dropped')).toHaveText('−1');
+        await expect(detail.getByTestId('dash-funnel-advertised-why')).toHaveText('1 silent, 0 disconnected');
+        await expect(detail.getByTestId('dash-funnel-committed-clients')).toHaveText(String(inSum));
+      } finally {
+        silent.close();
+      }
+      const report = (name: string) => fileURLToPath(new URL(`../reports/dashboard-${name}-${size}.png`, import.meta.url));
+      await page.getByTestId('dash-alerts').screenshot({ path: report('alerts') });
+      await page.getByRole('region', { name: 'Rounds' }).screenshot({ path: report('rounds') });
+
+      // A time range applies to the charts and the table and survives a reload through the URL.
+      await page.getByRole('radio', { name: 'Last 15 minutes' }).check();
+      await expect(page).toHaveURL(/[?&]range=15m(&|#|$)/);
+      await expect(page.getByTestId('dash-rounds-shown')).toContainText('in last 15 minutes');
+      await page.reload();
+      await expect(page.getByRole('radio', { name: 'Last 15 minutes' })).toBeChecked();
+      await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+      await expect(page.locator('[data-testid^="dash-chart-"]').first()).toBeVisible();
+
+      // Twenty minutes on (the server's clock, which the page reads from /api/status's Date header):
+      // every round ended more than 15 minutes ago, and all of them within the hour.
+      await page.route('**/api/status', async (route) => {
+        const response = await route.fetch();
+        await route.fulfill({ response, headers: { ...response.headers(), date: new Date(Date.now() + 20 * 60_000).toUTCString() } });
+      });
+      await page.reload();
+      await expect(page.getByTestId('dash-range-empty')).toBeVisible();
+      await expect(page.getByTestId('dash-round-row')).toHaveCount(0);
+      await expect(page.locator('[data-testid^="dash-chart-"]')).toHaveCount(0);
+      await page.getByRole('radio', { name: 'Last hour' }).check();
+      await expect(page).toHaveURL(/[?&]range=1h(&|#|$)/);
+      await expect.poll(() => page.getByTestId('dash-round-row').count()).toBeGreaterThanOrEqual(2);
+      await expect(page.locator('[data-testid^="dash-chart-"]').first()).toBeVisible();
+      await page.getByRole('region', { name: 'Over time' }).screenshot({ path: report('time-range') });
+    });
+  });
+}

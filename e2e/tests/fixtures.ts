@@ -5,13 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { test as base, expect, type Page } from '@playwright/test';
 import { pino } from 'pino';
 import { tsImport } from 'tsx/esm/api';
-import type { AggregatorConfig, RunningAggregator, VirtualClientPool } from '@murmur/aggregator';
+import type { AggregatorConfig, AggregatorConfigInput, RunningAggregator, VirtualClientPool } from '@murmur/aggregator';
 
 // The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
 // refuses; tsx (the loader `npm start` runs them with) loads them as they are.
 const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
-const { startAggregator, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfTheUnionClients, startVirtualClients } =
+const { startAggregator, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfTheUnionClients, startVirtualClients, startSilentClient } =
   await load<typeof import('@murmur/aggregator')>('@murmur/aggregator');
+/** A client that checks in, is selected and never answers (a dropout the aggregator records as silent). */
+export { startSilentClient };
 const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@murmur/fl-core/node');
 /** What /api/rounds and /api/release serve, for specs that compare a page with them. */
 export const { roundReportSchema, releaseViewSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
@@ -33,8 +35,12 @@ export interface AggregatorHandle {
  */
 export type E2eModel = 'tiny' | 'cifg';
 
-function config(dataDir: string, port: number, model: E2eModel): AggregatorConfig {
+/** Settings a spec changes over the fixture's (`test.use({ aggregatorSettings: … })`): privacy and alerts. */
+export type AggregatorSettings = Pick<AggregatorConfigInput, 'alerts'> & { privacy?: { epsilonBudget?: number } };
+
+function config(dataDir: string, port: number, model: E2eModel, settings: AggregatorSettings): AggregatorConfig {
   return makeConfig({
+    ...(settings.alerts ? { alerts: settings.alerts } : {}),
     port,
     host: '127.0.0.1',
     dataDir,
@@ -53,17 +59,23 @@ function config(dataDir: string, port: number, model: E2eModel): AggregatorConfi
     },
     training:
       model === 'tiny' ? { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000, targets: 'last' } : { ...DEFAULT_TRAINING },
-    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05, ...settings.privacy },
   });
 }
 
-export const test = base.extend<{ model: E2eModel; aggregator: AggregatorHandle; virtualClients: (count: number) => Promise<VirtualClientPool> }>({
+export const test = base.extend<{
+  model: E2eModel;
+  aggregatorSettings: AggregatorSettings;
+  aggregator: AggregatorHandle;
+  virtualClients: (count: number) => Promise<VirtualClientPool>;
+}>({
   model: ['tiny', { option: true }],
-  aggregator: async ({ model }, use) => {
+  aggregatorSettings: [{}, { option: true }],
+  aggregator: async ({ model, aggregatorSettings }, use) => {
     await useNodeBackend('wasm');
     const dataDir = mkdtempSync(join(tmpdir(), 'murmur-e2e-'));
     const logger = pino({ level: process.env.MURMUR_E2E_LOG ?? 'silent' });
-    let running = await startAggregator(config(dataDir, 0, model), { logger, staticDir: BUILT_CLIENT });
+    let running = await startAggregator(config(dataDir, 0, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });
     const port = running.port;
     const handle: AggregatorHandle = {
       url: running.url,
@@ -71,7 +83,7 @@ export const test = base.extend<{ model: E2eModel; aggregator: AggregatorHandle;
       running,
       async restart() {
         await running.close();
-        running = await startAggregator(config(dataDir, port, model), { logger, staticDir: BUILT_CLIENT });
+        running = await startAggregator(config(dataDir, port, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });
         handle.running = running;
       },
     };
@@ -104,4 +116,25 @@ export async function waitForReady(page: Page): Promise<void> {
 /** The names of this origin's IndexedDB databases. */
 export function databaseNames(page: Page): Promise<string[]> {
   return page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
+}
+
+/** Writes one record straight into the page's IndexedDB store, as the app would have left it (auto keys where the store has them). */
+export async function putRecord(page: Page, store: string, record: unknown): Promise<void> {
+  await page.evaluate(
+    ({ store, record }) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('murmur');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const transaction = open.result.transaction(store, 'readwrite');
+          transaction.objectStore(store).put(record);
+          transaction.oncomplete = () => {
+            open.result.close();
+            resolve();
+          };
+          transaction.onerror = () => reject(transaction.error);
+        };
+      }),
+    { store, record },
+  );
 }

@@ -4,7 +4,7 @@ import { test, expect, QA_QUERY, releaseViewSchema, roundReportSchema, type Aggr
 
 /**
  * Release gates as an operator meets them (issue 17): σ raised from 0.05 to 1.0 in the dashboard's
- * Admin panel makes a candidate the gate refuses, the page's own suggestion model stays on the
+ * Admin panel makes a candidate the gate refuses, a person's page keeps suggesting with the
  * released version, and the operator rolls back from the Release panel. At desktop and phone size.
  */
 
@@ -30,11 +30,16 @@ for (const [size, viewport] of VIEWPORTS) {
 
     test(`a harmful plan change: the gate refuses the candidate, suggestions stay on the released version, the operator rolls back (${size})`, async ({
       page,
+      browser,
       aggregator,
       virtualClients,
     }) => {
       await virtualClients(3);
-      // The page's own runtime (the status bar's model) refreshes its suggestion model every second.
+      // A person's browser beside the operator's dashboard (which shows no device status): its
+      // status bar names the model it suggests with, refreshed every second under QA_QUERY.
+      const person = await browser.newContext({ viewport });
+      const personPage = await person.newPage();
+      await personPage.goto(`${aggregator.url}/?${QA_QUERY}`);
       await page.goto(`${aggregator.url}/?${QA_QUERY}#/dashboard`);
       const panel = page.getByRole('region', { name: 'Release' });
       // A candidate is released once the next round has evaluated it.
@@ -62,8 +67,8 @@ for (const [size, viewport] of VIEWPORTS) {
       await expect(panel.getByTestId('dash-decisions')).toContainText(`v${harmful} refused`);
       await expect(panel.getByTestId('dash-audit')).toContainText('admin plan revision 1: noiseMultiplier 0.05 → 1');
       await expect(page.getByTestId('dash-cell-plan').filter({ hasText: '✎' }).first()).toBeVisible();
-      // The page suggests with the released version, not the newer candidates.
-      await expect(page.getByTestId('model-version')).toContainText(`model v${released} (`);
+      // The person's page suggests with the released version, not the newer candidates.
+      await expect(personPage.getByTestId('model-version')).toContainText(`model v${released} (`);
       const served = await page.request.get(`${aggregator.url}/api/model/released`);
       expect(served.headers()['x-model-version']).toBe(String(released));
       // Under e2e/reports/ (ignored); docs/release-panel.png is a copy of the desktop one.
@@ -79,9 +84,10 @@ for (const [size, viewport] of VIEWPORTS) {
       await expect(panel.getByTestId('dash-audit')).toContainText(
         `admin rolled back to v${target} (from v${released}); training from v${target} — σ = 1 ruined the model`,
       );
-      await expect(page.getByTestId('model-version')).toContainText(`model v${target} (`);
+      await expect(personPage.getByTestId('model-version')).toContainText(`model v${target} (`);
       const after = await restRelease(page, aggregator);
       expect(after.audit[0]).toMatchObject({ action: 'rollback', actor: 'admin', version: target, before: { released }, note: 'σ = 1 ruined the model' });
+      await person.close();
     });
   });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { buildModel, CONTRIBUTION_METRICS, createServerOptimizer, getFlatWeights, MODEL_PRESETS, wordBytes, type ModelSpec } from '@murmur/fl-core';
+import { evaluateAlerts, type AlertSources } from './alerts';
 import { AuditLog } from './audit';
 import type { AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
@@ -127,6 +128,16 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     onPhase: (event) => transport.dashboard.emit('phase', event),
     onReport: (report) => transport.dashboard.emit('round', report),
   });
+  const alertSources: AlertSources = { config, store, gate, coordinator: getCoordinator, startedAt };
+  // One evaluation serves a whole scrape (each alert gauge collects on its own) and the status
+  // polls of the same second.
+  let lastAlerts: { atMs: number; value: ReturnType<typeof evaluateAlerts> } | null = null;
+  const alertsNow = () => {
+    const now = Date.now();
+    if (!lastAlerts || now - lastAlerts.atMs >= 1000) lastAlerts = { atMs: now, value: evaluateAlerts(alertSources, now) };
+    return lastAlerts.value;
+  };
+  metrics.setAlertSource(alertsNow);
   const handler = createHttpHandler({
     config,
     adminToken,
@@ -139,6 +150,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     coordinator: getCoordinator,
     connectedClients: () => transport.connectedClients,
     disconnectToken: transport.disconnectToken,
+    alerts: () => alertsNow().checks.flatMap((check) => (check.alert ? [check.alert] : [])),
     startedAt,
     ...(staticDir !== undefined ? { staticDir } : {}),
   });

@@ -173,6 +173,28 @@ const releaseSchema = z
   })
   .strict();
 
+/**
+ * Operator alerts (alerts.ts, docs/dashboard.md): shown on the dashboard, exported as
+ * `murmur_alert_active{alert}`; prometheus/alerts.yml carries the same defaults as literals.
+ */
+const alertsSchema = z
+  .object({
+    /** Nats the newest federated eval loss may exceed the released model's before accuracy_regression fires. */
+    lossIncrease: z.number().min(0).max(100).default(0.1),
+    /** How far (a fraction: 0.02 = two points) the newest top-1 may fall below the released model's. */
+    top1Drop: z.number().min(0).max(1).default(0.02),
+    /**
+     * dropout_spike: share of a round's selected clients whose masked input never arrived. Above
+     * what over-selection (1.3: about 23%) is there to absorb.
+     */
+    dropoutShare: z.number().gt(0).max(1).default(0.3),
+    /** epsilon_budget: share of privacy.epsilonBudget spent (no alert without a budget). */
+    epsilonBudgetShare: z.number().gt(0).max(1).default(0.8),
+    /** no_commit: minutes without a committed round while rounds are not paused. */
+    noCommitMinutes: z.number().positive().max(10_080).default(15),
+  })
+  .strict();
+
 const limitsSchema = z
   .object({
     /** Socket.IO/engine.io frame limit; @default the round's largest message + 1 MiB. */
@@ -227,6 +249,7 @@ export const configSchema = z
     privacy: privacySchema.prefault({}),
     participation: participationSchema.prefault({}),
     release: releaseSchema.prefault({}),
+    alerts: alertsSchema.prefault({}),
     limits: limitsSchema.prefault({}),
   })
   .strict();
@@ -350,6 +373,41 @@ export const FLAGS: readonly Flag[] = [
     paths: [['privacy', 'epsilonBudget']],
     type: 'number',
     help: 'ε budget shown against ε spent (not enforced)',
+  },
+  {
+    flag: 'alert-loss-increase',
+    env: 'MURMUR_ALERT_LOSS_INCREASE',
+    paths: [['alerts', 'lossIncrease']],
+    type: 'number',
+    help: "alert: nats the newest federated eval loss may exceed the released model's",
+  },
+  {
+    flag: 'alert-top1-drop',
+    env: 'MURMUR_ALERT_TOP1_DROP',
+    paths: [['alerts', 'top1Drop']],
+    type: 'number',
+    help: "alert: how far the newest top-1 may fall below the released model's (0.02 = 2 points)",
+  },
+  {
+    flag: 'alert-dropout-share',
+    env: 'MURMUR_ALERT_DROPOUT_SHARE',
+    paths: [['alerts', 'dropoutShare']],
+    type: 'number',
+    help: "alert: share of a round's selected clients whose masked input never arrived",
+  },
+  {
+    flag: 'alert-epsilon-budget-share',
+    env: 'MURMUR_ALERT_EPSILON_BUDGET_SHARE',
+    paths: [['alerts', 'epsilonBudgetShare']],
+    type: 'number',
+    help: 'alert: share of --epsilon-budget spent',
+  },
+  {
+    flag: 'alert-no-commit-minutes',
+    env: 'MURMUR_ALERT_NO_COMMIT_MINUTES',
+    paths: [['alerts', 'noCommitMinutes']],
+    type: 'number',
+    help: 'alert: minutes without a committed round (not while paused)',
   },
 ];
 

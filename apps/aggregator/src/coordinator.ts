@@ -91,6 +91,8 @@ interface ActiveRound {
   /** q: the probability with which each eligible client was drawn into this round. */
   samplingRate: number;
   funnel: RoundReport['cohort'];
+  /** Who each closed phase lost, silent or disconnected (the record's `dropouts`). */
+  dropouts: NonNullable<RoundReport['dropouts']>;
   bytes: { received: number; sent: number };
   durationsMs: Record<string, number>;
   backends: Record<string, number>;
@@ -483,6 +485,7 @@ export class RoundCoordinator {
       eligible,
       samplingRate,
       funnel: { eligible, selected: n, advertised: 0, shared: 0, masked: 0, unmasked: 0 },
+      dropouts: {},
       bytes: { received: 0, sent: 0 },
       durationsMs: {},
       backends,
@@ -507,6 +510,10 @@ export class RoundCoordinator {
       if (this.#stopped) return this.#abort(r, protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`));
       const silent = pendingClients(r.server).map((id) => r.byParticipant[id] as string);
       for (const tokenId of silent) this.#participation.silent(tokenId, stage);
+      const disconnected = silent.filter((tokenId) => !this.#deps.isConnected(tokenId)).length;
+      r.dropouts[stage] = { silent: silent.length - disconnected, disconnected };
+      if (silent.length > disconnected) metrics.dropouts.inc({ phase: stage, reason: 'silent' }, silent.length - disconnected);
+      if (disconnected > 0) metrics.dropouts.inc({ phase: stage, reason: 'disconnected' }, disconnected);
       if (silent.length > 0) logger.info({ round, stage, deadlineMs, silent: silent.length }, 'phase closed without some clients; they sit out a while');
       const failure = await this.#withLock(async () => {
         // Secure aggregation must not reveal a sum of fewer than minReports inputs: the
@@ -579,6 +586,7 @@ export class RoundCoordinator {
       durationsMs: { ...r.durationsMs },
       backends: { ...r.backends },
       planRevision: r.planRevision,
+      dropouts: structuredClone(r.dropouts),
     };
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PrivacyLedger, type ParticipantEvent, type RoundReport } from '@murmur/fl-core';
+import { PrivacyLedger, statusResponseSchema, type ParticipantEvent, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startAggregator, type RunningAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
@@ -54,12 +54,29 @@ describe('dropouts and late clients', () => {
     const { aggregator } = await scenario(
       10,
       { 0: { dropOn: 'roundPlan' }, 1: { dropOn: 'peerKeys' }, 2: { dropOn: 'encryptedShares' }, 3: { dropOn: 'unmaskRequest' } },
-      { round: { target: 10, minReports: 4, checkinMs: 5_000 } },
+      { round: { target: 10, minReports: 4, checkinMs: 5_000 }, alerts: { dropoutShare: 0.25 } },
     );
     const report: RoundReport = await firstRound(aggregator);
     expect(report.abort).toBeNull();
     expect(report.status).toBe('committed');
     expect(report.cohort).toEqual({ eligible: 10, selected: 10, advertised: 9, shared: 8, masked: 7, unmasked: 6 });
+    // Where and why each left, in the durable record.
+    const gone = { silent: 0, disconnected: 1 };
+    expect(report.dropouts).toEqual({ advertiseKeys: gone, shareKeys: gone, maskedInput: gone, unmasking: gone });
+    expect((await fetch(`${aggregator.url}/api/rounds/1`).then((res) => res.json())).dropouts).toEqual(report.dropouts);
+    // 3 of 10 lost before their masked input, above the 25% configured here.
+    const status = statusResponseSchema.parse(await fetch(`${aggregator.url}/api/status`).then((res) => res.json()));
+    expect(status.alerts?.find((a) => a.kind === 'dropout_spike')).toEqual({
+      kind: 'dropout_spike',
+      value: 0.3,
+      threshold: 0.25,
+      message:
+        'Dropout spike: round 1 lost 3 of 10 selected clients before their update arrived (30%; alert above 25%): 1 at training and key advertisement (0 silent, 1 disconnected), 1 at key sharing (0 silent, 1 disconnected), 1 at masked input (0 silent, 1 disconnected).',
+    });
+    const metrics = await fetch(`${aggregator.url}/metrics`).then((res) => res.text());
+    expect(metrics).toContain('murmur_alert_active{alert="dropout_spike"} 1');
+    expect(metrics).toContain('murmur_round_dropout_ratio 0.3');
+    expect(metrics).toContain('murmur_dropouts_total{phase="unmasking",reason="disconnected"} 1');
     // Client 3 masked its input and then left: its input is in the sum (its self-mask was
     // reconstructed from the others' shares); client 2's pairwise masks were removed.
     const inSum = [3, 4, 5, 6, 7, 8, 9];
@@ -86,6 +103,13 @@ describe('dropouts and late clients', () => {
     const report = await firstRound(aggregator);
     expect(report.status).toBe('committed');
     expect(report.cohort).toMatchObject({ advertised: 5, shared: 4, masked: 4, unmasked: 4 });
+    // Connected but too late: silent, not disconnected.
+    expect(report.dropouts).toEqual({
+      advertiseKeys: { silent: 0, disconnected: 0 },
+      shareKeys: { silent: 1, disconnected: 0 },
+      maskedInput: { silent: 0, disconnected: 0 },
+      unmasking: { silent: 0, disconnected: 0 },
+    });
     const lateErrors = await eventually(
       () => {
         const found = events[4]?.filter((e) => e.type === 'error' && e.from === 'server');

@@ -5,7 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core';
+import { decodeModelPayload, PROTOCOL_VERSION, type Alert, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
@@ -28,6 +28,8 @@ export interface HttpDeps {
   coordinator: () => RoundCoordinator;
   connectedClients: () => number;
   disconnectToken: (tokenId: string) => void;
+  /** Alerts firing now (alerts.ts). */
+  alerts: () => Alert[];
   staticDir?: string;
   startedAt: number;
 }
@@ -219,6 +221,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       planRevision: coordinator.planRevision,
       privacy: { mode: config.privacy.mode, delta: config.privacy.targetDelta, epsilon: spent?.epsilon ?? null },
       release: deps.gate.summary(),
+      alerts: deps.alerts(),
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     };
   };

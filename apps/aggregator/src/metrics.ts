@@ -1,4 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AlertCheck, AlertMeasures } from './alerts';
+
+/** What the alert gauges read at each scrape (alerts.ts evaluateAlerts over the running aggregator). */
+export type AlertSource = () => { measures: AlertMeasures; checks: AlertCheck[] };
 
 /**
  * Prometheus metrics of one aggregator (a registry per instance, so tests can run several).
@@ -8,13 +12,76 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'murmur_process_' });
+  // Alerts depend on the clock (no_commit), so their gauges are computed at scrape time; NaN
+  // (nothing to measure) compares false in Prometheus, so a rule on it stays quiet.
+  let alertSource: AlertSource | null = null;
+  const measure = (gauge: Gauge, pick: (m: AlertMeasures) => number | null | boolean) => {
+    if (!alertSource) return gauge.set(Number.NaN);
+    const value = pick(alertSource().measures);
+    gauge.set(value === null ? Number.NaN : Number(value));
+  };
+  const measureGauge = (name: string, help: string, pick: (m: AlertMeasures) => number | null | boolean) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        measure(this, pick);
+      },
+    });
   return {
     registry,
+    /** Called once the aggregator's parts exist. */
+    setAlertSource(source: AlertSource) {
+      alertSource = source;
+    },
+    alertActive: new Gauge({
+      name: 'murmur_alert_active',
+      help: 'Operator alerts by kind: 1 while firing under the configured thresholds (docs/dashboard.md)',
+      labelNames: ['alert'] as const,
+      registers: [registry],
+      collect() {
+        if (!alertSource) return;
+        for (const check of alertSource().checks) this.set({ alert: check.kind }, check.active ? 1 : 0);
+      },
+    }),
+    evalLossIncrease: measureGauge(
+      'murmur_eval_loss_increase_nats',
+      "Newest federated eval loss minus the released model's (nats; NaN without both evaluations)",
+      (m) => m.lossIncreaseNats,
+    ),
+    evalTop1Drop: measureGauge(
+      'murmur_eval_top1_drop_ratio',
+      "Released model's federated top-1 minus the newest (a fraction; NaN without both evaluations)",
+      (m) => m.top1Drop,
+    ),
+    dropoutRatio: measureGauge(
+      'murmur_round_dropout_ratio',
+      "Share of the newest round's selected clients that dropped before their masked input arrived",
+      (m) => m.dropoutShare,
+    ),
+    epsilonBudgetUsed: measureGauge(
+      'murmur_privacy_epsilon_budget_used_ratio',
+      'ε spent over the configured budget (NaN without a budget)',
+      (m) => m.epsilonBudgetShare,
+    ),
+    secondsSinceCommit: measureGauge(
+      'murmur_seconds_since_last_commit',
+      'Seconds since the newest committed round (or since the aggregator started, if later)',
+      (m) => m.minutesSinceCommit * 60,
+    ),
+    paused: measureGauge('murmur_rounds_paused', '1 while an operator holds rounds', (m) => m.paused),
     rounds: new Counter({ name: 'murmur_rounds_total', help: 'Finished rounds by outcome', labelNames: ['status'] as const, registers: [registry] }),
     funnel: new Counter({
       name: 'murmur_cohort_clients_total',
       help: 'Clients through each stage of the round funnel (checked_in, eligible, selected, advertised, shared, masked, unmasked)',
       labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
+    dropouts: new Counter({
+      name: 'murmur_dropouts_total',
+      help: 'Selected clients a phase closed without, by phase and reason (silent: connected but no answer; disconnected)',
+      labelNames: ['phase', 'reason'] as const,
       registers: [registry],
     }),
     phaseSeconds: new Histogram({

@@ -84,5 +84,13 @@ describe('rounds over Socket.IO with secure aggregation and distributed DP', () 
     expect(metrics).toMatch(/murmur_rounds_total\{status="committed"\} \d+/);
     expect(metrics).toMatch(/murmur_connected_clients 6/);
     expect(metrics).toMatch(/murmur_phase_duration_seconds_bucket\{le="[^"]+",phase="maskedInput"\}/);
+    // ε passed 80% of the budget of 8 long ago: shown on the dashboard, exported for Prometheus.
+    const budgetAlert = status.alerts?.find((a) => a.kind === 'epsilon_budget');
+    expect(budgetAlert?.message).toMatch(/^Privacy budget spent: ε [\d.,]+ of the budget 8 \(\d+%; alert at 80%\)/);
+    expect(status.alerts?.map((a) => a.kind)).not.toContain('no_commit');
+    expect(metrics).toContain('murmur_alert_active{alert="epsilon_budget"} 1');
+    expect(metrics).toContain('murmur_alert_active{alert="no_commit"} 0');
+    expect(metrics).toContain('murmur_rounds_paused 0');
+    expect(metrics).toMatch(/murmur_seconds_since_last_commit \d/);
   });
 });

@@ -215,6 +215,19 @@ describe('data directory', () => {
     data.remove();
   });
 
+  it('keeps where and why clients dropped in the round record across a restart, and refuses a phase it does not know', () => {
+    const data = tempDataDir();
+    const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavg' }, dimension) });
+    const store = DataStore.open(data.dir, initial, silent);
+    const model = { weights: new Float32Array(dimension), optimizer: store.optimizer };
+    const unknownPhase = { ...report(1, 1), dropouts: { training: { silent: 1, disconnected: 0 } } } as unknown as RoundReport;
+    expect(() => store.commit({ report: unknownPhase, model })).toThrow(/invalid and was not written.*dropouts/s);
+    const dropouts = { advertiseKeys: { silent: 2, disconnected: 1 }, shareKeys: { silent: 0, disconnected: 0 } };
+    store.commit({ report: { ...report(1, 1), cohort: { eligible: 6, selected: 6, advertised: 3, shared: 3, masked: 3, unmasked: 3 }, dropouts }, model });
+    expect(DataStore.open(data.dir, initial, silent).rounds[0]?.dropouts).toEqual(dropouts);
+    data.remove();
+  });
+
   it('refuses to write an invalid record or one out of order, leaving the directory as it was', () => {
     const data = tempDataDir();
     const initial = () => ({ spec, weights: new Float32Array(dimension).fill(0.5), optimizer: createServerOptimizer({ name: 'fedavg' }, dimension) });

@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from 'react';
 import { PrivacyInPlainWords } from '../privacy/PrivacyInPlainWords';
 import { AdminPanel } from './AdminPanel';
+import { AlertsPanel } from './AlertsPanel';
 import { DashboardApi } from './api';
 import { Charts } from './Charts';
 import { ModelVersions } from './ModelVersions';
@@ -8,8 +9,10 @@ import { NowPanel } from './NowPanel';
 import { ReleasePanel } from './ReleasePanel';
 import { RoundDetail } from './RoundDetail';
 import { RoundTable } from './RoundTable';
+import { rangeStart, roundsFrom, TIME_RANGE_LABELS } from './time-range';
+import { TimeRangePicker, useClock, useTimeRange } from './TimeRangePicker';
 import { useDashboard } from './use-dashboard';
-import type { DashboardState } from './store';
+import { newestModelVersion, type DashboardState } from './store';
 import './dashboard.css';
 
 export interface DashboardPageProps {
@@ -34,6 +37,12 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
   }, [refreshStatus, refreshRelease]);
   const [dismissed, setDismissed] = useState<string | null>(null);
   const selectedRecord = useMemo(() => latestAttempt(state.rounds, selected), [state.rounds, selected]);
+  const [range, setRange] = useTimeRange();
+  // Ranges are measured on the server's clock, as the records' times are. Memoized on where the
+  // range starts, not on the clock: each status poll moves the clock offset by a few ms, and the
+  // charts should only redraw when the rounds shown change.
+  const first = rangeStart(state.rounds, range, useClock(range !== 'all') - state.clockOffsetMs);
+  const inRange = useMemo(() => roundsFrom(state.rounds, first), [state.rounds, first]);
 
   return (
     <div className="dash" data-testid="dashboard">
@@ -56,6 +65,8 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
         </p>
       )}
 
+      <AlertsPanel alerts={state.status ? (state.status.alerts ?? null) : null} />
+
       <NowPanel state={state} />
 
       <section className="dash-card" aria-label="Privacy explained">
@@ -73,8 +84,14 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
 
       <section className="dash-card" aria-label="Over time">
         <h2>Over time</h2>
+        <TimeRangePicker value={range} onChange={setRange} />
         <HistoryNote state={state} onRetry={reloadHistory} />
-        {state.rounds.length > 0 && <Charts rounds={state.rounds} epsilonBudget={state.privacy?.epsilonBudget ?? null} />}
+        {state.rounds.length > 0 && inRange.shown.length === 0 && (
+          <p className="dash-muted" data-testid="dash-range-empty">
+            No round ended in this range ({TIME_RANGE_LABELS[range].toLowerCase()}); pick a longer one to see the {state.rounds.length.toLocaleString()} loaded.
+          </p>
+        )}
+        {inRange.shown.length > 0 && <Charts rounds={inRange.shown} epsilonBudget={state.privacy?.epsilonBudget ?? null} />}
       </section>
 
       <section className="dash-card" aria-label="Rounds">
@@ -83,8 +100,16 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
           <span className="dash-muted" data-testid="dash-rounds-loaded">
             {state.rounds.length.toLocaleString()}
           </span>
+          {range !== 'all' && (
+            <span className="dash-muted" data-testid="dash-rounds-shown">
+              {' '}
+              ({inRange.shown.length.toLocaleString()} in {TIME_RANGE_LABELS[range].toLowerCase()})
+            </span>
+          )}
         </h2>
-        {state.rounds.length > 0 && <RoundTable rounds={state.rounds} audit={state.release?.audit ?? null} selected={selected} onSelect={setSelected} />}
+        {inRange.shown.length > 0 && (
+          <RoundTable rounds={inRange.shown} before={inRange.before} audit={state.release?.audit ?? null} selected={selected} onSelect={setSelected} />
+        )}
         {selected !== null && <RoundDetail key={selected} api={api} round={selected} known={selectedRecord} onClose={() => setSelected(null)} />}
       </section>
 
@@ -93,7 +118,7 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
         <ModelVersions
           api={api}
           rounds={state.rounds}
-          latest={state.status?.modelVersion ?? null}
+          latest={newestModelVersion(state)}
           oldestServed={state.status?.oldestModelVersion ?? null}
           release={state.status?.release ?? null}
           kept={state.release?.keptVersions ?? null}

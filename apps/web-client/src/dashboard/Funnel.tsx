@@ -2,7 +2,8 @@ import type { FunnelStage } from './store';
 
 /**
  * The cohort funnel as horizontal bars scaled to the selected cohort (checked-in clients may
- * outnumber it, so their bar is capped), with each phase's dropouts beside it.
+ * outnumber it, so their bar is capped), with each phase's dropouts beside it and, where the record
+ * says, why they dropped (silent or disconnected) on a line below.
  */
 export function Funnel({ stages }: { stages: readonly FunnelStage[] }) {
   const selected = stages.find((s) => s.key === 'selected')?.clients ?? null;
@@ -22,6 +23,11 @@ export function Funnel({ stages }: { stages: readonly FunnelStage[] }) {
             <span className="dash-funnel-drop" data-testid={`dash-funnel-${stage.key}-dropped`}>
               {stage.dropped !== null && stage.dropped > 0 ? `−${stage.dropped.toLocaleString()}` : ''}
             </span>
+            {stage.why && (
+              <span className="dash-funnel-why" data-testid={`dash-funnel-${stage.key}-why`}>
+                {stage.why}
+              </span>
+            )}
           </li>
         );
       })}

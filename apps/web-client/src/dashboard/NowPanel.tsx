@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { PHASE_DEADLINE, SECAGG_PHASES, type Deadlines, type RoundPhase } from '@murmur/fl-core';
 import { Funnel } from './Funnel';
 import { formatNumber, formatSeconds } from './format';
-import { isSecAggPhase, liveFunnel, reportFunnel, type CurrentRound, type DashboardState } from './store';
+import { isSecAggPhase, liveFunnel, newestModelVersion, reportFunnel, type CurrentRound, type DashboardState } from './store';
 
 const PHASE_LABELS: Record<RoundPhase, string> = {
   idle: 'Idle between rounds',
@@ -110,7 +110,7 @@ export function NowPanel({ state }: { state: DashboardState }) {
         <p className="dash-muted">
           <span data-testid="dash-connected-clients">{status.connectedClients}</span> clients connected,{' '}
           <span data-testid="dash-waiting-clients">{status.waitingClients}</span> checked in and waiting; newest model v
-          <span data-testid="dash-model-version">{status.modelVersion}</span>
+          <span data-testid="dash-model-version">{newestModelVersion(state)}</span>
           {status.release && (
             <>
               , suggestions use v<span data-testid="dash-now-released">{status.release.released}</span>

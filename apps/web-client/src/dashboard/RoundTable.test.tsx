@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { RoundTable, ROW_HEIGHT_PX, TABLE_HEIGHT_PX } from './RoundTable';
 import { rowWindow } from './use-windowed-rows';
-import { makeReports } from './test-fixtures';
+import { makeReport, makeReports } from './test-fixtures';
 
 afterEach(cleanup);
 
@@ -57,6 +57,46 @@ describe('the virtualized round table', () => {
     expect(opened).toEqual([999]);
     const selectedRow = screen.getAllByTestId('dash-round-row').find((row) => row.getAttribute('aria-selected') === 'true');
     expect(within(selectedRow as HTMLElement).getByRole('button').textContent).toBe('998');
+  });
+});
+
+describe('the cohort funnel per round', () => {
+  it('shows each stage and where clients dropped, with why', () => {
+    const report = makeReport(7, {
+      selected: 10,
+      dropped: { advertised: 2, masked: 1 },
+      dropouts: {
+        advertiseKeys: { silent: 1, disconnected: 1 },
+        shareKeys: { silent: 0, disconnected: 0 },
+        maskedInput: { silent: 1, disconnected: 0 },
+        unmasking: { silent: 0, disconnected: 0 },
+      },
+    });
+    render(<RoundTable rounds={[makeReport(6), report]} selected={null} onSelect={() => {}} />);
+    const cell = within(screen.getAllByTestId('dash-round-row')[0] as HTMLElement).getByTestId('dash-cell-funnel');
+    expect(cell.getAttribute('aria-label')).toBe(
+      'Selected 10, Keys advertised 8 (−2: 1 silent, 1 disconnected), Keys shared 8, Masked input 7 (−1: 1 silent, 0 disconnected), Unmasked 7, Committed 7',
+    );
+    expect(cell.textContent).toBe('10 → 7');
+    // Bars after a loss are marked.
+    expect([...cell.querySelectorAll('.dash-mini-bars span')].map((bar) => bar.className)).toEqual(['', 'drop', '', 'drop', '', '']);
+  });
+
+  it('an aborted round puts nothing in the sum', () => {
+    render(<RoundTable rounds={[makeReport(3, { status: 'aborted', selected: 5, dropped: { masked: 3 } })]} selected={null} onSelect={() => {}} />);
+    const cell = screen.getByTestId('dash-cell-funnel');
+    expect(cell.textContent).toBe('5 → 0');
+    expect(cell.getAttribute('aria-label')).toContain('Committed 0 (−2: round aborted: BELOW_THRESHOLD)');
+  });
+});
+
+describe('plan marks in a time range', () => {
+  it('compares the oldest shown round with the one before the range, not with the configured plan', () => {
+    const older = makeReport(1, { planRevision: 1 });
+    const shown = [makeReport(2, { planRevision: 1 }), makeReport(3, { planRevision: 2 })];
+    render(<RoundTable rounds={shown} before={older} selected={null} onSelect={() => {}} />);
+    const marks = screen.getAllByTestId('dash-cell-plan').map((cell) => cell.textContent);
+    expect(marks).toEqual(['rev 2 ✎', 'rev 1']);
   });
 });
 

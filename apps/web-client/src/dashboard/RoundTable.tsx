@@ -2,19 +2,22 @@ import { memo, useMemo } from 'react';
 import type { RoundReport } from '@murmur/fl-core';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, formatTime } from './format';
 import { planChanges, type AuditEntry } from './schemas';
+import { funnelSummary, reportFunnel } from './store';
 import { useWindowedRows } from './use-windowed-rows';
 
 /** Fixed row height: the windowing arithmetic depends on every row having it (see dashboard.css). */
 export const ROW_HEIGHT_PX = 32;
 export const TABLE_HEIGHT_PX = 420;
-/** Round, status, started, duration, cohort, eval loss, top-1, top-3, ε, bytes, plan. */
-const COLUMN_WIDTHS_REM = [4.5, 11, 12, 5.5, 5, 6, 5, 5, 6, 11, 7];
+/** Round, status, started, duration, cohort funnel, eval loss, top-1, top-3, ε, bytes, plan. */
+const COLUMN_WIDTHS_REM = [4.5, 11, 12, 5.5, 9, 6, 5, 5, 6, 11, 7];
 
 interface RoundTableProps {
   /** Ascending by round (the data layer's order); shown newest first. */
   rounds: readonly RoundReport[];
   /** The audit log (newest first), to say what each plan revision changed; null before it loaded. */
   audit?: readonly AuditEntry[] | null;
+  /** The round before the oldest shown (a time range hides it): the oldest row's plan mark compares with it. */
+  before?: RoundReport | undefined;
   selected: number | null;
   onSelect(round: number): void;
 }
@@ -30,7 +33,7 @@ export function planRevisionChanges(audit: readonly AuditEntry[]): Map<number, s
  * Every finished round, newest first, with only the rows in view in the DOM: 1,000 rounds render
  * about 30 rows. A row opens the round's record.
  */
-export const RoundTable = memo(function RoundTable({ rounds, audit = null, selected, onSelect }: RoundTableProps) {
+export const RoundTable = memo(function RoundTable({ rounds, audit = null, before: beforeShown, selected, onSelect }: RoundTableProps) {
   const win = useWindowedRows({ count: rounds.length, rowHeightPx: ROW_HEIGHT_PX, viewportHeightPx: TABLE_HEIGHT_PX });
   const revisions = useMemo(() => planRevisionChanges(audit ?? []), [audit]);
   const rows: RoundReport[] = [];
@@ -58,7 +61,7 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, selec
             <th scope="col">Status</th>
             <th scope="col">Started</th>
             <th scope="col">Duration</th>
-            <th scope="col" title="selected → inputs in the committed sum">
+            <th scope="col" title="selected → keys advertised → keys shared → masked input → unmasked → inputs in the committed sum">
               Cohort
             </th>
             <th scope="col">Eval loss</th>
@@ -77,7 +80,7 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, selec
           {win.padTopPx > 0 && <tr aria-hidden="true" style={{ height: win.padTopPx }} />}
           {rows.map((r, k) => {
             // The round before this one in the history (rows run newest first).
-            const previous = rounds[rounds.length - 2 - (win.start + k)];
+            const previous = rounds[rounds.length - 2 - (win.start + k)] ?? beforeShown;
             // The first round knows its predecessor ran the configured plan (0); records from before revisions say nothing.
             const before = previous ? previous.planRevision : 0;
             const changed = r.planRevision !== undefined && before !== undefined && r.planRevision !== before;
@@ -101,7 +104,7 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, selec
                 <td>{formatTime(r.startedAt)}</td>
                 <td>{formatSeconds(Math.max(0, Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000)}</td>
                 <td>
-                  {r.cohort.selected} → {r.status === 'committed' ? r.cohort.masked : 0}
+                  <MiniFunnel report={r} />
                 </td>
                 <td data-testid="dash-cell-loss">{formatNumber(r.metrics?.eval.loss)}</td>
                 <td>{formatPercent(r.metrics?.eval.top1)}</td>
@@ -128,3 +131,31 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, selec
     </div>
   );
 });
+
+/**
+ * A round's funnel in a table cell: one bar per stage from selection to the committed sum, scaled
+ * to the cohort, red after a stage lost clients; "selected → in the sum" beside it and every
+ * stage's count and dropouts in its title (and for screen readers).
+ */
+function MiniFunnel({ report }: { report: RoundReport }) {
+  const stages = reportFunnel(report).filter((s) => s.key !== 'eligible');
+  const selected = report.cohort.selected;
+  const summary = funnelSummary(stages);
+  const inSum = stages.at(-1)?.clients ?? 0;
+  return (
+    <span className="dash-mini-funnel" title={summary} aria-label={summary} data-testid="dash-cell-funnel" role="img">
+      <span className="dash-mini-bars" aria-hidden="true">
+        {stages.map((s) => (
+          <span
+            key={s.key}
+            className={s.dropped ? 'drop' : undefined}
+            style={{ height: `${selected > 0 ? Math.max(8, (100 * (s.clients ?? 0)) / selected) : 8}%` }}
+          />
+        ))}
+      </span>
+      <span aria-hidden="true">
+        {selected} → {inSum}
+      </span>
+    </span>
+  );
+}

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { PhaseEvent } from '@murmur/fl-core';
-import { applyPhaseEvent, applyStatus, dashboardReducer, initialDashboardState, liveFunnel, mergeRounds, reportFunnel, type DashboardState } from './store';
+import {
+  applyPhaseEvent,
+  applyStatus,
+  dashboardReducer,
+  funnelSummary,
+  initialDashboardState,
+  liveFunnel,
+  mergeRounds,
+  newestModelVersion,
+  reportFunnel,
+  type DashboardState,
+} from './store';
 import { makeReport, makeReports } from './test-fixtures';
 import type { DashboardStatus } from './schemas';
 
@@ -169,7 +180,66 @@ describe('funnels of finished rounds', () => {
 
   it('commits nothing from an aborted round', () => {
     const funnel = reportFunnel(makeReport(4, { status: 'aborted', dropped: { masked: 18 } }));
-    expect(funnel.at(-1)).toMatchObject({ key: 'committed', clients: 0, dropped: 2 });
+    expect(funnel.at(-1)).toMatchObject({ key: 'committed', clients: 0, dropped: 2, why: 'round aborted: BELOW_THRESHOLD' });
+  });
+
+  it('says why clients dropped where the record tells, and sums the funnel up in one line', () => {
+    const report = makeReport(5, {
+      selected: 10,
+      dropped: { advertised: 3, masked: 1 },
+      dropouts: {
+        advertiseKeys: { silent: 2, disconnected: 1 },
+        shareKeys: { silent: 0, disconnected: 0 },
+        maskedInput: { silent: 0, disconnected: 1 },
+        unmasking: { silent: 0, disconnected: 0 },
+      },
+    });
+    const funnel = reportFunnel(report);
+    expect(funnel.map((s) => s.why)).toEqual([null, null, '2 silent, 1 disconnected', null, '0 silent, 1 disconnected', null, null]);
+    expect(funnelSummary(funnel)).toBe(
+      'Selected 10, Keys advertised 7 (−3: 2 silent, 1 disconnected), Keys shared 7, Masked input 6 (−1: 0 silent, 1 disconnected), Unmasked 6, Committed 6',
+    );
+    // Stages after an abort lost their clients to it, not to silence.
+    const aborted = makeReport(7, {
+      status: 'aborted',
+      selected: 3,
+      dropped: { advertised: 1, shared: 2 },
+      dropouts: { advertiseKeys: { silent: 1, disconnected: 0 } },
+    });
+    expect(reportFunnel(aborted).map((s) => [s.key, s.dropped, s.why])).toEqual([
+      ['eligible', null, null],
+      ['selected', null, null],
+      ['advertised', 1, '1 silent, 0 disconnected'],
+      ['shared', 2, 'round aborted: BELOW_THRESHOLD'],
+      ['masked', 0, null],
+      ['unmasked', 0, null],
+      ['committed', 0, null],
+    ]);
+    // Records from before dropouts were recorded: counts without reasons.
+    expect(reportFunnel(makeReport(6, { dropped: { shared: 2 } })).find((s) => s.key === 'shared')).toMatchObject({ dropped: 2, why: null });
+  });
+});
+
+describe('the newest model version', () => {
+  it('does not lag a streamed round behind the status refresh it triggers', () => {
+    const before = dashboardReducer(initialDashboardState, {
+      type: 'status',
+      status: status({ modelVersion: 4 }),
+      fresh: true,
+      serverTimeMs: null,
+      receivedAt: 0,
+    });
+    expect(newestModelVersion(before)).toBe(4);
+    // Round 5 committed v5: shown at once, before /api/status answers.
+    const streamed = dashboardReducer(before, { type: 'round', report: makeReport(5) });
+    expect(newestModelVersion(streamed)).toBe(5);
+    // An aborted round makes no version; an older status answered late does not move it back.
+    const aborted = dashboardReducer(streamed, { type: 'round', report: makeReport(6, { status: 'aborted' }) });
+    expect(newestModelVersion(aborted)).toBe(5);
+    expect(
+      newestModelVersion(dashboardReducer(aborted, { type: 'status', status: status({ modelVersion: 3 }), fresh: true, serverTimeMs: null, receivedAt: 0 })),
+    ).toBe(5);
+    expect(newestModelVersion(initialDashboardState)).toBeNull();
   });
 });
 

@@ -219,7 +219,17 @@ export interface FunnelStage {
   clients: number | null;
   /** Lost since the previous stage; null for the first stage or when either count is unknown. */
   dropped: number | null;
+  /** Why they were lost ("2 silent, 1 disconnected", an abort's code), when the record says. */
+  why: string | null;
 }
+
+/** The phase whose close decides how many reach each stage (its dropouts are the stage's losses). */
+const PHASE_OF_STAGE: Partial<Record<FunnelStage['key'], SecAggPhase>> = {
+  advertised: 'advertiseKeys',
+  shared: 'shareKeys',
+  masked: 'maskedInput',
+  unmasked: 'unmasking',
+};
 
 const FUNNEL_LABELS: Record<FunnelStage['key'], string> = {
   eligible: 'Checked in',
@@ -231,14 +241,14 @@ const FUNNEL_LABELS: Record<FunnelStage['key'], string> = {
   committed: 'Committed',
 };
 
-function withDrops(counts: [FunnelStage['key'], number | null][]): FunnelStage[] {
+function withDrops(counts: [FunnelStage['key'], number | null][], whyAt: (key: FunnelStage['key']) => string | null = () => null): FunnelStage[] {
   const clientsAt = (key: FunnelStage['key']) => counts.find(([k]) => k === key)?.[1] ?? null;
   return counts.map(([key, clients], i) => {
     // "Checked in" is everyone eligible, not a phase the selection drops from. "Committed" counts
     // the masked inputs in the sum, so its losses are against masked input, not unmasking.
     const from = i <= 1 ? null : key === 'committed' ? clientsAt('masked') : (counts[i - 1] as [FunnelStage['key'], number | null])[1];
     const dropped = from !== null && clients !== null ? from - clients : null;
-    return { key, label: FUNNEL_LABELS[key], clients, dropped };
+    return { key, label: FUNNEL_LABELS[key], clients, dropped, why: dropped !== null && dropped > 0 ? whyAt(key) : null };
   });
 }
 
@@ -249,15 +259,50 @@ function withDrops(counts: [FunnelStage['key'], number | null][]): FunnelStage[]
  */
 export function reportFunnel(report: RoundReport): FunnelStage[] {
   const c = report.cohort;
-  return withDrops([
-    ['eligible', c.eligible],
-    ['selected', c.selected],
-    ['advertised', c.advertised],
-    ['shared', c.shared],
-    ['masked', c.masked],
-    ['unmasked', c.unmasked],
-    ['committed', report.status === 'committed' ? c.masked : 0],
-  ]);
+  return withDrops(
+    [
+      ['eligible', c.eligible],
+      ['selected', c.selected],
+      ['advertised', c.advertised],
+      ['shared', c.shared],
+      ['masked', c.masked],
+      ['unmasked', c.unmasked],
+      ['committed', report.status === 'committed' ? c.masked : 0],
+    ],
+    (key) => {
+      if (key === 'committed') return report.abort ? `round aborted: ${report.abort.code}` : null;
+      const phase = PHASE_OF_STAGE[key];
+      const d = phase ? report.dropouts?.[phase] : undefined;
+      if (d) return `${d.silent} silent, ${d.disconnected} disconnected`;
+      // A phase the record has no dropouts for never closed: its clients were lost to the abort.
+      return report.dropouts && report.abort ? `round aborted: ${report.abort.code}` : null;
+    },
+  );
+}
+
+/** The round's funnel in one line, for a table cell's title and screen readers. */
+export function funnelSummary(stages: readonly FunnelStage[]): string {
+  return stages
+    .filter((s) => s.key !== 'eligible' && s.clients !== null)
+    .map((s) => `${s.label} ${s.clients}${s.dropped ? ` (−${s.dropped}${s.why ? `: ${s.why}` : ''})` : ''}`)
+    .join(', ');
+}
+
+/**
+ * The newest model version: the status snapshot's, or the newest committed round's if a round
+ * event arrived before the status refresh it triggers (the version only grows).
+ */
+export function newestModelVersion(state: Pick<DashboardState, 'status' | 'rounds'>): number | null {
+  let fromRounds: number | null = null;
+  for (let i = state.rounds.length - 1; i >= 0; i--) {
+    const r = state.rounds[i] as RoundReport;
+    if (r.status === 'committed') {
+      fromRounds = r.modelVersion.to;
+      break;
+    }
+  }
+  if (state.status === null) return fromRounds;
+  return fromRounds === null ? state.status.modelVersion : Math.max(state.status.modelVersion, fromRounds);
 }
 
 /**

@@ -14,6 +14,8 @@ export interface ReportOptions {
   backends?: Record<string, number>;
   startedAtMs?: number;
   planRevision?: number;
+  /** Who each phase closed without (the aggregator's record since dropouts were recorded). */
+  dropouts?: RoundReport['dropouts'];
 }
 
 const T0 = Date.UTC(2026, 11, 1, 8, 0, 0);
@@ -64,6 +66,7 @@ export function makeReport(round: number, options: ReportOptions = {}): RoundRep
     durationsMs: { advertiseKeys: durationMs / 2, shareKeys: durationMs / 8, maskedInput: durationMs / 4, unmasking: durationMs / 8 },
     backends: options.backends ?? { webgpu: Math.floor(selected / 2), wasm: selected - Math.floor(selected / 2) },
     ...(options.planRevision !== undefined ? { planRevision: options.planRevision } : {}),
+    ...(options.dropouts !== undefined ? { dropouts: options.dropouts } : {}),
   });
 }
 

@@ -95,6 +95,23 @@ export const planChangeResponseSchema = z.object({
   audit: auditEntrySchema,
 });
 
+/**
+ * Operator alerts the aggregator evaluates (apps/aggregator/src/alerts.ts); the same names label
+ * its Prometheus gauge `murmur_alert_active{alert}` and its alerting rules.
+ */
+export const ALERT_KINDS = ['accuracy_regression', 'dropout_spike', 'epsilon_budget', 'no_commit'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/** One firing alert: what was measured against which threshold, and a sentence for people. */
+export const alertSchema = z.object({
+  kind: z.enum(ALERT_KINDS),
+  /** The measurement in the threshold's unit (nats, a share, minutes). */
+  value: finite,
+  threshold: finite,
+  message: z.string().max(500),
+});
+export type Alert = z.output<typeof alertSchema>;
+
 /** GET /api/status: what the aggregator is doing now. */
 export const statusResponseSchema = z.object({
   phase: z.enum(ROUND_PHASES),
@@ -120,6 +137,8 @@ export const statusResponseSchema = z.object({
   privacy: z.object({ mode: z.enum(PRIVACY_MODES), delta: finite, epsilon: finite.nullable() }),
   /** Released and candidate versions and the gate's last decision. Readers work without it. */
   release: releaseSummarySchema.optional(),
+  /** Alerts firing now (none: an empty list). Readers work without it. */
+  alerts: z.array(alertSchema).max(ALERT_KINDS.length).optional(),
 });
 
 /** GET /api/rounds?limit=N&offset=K: round records newest first; offset counts back from the newest. */

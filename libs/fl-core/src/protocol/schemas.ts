@@ -224,6 +224,12 @@ export const phaseEventSchema = z
 const count = nonNegativeInt;
 const nullableFinite = finite.nullable();
 
+/**
+ * Selected clients a secure-aggregation phase closed without: still connected but silent at its
+ * deadline, or disconnected (past the reconnection grace). Their sum is the funnel's drop at that phase.
+ */
+export const phaseDropoutSchema = z.object({ silent: count, disconnected: count }).strict();
+
 /** One round's durable record: what /api/rounds serves and /dashboard streams. */
 export const roundReportSchema = z
   .object({
@@ -269,6 +275,8 @@ export const roundReportSchema = z
      * admin plan change adds one, see the audit log). Absent in records written before.
      */
     planRevision: count.optional(),
+    /** Who each phase closed without, and why (absent: records written before, or a phase never closed). */
+    dropouts: z.partialRecord(z.enum(SECAGG_PHASES), phaseDropoutSchema).optional(),
   })
   .strict();
 
@@ -287,3 +295,4 @@ export type RoundEnd = z.output<typeof roundEndSchema>;
 export type ProtocolErrorEvent = z.output<typeof errorEventSchema>;
 export type PhaseEvent = z.output<typeof phaseEventSchema>;
 export type RoundReport = z.output<typeof roundReportSchema>;
+export type PhaseDropout = z.output<typeof phaseDropoutSchema>;
