@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 import type { ContributionRecord } from '@murmur/web-client/testing';
-import { test, expect, waitForReady, databaseNames, QA_QUERY } from './fixtures';
+import { test, expect, waitForReady, databaseNames, QA_QUERY, putRecord } from './fixtures';
 
 test('the PWA loads, seeds a demo partition, shows its backend and suggests words; the manifest makes it installable', async ({ page, aggregator }) => {
   // Main-thread tasks over 50 ms, as the browser reports them.
@@ -153,23 +153,7 @@ async function logContribution(page: Page): Promise<void> {
     durationMs: 12_345,
     numExamples: 64,
   };
-  await page.evaluate(
-    (value) =>
-      new Promise<void>((resolve, reject) => {
-        const open = indexedDB.open('murmur');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const transaction = open.result.transaction('contributions', 'readwrite');
-          transaction.objectStore('contributions').add(value);
-          transaction.oncomplete = () => {
-            open.result.close();
-            resolve();
-          };
-          transaction.onerror = () => reject(transaction.error);
-        };
-      }),
-    record,
-  );
+  await putRecord(page, 'contributions', record);
 }
 
 /** Words of the scheduler and the protocol that people were shown before issue 17. */

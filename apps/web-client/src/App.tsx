@@ -1,15 +1,17 @@
 import { lazy, Suspense, useEffect, useState } from 'react';
 import { Composer } from './composer/Composer';
 import { PrivacyPage } from './privacy/PrivacyPage';
+import { DeviceControlsPanel } from './settings/DeviceControls';
 import { statusHeadline } from './ui/status-text';
 import { useRuntime } from './ui/use-runtime';
 
 // Recharts is only needed on the dashboard: its chunk loads on demand.
 const DashboardPage = lazy(() => import('./dashboard').then((m) => ({ default: m.DashboardPage })));
 
-type Route = 'compose' | 'privacy' | 'dashboard';
+type Route = 'compose' | 'privacy' | 'settings' | 'dashboard';
 function routeOf(hash: string): Route {
   if (hash === '#/privacy') return 'privacy';
+  if (hash === '#/settings') return 'settings';
   if (hash === '#/dashboard' || window.location.pathname === '/dashboard') return 'dashboard';
   return 'compose';
 }
@@ -34,6 +36,9 @@ export function App() {
           </a>
           <a href="#/privacy" aria-current={route === 'privacy' ? 'page' : undefined}>
             Privacy
+          </a>
+          <a href="#/settings" aria-current={route === 'settings' ? 'page' : undefined}>
+            Settings
           </a>
           <a href="#/dashboard" aria-current={route === 'dashboard' ? 'page' : undefined}>
             Dashboard
@@ -73,11 +78,15 @@ export function App() {
           </Suspense>
         ) : route === 'privacy' ? (
           <PrivacyPage />
+        ) : route === 'settings' ? (
+          <DeviceControlsPanel />
         ) : (
           <Composer />
         )}
       </main>
-      <StatusBar />
+      {/* The device's own status is for the person writing; on the operator's dashboard it only
+          contradicted the aggregator's figures (its model refreshes on a timer, so it lagged). */}
+      {route !== 'dashboard' && <StatusBar />}
     </div>
   );
 }
@@ -94,13 +103,22 @@ function StatusBar() {
     <footer className="status" aria-label="Status">
       <details>
         <summary>
-          {state.participation.roundId !== null && (
-            // Indeterminate on purpose: the worker reports no per-batch progress (a round is bounded
-            // by the plan's time budget), so a filling bar would be invented.
-            <progress className="training-progress" aria-label="This device is taking part in a training round" data-testid="training-progress" />
-          )}
+          {state.participation.roundId !== null &&
+            (state.training ? (
+              // Steps done of the plan's total; a round may stop early at its time budget.
+              <progress
+                className="training-progress"
+                aria-label="Training steps done on this device"
+                data-testid="training-progress"
+                max={state.training.steps}
+                value={state.training.step}
+              />
+            ) : (
+              // Indeterminate until the first training step (model download and evaluation come first).
+              <progress className="training-progress" aria-label="This device is taking part in a training round" data-testid="training-progress" />
+            ))}
           <span data-testid="participation" data-connection={state.participation.connection}>
-            {statusHeadline(state.participation, state.eligibility)}
+            {statusHeadline(state.participation, state.eligibility, state.training)}
           </span>
           <span data-testid="model-version">
             {state.model

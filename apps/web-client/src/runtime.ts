@@ -1,14 +1,16 @@
 import { concatExamples, type Eligibility as WireEligibility, type ExampleSet, type ModelSpec } from '@murmur/fl-core';
 import { LocalStore, type ExportBundle, type StorageSummary } from './storage/db';
-import type { ContributionRecord, ExampleRecord, Settings, TextRecord } from './storage/schema';
+import { DEFAULT_DEVICE_CONTROLS, type ContributionRecord, type DeviceControls, type ExampleRecord, type Settings, type TextRecord } from './storage/schema';
+import { monthKey, UploadLedger } from './storage/upload-ledger';
+import { estimateRoundUploadBytes, formatMegabytes, remainingBytes, type UploadUsage } from './scheduler/upload-budget';
 import { fetchModelPayload } from './model-client';
-import { calibrationKey, type CalibrationOptions, type CalibrationResult, type ParticipationEvent } from './worker/protocol';
+import { calibrationKey, type CalibrationOptions, type CalibrationResult, type ParticipationEvent, type UploadAllowance } from './worker/protocol';
 import { WorkerClient, type WorkerLike } from './worker/client';
 import { decideEligibility, type Eligibility, type ParticipationPolicy } from './scheduler/eligibility';
 import { DeviceMonitor } from './scheduler/environment';
 import type { SuggestionAnswer } from './suggest/requester';
 import { loadSeedPartition, seedTextId } from './seed/seed';
-import { networkNotice, type Notice } from './ui/status-text';
+import { networkNotice, type Notice, type TrainingProgress } from './ui/status-text';
 
 export interface RuntimeConfig {
   origin: string;
@@ -43,6 +45,14 @@ export interface RuntimeState {
   texts: TextRecord[];
   examples: number;
   settings: Settings;
+  /** The person's data and battery choices (the settings page). */
+  controls: DeviceControls;
+  /** This calendar month's training uploads against the budget (the upload ledger). */
+  upload: UploadUsage & { month: string };
+  /** Training steps of the round in progress, while it trains; null otherwise. */
+  training: TrainingProgress | null;
+  /** What the browser says about power and network (null: it does not say), for the settings' hints. */
+  power: { charging: boolean | null; metered: boolean | null };
   eligibility: Eligibility;
   contributions: ContributionRecord[];
   seed: { partition: string; status: 'loading' | 'loaded' | 'failed'; message: string | null } | null;
@@ -90,6 +100,14 @@ export class MurmurRuntime {
   private resync = false;
   /** navigator.onLine as last passed on to the worker's participation session. */
   private lastOnline: boolean | null = null;
+  private ledger: UploadLedger | null = null;
+  /** Ledger writes and month changes, one at a time and in order. */
+  private recording: Promise<void> = Promise.resolve();
+  /** The worker's running upload total up to which the ledger has recorded (see UploadAllowance). */
+  private accountedUploadBytes = 0;
+  private loadingUploadMonth = false;
+  /** The upload bound of the last plan this device was sent (its cohort may be larger than assumed). */
+  private lastPlanUploadBytes = 0;
 
   constructor(private readonly config: RuntimeConfig) {
     this.device = new DeviceMonitor(() => this.onDeviceChange());
@@ -103,6 +121,10 @@ export class MurmurRuntime {
       texts: [],
       examples: 0,
       settings: { consent: config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
+      controls: DEFAULT_DEVICE_CONTROLS,
+      upload: { month: monthKey(Date.now()), usedBytes: 0, budgetBytes: DEFAULT_DEVICE_CONTROLS.monthlyUploadBudgetBytes, nextRoundBytes: 0 },
+      training: null,
+      power: { charging: null, metered: null },
       eligibility: { state: 'waiting', blocker: 'not-ready', reason: 'waiting: starting up' },
       contributions: [],
       seed: config.seed === null ? null : { partition: config.seed, status: 'loading', message: null },
@@ -140,7 +162,16 @@ export class MurmurRuntime {
         onInvalid: (issue) => this.set({ notice: problem('storage', `Ignored an unreadable ${issue.store} record: ${issue.message}`) }),
       });
       const store = this.store;
-      this.set({ settings: await store.getSettings(), texts: await store.listTexts(), contributions: await store.listContributions() });
+      this.ledger = new UploadLedger(store);
+      const controls = await store.getControls();
+      const usage = await this.ledger.current();
+      this.set({
+        settings: await store.getSettings(),
+        controls,
+        upload: { ...this.state.upload, ...usage, budgetBytes: controls.monthlyUploadBudgetBytes },
+        texts: await store.listTexts(),
+        contributions: await store.listContributions(),
+      });
       await this.device.start();
       this.worker = new WorkerClient(this.config.createWorker());
       this.worker.onEvent = (event) => {
@@ -207,6 +238,7 @@ export class MurmurRuntime {
     const { response } = this.requireWorker().request({ type: 'loadModel', payload }, [payload.buffer]);
     const loaded = await response;
     const previous = this.state.model;
+    if (previous && previous.parameters !== loaded.parameters) this.lastPlanUploadBytes = 0;
     this.set({
       model: {
         version: loaded.version,
@@ -354,6 +386,70 @@ export class MurmurRuntime {
     this.recomputeEligibility();
   }
 
+  /** Like consent: shown at once, then stored; put back if storing fails. */
+  async setControls(change: Partial<Omit<DeviceControls, 'changedAt'>>): Promise<void> {
+    const previous = this.state.controls;
+    const controls: DeviceControls = { ...previous, ...change, changedAt: Date.now() };
+    this.set({ controls, upload: { ...this.state.upload, budgetBytes: controls.monthlyUploadBudgetBytes } });
+    try {
+      await this.requireStore().putControls(controls);
+    } catch (error) {
+      this.set({
+        controls: previous,
+        upload: { ...this.state.upload, budgetBytes: previous.monthlyUploadBudgetBytes },
+        notice: problem('controls', `Could not save your choice: ${(error as Error).message}`),
+      });
+    }
+    this.sendUploadAllowance();
+    this.recomputeEligibility();
+  }
+
+  /** What the worker may still upload this month, against its running total (see UploadAllowance). */
+  private uploadAllowance(): UploadAllowance {
+    return { remainingBytes: remainingBytes(this.state.upload), accountedBytes: this.accountedUploadBytes };
+  }
+
+  private sendUploadAllowance(): void {
+    if (this.session && this.worker) this.worker.request({ type: 'updateParticipation', upload: this.uploadAllowance() });
+  }
+
+  /** Every byte the worker sent for training goes into this month's ledger, in the order sent. */
+  private recordUpload(bytes: number, totalBytes: number): void {
+    this.recording = this.recording
+      .then(async () => {
+        if (!this.ledger || this.state.phase === 'deleted') return;
+        const usage = await this.ledger.record(bytes);
+        this.accountedUploadBytes = totalBytes;
+        this.set({ upload: { ...this.state.upload, ...usage } });
+        this.sendUploadAllowance();
+        this.recomputeEligibility();
+      })
+      .catch((error: unknown) => this.set({ notice: problem('uploads', `Could not record this month's uploads: ${(error as Error).message}`) }));
+  }
+
+  /** A new calendar month starts with the ledger's count for it (zero, unless another tab wrote). */
+  private loadUploadMonth(): void {
+    if (this.loadingUploadMonth) return;
+    this.loadingUploadMonth = true;
+    this.recording = this.recording
+      .then(async () => {
+        if (!this.ledger || this.state.phase === 'deleted') return;
+        this.set({ upload: { ...this.state.upload, ...(await this.ledger.current()) } });
+        this.sendUploadAllowance();
+        this.recomputeEligibility();
+      })
+      .catch((error: unknown) => this.set({ notice: problem('uploads', `Could not read this month's uploads: ${(error as Error).message}`) }))
+      .finally(() => {
+        this.loadingUploadMonth = false;
+      });
+  }
+
+  /** The next round's upload bound: from the model's size, or the last plan's when that was larger. */
+  private nextRoundBytes(): number {
+    const model = this.state.model;
+    return model ? Math.max(estimateRoundUploadBytes(model.spec), this.lastPlanUploadBytes) : 0;
+  }
+
   async addContribution(record: ContributionRecord): Promise<void> {
     const store = this.requireStore();
     await store.addContribution(record);
@@ -375,6 +471,12 @@ export class MurmurRuntime {
   private recomputeEligibility(): void {
     const snapshot = this.device.current;
     const before = this.state.eligibility;
+    if (this.ledger && monthKey(Date.now()) !== this.state.upload.month) this.loadUploadMonth();
+    if (snapshot.charging !== this.state.power.charging || snapshot.metered !== this.state.power.metered) {
+      this.set({ power: { charging: snapshot.charging, metered: snapshot.metered } });
+    }
+    const nextRoundBytes = this.nextRoundBytes();
+    if (nextRoundBytes !== this.state.upload.nextRoundBytes) this.set({ upload: { ...this.state.upload, nextRoundBytes } });
     const eligibility = decideEligibility(
       {
         consent: this.state.settings.consent,
@@ -384,8 +486,10 @@ export class MurmurRuntime {
         metered: snapshot.metered,
         online: snapshot.online,
         ready: this.state.phase === 'ready' && this.state.model !== null,
+        upload: this.state.upload,
       },
       this.config.policy,
+      this.state.controls,
     );
     // Ticks every second: re-render only when what is shown changes.
     if (eligibility.reason !== before.reason) this.set({ eligibility });
@@ -458,7 +562,14 @@ export class MurmurRuntime {
         this.set({
           participation: { connection: 'connecting', activity: 'Connecting to the Murmur server…', detail: 'connecting to the aggregator', roundId: null },
         });
-        await this.worker.request({ type: 'participate', origin: this.config.origin, token, eligibility, examples: examples ?? null }).response;
+        await this.worker.request({
+          type: 'participate',
+          origin: this.config.origin,
+          token,
+          eligibility,
+          examples: examples ?? null,
+          upload: this.uploadAllowance(),
+        }).response;
       } else {
         this.worker.request({ type: 'updateParticipation', eligibility, ...(examples !== undefined ? { examples } : {}) });
       }
@@ -515,9 +626,28 @@ export class MurmurRuntime {
         );
         return;
       case 'selected':
+        this.lastPlanUploadBytes = event.uploadBytes;
+        this.set({ training: null });
         at('Training on this device…', `round ${event.round}: selected, training`, { roundId: event.roundId });
         return;
+      case 'progress':
+        if (participation.roundId === event.roundId) this.set({ training: { step: event.step, steps: event.steps } });
+        return;
+      case 'uploaded':
+        this.recordUpload(event.bytes, event.totalBytes);
+        return;
+      case 'declined':
+        this.lastPlanUploadBytes = Math.max(this.lastPlanUploadBytes, event.uploadBytes);
+        this.set({ training: null });
+        at(
+          `Skipped a round: it uploads up to ${formatMegabytes(event.uploadBytes, 'up')} MB, more than is left of this month's upload budget`,
+          `round ${event.roundId}: declined; upload bound ${event.uploadBytes} bytes, ${event.remainingBytes} bytes left this month`,
+          { roundId: null },
+        );
+        this.recomputeEligibility();
+        return;
       case 'trained':
+        this.set({ training: null });
         at(
           'Sending a protected update (your text never leaves this device)',
           `trained on ${event.numExamples} examples in ${event.seconds.toFixed(1)} s${event.wasClipped ? ' (update clipped)' : ''}; secure aggregation`,
@@ -527,6 +657,7 @@ export class MurmurRuntime {
         at('Combining your protected update with other people’s', `secure aggregation: ${event.stage}`);
         return;
       case 'roundEnd':
+        this.set({ training: null });
         at(
           event.status === 'committed' ? 'Round finished: thank you for helping' : 'This round ended without a result; your device will try again later',
           `round ${event.status}; model v${event.modelVersion}`,
@@ -561,6 +692,7 @@ export class MurmurRuntime {
     this.stop();
     await this.requireStore().deleteEverything();
     this.store = null;
+    this.ledger = null;
     this.set({
       phase: 'deleted',
       texts: [],
@@ -570,6 +702,9 @@ export class MurmurRuntime {
       model: null,
       storage: null,
       settings: { consent: this.config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
+      controls: DEFAULT_DEVICE_CONTROLS,
+      upload: { month: monthKey(Date.now()), usedBytes: 0, budgetBytes: DEFAULT_DEVICE_CONTROLS.monthlyUploadBudgetBytes, nextRoundBytes: 0 },
+      training: null,
       notice: null,
       participation: { connection: 'off', activity: null, detail: null, roundId: null },
     });

@@ -46,6 +46,13 @@ describe('the privacy page', () => {
     expect(list.textContent).not.toMatch(/1 notes|1 characters|1 contribution log entries/);
   });
 
+  it("lists the data and battery choices and the month's upload count among what is stored", () => {
+    const runtime = new FakeRuntime({ storage: summary });
+    runtime.state.upload = { ...runtime.state.upload, usedBytes: 2_500_000 };
+    renderPage(runtime);
+    expect(screen.getByTestId('storage-controls').textContent).toMatch(/data and battery choices.*this month \(2\.5 MB;/);
+  });
+
   it('says "off until you turn it on" only while it is off', () => {
     const runtime = new FakeRuntime();
     renderPage(runtime);

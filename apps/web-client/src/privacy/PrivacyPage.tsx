@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { formatMegabytes } from '../scheduler/upload-budget';
 import { countOf, eligibilityInWords } from '../ui/status-text';
 import { useRuntime } from '../ui/use-runtime';
 import { PrivacyInPlainWords } from './PrivacyInPlainWords';
@@ -80,6 +81,10 @@ export function PrivacyPage() {
           <li>{countOf(storage.contributions, 'contribution log entry', 'contribution log entries')}</li>
           <li>
             {storage.calibrations} backend calibration{storage.calibrations === 1 ? '' : 's'}, and your consent setting
+          </li>
+          <li data-testid="storage-controls">
+            your data and battery choices, and how much this device uploaded for training this month ({formatMegabytes(state.upload.usedBytes, 'up')} MB; a
+            count of bytes, not what they contained)
           </li>
           {state.settings.enrollmentToken !== null && <li>an anonymous enrollment token (it lets the aggregator rate-limit this browser, not identify you)</li>}
         </ul>

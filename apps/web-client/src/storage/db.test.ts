@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_VERSION, LocalStore, MODELS_KEPT, type InvalidRecord } from './db';
-import type { ContributionRecord, ModelRecord, TextRecord } from './schema';
+import { DEFAULT_DEVICE_CONTROLS, MEGABYTE, type ContributionRecord, type ModelRecord, type TextRecord } from './schema';
 import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core';
 
 let counter = 0;
@@ -175,8 +175,23 @@ describe('LocalStore', () => {
     expect(await current.getCalibration('k')).toMatchObject({ backend: 'wasm' });
     const raw = await openDB(name);
     expect(raw.version).toBe(DB_VERSION);
-    expect([...raw.objectStoreNames].sort()).toEqual(['calibrations', 'contributions', 'examples', 'models', 'settings', 'texts']);
+    expect([...raw.objectStoreNames].sort()).toEqual(['calibrations', 'contributions', 'examples', 'models', 'settings', 'texts', 'uploads']);
     raw.close();
+  });
+
+  it('keeps the data and battery controls next to the settings, with careful defaults until the person chooses', async () => {
+    const name = uniqueName();
+    const first = await open(name);
+    expect(await first.getControls()).toEqual({ onlyUnmetered: true, onlyWhileCharging: true, monthlyUploadBudgetBytes: 50 * MEGABYTE, changedAt: null });
+    await first.putSettings({ consent: true, consentChangedAt: 1, enrollmentToken: null });
+    await first.putControls({ onlyUnmetered: false, onlyWhileCharging: true, monthlyUploadBudgetBytes: null, changedAt: 5 });
+    first.close();
+
+    const again = await open(name);
+    stores.push(again);
+    expect(await again.getControls()).toEqual({ onlyUnmetered: false, onlyWhileCharging: true, monthlyUploadBudgetBytes: null, changedAt: 5 });
+    expect(await again.getSettings()).toMatchObject({ consent: true });
+    await expect(again.putControls({ ...DEFAULT_DEVICE_CONTROLS, monthlyUploadBudgetBytes: -1 })).rejects.toThrow();
   });
 
   it('exports everything as JSON-ready data', async () => {
@@ -185,12 +200,15 @@ describe('LocalStore', () => {
     await store.putText(text('a', 1));
     await store.addContribution(contribution(1, 'r1'));
     await store.putModel(model(2));
+    await store.addUpload('2026-12', 700_000, 3);
     const bundle = await store.exportAll();
     const roundTrip = JSON.parse(JSON.stringify(bundle)) as typeof bundle;
     expect(roundTrip.format).toBe('murmur-export/1');
     expect(roundTrip.texts[0]?.body).toBe(text('a', 1).body);
     expect(roundTrip.contributions[0]?.epsilon).toBe(1.25);
     expect(roundTrip.models[0]).toMatchObject({ version: 2 });
+    expect(roundTrip.controls).toEqual(DEFAULT_DEVICE_CONTROLS);
+    expect(roundTrip.uploads).toEqual([{ month: '2026-12', bytes: 700_000, updatedAt: 3 }]);
   });
 
   it('deleteEverything deletes the database itself', async () => {

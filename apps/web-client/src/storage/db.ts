@@ -3,32 +3,40 @@ import type { z } from 'zod';
 import {
   calibrationRecordSchema,
   contributionRecordSchema,
+  DEFAULT_DEVICE_CONTROLS,
   describeIssues,
+  deviceControlsSchema,
   exampleRecordSchema,
   modelRecordSchema,
   settingsSchema,
   textRecordSchema,
+  uploadMonthSchema,
   type CalibrationRecord,
   type ContributionRecord,
+  type DeviceControls,
   type ExampleRecord,
   type ModelRecord,
   type Settings,
   type TextRecord,
+  type UploadMonth,
 } from './schema';
 
 export const DB_NAME = 'murmur';
-export const DB_VERSION = 3;
+export const DB_VERSION = 4;
 /** Global model versions kept for offline use: the newest and the one before it. */
 export const MODELS_KEPT = 2;
 const SETTINGS_KEY = 'app';
+/** The data and battery controls share the settings store under their own key. */
+const CONTROLS_KEY = 'controls';
 
 interface MurmurDB extends DBSchema {
   texts: { key: string; value: TextRecord; indexes: { byUpdatedAt: number } };
-  settings: { key: string; value: Settings };
+  settings: { key: string; value: Settings | DeviceControls };
   examples: { key: string; value: ExampleRecord };
   models: { key: number; value: ModelRecord };
   contributions: { key: number; value: ContributionRecord; indexes: { byAt: number } };
   calibrations: { key: string; value: CalibrationRecord };
+  uploads: { key: string; value: UploadMonth };
 }
 
 type UpgradeTransaction = IDBPTransaction<MurmurDB, StoreNames<MurmurDB>[], 'versionchange'>;
@@ -53,6 +61,10 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<MurmurDB>, tx: UpgradeTrans
   // 3: cached backend calibrations (which tfjs backend trains fastest on this device).
   (db) => {
     db.createObjectStore('calibrations', { keyPath: 'key' });
+  },
+  // 4: the upload ledger (bytes uploaded for training, per calendar month).
+  (db) => {
+    db.createObjectStore('uploads', { keyPath: 'month' });
   },
 ];
 
@@ -93,11 +105,13 @@ export interface ExportBundle {
   exportedAt: string;
   format: 'murmur-export/1';
   settings: Settings;
+  controls: DeviceControls;
   texts: TextRecord[];
   examples: { textId: string; count: number; contextLength: number }[];
   models: { version: number; hash: string; bytes: number; fetchedAt: number }[];
   contributions: ContributionRecord[];
   calibrations: CalibrationRecord[];
+  uploads: UploadMonth[];
 }
 
 export class LocalStore {
@@ -203,6 +217,43 @@ export class LocalStore {
     await this.db.put('settings', settingsSchema.parse(settings), SETTINGS_KEY);
   }
 
+  /** The person's data and battery choices; the careful defaults until they choose. */
+  async getControls(): Promise<DeviceControls> {
+    const value = await this.db.get('settings', CONTROLS_KEY);
+    const parsed = value === undefined ? null : this.parse(deviceControlsSchema, 'settings', CONTROLS_KEY, value);
+    return parsed ?? DEFAULT_DEVICE_CONTROLS;
+  }
+
+  async putControls(controls: DeviceControls): Promise<void> {
+    await this.db.put('settings', deviceControlsSchema.parse(controls), CONTROLS_KEY);
+  }
+
+  // Upload ledger -----------------------------------------------------------------------------
+
+  /** Bytes recorded for `month` ('YYYY-MM'); 0 for a month with none. */
+  async getUploadBytes(month: string): Promise<number> {
+    const value = await this.db.get('uploads', month);
+    return value === undefined ? 0 : (this.parse(uploadMonthSchema, 'uploads', month, value)?.bytes ?? 0);
+  }
+
+  /**
+   * Adds `bytes` to `month` in one transaction (another tab may be recording too) and returns the
+   * month's new total. An unreadable record restarts the month's count from these bytes.
+   */
+  async addUpload(month: string, bytes: number, at: number): Promise<number> {
+    const tx = this.db.transaction('uploads', 'readwrite');
+    const value = await tx.store.get(month);
+    const previous = value === undefined ? 0 : (this.parse(uploadMonthSchema, 'uploads', month, value)?.bytes ?? 0);
+    const record = uploadMonthSchema.parse({ month, bytes: previous + bytes, updatedAt: at });
+    await tx.store.put(record);
+    await tx.done;
+    return record.bytes;
+  }
+
+  async listUploads(): Promise<UploadMonth[]> {
+    return this.parseAll(uploadMonthSchema, 'uploads', await this.db.getAll('uploads'), 'month');
+  }
+
   // Contribution log --------------------------------------------------------------------------
 
   async addContribution(record: ContributionRecord): Promise<number> {
@@ -249,18 +300,21 @@ export class LocalStore {
   }
 
   async exportAll(): Promise<ExportBundle> {
-    const [settings, texts, examples, models, contributions, calibrations] = await Promise.all([
+    const [settings, controls, texts, examples, models, contributions, calibrations, uploads] = await Promise.all([
       this.getSettings(),
+      this.getControls(),
       this.listTexts(),
       this.listExamples(),
       this.listModels(),
       this.listContributions(),
       this.db.getAll('calibrations'),
+      this.listUploads(),
     ]);
     return {
       exportedAt: new Date().toISOString(),
       format: 'murmur-export/1',
       settings,
+      controls,
       texts,
       examples: examples.map(({ textId, count, contextLength }) => ({ textId, count, contextLength })),
       models: models.map((m) => ({
@@ -271,6 +325,7 @@ export class LocalStore {
       })),
       contributions,
       calibrations: this.parseAll(calibrationRecordSchema, 'calibrations', calibrations, 'key'),
+      uploads,
     };
   }
 

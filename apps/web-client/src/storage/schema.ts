@@ -87,6 +87,49 @@ export const settingsSchema = z
   .strict();
 export type Settings = z.infer<typeof settingsSchema>;
 
+/** Decimal megabytes, as phone plans count data. */
+export const MEGABYTE = 1_000_000;
+/** The monthly upload budgets the settings offer; null is "unlimited". */
+export const UPLOAD_BUDGET_CHOICES: readonly (number | null)[] = Object.freeze([10 * MEGABYTE, 50 * MEGABYTE, 200 * MEGABYTE, null]);
+/** Far above any choice; bounds what a corrupt record can ask for. */
+const MAX_UPLOAD_BUDGET_BYTES = 1_000_000 * MEGABYTE;
+
+/**
+ * The person's data and battery choices (kept in the `settings` store under the key 'controls').
+ * Every default is the careful one: a phone on a cellular plan or on battery never trains unless
+ * its owner says it may.
+ */
+export const deviceControlsSchema = z
+  .object({
+    /** Check in only on an unmetered network (Wi-Fi, Ethernet) where the browser can tell. @default true */
+    onlyUnmetered: z.boolean(),
+    /** Check in only while charging where the browser can tell. @default true */
+    onlyWhileCharging: z.boolean(),
+    /** Bytes this device may upload for training per calendar month; null: unlimited. @default 50 MB */
+    monthlyUploadBudgetBytes: z.number().int().positive().max(MAX_UPLOAD_BUDGET_BYTES).nullable(),
+    changedAt: z.number().nonnegative().nullable(),
+  })
+  .strict();
+export type DeviceControls = z.infer<typeof deviceControlsSchema>;
+
+export const DEFAULT_DEVICE_CONTROLS: DeviceControls = Object.freeze({
+  onlyUnmetered: true,
+  onlyWhileCharging: true,
+  monthlyUploadBudgetBytes: 50 * MEGABYTE,
+  changedAt: null,
+});
+
+/** One calendar month of this device's training uploads (the upload ledger, store `uploads`). */
+export const uploadMonthSchema = z
+  .object({
+    /** The person's local calendar month, 'YYYY-MM'. */
+    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/),
+    bytes: z.number().int().nonnegative(),
+    updatedAt: z.number().nonnegative(),
+  })
+  .strict();
+export type UploadMonth = z.infer<typeof uploadMonthSchema>;
+
 export const contributionRecordSchema = z
   .object({
     id: z.number().int().positive().optional(),

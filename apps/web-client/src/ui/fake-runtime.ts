@@ -1,5 +1,5 @@
 import type { MurmurRuntime, RuntimeState } from '../runtime';
-import type { TextRecord } from '../storage/schema';
+import { DEFAULT_DEVICE_CONTROLS, type DeviceControls, type TextRecord } from '../storage/schema';
 
 /**
  * A stand-in for MurmurRuntime in component tests: the state React reads through
@@ -10,6 +10,7 @@ export class FakeRuntime {
   private readonly listeners = new Set<() => void>();
   readonly saved: { id: string | null; body: string }[] = [];
   readonly consentChanges: boolean[] = [];
+  readonly controlChanges: Partial<DeviceControls>[] = [];
   state: RuntimeState;
 
   constructor(change: Partial<RuntimeState> = {}) {
@@ -44,6 +45,13 @@ export class FakeRuntime {
     return Promise.resolve();
   }
 
+  setControls(change: Partial<DeviceControls>): Promise<void> {
+    this.controlChanges.push(change);
+    const controls = { ...this.state.controls, ...change, changedAt: 1 };
+    this.update({ controls, upload: { ...this.state.upload, budgetBytes: controls.monthlyUploadBudgetBytes } });
+    return Promise.resolve();
+  }
+
   deleteText(): Promise<void> {
     return Promise.resolve();
   }
@@ -69,6 +77,10 @@ function baseState(): RuntimeState {
     texts: [],
     examples: 0,
     settings: { consent: false, consentChangedAt: null, enrollmentToken: null },
+    controls: DEFAULT_DEVICE_CONTROLS,
+    upload: { month: '2026-12', usedBytes: 0, budgetBytes: DEFAULT_DEVICE_CONTROLS.monthlyUploadBudgetBytes, nextRoundBytes: 0 },
+    training: null,
+    power: { charging: null, metered: null },
     eligibility: { state: 'off', reason: 'off: you have not agreed to help train' },
     contributions: [],
     seed: null,

@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { ModelFetchError } from '../model-client';
 import { decideEligibility, DEFAULT_POLICY, type DeviceConditions } from '../scheduler/eligibility';
+import { DEFAULT_DEVICE_CONTROLS, MEGABYTE } from '../storage/schema';
 import { countOf, eligibilityInWords, networkNotice, statusHeadline, type ParticipationView } from './status-text';
 
-const good: DeviceConditions = { consent: true, examples: 100, idleForMs: Infinity, charging: true, metered: false, online: true, ready: true };
+const good: DeviceConditions = {
+  consent: true,
+  examples: 100,
+  idleForMs: Infinity,
+  charging: true,
+  metered: false,
+  online: true,
+  ready: true,
+  upload: { usedBytes: 0, nextRoundBytes: 700_000 },
+};
 const eligible = decideEligibility(good);
 const off = decideEligibility({ ...good, consent: false });
 const typing = decideEligibility({ ...good, idleForMs: 1_000 });
@@ -31,6 +41,8 @@ describe('eligibility in words', () => {
     [{ idleForMs: 1_000 }],
     [{ charging: false }],
     [{ metered: true }],
+    [{ upload: { usedBytes: 50 * MEGABYTE, nextRoundBytes: 1 } }],
+    [{ upload: { usedBytes: 49 * MEGABYTE, nextRoundBytes: 2 * MEGABYTE } }],
     [{}],
   ] as const)('says %o without the scheduler vocabulary', (change) => {
     const words = eligibilityInWords(decideEligibility({ ...good, ...change }, DEFAULT_POLICY));
@@ -40,6 +52,15 @@ describe('eligibility in words', () => {
 
   it('does not claim typing when the idle clock only saw a tap', () => {
     expect(eligibilityInWords(typing)).toBe('Waiting for a quiet moment: training starts after a while without typing or tapping');
+  });
+
+  it('says how much of the upload budget is used, and that training resumes next month', () => {
+    const spent = decideEligibility({ ...good, upload: { usedBytes: 48_600_000, nextRoundBytes: 5_100_000 } }, DEFAULT_POLICY, DEFAULT_DEVICE_CONTROLS);
+    expect(eligibilityInWords(spent)).toBe(
+      "Waiting for next month: a round uploads up to 5.1 MB, more than is left of this month's upload budget (48 of 50 MB used)",
+    );
+    const full = decideEligibility({ ...good, upload: { usedBytes: 50 * MEGABYTE, nextRoundBytes: 1 } });
+    expect(eligibilityInWords(full)).toBe("Waiting for next month: this month's upload budget is used (50 of 50 MB)");
   });
 
   it('does not send the person to the page they are on', () => {
@@ -57,6 +78,16 @@ describe('the status headline', () => {
   it('lets a round in progress speak first, in words', () => {
     expect(statusHeadline(view({ activity: 'Combining your protected update with other people’s', roundId: 'r1' }), typing)).toBe(
       'Combining your protected update with other people’s',
+    );
+  });
+
+  it('shows the training steps while the device trains, and the round’s activity once it has trained', () => {
+    const training = view({ activity: 'Training on this device…', roundId: 'r1' });
+    expect(statusHeadline(training, typing, { step: 12, steps: 40 })).toBe('Training on this device: step 12 of 40');
+    expect(statusHeadline(training, typing, null)).toBe('Training on this device…');
+    // A progress report that outlived its round (roundId cleared) is not shown.
+    expect(statusHeadline(view({ activity: 'Round finished: thank you for helping' }), eligible, { step: 40, steps: 40 })).toBe(
+      'Round finished: thank you for helping',
     );
   });
 

@@ -1,4 +1,5 @@
 import type { Eligibility } from '../scheduler/eligibility';
+import { formatMegabytes, usageInWords } from '../scheduler/upload-budget';
 
 /**
  * What the person reads about participation, in their words. The developer detail (stage names,
@@ -34,17 +35,23 @@ export function eligibilityInWords(eligibility: Eligibility): string {
           return 'Offline: training waits until you are back online';
         case 'examples':
           return 'Waiting for more of your writing before it can help train';
+        case 'budget': {
+          const { upload } = eligibility;
+          return upload.usedBytes >= upload.budgetBytes
+            ? `Waiting for next month: this month's upload budget is used (${usageInWords(upload)})`
+            : `Waiting for next month: a round uploads up to ${formatMegabytes(upload.nextRoundBytes, 'up')} MB, more than is left of this month's upload budget (${usageInWords(upload)} used)`;
+        }
         // The idle clock counts taps as well as keys (scheduler/environment.ts): "typing" was wrong
         // right after a page load, when the only input had been a tap on a link.
         case 'typing':
           return 'Waiting for a quiet moment: training starts after a while without typing or tapping';
         case 'battery':
-          return 'Waiting for a charger: training does not run on battery';
+          return 'Waiting for a charger: you chose to help train only while charging';
         case 'metered':
-          return 'Waiting for Wi-Fi: training does not use a metered connection';
+          return 'Waiting for Wi-Fi: you chose not to use a metered connection for training';
         default: {
-          const unknown: never = eligibility.blocker;
-          throw new Error(`eligibilityInWords: unknown blocker ${String(unknown)}`);
+          const unknown: never = eligibility;
+          throw new Error(`eligibilityInWords: unknown blocker ${JSON.stringify(unknown)}`);
         }
       }
     default: {
@@ -54,12 +61,24 @@ export function eligibilityInWords(eligibility: Eligibility): string {
   }
 }
 
+/** Local training steps (batches) done in the current round, as the worker reports them. */
+export interface TrainingProgress {
+  step: number;
+  steps: number;
+}
+
+/** "Training on this device: step 12 of 40". */
+export function trainingInWords(progress: TrainingProgress): string {
+  return `Training on this device: step ${progress.step.toLocaleString()} of ${progress.steps.toLocaleString()}`;
+}
+
 /**
- * The status bar's one line: a round in progress speaks first, then the connection when it is not
- * up, then why the device waits, then the latest event.
+ * The status bar's one line: a round in progress speaks first (with its training steps while it
+ * trains), then the connection when it is not up, then why the device waits, then the latest event.
  */
-export function statusHeadline(participation: ParticipationView, eligibility: Eligibility): string {
+export function statusHeadline(participation: ParticipationView, eligibility: Eligibility, training: TrainingProgress | null = null): string {
   if (participation.connection === 'off') return eligibilityInWords(eligibility);
+  if (participation.roundId !== null && training !== null) return trainingInWords(training);
   if (participation.roundId !== null && participation.activity !== null) return participation.activity;
   if (participation.connection === 'connecting') return 'Connecting to the Murmur server…';
   if (participation.connection === 'disconnected') return 'Not connected to the Murmur server: reconnecting by itself';

@@ -18,7 +18,7 @@ import {
   type Vocabulary,
 } from '@murmur/fl-core';
 import { describeIssues, type BackendMeasurement, type CalibrationRecord } from '../storage/schema';
-import { ParticipationSession } from './participation';
+import { ParticipationSession, UploadMeter } from './participation';
 import { suggestionQuery, topSuggestions } from '../suggest/context';
 import {
   BACKENDS,
@@ -125,6 +125,8 @@ export class TrainingEngine {
   private suggesting = false;
   private vocabularies = new Map<number, Vocabulary>();
   private session: ParticipationSession | null = null;
+  /** The worker's upload count outlives sessions, so the page's ledger can account against it. */
+  private readonly uploads = new UploadMeter();
 
   constructor(
     private readonly env: BackendEnvironment,
@@ -158,6 +160,7 @@ export class TrainingEngine {
           ...(message.examples !== undefined ? { examples: message.examples } : {}),
           ...(message.online !== undefined ? { online: message.online } : {}),
         });
+        if (message.upload !== undefined) this.uploads.setAllowance(message.upload);
         return;
       case 'stopParticipating':
         this.session?.stop();
@@ -451,6 +454,7 @@ export class TrainingEngine {
   private async participate(message: Extract<ToWorker, { type: 'participate' }>): Promise<void> {
     if (this.backend === null) throw new WorkerError('NO_BACKEND', 'worker: calibrate (choose a backend) before participating');
     this.session?.stop();
+    this.uploads.setAllowance(message.upload);
     this.session = new ParticipationSession(
       message.origin,
       message.token,
@@ -460,6 +464,7 @@ export class TrainingEngine {
         backendName: () => this.backend ?? 'unknown',
       },
       (event) => this.post({ type: 'participation', event }),
+      this.uploads,
     );
     this.post({ type: 'participating', id: message.id });
   }

@@ -18,7 +18,8 @@ import {
   type ServerToClientEvents,
 } from '@murmur/fl-core';
 import type * as tf from '@tensorflow/tfjs';
-import type { ParticipationEvent } from './protocol';
+import { planUploadBoundBytes } from '../scheduler/upload-budget';
+import type { ParticipationEvent, UploadAllowance } from './protocol';
 
 /** What the session needs from the engine that owns tfjs. */
 export interface ContributionHost {
@@ -37,6 +38,40 @@ interface RoundLedger {
 }
 
 const SERVER_DISCONNECT_RETRY_MS = 2_000;
+/** Progress reports while training: often enough to move the bar, rarely enough not to flood postMessage. */
+const PROGRESS_EVERY_MS = 250;
+
+/**
+ * Bytes this worker sent for training, against what the month's upload budget still allows. It
+ * lives as long as the worker (across participation sessions), so its running total matches the
+ * page's ledger: the page says how much was left once it had recorded the first
+ * `accountedBytes`, and everything sent since counts against that.
+ */
+export class UploadMeter {
+  private sentBytes = 0;
+  private allowance: UploadAllowance = { remainingBytes: null, accountedBytes: 0 };
+
+  setAllowance(allowance: UploadAllowance): void {
+    this.allowance = allowance;
+  }
+
+  /** Bytes still allowed; null: unlimited. */
+  remaining(): number | null {
+    const { remainingBytes, accountedBytes } = this.allowance;
+    return remainingBytes === null ? null : Math.max(0, remainingBytes - (this.sentBytes - accountedBytes));
+  }
+
+  fits(bytes: number): boolean {
+    const remaining = this.remaining();
+    return remaining === null || bytes <= remaining;
+  }
+
+  /** Counts bytes sent; returns the running total. */
+  add(bytes: number): number {
+    this.sentBytes += bytes;
+    return this.sentBytes;
+  }
+}
 
 /**
  * One browser's participation: a Socket.IO connection from inside the training worker, driven by
@@ -53,6 +88,8 @@ export class ParticipationSession {
   private bytesSent = 0;
   private bytesReceived = 0;
   private current: RoundLedger | null = null;
+  /** The round left because its upload would not fit the budget: its local error is expected. */
+  private declinedRoundId: string | null = null;
   private stopped = false;
 
   constructor(
@@ -61,6 +98,7 @@ export class ParticipationSession {
     initial: { eligibility: Eligibility | null; examples: ExampleSet | null },
     private readonly host: ContributionHost,
     private readonly report: (event: ParticipationEvent) => void,
+    private readonly uploads: UploadMeter,
   ) {
     this.eligibility = initial.eligibility;
     this.examples = initial.examples;
@@ -100,7 +138,17 @@ export class ParticipationSession {
         on: (event, listener) => raw.on(event, listener),
         off: (event, listener) => raw.off(event, listener),
         emit: (event, payload) => {
-          this.bytesSent += payloadBytes(payload);
+          const bytes = payloadBytes(payload);
+          // The last guard of the month's budget, for a round's messages (the page checks in only
+          // when a whole round, check-in included, fits; contribute() checks the plan): one that
+          // would go over is not sent, and the round goes on without this device.
+          const round = this.current?.roundId ?? null;
+          if (round !== null && (round === this.declinedRoundId || !this.uploads.fits(bytes))) {
+            this.decline(round, bytes);
+            return false;
+          }
+          this.bytesSent += bytes;
+          this.report({ kind: 'uploaded', bytes, totalBytes: this.uploads.add(bytes) });
           return raw.emit(event, payload);
         },
       },
@@ -138,16 +186,36 @@ export class ParticipationSession {
     return weights;
   }
 
+  /** Leaves the round (the aggregator counts a dropout) and tells the page why. */
+  private decline(roundId: string, uploadBytes: number): void {
+    if (this.declinedRoundId === roundId) return;
+    this.declinedRoundId = roundId;
+    this.report({ kind: 'declined', roundId, uploadBytes, remainingBytes: this.uploads.remaining() ?? 0 });
+  }
+
   private async contribute(plan: RoundPlan, signal: AbortSignal): Promise<ProtocolResult<Uint32Array>> {
     const examples = this.examples;
     if (!examples) return protocolFailure('CONTRIBUTION_FAILED', 'no local examples');
+    // Before downloading and training: a round whose upload cannot fit is not worth starting.
+    const uploadBytes = planUploadBoundBytes(plan);
+    if (!this.uploads.fits(uploadBytes)) {
+      this.decline(plan.roundId, uploadBytes);
+      return protocolFailure('CONTRIBUTION_FAILED', `this round uploads up to ${uploadBytes} bytes; this month's budget has ${this.uploads.remaining()} left`);
+    }
     let weights: Float32Array;
     try {
       weights = await this.downloadModel(plan);
     } catch (error) {
       return protocolFailure('BAD_SERVER_MESSAGE', (error as Error).message);
     }
-    const result = await prepareContribution({ plan, model: this.host.trainerFor(plan), globalWeights: weights, examples, signal });
+    let reportedAt = Number.NEGATIVE_INFINITY;
+    const onBatch = ({ batch, batches }: { batch: number; batches: number }) => {
+      const now = performance.now();
+      if (now - reportedAt < PROGRESS_EVERY_MS && batch < batches) return;
+      reportedAt = now;
+      this.report({ kind: 'progress', roundId: plan.roundId, step: batch, steps: batches });
+    };
+    const result = await prepareContribution({ plan, model: this.host.trainerFor(plan), globalWeights: weights, examples, signal, onBatch });
     if (!result.ok) return result;
     if (this.current?.roundId === plan.roundId) this.current.numExamples = result.value.report.numExamples;
     this.report({
@@ -179,7 +247,7 @@ export class ParticipationSession {
           numExamples: 0,
           contributed: false,
         };
-        this.report({ kind: 'selected', roundId: event.plan.roundId, round: event.plan.round });
+        this.report({ kind: 'selected', roundId: event.plan.roundId, round: event.plan.round, uploadBytes: planUploadBoundBytes(event.plan) });
         return;
       case 'contributed':
         if (this.current?.roundId === event.roundId) this.current.contributed = true;
@@ -202,6 +270,8 @@ export class ParticipationSession {
         return;
       }
       case 'error':
+        // A round left for the budget was already reported as `declined`, in words.
+        if (event.from === 'local' && this.declinedRoundId !== null && this.declinedRoundId === this.current?.roundId) return;
         this.report({ kind: 'error', code: event.error.code, message: event.error.message.slice(0, 2000), from: event.from });
         return;
       default: {

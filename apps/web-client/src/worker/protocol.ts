@@ -55,6 +55,19 @@ export const calibrationOptionsSchema = z
   .strict();
 export type CalibrationOptions = z.infer<typeof calibrationOptionsSchema>;
 
+/**
+ * What this month's upload budget still allows, as of the page's ledger: `remainingBytes` after
+ * the first `accountedBytes` this worker reported (its running total in `uploaded` events), so the
+ * worker can subtract what it sent since without double counting. null: unlimited.
+ */
+export const uploadAllowanceSchema = z
+  .object({
+    remainingBytes: z.number().int().nonnegative().nullable(),
+    accountedBytes: z.number().int().nonnegative(),
+  })
+  .strict();
+export type UploadAllowance = z.infer<typeof uploadAllowanceSchema>;
+
 export const toWorkerSchema = z.discriminatedUnion('type', [
   /** Fixes the kernels once per worker (registries are process-global, registering is one-way). */
   z.object({ type: z.literal('configure'), id, kernels: kernelsSchema }).strict(),
@@ -103,6 +116,7 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
       /** null: do not check in now (the scheduler's answer); the connection stays up. */
       eligibility: eligibilitySchema.nullable(),
       examples: exampleSetSchema.nullable(),
+      upload: uploadAllowanceSchema,
     })
     .strict(),
   z
@@ -113,6 +127,7 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
       examples: exampleSetSchema.nullable().optional(),
       /** The page's navigator.onLine changed (workers are not told reliably). */
       online: z.boolean().optional(),
+      upload: uploadAllowanceSchema.optional(),
     })
     .strict(),
   z.object({ type: z.literal('stopParticipating'), id }).strict(),
@@ -132,7 +147,14 @@ export const participationEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('tokenRejected'), code: z.string().max(64) }).strict(),
   z.object({ kind: z.literal('welcome'), modelVersion: z.number().int().nonnegative() }).strict(),
   z.object({ kind: z.literal('checkedIn'), status: z.enum(['waiting', 'ineligible', 'paused']) }).strict(),
-  z.object({ kind: z.literal('selected'), roundId, round: z.number().int().positive() }).strict(),
+  /** `uploadBytes`: the most this round can make the device upload (scheduler/upload-budget.ts). */
+  z.object({ kind: z.literal('selected'), roundId, round: z.number().int().positive(), uploadBytes: z.number().int().nonnegative() }).strict(),
+  /** Local training steps (batches) done of the plan's total, while the round trains. */
+  z.object({ kind: z.literal('progress'), roundId, step: z.number().int().nonnegative(), steps: z.number().int().positive() }).strict(),
+  /** Sent for training: `bytes` now, `totalBytes` by this worker so far (for the upload ledger). */
+  z.object({ kind: z.literal('uploaded'), bytes: z.number().int().nonnegative(), totalBytes: z.number().int().nonnegative() }).strict(),
+  /** Left a round because its upload would go over this month's budget. */
+  z.object({ kind: z.literal('declined'), roundId, uploadBytes: z.number().int().nonnegative(), remainingBytes: z.number().int().nonnegative() }).strict(),
   z
     .object({ kind: z.literal('trained'), roundId, numExamples: z.number().int().nonnegative(), seconds: z.number().nonnegative(), wasClipped: z.boolean() })
     .strict(),

@@ -3,7 +3,7 @@ import { secureRandomBytes, type RandomBytes, type SeededRandom } from '../rando
 import { sliceExamples, type ExampleSet } from '../text/index';
 import { parameterCount } from '../model/spec';
 import { setFlatWeights } from '../model/weights';
-import { trainLocal } from '../train/local';
+import { trainLocal, type LocalTrainingOptions } from '../train/local';
 import { evaluateSums, type EvaluationSums } from '../train/evaluate';
 import { privatizeClientUpdate } from '../privacy/modes';
 import { clipIndicator, privatizeClipIndicator } from '../privacy/adaptive-clipping';
@@ -26,6 +26,8 @@ export interface ContributionOptions {
   /** Orders and subsamples the training examples. @default seeded from the CSPRNG */
   random?: SeededRandom;
   signal?: AbortSignal;
+  /** Called after every training batch (trainLocal's onBatch), e.g. for a progress indicator. */
+  onBatch?: LocalTrainingOptions['onBatch'];
 }
 
 export interface ContributionReport {
@@ -86,6 +88,7 @@ export async function prepareContribution(options: ContributionOptions): Promise
     const trained = await trainLocal(model, globalWeights, sliceExamples(examples, 0, trainCount), plan.training, {
       ...(options.random ? { random: options.random } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onBatch ? { onBatch: options.onBatch } : {}),
     });
     const privatized = privatizeClientUpdate(
       trained.delta,
