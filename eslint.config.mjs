@@ -1,7 +1,9 @@
 // Lint for the whole workspace: typescript-eslint's recommended rules plus the type-aware checks
 // that catch what review kept finding by hand (unawaited promises, switches that miss a case), and
-// package boundaries: an app never reaches into another package's src/.
+// package boundaries: an app never reaches into another package's src/, and packages import each
+// other only along the edges their Nx `type:` tags allow (tools/module-boundaries.mjs).
 import tseslint from 'typescript-eslint';
+import { moduleBoundaries } from './tools/module-boundaries.mjs';
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '.nx/**', '**/coverage/**', 'e2e/reports/**', 'runs/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
@@ -13,7 +15,9 @@ export default tseslint.config(
         tsconfigRootDir: import.meta.dirname,
       },
     },
+    plugins: { murmur: { rules: { 'module-boundaries': moduleBoundaries } } },
     rules: {
+      'murmur/module-boundaries': ['error', { root: import.meta.dirname }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       '@typescript-eslint/no-unused-vars': [
