@@ -65,12 +65,27 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   await expect(detail.getByText(newest.roundId)).toBeVisible();
   await expect(detail.getByTestId('dash-funnel-selected-clients')).toHaveText(String(newest.cohort.selected));
 
-  // Plan changes: the server's bound is enforced and its reason shown; a valid change applies.
+  // Plan changes: the bounds GET /api/admin/plan sends are shown and enforced in the form, and the
+  // server refuses the same value; a rule across fields only the server checks shows its reason;
+  // a valid change applies.
   const controls = page.getByRole('region', { name: 'Admin' });
-  await controls.getByRole('spinbutton', { name: /^overSelection/ }).fill('5');
+  await expect(controls.getByTestId('dash-operator')).toContainText('admin');
+  const overSelection = controls.getByRole('spinbutton', { name: /^overSelection/ });
+  await expect(overSelection).toHaveAttribute('max', '3');
+  await overSelection.fill('5');
+  await expect(controls.getByText('expected 1 … 3, got 5')).toBeVisible();
+  await expect(controls.getByRole('button', { name: /^Apply/ })).toBeDisabled();
+  const refused = await page.request.post(`${aggregator.url}/api/admin/plan`, {
+    headers: { authorization: `Bearer ${aggregator.running.adminToken}` },
+    data: { overSelection: 5 },
+  });
+  expect(refused.status()).toBe(400);
+  expect(((await refused.json()) as { code: string }).code).toBe('OUT_OF_BOUNDS');
+  await overSelection.fill('1');
+  await controls.getByRole('spinbutton', { name: /^minReports/ }).fill('50');
   await controls.getByRole('button', { name: /^Apply/ }).click();
-  await expect(controls.getByRole('alert')).toHaveText(/OUT_OF_BOUNDS: plan change: .*overSelection/);
-  await controls.getByRole('spinbutton', { name: /^overSelection/ }).fill('1');
+  await expect(controls.getByRole('alert')).toHaveText(/OUT_OF_BOUNDS: plan change: minReports 50 exceeds target/);
+  await controls.getByRole('spinbutton', { name: /^minReports/ }).fill('3');
   await controls.getByRole('spinbutton', { name: /^pauseMs/ }).fill('200');
   await controls.getByRole('button', { name: 'Apply 1 change' }).click();
   // The aggregator's own answer: saved before it applies.
@@ -170,9 +185,12 @@ for (const [size, viewport] of VIEWPORTS) {
 
       // Twenty minutes on (the server's clock, which the page reads from /api/status's Date header):
       // every round ended more than 15 minutes ago, and all of them within the hour.
+      // The page keeps polling after the test: once the fixture has stopped the aggregator, the fetch
+      // is refused, and an unhandled refusal here would crash the Playwright worker.
       await page.route('**/api/status', async (route) => {
-        const response = await route.fetch();
-        await route.fulfill({ response, headers: { ...response.headers(), date: new Date(Date.now() + 20 * 60_000).toUTCString() } });
+        const response = await route.fetch().catch(() => null);
+        if (!response) return route.abort('connectionrefused').catch(() => undefined);
+        return route.fulfill({ response, headers: { ...response.headers(), date: new Date(Date.now() + 20 * 60_000).toUTCString() } });
       });
       await page.reload();
       await expect(page.getByTestId('dash-range-empty')).toBeVisible();
@@ -183,6 +201,7 @@ for (const [size, viewport] of VIEWPORTS) {
       await expect.poll(() => page.getByTestId('dash-round-row').count()).toBeGreaterThanOrEqual(2);
       await expect(page.locator('[data-testid^="dash-chart-"]').first()).toBeVisible();
       await page.getByRole('region', { name: 'Over time' }).screenshot({ path: report('time-range') });
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
     });
   });
 }

@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import { buildModel, CONTRIBUTION_METRICS, createServerOptimizer, getFlatWeights, MODEL_PRESETS, wordBytes, type ModelSpec } from '@murmur/fl-core';
 import { evaluateAlerts, type AlertSources } from './alerts';
 import { AuditLog } from './audit';
-import type { AggregatorConfig } from './config';
+import { parseOperatorTokens, type AdminOperator, type AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
 import { writeFileAtomic } from './fs-atomic';
-import { createHttpHandler, staticDirProblem } from './http';
+import { createHttpHandler, staticDirProblem, tokensFileProblem } from './http';
 import { createMetrics } from './metrics';
 import { PlanDesk } from './plan';
 import { ReleaseGate } from './release-gate';
@@ -30,7 +30,10 @@ export interface RunningAggregator {
   gate: ReleaseGate;
   audit: AuditLog;
   transport: Transport;
+  /** The default operator's token ('admin'), or the first named operator's when there is no default one. */
   adminToken: string;
+  /** Everyone who may use /api/admin/*, by the name the audit log records. */
+  operators: readonly AdminOperator[];
   /** engine.io's frame limit for clients: the round's largest message (a masked input) + 1 MiB unless configured. */
   maxHttpBufferSize: number;
   /** Graceful: stop the round loop (an unfinished round is aborted, model untouched), close sockets, close HTTP. */
@@ -47,15 +50,48 @@ export function modelSpecOf(config: AggregatorConfig): ModelSpec {
   return typeof config.model === 'string' ? MODEL_PRESETS[config.model] : config.model;
 }
 
-/** The admin token: configured, or generated once into <dataDir>/admin-token (mode 0600). */
-function adminTokenOf(config: AggregatorConfig, logger: Logger): string {
-  if (config.adminToken) return config.adminToken;
-  const path = join(config.dataDir, 'admin-token');
-  if (!existsSync(path)) {
-    writeFileAtomic(path, Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString('base64url'), 0o600);
-    logger.info({ path }, 'generated an admin token');
+/** Who the default admin token acts as in the audit log. */
+export const DEFAULT_OPERATOR = 'admin';
+
+/**
+ * The operators allowed on /api/admin/*: the default one ('admin', with the configured admin
+ * token) and the named ones (adminTokens, adminTokensFile). With none configured, the default
+ * operator's token is generated once into <dataDir>/admin-token (mode 0600). Two operators may
+ * share neither a name nor a token (one token must name one person).
+ */
+export function adminOperatorsOf(config: AggregatorConfig, logger: Logger): AdminOperator[] {
+  const operators: AdminOperator[] = [];
+  if (config.adminToken) operators.push({ name: DEFAULT_OPERATOR, token: config.adminToken });
+  operators.push(...(config.adminTokens ?? []));
+  if (config.adminTokensFile) {
+    let text: string;
+    try {
+      text = readFileSync(config.adminTokensFile, 'utf8');
+    } catch (error) {
+      throw new Error(`admin tokens file ${config.adminTokensFile}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const parsed = parseOperatorTokens(text, `admin tokens file ${config.adminTokensFile}`);
+    if (!parsed.ok) throw new Error(parsed.message);
+    operators.push(...parsed.value);
   }
-  return readFileSync(path, 'utf8').trim();
+  if (operators.length === 0) {
+    const path = join(config.dataDir, 'admin-token');
+    if (!existsSync(path)) {
+      writeFileAtomic(path, Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString('base64url'), 0o600);
+      logger.info({ path }, 'generated an admin token');
+    }
+    operators.push({ name: DEFAULT_OPERATOR, token: readFileSync(path, 'utf8').trim() });
+  }
+  const names = new Set<string>();
+  const tokens = new Set<string>();
+  for (const { name, token } of operators) {
+    if (names.has(name))
+      throw new Error(`admin operators: the name '${name}' is given twice${name === DEFAULT_OPERATOR ? ' (adminToken is the operator named admin)' : ''}`);
+    if (tokens.has(token)) throw new Error(`admin operators: '${name}' has the token of another operator; each operator needs a token of their own`);
+    names.add(name);
+    tokens.add(token);
+  }
+  return operators;
 }
 
 /**
@@ -70,6 +106,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   // Checked before the data directory is created or written: nothing of it may ever be servable.
   const staticProblem = staticDir === undefined ? null : staticDirProblem(staticDir, config.dataDir);
   if (staticProblem) throw new Error(`refusing to start: ${staticProblem}`);
+  const secretProblem = staticDir === undefined || config.adminTokensFile === undefined ? null : tokensFileProblem(config.adminTokensFile, staticDir);
+  if (secretProblem) throw new Error(`refusing to start: ${secretProblem}`);
   const store = DataStore.open(
     config.dataDir,
     () => {
@@ -91,7 +129,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     );
   }
   const authority = EnrollmentAuthority.open(config.dataDir);
-  const adminToken = adminTokenOf(config, logger);
+  const operators = adminOperatorsOf(config, logger);
+  const adminToken = (operators.find((o) => o.name === DEFAULT_OPERATOR) ?? (operators[0] as AdminOperator)).token;
   const metrics = createMetrics();
   metrics.modelVersion.set(store.modelVersion);
   const audit = AuditLog.open(config.dataDir, logger);
@@ -140,7 +179,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   metrics.setAlertSource(alertsNow);
   const handler = createHttpHandler({
     config,
-    adminToken,
+    operators,
     store,
     authority,
     metrics,
@@ -186,6 +225,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     audit,
     transport,
     adminToken,
+    operators,
     maxHttpBufferSize,
     close() {
       closing ??= (async () => {

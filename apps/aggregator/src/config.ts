@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import {
   deadlinesSchema as wireDeadlinesSchema,
   MODEL_PRESETS,
   modelSpecSchema,
+  operatorNameSchema,
   serverOptimizerSchema,
   trainingPlanSchema,
   TRAINING_BASES,
@@ -30,6 +32,41 @@ const deadlinesSchema = wireDeadlinesSchema.extend({
   maskedInputMs: wireDeadlinesSchema.shape.maskedInputMs.default(60_000),
   unmaskingMs: wireDeadlinesSchema.shape.unmaskingMs.default(15_000),
 });
+
+/** An admin bearer token: long enough that guessing is hopeless, short enough to type. */
+const adminTokenSchema = z.string().min(16).max(256);
+
+/** One named operator: the audit log records `name` for every action taken with `token`. */
+export const adminOperatorSchema = z.object({ name: operatorNameSchema, token: adminTokenSchema }).strict();
+export type AdminOperator = z.output<typeof adminOperatorSchema>;
+
+/**
+ * `name:token` pairs, separated by commas (a flag or environment variable) or by lines (a file,
+ * where blank lines and lines starting with # are skipped). A token may contain ':' (the name
+ * ends at the first), not ',' or a line break.
+ */
+export function parseOperatorTokens(text: string, source: string): { ok: true; value: AdminOperator[] } | { ok: false; message: string } {
+  const out: AdminOperator[] = [];
+  const entries = text
+    .split(/[,\n]/)
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '' && !entry.startsWith('#'));
+  for (const [index, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    // The entry itself holds a token: say where it is, never what it is.
+    if (colon <= 0) return { ok: false, message: `${source}: entry ${index + 1}: expected name:token` };
+    const parsed = adminOperatorSchema.safeParse({ name: entry.slice(0, colon), token: entry.slice(colon + 1) });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return { ok: false, message: `${source}: entry ${index + 1} (${issue?.path.join('.') ?? '?'}): ${issue?.message ?? 'invalid'}` };
+    }
+    out.push(parsed.data);
+  }
+  return { ok: true, value: out };
+}
+
+/** Operators as a JSON config writes them (--admin-tokens and its env var: name:token,… parsed by parseOperatorTokens). */
+const adminOperatorsSchema = z.array(adminOperatorSchema).min(1).max(1_000);
 
 const roundSchema = z
   .object({
@@ -226,8 +263,19 @@ export const configSchema = z
     port: z.number().int().min(0).max(65_535).default(8080),
     host: z.string().min(1).default('127.0.0.1'),
     dataDir: z.string().min(1).default('./data'),
-    /** Bearer token for /api/admin/*; when absent one is generated into <dataDir>/admin-token. */
-    adminToken: z.string().min(16).max(256).optional(),
+    /**
+     * Bearer token of the default operator, recorded as 'admin' in the audit log. When neither it
+     * nor any named operator is configured, one is generated into <dataDir>/admin-token.
+     */
+    adminToken: adminTokenSchema.optional(),
+    /**
+     * Named operators, each with a token of their own, recorded by name in the audit log:
+     * `[{ name, token }]` in a config file, `name:token,name:token` from --admin-tokens / MURMUR_ADMIN_TOKENS.
+     * Beside adminToken when both are set. @default none
+     */
+    adminTokens: adminOperatorsSchema.optional(),
+    /** A file of `name:token` lines (mode 0600), read at start, adding to adminTokens. @default none */
+    adminTokensFile: z.string().min(1).optional(),
     /** Bearer token for /metrics; when absent only loopback peers may read it (it tells versions and load). */
     metricsToken: z.string().min(16).max(256).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -264,6 +312,8 @@ interface Flag {
   paths: string[][];
   type: 'string' | 'int' | 'number' | 'boolean';
   help: string;
+  /** A string flag whose value has a syntax of its own: turns it into the setting, or says why not. */
+  parse?: (raw: string, source: string) => { ok: true; value: unknown } | { ok: false; message: string };
 }
 
 /** Every setting reachable from the command line and the environment (the rest: --config FILE). */
@@ -271,7 +321,28 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'port', env: 'PORT', paths: [['port']], type: 'int', help: 'HTTP and Socket.IO port (0: any free port)' },
   { flag: 'host', env: 'HOST', paths: [['host']], type: 'string', help: 'interface to bind' },
   { flag: 'data-dir', env: 'MURMUR_DATA_DIR', paths: [['dataDir']], type: 'string', help: 'durable state: checkpoints, round log, privacy ledger' },
-  { flag: 'admin-token', env: 'MURMUR_ADMIN_TOKEN', paths: [['adminToken']], type: 'string', help: 'bearer token for /api/admin/* (≥ 16 chars)' },
+  {
+    flag: 'admin-token',
+    env: 'MURMUR_ADMIN_TOKEN',
+    paths: [['adminToken']],
+    type: 'string',
+    help: "the default operator's bearer token for /api/admin/* (≥ 16 chars), audited as 'admin'; generated into <data-dir>/admin-token when no token is set",
+  },
+  {
+    flag: 'admin-tokens',
+    env: 'MURMUR_ADMIN_TOKENS',
+    paths: [['adminTokens']],
+    type: 'string',
+    parse: parseOperatorTokens,
+    help: 'named operators, name:token,name:token (tokens ≥ 16 chars): the audit log records who acted (prefer the env or a file: flags show in ps)',
+  },
+  {
+    flag: 'admin-tokens-file',
+    env: 'MURMUR_ADMIN_TOKENS_FILE',
+    paths: [['adminTokensFile']],
+    type: 'string',
+    help: 'file of name:token lines (# comments), read at start, adding named operators',
+  },
   {
     flag: 'metrics-token',
     env: 'MURMUR_METRICS_TOKEN',
@@ -462,6 +533,7 @@ export function helpText(): string {
 export type ConfigResult = { ok: true; config: AggregatorConfig; help: boolean } | { ok: false; message: string };
 
 function convert(flag: Flag, raw: string, source: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (flag.parse) return flag.parse(raw, source);
   if (flag.type === 'string') return { ok: true, value: raw };
   if (flag.type === 'boolean') return { ok: true, value: raw === 'true' || raw === '1' };
   const value = Number(raw);
@@ -533,4 +605,21 @@ export function makeConfig(input: AggregatorConfigInput): AggregatorConfig {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new TypeError(`invalid configuration: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
+}
+
+/**
+ * The configuration with its relative paths (data directory, static directory, admin tokens file)
+ * made absolute against the folder `npm start` was typed in: npm's INIT_CWD, which the root
+ * `start` script keeps (it runs launch.ts there; through nx, npm re-ran the app's own script in
+ * apps/aggregator and `./data` became apps/aggregator/data), else the working directory.
+ */
+export function resolveInvocationPaths(config: AggregatorConfig, env: NodeJS.ProcessEnv, cwd: string): AggregatorConfig {
+  const invokedFrom = env.INIT_CWD ?? cwd;
+  const absolute = (path: string) => (isAbsolute(path) ? path : resolve(invokedFrom, path));
+  return {
+    ...config,
+    dataDir: absolute(config.dataDir),
+    ...(config.staticDir === undefined ? {} : { staticDir: absolute(config.staticDir) }),
+    ...(config.adminTokensFile === undefined ? {} : { adminTokensFile: absolute(config.adminTokensFile) }),
+  };
 }

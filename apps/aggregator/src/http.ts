@@ -10,15 +10,16 @@ import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
 import type { EnrollmentAuthority } from './tokens';
-import { bearerMatches } from './tokens';
+import { bearerMatches, operatorKeys, operatorOf } from './tokens';
 import type { RoundCoordinator } from './coordinator';
-import type { PlanDesk } from './plan';
+import { planBounds, type PlanDesk } from './plan';
 import { KeyedRateLimiter } from './rate-limit';
 import type { ReleaseGate } from './release-gate';
 
 export interface HttpDeps {
   config: AggregatorConfig;
-  adminToken: string;
+  /** Who may use /api/admin/*: each operator's name (recorded in the audit log) and token. */
+  operators: readonly { name: string; token: string }[];
   store: DataStore;
   authority: EnrollmentAuthority;
   metrics: AggregatorMetrics;
@@ -137,6 +138,16 @@ export function staticDirProblem(staticDir: string, dataDir: string): string | n
   return null;
 }
 
+/**
+ * Why the operators' tokens file may not be where it is, or null: the static root is served whole,
+ * so the file may not sit inside it (symbolic links followed, as for the data directory).
+ */
+export function tokensFileProblem(file: string, staticDir: string): string | null {
+  const root = realPathOf(staticDir);
+  const path = realPathOf(file);
+  return within(path, root) ? `admin tokens file ${path} is inside the static directory ${root}: it would be served; move it` : null;
+}
+
 /** GET /api/rounds query: decimal integers only, so `1.5`, `1e1` or `0x10` are refused, not rounded. */
 const decimalParam = z
   .string()
@@ -155,9 +166,6 @@ const releaseActionSchema = z
   })
   .strict();
 
-/** Who an admin action is recorded as: one admin token, so the bearer of it. */
-const ADMIN_ACTOR = 'admin';
-
 /** The HTTP status of an error an admin action returns. */
 const STATUS_OF: Partial<Record<ProtocolErrorCode, number>> = { NOT_FOUND: 404, CONFLICT: 409, OUT_OF_BOUNDS: 400, MALFORMED: 400 };
 
@@ -170,6 +178,7 @@ type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<vo
  */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, store, logger, metrics } = deps;
+  const operators = operatorKeys(deps.operators);
   const enrollLimiter = new KeyedRateLimiter(config.limits.enrollPerMinute / 60, config.limits.enrollPerMinute);
   // Node drops the body of an answer to HEAD by itself (ServerResponse of a HEAD request has no
   // body), so GET and HEAD go through the same path and HEAD carries the GET's content-length.
@@ -269,8 +278,10 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   };
 
   const admin = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    if (!bearerMatches(req.headers.authorization, deps.adminToken)) {
-      return fail(res, 401, 'UNAUTHORIZED', 'admin endpoints need Authorization: Bearer <admin token>');
+    // The operator's name is what the audit log records as who acted.
+    const actor = operatorOf(req.headers.authorization, operators);
+    if (actor === null) {
+      return fail(res, 401, 'UNAUTHORIZED', 'admin endpoints need Authorization: Bearer <an operator’s admin token>');
     }
     if (req.method !== 'POST' && !(req.method === 'GET' && url.pathname === '/api/admin/plan')) {
       return fail(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`);
@@ -279,17 +290,18 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     switch (url.pathname) {
       case '/api/admin/pause':
         coordinator.pause();
-        logger.info('paused by admin');
+        logger.info({ actor }, `paused by ${actor}`);
         return json(res, 200, { paused: true });
       case '/api/admin/resume':
         coordinator.resume();
-        logger.info('resumed by admin');
+        logger.info({ actor }, `resumed by ${actor}`);
         return json(res, 200, { paused: false });
       case '/api/admin/plan': {
-        if (req.method === 'GET') return json(res, 200, coordinator.plan);
+        // The plan with the bounds each field may be set within, and who asks (planViewSchema).
+        if (req.method === 'GET') return json(res, 200, { plan: coordinator.plan, bounds: planBounds(config), operator: actor });
         const body = await readJson(req);
         if (!body.ok) return fail(res, 400, body.code, body.message);
-        const changed = deps.planDesk.change(coordinator, body.value, ADMIN_ACTOR);
+        const changed = deps.planDesk.change(coordinator, body.value, actor);
         return changed.ok ? json(res, 200, changed.value) : failWith(res, changed.error);
       }
       case '/api/admin/release':
@@ -307,7 +319,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
           );
         }
         const { version, note } = parsed.data;
-        const done = action === 'release' ? deps.gate.release(version, ADMIN_ACTOR, note ?? null) : deps.gate.rollback(version, ADMIN_ACTOR, note ?? null);
+        const done = action === 'release' ? deps.gate.release(version, actor, note ?? null) : deps.gate.rollback(version, actor, note ?? null);
         return done.ok ? json(res, 200, done.value) : failWith(res, done.error);
       }
       case '/api/admin/revoke': {
@@ -320,7 +332,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         if (!parsed.success) return fail(res, 400, 'MALFORMED', 'revoke: expected { tokenId } (22 base64url characters)');
         deps.authority.revoke(parsed.data.tokenId);
         deps.disconnectToken(parsed.data.tokenId);
-        logger.info({ tokenId: parsed.data.tokenId.slice(0, 6) }, 'token revoked');
+        logger.info({ tokenId: parsed.data.tokenId.slice(0, 6), actor }, `token revoked by ${actor}`);
         return json(res, 200, { revoked: parsed.data.tokenId });
       }
       default:

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { helpText, loadConfig } from './config';
+import { helpText, loadConfig, resolveInvocationPaths } from './config';
 import { startAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
@@ -19,15 +18,17 @@ if (loaded.help) {
 }
 // Relative paths are relative to where `npm start` was typed (npm sets INIT_CWD; the root script
 // runs launch.ts from there), not to the workspace folder npm runs a workspace script in.
-const invokedFrom = process.env.INIT_CWD ?? process.cwd();
-const config = { ...loaded.config, dataDir: isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(invokedFrom, loaded.config.dataDir) };
+const config = resolveInvocationPaths(loaded.config, process.env, process.cwd());
 const logger = pino({ name: 'aggregator', level: config.logLevel });
 const builtClient = fileURLToPath(new URL('../../web-client/dist', import.meta.url));
-const staticDir = config.staticDir ? resolve(invokedFrom, config.staticDir) : existsSync(builtClient) ? builtClient : undefined;
+const staticDir = config.staticDir ?? (existsSync(builtClient) ? builtClient : undefined);
 
 await useNodeBackend('wasm');
 const aggregator = await startAggregator(config, { logger, ...(staticDir ? { staticDir } : {}) });
-console.log(`Murmur aggregator: ${aggregator.url}  (data: ${config.dataDir}${config.adminToken ? '' : `, admin token in ${config.dataDir}/admin-token`})`);
+const generated = !config.adminToken && !config.adminTokens && !config.adminTokensFile;
+console.log(
+  `Murmur aggregator: ${aggregator.url}  (data: ${config.dataDir}; ${generated ? `admin token in ${config.dataDir}/admin-token` : `operators: ${aggregator.operators.map((o) => o.name).join(', ')}`})`,
+);
 
 let demo: VirtualClientPool | null = null;
 if (config.demo > 0) {

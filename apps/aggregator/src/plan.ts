@@ -1,41 +1,61 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { protocolFailure, trainingPlanSchema, type LivePlan, type PlanChangeResponse, type ProtocolResult } from '@murmur/fl-core';
+import {
+  numberWithin,
+  PLAN_LIMITS,
+  protocolFailure,
+  trainingPlanSchema,
+  type LivePlan,
+  type PlanBound,
+  type PlanChangeResponse,
+  type PlanLimitPath,
+  type ProtocolResult,
+} from '@murmur/fl-core';
 import type { AuditLog } from './audit';
 import type { AggregatorConfig } from './config';
 import type { DataStore } from './store';
 
-/** Bounds of what the admin API may change; σ never below the configured floor. */
-export function planChangeSchema(config: AggregatorConfig) {
-  const fields = trainingPlanSchema.shape;
+/**
+ * The bounds an operator may set each numeric plan field within: fl-core's PLAN_LIMITS (the
+ * table GET /api/admin/plan sends the dashboard), with σ never below the configured floor.
+ */
+export function planBounds(config: AggregatorConfig): Record<PlanLimitPath, PlanBound> {
   const floor = config.privacy.minNoiseMultiplier ?? config.privacy.noiseMultiplier;
+  return { ...PLAN_LIMITS, noiseMultiplier: { ...PLAN_LIMITS.noiseMultiplier, min: Math.max(PLAN_LIMITS.noiseMultiplier.min, floor) } };
+}
+
+/** What POST /api/admin/plan accepts: every field optional, each within planBounds(config). */
+export function planChangeSchema(config: AggregatorConfig) {
+  const bounds = planBounds(config);
+  const floor = bounds.noiseMultiplier.min;
+  const field = (path: PlanLimitPath) => numberWithin(bounds[path]).optional();
   return z
     .object({
-      target: z.number().int().min(2).max(100_000).optional(),
-      overSelection: z.number().min(1).max(3).optional(),
-      minReports: z.number().int().min(2).max(100_000).optional(),
-      pauseMs: z.number().int().min(0).max(86_400_000).optional(),
-      checkinMs: z.number().int().min(0).max(3_600_000).optional(),
-      // The plan's own field schemas without their defaults (trainingPlanSchema.partial() keeps
-      // them, and a default would reset a field the change does not name).
+      target: field('target'),
+      overSelection: field('overSelection'),
+      minReports: field('minReports'),
+      pauseMs: field('pauseMs'),
+      checkinMs: field('checkinMs'),
+      // Without the training plan's defaults (trainingPlanSchema.partial() keeps them, and a
+      // default would reset a field the change does not name).
       training: z
         .object({
-          epochs: fields.epochs.unwrap().optional(),
-          batchSize: fields.batchSize.unwrap().optional(),
-          optimizer: fields.optimizer.unwrap().optional(),
-          adamEpsilon: fields.adamEpsilon,
-          sampledSoftmax: fields.sampledSoftmax,
-          learningRate: fields.learningRate.unwrap().optional(),
-          maxExamples: fields.maxExamples.unwrap().optional(),
-          timeBudgetMs: fields.timeBudgetMs.unwrap().optional(),
-          targets: fields.targets.unwrap().optional(),
+          epochs: field('training.epochs'),
+          batchSize: field('training.batchSize'),
+          optimizer: trainingPlanSchema.shape.optimizer.unwrap().optional(),
+          adamEpsilon: field('training.adamEpsilon'),
+          sampledSoftmax: field('training.sampledSoftmax'),
+          learningRate: field('training.learningRate'),
+          maxExamples: field('training.maxExamples'),
+          timeBudgetMs: field('training.timeBudgetMs'),
+          targets: trainingPlanSchema.shape.targets.unwrap().optional(),
         })
         .strict()
         .optional(),
-      clipNorm: z.number().positive().max(1e6).optional(),
+      clipNorm: field('clipNorm'),
       noiseMultiplier: z
         .number()
-        .max(100)
+        .max(bounds.noiseMultiplier.max)
         .refine((v) => v >= floor, { message: `noiseMultiplier may not go below the configured floor ${floor}` })
         .optional(),
     })
@@ -182,7 +202,7 @@ export class PlanDesk {
     if (config.privacy.adaptiveClipping && parsed.data.clipNorm !== undefined) store.setClipNorm(parsed.data.clipNorm);
     this.#overrides = overrides;
     holder.setPlan(next.value, revision);
-    logger.info({ revision, change: parsed.data, plan: next.value }, 'plan changed by admin: saved; applies from the next round');
+    logger.info({ revision, actor, change: parsed.data, plan: next.value }, `plan changed by ${actor}: saved; applies from the next round`);
     return {
       ok: true,
       value: {
@@ -191,6 +211,7 @@ export class PlanDesk {
         persisted: true,
         message: `Plan revision ${revision} saved in the data directory (plan.json): it applies from the next round to start and survives a restart.`,
         audit: entry,
+        bounds: planBounds(config),
       },
     };
   }

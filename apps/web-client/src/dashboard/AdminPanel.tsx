@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { DashboardApi, PlanChanges } from './api';
-import { numericPlanPaths, planValue, type PlanBound, type PlanResponse } from './schemas';
+import { numericPlanPaths, planValue, type LivePlan, type PlanBound, type PlanResponse } from './schemas';
 
 /**
  * sessionStorage, not localStorage: the admin token lasts as long as the tab, is not shared with
@@ -31,8 +31,13 @@ export function boundViolation(value: number, bound: PlanBound | undefined): str
   if (!Number.isFinite(value)) return 'expected a number';
   if (!bound) return null;
   if (bound.integer && !Number.isInteger(value)) return `expected an integer, got ${value}`;
-  if (value < bound.min || value > bound.max) return `expected ${bound.min} … ${bound.max}, got ${value}`;
+  if (value < bound.min || value > bound.max || (bound.minExclusive && value === bound.min)) return `expected ${describeBound(bound)}, got ${value}`;
   return null;
+}
+
+/** '2 … 100000', or '> 0 … 100' when the minimum itself is refused. */
+export function describeBound(bound: PlanBound): string {
+  return `${bound.minExclusive ? '> ' : ''}${bound.min} … ${bound.max}`;
 }
 
 interface AdminPanelProps {
@@ -46,11 +51,27 @@ interface AdminPanelProps {
 
 type Message = { kind: 'ok' | 'error'; text: string } | null;
 
+/** What the editor shows: the live plan, the bounds of its fields, and whose token is in use (null: not said). */
+interface EditorPlan {
+  plan: LivePlan;
+  bounds: Record<string, PlanBound>;
+  operator: string | null;
+}
+
+/** An answer of GET or POST /api/admin/plan as the editor keeps it; an answer without bounds or operator keeps the previous ones. */
+function editorPlan(answer: PlanResponse, previous: EditorPlan | null): EditorPlan {
+  return {
+    plan: answer.plan,
+    bounds: Object.keys(answer.bounds).length > 0 ? answer.bounds : (previous?.bounds ?? {}),
+    operator: answer.operator ?? previous?.operator ?? null,
+  };
+}
+
 /** Pause/resume and plan changes, shown only once the aggregator has accepted the admin token. */
 export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps) {
   const [token, setToken] = useState<string | null>(storedToken);
   const [draft, setDraft] = useState('');
-  const [plan, setPlan] = useState<PlanResponse | null>(null);
+  const [plan, setPlan] = useState<EditorPlan | null>(null);
   const [message, setMessage] = useState<Message>(null);
   const [busy, setBusy] = useState(false);
 
@@ -61,7 +82,7 @@ export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps)
       if (abort.signal.aborted) return;
       if (result.ok) {
         storeToken(token);
-        setPlan(result.value);
+        setPlan(editorPlan(result.value, null));
         onToken?.(token);
         return;
       }
@@ -130,6 +151,11 @@ export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps)
     <section className="dash-card dash-admin" aria-label="Admin">
       <header className="dash-row">
         <h2>Admin</h2>
+        {plan.operator && (
+          <span className="dash-muted" data-testid="dash-operator">
+            acting as <strong>{plan.operator}</strong> (the audit log records this name)
+          </span>
+        )}
         <button type="button" onClick={forget}>
           Forget token
         </button>
@@ -153,7 +179,8 @@ export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps)
           void run(
             async () => {
               const result = await api.setPlan(token, changes);
-              if (result.ok) setPlan(result.value);
+              // An answer without bounds (an older aggregator) keeps the ones the form had.
+              if (result.ok) setPlan((previous) => editorPlan(result.value, previous));
               return result;
             },
             // The aggregator says where it saved the change; an older one does not, and did not save it.
@@ -170,7 +197,7 @@ export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps)
   );
 }
 
-function PlanForm({ plan, busy, onSubmit }: { plan: PlanResponse; busy: boolean; onSubmit(changes: PlanChanges): void }) {
+function PlanForm({ plan, busy, onSubmit }: { plan: EditorPlan; busy: boolean; onSubmit(changes: PlanChanges): void }) {
   const paths = numericPlanPaths(plan.plan);
   const [values, setValues] = useState<Record<string, string>>({});
   // A plan from the server (after a change) resets the edits.
@@ -212,8 +239,8 @@ function PlanForm({ plan, busy, onSubmit }: { plan: PlanResponse; busy: boolean;
                   onChange={(e) => setValues((v) => ({ ...v, [path]: e.target.value }))}
                 />
                 {bound && (
-                  <small className="dash-muted">
-                    {bound.min} … {bound.max}
+                  <small className="dash-muted" data-testid="dash-plan-bound">
+                    {describeBound(bound)}
                   </small>
                 )}
                 {errors[path] && <small className="dash-error">{errors[path]}</small>}

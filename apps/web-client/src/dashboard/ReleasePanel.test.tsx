@@ -128,7 +128,8 @@ describe('plan changes in the round table', () => {
     const cells = screen.getAllByTestId('dash-cell-plan');
     // Newest first: rounds 4, 3, 2, 1.
     expect(cells.map((c) => c.getAttribute('data-changed'))).toEqual([null, 'true', null, null]);
-    expect(cells[1]?.querySelector('mark')?.getAttribute('title')).toBe('noiseMultiplier 0.05 → 1');
-    expect(cells.map((c) => c.textContent)).toEqual(['rev 1', 'rev 1 ✎', 'rev 0', 'rev 0']);
+    expect(cells[1]?.querySelector('mark')?.getAttribute('title')).toBe('noiseMultiplier 0.05 → 1 (by admin)');
+    // Who changed the plan: the audit entry's operator.
+    expect(cells.map((c) => c.textContent)).toEqual(['rev 1', 'rev 1 ✎ by admin', 'rev 0', 'rev 0']);
   });
 });

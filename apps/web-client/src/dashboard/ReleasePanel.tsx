@@ -162,7 +162,8 @@ export function ReleasePanel({ api, release, adminToken, onChanged }: ReleasePan
           </h3>
           <p data-testid="dash-gate-reason">{lastDecision.reason}</p>
           <div className="dash-checks-scroll">
-            <table className="dash-checks">
+            {/* reflow (styles.css): on a phone each check is a card of label/value lines. */}
+            <table className="dash-checks reflow">
               <thead>
                 <tr>
                   <th scope="col">Check</th>
@@ -177,9 +178,9 @@ export function ReleasePanel({ api, release, adminToken, onChanged }: ReleasePan
                     <th scope="row" title={check.message}>
                       {CHECK_LABELS[check.check]}
                     </th>
-                    <td>{check.result}</td>
-                    <td>{checkValue(check, check.value)}</td>
-                    <td>{checkValue(check, check.limit, true)}</td>
+                    <td data-label="Result">{check.result}</td>
+                    <td data-label="Measured">{checkValue(check, check.value)}</td>
+                    <td data-label="Limit">{checkValue(check, check.limit, true)}</td>
                   </tr>
                 ))}
               </tbody>

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
-import { RoundTable, ROW_HEIGHT_PX, TABLE_HEIGHT_PX } from './RoundTable';
+import { CARD_HEIGHT_PX, CARDS_MEDIA_QUERY, RoundTable, ROW_HEIGHT_PX, TABLE_HEIGHT_PX } from './RoundTable';
 import { rowWindow } from './use-windowed-rows';
 import { makeReport, makeReports } from './test-fixtures';
 
@@ -90,6 +90,53 @@ describe('the cohort funnel per round', () => {
   });
 });
 
+describe('at phone width', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** A window whose width matches `query`'s max-width (jsdom has no matchMedia of its own). */
+  function phoneWidth(matching: boolean) {
+    const queries: string[] = [];
+    vi.stubGlobal('matchMedia', (query: string) => {
+      queries.push(query);
+      return { matches: matching, media: query, addEventListener: () => {}, removeEventListener: () => {} } as unknown as MediaQueryList;
+    });
+    return queries;
+  }
+
+  it('each round is a card of labelled values, with the card height the windowing counts on', () => {
+    const queries = phoneWidth(true);
+    render(<RoundTable rounds={rounds} selected={null} onSelect={() => {}} />);
+    expect(queries).toContain(CARDS_MEDIA_QUERY);
+    const table = screen.getByRole('table');
+    expect(table.getAttribute('data-layout')).toBe('cards');
+    expect(table.className).toBe('dash-table cards');
+    // No fixed-width columns: the card is as wide as the screen.
+    expect(table.querySelector('colgroup')).toBeNull();
+    const rows = screen.getAllByTestId('dash-round-row');
+    const cardsInView = Math.ceil(TABLE_HEIGHT_PX / CARD_HEIGHT_PX) + 1;
+    expect(rows.length).toBe(cardsInView + 8);
+    expect((rows[0] as HTMLElement).style.height).toBe(`${CARD_HEIGHT_PX}px`);
+    // Every cell names itself (CSS shows the label before the value), as the column header does.
+    const headers = within(table)
+      .getAllByRole('columnheader')
+      .map((th) => th.textContent?.trim());
+    const labels = within(rows[0] as HTMLElement)
+      .getAllByRole('cell')
+      .map((td) => td.getAttribute('data-label'));
+    expect(labels).toEqual(headers);
+    scrollTo(500 * CARD_HEIGHT_PX);
+    expect(shownRounds()).toContain(500);
+  });
+
+  it('is a table of fixed-width columns on a wider screen', () => {
+    phoneWidth(false);
+    render(<RoundTable rounds={rounds} selected={null} onSelect={() => {}} />);
+    expect(screen.getByRole('table').getAttribute('data-layout')).toBe('table');
+    expect(screen.getByRole('table').querySelectorAll('col')).toHaveLength(11);
+    expect((screen.getAllByTestId('dash-round-row')[0] as HTMLElement).style.height).toBe(`${ROW_HEIGHT_PX}px`);
+  });
+});
+
 describe('plan marks in a time range', () => {
   it('compares the oldest shown round with the one before the range, not with the configured plan', () => {
     const older = makeReport(1, { planRevision: 1 });
@@ -97,6 +144,25 @@ describe('plan marks in a time range', () => {
     render(<RoundTable rounds={shown} before={older} selected={null} onSelect={() => {}} />);
     const marks = screen.getAllByTestId('dash-cell-plan').map((cell) => cell.textContent);
     expect(marks).toEqual(['rev 2 ✎', 'rev 1']);
+  });
+
+  it('names the operator who changed the plan, from the audit log', () => {
+    const before = { target: 6, overSelection: 1, minReports: 4, pauseMs: 50, checkinMs: 300, training: { epochs: 1 }, clipNorm: 1, noiseMultiplier: 0.05 };
+    const entry = (revision: number, actor: string, noiseMultiplier: number) => ({
+      seq: revision,
+      at: '2026-01-01T00:00:00.000Z',
+      actor,
+      note: null,
+      action: 'plan' as const,
+      revision,
+      before: before as never,
+      after: { ...before, noiseMultiplier } as never,
+    });
+    const shown = [makeReport(1, { planRevision: 0 }), makeReport(2, { planRevision: 1 }), makeReport(3, { planRevision: 2 })];
+    render(<RoundTable rounds={shown} audit={[entry(2, 'bob', 0.1), entry(1, 'alice', 1)]} selected={null} onSelect={() => {}} />);
+    const cells = screen.getAllByTestId('dash-cell-plan');
+    expect(cells.map((c) => c.textContent)).toEqual(['rev 2 ✎ by bob', 'rev 1 ✎ by alice', 'rev 0']);
+    expect(cells[1]?.querySelector('mark')?.getAttribute('title')).toBe('noiseMultiplier 0.05 → 1 (by alice)');
   });
 });
 

@@ -3,13 +3,24 @@ import type { RoundReport } from '@murmur/fl-core';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, formatTime } from './format';
 import { planChanges, type AuditEntry } from './schemas';
 import { funnelSummary, reportFunnel } from './store';
+import { useMediaQuery } from './use-media-query';
 import { useWindowedRows } from './use-windowed-rows';
 
 /** Fixed row height: the windowing arithmetic depends on every row having it (see dashboard.css). */
 export const ROW_HEIGHT_PX = 32;
 export const TABLE_HEIGHT_PX = 420;
 /** Round, status, started, duration, cohort funnel, eval loss, top-1, top-3, ε, bytes, plan. */
-const COLUMN_WIDTHS_REM = [4.5, 11, 12, 5.5, 9, 6, 5, 5, 6, 11, 7];
+const COLUMN_WIDTHS_REM = [4.5, 11, 12, 5.5, 9, 6, 5, 5, 6, 13, 10];
+/**
+ * Narrower than this (a phone, 360–430 px), a 90 rem table would scroll sideways: each round
+ * becomes a card of label/value lines instead (dashboard.css, `.dash-table.cards`).
+ */
+export const CARDS_MEDIA_QUERY = '(max-width: 640px)';
+/**
+ * A card's fixed height: eight lines of 1.35 rem (round and duration; status; started; cohort; eval
+ * loss and top-1; top-3 and ε; bytes; plan) and its padding (the windowing counts on it too).
+ */
+export const CARD_HEIGHT_PX = 184;
 
 interface RoundTableProps {
   /** Ascending by round (the data layer's order); shown newest first. */
@@ -22,10 +33,11 @@ interface RoundTableProps {
   onSelect(round: number): void;
 }
 
-/** What each plan revision changed, from the audit log's plan entries. */
-export function planRevisionChanges(audit: readonly AuditEntry[]): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const entry of audit) if (entry.action === 'plan') out.set(entry.revision, planChanges(entry.before, entry.after).join(', '));
+/** What each plan revision changed and which operator changed it, from the audit log's plan entries. */
+export function planRevisionChanges(audit: readonly AuditEntry[]): Map<number, { changes: string; actor: string }> {
+  const out = new Map<number, { changes: string; actor: string }>();
+  for (const entry of audit)
+    if (entry.action === 'plan') out.set(entry.revision, { changes: planChanges(entry.before, entry.after).join(', '), actor: entry.actor });
   return out;
 }
 
@@ -34,7 +46,9 @@ export function planRevisionChanges(audit: readonly AuditEntry[]): Map<number, s
  * about 30 rows. A row opens the round's record.
  */
 export const RoundTable = memo(function RoundTable({ rounds, audit = null, before: beforeShown, selected, onSelect }: RoundTableProps) {
-  const win = useWindowedRows({ count: rounds.length, rowHeightPx: ROW_HEIGHT_PX, viewportHeightPx: TABLE_HEIGHT_PX });
+  const cards = useMediaQuery(CARDS_MEDIA_QUERY);
+  const rowHeightPx = cards ? CARD_HEIGHT_PX : ROW_HEIGHT_PX;
+  const win = useWindowedRows({ count: rounds.length, rowHeightPx, viewportHeightPx: TABLE_HEIGHT_PX });
   const revisions = useMemo(() => planRevisionChanges(audit ?? []), [audit]);
   const rows: RoundReport[] = [];
   // Newest first without copying and reversing the whole list on every render.
@@ -48,13 +62,15 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, befor
       tabIndex={0}
       aria-label="Rounds"
     >
-      <table className="dash-table" aria-rowcount={rounds.length + 1}>
+      <table className={cards ? 'dash-table cards' : 'dash-table'} aria-rowcount={rounds.length + 1} data-layout={cards ? 'cards' : 'table'}>
         {/* Fixed layout with set widths: columns must not resize as different rows scroll in. */}
-        <colgroup>
-          {COLUMN_WIDTHS_REM.map((rem, i) => (
-            <col key={i} style={{ width: `${rem}rem` }} />
-          ))}
-        </colgroup>
+        {!cards && (
+          <colgroup>
+            {COLUMN_WIDTHS_REM.map((rem, i) => (
+              <col key={i} style={{ width: `${rem}rem` }} />
+            ))}
+          </colgroup>
+        )}
         <thead>
           <tr>
             <th scope="col">Round</th>
@@ -90,34 +106,43 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, befor
                 aria-rowindex={win.start + k + 2}
                 aria-selected={selected === r.round}
                 className={r.status === 'aborted' ? 'dash-round aborted' : 'dash-round'}
-                style={{ height: ROW_HEIGHT_PX }}
+                style={{ height: rowHeightPx }}
                 onClick={() => onSelect(r.round)}
                 data-testid="dash-round-row"
               >
-                <td>
+                {/* data-label: the cell's name on a card (CSS shows it before the value), the column header's. */}
+                <td data-label="Round">
                   {/* The row's click handler opens it; the button makes that reachable by keyboard. */}
                   <button type="button" className="link" aria-label={`Open round ${r.round}`}>
                     {r.round}
                   </button>
                 </td>
-                <td>{r.status === 'committed' ? 'committed' : `aborted (${r.abort?.code ?? '?'})`}</td>
-                <td>{formatTime(r.startedAt)}</td>
-                <td>{formatSeconds(Math.max(0, Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000)}</td>
-                <td>
+                <td data-label="Status" className="wide">
+                  {r.status === 'committed' ? 'committed' : `aborted (${r.abort?.code ?? '?'})`}
+                </td>
+                <td data-label="Started" className="wide">
+                  {formatTime(r.startedAt)}
+                </td>
+                <td data-label="Duration">{formatSeconds(Math.max(0, Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000)}</td>
+                <td data-label="Cohort" className="wide">
                   <MiniFunnel report={r} />
                 </td>
-                <td data-testid="dash-cell-loss">{formatNumber(r.metrics?.eval.loss)}</td>
-                <td>{formatPercent(r.metrics?.eval.top1)}</td>
-                <td>{formatPercent(r.metrics?.eval.top3)}</td>
-                <td data-testid="dash-cell-epsilon">{formatNumber(r.privacy.epsilon)}</td>
-                <td>
+                <td data-label="Eval loss" data-testid="dash-cell-loss">
+                  {formatNumber(r.metrics?.eval.loss)}
+                </td>
+                <td data-label="Top-1">{formatPercent(r.metrics?.eval.top1)}</td>
+                <td data-label="Top-3">{formatPercent(r.metrics?.eval.top3)}</td>
+                <td data-label="ε" data-testid="dash-cell-epsilon">
+                  {formatNumber(r.privacy.epsilon)}
+                </td>
+                <td data-label="Bytes" className="wide">
                   {formatBytes(r.bytes.received)} / {formatBytes(r.bytes.sent)}
                 </td>
-                <td data-testid="dash-cell-plan" data-changed={changed || undefined}>
+                <td data-label="Plan" className="wide" data-testid="dash-cell-plan" data-changed={changed || undefined}>
                   {r.planRevision === undefined ? (
                     '–'
                   ) : changed ? (
-                    <mark title={revisions.get(r.planRevision) ?? `plan revision ${r.planRevision}`}>rev {r.planRevision} ✎</mark>
+                    <PlanMark revision={r.planRevision} change={revisions.get(r.planRevision)} />
                   ) : (
                     `rev ${r.planRevision}`
                   )}
@@ -131,6 +156,21 @@ export const RoundTable = memo(function RoundTable({ rounds, audit = null, befor
     </div>
   );
 });
+
+/** The first round of a new plan revision: what changed in its title, and who changed it (the audit log's actor). */
+function PlanMark({ revision, change }: { revision: number; change: { changes: string; actor: string } | undefined }) {
+  return (
+    <>
+      <mark title={change ? `${change.changes} (by ${change.actor})` : `plan revision ${revision}`}>rev {revision} ✎</mark>
+      {change && (
+        <span className="dash-muted" data-testid="dash-plan-actor">
+          {' '}
+          by {change.actor}
+        </span>
+      )}
+    </>
+  );
+}
 
 /**
  * A round's funnel in a table cell: one bar per stage from selection to the committed sum, scaled

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { livePlanSchema, type LivePlan, type StatusResponse } from '@murmur/fl-core';
+import { livePlanSchema, planChangeResponseSchema, planViewSchema, type LivePlan, type PlanBound, type StatusResponse } from '@murmur/fl-core';
 
 /**
  * The dashboard's own shapes on top of fl-core's REST schemas (protocol/http.ts: status, rounds
@@ -25,36 +25,22 @@ export {
 } from '@murmur/fl-core';
 export type DashboardStatus = StatusResponse;
 
-const finite = z.number().refine(Number.isFinite, { message: 'expected a finite number' });
-
-export const planBoundSchema = z.object({ min: finite, max: finite, integer: z.boolean() }).refine((b) => b.min <= b.max, { message: 'expected min ≤ max' });
-export type PlanBound = z.output<typeof planBoundSchema>;
-
-/** A dotted path to a number in LivePlan: 'target', 'training.epochs'. */
-const planPathSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$/);
+export { planBoundSchema, type PlanBound } from '@murmur/fl-core';
 
 /**
- * GET and POST /api/admin/plan (bearer admin token). GET answers with the bare plan; POST with
- * `{ plan, revision, persisted, message, audit }` (fl-core's planChangeResponseSchema), whose
- * message says the change was saved. A form of either with the bounds the aggregator enforces,
- * `{ plan, bounds }`, lets the form say them before the server refuses a value. All are accepted.
+ * GET and POST /api/admin/plan (an operator's bearer token). GET answers with fl-core's
+ * planViewSchema, `{ plan, bounds, operator }`: the bounds the aggregator enforces on each numeric
+ * field (so the form says them before the server refuses a value) and whose token this is. POST
+ * answers with `{ plan, revision, persisted, message, audit, bounds }` (planChangeResponseSchema),
+ * whose message says the change was saved. An older aggregator's bare plan is still read (no
+ * bounds, no operator). A bound for a field the plan does not hold (an optional one such as
+ * training.adamEpsilon) is kept, but no input is shown for it.
  */
-export const planResponseSchema = z
-  .union([
-    z.object({
-      plan: livePlanSchema,
-      bounds: z.record(planPathSchema, planBoundSchema).default({}),
-      message: z.string().max(2000).optional(),
-    }),
-    livePlanSchema.transform((plan) => ({ plan, bounds: {} as Record<string, PlanBound>, message: undefined })),
-  ])
-  .superRefine((value, ctx) => {
-    for (const path of Object.keys(value.bounds)) {
-      if (typeof planValue(value.plan, path) !== 'number') {
-        ctx.addIssue({ code: 'custom', path: ['bounds', path], message: `expected a numeric plan field at ${path}` });
-      }
-    }
-  });
+export const planResponseSchema = z.union([
+  planViewSchema.extend({ operator: planViewSchema.shape.operator.optional(), message: z.undefined().optional() }),
+  planChangeResponseSchema.transform(({ plan, bounds, message, audit }) => ({ plan, bounds: bounds ?? {}, message, operator: audit.actor })),
+  livePlanSchema.transform((plan) => ({ plan, bounds: {} as Record<string, PlanBound>, message: undefined, operator: undefined })),
+]);
 export type PlanResponse = z.output<typeof planResponseSchema>;
 
 /** The value at a dotted path of the plan, or undefined. */

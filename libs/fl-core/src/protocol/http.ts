@@ -33,6 +33,79 @@ export const livePlanSchema = z.object({
   noiseMultiplier: finite,
 });
 
+/** A dotted path to a number of the live plan: 'target', 'training.epochs'. */
+export const planPathSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$/);
+
+/**
+ * The range an operator may set one numeric plan field to: min … max, both inclusive unless
+ * `minExclusive` (a value that must stay above 0, such as a learning rate or clipNorm).
+ */
+export const planBoundSchema = z
+  .object({ min: finite, max: finite, integer: z.boolean(), minExclusive: z.boolean().optional() })
+  .refine((b) => b.min <= b.max, { message: 'expected min ≤ max' });
+export type PlanBound = z.output<typeof planBoundSchema>;
+
+/** The bound of one numeric plan field as its zod schema enforces it (read from the schema, not copied). */
+function boundOf(schema: z.ZodNumber): PlanBound {
+  const min = schema.minValue ?? -Number.MAX_VALUE;
+  const max = schema.maxValue ?? Number.MAX_VALUE;
+  // zod keeps `positive()` as min 0: whether the minimum itself is refused is asked of the schema.
+  return { min, max, integer: schema.isInt, ...(schema.safeParse(min).success ? {} : { minExclusive: true }) };
+}
+
+const trainingFields = trainingPlanSchema.shape;
+
+/**
+ * What POST /api/admin/plan accepts for each numeric field, by dotted path: the round's fields
+ * here, the training fields as trainingPlanSchema bounds them. The aggregator builds its plan
+ * change schema from this table and may only narrow it (σ never below its configured floor),
+ * and GET /api/admin/plan sends the narrowed table, so the dashboard's editor can show and
+ * enforce the same bounds before the server would refuse a value.
+ */
+export const PLAN_LIMITS = Object.freeze({
+  target: { min: 2, max: 100_000, integer: true },
+  overSelection: { min: 1, max: 3, integer: false },
+  minReports: { min: 2, max: 100_000, integer: true },
+  pauseMs: { min: 0, max: 86_400_000, integer: true },
+  checkinMs: { min: 0, max: 3_600_000, integer: true },
+  'training.epochs': boundOf(trainingFields.epochs.unwrap()),
+  'training.batchSize': boundOf(trainingFields.batchSize.unwrap()),
+  'training.adamEpsilon': boundOf(trainingFields.adamEpsilon.unwrap()),
+  'training.sampledSoftmax': boundOf(trainingFields.sampledSoftmax.unwrap()),
+  'training.learningRate': boundOf(trainingFields.learningRate.unwrap()),
+  'training.maxExamples': boundOf(trainingFields.maxExamples.unwrap()),
+  'training.timeBudgetMs': boundOf(trainingFields.timeBudgetMs.unwrap()),
+  clipNorm: { min: 0, max: 1e6, integer: false, minExclusive: true },
+  noiseMultiplier: { min: 0, max: 100, integer: false },
+} as const satisfies Record<string, PlanBound>);
+export type PlanLimitPath = keyof typeof PLAN_LIMITS;
+
+/** A zod number schema that enforces `bound` (what the aggregator validates plan changes with). */
+export function numberWithin(bound: PlanBound): z.ZodNumber {
+  let schema = bound.integer ? z.number().int() : z.number();
+  schema = bound.minExclusive ? schema.gt(bound.min) : schema.min(bound.min);
+  return schema.max(bound.max);
+}
+
+/**
+ * An operator's name, as the audit log records it: configured with their admin token
+ * (`--admin-tokens name:token,…`). 'gate' is the release gate's own name and never an operator's.
+ */
+export const operatorNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, { message: 'expected 1–64 letters, digits, . _ @ - (starting with a letter or digit)' })
+  .refine((name) => name !== 'gate', { message: "'gate' names the release gate in the audit log; choose another operator name" });
+
+/**
+ * GET /api/admin/plan: the live plan, the bounds an operator may set each numeric field within
+ * (PLAN_LIMITS as this aggregator narrows them), and the operator the token names.
+ */
+export const planViewSchema = z.object({
+  plan: livePlanSchema,
+  bounds: z.record(planPathSchema, planBoundSchema),
+  operator: operatorNameSchema,
+});
+
 /** Where suggestions and training stand (GET /api/status `release`, the admin answers, GET /api/release). */
 export const releaseSummarySchema = z.object({
   /** The version browsers download for suggestions (GET /api/model/released). */
@@ -54,7 +127,7 @@ const auditFields = {
   /** 1, 2, 3… in the order the entries were appended. */
   seq: z.number().int().min(1),
   at: isoTime,
-  /** 'admin' (the bearer of the admin token) or 'gate' (a release the gate decided). */
+  /** The operator's name (their admin token's; 'admin' for the single default token), or 'gate' (a release the gate decided). */
   actor: z.string().min(1).max(64),
   /** The operator's note, or the gate's reason. */
   note: z.string().max(1200).nullable(),
@@ -93,6 +166,8 @@ export const planChangeResponseSchema = z.object({
   persisted: z.boolean(),
   message: z.string().max(2000),
   audit: auditEntrySchema,
+  /** As in GET /api/admin/plan, so an editor keeps them after a change. Readers work without them. */
+  bounds: z.record(planPathSchema, planBoundSchema).optional(),
 });
 
 /**
@@ -169,6 +244,7 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type ReleaseView = z.output<typeof releaseViewSchema>;
 export type ReleaseActionResponse = z.output<typeof releaseActionResponseSchema>;
 export type PlanChangeResponse = z.output<typeof planChangeResponseSchema>;
+export type PlanView = z.output<typeof planViewSchema>;
 export type StatusResponse = z.output<typeof statusResponseSchema>;
 export type RoundsPage = z.output<typeof roundsPageSchema>;
 export type PrivacySummary = z.output<typeof privacySummarySchema>;

@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { CIFG_SPEC, parameterCount, TINY_SPEC } from '../model/spec';
-import { parseTrainingPlan } from '../train/plan';
+import { parseTrainingPlan, trainingPlanSchema } from '../train/plan';
 import {
   contributionMetricsSpec,
   parseClientEvent,
@@ -14,7 +14,7 @@ import {
 import { findForbiddenKey, findNonFinite, normalizeBinary, payloadBytes } from './binary';
 import { packBinary, unpackBinary, type PackedMessage } from './frame';
 import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
-import { livePlanSchema } from './http';
+import { livePlanSchema, numberWithin, operatorNameSchema, PLAN_LIMITS, planViewSchema } from './http';
 
 const eligibility = { consent: true, exampleCount: 120, idle: true, backend: 'wasm' };
 
@@ -153,6 +153,40 @@ describe('protocol events', () => {
     expect(newer.training).toEqual({ ...training, targets: 'every', optimizer: 'adam' });
     expect(livePlanSchema.parse({ ...live, training }).training).toMatchObject({ targets: 'last', optimizer: 'sgd' });
     expect(livePlanSchema.safeParse({ ...live, training: { ...training, targets: 'sometimes' } }).success).toBe(false);
+  });
+
+  it('reads the training bounds an operator may set from trainingPlanSchema itself, exclusive minimums included', () => {
+    expect(PLAN_LIMITS['training.epochs']).toEqual({ min: 1, max: 50, integer: true });
+    expect(PLAN_LIMITS['training.learningRate']).toEqual({ min: 0, max: 100, integer: false, minExclusive: true });
+    expect(PLAN_LIMITS['training.maxExamples']).toEqual({ min: 0, max: 10_000_000, integer: true, minExclusive: true });
+    // Each bound accepts exactly what the training plan's schema accepts at its edges.
+    const fields = trainingPlanSchema.shape;
+    for (const [key, field] of [
+      ['epochs', fields.epochs.unwrap()],
+      ['batchSize', fields.batchSize.unwrap()],
+      ['adamEpsilon', fields.adamEpsilon.unwrap()],
+      ['sampledSoftmax', fields.sampledSoftmax.unwrap()],
+      ['learningRate', fields.learningRate.unwrap()],
+      ['maxExamples', fields.maxExamples.unwrap()],
+      ['timeBudgetMs', fields.timeBudgetMs.unwrap()],
+    ] as const) {
+      const bound = PLAN_LIMITS[`training.${key}`];
+      const ours = numberWithin(bound);
+      for (const value of [bound.min, bound.max, bound.max + 1, bound.min - 1, bound.min + 0.5, (bound.min + bound.max) / 2])
+        expect(ours.safeParse(value).success, `training.${key} = ${value}`).toBe(field.safeParse(value).success);
+    }
+  });
+
+  it('parses GET /api/admin/plan: the plan, bounds by dotted path, the operator; refuses inverted bounds and the gate as an operator', () => {
+    const live = { target: 20, overSelection: 1.3, minReports: 3, pauseMs: 2000, checkinMs: 5000, clipNorm: 1, noiseMultiplier: 0.05 };
+    const plan = { ...live, training: parseTrainingPlan({}) };
+    const view = planViewSchema.parse(JSON.parse(JSON.stringify({ plan, bounds: PLAN_LIMITS, operator: 'alice' })));
+    expect(view.bounds['training.epochs']).toEqual(PLAN_LIMITS['training.epochs']);
+    expect(planViewSchema.safeParse({ plan, bounds: { target: { min: 3, max: 2, integer: true } }, operator: 'alice' }).success).toBe(false);
+    expect(planViewSchema.safeParse({ plan, bounds: { 'training..epochs': PLAN_LIMITS.target }, operator: 'alice' }).success).toBe(false);
+    expect(operatorNameSchema.safeParse('gate').success).toBe(false);
+    expect(operatorNameSchema.safeParse('ops.alice@example').success).toBe(true);
+    expect(operatorNameSchema.safeParse('a'.repeat(65)).success).toBe(false);
   });
 
   it('packs many binary fields into one frame and refuses hostile frames', () => {
