@@ -1,7 +1,9 @@
 /**
  * Differential privacy for federated rounds: L2 clipping, Gaussian noise from the CSPRNG, the four
  * noise placements ('off' | 'local' | 'distributed' | 'central'), adaptive clipping (Andrew et al.
- * 2021) and an RDP accountant for the Poisson-subsampled Gaussian mechanism. See docs/privacy.md.
+ * 2021) and an RDP accountant for the Poisson-subsampled Gaussian mechanism; the distributed discrete
+ * Gaussian (Kairouz, Liu & Steinke 2021) with its exact sampler, encoding and accountant. See
+ * docs/privacy.md.
  */
 export { clipL2, l2Norm, type ClipResult } from './clip';
 export { addGaussianNoise, gaussianNoise } from './gaussian';
@@ -53,3 +55,47 @@ export {
   type RdpToEpsilonOptions,
 } from './rdp';
 export { PrivacyLedger, type PrivacyLedgerEntry, type PrivacyLedgerJson, type PrivacyLedgerOptions } from './ledger';
+export {
+  addDiscreteGaussianNoiseMod,
+  discreteGaussianNoise,
+  discreteGaussianPmf,
+  DiscreteGaussianSampler,
+  MAX_DISCRETE_GAUSSIAN_VARIANCE,
+  MIN_DISCRETE_GAUSSIAN_VARIANCE,
+  type DiscreteGaussianSamplerOptions,
+} from './discrete-gaussian';
+export {
+  conditionalRandomizedRounding,
+  ddgChooseScale,
+  ddgDecodeSum,
+  ddgEncodeUpdate,
+  ddgMinModulusBits,
+  ddgParams,
+  ddgParamsInputSchema,
+  ddgWrapLogProbabilityBound,
+  DEFAULT_ROUNDING_BETA,
+  hadamardDimension,
+  inverseRandomizedHadamard,
+  MAX_ROUNDING_ATTEMPTS,
+  randomizedHadamard,
+  roundedL2NormBound,
+  type ConditionalRoundingResult,
+  type DdgEncodedUpdate,
+  type DdgParams,
+  type DdgParamsInput,
+  type DdgScaleOptions,
+  type DdgWrapOptions,
+} from './ddg';
+export {
+  DDG_RDP_ORDERS,
+  ddgConcentratedDp,
+  ddgEpsilon,
+  ddgMechanism,
+  ddgRdp,
+  ddgRenyiDivergence,
+  ddgTau,
+  poissonSubsampledRdpBound,
+  type DdgEpsilonOptions,
+  type DdgMechanism,
+  type DdgRdpOptions,
+} from './ddg-accountant';
