@@ -9,6 +9,7 @@ export * from './kernels/index';
 export * from './sim/index';
 export * from './encode/index';
 export * from './secagg/index';
+export * from './identity/index';
 export * from './protocol/index';
 export * from './participant/index';
 export * from './round/index';
