@@ -200,8 +200,13 @@ export function AdminPanel({ api, paused, onChanged, onToken }: AdminPanelProps)
 function PlanForm({ plan, busy, onSubmit }: { plan: EditorPlan; busy: boolean; onSubmit(changes: PlanChanges): void }) {
   const paths = numericPlanPaths(plan.plan);
   const [values, setValues] = useState<Record<string, string>>({});
-  // A plan from the server (after a change) resets the edits.
-  useEffect(() => setValues({}), [plan]);
+  // A plan from the server (after a change) resets the edits. Reset while rendering, not in an
+  // effect: a passive effect may run after the first keystroke and wipe it.
+  const [valuesFor, setValuesFor] = useState(plan);
+  if (valuesFor !== plan) {
+    setValuesFor(plan);
+    setValues({});
+  }
   const errors: Record<string, string> = {};
   const changes: PlanChanges = {};
   for (const path of paths) {
