@@ -86,6 +86,30 @@ describe('gaussianNoise statistics', () => {
 });
 
 describe('gaussianNoise', () => {
+  it('maps mirrored random draws to exactly negated values, both coordinates of a polar pair', () => {
+    // The uniform grid 2d − 3 + 2^−52 is symmetric about 0, so d and 3 − d − 2^−52 give u and −u:
+    // a one-ulp asymmetry in either coordinate would bias the noise's mean.
+    const ulp = 2 ** -52;
+    const draws = [1.25, 1.75, 1.75 - ulp, 1.25 - ulp, 1.375, 1.125, 1.625 - ulp, 1.875 - ulp];
+    const mirrored: RandomBytes = (bytes) => {
+      const doubles = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+      doubles.fill(1.5);
+      doubles.set(draws);
+      return bytes;
+    };
+    const out = gaussianNoise(8, 1, mirrored);
+    expect(out.every(Number.isFinite)).toBe(true);
+    for (const [a, b] of [
+      [0, 2],
+      [1, 3],
+      [4, 6],
+      [5, 7],
+    ] as const) {
+      expect(out[b]).toBe(-(out[a] as number));
+      expect(out[a]).not.toBe(0);
+    }
+  });
+
   it('scales by stdDev', () => {
     const n = 2 ** 18;
     const stdDev = 3.5;
