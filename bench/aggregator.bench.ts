@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
-import { parameterCount, PROTOCOL_VERSION, TINY_SPEC, type RoundReport } from '@murmur/fl-core';
+import { handshakeAuth, parameterCount, TINY_SPEC, type DeviceIdentity, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { enroll, startVirtualClients, stateOfTheUnionClients, type AggregatorConfigInput } from '@murmur/aggregator';
 import { writeReport, type Row } from './report';
@@ -138,22 +138,22 @@ async function roundBench(clients: number, maxExamples: number): Promise<Row> {
 async function idleBench(connections: number): Promise<Row> {
   const aggregator = await startAggregatorProcess({ model: 'tiny', limits: { enrollPerMinute: 10_000_000 } });
   const before = memoryOf(aggregator.child.pid as number);
-  const tokens: string[] = [];
+  const identities: DeviceIdentity[] = [];
   const enrollStarted = performance.now();
   for (let i = 0; i < connections; i += 100) {
     const batch = await Promise.all(Array.from({ length: Math.min(100, connections - i) }, () => enroll(aggregator.url)));
-    tokens.push(...batch.map((b) => b.token));
+    identities.push(...batch);
   }
   const enrollMs = performance.now() - enrollStarted;
   const sockets: Socket[] = [];
   const connectStarted = performance.now();
   for (let i = 0; i < connections; i += 250) {
     await Promise.all(
-      tokens.slice(i, i + 250).map(
-        (token) =>
+      identities.slice(i, i + 250).map(
+        (identity) =>
           new Promise<void>((resolve, reject) => {
             const socket = io(aggregator.url, {
-              auth: { protocolVersion: PROTOCOL_VERSION, token },
+              auth: handshakeAuth(identity),
               transports: ['websocket'],
               reconnection: false,
               timeout: 60_000,

@@ -18,10 +18,10 @@ import { useNodeBackend } from '@murmur/fl-core/node';
 import {
   makeConfig,
   modelSpecOf,
-  startAggregator,
   startPoisoningClient,
   startSilentClient,
   startVirtualClients,
+  startWithEnrollment,
   stateOfTheUnionClients,
 } from '@murmur/aggregator';
 import { writeReport, type Row } from './report';
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<void> {
     training: { epochs: 1, batchSize: 16, learningRate: 0.5, maxExamples: 256, timeBudgetMs: 30_000, targets: 'last' },
     round: { target, overSelection: 1, minReports: 3, checkinMs: 1_000, pauseMs: 200 },
   });
-  const aggregator = await startAggregator(config, { logger: pino({ level: 'silent' }) });
+  const aggregator = await startWithEnrollment(config, { logger: pino({ level: 'silent' }) });
   const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(modelSpecOf(config), honest) });
   const bad = await Promise.all(Array.from({ length: poisoners }, () => startPoisoningClient(aggregator.url)));
   const silent = await Promise.all(Array.from({ length: sybils }, () => startSilentClient(aggregator.url)));

@@ -10,7 +10,7 @@ import type { AggregatorConfig, AggregatorConfigInput, RunningAggregator, Virtua
 // The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
 // refuses; tsx (the loader `npm start` runs them with) loads them as they are.
 const load = <T>(path: string) => tsImport(path, import.meta.url) as Promise<T>;
-const { startAggregator, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfTheUnionClients, startVirtualClients, startSilentClient } =
+const { startWithEnrollment, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfTheUnionClients, startVirtualClients, startSilentClient } =
   await load<typeof import('@murmur/aggregator')>('@murmur/aggregator');
 /** A client that checks in, is selected and never answers (a dropout the aggregator records as silent). */
 export { startSilentClient };
@@ -75,7 +75,7 @@ export const test = base.extend<{
     await useNodeBackend('wasm');
     const dataDir = mkdtempSync(join(tmpdir(), 'murmur-e2e-'));
     const logger = pino({ level: process.env.MURMUR_E2E_LOG ?? 'silent' });
-    let running = await startAggregator(config(dataDir, 0, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });
+    let running = await startWithEnrollment(config(dataDir, 0, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });
     const port = running.port;
     const handle: AggregatorHandle = {
       url: running.url,
@@ -83,7 +83,7 @@ export const test = base.extend<{
       running,
       async restart() {
         await running.close();
-        running = await startAggregator(config(dataDir, port, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });
+        running = await startWithEnrollment(config(dataDir, port, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });
         handle.running = running;
       },
     };

@@ -41,11 +41,13 @@ interface RawSession {
 test('a page sending malformed updates is refused with protocol errors while the other clients commit rounds', async ({ page, aggregator, virtualClients }) => {
   const pool = await virtualClients(3);
   await page.goto(`${aggregator.url}/favicon.svg`);
-  // A hand-written Socket.IO v4 client (Engine.IO over a WebSocket) in real Chromium: it enrolls,
-  // connects with a valid handshake, then sends what no honest client would.
+  // A hand-written Socket.IO v4 client (Engine.IO over a WebSocket) in real Chromium: it connects
+  // with a valid handshake (a device enrolled here, its fresh proof of possession signed here),
+  // then sends what no honest client would.
+  const device = await core.enrollDevice({ baseUrl: aggregator.url });
+  const proof = await core.signHandshakeProof(device.privateKey, device.certificate, Date.now());
   const session = await page.evaluate(
-    async ({ protocolVersion }) => {
-      const { token } = (await (await fetch('/api/enroll', { method: 'POST' })).json()) as { token: string };
+    async ({ auth }) => {
       const ws = new WebSocket(`ws://${location.host}/socket.io/?EIO=4&transport=websocket`);
       const result: RawSession = { welcome: false, errors: [], open: false };
       const malformed = [
@@ -60,7 +62,7 @@ test('a page sending malformed updates is refused with protocol errors while the
         const timer = setTimeout(() => reject(new Error(`no answer to every malformed event: ${JSON.stringify(result)}`)), 20_000);
         ws.onmessage = (message) => {
           const data = String(message.data);
-          if (data.startsWith('0')) ws.send(`40${JSON.stringify({ protocolVersion, token })}`);
+          if (data.startsWith('0')) ws.send(`40${JSON.stringify(auth)}`);
           else if (data === '2') ws.send('3');
           else if (data.startsWith('42')) {
             const [event, payload] = JSON.parse(data.slice(2)) as [string, { code: string; event?: string; message: string }];
@@ -81,7 +83,7 @@ test('a page sending malformed updates is refused with protocol errors while the
       ws.close();
       return result;
     },
-    { protocolVersion: core.PROTOCOL_VERSION },
+    { auth: { protocolVersion: core.PROTOCOL_VERSION, certificate: device.certificate, proof } },
   );
   expect(session.welcome).toBe(true);
   // Unknown events are refused before any parsing, so they may answer first: compare as a set.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
 import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
@@ -12,7 +13,7 @@ const config = testConfig(data.dir, { privacy: { clipNorm: 10, adaptiveClipping:
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(config, { logger: testLogger() });
+  aggregator = await startWithEnrollment(config, { logger: testLogger() });
   pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
 });
 afterAll(async () => {
@@ -45,7 +46,7 @@ describe('adaptive clipping (Andrew et al. 2021) over real rounds', () => {
     const expected = aggregator.store.clipNorm;
     // Shutting down may abort a round in flight; C is the one the last committed round chose.
     expect(expected).toBe(aggregator.store.rounds.filter((r) => r.status === 'committed').at(-1)?.privacy.nextClipNorm);
-    aggregator = await startAggregator(config, { logger: testLogger() });
+    aggregator = await startWithEnrollment(config, { logger: testLogger() });
     expect(aggregator.coordinator.plan.clipNorm).toBe(expected);
   });
 });

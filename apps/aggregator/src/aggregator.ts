@@ -1,20 +1,31 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { buildModel, CONTRIBUTION_METRICS, createServerOptimizer, getFlatWeights, MODEL_PRESETS, wordBytes, type ModelSpec } from '@murmur/fl-core';
+import {
+  buildModel,
+  CONTRIBUTION_METRICS,
+  createServerOptimizer,
+  getFlatWeights,
+  MODEL_PRESETS,
+  wordBytes,
+  type EnrollmentIssuer,
+  type ModelSpec,
+} from '@murmur/fl-core';
 import { evaluateAlerts, type AlertSources } from './alerts';
 import { AuditLog } from './audit';
 import { parseOperatorTokens, type AdminOperator, type AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
 import { writeFileAtomic } from './fs-atomic';
 import { createHttpHandler, staticDirProblem, tokensFileProblem } from './http';
+import { listen } from './http-io';
 import { createMetrics } from './metrics';
 import { PlanDesk } from './plan';
 import { ReleaseGate } from './release-gate';
 import { DataStore } from './store';
-import { EnrollmentAuthority } from './tokens';
+import { ClientVerifier, readIssuerFile, RevocationFeed } from './client-identity';
 import { attachTransport, type Transport } from './transport';
 
 /** How long a graceful close waits for open connections before it cuts them. */
@@ -30,6 +41,8 @@ export interface RunningAggregator {
   gate: ReleaseGate;
   audit: AuditLog;
   transport: Transport;
+  /** The enrollment issuer whose certificates this aggregator accepts (public key only). */
+  issuer: EnrollmentIssuer;
   /** The default operator's token ('admin'), or the first named operator's when there is no default one. */
   adminToken: string;
   /** Everyone who may use /api/admin/*, by the name the audit log records. */
@@ -44,6 +57,15 @@ export interface StartOptions {
   logger: Logger;
   /** Overrides config.staticDir (main passes the built web client). */
   staticDir?: string;
+  /**
+   * The enrollment issuer to accept certificates from; overrides config.enrollmentIssuerFile.
+   * Public data only: the aggregator never holds the issuer's private key (enrollment/host.ts).
+   */
+  issuer?: EnrollmentIssuer;
+  /** Serves /api/enrollment/* (an enrollment service hosted in the same process). */
+  enrollmentHandler?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** A revocation list kept by that hosted service, consulted beside this aggregator's own. */
+  revokedElsewhere?: (clientId: string) => boolean;
 }
 
 export function modelSpecOf(config: AggregatorConfig): ModelSpec {
@@ -108,6 +130,13 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   if (staticProblem) throw new Error(`refusing to start: ${staticProblem}`);
   const secretProblem = staticDir === undefined || config.adminTokensFile === undefined ? null : tokensFileProblem(config.adminTokensFile, staticDir);
   if (secretProblem) throw new Error(`refusing to start: ${secretProblem}`);
+  // Whose certificates to accept, settled before anything is written: no issuer, no start.
+  const issuer = options.issuer ?? (config.enrollmentIssuerFile !== undefined ? readIssuerFile(config.enrollmentIssuerFile) : undefined);
+  if (!issuer) {
+    throw new Error(
+      'refusing to start: no enrollment issuer: configure --enrollment-issuer FILE (the enrollment service’s issuer.json), or start through npm start, which hosts one',
+    );
+  }
   const store = DataStore.open(
     config.dataDir,
     () => {
@@ -128,7 +157,26 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       'the data directory holds another model than the configured one; it keeps serving its own (the model setting applies to a new data directory only)',
     );
   }
-  const authority = EnrollmentAuthority.open(config.dataDir);
+  // A separately deployed service's list is fetched; a hosted one's is asked directly.
+  let disconnectRevoked: (clientId: string) => void = () => {};
+  const feed =
+    config.enrollmentUrl === undefined || options.revokedElsewhere
+      ? null
+      : new RevocationFeed({
+          enrollmentUrl: config.enrollmentUrl.replace(/\/$/, ''),
+          issuerName: issuer.name,
+          intervalMs: config.limits.revocationPollMs,
+          logger,
+          onRevoked: (clientId) => disconnectRevoked(clientId),
+        });
+  await feed?.start();
+  const revokedElsewhere = options.revokedElsewhere ?? (feed ? (clientId: string) => feed.has(clientId) : undefined);
+  const verifier = ClientVerifier.open({
+    dataDir: config.dataDir,
+    issuer,
+    skewMs: config.limits.handshakeSkewMs,
+    ...(revokedElsewhere ? { revokedElsewhere } : {}),
+  });
   const operators = adminOperatorsOf(config, logger);
   const adminToken = (operators.find((o) => o.name === DEFAULT_OPERATOR) ?? (operators[0] as AdminOperator)).token;
   const metrics = createMetrics();
@@ -154,7 +202,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       `refusing to start: limits.maxHttpBufferSize ${maxHttpBufferSize} is below a masked input of this model (${store.weights.length.toLocaleString('en-US')} parameters: ${maskedInputBytes} bytes + 4096); raise it or leave it unset`,
     );
   }
-  const transport = attachTransport(server, { config, authority, metrics, logger, maxHttpBufferSize, coordinator: getCoordinator });
+  const transport = attachTransport(server, { config, verifier, metrics, logger, maxHttpBufferSize, coordinator: getCoordinator });
   coordinator = new RoundCoordinator({
     config,
     store,
@@ -166,6 +214,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     isConnected: transport.isConnected,
     onPhase: (event) => transport.dashboard.emit('phase', event),
     onReport: (report) => transport.dashboard.emit('round', report),
+    // Rounds run the authenticated SecAgg protocol against this issuer (certified clients require it).
+    enrollmentIssuer: issuer,
   });
   const alertSources: AlertSources = { config, store, gate, coordinator: getCoordinator, startedAt };
   // One evaluation serves a whole scrape (each alert gauge collects on its own) and the status
@@ -181,14 +231,15 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     config,
     operators,
     store,
-    authority,
+    verifier,
     metrics,
     logger,
     gate,
     planDesk,
     coordinator: getCoordinator,
     connectedClients: () => transport.connectedClients,
-    disconnectToken: transport.disconnectToken,
+    disconnectClient: transport.disconnectClient,
+    ...(options.enrollmentHandler ? { enrollmentHandler: options.enrollmentHandler } : {}),
     alerts: () => alertsNow().checks.flatMap((check) => (check.alert ? [check.alert] : [])),
     startedAt,
     ...(staticDir !== undefined ? { staticDir } : {}),
@@ -199,15 +250,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   server.on('request', (req, res) => {
     if (!transport.isEngineRequest(req.url)) handler(req, res);
   });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const { port, url } = await listen(server, config.port, config.host);
+  disconnectRevoked = (clientId) => transport.disconnectClient(clientId);
   coordinator.start();
   logger.info(
     { url, modelVersion: store.modelVersion, released: store.release.released, parameters: store.weights.length, dataDir: config.dataDir, maxHttpBufferSize },
@@ -224,11 +268,13 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     gate,
     audit,
     transport,
+    issuer,
     adminToken,
     operators,
     maxHttpBufferSize,
     close() {
       closing ??= (async () => {
+        feed?.stop();
         await getCoordinator().stop();
         // The engines close their clients and the HTTP server its idle connections; one still open
         // after a grace (a half-sent request, a WebSocket handshake caught mid-way, a peer that

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CIFG_SPEC, CONTRIBUTION_METRICS, decodeModelPayload, parameterCount, secAggMessageLimit } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { DEFAULT_TRAINING } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
@@ -19,12 +20,13 @@ const dimension = parameterCount(CIFG_SPEC);
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(
+  aggregator = await startWithEnrollment(
     testConfig(data.dir, { model: 'cifg', training: { ...DEFAULT_TRAINING, batchSize: 8, maxExamples: 8 }, round: { target: 3, minReports: 3 } }),
     { logger: testLogger() },
   );
   pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(aggregator.store.spec, 3) });
-});
+  // A 1.27M-parameter model to build and hash, and three devices to enroll: beyond the default 10 s on a loaded machine.
+}, 60_000);
 afterAll(async () => {
   await pool.close();
   await aggregator.close();
@@ -50,7 +52,7 @@ describe('the CIFG model through the aggregator', () => {
     const other = tempDataDir();
     try {
       await expect(
-        startAggregator(testConfig(other.dir, { model: 'cifg', limits: { maxHttpBufferSize: 2_000_000 } }), { logger: testLogger() }),
+        startWithEnrollment(testConfig(other.dir, { model: 'cifg', limits: { maxHttpBufferSize: 2_000_000 } }), { logger: testLogger() }),
       ).rejects.toThrow(/maxHttpBufferSize 2000000 is below a masked input of this model \(1,266,068 parameters: 5064300 bytes/);
     } finally {
       other.remove();

@@ -236,11 +236,11 @@ const limitsSchema = z
   .object({
     /** Socket.IO/engine.io frame limit; @default the round's largest message + 1 MiB. */
     maxHttpBufferSize: z.number().int().min(1024).optional(),
-    /** Per enrollment token (across its reconnects): sustained events per second and burst. */
+    /** Per client id (across its reconnects): sustained events per second and burst. */
     eventsPerSecond: z.number().positive().default(20),
     eventBurst: z.number().int().positive().default(40),
     /**
-     * A token cut off for flooding (100 events refused by the rate limit on one connection) is
+     * A client cut off for flooding (100 events refused by the rate limit on one connection) is
      * refused at the handshake with RATE_LIMITED for this long.
      */
     floodCoolDownMs: z.number().int().min(0).max(86_400_000).default(60_000),
@@ -249,8 +249,19 @@ const limitsSchema = z
      * shares the proxy's address: raise it there.
      */
     dashboardConnectionsPerAddress: z.number().int().min(1).max(100_000).default(16),
-    /** POST /api/enroll per IP per minute. */
-    enrollPerMinute: z.number().int().positive().default(600),
+    /**
+     * Enrollments (and, counted apart, challenges) per IP per minute at the enrollment service
+     * `npm start` hosts beside the aggregator when no --enrollment-issuer is given. A standalone
+     * service (`npm run enrollment`) has its own, stricter default.
+     */
+    enrollPerMinute: z.number().int().positive().max(1_000_000_000).default(600),
+    /**
+     * Most a handshake proof's time may differ from this clock, either way (proofs are single-use
+     * within it). Devices with a clock further off are refused with BAD_PROOF.
+     */
+    handshakeSkewMs: z.number().int().min(1_000).max(3_600_000).default(120_000),
+    /** How often the enrollment service's revocation list is fetched (with enrollmentUrl). */
+    revocationPollMs: z.number().int().min(100).max(86_400_000).default(60_000),
     /** Model versions kept on disk (older ones answer 404). */
     keepModels: z.number().int().min(2).default(50),
     /** Socket.IO heartbeat: a client that does not answer a ping within this is disconnected. */
@@ -287,6 +298,18 @@ export const configSchema = z
     model: z.union([z.enum(Object.keys(MODEL_PRESETS) as [keyof typeof MODEL_PRESETS]), modelSpecSchema]).default('cifg'),
     /** Seeds the initial global model (reproducible initial weights). */
     seed: z.number().int().default(1),
+    /**
+     * The enrollment service's issuer.json ({ name, publicKey }): certificates signed by any other
+     * key are refused. Unset: `npm start` hosts an enrollment service in this process with its
+     * state in <dataDir>/enrollment, and the aggregator gets only its public key.
+     */
+    enrollmentIssuerFile: z.string().min(1).optional(),
+    /**
+     * A separately deployed enrollment service's base URL: its revocation list
+     * (GET /api/enrollment/revoked) is fetched at start and every limits.revocationPollMs and
+     * honoured beside this aggregator's own. @default none
+     */
+    enrollmentUrl: z.url().max(2000).optional(),
     /** Built web client served from the same origin. */
     staticDir: z.string().optional(),
     /** Headless virtual clients started with the aggregator (npm start -- --demo N). */
@@ -353,6 +376,27 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'log-level', env: 'LOG_LEVEL', paths: [['logLevel']], type: 'string', help: 'pino level' },
   { flag: 'model', env: 'MURMUR_MODEL', paths: [['model']], type: 'string', help: 'initial model preset (new data directory only): tiny | reference | cifg' },
   { flag: 'seed', env: 'MURMUR_SEED', paths: [['seed']], type: 'int', help: 'seed of the initial global model' },
+  {
+    flag: 'enrollment-issuer',
+    env: 'MURMUR_ENROLLMENT_ISSUER',
+    paths: [['enrollmentIssuerFile']],
+    type: 'string',
+    help: "the enrollment service's issuer.json (public key); unset: host an enrollment service in this process (<data-dir>/enrollment)",
+  },
+  {
+    flag: 'enrollment-url',
+    env: 'MURMUR_ENROLLMENT_URL',
+    paths: [['enrollmentUrl']],
+    type: 'string',
+    help: "a separate enrollment service's base URL, whose revocation list is fetched and honoured",
+  },
+  {
+    flag: 'handshake-skew-ms',
+    env: 'MURMUR_HANDSHAKE_SKEW_MS',
+    paths: [['limits', 'handshakeSkewMs']],
+    type: 'int',
+    help: "most a client's handshake proof time may differ from this clock",
+  },
   { flag: 'static-dir', env: 'MURMUR_STATIC_DIR', paths: [['staticDir']], type: 'string', help: 'built web client to serve' },
   { flag: 'demo', env: 'MURMUR_DEMO', paths: [['demo']], type: 'int', help: 'start N headless virtual clients' },
   { flag: 'target', env: 'MURMUR_TARGET', paths: [['round', 'target']], type: 'int', help: 'reports wanted per round' },
@@ -621,5 +665,6 @@ export function resolveInvocationPaths(config: AggregatorConfig, env: NodeJS.Pro
     dataDir: absolute(config.dataDir),
     ...(config.staticDir === undefined ? {} : { staticDir: absolute(config.staticDir) }),
     ...(config.adminTokensFile === undefined ? {} : { adminTokensFile: absolute(config.adminTokensFile) }),
+    ...(config.enrollmentIssuerFile === undefined ? {} : { enrollmentIssuerFile: absolute(config.enrollmentIssuerFile) }),
   };
 }

@@ -2,10 +2,11 @@ import { io, type Socket } from 'socket.io-client';
 import {
   asParticipantSocket,
   connectParticipant,
+  handshakeAuth,
   parseServerEvent,
-  PROTOCOL_VERSION,
   secureRandomBytes,
   type ClientToServerEvents,
+  type DeviceIdentity,
   type ParticipantConnection,
   type RoundEnd,
   type RoundPlan,
@@ -14,7 +15,7 @@ import {
 import { enroll } from './virtual-clients';
 
 /**
- * Clients that attack the aggregator the way an outsider with enrollment tokens can: they speak
+ * Clients that attack the aggregator the way an outsider with enrolled devices can: they speak
  * the protocol correctly, so everything they send passes the schemas, and they lie or stall
  * inside it. The hostile-client tests and `npm run bench -- hostile` run them against a real
  * aggregator beside honest virtual clients.
@@ -22,7 +23,8 @@ import { enroll } from './virtual-clients';
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export interface HostileClient {
-  tokenId: string;
+  /** The client id its certificate names. */
+  clientId: string;
   socket: ClientSocket;
   /** Rounds this client was selected for, in order. */
   readonly plans: RoundPlan[];
@@ -35,8 +37,8 @@ export interface HostileClient {
   close(): void;
 }
 
-function connect(url: string, token: string): ClientSocket {
-  return io(url, { auth: { protocolVersion: PROTOCOL_VERSION, token }, transports: ['websocket'], reconnectionDelay: 250, reconnectionDelayMax: 2_000 });
+function connect(url: string, identity: DeviceIdentity): ClientSocket {
+  return io(url, { auth: handshakeAuth(identity), transports: ['websocket'], reconnectionDelay: 250, reconnectionDelayMax: 2_000 });
 }
 
 const ELIGIBILITY = { consent: true, exampleCount: 500, idle: true, charging: true, backend: 'wasm' } as const;
@@ -47,14 +49,16 @@ const ELIGIBILITY = { consent: true, exampleCount: 500, idle: true, charging: tr
  * decoded sum can give it away.
  */
 export async function startPoisoningClient(url: string): Promise<HostileClient> {
-  const { token, tokenId } = await enroll(url);
-  const socket = connect(url, token);
+  const identity = await enroll(url);
+  const socket = connect(url, identity);
   const plans: RoundPlan[] = [];
   const contributedRounds = new Set<string>();
   const refusals: HostileClient['refusals'] = [];
   const errors: string[] = [];
   const connection: ParticipantConnection = connectParticipant(asParticipantSocket(socket), {
     eligibility: () => ELIGIBILITY,
+    identity,
+    enrollmentIssuer: identity.issuer,
     contribute: async (plan) => {
       plans.push(plan);
       const words = new Uint32Array(plan.secagg.vectorLength);
@@ -69,7 +73,7 @@ export async function startPoisoningClient(url: string): Promise<HostileClient> 
     },
   });
   return {
-    tokenId,
+    clientId: identity.clientId,
     socket,
     plans,
     contributedRounds,
@@ -87,8 +91,8 @@ export async function startPoisoningClient(url: string): Promise<HostileClient> 
  * then checks in again as soon as the round is over, so that it can stall round after round.
  */
 export async function startSilentClient(url: string): Promise<HostileClient> {
-  const { token, tokenId } = await enroll(url);
-  const socket = connect(url, token);
+  const identity = await enroll(url);
+  const socket = connect(url, identity);
   const plans: RoundPlan[] = [];
   const refusals: HostileClient['refusals'] = [];
   let retry: ReturnType<typeof setTimeout> | null = null;
@@ -109,7 +113,7 @@ export async function startSilentClient(url: string): Promise<HostileClient> {
   });
   socket.on('roundEnd', (_end: RoundEnd) => checkIn(0));
   return {
-    tokenId,
+    clientId: identity.clientId,
     socket,
     plans,
     contributedRounds: new Set(),

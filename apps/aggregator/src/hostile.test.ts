@@ -4,7 +4,8 @@ import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { roundReportSchema, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import type { AggregatorConfig } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { startPoisoningClient, startSilentClient, type HostileClient } from './hostile-clients';
@@ -12,7 +13,7 @@ import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
 import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 /**
- * Attackers with valid enrollment tokens who speak the protocol correctly and lie inside it: each
+ * Attackers with validly enrolled identities who speak the protocol correctly and lie inside it: each
  * scenario here reproduces a finding of the hardening review and fails on the aggregator before
  * the fixes (see docs/aggregator.md, "Hostile clients").
  */
@@ -26,7 +27,7 @@ beforeAll(async () => {
 });
 
 async function start(config: AggregatorConfig): Promise<RunningAggregator> {
-  const aggregator = await startAggregator(config, { logger: testLogger() });
+  const aggregator = await startWithEnrollment(config, { logger: testLogger() });
   cleanups.push(() => aggregator.close());
   return aggregator;
 }
@@ -127,7 +128,7 @@ describe('hostile clients', () => {
   it('a peer holding a half-sent request cannot stall a shutdown', async () => {
     const data = tempDataDir();
     cleanups.push(() => data.remove());
-    const aggregator = await startAggregator(testConfig(data.dir), { logger: testLogger() });
+    const aggregator = await startWithEnrollment(testConfig(data.dir), { logger: testLogger() });
     const peer = connectTcp(aggregator.port, '127.0.0.1');
     cleanups.push(() => {
       peer.destroy();

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roundsPageSchema } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { CONTENT_SECURITY_POLICY, isLoopback, requestPathProblem } from './http';
 import { testConfig, testLogger } from './test-helpers';
 
@@ -74,10 +75,10 @@ beforeAll(async () => {
   writeFileSync(join(www, '.env'), DOTFILE_SECRET);
   writeFileSync(join(www, 'assets', '.hidden'), DOTFILE_SECRET);
   // No adminToken: the aggregator generates <dataDir>/admin-token, one of the files to protect.
-  main = await startAggregator(testConfig(wwwData, { adminToken: undefined }), { logger: testLogger(), staticDir: www });
+  main = await startWithEnrollment(testConfig(wwwData, { adminToken: undefined }), { logger: testLogger(), staticDir: www });
   secrets = [
     { name: 'admin-token', bytes: Buffer.from(main.adminToken) },
-    { name: 'enrollment.key', bytes: readFileSync(join(wwwData, 'enrollment.key')) },
+    { name: 'enrollment/issuer-key.json', bytes: readFileSync(join(wwwData, 'enrollment', 'issuer-key.json')) },
     { name: 'head.json', bytes: readFileSync(join(wwwData, 'head.json')).subarray(0, 64) },
     { name: '.env', bytes: Buffer.from(DOTFILE_SECRET) },
   ];
@@ -89,7 +90,7 @@ afterAll(async () => {
 
 const TRAVERSALS = [
   '/..%2fwww-data%2fadmin-token',
-  '/..%2Fwww-data%2Fenrollment.key',
+  '/..%2Fwww-data%2Fenrollment%2Fissuer-key.json',
   '/..%2fwww-data%2fhead.json',
   '/%2e%2e/www-data/head.json',
   '/%2E%2E%2Fwww-data%2Fadmin-token',
@@ -98,7 +99,7 @@ const TRAVERSALS = [
   '/..%5Cwww-data%5Cadmin-token',
   '/..\\www-data\\admin-token',
   '/../www-data/admin-token',
-  '/assets/../../www-data/enrollment.key',
+  '/assets/../../www-data/enrollment/issuer-key.json',
   '/..%252fwww-data%252fadmin-token',
   '/%252e%252e/www-data/admin-token',
   '/.env',
@@ -125,7 +126,7 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
     mkdirSync(join(root, 'dist-private'));
     writeFileSync(join(dist, 'index.html'), INDEX_HTML);
     writeFileSync(join(root, 'dist-private', 'secret.txt'), PRIVATE_SECRET);
-    const sibling = await startAggregator(testConfig(distData), { logger: testLogger(), staticDir: dist });
+    const sibling = await startWithEnrollment(testConfig(distData), { logger: testLogger(), staticDir: dist });
     try {
       for (const target of [
         '/..%2fdist-private%2fsecret.txt',
@@ -144,18 +145,18 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
 
   it('refuses to start when the data directory is inside the static directory, or the other way round', async () => {
     const inside = join(www, 'data');
-    await expect(startAggregator(testConfig(inside), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
+    await expect(startWithEnrollment(testConfig(inside), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
     // Refused before anything was written there.
     expect(existsSync(inside)).toBe(false);
-    await expect(startAggregator(testConfig(www), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
+    await expect(startWithEnrollment(testConfig(www), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
     // A child whose name starts with two dots is still a child.
-    await expect(startAggregator(testConfig(join(www, '..data')), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
-    await expect(startAggregator(testConfig(root), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the data directory/);
+    await expect(startWithEnrollment(testConfig(join(www, '..data')), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
+    await expect(startWithEnrollment(testConfig(root), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the data directory/);
     // Through a symbolic link too.
     const link = join(root, 'www-link');
     symlinkSync(www, link);
-    await expect(startAggregator(testConfig(join(link, 'data')), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
-    await expect(startAggregator(testConfig(join(root, 'other-data')), { logger: testLogger(), staticDir: join(root, 'missing') })).rejects.toThrow(
+    await expect(startWithEnrollment(testConfig(join(link, 'data')), { logger: testLogger(), staticDir: www })).rejects.toThrow(/inside the static directory/);
+    await expect(startWithEnrollment(testConfig(join(root, 'other-data')), { logger: testLogger(), staticDir: join(root, 'missing') })).rejects.toThrow(
       /expected an existing directory/,
     );
   });
@@ -178,7 +179,7 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
   it('survives a file removed after start (a client rebuilt in place)', async () => {
     const gone = join(www, 'assets', 'gone.js');
     writeFileSync(gone, 'x');
-    const rescanned = await startAggregator(testConfig(join(root, 'rescan-data')), { logger: testLogger(), staticDir: www });
+    const rescanned = await startWithEnrollment(testConfig(join(root, 'rescan-data')), { logger: testLogger(), staticDir: www });
     try {
       rmSync(gone);
       await get(rescanned.port, '/assets/gone.js').catch(() => undefined);
@@ -295,7 +296,7 @@ describe('/metrics', () => {
 
   it('with a metrics token wants it from everyone, loopback included', async () => {
     const metricsToken = 'metrics-token-0123456789abcdef';
-    const guarded = await startAggregator(testConfig(join(root, 'metrics-data'), { metricsToken }), { logger: testLogger() });
+    const guarded = await startWithEnrollment(testConfig(join(root, 'metrics-data'), { metricsToken }), { logger: testLogger() });
     try {
       expectJsonError(await get(guarded.port, '/metrics'), [401], 'UNAUTHORIZED');
       expectJsonError(await get(guarded.port, '/metrics', { authorization: `Bearer ${metricsToken.slice(0, -1)}x` }), [401], 'UNAUTHORIZED');

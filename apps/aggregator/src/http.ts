@@ -5,15 +5,15 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import sirv from 'sirv';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, type Alert, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core';
+import { decodeModelPayload, PROTOCOL_VERSION, revokeRequestSchema, type Alert, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
-import type { EnrollmentAuthority } from './tokens';
+import type { ClientVerifier } from './client-identity';
+import { readJsonBody } from './http-io';
 import { bearerMatches, operatorKeys, operatorOf } from './tokens';
 import type { RoundCoordinator } from './coordinator';
 import { planBounds, type PlanDesk } from './plan';
-import { KeyedRateLimiter } from './rate-limit';
 import type { ReleaseGate } from './release-gate';
 
 export interface HttpDeps {
@@ -21,14 +21,19 @@ export interface HttpDeps {
   /** Who may use /api/admin/*: each operator's name (recorded in the audit log) and token. */
   operators: readonly { name: string; token: string }[];
   store: DataStore;
-  authority: EnrollmentAuthority;
+  verifier: ClientVerifier;
   metrics: AggregatorMetrics;
   logger: Logger;
   gate: ReleaseGate;
   planDesk: PlanDesk;
   coordinator: () => RoundCoordinator;
   connectedClients: () => number;
-  disconnectToken: (tokenId: string) => void;
+  disconnectClient: (clientId: string) => void;
+  /**
+   * An enrollment service hosted in this process (npm start): requests under /api/enrollment/ go
+   * to its handler. The aggregator gets the handler only — never the service or its key.
+   */
+  enrollmentHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Alerts firing now (alerts.ts). */
   alerts: () => Alert[];
   staticDir?: string;
@@ -126,7 +131,7 @@ const within = (inner: string, outer: string): boolean => {
 
 /**
  * Why `staticDir` may not be served beside `dataDir`, or null when it may. The static root is
- * served whole, so the data directory (admin token, enrollment key, head.json) may be neither
+ * served whole, so the data directory (admin token, the hosted enrollment service's issuer key, head.json) may be neither
  * inside it nor contain it; symbolic links are followed before comparing.
  */
 export function staticDirProblem(staticDir: string, dataDir: string): string | null {
@@ -173,13 +178,12 @@ type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<vo
 
 /**
  * The HTTP API (see docs/aggregator.md): status, rounds, privacy, health, Prometheus metrics, the
- * model (ETag; versions immutable), enrollment, admin endpoints behind a bearer token, and the
+ * model (ETag; versions immutable), the hosted enrollment service's paths, admin endpoints behind a bearer token, and the
  * built web client from the same origin. Every error is JSON `{ code, message }`.
  */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, store, logger, metrics } = deps;
   const operators = operatorKeys(deps.operators);
-  const enrollLimiter = new KeyedRateLimiter(config.limits.enrollPerMinute / 60, config.limits.enrollPerMinute);
   // Node drops the body of an answer to HEAD by itself (ServerResponse of a HEAD request has no
   // body), so GET and HEAD go through the same path and HEAD carries the GET's content-length.
   const send = (res: ServerResponse, status: number, body: string | Uint8Array, headers: Record<string, string> = {}) => {
@@ -189,22 +193,6 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   const json = (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}) =>
     send(res, status, JSON.stringify(value), { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   const fail = (res: ServerResponse, status: number, code: ProtocolErrorCode, message: string) => json(res, status, { code, message });
-
-  const readJson = async (req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; code: ProtocolErrorCode; message: string }> => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) return { ok: false, code: 'TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` };
-      chunks.push(chunk);
-    }
-    if (size === 0) return { ok: true, value: {} };
-    try {
-      return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-    } catch {
-      return { ok: false, code: 'MALFORMED', message: 'request body is not JSON' };
-    }
-  };
 
   const failWith = (res: ServerResponse, error: ProtocolError) => fail(res, STATUS_OF[error.code] ?? 500, error.code, error.message);
 
@@ -299,7 +287,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       case '/api/admin/plan': {
         // The plan with the bounds each field may be set within, and who asks (planViewSchema).
         if (req.method === 'GET') return json(res, 200, { plan: coordinator.plan, bounds: planBounds(config), operator: actor });
-        const body = await readJson(req);
+        const body = await readJsonBody(req, MAX_BODY_BYTES);
         if (!body.ok) return fail(res, 400, body.code, body.message);
         const changed = deps.planDesk.change(coordinator, body.value, actor);
         return changed.ok ? json(res, 200, changed.value) : failWith(res, changed.error);
@@ -307,7 +295,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       case '/api/admin/release':
       case '/api/admin/rollback': {
         const action = url.pathname === '/api/admin/release' ? 'release' : 'rollback';
-        const body = await readJson(req);
+        const body = await readJsonBody(req, MAX_BODY_BYTES);
         if (!body.ok) return fail(res, 400, body.code, body.message);
         const parsed = releaseActionSchema.safeParse(body.value);
         if (!parsed.success) {
@@ -323,17 +311,14 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         return done.ok ? json(res, 200, done.value) : failWith(res, done.error);
       }
       case '/api/admin/revoke': {
-        const body = await readJson(req);
+        const body = await readJsonBody(req, MAX_BODY_BYTES);
         if (!body.ok) return fail(res, 400, body.code, body.message);
-        const parsed = z
-          .object({ tokenId: z.string().regex(/^[A-Za-z0-9_-]{22}$/) })
-          .strict()
-          .safeParse(body.value);
-        if (!parsed.success) return fail(res, 400, 'MALFORMED', 'revoke: expected { tokenId } (22 base64url characters)');
-        deps.authority.revoke(parsed.data.tokenId);
-        deps.disconnectToken(parsed.data.tokenId);
-        logger.info({ tokenId: parsed.data.tokenId.slice(0, 6), actor }, `token revoked by ${actor}`);
-        return json(res, 200, { revoked: parsed.data.tokenId });
+        const parsed = revokeRequestSchema.safeParse(body.value);
+        if (!parsed.success) return fail(res, 400, 'MALFORMED', "revoke: expected { clientId } (22 base64url characters: a certificate's client id)");
+        deps.verifier.revoke(parsed.data.clientId);
+        deps.disconnectClient(parsed.data.clientId);
+        logger.info({ clientId: parsed.data.clientId.slice(0, 6), actor }, `client revoked by ${actor}`);
+        return json(res, 200, { revoked: parsed.data.clientId });
       }
       default:
         return fail(res, 404, 'NOT_FOUND', `no admin endpoint ${url.pathname}`);
@@ -383,11 +368,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path.startsWith('/api/admin/')) return admin(req, res, url);
-    if (path === '/api/enroll') {
-      if (req.method !== 'POST') return fail(res, 405, 'METHOD_NOT_ALLOWED', 'enroll with POST');
-      if (!enrollLimiter.take(req.socket.remoteAddress ?? 'unknown'))
-        return fail(res, 429, 'RATE_LIMITED', 'too many enrollments from this address; retry in a minute');
-      return json(res, 201, deps.authority.issue());
+    if (path.startsWith('/api/enrollment/')) {
+      if (deps.enrollmentHandler) return deps.enrollmentHandler(req, res);
+      return fail(res, 404, 'NOT_FOUND', `${path}: no enrollment service in this process; enroll with the service that issued ${deps.verifier.issuer.name}`);
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
     if (path === '/healthz') return json(res, 200, { status: 'ok' });

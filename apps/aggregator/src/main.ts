@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { helpText, loadConfig, resolveInvocationPaths } from './config';
 import { startAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
 
@@ -24,10 +25,13 @@ const builtClient = fileURLToPath(new URL('../../web-client/dist', import.meta.u
 const staticDir = config.staticDir ?? (existsSync(builtClient) ? builtClient : undefined);
 
 await useNodeBackend('wasm');
-const aggregator = await startAggregator(config, { logger, ...(staticDir ? { staticDir } : {}) });
+// Without --enrollment-issuer the demo hosts an enrollment service in this process (its own key
+// in <data-dir>/enrollment; the aggregator gets only the public half).
+const startOptions = { logger, ...(staticDir ? { staticDir } : {}) };
+const aggregator = config.enrollmentIssuerFile ? await startAggregator(config, startOptions) : await startWithEnrollment(config, startOptions);
 const generated = !config.adminToken && !config.adminTokens && !config.adminTokensFile;
 console.log(
-  `Murmur aggregator: ${aggregator.url}  (data: ${config.dataDir}; ${generated ? `admin token in ${config.dataDir}/admin-token` : `operators: ${aggregator.operators.map((o) => o.name).join(', ')}`})`,
+  `Murmur aggregator: ${aggregator.url}  (data: ${config.dataDir}; ${generated ? `admin token in ${config.dataDir}/admin-token` : `operators: ${aggregator.operators.map((o) => o.name).join(', ')}`}; enrollment issuer "${aggregator.issuer.name}" ${config.enrollmentIssuerFile ? `from ${config.enrollmentIssuerFile}` : `hosted here, state in ${config.dataDir}/enrollment`})`,
 );
 
 let demo: VirtualClientPool | null = null;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { PLAN_LIMITS, planChangeResponseSchema, planViewSchema, releaseActionResponseSchema, releaseViewSchema, type PlanLimitPath } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { adminOperatorsOf, startAggregator, type RunningAggregator } from './aggregator';
+import { adminOperatorsOf, type RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { loadConfig, parseOperatorTokens } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { tokensFileProblem } from './http';
@@ -114,7 +115,7 @@ describe('operator tokens', () => {
     try {
       const file = join(www.dir, 'operators.txt');
       writeFileSync(file, `alice:${ALICE}\n`, { mode: 0o600 });
-      await expect(startAggregator(testConfig(data.dir, { adminTokensFile: file }), { logger: testLogger(), staticDir: www.dir })).rejects.toThrow(
+      await expect(startWithEnrollment(testConfig(data.dir, { adminTokensFile: file }), { logger: testLogger(), staticDir: www.dir })).rejects.toThrow(
         /refusing to start: admin tokens file .* is inside the static directory/,
       );
       expect(tokensFileProblem(join(data.dir, 'operators.txt'), www.dir)).toBeNull();
@@ -188,7 +189,7 @@ describe('named operators against a real aggregator on 127.0.0.1', () => {
       ],
       release: { maxUpdateNorm: 1e6, requireEvaluation: false },
     });
-    aggregator = await startAggregator(config, { logger: testLogger() });
+    aggregator = await startWithEnrollment(config, { logger: testLogger() });
     pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
   });
   afterAll(async () => {

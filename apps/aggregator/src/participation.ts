@@ -1,11 +1,11 @@
 /**
- * Who may be selected, decided from how each enrollment token behaved in earlier rounds and how
+ * Who may be selected, decided from how each client id behaved in earlier rounds and how
  * long honest answers take. Both exist because selection is the only lever the aggregator has on
  * clients it cannot see into (secure aggregation hides every input):
  *
- * - A token that was selected and went silent sits out ("benched") for a while, doubling with
+ * - A client that was selected and went silent sits out ("benched") for a while, doubling with
  *   each repeat: Sybils that check in and never answer can stall one round, not every round.
- * - A token that sat in several rejected sums in a row (see fl-core's checkDecodedSum), with no
+ * - A client that sat in several rejected sums in a row (see fl-core's checkDecodedSum), with no
  *   committed round in between, sits out too. One bad input makes the whole sum implausible, so
  *   the sum alone cannot say whose it was; with Poisson selection the poisoner is in every
  *   rejected round, an honest client only in those that happened to include the poisoner (the
@@ -13,8 +13,8 @@
  *   that such rounds differ even where everyone would otherwise be selected).
  *
  * A committed round takes one strike off each of its members and clears their rejection streak.
- * Tokens are anonymous and cheap (POST /api/enroll, rate-limited per address), so this bounds
- * what one token costs; it is no identity.
+ * Certified identities are pseudonymous and cheap (one enrollment, rate-limited per address at
+ * the enrollment service), so this bounds what one identity costs; it does not stop Sybils.
  */
 export interface ParticipationPolicy {
   /** First bench after silence; each repeat doubles it. */

@@ -1,5 +1,5 @@
 /**
- * A token bucket: `burst` events at once, refilled at `perSecond`. Kept per enrollment token for
+ * A token bucket: `burst` events at once, refilled at `perSecond`. Kept per client id for
  * socket events and per IP for enrollment (KeyedRateLimiter), so one noisy client cannot starve
  * the event loop for everyone else.
  */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import {
   decodeModelPayload,
-  PROTOCOL_VERSION,
+  handshakeAuth,
   releaseActionResponseSchema,
   releaseViewSchema,
   statusResponseSchema,
@@ -11,7 +11,8 @@ import {
   type Welcome,
 } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import type { AggregatorConfigInput } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { enroll, startVirtualClients, type VirtualClientPool } from './virtual-clients';
@@ -44,8 +45,7 @@ async function servedVersion(aggregator: RunningAggregator, path = '/api/model/r
 }
 
 async function welcomeVersion(aggregator: RunningAggregator): Promise<number> {
-  const { token } = await enroll(aggregator.url);
-  const socket = io(aggregator.url, { auth: { protocolVersion: PROTOCOL_VERSION, token }, transports: ['websocket'], reconnection: false });
+  const socket = io(aggregator.url, { auth: handshakeAuth(await enroll(aggregator.url)), transports: ['websocket'], reconnection: false });
   try {
     return await new Promise<number>((resolve, reject) => {
       socket.once('welcome', (welcome: Welcome) => resolve(welcome.modelVersion));
@@ -75,7 +75,7 @@ describe("release gates, policy 'candidate' (the default)", () => {
   beforeAll(async () => {
     await useNodeBackend('wasm');
     // A loose norm bound: here the federated evaluation is what must catch the harm.
-    aggregator = await startAggregator(gateConfig(data.dir, { maxUpdateNorm: 1e6 }), { logger: testLogger() });
+    aggregator = await startWithEnrollment(gateConfig(data.dir, { maxUpdateNorm: 1e6 }), { logger: testLogger() });
     pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
   });
   afterAll(async () => {
@@ -175,7 +175,7 @@ describe("release gates, policy 'candidate' (the default)", () => {
     await pool?.close();
     pool = null;
     await aggregator.close();
-    aggregator = await startAggregator(gateConfig(data.dir, { maxUpdateNorm: 1e6 }), { logger: testLogger() });
+    aggregator = await startWithEnrollment(gateConfig(data.dir, { maxUpdateNorm: 1e6 }), { logger: testLogger() });
     const status = statusResponseSchema.parse(await (await fetch(`${aggregator.url}/api/status`)).json());
     expect(status.release).toMatchObject({ released, trainingBase: released });
     expect(status.plan.noiseMultiplier).toBe(HARMFUL_NOISE);
@@ -205,7 +205,7 @@ describe("release gates, policy 'released' with a tight norm bound", () => {
   beforeAll(async () => {
     await useNodeBackend('wasm');
     // An honest round moves this model by at most C + noise ≈ 1.3; σ = 20 by about 300.
-    aggregator = await startAggregator(gateConfig(data.dir, { maxUpdateNorm: 10, trainFrom: 'released' }), { logger: testLogger() });
+    aggregator = await startWithEnrollment(gateConfig(data.dir, { maxUpdateNorm: 10, trainFrom: 'released' }), { logger: testLogger() });
     pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
   });
   afterAll(async () => {

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { DASHBOARD_SOCKET_PATH, decodeModelPayload, privacySummarySchema, roundsPageSchema, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
 import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
@@ -15,7 +16,7 @@ const phases: string[] = [];
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(testConfig(data.dir, { privacy: { epsilonBudget: 8 } }), { logger: testLogger() });
+  aggregator = await startWithEnrollment(testConfig(data.dir, { privacy: { epsilonBudget: 8 } }), { logger: testLogger() });
   const dashboard = io(aggregator.url, { path: DASHBOARD_SOCKET_PATH, transports: ['websocket'] });
   dashboard.on('round', (report: RoundReport) => streamed.push(report));
   dashboard.on('phase', (event: { phase: string }) => phases.push(event.phase));

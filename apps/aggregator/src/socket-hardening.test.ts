@@ -4,9 +4,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { DASHBOARD_SOCKET_PATH, PROTOCOL_VERSION, type PhaseEvent, type ProtocolErrorEvent } from '@murmur/fl-core';
+import { DASHBOARD_SOCKET_PATH, handshakeAuth, type DeviceIdentity, type PhaseEvent, type ProtocolErrorEvent } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { enroll } from './virtual-clients';
 import { eventually, tempDataDir, TEST_ADMIN_TOKEN, testConfig, testLogger } from './test-helpers';
 
@@ -41,7 +42,7 @@ const viewed: PhaseEvent[] = [];
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(testConfig(data.dir, { limits: { maxHttpBufferSize: MAIN_FRAME_BYTES, eventsPerSecond: 0.5, eventBurst: 10 } }), {
+  aggregator = await startWithEnrollment(testConfig(data.dir, { limits: { maxHttpBufferSize: MAIN_FRAME_BYTES, eventsPerSecond: 0.5, eventBurst: 10 } }), {
     logger: testLogger(),
   });
   // The legitimate viewer, connected before the attacks and watched throughout.
@@ -371,14 +372,14 @@ describe('the clients’ server', () => {
     raw.destroy();
   });
 
-  function connectClient(token: string): Socket {
-    const socket = io(aggregator.url, { auth: { protocolVersion: PROTOCOL_VERSION, token }, transports: ['websocket'], reconnection: false });
+  function connectClient(identity: DeviceIdentity): Socket {
+    const socket = io(aggregator.url, { auth: handshakeAuth(identity), transports: ['websocket'], reconnection: false });
     clients.push(socket);
     return socket;
   }
 
-  async function welcomed(token: string): Promise<{ socket: Socket; errors: ProtocolErrorEvent[]; results: unknown[] }> {
-    const socket = connectClient(token);
+  async function welcomed(identity: DeviceIdentity): Promise<{ socket: Socket; errors: ProtocolErrorEvent[]; results: unknown[] }> {
+    const socket = connectClient(identity);
     const errors: ProtocolErrorEvent[] = [];
     const results: unknown[] = [];
     socket.on('protocolError', (error: ProtocolErrorEvent) => errors.push(error));
@@ -390,9 +391,9 @@ describe('the clients’ server', () => {
     return { socket, errors, results };
   }
 
-  function refusal(token: string): Promise<{ code: string; message: string } | 'connected'> {
+  function refusal(identity: DeviceIdentity): Promise<{ code: string; message: string } | 'connected'> {
     return new Promise((resolve) => {
-      const socket = connectClient(token);
+      const socket = connectClient(identity);
       socket.on('connect', () => resolve('connected'));
       socket.on('connect_error', (error: Error & { data?: { code: string; message: string } }) =>
         resolve(error.data ?? { code: 'none', message: error.message }),
@@ -402,15 +403,15 @@ describe('the clients’ server', () => {
 
   const ineligible = { eligibility: { consent: false, exampleCount: 1, backend: 'wasm' } };
 
-  it('keeps a token’s rate limit across reconnects, cuts off a flood and refuses the token for the cool-down; honest clients go on', async () => {
-    const honest = await welcomed((await enroll(aggregator.url)).token);
-    const { token } = await enroll(aggregator.url);
-    // The burst (10), then away and back at once: the bucket is the token's, still empty.
-    const first = await welcomed(token);
+  it('keeps a client’s rate limit across reconnects, cuts off a flood and refuses the client for the cool-down; honest clients go on', async () => {
+    const honest = await welcomed(await enroll(aggregator.url));
+    const identity = await enroll(aggregator.url);
+    // The burst (10), then away and back at once: the bucket is the client id's, still empty.
+    const first = await welcomed(identity);
     for (let i = 0; i < 10; i++) first.socket.emit('checkIn', ineligible);
     await eventually(() => (first.results.length === 10 ? true : undefined), 5_000, '10 check-in results');
     first.socket.disconnect();
-    const second = await welcomed(token);
+    const second = await welcomed(identity);
     second.socket.emit('checkIn', ineligible);
     await eventually(() => (second.errors.length + second.results.length > 0 ? true : undefined), 5_000, 'an answer');
     expect
@@ -424,19 +425,19 @@ describe('the clients’ server', () => {
     for (let i = 0; i < 150; i++) second.socket.emit('checkIn', ineligible);
     expect(await cut).toBe('io server disconnect');
     expect
-      .soft(await refusal(token), 'reconnecting at once')
-      .toMatchObject({ code: 'RATE_LIMITED', message: 'handshake: this token was cut off for flooding; retry in 60 s' });
+      .soft(await refusal(identity), 'reconnecting at once')
+      .toMatchObject({ code: 'RATE_LIMITED', message: 'handshake: this client was cut off for flooding; retry in 60 s' });
     // The honest client, connected throughout, and a new one are served as usual.
     honest.socket.emit('checkIn', ineligible);
     await eventually(() => (honest.results.length === 1 ? true : undefined), 5_000, 'the honest check-in result');
     expect(honest.errors).toEqual([]);
     expect(honest.socket.connected).toBe(true);
-    const newcomer = await welcomed((await enroll(aggregator.url)).token);
+    const newcomer = await welcomed(await enroll(aggregator.url));
     expect(newcomer.socket.connected).toBe(true);
   }, 30_000);
 
   it('refuses a __proto__ key in a check-in over the socket, naming it', async () => {
-    const { socket, errors, results } = await welcomed((await enroll(aggregator.url)).token);
+    const { socket, errors, results } = await welcomed(await enroll(aggregator.url));
     // JSON.parse makes "__proto__" an own key, which socket.io-client sends as it is.
     socket.emit('checkIn', { eligibility: JSON.parse('{"consent":false,"exampleCount":1,"backend":"wasm","__proto__":{"consent":true}}') as unknown });
     await eventually(() => (errors.length + results.length > 0 ? true : undefined), 5_000, 'an answer');

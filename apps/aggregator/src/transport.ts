@@ -22,18 +22,19 @@ import {
 } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
-import type { EnrollmentAuthority } from './tokens';
+import type { ClientVerifier } from './client-identity';
 import type { RoundCoordinator } from './coordinator';
 import { ConnectionCounter, CoolDown, KeyedRateLimiter } from './rate-limit';
 
 interface SocketData {
-  tokenId: string;
+  /** The certificate's client id (client-identity.ts): the client's name in rounds, limits and revocation. */
+  clientId: string;
 }
 type ClientSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<never, never>, SocketData>;
 
 export interface TransportDeps {
   config: AggregatorConfig;
-  authority: EnrollmentAuthority;
+  verifier: ClientVerifier;
   metrics: AggregatorMetrics;
   logger: Logger;
   /** engine.io's frame limit: a larger frame closes the connection before any handler runs. */
@@ -42,7 +43,7 @@ export interface TransportDeps {
 }
 
 const KNOWN_EVENTS = new Set(['checkIn', 'secagg']);
-/** How many rate-limited events a connection may send before it is cut off (and its token cooled down). */
+/** How many rate-limited events a connection may send before it is cut off (and its client id cooled down). */
 const MAX_STRIKES = 100;
 /**
  * Frame limit of the dashboard stream. A viewer sends a CONNECT packet and engine.io pongs, a few
@@ -83,19 +84,20 @@ function connectError(error: ProtocolError): Error & { data: ProtocolError } {
 }
 
 /**
- * Socket.IO, the only way clients talk to rounds: the handshake checks protocol version and
- * enrollment token, every inbound payload is validated by the fl-core schemas (size, NaN/Inf,
- * shape) before it reaches the coordinator, each token has a token bucket that outlives its
- * connections, and every rejection is answered with a protocolError event naming the code. One
- * connection per token: a reconnecting device replaces its old socket (and keeps its place in a
- * running round). A token cut off for flooding is refused at the handshake for a cool-down.
+ * Socket.IO, the only way clients talk to rounds: the handshake checks protocol version, the
+ * device certificate and its proof of possession (client-identity.ts), every inbound payload is
+ * validated by the fl-core schemas (size, NaN/Inf, shape) before it reaches the coordinator, each
+ * client id has a token bucket that outlives its connections, and every rejection is answered
+ * with a protocolError event naming the code. One connection per client id: a reconnecting device
+ * replaces its old socket (and keeps its place in a running round). A client cut off for flooding
+ * is refused at the handshake for a cool-down.
  *
  * The dashboard stream is a second Socket.IO server on the same HTTP server, at
  * DASHBOARD_SOCKET_PATH: unauthenticated, send-only (its parser refuses every inbound packet but
  * CONNECT/DISCONNECT), a frame limit of a few KiB, and a cap on open connections per address.
  */
 export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
-  const { config, authority, metrics, logger } = deps;
+  const { config, verifier, metrics, logger } = deps;
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<never, never>, SocketData>(httpServer, {
     maxHttpBufferSize: deps.maxHttpBufferSize,
     parser: { Encoder, Decoder: ClientDecoder },
@@ -105,57 +107,71 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     connectTimeout: 10_000,
   });
   const sockets = new Map<string, ClientSocket>();
-  // Keyed by token, not connection: a client cut off cannot start afresh by reconnecting.
+  // Keyed by client id, not connection: a client cut off cannot start afresh by reconnecting.
   const buckets = new KeyedRateLimiter(config.limits.eventsPerSecond, config.limits.eventBurst);
   const coolDown = new CoolDown(config.limits.floodCoolDownMs);
 
-  io.use((socket, next) => {
-    const handshake = handshakeSchema.safeParse(socket.handshake.auth);
+  const admitHandshake = async (auth: unknown): Promise<{ ok: true; clientId: string } | { ok: false; error: ProtocolError }> => {
+    const version = (auth as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+    if (typeof version === 'number' && version !== PROTOCOL_VERSION) {
+      return { ok: false, error: protocolError('UNSUPPORTED_PROTOCOL', `handshake: this aggregator speaks protocol ${PROTOCOL_VERSION}, got ${version}`) };
+    }
+    const handshake = handshakeSchema.safeParse(auth);
     if (!handshake.success) {
-      const version = (socket.handshake.auth as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-      if (typeof version === 'number' && version !== PROTOCOL_VERSION) {
-        return next(connectError(protocolError('UNSUPPORTED_PROTOCOL', `handshake: this aggregator speaks protocol ${PROTOCOL_VERSION}, got ${version}`)));
-      }
-      return next(connectError(protocolError('MALFORMED', 'handshake: expected auth { protocolVersion: number, token: string }')));
-    }
-    if (handshake.data.protocolVersion !== PROTOCOL_VERSION) {
-      return next(
-        connectError(
-          protocolError('UNSUPPORTED_PROTOCOL', `handshake: this aggregator speaks protocol ${PROTOCOL_VERSION}, got ${handshake.data.protocolVersion}`),
+      return {
+        ok: false,
+        error: protocolError(
+          'MALFORMED',
+          'handshake: expected auth { protocolVersion, certificate, proof: { atMs, nonce, signature } } (enroll at /api/enrollment/)',
         ),
-      );
+      };
     }
-    const verified = authority.verify(handshake.data.token);
-    if (!verified.ok) return next(connectError(verified.error));
+    const verified = await verifier.verify(handshake.data);
+    if (!verified.ok) return verified;
     const waitMs = coolDown.remainingMs(verified.value);
     if (waitMs > 0)
-      return next(connectError(protocolError('RATE_LIMITED', `handshake: this token was cut off for flooding; retry in ${Math.ceil(waitMs / 1000)} s`)));
-    socket.data.tokenId = verified.value;
-    next();
+      return { ok: false, error: protocolError('RATE_LIMITED', `handshake: this client was cut off for flooding; retry in ${Math.ceil(waitMs / 1000)} s`) };
+    return { ok: true, clientId: verified.value };
+  };
+  io.use((socket, next) => {
+    admitHandshake(socket.handshake.auth).then(
+      (admitted) => {
+        if (!admitted.ok) {
+          metrics.protocolErrors.inc({ code: admitted.error.code });
+          return next(connectError(admitted.error));
+        }
+        socket.data.clientId = admitted.clientId;
+        next();
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'handshake check failed');
+        next(connectError(protocolError('INTERNAL', 'handshake: internal error (logged)')));
+      },
+    );
   });
 
   io.on('connection', (socket) => {
-    const { tokenId } = socket.data;
+    const { clientId } = socket.data;
     const coordinator = deps.coordinator();
-    const previous = sockets.get(tokenId);
-    sockets.set(tokenId, socket);
+    const previous = sockets.get(clientId);
+    sockets.set(clientId, socket);
     if (previous) previous.disconnect(true);
     else metrics.connected.inc();
     let strikes = 0;
     const reject = (event: string, error: ProtocolError) => {
       metrics.protocolErrors.inc({ code: error.code });
-      logger.debug({ tokenId: tokenId.slice(0, 6), event, code: error.code, message: error.message }, 'rejected client event');
+      logger.debug({ clientId: clientId.slice(0, 6), event, code: error.code, message: error.message }, 'rejected client event');
       socket.emit('protocolError', { code: error.code, message: error.message, event });
     };
     const admit = (event: string): boolean => {
-      if (buckets.take(tokenId)) return true;
+      if (buckets.take(clientId)) return true;
       reject(
         event,
         protocolError('RATE_LIMITED', `${event}: more than ${config.limits.eventsPerSecond} events/s (burst ${config.limits.eventBurst}); event dropped`),
       );
       if (++strikes > MAX_STRIKES && socket.connected) {
-        coolDown.start(tokenId);
-        logger.warn({ tokenId: tokenId.slice(0, 6), coolDownMs: config.limits.floodCoolDownMs }, 'client cut off for flooding');
+        coolDown.start(clientId);
+        logger.warn({ clientId: clientId.slice(0, 6), coolDownMs: config.limits.floodCoolDownMs }, 'client cut off for flooding');
         socket.disconnect(true);
       }
       return false;
@@ -171,7 +187,7 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       if (!admit('checkIn')) return;
       const parsed = parseClientEvent('checkIn', raw, { maxBytes: PROTOCOL_LIMITS.checkInBytes });
       if (!parsed.ok) return reject('checkIn', parsed.error);
-      socket.emit('checkInResult', coordinator.checkIn(tokenId, parsed.value.eligibility));
+      socket.emit('checkInResult', coordinator.checkIn(clientId, parsed.value.eligibility));
     });
     socket.on('secagg', (raw: unknown) => {
       if (!admit('secagg')) return;
@@ -180,26 +196,26 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       if (!parsed.ok) return reject('secagg', parsed.error);
       const bytes = payloadBytes(raw);
       void coordinator
-        .handleSecAgg(tokenId, parsed.value, bytes)
+        .handleSecAgg(clientId, parsed.value, bytes)
         .then((error) => error && reject('secagg', error))
         .catch((error: unknown) => logger.error({ err: error }, 'secagg handler failed'));
     });
     socket.on('disconnect', (reason) => {
-      if (sockets.get(tokenId) !== socket) return;
-      sockets.delete(tokenId);
+      if (sockets.get(clientId) !== socket) return;
+      sockets.delete(clientId);
       metrics.connected.dec();
-      coordinator.disconnected(tokenId);
-      logger.debug({ tokenId: tokenId.slice(0, 6), reason }, 'client disconnected');
+      coordinator.disconnected(clientId);
+      logger.debug({ clientId: clientId.slice(0, 6), reason }, 'client disconnected');
     });
     socket.emit('welcome', {
       protocolVersion: PROTOCOL_VERSION,
       // The version suggestions come from: the web client fetches /api/model/released when it differs from what it holds.
       modelVersion: coordinator.releasedVersion,
       paused: coordinator.paused,
-      cohortRoundId: coordinator.cohortRoundIdOf(tokenId),
+      cohortRoundId: coordinator.cohortRoundIdOf(clientId),
       serverTime: new Date().toISOString(),
     });
-    coordinator.connected(tokenId);
+    coordinator.connected(clientId);
   });
 
   const dashboardIo = attachDashboard(httpServer, deps);
@@ -231,16 +247,16 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     get connectedClients(): number {
       return sockets.size;
     },
-    send<K extends ServerEventName>(tokenId: string, event: K, payload: ServerEventPayload<K>): boolean {
-      const socket = sockets.get(tokenId);
+    send<K extends ServerEventName>(clientId: string, event: K, payload: ServerEventPayload<K>): boolean {
+      const socket = sockets.get(clientId);
       if (!socket) return false;
       (socket.emit as (event: K, payload: ServerEventPayload<K>) => boolean)(event, payload);
       return true;
     },
-    isConnected: (tokenId: string) => sockets.has(tokenId),
+    isConnected: (clientId: string) => sockets.has(clientId),
     /** Cuts off a revoked device at once. */
-    disconnectToken(tokenId: string): void {
-      sockets.get(tokenId)?.disconnect(true);
+    disconnectClient(clientId: string): void {
+      sockets.get(clientId)?.disconnect(true);
     },
   };
 }

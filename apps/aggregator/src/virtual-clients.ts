@@ -6,10 +6,12 @@ import {
   buildModel,
   connectParticipant,
   downloadPlanModel,
+  enrollDevice,
+  handshakeAuth,
   prepareContribution,
   protocolFailure,
-  PROTOCOL_VERSION,
   type ClientToServerEvents,
+  type DeviceIdentity,
   type ExampleSet,
   type ModelSpec,
   type ParticipantConnection,
@@ -22,8 +24,8 @@ import {
 
 /**
  * Headless virtual clients: the fl-core participant (the same code a browser Web Worker runs)
- * over real socket.io-client connections, each with its own enrollment token and its own natural
- * slice of a corpus. Used by `npm start -- --demo N`, the integration tests and the benches.
+ * over real socket.io-client connections, each with its own device identity (a non-extractable
+ * P-256 key certified by the enrollment service) and its own natural slice of a corpus. Used by `npm start -- --demo N`, the integration tests and the benches.
  */
 export interface VirtualClientData {
   id: string;
@@ -50,14 +52,16 @@ export interface VirtualClientOptions {
   logger?: Logger;
   /** @default 250 */
   reconnectionDelayMs?: number;
-  /** Enrollment tokens to reuse (e.g. the same devices after a restart); issued when absent. */
-  tokens?: readonly string[];
+  /** Device identities to reuse (e.g. the same devices after a restart); enrolled when absent. */
+  identities?: readonly DeviceIdentity[];
+  /** Where the enrollment service answers. @default url (the service npm start hosts) */
+  enrollmentUrl?: string;
 }
 
 export interface VirtualClient {
   index: number;
   id: string;
-  token: string;
+  identity: DeviceIdentity;
   socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   connection: ParticipantConnection;
 }
@@ -124,10 +128,9 @@ class SharedTrainer {
   }
 }
 
-export async function enroll(url: string): Promise<{ token: string; tokenId: string }> {
-  const res = await fetch(`${url}/api/enroll`, { method: 'POST' });
-  if (res.status !== 201) throw new Error(`POST /api/enroll: HTTP ${res.status} ${await res.text()}`);
-  return (await res.json()) as { token: string; tokenId: string };
+/** Enrolls one Node device with the enrollment service at `url` (a fresh key pair, proof of possession, a certificate). */
+export function enroll(url: string): Promise<DeviceIdentity> {
+  return enrollDevice({ baseUrl: url });
 }
 
 /** The message type inside a packed secagg message (see packSecAgg). */
@@ -185,10 +188,10 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
   const trainer = new SharedTrainer(options.url);
   const clients: VirtualClient[] = [];
   for (const [index, data] of options.clients.entries()) {
-    const token = options.tokens?.[index] ?? (await enroll(options.url)).token;
+    const identity = options.identities?.[index] ?? (await enroll(options.enrollmentUrl ?? options.url));
     const behaviour = options.behaviour?.(index);
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(options.url, {
-      auth: { protocolVersion: PROTOCOL_VERSION, token },
+      auth: handshakeAuth(identity),
       transports: ['websocket'],
       reconnectionDelay: options.reconnectionDelayMs ?? 250,
       reconnectionDelayMax: 2_000,
@@ -198,13 +201,15 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
     connection = connectParticipant(wrapped, {
       eligibility: () => ({ consent: !behaviour?.noConsent, exampleCount: data.examples.count, idle: true, charging: true, backend: tf.getBackend() }),
       contribute: (plan, signal) => trainer.contribute(plan, data.examples, signal),
+      identity,
+      enrollmentIssuer: identity.issuer,
       onEvent: (event) => {
         if (event.type === 'error')
           options.logger?.debug({ client: data.id, from: event.from, code: event.error.code, message: event.error.message }, 'virtual client error');
         options.onEvent?.(index, event);
       },
     });
-    clients.push({ index, id: data.id, token, socket, connection });
+    clients.push({ index, id: data.id, identity, socket, connection });
   }
   return {
     clients,

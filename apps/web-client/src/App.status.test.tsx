@@ -17,7 +17,7 @@ function renderApp(runtime: FakeRuntime) {
   );
 }
 
-const consenting = { consent: true, consentChangedAt: 1, enrollmentToken: 't' };
+const consenting = { consent: true, consentChangedAt: 1 };
 
 describe('the status bar', () => {
   it('speaks human on its one line and keeps the protocol stage behind the disclosure', () => {

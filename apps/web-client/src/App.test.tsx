@@ -74,6 +74,7 @@ function startRuntime(): MurmurRuntime {
     defaultConsent: false,
     calibration: { candidates: ['webgpu', 'webgl', 'wasm', 'cpu'], batches: 1, batchSize: 8, budgetMsPerBackend: 5_000 },
     modelRefreshMs: 600_000,
+    enrollment: { baseUrl: origin, issuer: null },
     createWorker: () => new InProcessWorker(),
   });
 }

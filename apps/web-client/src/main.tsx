@@ -1,6 +1,7 @@
 import { StrictMode } from 'react';
 import { z } from 'zod';
 import { createRoot } from 'react-dom/client';
+import { enrollmentIssuerSchema, issuerFromText, type EnrollmentIssuer } from '@murmur/fl-core';
 import { registerSW } from 'virtual:pwa-register';
 import { App } from './App';
 import { MurmurRuntime } from './runtime';
@@ -23,6 +24,19 @@ const policy: ParticipationPolicy = {
   idleMs: numberParam('idleMs', DEFAULT_POLICY.idleMs),
 };
 
+/**
+ * The enrollment service this build trusts, when the deployment names it at build time:
+ * VITE_ENROLLMENT_ISSUER is the service's issuer.json ({ name, publicKey }). Without it the device
+ * trusts the issuer of its first enrollment (TOFU; docs/web-client.md).
+ */
+function configuredIssuer(): EnrollmentIssuer | null {
+  const raw = import.meta.env.VITE_ENROLLMENT_ISSUER as string | undefined;
+  if (!raw) return null;
+  const parsed = enrollmentIssuerSchema.safeParse(JSON.parse(raw));
+  if (!parsed.success) throw new Error(`VITE_ENROLLMENT_ISSUER: expected the enrollment service's issuer.json: ${parsed.error.message}`);
+  return issuerFromText(parsed.data);
+}
+
 const runtime = new MurmurRuntime({
   origin: window.location.origin,
   seed: params.get('seed'),
@@ -35,6 +49,7 @@ const runtime = new MurmurRuntime({
     budgetMsPerBackend: 4_000,
   },
   modelRefreshMs: numberParam('modelRefreshMs', 60_000),
+  enrollment: { baseUrl: (import.meta.env.VITE_ENROLLMENT_URL as string | undefined) ?? window.location.origin, issuer: configuredIssuer() },
   createWorker: () => new Worker(new URL('./worker/training.worker.ts', import.meta.url), { type: 'module', name: 'murmur-training' }),
 });
 

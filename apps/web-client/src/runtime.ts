@@ -1,6 +1,23 @@
-import { concatExamples, type Eligibility as WireEligibility, type ExampleSet, type ModelSpec } from '@murmur/fl-core';
+import {
+  concatExamples,
+  enrollDevice,
+  EnrollmentFailure,
+  sameIssuer,
+  type EnrollmentIssuer,
+  type Eligibility as WireEligibility,
+  type ExampleSet,
+  type ModelSpec,
+} from '@murmur/fl-core';
 import { LocalStore, type ExportBundle, type StorageSummary } from './storage/db';
-import { DEFAULT_DEVICE_CONTROLS, type ContributionRecord, type DeviceControls, type ExampleRecord, type Settings, type TextRecord } from './storage/schema';
+import {
+  DEFAULT_DEVICE_CONTROLS,
+  type ContributionRecord,
+  type DeviceControls,
+  type ExampleRecord,
+  type IdentityRecord,
+  type Settings,
+  type TextRecord,
+} from './storage/schema';
 import { monthKey, UploadLedger } from './storage/upload-ledger';
 import { estimateRoundUploadBytes, formatMegabytes, remainingBytes, type UploadUsage } from './scheduler/upload-budget';
 import { fetchModelPayload } from './model-client';
@@ -22,6 +39,12 @@ export interface RuntimeConfig {
   calibration: CalibrationOptions;
   /** How often to look for a new global model while the app is open. */
   modelRefreshMs: number;
+  /**
+   * Where to enroll (the enrollment service's base URL; the page's origin when npm start hosts it)
+   * and, when the build names it (VITE_ENROLLMENT_ISSUER), the issuer to trust. Without one the
+   * device pins the issuer of its first enrollment (trust on first use).
+   */
+  enrollment: { baseUrl: string; issuer: EnrollmentIssuer | null };
   createWorker: () => WorkerLike;
 }
 
@@ -76,6 +99,8 @@ function problem(source: string, text: string): Notice {
 
 /** Wait before enrolling again after a failure (offline, aggregator down). */
 const ENROLL_RETRY_MS = 10_000;
+/** Enroll again this long before the certificate expires, so a round never starts on a dying one. */
+const RENEW_BEFORE_EXPIRY_MS = 86_400_000;
 
 type Listener = () => void;
 
@@ -95,6 +120,10 @@ export class MurmurRuntime {
   /** Whether the worker has a participation session, and what it was last told. */
   private session: { examples: number } | null = null;
   private enrollFailedAt = 0;
+  /** The aggregator refused the stored certificate: enroll again before connecting. */
+  private renewIdentity = false;
+  /** Why this device stopped enrolling for good (revoked, or the enrollment key changed), in words. */
+  private identityRefused: string | null = null;
   private syncing = false;
   /** A change arrived while a sync was running: run once more after it. */
   private resync = false;
@@ -120,7 +149,7 @@ export class MurmurRuntime {
       model: null,
       texts: [],
       examples: 0,
-      settings: { consent: config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
+      settings: { consent: config.defaultConsent, consentChangedAt: null },
       controls: DEFAULT_DEVICE_CONTROLS,
       upload: { month: monthKey(Date.now()), usedBytes: 0, budgetBytes: DEFAULT_DEVICE_CONTROLS.monthlyUploadBudgetBytes, nextRoundBytes: 0 },
       training: null,
@@ -510,19 +539,46 @@ export class MurmurRuntime {
     };
   }
 
-  private async enrollmentToken(): Promise<string | null> {
-    if (this.state.settings.enrollmentToken) return this.state.settings.enrollmentToken;
+  /**
+   * This device's identity: the stored one while its certificate is good, else a new enrollment
+   * (a new non-extractable key, a proof of possession, a certificate) under the issuer this device
+   * trusts. The key never leaves the browser: IndexedDB and the worker hold the CryptoKey itself.
+   */
+  private async deviceIdentity(): Promise<IdentityRecord | null> {
+    if (this.identityRefused !== null) return null;
+    const store = this.requireStore();
+    const stored = await store.getIdentity();
+    const configured = this.config.enrollment.issuer;
+    const usable =
+      stored !== null &&
+      !this.renewIdentity &&
+      Date.now() < stored.expiresAtMs - RENEW_BEFORE_EXPIRY_MS &&
+      (configured === null || sameIssuer(configured, stored.issuer));
+    if (usable) return stored;
     if (Date.now() - this.enrollFailedAt < ENROLL_RETRY_MS) return null;
+    // A build-configured issuer wins; otherwise the one this device met first stays pinned.
+    const pinned = configured ?? stored?.issuer ?? null;
     try {
-      const response = await fetch(`${this.config.origin}/api/enroll`, { method: 'POST' });
-      if (response.status !== 201) throw new Error(`POST /api/enroll answered ${response.status}`);
-      const body = (await response.json()) as { token?: unknown };
-      if (typeof body.token !== 'string' || body.token.length === 0 || body.token.length > 512) throw new Error('POST /api/enroll: no token in the answer');
-      const settings = { ...this.state.settings, enrollmentToken: body.token };
-      await this.requireStore().putSettings(settings);
-      this.set({ settings });
-      return body.token;
+      const identity = await enrollDevice({ baseUrl: this.config.enrollment.baseUrl, ...(pinned ? { pinnedIssuer: pinned } : {}) });
+      const record: IdentityRecord = {
+        clientId: identity.clientId,
+        certificate: identity.certificate,
+        privateKey: identity.privateKey,
+        publicKey: identity.publicKey,
+        issuer: { name: identity.issuer.name, publicKey: identity.issuer.publicKey },
+        issuerSource: configured ? 'configured' : (stored?.issuerSource ?? 'first-use'),
+        enrolledAt: Date.now(),
+        expiresAtMs: identity.expiresAtMs,
+      };
+      await store.putIdentity(record);
+      this.renewIdentity = false;
+      return record;
     } catch (error) {
+      if (error instanceof EnrollmentFailure && error.code === 'ISSUER_CHANGED') {
+        this.identityRefused = 'The Murmur server now vouches for browsers with a different key than the one this browser trusts, so it stays out of training';
+        this.set({ participation: { ...this.state.participation, activity: this.identityRefused, detail: `enrollment refused: ${error.message}` } });
+        return null;
+      }
       this.enrollFailedAt = Date.now();
       this.set({
         participation: {
@@ -557,15 +613,15 @@ export class MurmurRuntime {
       const examplesChanged = this.session !== null && this.session.examples !== this.state.examples;
       const examples = this.session === null || examplesChanged ? await this.localExamples() : undefined;
       if (this.session === null) {
-        const token = await this.enrollmentToken();
-        if (token === null || !this.worker) return;
+        const identity = await this.deviceIdentity();
+        if (identity === null || !this.worker) return;
         this.set({
           participation: { connection: 'connecting', activity: 'Connecting to the Murmur server…', detail: 'connecting to the aggregator', roundId: null },
         });
         await this.worker.request({
           type: 'participate',
           origin: this.config.origin,
-          token,
+          identity: { certificate: identity.certificate, privateKey: identity.privateKey, issuer: identity.issuer },
           eligibility,
           examples: examples ?? null,
           upload: this.uploadAllowance(),
@@ -598,17 +654,21 @@ export class MurmurRuntime {
             connection: event.status,
           });
         return;
-      case 'tokenRejected': {
-        // The aggregator no longer knows our token (e.g. a fresh data directory): enroll again.
-        const settings = { ...this.state.settings, enrollmentToken: null };
-        await this.requireStore().putSettings(settings);
+      case 'identityRejected': {
         this.session = null;
+        if (event.code === 'REVOKED_IDENTITY') {
+          // An operator took this device out; enrolling again under a new id would undo that.
+          this.identityRefused = 'The Murmur server has removed this browser from training';
+          this.set({ participation: { connection: 'off', activity: this.identityRefused, detail: `identity ${event.code}: ${event.message}`, roundId: null } });
+          return;
+        }
+        // Not accepted (expired, or the aggregator trusts another issuer): enroll again, under the pinned issuer.
+        this.renewIdentity = true;
         this.set({
-          settings,
           participation: {
             connection: 'disconnected',
             activity: 'Registering this browser with the server again',
-            detail: `token ${event.code}; enrolling again`,
+            detail: `identity ${event.code}; enrolling again`,
             roundId: null,
           },
         });
@@ -701,7 +761,7 @@ export class MurmurRuntime {
       calibration: null,
       model: null,
       storage: null,
-      settings: { consent: this.config.defaultConsent, consentChangedAt: null, enrollmentToken: null },
+      settings: { consent: this.config.defaultConsent, consentChangedAt: null },
       controls: DEFAULT_DEVICE_CONTROLS,
       upload: { month: monthKey(Date.now()), usedBytes: 0, budgetBytes: DEFAULT_DEVICE_CONTROLS.monthlyUploadBudgetBytes, nextRoundBytes: 0 },
       training: null,

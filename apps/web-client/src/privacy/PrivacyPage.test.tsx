@@ -9,7 +9,7 @@ import { epsilonStrength, PrivacyInPlainWords } from './PrivacyInPlainWords';
 
 afterEach(cleanup);
 
-const summary = { texts: 1, demoTexts: 0, characters: 1, examples: 60, models: [], contributions: 1, calibrations: 1 };
+const summary = { texts: 1, demoTexts: 0, characters: 1, examples: 60, models: [], contributions: 1, calibrations: 1, identity: null };
 
 function contribution(at: number, epsilon: number | null): ContributionRecord {
   // Parsed, so the test cannot pass on a record the worker could never have logged.
@@ -87,7 +87,7 @@ describe('the privacy page', () => {
   it('re-reads the consent switch when the runtime changes it', () => {
     const runtime = new FakeRuntime();
     renderPage(runtime);
-    act(() => runtime.update({ settings: { consent: true, consentChangedAt: 5, enrollmentToken: null } }));
+    act(() => runtime.update({ settings: { consent: true, consentChangedAt: 5 } }));
     expect((screen.getByTestId('consent') as HTMLInputElement).checked).toBe(true);
   });
 });

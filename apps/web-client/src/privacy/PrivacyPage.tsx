@@ -86,7 +86,12 @@ export function PrivacyPage() {
             your data and battery choices, and how much this device uploaded for training this month ({formatMegabytes(state.upload.usedBytes, 'up')} MB; a
             count of bytes, not what they contained)
           </li>
-          {state.settings.enrollmentToken !== null && <li>an anonymous enrollment token (it lets the aggregator rate-limit this browser, not identify you)</li>}
+          {storage.identity && (
+            <li data-testid="storage-identity">
+              a signing key this browser made for itself (no one can read it, not even this app) and the certificate “{storage.identity.issuer}” issued for it:
+              it proves this browser enrolled, not who you are
+            </li>
+          )}
         </ul>
       ) : (
         <p>Reading local storage…</p>

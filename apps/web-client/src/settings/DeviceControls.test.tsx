@@ -46,7 +46,7 @@ describe('the data and battery controls', () => {
   it('show what was used, the size of a round, and why the device waits', () => {
     const upload = { usedBytes: 9_960_000, nextRoundBytes: 613_000 };
     const runtime = new FakeRuntime({
-      settings: { consent: true, consentChangedAt: 1, enrollmentToken: null },
+      settings: { consent: true, consentChangedAt: 1 },
       upload: { month: '2026-12', ...upload, budgetBytes: 10 * MEGABYTE },
     });
     act(() =>

@@ -2,8 +2,19 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_VERSION, LocalStore, MODELS_KEPT, type InvalidRecord } from './db';
-import { DEFAULT_DEVICE_CONTROLS, MEGABYTE, type ContributionRecord, type ModelRecord, type TextRecord } from './schema';
-import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core';
+import { DEFAULT_DEVICE_CONTROLS, MEGABYTE, type ContributionRecord, type IdentityRecord, type ModelRecord, type TextRecord } from './schema';
+import {
+  CIFG_SPEC,
+  decodeModelPayload,
+  encodeModelPayload,
+  generateSigningKeyPair,
+  modelHash,
+  parameterCount,
+  sign,
+  TINY_SPEC,
+  verify,
+  type ModelSpec,
+} from '@murmur/fl-core';
 
 let counter = 0;
 const uniqueName = () => `murmur-test-${++counter}`;
@@ -50,7 +61,7 @@ describe('LocalStore', () => {
     await first.putText(text('a', 10));
     await first.putText(text('b', 30));
     await first.putText(text('c', 20, 'demo'));
-    await first.putSettings({ consent: true, consentChangedAt: 99, enrollmentToken: 'm1.abc.def' });
+    await first.putSettings({ consent: true, consentChangedAt: 99 });
     await first.addContribution(contribution(5, 'r1'));
     await first.addContribution(contribution(7, 'r2'));
     first.close();
@@ -58,7 +69,7 @@ describe('LocalStore', () => {
     const again = await open(name);
     stores.push(again);
     expect((await again.listTexts()).map((t) => t.id)).toEqual(['b', 'c', 'a']);
-    expect(await again.getSettings()).toEqual({ consent: true, consentChangedAt: 99, enrollmentToken: 'm1.abc.def' });
+    expect(await again.getSettings()).toEqual({ consent: true, consentChangedAt: 99 });
     const log = await again.listContributions();
     expect(log.map((c) => c.roundId)).toEqual(['r2', 'r1']);
     expect(log[0]?.id).toBeTypeOf('number');
@@ -151,7 +162,7 @@ describe('LocalStore', () => {
     await raw.put('settings', { consent: 'yes' }, 'app');
     raw.close();
     expect((await store.listTexts()).map((t) => t.id)).toEqual(['good']);
-    expect(await store.getSettings()).toEqual({ consent: false, consentChangedAt: null, enrollmentToken: null });
+    expect(await store.getSettings()).toEqual({ consent: false, consentChangedAt: null });
     expect(issues.map((i) => `${i.store}:${String(i.key)}`)).toEqual(['texts:bad', 'settings:app']);
     expect(issues[0]?.message).toMatch(/body/);
   });
@@ -169,21 +180,83 @@ describe('LocalStore', () => {
     const current = await open(name);
     stores.push(current);
     expect((await current.listTexts()).map((t) => t.id)).toEqual(['old']);
-    expect(await current.getSettings()).toEqual({ consent: true, consentChangedAt: 2, enrollmentToken: null });
+    expect(await current.getSettings()).toEqual({ consent: true, consentChangedAt: 2 });
     await current.addContribution(contribution(1, 'r'));
     await current.putCalibration({ key: 'k', backend: 'wasm', reason: 'fastest', measurements: [], wasmThreads: 1, measuredAt: 1 });
     expect(await current.getCalibration('k')).toMatchObject({ backend: 'wasm' });
     const raw = await openDB(name);
     expect(raw.version).toBe(DB_VERSION);
-    expect([...raw.objectStoreNames].sort()).toEqual(['calibrations', 'contributions', 'examples', 'models', 'settings', 'texts', 'uploads']);
+    expect([...raw.objectStoreNames].sort()).toEqual(['calibrations', 'contributions', 'examples', 'identity', 'models', 'settings', 'texts', 'uploads']);
     raw.close();
+  });
+
+  it('migrates a version-4 database: drops the HMAC enrollment token, keeps consent, adds the identity store', async () => {
+    const name = uniqueName();
+    const v4 = await open(name, { version: 4 });
+    await v4.putText(text('kept', 4));
+    v4.close();
+    // What a version-4 build wrote: consent beside the aggregator's old token.
+    const raw4 = await openDB(name);
+    await raw4.put('settings', { consent: true, consentChangedAt: 7, enrollmentToken: 'm1.abc.def' }, 'app');
+    raw4.close();
+
+    const current = await open(name);
+    stores.push(current);
+    expect(await current.getSettings()).toEqual({ consent: true, consentChangedAt: 7 });
+    expect((await current.listTexts()).map((t) => t.id)).toEqual(['kept']);
+    expect(await current.getIdentity()).toBeNull();
+    const raw = await openDB(name);
+    expect(raw.version).toBe(DB_VERSION);
+    expect(await raw.get('settings', 'app')).toEqual({ consent: true, consentChangedAt: 7 });
+    expect([...raw.objectStoreNames]).toContain('identity');
+    raw.close();
+  });
+
+  it('keeps the identity key as a non-extractable CryptoKey across a reopen, and refuses an extractable one', async () => {
+    const name = uniqueName();
+    const first = await open(name);
+    const device = await generateSigningKeyPair();
+    const service = await generateSigningKeyPair();
+    const record: IdentityRecord = {
+      clientId: 'A'.repeat(22),
+      certificate: 'mc1.e30.AA',
+      privateKey: device.privateKey,
+      publicKey: device.publicKey,
+      issuer: { name: 'murmur-enrollment', publicKey: service.publicKey },
+      issuerSource: 'first-use',
+      enrolledAt: 1,
+      expiresAtMs: 2,
+    };
+    await first.putIdentity(record);
+    first.close();
+
+    const issues: InvalidRecord[] = [];
+    const again = await open(name, { onInvalid: (issue) => issues.push(issue) });
+    stores.push(again);
+    const stored = await again.getIdentity();
+    expect(stored?.privateKey.extractable).toBe(false);
+    expect(stored?.privateKey.type).toBe('private');
+    await expect(crypto.subtle.exportKey('jwk', stored!.privateKey)).rejects.toThrow();
+    // The stored key still signs for its public key.
+    const message = new TextEncoder().encode('still mine');
+    expect(await verify(device.publicKey, message, await sign(stored!.privateKey, message))).toBe(true);
+    expect(await again.summary()).toMatchObject({ identity: { clientId: 'A'.repeat(22), issuer: 'murmur-enrollment', expiresAtMs: 2 } });
+
+    const readable = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    await expect(again.putIdentity({ ...record, privateKey: readable.privateKey })).rejects.toThrow(/non-extractable/);
+    // Written around the app: refused on read, reported, never used.
+    const raw = await openDB(name);
+    await raw.put('identity', { ...record, privateKey: readable.privateKey }, 'device');
+    raw.close();
+    expect(await again.getIdentity()).toBeNull();
+    expect(issues.map((i) => `${i.store}:${String(i.key)}`)).toEqual(['identity:device']);
   });
 
   it('keeps the data and battery controls next to the settings, with careful defaults until the person chooses', async () => {
     const name = uniqueName();
     const first = await open(name);
     expect(await first.getControls()).toEqual({ onlyUnmetered: true, onlyWhileCharging: true, monthlyUploadBudgetBytes: 50 * MEGABYTE, changedAt: null });
-    await first.putSettings({ consent: true, consentChangedAt: 1, enrollmentToken: null });
+    await first.putSettings({ consent: true, consentChangedAt: 1 });
     await first.putControls({ onlyUnmetered: false, onlyWhileCharging: true, monthlyUploadBudgetBytes: null, changedAt: 5 });
     first.close();
 

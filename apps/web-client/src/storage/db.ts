@@ -7,6 +7,7 @@ import {
   describeIssues,
   deviceControlsSchema,
   exampleRecordSchema,
+  identityRecordSchema,
   modelRecordSchema,
   settingsSchema,
   textRecordSchema,
@@ -15,6 +16,7 @@ import {
   type ContributionRecord,
   type DeviceControls,
   type ExampleRecord,
+  type IdentityRecord,
   type ModelRecord,
   type Settings,
   type TextRecord,
@@ -22,12 +24,14 @@ import {
 } from './schema';
 
 export const DB_NAME = 'murmur';
-export const DB_VERSION = 4;
+export const DB_VERSION = 5;
 /** Global model versions kept for offline use: the newest and the one before it. */
 export const MODELS_KEPT = 2;
 const SETTINGS_KEY = 'app';
 /** The data and battery controls share the settings store under their own key. */
 const CONTROLS_KEY = 'controls';
+/** The one record of the identity store. */
+const IDENTITY_KEY = 'device';
 
 interface MurmurDB extends DBSchema {
   texts: { key: string; value: TextRecord; indexes: { byUpdatedAt: number } };
@@ -37,6 +41,7 @@ interface MurmurDB extends DBSchema {
   contributions: { key: number; value: ContributionRecord; indexes: { byAt: number } };
   calibrations: { key: string; value: CalibrationRecord };
   uploads: { key: string; value: UploadMonth };
+  identity: { key: string; value: IdentityRecord };
 }
 
 type UpgradeTransaction = IDBPTransaction<MurmurDB, StoreNames<MurmurDB>[], 'versionchange'>;
@@ -65,6 +70,17 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<MurmurDB>, tx: UpgradeTrans
   // 4: the upload ledger (bytes uploaded for training, per calendar month).
   (db) => {
     db.createObjectStore('uploads', { keyPath: 'month' });
+  },
+  // 5: the device identity (a non-extractable signing key and its certificate). The aggregator's
+  // HMAC enrollment token it replaces is dropped from the settings record: it no longer admits anyone.
+  (db, tx) => {
+    db.createObjectStore('identity');
+    const settings = tx.objectStore('settings');
+    void settings.get(SETTINGS_KEY).then((value) => {
+      if (value === null || typeof value !== 'object' || !('enrollmentToken' in value)) return;
+      const { enrollmentToken: _dropped, ...rest } = value as Record<string, unknown>;
+      return settings.put(rest as Settings, SETTINGS_KEY);
+    });
   },
 ];
 
@@ -98,6 +114,8 @@ export interface StorageSummary {
   models: { version: number; bytes: number }[];
   contributions: number;
   calibrations: number;
+  /** This device's enrollment, if any (the key itself cannot be read, so there is nothing more to show). */
+  identity: { clientId: string; issuer: string; expiresAtMs: number } | null;
 }
 
 /** Everything stored, as JSON-ready data (typed arrays become counts: they are derived). */
@@ -210,7 +228,7 @@ export class LocalStore {
   async getSettings(): Promise<Settings> {
     const value = await this.db.get('settings', SETTINGS_KEY);
     const parsed = value === undefined ? null : this.parse(settingsSchema, 'settings', SETTINGS_KEY, value);
-    return parsed ?? { consent: this.options.defaultConsent, consentChangedAt: null, enrollmentToken: null };
+    return parsed ?? { consent: this.options.defaultConsent, consentChangedAt: null };
   }
 
   async putSettings(settings: Settings): Promise<void> {
@@ -226,6 +244,18 @@ export class LocalStore {
 
   async putControls(controls: DeviceControls): Promise<void> {
     await this.db.put('settings', deviceControlsSchema.parse(controls), CONTROLS_KEY);
+  }
+
+  // Identity ----------------------------------------------------------------------------------
+
+  /** This device's identity, or null before its first enrollment (or when the record is unreadable). */
+  async getIdentity(): Promise<IdentityRecord | null> {
+    const value = await this.db.get('identity', IDENTITY_KEY);
+    return value === undefined ? null : this.parse(identityRecordSchema, 'identity', IDENTITY_KEY, value);
+  }
+
+  async putIdentity(record: IdentityRecord): Promise<void> {
+    await this.db.put('identity', identityRecordSchema.parse(record), IDENTITY_KEY);
   }
 
   // Upload ledger -----------------------------------------------------------------------------
@@ -281,12 +311,13 @@ export class LocalStore {
   // Privacy page ------------------------------------------------------------------------------
 
   async summary(): Promise<StorageSummary> {
-    const [texts, examples, models, contributions, calibrations] = await Promise.all([
+    const [texts, examples, models, contributions, calibrations, identity] = await Promise.all([
       this.listTexts(),
       this.listExamples(),
       this.listModels(),
       this.db.count('contributions'),
       this.db.count('calibrations'),
+      this.getIdentity(),
     ]);
     return {
       texts: texts.length,
@@ -296,6 +327,7 @@ export class LocalStore {
       models: models.map((m) => ({ version: m.version, bytes: m.payload.byteLength })),
       contributions,
       calibrations,
+      identity: identity && { clientId: identity.clientId, issuer: identity.issuer.name, expiresAtMs: identity.expiresAtMs },
     };
   }
 

@@ -78,14 +78,46 @@ export const settingsSchema = z
     /** Opt-in to federated training. Off until the person turns it on (a demo build may default it on). */
     consent: z.boolean(),
     consentChangedAt: z.number().nonnegative().nullable(),
-    /**
-     * Anonymous enrollment token from the aggregator (POST /api/enroll): lets it rate-limit and
-     * revoke this device without knowing who it is. Absent in records written before it existed.
-     */
-    enrollmentToken: z.string().min(1).max(512).nullable().default(null),
   })
   .strict();
 export type Settings = z.infer<typeof settingsSchema>;
+
+/**
+ * A non-extractable ECDSA P-256 signing key, as IndexedDB gives a stored CryptoKey back (a
+ * structured clone keeps the key and its non-extractability; nothing can read its bytes). Checked
+ * by tag, as the typed arrays are, and by the properties that make it this device's identity key.
+ */
+export const signingKeySchema = z.custom<CryptoKey>((value) => {
+  if (Object.prototype.toString.call(value) !== '[object CryptoKey]') return false;
+  const key = value as CryptoKey;
+  const algorithm = key.algorithm as KeyAlgorithm & { namedCurve?: string };
+  return key.type === 'private' && !key.extractable && algorithm.name === 'ECDSA' && algorithm.namedCurve === 'P-256' && key.usages.includes('sign');
+}, 'expected a non-extractable ECDSA P-256 private CryptoKey');
+
+const p256PublicKeySchema = uint8ArraySchema.refine((bytes) => bytes.length === 65 && bytes[0] === 0x04, 'expected an uncompressed P-256 point (65 bytes)');
+
+/** The enrollment service's public identity as this device trusts it. */
+export const issuerRecordSchema = z.object({ name: z.string().min(1).max(128), publicKey: p256PublicKeySchema }).strict();
+
+/**
+ * This device's identity (store `identity`, key 'device'): its signing key, created here and never
+ * readable, and the certificate the enrollment service issued for it. `issuer` is the service key
+ * the device trusts: the one the build configured, or the one it met at its first enrollment
+ * (trust on first use); a later enrollment under another key is refused.
+ */
+export const identityRecordSchema = z
+  .object({
+    clientId: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+    certificate: z.string().min(1).max(1024),
+    privateKey: signingKeySchema,
+    publicKey: p256PublicKeySchema,
+    issuer: issuerRecordSchema,
+    issuerSource: z.enum(['configured', 'first-use']),
+    enrolledAt: z.number().nonnegative(),
+    expiresAtMs: z.number().nonnegative(),
+  })
+  .strict();
+export type IdentityRecord = z.infer<typeof identityRecordSchema>;
 
 /** Decimal megabytes, as phone plans count data. */
 export const MEGABYTE = 1_000_000;

@@ -76,7 +76,7 @@ function baseState(): RuntimeState {
     model: null,
     texts: [],
     examples: 0,
-    settings: { consent: false, consentChangedAt: null, enrollmentToken: null },
+    settings: { consent: false, consentChangedAt: null },
     controls: DEFAULT_DEVICE_CONTROLS,
     upload: { month: '2026-12', usedBytes: 0, budgetBytes: DEFAULT_DEVICE_CONTROLS.monthlyUploadBudgetBytes, nextRoundBytes: 0 },
     training: null,

@@ -457,7 +457,7 @@ export class TrainingEngine {
     this.uploads.setAllowance(message.upload);
     this.session = new ParticipationSession(
       message.origin,
-      message.token,
+      message.identity,
       { eligibility: message.eligibility, examples: message.examples },
       {
         trainerFor: (plan) => this.trainerFor(plan.model.spec),

@@ -3,9 +3,9 @@ import {
   asParticipantSocket,
   connectParticipant,
   downloadPlanModel,
+  handshakeAuth,
   payloadBytes,
   prepareContribution,
-  PROTOCOL_VERSION,
   protocolFailure,
   roundReportSchema,
   type ClientToServerEvents,
@@ -38,6 +38,8 @@ interface RoundLedger {
 }
 
 const SERVER_DISCONNECT_RETRY_MS = 2_000;
+/** How often a refused handshake proof may trigger a look at the aggregator's clock. */
+const CLOCK_CHECK_MS = 30_000;
 /** Progress reports while training: often enough to move the bar, rarely enough not to flood postMessage. */
 const PROGRESS_EVERY_MS = 250;
 
@@ -91,10 +93,13 @@ export class ParticipationSession {
   /** The round left because its upload would not fit the budget: its local error is expected. */
   private declinedRoundId: string | null = null;
   private stopped = false;
+  /** The aggregator's clock minus this device's, learnt when a handshake proof was refused for its time. */
+  private clockOffsetMs = 0;
+  private lastClockCheckAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly origin: string,
-    token: string,
+    identity: { certificate: string; privateKey: CryptoKey; issuer: { name: string; publicKey: Uint8Array } },
     initial: { eligibility: Eligibility | null; examples: ExampleSet | null },
     private readonly host: ContributionHost,
     private readonly report: (event: ParticipationEvent) => void,
@@ -103,7 +108,8 @@ export class ParticipationSession {
     this.eligibility = initial.eligibility;
     this.examples = initial.examples;
     this.socket = io(origin, {
-      auth: { protocolVersion: PROTOCOL_VERSION, token },
+      // A fresh proof of possession on every (re)connection: the aggregator accepts each once.
+      auth: handshakeAuth(identity, { now: () => Date.now() + this.clockOffsetMs }),
       transports: ['websocket'],
       reconnectionDelay: 500,
       reconnectionDelayMax: 5_000,
@@ -121,12 +127,16 @@ export class ParticipationSession {
     });
     this.socket.on('connect_error', (error: Error & { data?: { code?: unknown } }) => {
       const code = typeof error.data?.code === 'string' ? error.data.code : null;
-      // A token the aggregator does not know (its data directory was reset) or revoked: enroll anew.
-      if (code === 'UNKNOWN_TOKEN' || code === 'REVOKED_TOKEN') {
-        this.report({ kind: 'tokenRejected', code });
+      // A certificate the aggregator does not accept (expired, another issuer) or a revoked client
+      // id: retrying the same identity cannot help; the page decides (enroll again, or say so).
+      if (code === 'UNKNOWN_IDENTITY' || code === 'REVOKED_IDENTITY') {
+        this.report({ kind: 'identityRejected', code, message: error.message.slice(0, 1000) });
         this.stop();
         return;
       }
+      // Refused proofs are not retried by socket.io; one made on a clock far from the aggregator's
+      // is retried once the offset is known (at most every CLOCK_CHECK_MS).
+      if (code === 'BAD_PROOF') void this.learnClockOffset();
       this.report({ kind: 'connection', status: 'disconnected', detail: error.message.slice(0, 500) });
     });
     this.socket.onAny((_event: string, ...args: unknown[]) => {
@@ -156,6 +166,8 @@ export class ParticipationSession {
         eligibility: () => (this.examples && this.eligibility ? { ...this.eligibility, exampleCount: this.examples.count } : null),
         contribute: (plan, signal) => this.contribute(plan, signal),
         onEvent: (event) => this.onEvent(event),
+        identity: { certificate: identity.certificate, privateKey: identity.privateKey },
+        enrollmentIssuer: identity.issuer,
         recheckMs: 2_000,
       },
     );
@@ -171,6 +183,27 @@ export class ParticipationSession {
       this.report({ kind: 'connection', status: 'disconnected', detail: 'the network went away' });
     }
     if (change.online === true && !this.stopped && !this.socket.connected) this.socket.connect();
+  }
+
+  /**
+   * The aggregator's time from the Date header of GET /healthz (one-second resolution, halfway
+   * through the request), against this device's clock; then one more connection attempt.
+   */
+  private async learnClockOffset(): Promise<void> {
+    const startedAt = Date.now();
+    if (startedAt - this.lastClockCheckAt < CLOCK_CHECK_MS) return;
+    this.lastClockCheckAt = startedAt;
+    try {
+      const response = await fetch(`${this.origin}/healthz`, { cache: 'no-store' });
+      const serverMs = Date.parse(response.headers.get('date') ?? '');
+      if (!Number.isFinite(serverMs)) return;
+      const offset = serverMs + 500 - (startedAt + Date.now()) / 2;
+      // Within a few seconds the proof was refused for something else (a replay, a bad key): keep the clock.
+      if (Math.abs(offset) > 5_000) this.clockOffsetMs = offset;
+    } catch {
+      return;
+    }
+    if (!this.stopped && !this.socket.connected) this.socket.connect();
   }
 
   stop(): void {

@@ -5,8 +5,10 @@ import {
   calibrationRecordSchema,
   contributionRecordSchema,
   int32ArraySchema,
+  issuerRecordSchema,
   MAX_MODEL_BYTES,
   MAX_TEXT_CHARS,
+  signingKeySchema,
   uint8ArraySchema,
 } from '../storage/schema';
 
@@ -112,7 +114,12 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
       type: z.literal('participate'),
       id,
       origin: z.string().url().max(2000),
-      token: z.string().min(1).max(512),
+      /**
+       * The device identity: certificate, its non-extractable signing key (a CryptoKey survives
+       * postMessage as it survives IndexedDB), and the enrollment issuer peers' certificates are
+       * checked against.
+       */
+      identity: z.object({ certificate: z.string().min(1).max(1024), privateKey: signingKeySchema, issuer: issuerRecordSchema }).strict(),
       /** null: do not check in now (the scheduler's answer); the connection stays up. */
       eligibility: eligibilitySchema.nullable(),
       examples: exampleSetSchema.nullable(),
@@ -144,7 +151,8 @@ const roundId = z.string().min(1).max(200);
 /** What the worker's participation session tells the UI, unasked. */
 export const participationEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('connection'), status: z.enum(['connected', 'disconnected']), detail: z.string().max(1000).nullable() }).strict(),
-  z.object({ kind: z.literal('tokenRejected'), code: z.string().max(64) }).strict(),
+  /** The aggregator refused this device's identity at the handshake (UNKNOWN_IDENTITY, REVOKED_IDENTITY). */
+  z.object({ kind: z.literal('identityRejected'), code: z.string().max(64), message: z.string().max(1000) }).strict(),
   z.object({ kind: z.literal('welcome'), modelVersion: z.number().int().nonnegative() }).strict(),
   z.object({ kind: z.literal('checkedIn'), status: z.enum(['waiting', 'ineligible', 'paused']) }).strict(),
   /** `uploadBytes`: the most this round can make the device upload (scheduler/upload-budget.ts). */

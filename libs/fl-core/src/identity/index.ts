@@ -10,3 +10,30 @@ export {
   type CertificateClaims,
   type CertificateFailure,
 } from './certificate';
+export {
+  ENROLLMENT_PROOF_PURPOSE,
+  HANDSHAKE_PROOF_PURPOSE,
+  NONCE_BYTES,
+  NONCE_CHARS,
+  PUBLIC_KEY_CHARS,
+  SIGNATURE_CHARS,
+  checkEnrollmentProof,
+  checkHandshakeProof,
+  decodeExact,
+  enrollmentProofMessage,
+  freshNonce,
+  handshakeProofMessage,
+  signEnrollmentProof,
+  signHandshakeProof,
+  type HandshakeProof,
+} from './proof';
+export {
+  EnrollmentFailure,
+  enrollDevice,
+  issuerFromText,
+  issuerToText,
+  sameIssuer,
+  type DeviceIdentity,
+  type EnrollOptions,
+  type EnrollmentIssuer,
+} from './enroll';

@@ -1,7 +1,8 @@
 import type { ProtocolError, ProtocolResult } from '../protocol/errors';
 import { protocolError } from '../protocol/errors';
 import { packSecAgg, parseServerEvent, secAggEventLimits, type ClientEventName, type ClientEventPayload, type ServerEventName } from '../protocol/events';
-import type { Eligibility, RoundEnd, RoundPlan } from '../protocol/schemas';
+import { PROTOCOL_VERSION, type Eligibility, type Handshake, type RoundEnd, type RoundPlan } from '../protocol/schemas';
+import { signHandshakeProof } from '../identity/proof';
 import type { PackedMessage } from '../protocol/frame';
 import { participantStep, startParticipant, type ParticipantState, type ParticipantStepOptions } from './participant';
 
@@ -27,6 +28,30 @@ export function asParticipantSocket(socket: {
   emit(...args: never[]): unknown;
 }): ParticipantSocket {
   return socket as unknown as ParticipantSocket;
+}
+
+/**
+ * socket.io-client's `auth` option as a function, which it calls on every (re)connection: each
+ * handshake carries the certificate and a fresh proof of possession (a new nonce, the time now),
+ * since the aggregator accepts each proof once. `now` lets a device with a skewed clock sign with
+ * the server's time instead.
+ */
+export function handshakeAuth(
+  identity: { readonly certificate: string; readonly privateKey: CryptoKey },
+  options: { now?: () => number; onError?: (error: unknown) => void } = {},
+): (callback: (auth: Handshake | Omit<Handshake, 'proof'>) => void) => void {
+  const now = options.now ?? Date.now;
+  return (callback) => {
+    signHandshakeProof(identity.privateKey, identity.certificate, now()).then(
+      (proof) => callback({ protocolVersion: PROTOCOL_VERSION, certificate: identity.certificate, proof }),
+      (error: unknown) => {
+        options.onError?.(error);
+        // No proof could be made (the key is unusable): the aggregator answers MALFORMED, and the
+        // app hears of it through connect_error and onError.
+        callback({ protocolVersion: PROTOCOL_VERSION, certificate: identity.certificate });
+      },
+    );
+  };
 }
 
 export type ParticipantEvent =
@@ -70,6 +95,8 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
   const stepOptions: ParticipantStepOptions = {
     ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
     ...(options.suite ? { suite: options.suite } : {}),
+    ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.enrollmentIssuer ? { enrollmentIssuer: options.enrollmentIssuer } : {}),
   };
   /**
    * `answered`: the server message types this client has answered, and its last answer. A message

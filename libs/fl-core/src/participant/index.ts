@@ -10,6 +10,7 @@ export {
 } from './participant';
 export {
   connectParticipant,
+  handshakeAuth,
   asParticipantSocket,
   type ParticipantSocket,
   type ParticipantEvent,

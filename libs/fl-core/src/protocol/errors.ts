@@ -9,10 +9,18 @@ import type { SecAggErrorCode } from '../secagg/errors';
 export const TRANSPORT_ERROR_CODES = [
   /** The client speaks another protocol version. */
   'UNSUPPORTED_PROTOCOL',
-  /** No token, a token that does not verify, or one this aggregator never issued. */
-  'UNKNOWN_TOKEN',
-  /** A token that was issued and later revoked. */
-  'REVOKED_TOKEN',
+  /**
+   * A device certificate that does not verify against the configured enrollment issuer: malformed,
+   * signed by another key or issuer, expired, or not valid yet. Enroll again.
+   */
+  'UNKNOWN_IDENTITY',
+  /** A certificate whose client id was revoked (by an operator or the enrollment service). */
+  'REVOKED_IDENTITY',
+  /**
+   * The handshake's proof of possession failed: a signature not made with the certified key, a
+   * time outside the clock-skew bound, or a nonce already used (a replayed handshake).
+   */
+  'BAD_PROOF',
   /** A payload above its size bound (or above the transport's buffer limit). */
   'TOO_LARGE',
   /** A number that is NaN or ±Infinity where a finite number belongs. */

@@ -248,3 +248,54 @@ export type PlanView = z.output<typeof planViewSchema>;
 export type StatusResponse = z.output<typeof statusResponseSchema>;
 export type RoundsPage = z.output<typeof roundsPageSchema>;
 export type PrivacySummary = z.output<typeof privacySummarySchema>;
+
+/**
+ * The enrollment service's HTTP API (apps/aggregator/src/enrollment/): a device asks for a
+ * challenge, signs it with the key it wants certified (identity/proof.ts), and gets a certificate
+ * (identity/certificate.ts) with the issuer that signed it. Binary fields are base64url strings
+ * of fixed length, checked again as bytes by the service.
+ */
+export const ENROLLMENT_PATHS = Object.freeze({
+  challenge: '/api/enrollment/challenge',
+  enroll: '/api/enrollment/enroll',
+  issuer: '/api/enrollment/issuer',
+  revoked: '/api/enrollment/revoked',
+  revoke: '/api/enrollment/revoke',
+});
+
+const base64UrlOf = (chars: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${chars}}$`), { message: `expected ${chars} base64url characters` });
+/** A P-256 public key (65 bytes) and an ECDSA P-256 signature (64 bytes), base64url. */
+const publicKeyText = base64UrlOf(87);
+const signatureText = base64UrlOf(86);
+/** Challenges, nonces and client ids: 16 random bytes. */
+const nonceText = base64UrlOf(22);
+const epochMs = z.number().int().min(0).max(8.64e15);
+
+/** A client id the enrollment service assigns: 16 random bytes, base64url. */
+export const clientIdSchema = nonceText;
+
+/** The enrollment service's public identity: what certificates are checked against. */
+export const enrollmentIssuerSchema = z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/), publicKey: publicKeyText }).strict();
+
+/** POST /api/enrollment/challenge → 201: a single-use challenge to sign before expiresAtMs. */
+export const enrollmentChallengeSchema = z.object({ challenge: nonceText, expiresAtMs: epochMs }).strict();
+
+/** POST /api/enrollment/enroll: the key to certify and its holder's signature over the challenge. */
+export const enrollmentRequestSchema = z.object({ challenge: nonceText, publicKey: publicKeyText, signature: signatureText }).strict();
+
+/** POST /api/enrollment/enroll → 201. */
+export const enrollmentResponseSchema = z
+  .object({ clientId: clientIdSchema, certificate: z.string().min(1).max(1024), expiresAtMs: epochMs, issuer: enrollmentIssuerSchema })
+  .strict();
+
+/** GET /api/enrollment/revoked: the client ids whose certificates the service revoked. */
+export const revocationListSchema = z.object({ issuer: z.string().min(1).max(128), revoked: z.array(clientIdSchema).max(1_000_000) }).strict();
+
+/** POST /api/enrollment/revoke and the aggregator's POST /api/admin/revoke. */
+export const revokeRequestSchema = z.object({ clientId: clientIdSchema }).strict();
+
+export type EnrollmentIssuerText = z.output<typeof enrollmentIssuerSchema>;
+export type EnrollmentChallenge = z.output<typeof enrollmentChallengeSchema>;
+export type EnrollmentRequest = z.output<typeof enrollmentRequestSchema>;
+export type EnrollmentResponse = z.output<typeof enrollmentResponseSchema>;
+export type RevocationList = z.output<typeof revocationListSchema>;
