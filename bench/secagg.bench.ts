@@ -35,6 +35,8 @@ import {
   encodingParams,
   createSecAggClient,
   createSecAggServer,
+  generateSigningKeyPair,
+  issueCertificate,
   messageBytes,
   runSecAggRound,
   secAggClientStep,
@@ -300,6 +302,48 @@ async function runRow(
   return { serverMs: replayed.serverMs, serverSetupMs: replayed.setupMs, clientMs: clientMs.total, encodeMs, repBytes };
 }
 
+/**
+ * The authenticated protocol's extra cost for one client (signatures, certificate and signature
+ * checks, ConsistencyCheck, b commitment) and its extra bytes: the same round run with every client
+ * real, with and without `auth`, at a small d (none of it depends on d). Medians over the clients.
+ */
+async function authOverhead(n: number, choice: GraphChoice): Promise<{ clientMs: number; bytes: number }> {
+  const issuer = await generateSigningKeyPair();
+  const nowMs = Date.now();
+  const identities = await Promise.all(
+    Array.from({ length: n }, async (_, index) => {
+      const device = await generateSigningKeyPair();
+      const certificate = await issueCertificate(issuer.privateKey, {
+        clientId: `bench-device-${index}`,
+        publicKey: device.publicKey,
+        issuer: 'bench-issuer',
+        issuedAtMs: nowMs - 60_000,
+        expiresAtMs: nowMs + 3_600_000,
+      });
+      return { certificate, privateKey: device.privateKey };
+    }),
+  );
+  const inputs = Array.from({ length: n }, () => new Uint32Array(16));
+  const graph = choice.graph.kind === 'full' ? ('full' as const) : { neighbours: choice.graph.degree, seed: choice.graph.seed };
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  const run = async (auth: boolean) => {
+    const result = await runSecAggRound({
+      inputs,
+      threshold: choice.threshold,
+      modulusBits: 16,
+      graph,
+      ...(auth
+        ? { auth: { enrollmentIssuer: { name: 'bench-issuer', publicKey: issuer.publicKey }, planHash: secureRandomBytes(new Uint8Array(32)), identities } }
+        : {}),
+    });
+    if (result.status !== 'done') throw new Error(`auth overhead round (auth ${auth}) ended ${result.status}`);
+    return { clientMs: median(result.cost.clientMs), bytes: median(result.cost.bytesSent.map((b, i) => b + (result.cost.bytesReceived[i] as number))) };
+  };
+  const plain = await run(false);
+  const signed = await run(true);
+  return { clientMs: signed.clientMs - plain.clientMs, bytes: signed.bytes - plain.bytes };
+}
+
 async function verify(n: number, d: number, modulusBits: number, dropout: number, choice: GraphChoice): Promise<boolean> {
   const random = createSeededRandom(n + d);
   const inputs = Array.from({ length: n }, () => Uint32Array.from({ length: d }, () => Math.floor(random.nextFloat() * 2 ** modulusBits)));
@@ -358,6 +402,8 @@ export async function main(argv: string[]): Promise<void> {
     for (const kind of graphs) {
       const choice = chooseGraph(kind, n, designDropout);
       const prepared = await prepare(n, choice, progress);
+      progress(`n=${n} ${choice.label}: authenticated-protocol overhead`);
+      const auth = await authOverhead(n, choice);
       for (const d of ds) {
         const { plainMs, simdPlainMs } = await serverThread.ask({ plainSum: { n, d } });
         for (const modulusBits of [...new Set([...moduli, ...(sixteenFor.has(n) ? [16] : [])])]) {
@@ -388,6 +434,10 @@ export async function main(argv: string[]): Promise<void> {
               'server ÷ SIMD plain': Math.round((10 * result.serverMs) / simdPlainMs) / 10,
               'bytes/client KiB': Math.round(result.repBytes / 1024),
               'bytes ÷ float32 update': Math.round((100 * result.repBytes) / floatBytes) / 100,
+              'auth client ms': Math.round(auth.clientMs),
+              'client % train round, signed': Math.round((1000 * (result.clientMs + auth.clientMs)) / trainRoundMs) / 10,
+              'auth KiB': Math.round(auth.bytes / 1024),
+              'bytes ÷ float32, signed': Math.round((100 * (result.repBytes + auth.bytes)) / floatBytes) / 100,
             });
           }
         }
@@ -410,6 +460,7 @@ export async function main(argv: string[]): Promise<void> {
     'Method: every key, share ciphertext and unmask message is real; the server and client 0 run at the full d; other clients’ masked inputs are uniform bytes (indistinguishable by construction), so server and client times are exact, and "sum check" says whether the row was also run with every client real and its sum compared bit for bit. No number is extrapolated.',
     `Client time = encodeVector + key generation + ShareKeys (X25519, Shamir, AES-GCM) + masking (median of ${clientReps}) + Unmasking. Server time = every server step, replayed from the recorded messages in a thread of its own (fastest of up to 3 replays within 3 s; the plain sums run there too, best of 3). Bytes = payload (binary fields + JSON of the rest) sent and received by client 0.`,
     `Dropout = clients that send shares but no masked input (the costly case for the server). SecAgg+ degree and threshold from secAggPlusParameters(n, δ = ${designDropout}, σ = 20, η = 40); the full graph uses t = ⌊n/2⌋ + 1.`,
+    `Authenticated rounds (issue 15: signed advertisements with certificates, signed masking claims, ConsistencyCheck, b commitments): "auth client ms" and "auth KiB" are the median client's extra time and bytes, measured per (n, graph) by running the same round with every client real with and without auth at d = 16 (none of it depends on d); the "signed" columns add them to the row. Targets with auth: client ≤ 15% met in ${rows.filter((r) => (r['client % train round, signed'] as number) <= 15).length} of ${rows.length} rows; bytes ≤ 0.55× at n = 100 met in ${bytesRows.filter((r) => (r['bytes ÷ float32, signed'] as number) <= 0.55).length} of ${bytesRows.length} rows.`,
     'Timings share 2 cores with other work (load average 1.5–5 during runs): treat ±30% between neighbouring rows as noise.',
   );
   await serverThread.close();
@@ -435,6 +486,10 @@ export async function main(argv: string[]): Promise<void> {
       'server ÷ SIMD plain',
       'bytes/client KiB',
       'bytes ÷ float32 update',
+      'auth client ms',
+      'client % train round, signed',
+      'auth KiB',
+      'bytes ÷ float32, signed',
     ],
     rows,
     config: {

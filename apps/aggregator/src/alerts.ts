@@ -46,6 +46,7 @@ const PHASE_WORDS: Record<SecAggPhase, string> = {
   advertiseKeys: 'training and key advertisement',
   shareKeys: 'key sharing',
   maskedInput: 'masked input',
+  consistencyCheck: 'the consistency check',
   unmasking: 'unmasking',
 };
 
@@ -78,6 +79,8 @@ export function droppedByPhase(report: RoundReport): PhaseDrop[] {
     advertiseKeys: [c.selected, c.advertised],
     shareKeys: [c.advertised, c.shared],
     maskedInput: [c.shared, c.masked],
+    // No funnel count of its own: its losses show under unmasking in records without dropouts.
+    consistencyCheck: [c.masked, c.masked],
     unmasking: [c.masked, c.unmasked],
   };
   return SECAGG_PHASES.flatMap((phase): PhaseDrop[] => {

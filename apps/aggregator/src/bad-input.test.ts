@@ -1,8 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { packBinary, packSecAgg, PROTOCOL_VERSION, type ProtocolErrorEvent, type RoundPlan } from '@murmur/fl-core';
+import {
+  handshakeAuth,
+  packBinary,
+  packSecAgg,
+  PROTOCOL_VERSION,
+  signHandshakeProof,
+  startParticipant,
+  type DeviceIdentity,
+  type ProtocolErrorEvent,
+  type RoundPlan,
+} from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { startAggregator, type RunningAggregator } from './aggregator';
+import type { RunningAggregator } from './aggregator';
+import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { enroll, startVirtualClients, type VirtualClientPool } from './virtual-clients';
 import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_SPEC, testConfig, testLogger } from './test-helpers';
@@ -14,7 +25,7 @@ const sockets: Socket[] = [];
 
 beforeAll(async () => {
   await useNodeBackend('wasm');
-  aggregator = await startAggregator(
+  aggregator = await startWithEnrollment(
     testConfig(data.dir, {
       round: {
         target: 5,
@@ -27,7 +38,8 @@ beforeAll(async () => {
     { logger: testLogger() },
   );
   pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 4) });
-});
+  // Four enrollments (key pair, challenge, proof) and connections: more than 10 s on a loaded machine.
+}, 30_000);
 afterAll(async () => {
   for (const socket of sockets) socket.disconnect();
   await pool.close();
@@ -36,7 +48,11 @@ afterAll(async () => {
 });
 
 function connect(auth: unknown): Socket {
-  const socket = io(aggregator.url, { auth: auth as Record<string, unknown>, transports: ['websocket'], reconnection: false });
+  const socket = io(aggregator.url, {
+    auth: auth as Record<string, unknown> | ((callback: (data: object) => void) => void),
+    transports: ['websocket'],
+    reconnection: false,
+  });
   sockets.push(socket);
   return socket;
 }
@@ -51,33 +67,37 @@ function connectError(auth: unknown): Promise<{ code: string; message: string }>
   });
 }
 
-async function attacker(): Promise<{ socket: Socket; errors: ProtocolErrorEvent[]; tokenId: string }> {
-  const { token, tokenId } = await enroll(aggregator.url);
-  const socket = connect({ protocolVersion: PROTOCOL_VERSION, token });
+async function attacker(): Promise<{ socket: Socket; errors: ProtocolErrorEvent[]; clientId: string; identity: DeviceIdentity }> {
+  const identity = await enroll(aggregator.url);
+  const socket = connect(handshakeAuth(identity));
   const errors: ProtocolErrorEvent[] = [];
   socket.on('protocolError', (error: ProtocolErrorEvent) => errors.push(error));
   await new Promise<void>((resolve) => socket.on('welcome', () => resolve()));
-  return { socket, errors, tokenId };
+  return { socket, errors, clientId: identity.clientId, identity };
 }
 
 const errorCount = (errors: ProtocolErrorEvent[], n: number) =>
   eventually(() => (errors.length >= n ? errors.slice() : undefined), 10_000, `${n} protocol errors`);
 
 describe('bad input never breaks a round or the server', () => {
-  it('refuses unknown, forged, revoked and missing tokens and other protocol versions at the handshake', async () => {
-    expect(await connectError({ protocolVersion: PROTOCOL_VERSION, token: 'hello' })).toMatchObject({ code: 'UNKNOWN_TOKEN' });
-    const { token, tokenId } = await enroll(aggregator.url);
-    const forged = `${token.slice(0, -4)}AAAA`;
-    expect(await connectError({ protocolVersion: PROTOCOL_VERSION, token: forged })).toMatchObject({ code: 'UNKNOWN_TOKEN' });
-    expect(await connectError({ protocolVersion: PROTOCOL_VERSION + 1, token })).toMatchObject({ code: 'UNSUPPORTED_PROTOCOL' });
+  it('refuses garbage, old enrollment tokens, revoked identities and other protocol versions at the handshake', async () => {
+    const identity = await enroll(aggregator.url);
+    const proof = await signHandshakeProof(identity.privateKey, identity.certificate, Date.now());
+    expect(await connectError({ protocolVersion: PROTOCOL_VERSION, certificate: 'hello', proof })).toMatchObject({ code: 'UNKNOWN_IDENTITY' });
+    // A protocol-4 client's HMAC token is neither a certificate nor this protocol.
+    expect(await connectError({ protocolVersion: 4, token: 'm1.abc.def' })).toMatchObject({ code: 'UNSUPPORTED_PROTOCOL' });
+    expect(await connectError({ protocolVersion: PROTOCOL_VERSION, token: 'm1.abc.def' })).toMatchObject({ code: 'MALFORMED' });
+    expect(await connectError({ protocolVersion: PROTOCOL_VERSION + 1, certificate: identity.certificate, proof })).toMatchObject({
+      code: 'UNSUPPORTED_PROTOCOL',
+    });
     expect(await connectError({})).toMatchObject({ code: 'MALFORMED' });
     const revoke = await fetch(`${aggregator.url}/api/admin/revoke`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ tokenId }),
+      body: JSON.stringify({ clientId: identity.clientId }),
     });
     expect(revoke.status).toBe(200);
-    expect(await connectError({ protocolVersion: PROTOCOL_VERSION, token })).toMatchObject({ code: 'REVOKED_TOKEN' });
+    expect(await connectError(handshakeAuth(identity))).toMatchObject({ code: 'REVOKED_IDENTITY' });
   });
 
   it('answers malformed, NaN/Infinity, oversized and unknown events with a clear error each', async () => {
@@ -106,8 +126,8 @@ describe('bad input never breaks a round or the server', () => {
   });
 
   it("serves a client that starts on HTTP long-polling (socket.io-client's default) without the HTTP API answering too", async () => {
-    const { token } = await enroll(aggregator.url);
-    const socket = io(aggregator.url, { auth: { protocolVersion: PROTOCOL_VERSION, token }, transports: ['polling'], reconnection: false });
+    const identity = await enroll(aggregator.url);
+    const socket = io(aggregator.url, { auth: handshakeAuth(identity), transports: ['polling'], reconnection: false });
     sockets.push(socket);
     await new Promise<void>((resolve, reject) => {
       socket.on('welcome', () => resolve());
@@ -136,11 +156,19 @@ describe('bad input never breaks a round or the server', () => {
   it('refuses replayed, wrong-round, wrong-phase and out-of-cohort secure-aggregation messages while the round commits', async () => {
     const outsider = await attacker();
     const insider = await attacker();
-    const plan = new Promise<RoundPlan>((resolve) => insider.socket.on('roundPlan', (p: RoundPlan) => resolve(p)));
+    const planned = new Promise<RoundPlan>((resolve) => insider.socket.on('roundPlan', (p: RoundPlan) => resolve(p)));
     insider.socket.emit('checkIn', { eligibility: { consent: true, exampleCount: 500, backend: 'wasm' } });
-    const { roundId, round } = await plan;
+    const plan = await planned;
+    const { roundId, round } = plan;
     const keys = () => ({ encryptionPublicKey: crypto.getRandomValues(new Uint8Array(32)), maskingPublicKey: crypto.getRandomValues(new Uint8Array(32)) });
-    const advertise = { type: 'advertiseKeys' as const, roundId, ...keys() };
+    // Certified clients run the authenticated protocol: the insider's advertisement is a real one,
+    // signed with its certified key over this plan, so that only the replays are wrong.
+    const started = await startParticipant(plan, new Uint32Array(plan.secagg.vectorLength), {
+      identity: insider.identity,
+      enrollmentIssuer: aggregator.issuer,
+    });
+    if (!started.ok || started.value.outbound?.type !== 'advertiseKeys') throw new Error(`insider: no signed advertisement: ${JSON.stringify(started)}`);
+    const advertise = started.value.outbound;
     insider.socket.emit('secagg', packSecAgg({ ...advertise, roundId: 'r0-00000000' }));
     insider.socket.emit('secagg', packSecAgg({ type: 'shareKeys', roundId, to: [], ciphertexts: new Uint8Array(0) }));
     insider.socket.emit('secagg', packSecAgg(advertise));
@@ -228,7 +256,9 @@ describe('bad input never breaks a round or the server', () => {
     );
     expect((await errorCount(errors, 1))[0]).toMatchObject({ code: 'NO_ROUND' });
     expect((await fetch(`${aggregator.url}/api/admin/resume`, { method: 'POST', headers: auth })).status).toBe(200);
-    expect((await fetch(`${aggregator.url}/api/enroll`)).status).toBe(405);
+    // The HMAC-token endpoint is gone.
+    expect((await fetch(`${aggregator.url}/api/enroll`)).status).toBe(404);
+    expect((await fetch(`${aggregator.url}/api/enrollment/enroll`)).status).toBe(405);
     expect((await fetch(`${aggregator.url}/healthz`)).status).toBe(200);
   });
 });

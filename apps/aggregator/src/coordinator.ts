@@ -28,6 +28,7 @@ import {
   type PhaseEvent,
   type ProtocolError,
   type RoundConfig,
+  roundPlanHash,
   type RoundPhase,
   type RoundPlan,
   type RoundReport,
@@ -64,6 +65,13 @@ export interface CoordinatorDeps {
   isConnected(tokenId: string): boolean;
   onPhase(event: PhaseEvent): void;
   onReport(report: RoundReport): void;
+  /**
+   * The enrollment service's public key. When set, every round runs the authenticated protocol
+   * (signed key advertisements, signed masking claims, Round 3 ConsistencyCheck, b commitments):
+   * the SecAgg server machine verifies each signed message before it is relayed and refuses a bad
+   * one as a protocol error to its sender. Certified clients refuse unauthenticated rounds.
+   */
+  enrollmentIssuer?: { name: string; publicKey: Uint8Array };
 }
 
 interface Member {
@@ -104,6 +112,7 @@ const STAGE_OF: Record<SecAggUp['type'], SecAggPhase> = {
   advertiseKeys: 'advertiseKeys',
   shareKeys: 'shareKeys',
   maskedInput: 'maskedInput',
+  consistency: 'consistencyCheck',
   unmask: 'unmasking',
 };
 
@@ -433,14 +442,8 @@ export class RoundCoordinator {
     // policy the refused candidate or the released version (fl-core round/release.ts).
     const base = store.trainingBase();
     const vectorLength = base.weights.length + Object.keys(metricsSpec).length;
-    const secagg = this.#roundConfig(roundId, n, live.minReports, vectorLength);
-    const created = createSecAggServer(secagg);
-    if (!created.ok) {
-      logger.error({ round, error: created.error }, 'cannot configure secure aggregation for this cohort');
-      // Nobody was told anything: the clients go back to waiting for the next selection.
-      for (const [tokenId, entry] of entries) if (entry) this.#pool.set(tokenId, entry);
-      return;
-    }
+    const issuer = this.#deps.enrollmentIssuer;
+    const secagg: RoundConfig = { ...this.#roundConfig(roundId, n, live.minReports, vectorLength), ...(issuer ? { authenticated: true } : {}) };
     const clientNoiseStdDev = noiseShare(updateNoiseMultiplier * live.clipNorm);
     const plan: RoundPlan = {
       protocolVersion: PROTOCOL_VERSION,
@@ -465,6 +468,14 @@ export class RoundCoordinator {
       metrics: metricsSpec,
       deadlines: config.round.deadlines,
     };
+    // The plan hash every member signs: a member shown another plan or model cannot verify the others.
+    const created = createSecAggServer(secagg, issuer ? { enrollmentIssuer: issuer, planHash: roundPlanHash(plan) } : undefined);
+    if (!created.ok) {
+      logger.error({ round, error: created.error }, 'cannot configure secure aggregation for this cohort');
+      // Nobody was told anything: the clients go back to waiting for the next selection.
+      for (const [tokenId, entry] of entries) if (entry) this.#pool.set(tokenId, entry);
+      return;
+    }
     const members = new Map<string, Member>();
     const backends: Record<string, number> = {};
     selected.forEach((tokenId, participantId) => {
@@ -502,6 +513,8 @@ export class RoundCoordinator {
     for (const member of members.values()) this.#sendTo(r, member, 'roundPlan', member.last.payload as RoundPlan);
 
     for (const stage of SECAGG_PHASES) {
+      // Round 3 (ConsistencyCheck) runs in authenticated rounds only.
+      if (stage === 'consistencyCheck' && r.server.stage !== stage) continue;
       if (r.server.stage !== stage) break;
       this.#setPhase(stage);
       r.stageStarted = performance.now();
@@ -556,13 +569,20 @@ export class RoundCoordinator {
     r.durationsMs[stage] = ms;
     this.#deps.metrics.phaseSeconds.observe({ phase: stage }, ms / 1000);
     const s = r.server;
-    const counts: Record<SecAggPhase, [keyof RoundReport['cohort'], number]> = {
+    // ConsistencyCheck's signers are logged, not a funnel field: the record schema keeps its counts.
+    const counts: Record<SecAggPhase, [keyof RoundReport['cohort'], number] | null> = {
       advertiseKeys: ['advertised', s.advertised.length],
       shareKeys: ['shared', s.shared.length],
       maskedInput: ['masked', s.masked.length],
+      consistencyCheck: null,
       unmasking: ['unmasked', s.unmaskResponses.length],
     };
-    const [field, value] = counts[stage];
+    const count = counts[stage];
+    if (!count) {
+      this.#deps.logger.info({ round: r.round, signed: s.consistency.length, survivors: s.survivors.length }, 'consistency check closed');
+      return;
+    }
+    const [field, value] = count;
     r.funnel[field] = value;
     this.#deps.metrics.funnel.inc({ stage: field }, value);
   }

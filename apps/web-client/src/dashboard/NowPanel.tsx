@@ -10,6 +10,7 @@ const PHASE_LABELS: Record<RoundPhase, string> = {
   advertiseKeys: 'Training and key advertisement',
   shareKeys: 'Key sharing',
   maskedInput: 'Masked input collection',
+  consistencyCheck: 'Consistency check',
   unmasking: 'Unmasking',
   aggregate: 'Aggregation',
   commit: 'Commit',

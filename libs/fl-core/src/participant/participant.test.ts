@@ -13,6 +13,8 @@ import { contributionMetricsSpec } from '../protocol/events';
 import { PROTOCOL_VERSION, type RoundPlan, type SecAggUp } from '../protocol/schemas';
 import { prepareContribution, type Contribution } from './contribution';
 import { participantOutcome, participantStep, startParticipant, type ParticipantState } from './participant';
+import { certifiedCohort } from '../secagg/attacks/harness';
+import { roundPlanHash } from '../round/plan-hash';
 
 const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 100, contextLength: 4, embeddingDim: 8, hiddenUnits: 8 };
 const TEXTS = [
@@ -105,6 +107,56 @@ describe('participant', () => {
     // Each update was clipped to C = 0.5, so the sum's norm is at most n·C (plus quantization).
     expect(l2Norm(decoded.values)).toBeLessThanOrEqual(n * 0.5 + 1e-3);
     expect(l2Norm(decoded.values)).toBeGreaterThan(0);
+  });
+
+  it('drives the signed protocol with a certified identity, and refuses a plan that turns it off', async () => {
+    const n = 3;
+    const cohort = await certifiedCohort(n);
+    const base = makePlan(n);
+    const plan: RoundPlan = { ...base, secagg: { ...base.secagg, threshold: 2, authenticated: true } };
+    const d = plan.secagg.vectorLength;
+    const inputs = Array.from({ length: n }, (_, id) => new Uint32Array(d).fill(id + 1));
+    const created = createSecAggServer(plan.secagg, { enrollmentIssuer: cohort.enrollmentIssuer, planHash: roundPlanHash(plan) });
+    if (!created.ok) throw new Error(created.error.message);
+    let server = created.state;
+    const states: ParticipantState[] = [];
+    const optionsOf = (id: number) => {
+      const identity = cohort.identities[id] as (typeof cohort.identities)[number];
+      return { identity: { certificate: identity.certificate, privateKey: identity.privateKey }, enrollmentIssuer: cohort.enrollmentIssuer };
+    };
+    const deliverUp = async (from: number, message: SecAggUp | null) => {
+      if (!message) return;
+      const step = await secAggServerStep(server, { type: 'message', from, message });
+      if (!step.ok) throw new Error(step.error.message);
+      server = step.state;
+    };
+    for (let id = 0; id < n; id++) {
+      // The plan each member hashes differs only in participantId, which the hash leaves out.
+      const started = await startParticipant({ ...plan, participantId: id }, inputs[id] as Uint32Array, optionsOf(id));
+      if (!started.ok) throw new Error(started.error.message);
+      states[id] = started.value.state;
+      await deliverUp(id, started.value.outbound);
+    }
+    const stages: string[] = [];
+    while (server.stage !== 'done' && server.stage !== 'aborted') {
+      stages.push(server.stage);
+      const closed = await secAggServerStep(server, { type: 'closeStage', stage: server.stage });
+      if (!closed.ok) throw new Error(closed.error.message);
+      server = closed.state;
+      for (const { to, message } of closed.outbound as Outbound[]) {
+        const step = await participantStep(states[to] as ParticipantState, message, optionsOf(to));
+        if (!step.ok) throw new Error(step.error.message);
+        states[to] = step.value.state;
+        await deliverUp(to, step.value.outbound);
+      }
+    }
+    expect(stages).toEqual(['advertiseKeys', 'shareKeys', 'maskedInput', 'consistencyCheck', 'unmasking']);
+    expect(server.stage).toBe('done');
+    expect(Array.from(server.result?.sum.subarray(0, 3) ?? [])).toEqual([6, 6, 6]);
+    // A certified client never joins a round without signatures: the server cannot downgrade it.
+    const downgraded = await startParticipant(base, inputs[0] as Uint32Array, optionsOf(0));
+    expect(downgraded.ok).toBe(false);
+    if (!downgraded.ok) expect(downgraded.error.code).toBe('INVALID_CONFIG');
   });
 
   it('refuses a plan whose vector does not fit the model, and messages of another round', async () => {

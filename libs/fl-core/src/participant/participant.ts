@@ -3,6 +3,7 @@ import { createSecAggClient, secAggClientStep, type SecAggClientState } from '..
 import type { CryptoSuite } from '../secagg/crypto';
 import { protocolFailure, type ProtocolResult } from '../protocol/errors';
 import type { RoundPlan, SecAggDown, SecAggUp } from '../protocol/schemas';
+import { roundPlanHash } from '../round/plan-hash';
 
 /**
  * A client's side of one round after its contribution is computed: the secure-aggregation client
@@ -18,13 +19,26 @@ export interface ParticipantStepOptions {
   randomBytes?: RandomBytes;
   /** @default the fastest suite this runtime supports */
   suite?: CryptoSuite;
+  /** This device's certificate (from the enrollment service) and its non-extractable signing key. */
+  identity?: { certificate: string; privateKey: CryptoKey };
+  /** The enrollment service whose certificates peers must carry. */
+  enrollmentIssuer?: { name: string; publicKey: Uint8Array };
 }
 
 export type ParticipantStepResult = ProtocolResult<{ state: ParticipantState; outbound: SecAggUp | null }>;
 
-/** Starts the secure-aggregation client with the encoded contribution; returns advertiseKeys. */
+/**
+ * Starts the secure-aggregation client with the encoded contribution; returns advertiseKeys. With
+ * an identity the round must be authenticated (the machine refuses otherwise: a server cannot
+ * downgrade a certified client) and every signature binds the hash of this plan.
+ */
 export async function startParticipant(plan: RoundPlan, input: Uint32Array, options: ParticipantStepOptions = {}): Promise<ParticipantStepResult> {
-  const created = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, ...options });
+  const { identity, enrollmentIssuer, ...step } = options;
+  if ((identity === undefined) !== (enrollmentIssuer === undefined)) {
+    return protocolFailure('INVALID_CONFIG', 'startParticipant: identity and enrollmentIssuer come together');
+  }
+  const auth = identity && enrollmentIssuer ? { identity, enrollmentIssuer, planHash: roundPlanHash(plan) } : undefined;
+  const created = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, ...step, ...(auth ? { auth } : {}) });
   if (!created.ok) return { ok: false, error: created.error };
   return { ok: true, value: { state: { plan, secagg: created.state }, outbound: created.outbound } };
 }
@@ -37,7 +51,8 @@ export async function participantStep(state: ParticipantState, message: SecAggDo
   if (message.roundId !== state.plan.roundId) {
     return protocolFailure('STALE_ROUND', `participant: message for round ${JSON.stringify(message.roundId)}, expected ${JSON.stringify(state.plan.roundId)}`);
   }
-  const step = await secAggClientStep(state.secagg, message, options);
+  const { identity: _identity, enrollmentIssuer: _issuer, ...stepOptions } = options;
+  const step = await secAggClientStep(state.secagg, message, stepOptions);
   if (!step.ok) return { ok: false, error: step.error };
   return { ok: true, value: { state: { plan: state.plan, secagg: step.state }, outbound: step.outbound } };
 }

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { PEER_KEYS_BYTES, SHARE_CIPHERTEXT_BYTES } from '../secagg/client';
 import { wordBytes } from '../secagg/bytes';
 import { SHARE_BYTES } from '../secagg/shamir';
+import { COMMITMENT_BYTES, SIGNATURE_BYTES } from '../secagg/auth';
+import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
 import type { RoundConfig } from '../secagg/messages';
 import type { TrainingPlan } from '../train/plan';
 import type { MetricsSpec } from '../encode/metrics';
@@ -165,21 +167,28 @@ const ID_JSON_BYTES = 7;
  * the packed masked vector, the peer keys or share ciphertexts of every holder, or one share per
  * holder (Unmasking reveals one kind per peer), whichever is largest, plus the envelope.
  */
-export function secAggMessageLimit(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph'>): number {
+export function secAggMessageLimit(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph' | 'authenticated'>): number {
   const holders = config.graph.kind === 'full' ? config.clientCount : config.graph.degree + 1;
-  const masked = config.vectorLength * wordBytes(config.modulusBits);
+  const auth = config.authenticated === true;
+  // Authenticated rounds add a certificate, a b commitment and a signature per peer key record.
+  const identity = auth ? COMMITMENT_BYTES + SIGNATURE_BYTES + MAX_CERTIFICATE_LENGTH + 8 : 0;
+  const masked = config.vectorLength * wordBytes(config.modulusBits) + (auth ? holders * ID_JSON_BYTES + SIGNATURE_BYTES : 0);
   const shares = holders * (SHARE_CIPHERTEXT_BYTES + ID_JSON_BYTES);
-  const keys = holders * (PEER_KEYS_BYTES + ID_JSON_BYTES);
+  const keys = holders * (PEER_KEYS_BYTES + ID_JSON_BYTES + identity);
   const unmask = holders * (SHARE_BYTES + ID_JSON_BYTES);
-  return Math.max(masked, shares, keys, unmask) + 4096;
+  // The unmask request of an authenticated round: per survivor its id, signed masking peers and
+  // signature, its consistency signature, and (SecAgg+) a certificate for non-neighbours.
+  const request = auth ? config.clientCount * (3 * ID_JSON_BYTES + 2 * SIGNATURE_BYTES + holders * ID_JSON_BYTES + MAX_CERTIFICATE_LENGTH + 16) : 0;
+  return Math.max(masked, shares, keys, unmask, request) + 4096;
 }
 
 /**
  * Limits for a round's secagg events: its largest message, and two binary parts (the most any
  * message has: Unmasking's two packed share fields, AdvertiseKeys' two keys).
  */
-export function secAggEventLimits(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph'>): EventLimits {
-  return { maxBytes: secAggMessageLimit(config), maxParts: 2 };
+export function secAggEventLimits(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph' | 'authenticated'>): EventLimits {
+  // Authenticated AdvertiseKeys has four binary parts: two keys, the commitment, the signature.
+  return { maxBytes: secAggMessageLimit(config), maxParts: config.authenticated === true ? 4 : 2 };
 }
 
 /** The metric names every contribution carries, securely summed with the update. */

@@ -6,6 +6,8 @@ import { metricRangeSchema } from '../encode/metrics';
 import {
   abortSchema,
   advertiseKeysSchema,
+  consistencyRequestSchema,
+  consistencySchema,
   encryptedSharesSchema,
   maskedInputSchema,
   peerKeysSchema,
@@ -15,6 +17,7 @@ import {
   unmaskSchema,
 } from '../secagg/messages';
 import { errorSchema } from './errors';
+import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
 
 /**
  * The wire protocol between the aggregator and its clients (browser tabs, Web Workers, Node
@@ -32,12 +35,12 @@ import { errorSchema } from './errors';
  *   hold its cohort slot until the deadline; at the handshake it is told to update instead.
  * - 3: the training plan names the client's local `optimizer` ('sgd' | 'adam').
  * - 4: the training plan may ask for a `sampledSoftmax` (candidates per step).
+ * - 5: the handshake carries a device certificate from the enrollment service and a signed proof
+ *   of possession instead of the aggregator's own HMAC enrollment token.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export const PROTOCOL_LIMITS = Object.freeze({
-  /** Enrollment tokens are ~100 characters; anything much longer is not ours. */
-  tokenChars: 512,
   /** checkIn is a few booleans and numbers. */
   checkInBytes: 4096,
   roundIdChars: 128,
@@ -51,12 +54,24 @@ const nonNegativeInt = z.number().int().min(0);
 const roundId = z.string().min(1).max(PROTOCOL_LIMITS.roundIdChars);
 const isoTime = z.string().max(40);
 
-/** Socket.IO `auth` payload of the handshake. */
+/**
+ * Socket.IO `auth` payload of the handshake: the device certificate the enrollment service issued
+ * (identity/certificate.ts) and a proof that the connecting party holds the certified key: its
+ * signature over (purpose, atMs, nonce, certificate) (identity/proof.ts). Sent afresh on every
+ * (re)connection; the aggregator accepts atMs within its clock-skew bound (limits.handshakeSkewMs)
+ * and each nonce once.
+ */
 export const handshakeSchema = z
   .object({
     protocolVersion: z.number().int().min(0).max(1_000_000),
-    /** An enrollment token from POST /api/enroll. */
-    token: z.string().min(1).max(PROTOCOL_LIMITS.tokenChars),
+    certificate: z.string().min(1).max(MAX_CERTIFICATE_LENGTH),
+    proof: z
+      .object({
+        atMs: z.number().int().min(0).max(8.64e15),
+        nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/, { message: 'expected 22 base64url characters (16 bytes)' }),
+        signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, { message: 'expected 86 base64url characters (a 64-byte P-256 signature)' }),
+      })
+      .strict(),
   })
   .strict();
 
@@ -78,9 +93,15 @@ export const eligibilitySchema = z
 export const checkInSchema = z.object({ eligibility: eligibilitySchema }).strict();
 
 /** Client → server secure-aggregation messages (Bonawitz et al. 2017, Rounds 0, 1, 2 and 4). */
-export const secAggUpSchema = z.discriminatedUnion('type', [advertiseKeysSchema, shareKeysSchema, maskedInputSchema, unmaskSchema]);
+export const secAggUpSchema = z.discriminatedUnion('type', [advertiseKeysSchema, shareKeysSchema, maskedInputSchema, consistencySchema, unmaskSchema]);
 /** Server → client secure-aggregation messages. */
-export const secAggDownSchema = z.discriminatedUnion('type', [peerKeysSchema, encryptedSharesSchema, unmaskRequestSchema, abortSchema]);
+export const secAggDownSchema = z.discriminatedUnion('type', [
+  peerKeysSchema,
+  encryptedSharesSchema,
+  consistencyRequestSchema,
+  unmaskRequestSchema,
+  abortSchema,
+]);
 
 export const welcomeSchema = z
   .object({
@@ -190,8 +211,11 @@ export const roundEndSchema = z
 
 export const errorEventSchema = errorSchema.extend({ event: z.string().max(64).optional() }).strict();
 
-/** The secure-aggregation phases of a round, in protocol order (Bonawitz et al. 2017, Rounds 0–2 and 4). */
-export const SECAGG_PHASES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'unmasking'] as const;
+/**
+ * The secure-aggregation phases of a round, in protocol order (Bonawitz et al. 2017, Rounds 0–4;
+ * consistencyCheck, Round 3, runs in authenticated rounds and is skipped otherwise).
+ */
+export const SECAGG_PHASES = ['advertiseKeys', 'shareKeys', 'maskedInput', 'consistencyCheck', 'unmasking'] as const;
 export type SecAggPhase = (typeof SECAGG_PHASES)[number];
 
 export const ROUND_PHASES = ['idle', 'checkin', ...SECAGG_PHASES, 'aggregate', 'commit', 'paused'] as const;
@@ -202,6 +226,8 @@ export const PHASE_DEADLINE: Readonly<Record<SecAggPhase, keyof Deadlines>> = Ob
   advertiseKeys: 'advertiseKeysMs',
   shareKeys: 'shareKeysMs',
   maskedInput: 'maskedInputMs',
+  // One signature per client: it shares Unmasking's budget rather than adding a plan field.
+  consistencyCheck: 'unmaskingMs',
   unmasking: 'unmaskingMs',
 });
 

@@ -28,3 +28,4 @@ export {
   type GateInput,
   type GateVerdict,
 } from './release';
+export { roundPlanHash } from './plan-hash';

@@ -4,6 +4,20 @@ import { parseRoundConfig, topologyOf, type RoundConfigInput } from './config';
 import { defaultSuite, deriveKey, generateKeyPair, KEY_BYTES, NONCE_BYTES, shareAssociatedData, TAG_BYTES, type CryptoSuite } from './crypto';
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
+  advertiseTranscript,
+  checkCertificate,
+  COMMITMENT_BYTES,
+  consistencyQuorum,
+  consistencyTranscript,
+  freeGroups,
+  maskingTranscript,
+  PLAN_HASH_BYTES,
+  selfMaskCommitment,
+  SIGNATURE_BYTES,
+  verifySignature,
+  type SecAggAuth,
+} from './auth';
+import {
   checkIds,
   checkRecords,
   parseInbound,
@@ -11,8 +25,10 @@ import {
   type AdvertiseKeysMessage,
   type ClientToServerMessage,
   type RoundConfig,
+  type UnmaskRequestMessage,
 } from './messages';
 import { createWordVector } from '../kernels/modular';
+import { sign } from '../identity/signing';
 import { applyMasks, type MaskTerm } from './prg';
 import { parseShare, SHARE_BYTES, splitSecret } from './shamir';
 
@@ -23,9 +39,33 @@ export const SHARE_CIPHERTEXT_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_
 /** One peer's record in peerKeys: encryption public key ‖ masking public key. */
 export const PEER_KEYS_BYTES = 2 * KEY_BYTES;
 
+/** Serializable authentication state (the CryptoKey structured-clones; it cannot be read). */
+export interface ClientAuthState {
+  certificate: string;
+  privateKey: CryptoKey;
+  enrollmentIssuer: { name: string; publicKey: Uint8Array };
+  planHash: Uint8Array;
+  /** The enrolled client id in this client's own certificate. */
+  subject: string;
+}
+
+/** A peer's verified identity: its certificate's subject and device key. */
+export interface PeerIdentity {
+  id: number;
+  subject: string;
+  signingKey: Uint8Array;
+}
+
 interface ClientBase {
   config: RoundConfig;
   clientId: number;
+  /** Null in an unauthenticated round (honest-but-curious server only). */
+  auth: ClientAuthState | null;
+}
+
+interface AuthenticatedStage {
+  /** Neighbours whose certificate and key signature verified in Round 1. */
+  peerIdentities: PeerIdentity[];
 }
 
 /** The two shares client `of` gave this client (or this client's own, when `of` is itself). */
@@ -60,19 +100,30 @@ export type SecAggClientState =
       maskingPublicKey: Uint8Array;
       input: Uint32Array;
     })
-  | (ClientBase & {
-      stage: 'awaitingShares';
-      selfMaskSeed: Uint8Array;
-      input: Uint32Array;
-      peers: PeerSecrets[];
-      own: HeldShares;
-    })
-  | (ClientBase & {
-      stage: 'awaitingUnmaskRequest';
-      /** Neighbours whose shares arrived: the peers this client masked with (U2 ∩ N(u)). */
-      maskingPeers: number[];
-      held: HeldShares[];
-    })
+  | (ClientBase &
+      AuthenticatedStage & {
+        stage: 'awaitingShares';
+        selfMaskSeed: Uint8Array;
+        input: Uint32Array;
+        peers: PeerSecrets[];
+        own: HeldShares;
+      })
+  | (ClientBase &
+      AuthenticatedStage & {
+        /** Authenticated rounds only: Round 3 (ConsistencyCheck) comes before any reveal. */
+        stage: 'awaitingConsistency';
+        maskingPeers: number[];
+        held: HeldShares[];
+      })
+  | (ClientBase &
+      AuthenticatedStage & {
+        stage: 'awaitingUnmaskRequest';
+        /** Neighbours whose shares arrived: the peers this client masked with (U2 ∩ N(u)). */
+        maskingPeers: number[];
+        held: HeldShares[];
+        /** Authenticated rounds: the one survivor set this client signed in Round 3. */
+        signedSurvivors: number[] | null;
+      })
   | (ClientBase & {
       stage: 'done';
       /** What this client revealed: one kind per peer, never both. */
@@ -88,6 +139,8 @@ export interface SecAggClientStepOptions {
   randomBytes?: RandomBytes;
   /** @default the fastest suite this runtime supports */
   suite?: CryptoSuite;
+  /** Clock for certificate validity. @default Date.now */
+  nowMs?: () => number;
 }
 
 export interface SecAggClientOptions extends SecAggClientStepOptions {
@@ -95,17 +148,23 @@ export interface SecAggClientOptions extends SecAggClientStepOptions {
   clientId: number;
   /** x: this client's encoded update, d words each < 2^k (see encode/). */
   input: Uint32Array;
+  /** Identity, issuer and plan hash: required when config.authenticated, refused otherwise. */
+  auth?: SecAggAuth;
 }
 
 export type SecAggClientStepResult = { ok: true; state: SecAggClientState; outbound: ClientToServerMessage | null } | Rejection;
 
 /** Stage order of the server messages a client expects, for telling a replay from a skipped stage. */
-const EXPECTED: Record<'awaitingPeerKeys' | 'awaitingShares' | 'awaitingUnmaskRequest', 'peerKeys' | 'encryptedShares' | 'unmaskRequest'> = {
+const EXPECTED: Record<
+  'awaitingPeerKeys' | 'awaitingShares' | 'awaitingConsistency' | 'awaitingUnmaskRequest',
+  'peerKeys' | 'encryptedShares' | 'consistencyRequest' | 'unmaskRequest'
+> = {
   awaitingPeerKeys: 'peerKeys',
   awaitingShares: 'encryptedShares',
+  awaitingConsistency: 'consistencyRequest',
   awaitingUnmaskRequest: 'unmaskRequest',
 };
-const ORDER = ['peerKeys', 'encryptedShares', 'unmaskRequest'] as const;
+const ORDER = ['peerKeys', 'encryptedShares', 'consistencyRequest', 'unmaskRequest'] as const;
 
 /**
  * Round 0 (AdvertiseKeys): generates the c (encryption) and s (masking) X25519 key pairs and the
@@ -129,15 +188,48 @@ export async function createSecAggClient(
     const index = input.findIndex((w) => w >= limit);
     if (index >= 0) return reject('OUT_OF_RANGE', `createSecAggClient: input word ${index} is ${input[index]}, expected < 2^${config.modulusBits}`);
   }
+  const authenticated = config.authenticated === true;
+  if (authenticated !== (options.auth !== undefined)) {
+    // A client with an identity never joins an unauthenticated round: the server could otherwise downgrade it.
+    return reject(
+      'INVALID_CONFIG',
+      `createSecAggClient: the round is ${authenticated ? '' : 'not '}authenticated but this client ${options.auth ? 'has' : 'has no'} identity`,
+    );
+  }
+  let auth: ClientAuthState | null = null;
+  if (options.auth) {
+    const { identity, enrollmentIssuer, planHash } = options.auth;
+    if (planHash.length !== PLAN_HASH_BYTES)
+      return reject('WRONG_LENGTH', `createSecAggClient: planHash has ${planHash.length} bytes, expected ${PLAN_HASH_BYTES}`);
+    const own = await checkCertificate(identity.certificate, enrollmentIssuer, (options.nowMs ?? Date.now)());
+    if (!own.ok) return reject('BAD_CERTIFICATE', `createSecAggClient: this client's own ${own.reason}`);
+    auth = { certificate: identity.certificate, privateKey: identity.privateKey, enrollmentIssuer, planHash: planHash.slice(), subject: own.clientId };
+  }
   const randomBytes = options.randomBytes ?? secureRandomBytes;
   const suite = options.suite ?? (await defaultSuite());
   const encryption = await generateKeyPair(suite, randomBytes);
   const masking = await generateKeyPair(suite, randomBytes);
   const selfMaskSeed = randomBytes(new Uint8Array(KEY_BYTES));
+  const outbound: AdvertiseKeysMessage = {
+    type: 'advertiseKeys',
+    roundId: config.roundId,
+    encryptionPublicKey: encryption.publicKey,
+    maskingPublicKey: masking.publicKey,
+  };
+  if (auth) {
+    const commitment = selfMaskCommitment(config.roundId, clientId, selfMaskSeed);
+    outbound.certificate = auth.certificate;
+    outbound.selfMaskCommitment = commitment;
+    outbound.signature = await sign(
+      auth.privateKey,
+      advertiseTranscript(config.roundId, auth.planHash, clientId, encryption.publicKey, masking.publicKey, commitment),
+    );
+  }
   const state: SecAggClientState = {
     stage: 'awaitingPeerKeys',
     config,
     clientId,
+    auth,
     encryptionSecretKey: encryption.secretKey,
     maskingSecretKey: masking.secretKey,
     selfMaskSeed,
@@ -145,11 +237,7 @@ export async function createSecAggClient(
     maskingPublicKey: masking.publicKey,
     input: input.slice(),
   };
-  return {
-    ok: true,
-    state,
-    outbound: { type: 'advertiseKeys', roundId: config.roundId, encryptionPublicKey: encryption.publicKey, maskingPublicKey: masking.publicKey },
-  };
+  return { ok: true, state, outbound };
 }
 
 /** Moves the client one step on a message from the server. A rejected message changes nothing. */
@@ -182,13 +270,16 @@ export async function secAggClientStep(state: SecAggClientState, raw: unknown, o
   if (!parsed.ok) return parsed;
   const randomBytes = options.randomBytes ?? secureRandomBytes;
   const suite = options.suite ?? (await defaultSuite());
+  const nowMs = (options.nowMs ?? Date.now)();
   switch (state.stage) {
     case 'awaitingPeerKeys':
-      return shareKeys(state, parsed.message as Parameters<typeof shareKeys>[1], randomBytes, suite, where);
+      return shareKeys(state, parsed.message as Parameters<typeof shareKeys>[1], randomBytes, suite, nowMs, where);
     case 'awaitingShares':
       return maskInput(state, parsed.message as Parameters<typeof maskInput>[1], suite, where);
+    case 'awaitingConsistency':
+      return consistencyCheck(state, parsed.message as { survivors: number[] }, where);
     case 'awaitingUnmaskRequest':
-      return unmask(state, parsed.message as Parameters<typeof unmask>[1], where);
+      return unmask(state, parsed.message as UnmaskRequestMessage, nowMs, where);
     default: {
       const never: never = state;
       return never;
@@ -201,7 +292,7 @@ function isAbort(raw: unknown): boolean {
 }
 
 function aborted(state: SecAggClientState, reason: SecAggError): SecAggClientState {
-  return { stage: 'aborted', config: state.config, clientId: state.clientId, reason };
+  return { stage: 'aborted', config: state.config, clientId: state.clientId, auth: state.auth, reason };
 }
 
 type State<S extends SecAggClientStage> = Extract<SecAggClientState, { stage: S }>;
@@ -213,9 +304,10 @@ type State<S extends SecAggClientStage> = Extract<SecAggClientState, { stage: S 
  */
 async function shareKeys(
   state: State<'awaitingPeerKeys'>,
-  message: { peers: number[]; publicKeys: Uint8Array },
+  message: { peers: number[]; publicKeys: Uint8Array; certificates?: string[]; commitments?: Uint8Array; signatures?: Uint8Array },
   randomBytes: RandomBytes,
   suite: CryptoSuite,
+  nowMs: number,
   where: string,
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
@@ -239,6 +331,12 @@ async function shareKeys(
       if (seen.has(hex)) return reject('INVALID_KEY', `${where}: peerKeys client ${id} reuses a public key already in this round`);
       seen.add(hex);
     }
+  }
+  const peerIdentities: PeerIdentity[] = [];
+  if (state.auth) {
+    const verified = await verifyPeerKeys(state.auth, config.roundId, ids, keyOf, message, nowMs, where);
+    if (!verified.ok) return verified;
+    peerIdentities.push(...verified.identities);
   }
   const holders = [u, ...ids].sort((a, b) => a - b);
   if (holders.length < config.threshold) {
@@ -293,6 +391,8 @@ async function shareKeys(
     stage: 'awaitingShares',
     config,
     clientId: u,
+    auth: state.auth,
+    peerIdentities,
     selfMaskSeed: state.selfMaskSeed,
     input: state.input,
     peers: peerSecrets,
@@ -368,9 +468,217 @@ async function maskInput(
   const terms: MaskTerm[] = [{ key: state.selfMaskSeed, sign: 1 }];
   for (const v of maskingPeers) terms.push({ key: (peersById.get(v) as PeerSecrets).maskKey, sign: v > u ? 1 : -1 });
   await applyMasks(suite, y, terms, config.modulusBits);
-  const next: SecAggClientState = { stage: 'awaitingUnmaskRequest', config, clientId: u, maskingPeers, held };
+  const base = { config, clientId: u, auth: state.auth, peerIdentities: state.peerIdentities, maskingPeers, held };
+  const next: SecAggClientState = state.auth ? { ...base, stage: 'awaitingConsistency' } : { ...base, stage: 'awaitingUnmaskRequest', signedSurvivors: null };
   wipe(state.selfMaskSeed, state.input, ...state.peers.flatMap((p) => [p.encryptionKey, p.maskKey]));
-  return { ok: true, state: next, outbound: { type: 'maskedInput', roundId: config.roundId, maskedInput: packWords(y, config.modulusBits) } };
+  const outbound: ClientToServerMessage = { type: 'maskedInput', roundId: config.roundId, maskedInput: packWords(y, config.modulusBits) };
+  if (state.auth) {
+    // Signed, so that every survivor can check the masking relation before revealing (attack 3).
+    outbound.maskingPeers = [...maskingPeers];
+    outbound.signature = await sign(state.auth.privateKey, maskingTranscript(config.roundId, state.auth.planHash, u, maskingPeers));
+  }
+  return { ok: true, state: next, outbound };
+}
+
+/** Round 1, authenticated: each peer's certificate verifies against the issuer and signed its keys for this round and plan. */
+async function verifyPeerKeys(
+  auth: ClientAuthState,
+  roundId: string,
+  ids: readonly number[],
+  keyOf: (index: number, which: 0 | 1) => Uint8Array,
+  message: { certificates?: string[]; commitments?: Uint8Array; signatures?: Uint8Array },
+  nowMs: number,
+  where: string,
+): Promise<{ ok: true; identities: PeerIdentity[] } | Rejection> {
+  const { certificates, commitments, signatures } = message;
+  if (!certificates || !commitments || !signatures) {
+    return reject('BAD_SIGNATURE', `${where}: peerKeys carries no certificates, commitments or signatures in an authenticated round`);
+  }
+  if (certificates.length !== ids.length) return reject('WRONG_LENGTH', `${where}: peerKeys has ${certificates.length} certificates, expected ${ids.length}`);
+  const recordError =
+    checkRecords(commitments, ids.length, COMMITMENT_BYTES, `${where}: peerKeys commitments`) ??
+    checkRecords(signatures, ids.length, SIGNATURE_BYTES, `${where}: peerKeys signatures`);
+  if (recordError) return recordError;
+  const subjects = new Set([auth.subject]);
+  const identities: PeerIdentity[] = [];
+  for (const [index, id] of ids.entries()) {
+    const checked = await checkCertificate(certificates[index] as string, auth.enrollmentIssuer, nowMs);
+    if (!checked.ok) return reject('BAD_CERTIFICATE', `${where}: peerKeys client ${id}: ${checked.reason}`);
+    // One enrolled device, one seat: a server filling several seats with one identity is a Sybil.
+    if (subjects.has(checked.clientId)) return reject('BAD_CERTIFICATE', `${where}: peerKeys client ${id}'s certificate subject is already in this round`);
+    subjects.add(checked.clientId);
+    const transcript = advertiseTranscript(
+      roundId,
+      auth.planHash,
+      id,
+      keyOf(index, 0),
+      keyOf(index, 1),
+      commitments.subarray(index * COMMITMENT_BYTES, (index + 1) * COMMITMENT_BYTES),
+    );
+    if (!(await verifySignature(checked.publicKey, transcript, signatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES)))) {
+      return reject('BAD_SIGNATURE', `${where}: peerKeys client ${id}'s keys are not signed by its certificate's key for this round and plan`);
+    }
+    identities.push({ id, subject: checked.clientId, signingKey: checked.publicKey });
+  }
+  return { ok: true, identities };
+}
+
+/** The checks on a survivor list every stage applies: ids, this client in it, neighbours only among its masking peers, ≥ t. */
+function checkSurvivorView(
+  state: { config: RoundConfig; clientId: number; maskingPeers: number[] },
+  survivors: number[],
+  where: string,
+  requestName: string,
+): Rejection | 'below' | null {
+  const { config, clientId: u } = state;
+  const idError = checkIds(survivors, config.clientCount, `${where}: ${requestName}`);
+  if (idError) return idError;
+  const topology = topologyOf(config);
+  const known = new Set([u, ...state.maskingPeers]);
+  for (const id of survivors) {
+    // Bonawitz et al. 2017, Round 3: U3 must be a subset of this client's view (U2 ∩ N(u)); non-neighbours are not in its view at all.
+    if ((id === u || topology.isNeighbour(u, id)) && !known.has(id)) {
+      return reject('UNKNOWN_CLIENT', `${where}: ${requestName} names client ${id} as a survivor, but this client never masked with it`);
+    }
+  }
+  if (!survivors.includes(u)) return reject('MALFORMED', `${where}: ${requestName} does not list this client (${u}) among the survivors it asks`);
+  if (survivors.length < config.threshold) return 'below';
+  return null;
+}
+
+/** Round 3 (ConsistencyCheck): sign the one survivor set this client is told about. It signs no other. */
+async function consistencyCheck(state: State<'awaitingConsistency'>, message: { survivors: number[] }, where: string): Promise<SecAggClientStepResult> {
+  const { config, clientId: u } = state;
+  const auth = state.auth as ClientAuthState;
+  const viewError = checkSurvivorView(state, message.survivors, where, 'consistencyRequest');
+  if (viewError === 'below') {
+    return {
+      ok: true,
+      state: aborted(
+        state,
+        secAggError('BELOW_THRESHOLD', `${where}: consistencyRequest names ${message.survivors.length} survivors, need threshold ${config.threshold}`),
+      ),
+      outbound: null,
+    };
+  }
+  if (viewError) return viewError;
+  const signature = await sign(auth.privateKey, consistencyTranscript(config.roundId, auth.planHash, u, message.survivors));
+  const next: SecAggClientState = {
+    stage: 'awaitingUnmaskRequest',
+    config,
+    clientId: u,
+    auth: state.auth,
+    peerIdentities: state.peerIdentities,
+    maskingPeers: state.maskingPeers,
+    held: state.held,
+    signedSurvivors: [...message.survivors],
+  };
+  return { ok: true, state: next, outbound: { type: 'consistency', roundId: config.roundId, signature } };
+}
+
+/**
+ * Round 4 precondition in an authenticated round, checked before any share leaves: the request's
+ * survivor set is the one this client signed; ≥ q = max(t, ⌊n/2⌋ + 1) survivors signed that same
+ * set (so no other set can have q signatures: the server tells every honest client the same U3);
+ * every survivor signed the peers it masked with; and no group of survivors smaller than t can be
+ * unmasked on its own (see freeGroups and docs/secure-aggregation.md, "Active server").
+ */
+async function verifyUnmaskRequest(
+  state: State<'awaitingUnmaskRequest'>,
+  message: UnmaskRequestMessage,
+  nowMs: number,
+  where: string,
+): Promise<Rejection | null> {
+  const { config, clientId: u } = state;
+  const auth = state.auth as ClientAuthState;
+  const survivors = message.survivors;
+  const signed = state.signedSurvivors ?? [];
+  if (survivors.length !== signed.length || survivors.some((id, i) => id !== signed[i])) {
+    return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest names survivors ${survivors.join(',')}, but this client signed ${signed.join(',')}`);
+  }
+  const { maskingPeers, maskingSignatures, signers, signatures, certificates = [] } = message;
+  if (!maskingPeers || !maskingSignatures || !signers || !signatures) {
+    return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest carries no consistency signatures or masking claims in an authenticated round`);
+  }
+  if (maskingPeers.length !== survivors.length)
+    return reject('WRONG_LENGTH', `${where}: unmaskRequest has ${maskingPeers.length} masking claims, expected ${survivors.length}`);
+  const recordError =
+    checkIds(signers, config.clientCount, `${where}: unmaskRequest signers`) ??
+    checkRecords(maskingSignatures, survivors.length, SIGNATURE_BYTES, `${where}: unmaskRequest maskingSignatures`) ??
+    checkRecords(signatures, signers.length, SIGNATURE_BYTES, `${where}: unmaskRequest signatures`);
+  if (recordError) return recordError;
+  // Signing keys: neighbours from Round 1; anyone else from a certificate checked here against the issuer.
+  const keys = new Map<number, Uint8Array>(state.peerIdentities.map((p) => [p.id, p.signingKey]));
+  const subjects = new Map<string, number>(state.peerIdentities.map((p) => [p.subject, p.id]));
+  subjects.set(auth.subject, u);
+  const ownKey = new Map<number, string>();
+  for (const { id, certificate } of certificates) {
+    if (keys.has(id) || id === u || ownKey.has(id)) continue;
+    const checked = await checkCertificate(certificate, auth.enrollmentIssuer, nowMs);
+    if (!checked.ok) return reject('BAD_CERTIFICATE', `${where}: unmaskRequest certificate of client ${id}: ${checked.reason}`);
+    if (subjects.has(checked.clientId) && subjects.get(checked.clientId) !== id) {
+      return reject('BAD_CERTIFICATE', `${where}: unmaskRequest client ${id}'s certificate subject already holds another seat`);
+    }
+    subjects.set(checked.clientId, id);
+    keys.set(id, checked.publicKey);
+    ownKey.set(id, checked.clientId);
+  }
+  const topology = topologyOf(config);
+  const survivorSet = new Set(survivors);
+  const claims = new Map<number, readonly number[]>();
+  for (const [index, id] of survivors.entries()) {
+    const claim = maskingPeers[index] as number[];
+    const idError = checkIds(claim, config.clientCount, `${where}: unmaskRequest maskingPeers of ${id}`);
+    if (idError) return idError;
+    if (claim.some((v) => !topology.isNeighbour(id, v))) return reject('MALFORMED', `${where}: client ${id} claims to have masked with a non-neighbour`);
+    if (id === u) {
+      if (claim.length !== state.maskingPeers.length || claim.some((v, i) => v !== state.maskingPeers[i])) {
+        return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest misstates whom this client masked with`);
+      }
+    } else {
+      const key = keys.get(id);
+      if (!key) return reject('BAD_CERTIFICATE', `${where}: unmaskRequest has no certificate for survivor ${id}`);
+      const signature = maskingSignatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES);
+      if (!(await verifySignature(key, maskingTranscript(config.roundId, auth.planHash, id, claim), signature))) {
+        return reject('BAD_SIGNATURE', `${where}: survivor ${id}'s masking claim does not verify`);
+      }
+    }
+    claims.set(id, claim);
+  }
+  let valid = 0;
+  for (const [index, id] of signers.entries()) {
+    if (!survivorSet.has(id)) return reject('UNKNOWN_CLIENT', `${where}: unmaskRequest signer ${id} is not a survivor`);
+    const key = id === u ? null : keys.get(id);
+    if (id === u) {
+      valid++; // this client signed this very set in Round 3 (checked above)
+      continue;
+    }
+    if (!key) return reject('BAD_CERTIFICATE', `${where}: unmaskRequest has no certificate for signer ${id}`);
+    const signature = signatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES);
+    if (!(await verifySignature(key, consistencyTranscript(config.roundId, auth.planHash, id, survivors), signature))) {
+      return reject('BAD_SIGNATURE', `${where}: signer ${id}'s consistency signature does not verify on this survivor set`);
+    }
+    valid++;
+  }
+  const quorum = consistencyQuorum(config.clientCount, config.threshold);
+  if (valid < quorum) {
+    return reject('INCONSISTENT_VIEW', `${where}: ${valid} valid consistency signatures on the survivor set, need ${quorum} (max(t, ⌊n/2⌋ + 1))`);
+  }
+  // The server may learn Σ over any free group (see freeGroups). Only the total over all of U3 is
+  // the protocol's output: a second free group (a disconnected relation, attack 3) or an isolated
+  // victim (attack 1) is refused. No free group at all means masks that cannot cancel: refused too.
+  const groups = freeGroups(survivors, claims);
+  if (groups.length === 0) {
+    return reject('ISOLATED_GROUP', `${where}: the signed masking relation among the ${survivors.length} survivors is not mutual; their masks cannot cancel`);
+  }
+  if (groups.length > 1 || (groups[0] as number[]).length !== survivors.length) {
+    const smallest = groups[0] as number[];
+    return reject(
+      'ISOLATED_GROUP',
+      `${where}: survivors ${smallest.slice(0, 10).join(',')} (${smallest.length} of ${survivors.length}) could be unmasked apart from the rest (${groups.length} separable groups); expected one group of all survivors`,
+    );
+  }
+  return null;
 }
 
 /**
@@ -379,17 +687,16 @@ async function maskInput(
  * only, so no peer ever gets both kinds revealed by it (Bonawitz et al. 2017, Round 4 (Unmasking): "the server must not learn
  * both"); the round continues only if U3 has at least t clients.
  */
-function unmask(state: State<'awaitingUnmaskRequest'>, message: { survivors: number[] }, where: string): SecAggClientStepResult {
+async function unmask(state: State<'awaitingUnmaskRequest'>, message: UnmaskRequestMessage, nowMs: number, where: string): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
-  const idError = checkIds(message.survivors, config.clientCount, `${where}: unmaskRequest`);
-  if (idError) return idError;
-  const known = new Set([u, ...state.maskingPeers]);
-  for (const id of message.survivors) {
-    if (!known.has(id)) return reject('UNKNOWN_CLIENT', `${where}: unmaskRequest names client ${id} as a survivor, but this client never masked with it`);
+  const viewError = checkSurvivorView(state, message.survivors, where, 'unmaskRequest');
+  if (viewError && viewError !== 'below') return viewError;
+  if (state.auth && viewError !== 'below') {
+    const refused = await verifyUnmaskRequest(state, message, nowMs, where);
+    if (refused) return refused;
   }
   const survivors = new Set(message.survivors);
-  if (!survivors.has(u)) return reject('MALFORMED', `${where}: unmaskRequest does not list this client (${u}) among the survivors it asks`);
-  if (survivors.size < config.threshold) {
+  if (viewError === 'below') {
     return {
       ok: true,
       state: aborted(state, secAggError('BELOW_THRESHOLD', `${where}: unmaskRequest names ${survivors.size} survivors, need threshold ${config.threshold}`)),
@@ -403,6 +710,7 @@ function unmask(state: State<'awaitingUnmaskRequest'>, message: { survivors: num
     stage: 'done',
     config,
     clientId: u,
+    auth: state.auth,
     revealedSelfMaskOf: revealedSelfMask.map((held) => held.of),
     revealedMaskingKeyOf: revealedMaskingKey.map((held) => held.of),
   };

@@ -32,6 +32,17 @@ export interface SecAggRoundOptions {
   randomBytes?: RandomBytes;
   /** @default the fastest suite this runtime supports */
   suite?: CryptoSuite;
+  /**
+   * Runs the authenticated (active-server) protocol: one certified identity per client, the
+   * enrollment issuer every party checks certificates against, and the plan hash they all sign.
+   */
+  auth?: {
+    enrollmentIssuer: { name: string; publicKey: Uint8Array };
+    planHash: Uint8Array;
+    identities: readonly { certificate: string; privateKey: CryptoKey }[];
+  };
+  /** A malicious client: rewrites what `from` sends (the server must refuse or detect it). */
+  tamper?: (from: number, message: ClientToServerMessage) => ClientToServerMessage;
   /** Sees every message as it crosses the (simulated) wire: what a transport-level observer sees. */
   observe?: (event: { direction: 'toServer' | 'toClient'; client: number; message: ClientToServerMessage | ServerToClientMessage }) => void;
 }
@@ -91,19 +102,23 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
     graphOption === 'full'
       ? { kind: 'full' as const }
       : { kind: 'harary' as const, degree: graphOption.neighbours, seed: graphOption.seed ?? randomBytes(new Uint8Array(32)) };
-  const created = createSecAggServer({
-    roundId: options.roundId ?? 'round-1',
-    clientCount: n,
-    threshold,
-    vectorLength: inputs[0]?.length ?? 0,
-    modulusBits: options.modulusBits ?? 32,
-    graph,
-  });
+  const created = createSecAggServer(
+    {
+      roundId: options.roundId ?? 'round-1',
+      clientCount: n,
+      threshold,
+      vectorLength: inputs[0]?.length ?? 0,
+      modulusBits: options.modulusBits ?? 32,
+      graph,
+      ...(options.auth ? { authenticated: true } : {}),
+    },
+    options.auth ? { enrollmentIssuer: options.auth.enrollmentIssuer, planHash: options.auth.planHash } : undefined,
+  );
   if (!created.ok) throw new RangeError(`runSecAggRound: ${created.error.code}: ${created.error.message}`);
   let server = created.state;
   const cost: SecAggRoundCost = {
     serverMs: 0,
-    serverMsByStage: { advertiseKeys: 0, shareKeys: 0, maskedInput: 0, unmasking: 0, done: 0, aborted: 0 },
+    serverMsByStage: { advertiseKeys: 0, shareKeys: 0, maskedInput: 0, consistencyCheck: 0, unmasking: 0, done: 0, aborted: 0 },
     clientMs: new Array<number>(n).fill(0),
     bytesSent: new Array<number>(n).fill(0),
     bytesReceived: new Array<number>(n).fill(0),
@@ -113,7 +128,8 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
   const dropouts = options.dropouts ?? {};
   const silentAt = (stage: keyof SecAggDropouts, id: number) => dropouts[stage]?.includes(id) ?? false;
 
-  const toServer = async (from: number, message: ClientToServerMessage) => {
+  const toServer = async (from: number, sent: ClientToServerMessage) => {
+    const message = options.tamper ? options.tamper(from, sent) : sent;
     cost.bytesSent[from] = (cost.bytesSent[from] as number) + messageBytes(message);
     options.observe?.({ direction: 'toServer', client: from, message });
     const stage = server.stage;
@@ -161,16 +177,25 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
   for (let id = 0; id < n; id++) {
     if (silentAt('beforeAdvertiseKeys', id)) continue;
     const start = performance.now();
-    const made = await createSecAggClient({ config: server.config, clientId: id, input: inputs[id] as Uint32Array, randomBytes, suite });
+    const identity = options.auth?.identities[id];
+    const made = await createSecAggClient({
+      config: server.config,
+      clientId: id,
+      input: inputs[id] as Uint32Array,
+      randomBytes,
+      suite,
+      ...(options.auth && identity ? { auth: { identity, enrollmentIssuer: options.auth.enrollmentIssuer, planHash: options.auth.planHash } } : {}),
+    });
     cost.clientMs[id] = performance.now() - start;
     if (!made.ok) throw new RangeError(`runSecAggRound: client ${id}: ${made.error.code}: ${made.error.message}`);
     clients[id] = made.state;
     await toServer(id, made.outbound);
   }
-  const silenceAfter: Record<'advertiseKeys' | 'shareKeys' | 'maskedInput' | 'unmasking', keyof SecAggDropouts | null> = {
+  const silenceAfter: Record<'advertiseKeys' | 'shareKeys' | 'maskedInput' | 'consistencyCheck' | 'unmasking', keyof SecAggDropouts | null> = {
     advertiseKeys: 'beforeShareKeys',
     shareKeys: 'beforeMaskedInput',
     maskedInput: 'afterMaskedInput',
+    consistencyCheck: 'afterMaskedInput',
     unmasking: null,
   };
   while (server.stage !== 'done' && server.stage !== 'aborted') {

@@ -27,6 +27,14 @@ export type SecAggErrorCode =
   | 'BELOW_THRESHOLD'
   /** Shares that reconstruct to something inconsistent (e.g. a key that is not the advertised one). */
   | 'RECONSTRUCTION_FAILED'
+  /** A peer's certificate does not verify against the enrollment issuer, or is missing or reused. */
+  | 'BAD_CERTIFICATE'
+  /** A signature (key advertisement, masking claim, consistency) that does not verify. */
+  | 'BAD_SIGNATURE'
+  /** ConsistencyCheck: too few signatures on one survivor set, or a set outside this client's view. */
+  | 'INCONSISTENT_VIEW'
+  /** The signed masking relation leaves a group of survivors smaller than t that the server could unmask alone. */
+  | 'ISOLATED_GROUP'
   /** A round configuration or option that cannot work. */
   | 'INVALID_CONFIG'
   /** The round was aborted earlier; nothing more is accepted. */

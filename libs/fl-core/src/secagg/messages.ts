@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { reject, type Rejection } from './errors';
 
 /**
- * Wire shapes of the SecAgg rounds (Bonawitz et al. 2017, the protocol's Rounds 0–4; Round 3, ConsistencyCheck, is not built). One zod schema per
+ * Wire shapes of the SecAgg rounds (Bonawitz et al. 2017, the protocol's Rounds 0–4; Round 3, ConsistencyCheck, and the signatures run when the config is `authenticated`). One zod schema per
  * message; the TypeScript types are inferred from them. Binary fields are Uint8Array (Socket.IO
  * sends them as binary attachments); ids are small integers. Sizes that depend on the round (n, d,
  * k) are checked semantically after the shape, so each failure gets its own error code.
@@ -45,6 +45,12 @@ export const roundConfigSchema = z
     /** k: inputs and masks live in Z_(2^k). */
     modulusBits: z.number().int().min(1).max(32),
     graph: graphSchema,
+    /**
+     * The active-server protocol: signed key advertisements, signed masking claims, Round 3
+     * (ConsistencyCheck) and b commitments. A client configured with an identity refuses a round
+     * without it; the server cannot downgrade it. @default false
+     */
+    authenticated: z.boolean().optional(),
   })
   .strict();
 
@@ -62,7 +68,22 @@ const clientIds = z.custom<number[]>(
   { message: `expected an array of at most ${MAX_CLIENTS} client ids (non-negative integers)` },
 );
 
-export const advertiseKeysSchema = z.object({ type: z.literal('advertiseKeys'), roundId, encryptionPublicKey: bytes, maskingPublicKey: bytes }).strict();
+const certificate = z.string().min(1).max(1024);
+
+export const advertiseKeysSchema = z
+  .object({
+    type: z.literal('advertiseKeys'),
+    roundId,
+    encryptionPublicKey: bytes,
+    maskingPublicKey: bytes,
+    /** Authenticated rounds: the device certificate from the enrollment service. */
+    certificate: certificate.optional(),
+    /** Authenticated rounds: H(b) (COMMITMENT_BYTES), checked against the reconstructed b. */
+    selfMaskCommitment: bytes.optional(),
+    /** Authenticated rounds: ECDSA over advertiseTranscript (round id, plan hash, id, keys, commitment). */
+    signature: bytes.optional(),
+  })
+  .strict();
 export const shareKeysSchema = z
   .object({
     type: z.literal('shareKeys'),
@@ -73,7 +94,19 @@ export const shareKeysSchema = z
     ciphertexts: bytes,
   })
   .strict();
-export const maskedInputSchema = z.object({ type: z.literal('maskedInput'), roundId, maskedInput: bytes }).strict();
+export const maskedInputSchema = z
+  .object({
+    type: z.literal('maskedInput'),
+    roundId,
+    maskedInput: bytes,
+    /** Authenticated rounds: the peers this client masked with (U2 ∩ N(u)), ascending. */
+    maskingPeers: clientIds.optional(),
+    /** Authenticated rounds: ECDSA over maskingTranscript. */
+    signature: bytes.optional(),
+  })
+  .strict();
+/** Round 3 (ConsistencyCheck): the client's signature over the survivor set it was sent. */
+export const consistencySchema = z.object({ type: z.literal('consistency'), roundId, signature: bytes }).strict();
 export const unmaskSchema = z
   .object({
     type: z.literal('unmask'),
@@ -97,6 +130,12 @@ export const peerKeysSchema = z
     peers: clientIds,
     /** Per peer: its encryption public key then its masking public key (2 × 32 bytes). */
     publicKeys: bytes,
+    /** Authenticated rounds: one certificate per peer, in `peers` order. */
+    certificates: z.array(certificate).max(MAX_CLIENTS).optional(),
+    /** Authenticated rounds: COMMITMENT_BYTES per peer. */
+    commitments: bytes.optional(),
+    /** Authenticated rounds: SIGNATURE_BYTES per peer (its advertiseKeys signature). */
+    signatures: bytes.optional(),
   })
   .strict();
 export const encryptedSharesSchema = z
@@ -109,7 +148,28 @@ export const encryptedSharesSchema = z
     ciphertexts: bytes,
   })
   .strict();
-export const unmaskRequestSchema = z.object({ type: z.literal('unmaskRequest'), roundId, survivors: clientIds }).strict();
+/** Round 3 (ConsistencyCheck): U3, the same list to every survivor. */
+export const consistencyRequestSchema = z.object({ type: z.literal('consistencyRequest'), roundId, survivors: clientIds }).strict();
+export const unmaskRequestSchema = z
+  .object({
+    type: z.literal('unmaskRequest'),
+    roundId,
+    survivors: clientIds,
+    /** Authenticated rounds: per survivor (in `survivors` order), the peers it signed it masked with. */
+    maskingPeers: z.array(clientIds).max(MAX_CLIENTS).optional(),
+    /** Authenticated rounds: SIGNATURE_BYTES per survivor, over maskingTranscript. */
+    maskingSignatures: bytes.optional(),
+    /** Authenticated rounds: the survivors whose consistency signature follows, ascending. */
+    signers: clientIds.optional(),
+    /** Authenticated rounds: SIGNATURE_BYTES per signer, over consistencyTranscript(survivors). */
+    signatures: bytes.optional(),
+    /** Authenticated rounds: certificates of survivors that are not the recipient's neighbours. */
+    certificates: z
+      .array(z.object({ id: z.number().int().nonnegative(), certificate }).strict())
+      .max(MAX_CLIENTS)
+      .optional(),
+  })
+  .strict();
 export const abortSchema = z
   .object({ type: z.literal('abort'), roundId, reason: z.object({ code: z.string().max(64), message: z.string().max(2000) }).strict() })
   .strict();
@@ -118,24 +178,28 @@ export type AdvertiseKeysMessage = z.output<typeof advertiseKeysSchema>;
 export type ShareKeysMessage = z.output<typeof shareKeysSchema>;
 export type MaskedInputMessage = z.output<typeof maskedInputSchema>;
 export type UnmaskMessage = z.output<typeof unmaskSchema>;
-export type ClientToServerMessage = AdvertiseKeysMessage | ShareKeysMessage | MaskedInputMessage | UnmaskMessage;
+export type ConsistencyMessage = z.output<typeof consistencySchema>;
+export type ClientToServerMessage = AdvertiseKeysMessage | ShareKeysMessage | MaskedInputMessage | ConsistencyMessage | UnmaskMessage;
 
 export type PeerKeysMessage = z.output<typeof peerKeysSchema>;
 export type EncryptedSharesMessage = z.output<typeof encryptedSharesSchema>;
 export type UnmaskRequestMessage = z.output<typeof unmaskRequestSchema>;
+export type ConsistencyRequestMessage = z.output<typeof consistencyRequestSchema>;
 export type AbortMessage = z.output<typeof abortSchema>;
-export type ServerToClientMessage = PeerKeysMessage | EncryptedSharesMessage | UnmaskRequestMessage | AbortMessage;
+export type ServerToClientMessage = PeerKeysMessage | EncryptedSharesMessage | ConsistencyRequestMessage | UnmaskRequestMessage | AbortMessage;
 
 export const clientToServerSchemas = {
   advertiseKeys: advertiseKeysSchema,
   shareKeys: shareKeysSchema,
   maskedInput: maskedInputSchema,
+  consistency: consistencySchema,
   unmask: unmaskSchema,
 } as const;
 
 export const serverToClientSchemas = {
   peerKeys: peerKeysSchema,
   encryptedShares: encryptedSharesSchema,
+  consistencyRequest: consistencyRequestSchema,
   unmaskRequest: unmaskRequestSchema,
   abort: abortSchema,
 } as const;

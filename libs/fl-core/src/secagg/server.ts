@@ -4,11 +4,24 @@ import { parseRoundConfig, topologyOf, type RoundConfigInput, type Topology } fr
 import { defaultSuite, deriveKey, KEY_BYTES, publicKeyOf, type CryptoSuite } from './crypto';
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
+  advertiseTranscript,
+  checkCertificate,
+  COMMITMENT_BYTES,
+  consistencyQuorum,
+  consistencyTranscript,
+  maskingTranscript,
+  PLAN_HASH_BYTES,
+  selfMaskCommitment,
+  SIGNATURE_BYTES,
+  verifySignature,
+} from './auth';
+import {
   checkIds,
   checkRecords,
   clientToServerSchemas,
   parseInbound,
   type AdvertiseKeysMessage,
+  type ConsistencyMessage,
   type MaskedInputMessage,
   type RoundConfig,
   type ServerToClientMessage,
@@ -19,7 +32,31 @@ import { addWordsMod, createWordVector } from '../kernels/modular';
 import { applyMasks, type MaskTerm } from './prg';
 import { combineWithWeights, fieldElementAt, isFieldElement, lagrangeAtZero, SHARE_BYTES } from './shamir';
 
-export type SecAggServerStage = 'advertiseKeys' | 'shareKeys' | 'maskedInput' | 'unmasking' | 'done' | 'aborted';
+export type SecAggServerStage = 'advertiseKeys' | 'shareKeys' | 'maskedInput' | 'consistencyCheck' | 'unmasking' | 'done' | 'aborted';
+
+/** An authenticated client's Round 0 record, as verified here and relayed to its peers. */
+export interface VerifiedIdentity {
+  id: number;
+  certificate: string;
+  /** The enrolled client id (certificate subject). */
+  subject: string;
+  signingKey: Uint8Array;
+  selfMaskCommitment: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Round 2 (authenticated): whom a survivor signed it masked with. */
+export interface MaskingClaim {
+  id: number;
+  maskingPeers: number[];
+  signature: Uint8Array;
+}
+
+/** What the server of an authenticated round needs: the issuer (out of band) and the plan hash it configured. */
+export interface SecAggServerAuth {
+  enrollmentIssuer: { name: string; publicKey: Uint8Array };
+  planHash: Uint8Array;
+}
 
 export interface AdvertisedKeys {
   id: number;
@@ -79,6 +116,14 @@ export interface SecAggServerState {
   unmaskResponses: UnmaskResponse[];
   result: SecAggResult | null;
   abort: SecAggError | null;
+  /** Null in an unauthenticated round. */
+  auth: SecAggServerAuth | null;
+  /** Authenticated: Round 0 identities in arrival order. */
+  identities: VerifiedIdentity[];
+  /** Authenticated: Round 2 masking claims in arrival order. */
+  maskingClaims: MaskingClaim[];
+  /** Authenticated: Round 3 consistency signatures (U4) in arrival order. */
+  consistency: { id: number; signature: Uint8Array }[];
 }
 
 export type SecAggServerEvent =
@@ -96,11 +141,19 @@ export type SecAggServerStepResult = { ok: true; state: SecAggServerState; outbo
 export interface SecAggServerStepOptions {
   /** @default the fastest suite this runtime supports */
   suite?: CryptoSuite;
+  /** Clock for certificate validity. @default Date.now */
+  nowMs?: () => number;
 }
 
-export function createSecAggServer(config: RoundConfigInput): { ok: true; state: SecAggServerState } | Rejection {
+export function createSecAggServer(config: RoundConfigInput, auth?: SecAggServerAuth): { ok: true; state: SecAggServerState } | Rejection {
   const parsed = parseRoundConfig(config);
   if (!parsed.ok) return parsed;
+  if ((parsed.config.authenticated === true) !== (auth !== undefined)) {
+    return reject('INVALID_CONFIG', `createSecAggServer: an authenticated round needs the enrollment issuer and plan hash, and only it takes them`);
+  }
+  if (auth && auth.planHash.length !== PLAN_HASH_BYTES) {
+    return reject('WRONG_LENGTH', `createSecAggServer: planHash has ${auth.planHash.length} bytes, expected ${PLAN_HASH_BYTES}`);
+  }
   return {
     ok: true,
     state: {
@@ -115,6 +168,10 @@ export function createSecAggServer(config: RoundConfigInput): { ok: true; state:
       unmaskResponses: [],
       result: null,
       abort: null,
+      auth: auth ? { enrollmentIssuer: auth.enrollmentIssuer, planHash: copyBytes(auth.planHash) } : null,
+      identities: [],
+      maskingClaims: [],
+      consistency: [],
     },
   };
 }
@@ -123,6 +180,7 @@ const STAGE_MESSAGE = {
   advertiseKeys: 'advertiseKeys',
   shareKeys: 'shareKeys',
   maskedInput: 'maskedInput',
+  consistencyCheck: 'consistency',
   unmasking: 'unmask',
 } as const;
 type ActiveStage = keyof typeof STAGE_MESSAGE;
@@ -144,9 +202,14 @@ export function pendingClients(state: SecAggServerState): number[] {
       const done = new Set(state.masked);
       return sortedIds(state.shared.map((s) => s.from)).filter((i) => !done.has(i));
     }
+    case 'consistencyCheck': {
+      const done = new Set(state.consistency.map((c) => c.id));
+      return state.survivors.filter((i) => !done.has(i));
+    }
     case 'unmasking': {
       const done = new Set(state.unmaskResponses.map((r) => r.from));
-      return state.survivors.filter((i) => !done.has(i));
+      const asked = state.auth ? sortedIds(state.consistency.map((c) => c.id)) : state.survivors;
+      return asked.filter((i) => !done.has(i));
     }
     default:
       return [];
@@ -184,6 +247,8 @@ export async function secAggServerStep(
         return closeShareKeys(state);
       case 'maskedInput':
         return closeMaskedInput(state);
+      case 'consistencyCheck':
+        return closeConsistencyCheck(state);
       case 'unmasking':
         return closeUnmasking(state, options.suite ?? (await defaultSuite()));
       case 'done':
@@ -209,13 +274,16 @@ export async function secAggServerStep(
   );
   if (!parsed.ok) return parsed;
   if (alreadySent(state, expected, from)) return reject('REPLAY', `${where}: already sent ${expected}`);
+  const nowMs = (options.nowMs ?? Date.now)();
   switch (stage) {
     case 'advertiseKeys':
-      return receiveKeys(state, from, parsed.message as AdvertiseKeysMessage, where);
+      return receiveKeys(state, from, parsed.message as AdvertiseKeysMessage, nowMs, where);
     case 'shareKeys':
       return receiveShares(state, from, parsed.message as ShareKeysMessage, where);
     case 'maskedInput':
       return receiveMaskedInput(state, from, parsed.message as MaskedInputMessage, where);
+    case 'consistencyCheck':
+      return receiveConsistency(state, from, parsed.message as ConsistencyMessage, where);
     case 'unmasking':
       return receiveUnmask(state, from, parsed.message as UnmaskMessage, where);
     default: {
@@ -233,6 +301,8 @@ function alreadySent(state: SecAggServerState, type: ClientMessageType, from: nu
       return state.shared.some((s) => s.from === from);
     case 'maskedInput':
       return state.masked.includes(from);
+    case 'consistency':
+      return state.consistency.some((c) => c.id === from);
     case 'unmask':
       return state.unmaskResponses.some((r) => r.from === from);
   }
@@ -258,7 +328,13 @@ function keyIndex(advertised: AdvertisedKeys[]): Set<string> {
   return index;
 }
 
-function receiveKeys(state: SecAggServerState, from: number, message: AdvertiseKeysMessage, where: string): SecAggServerStepResult {
+async function receiveKeys(
+  state: SecAggServerState,
+  from: number,
+  message: AdvertiseKeysMessage,
+  nowMs: number,
+  where: string,
+): Promise<SecAggServerStepResult> {
   for (const [field, key] of [
     ['encryptionPublicKey', message.encryptionPublicKey],
     ['maskingPublicKey', message.maskingPublicKey],
@@ -269,6 +345,30 @@ function receiveKeys(state: SecAggServerState, from: number, message: AdvertiseK
   const fresh = [toHex(message.encryptionPublicKey), toHex(message.maskingPublicKey)];
   if (fresh.some((hex) => index.has(hex)) || bytesEqual(message.encryptionPublicKey, message.maskingPublicKey)) {
     return reject('INVALID_KEY', `${where}: public keys must be fresh and distinct; this one is already in the round`);
+  }
+  if (state.auth) {
+    // Verified before relaying, so an honest server never forwards a key its peers would refuse.
+    const { certificate, selfMaskCommitment: commitment, signature } = message;
+    if (!certificate || !commitment || !signature) return reject('BAD_SIGNATURE', `${where}: advertiseKeys needs a certificate, commitment and signature`);
+    if (commitment.length !== COMMITMENT_BYTES)
+      return reject('WRONG_LENGTH', `${where}: selfMaskCommitment has ${commitment.length} bytes, expected ${COMMITMENT_BYTES}`);
+    const checked = await checkCertificate(certificate, state.auth.enrollmentIssuer, nowMs);
+    if (!checked.ok) return reject('BAD_CERTIFICATE', `${where}: ${checked.reason}`);
+    if (state.identities.some((i) => i.subject === checked.clientId)) {
+      return reject('BAD_CERTIFICATE', `${where}: certificate subject ${JSON.stringify(checked.clientId)} already holds a seat in this round`);
+    }
+    const transcript = advertiseTranscript(state.config.roundId, state.auth.planHash, from, message.encryptionPublicKey, message.maskingPublicKey, commitment);
+    if (!(await verifySignature(checked.publicKey, transcript, signature))) {
+      return reject('BAD_SIGNATURE', `${where}: advertiseKeys signature does not verify for this round and plan`);
+    }
+    state.identities.push({
+      id: from,
+      certificate,
+      subject: checked.clientId,
+      signingKey: checked.publicKey,
+      selfMaskCommitment: copyBytes(commitment),
+      signature: copyBytes(signature),
+    });
   }
   state.advertised.push({ id: from, encryptionPublicKey: copyBytes(message.encryptionPublicKey), maskingPublicKey: copyBytes(message.maskingPublicKey) });
   for (const hex of fresh) index.add(hex);
@@ -320,7 +420,7 @@ function receiveShares(state: SecAggServerState, from: number, message: ShareKey
   return accepted(state);
 }
 
-function receiveMaskedInput(state: SecAggServerState, from: number, message: MaskedInputMessage, where: string): SecAggServerStepResult {
+async function receiveMaskedInput(state: SecAggServerState, from: number, message: MaskedInputMessage, where: string): Promise<SecAggServerStepResult> {
   if (!state.shared.some((s) => s.from === from)) return reject('UNKNOWN_CLIENT', `${where}: did not share keys (not in U2)`);
   const { vectorLength, modulusBits } = state.config;
   const expectedBytes = vectorLength * wordBytes(modulusBits);
@@ -333,6 +433,19 @@ function receiveMaskedInput(state: SecAggServerState, from: number, message: Mas
   const words = wordView(message.maskedInput, modulusBits);
   const outOfRange = firstOutOfRange(words, modulusBits);
   if (outOfRange >= 0) return reject('OUT_OF_RANGE', `${where}: maskedInput word ${outOfRange} is ≥ 2^${modulusBits}`);
+  if (state.auth) {
+    const { maskingPeers, signature } = message;
+    if (!maskingPeers || !signature) return reject('BAD_SIGNATURE', `${where}: maskedInput needs maskingPeers and a signature`);
+    const idError = checkIds(maskingPeers, state.config.clientCount, `${where}: maskingPeers`);
+    if (idError) return idError;
+    const topology = topologyOf(state.config);
+    if (maskingPeers.some((v) => !topology.isNeighbour(from, v))) return reject('UNKNOWN_CLIENT', `${where}: maskingPeers names a non-neighbour`);
+    const identity = state.identities.find((i) => i.id === from) as VerifiedIdentity;
+    if (!(await verifySignature(identity.signingKey, maskingTranscript(state.config.roundId, state.auth.planHash, from, maskingPeers), signature))) {
+      return reject('BAD_SIGNATURE', `${where}: maskedInput masking claim does not verify`);
+    }
+    state.maskingClaims.push({ id: from, maskingPeers: [...maskingPeers], signature: copyBytes(signature) });
+  }
   // Validated: now (and only now) fold it into the running sum.
   state.accumulator ??= createWordVector(vectorLength);
   addWordsMod(state.accumulator, 0, words, 1, modulusBits);
@@ -420,6 +533,7 @@ function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
     allKeys.set(a.maskingPublicKey, index * PEER_KEYS_BYTES + KEY_BYTES);
     position.set(a.id, index);
   });
+  const identities = state.auth ? new Map(state.identities.map((i) => [i.id, i])) : null;
   const outbound = u1.map((to) => {
     const peers = topology.neighbours(to).filter((id) => position.has(id));
     const publicKeys = new Uint8Array(peers.length * PEER_KEYS_BYTES);
@@ -430,7 +544,19 @@ function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
       publicKeys.set(allKeys.subarray(start * PEER_KEYS_BYTES, (start + last - first + 1) * PEER_KEYS_BYTES), first * PEER_KEYS_BYTES);
       first = last + 1;
     }
-    return { to, message: { type: 'peerKeys' as const, roundId: config.roundId, peers, publicKeys } };
+    const message: ServerToClientMessage = { type: 'peerKeys', roundId: config.roundId, peers, publicKeys };
+    if (identities) {
+      // Relayed as the peers signed them: the recipient verifies each against the issuer itself.
+      const records = peers.map((id) => identities.get(id) as VerifiedIdentity);
+      message.certificates = records.map((r) => r.certificate);
+      message.commitments = new Uint8Array(peers.length * COMMITMENT_BYTES);
+      message.signatures = new Uint8Array(peers.length * SIGNATURE_BYTES);
+      records.forEach((r, index) => {
+        (message.commitments as Uint8Array).set(r.selfMaskCommitment, index * COMMITMENT_BYTES);
+        (message.signatures as Uint8Array).set(r.signature, index * SIGNATURE_BYTES);
+      });
+    }
+    return { to, message };
   });
   return { ok: true, state: { ...state, stage: 'shareKeys', advertised }, outbound };
 }
@@ -484,18 +610,12 @@ function closeMaskedInput(state: SecAggServerState): SecAggServerStepResult {
     );
   }
   const topology = topologyOf(config);
-  const u2 = new Set(state.shared.map((s) => s.from));
-  // SecAgg+: every secret to reconstruct needs t surviving holders. Check before asking anyone to
-  // reveal anything, so an infeasible round aborts with no share revealed.
-  for (const v of [...survivors, ...dropped]) {
-    const holders = topology.neighbours(v).filter((id) => survivorSet.has(id) && u2.has(id)).length + (survivorSet.has(v) ? 1 : 0);
-    if (holders < config.threshold) {
-      return abortRound(
-        state,
-        secAggError('BELOW_THRESHOLD', `MaskedInputCollection: client ${v}'s secrets have ${holders} surviving holders, need threshold ${config.threshold}`),
-        survivors,
-      );
-    }
+  const holderError = checkHolders(state, survivors, dropped, survivorSet, 'MaskedInputCollection');
+  if (holderError) return abortRound(state, holderError, survivors);
+  if (state.auth) {
+    // Round 3 (ConsistencyCheck): the same U3 to every survivor, to sign.
+    const outbound = survivors.map((to) => ({ to, message: { type: 'consistencyRequest' as const, roundId: config.roundId, survivors } }));
+    return { ok: true, state: { ...state, stage: 'consistencyCheck', survivors, dropped }, outbound };
   }
   const outbound = survivors.map((to) => ({
     to,
@@ -506,6 +626,70 @@ function closeMaskedInput(state: SecAggServerState): SecAggServerStepResult {
     },
   }));
   return { ok: true, state: { ...state, stage: 'unmasking', survivors, dropped }, outbound };
+}
+
+/**
+ * SecAgg+: every secret to reconstruct needs t holders among those who will be asked. Checked
+ * before asking anyone to reveal anything, so an infeasible round aborts with no share revealed.
+ */
+function checkHolders(state: SecAggServerState, survivors: number[], dropped: number[], asked: Set<number>, where: string): SecAggError | null {
+  const topology = topologyOf(state.config);
+  const u2 = new Set(state.shared.map((s) => s.from));
+  for (const v of [...survivors, ...dropped]) {
+    const holders = topology.neighbours(v).filter((id) => asked.has(id) && u2.has(id)).length + (asked.has(v) ? 1 : 0);
+    if (holders < state.config.threshold) {
+      return secAggError('BELOW_THRESHOLD', `${where}: client ${v}'s secrets have ${holders} surviving holders, need threshold ${state.config.threshold}`);
+    }
+  }
+  return null;
+}
+
+async function receiveConsistency(state: SecAggServerState, from: number, message: ConsistencyMessage, where: string): Promise<SecAggServerStepResult> {
+  if (!state.survivors.includes(from)) return reject('UNKNOWN_CLIENT', `${where}: not a survivor (not in U3)`);
+  const auth = state.auth as SecAggServerAuth;
+  const identity = state.identities.find((i) => i.id === from) as VerifiedIdentity;
+  if (!(await verifySignature(identity.signingKey, consistencyTranscript(state.config.roundId, auth.planHash, from, state.survivors), message.signature))) {
+    return reject('BAD_SIGNATURE', `${where}: consistency signature does not verify on U3`);
+  }
+  state.consistency.push({ id: from, signature: copyBytes(message.signature) });
+  return accepted(state);
+}
+
+/** Round 3 close: with ≥ q signatures on U3, send every signer the signatures, the masking claims and the certificates it lacks. */
+function closeConsistencyCheck(state: SecAggServerState): SecAggServerStepResult {
+  const { config, survivors, dropped } = state;
+  const consistency = [...state.consistency].sort((a, b) => a.id - b.id);
+  const signers = consistency.map((c) => c.id);
+  const quorum = consistencyQuorum(config.clientCount, config.threshold);
+  if (signers.length < quorum) {
+    return abortRound(state, secAggError('BELOW_THRESHOLD', `ConsistencyCheck: ${signers.length} signatures on U3, need ${quorum}`), survivors);
+  }
+  const holderError = checkHolders(state, survivors, dropped, new Set(signers), 'ConsistencyCheck');
+  if (holderError) return abortRound(state, holderError, survivors);
+  const claims = new Map(state.maskingClaims.map((c) => [c.id, c]));
+  const identities = new Map(state.identities.map((i) => [i.id, i]));
+  const maskingPeers = survivors.map((id) => [...(claims.get(id) as MaskingClaim).maskingPeers]);
+  const maskingSignatures = new Uint8Array(survivors.length * SIGNATURE_BYTES);
+  survivors.forEach((id, index) => maskingSignatures.set((claims.get(id) as MaskingClaim).signature, index * SIGNATURE_BYTES));
+  const signatures = new Uint8Array(signers.length * SIGNATURE_BYTES);
+  consistency.forEach((c, index) => signatures.set(c.signature, index * SIGNATURE_BYTES));
+  const topology = topologyOf(config);
+  const outbound = signers.map((to) => ({
+    to,
+    message: {
+      type: 'unmaskRequest' as const,
+      roundId: config.roundId,
+      survivors,
+      maskingPeers,
+      maskingSignatures,
+      signers,
+      signatures,
+      certificates: survivors
+        .filter((id) => id !== to && !topology.isNeighbour(to, id))
+        .map((id) => ({ id, certificate: (identities.get(id) as VerifiedIdentity).certificate })),
+    },
+  }));
+  return { ok: true, state: { ...state, stage: 'unmasking', consistency }, outbound };
 }
 
 /** Up to t shares of one secret: the holders' Shamir points and the share values. */
@@ -569,6 +753,15 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
       );
     }
     if (seed === null) return abortRound(state, secAggError('RECONSTRUCTION_FAILED', `Unmasking: the b-shares of client ${v} are inconsistent`), survivors);
+    const commitment: Uint8Array | undefined = state.auth ? state.identities.find((i) => i.id === v)?.selfMaskCommitment : undefined;
+    // A corrupt b-share from a malicious holder changes the reconstruction: caught here, before b is used.
+    if (commitment !== undefined && !bytesEqual(selfMaskCommitment(config.roundId, v, seed as Uint8Array), commitment)) {
+      return abortRound(
+        state,
+        secAggError('RECONSTRUCTION_FAILED', `Unmasking: the b-shares of client ${v} reconstruct a seed that does not match its signed commitment`),
+        survivors,
+      );
+    }
     terms.push({ key: seed, sign: -1 });
   }
   const keysById = new Map(state.advertised.map((a) => [a.id, a]));
