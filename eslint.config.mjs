@@ -6,7 +6,21 @@ import tseslint from 'typescript-eslint';
 import { moduleBoundaries } from './tools/module-boundaries.mjs';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '.nx/**', '**/coverage/**', 'e2e/reports/**', 'runs/**', '**/.stryker-tmp*/**', 'libs/fl-core/reports/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '.nx/**',
+      '**/coverage/**',
+      'e2e/reports/**',
+      'runs/**',
+      '**/.stryker-tmp*/**',
+      'libs/fl-core/reports/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     languageOptions: {
