@@ -6,6 +6,7 @@ import { test as base, expect, type Page } from '@playwright/test';
 import { pino } from 'pino';
 import { tsImport } from 'tsx/esm/api';
 import type { AggregatorConfig, AggregatorConfigInput, RunningAggregator, VirtualClientPool } from '@murmur/aggregator';
+import type { ContributionRecord } from '@murmur/web-client/testing';
 
 // The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
 // refuses; tsx (the loader `npm start` runs them with) loads them as they are.
@@ -137,4 +138,26 @@ export async function putRecord(page: Page, store: string, record: unknown): Pro
       }),
     { store, record },
   );
+}
+
+/**
+ * A contribution as the worker logs it after a round, written straight into IndexedDB: a long
+ * round id, as real ones are, and a population ε like the ones issue 17 saw.
+ */
+export async function logContribution(page: Page): Promise<void> {
+  const record: ContributionRecord = {
+    at: Date.now(),
+    roundId: 'round-0007-4c1d9a2e-7f0b-4d7e-9a55-3f1c6b8e2d10',
+    modelVersion: 7,
+    status: 'contributed',
+    reason: null,
+    bytesSent: 627_712,
+    bytesReceived: 5_345_280,
+    epsilon: 2918.37,
+    delta: 1e-5,
+    backend: 'wasm',
+    durationMs: 12_345,
+    numExamples: 64,
+  };
+  await putRecord(page, 'contributions', record);
 }

@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
-import type { ContributionRecord } from '@murmur/web-client/testing';
-import { test, expect, waitForReady, QA_QUERY, putRecord } from './fixtures';
+import { test, expect, waitForReady, QA_QUERY, logContribution } from './fixtures';
 
 /**
  * Issue 17, "tables reflow": at the narrowest phones people use (360 px) and a common one (390 px)
@@ -57,25 +56,6 @@ async function expectEveryControlClickable(page: Page, where: string): Promise<n
     });
   }
   return count;
-}
-
-/** A contribution as the worker logs it after a round, written straight into IndexedDB (a long round id, as real ones are). */
-async function logContribution(page: Page): Promise<void> {
-  const record: ContributionRecord = {
-    at: Date.now(),
-    roundId: 'round-0007-4c1d9a2e-7f0b-4d7e-9a55-3f1c6b8e2d10',
-    modelVersion: 7,
-    status: 'contributed',
-    reason: null,
-    bytesSent: 627_712,
-    bytesReceived: 5_345_280,
-    epsilon: 2918.37,
-    delta: 1e-5,
-    backend: 'wasm',
-    durationMs: 12_345,
-    numExamples: 64,
-  };
-  await putRecord(page, 'contributions', record);
 }
 
 /** The right edge of an element, to compare with the screen's width. */

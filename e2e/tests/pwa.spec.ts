@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
-import type { ContributionRecord } from '@murmur/web-client/testing';
-import { test, expect, waitForReady, databaseNames, QA_QUERY, putRecord } from './fixtures';
+import { test, expect, waitForReady, databaseNames, QA_QUERY, logContribution } from './fixtures';
 
 test('the PWA loads, seeds a demo partition, shows its backend and suggests words; the manifest makes it installable', async ({ page, aggregator }) => {
   // Main-thread tasks over 50 ms, as the browser reports them.
@@ -135,25 +134,6 @@ function horizontalOverflow(page: Page): Promise<string[]> {
     }
     return found;
   });
-}
-
-/** A contribution as the worker logs it after a round (a population ε like the ones issue 17 saw), written straight into IndexedDB. */
-async function logContribution(page: Page): Promise<void> {
-  const record: ContributionRecord = {
-    at: Date.now(),
-    roundId: 'round-0007-4c1d9a2e-7f0b-4d7e-9a55-3f1c6b8e2d10',
-    modelVersion: 7,
-    status: 'contributed',
-    reason: null,
-    bytesSent: 627_712,
-    bytesReceived: 5_345_280,
-    epsilon: 2918.37,
-    delta: 1e-5,
-    backend: 'wasm',
-    durationMs: 12_345,
-    numExamples: 64,
-  };
-  await putRecord(page, 'contributions', record);
 }
 
 /** Words of the scheduler and the protocol that people were shown before issue 17. */
