@@ -105,6 +105,7 @@ async function main(): Promise<number> {
     ...parsed.config,
     ...(parsed.config.checkpoint ? { checkpoint: fromInvocationDir(parsed.config.checkpoint) } : {}),
     ...(parsed.config.saveModel ? { saveModel: fromInvocationDir(parsed.config.saveModel) } : {}),
+    ...(parsed.config.initModel ? { initModel: fromInvocationDir(parsed.config.initModel) } : {}),
   };
   const bar = config.quiet
     ? null

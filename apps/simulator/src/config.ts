@@ -54,6 +54,9 @@ Rounds
                          from it (--rounds / --central-epochs may be raised to go on; --lr,
                          --server-lr, --central-lr and --sampled-softmax may change, e.g. to decay
                          the rates or finish on the full softmax)
+  --init-model FILE      start from a model saved with --save-model (a warm start: continue a
+                         finished run under new flags); it must have this run's model shape and
+                         vocabulary                                    (default: fresh weights)
 
 Differential privacy (DP-FedAvg; see docs/privacy.md)
   --dp MODE              off | local | distributed | central           (default off)
@@ -132,6 +135,7 @@ export const simulationConfigSchema = z
     centralEpochs: z.coerce.number().positive().max(1000).default(1),
     centralEvalEvery: z.coerce.number().positive().max(1000).default(0.25),
     saveModel: z.string().min(1).optional(),
+    initModel: z.string().min(1).optional(),
     noBaselines: z.boolean().default(false),
     out: z.string().min(1).optional(),
     quiet: z.boolean().default(false),
@@ -183,6 +187,7 @@ const STRING_FLAGS = [
   'central-epochs',
   'central-eval-every',
   'save-model',
+  'init-model',
 ] as const;
 
 export type ParsedArgs = { help: true } | { help: false; config: SimulationConfig };

@@ -21,7 +21,7 @@ import {
 import { useNodeBackend } from '@murmur/fl-core/node';
 import jstat from 'jstat';
 import { prepareData, type BaselineName } from './run';
-import { loadSavedModel, type SavedModelMeta } from './saved-model';
+import { loadSavedModel, splitFlags, type SavedModelMeta } from './saved-model';
 
 /** The committed models behind the headline numbers in docs/learning.md: one per training seed. */
 export const HEADLINE_DIR = fileURLToPath(new URL('../headline/', import.meta.url));
@@ -167,16 +167,6 @@ function meanRatio(all: BaselineRatio[]): BaselineRatio {
 }
 
 /** The flags that fix the split: with --split-seed, the training seed does not move it. */
-function splitFlags(data: SavedModelMeta['data']): string {
-  // Model sizes do not change the split, so models of different sizes compare on one.
-  const { seed, splitSeed, hiddenUnits: _hidden, embeddingDim: _embedding, dropout: _dropout, ...rest } = data;
-  const fixed: Record<string, unknown> = { ...rest, splitSeed: splitSeed ?? seed };
-  return JSON.stringify(
-    Object.keys(fixed)
-      .sort()
-      .map((key) => [key, fixed[key]]),
-  );
-}
 
 /**
  * Re-measures saved models on the split they were trained on: rebuilds the training and held-out

@@ -83,6 +83,24 @@ describe('runSimulation', () => {
     }
   });
 
+  it('warm-starts from a saved model of the same shape and split, and refuses any other', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'murmur-warm-'));
+    try {
+      const flags = '--clients 4 --per-round 2 --max-examples 32 --max-test-examples 100 --no-baselines --quiet --optimizer fedavg';
+      const fresh = await runSimulation(config(`${flags} --rounds 3 --save-model ${dir}/model.bin`));
+      const warm = await runSimulation(config(`${flags} --rounds 1 --init-model ${dir}/model.bin`));
+      const [firstFresh, lastFresh] = [fresh.rounds[0], fresh.rounds.at(-1)];
+      // The warm run's first round starts where the saved run ended, not from fresh weights.
+      expect(warm.rounds[0]?.trainLoss).toBeLessThan(firstFresh?.trainLoss ?? 0);
+      expect(warm.model.loss).toBeLessThan(firstFresh?.testLoss ?? 0);
+      expect(lastFresh?.testLoss).toBeLessThan(firstFresh?.testLoss ?? 0);
+      await expect(runSimulation(config(`${flags} --rounds 1 --split-seed 2 --init-model ${dir}/model.bin`))).rejects.toThrow(/another split/);
+      await expect(runSimulation(config(`${flags} --rounds 1 --hidden-units 8 --init-model ${dir}/model.bin`))).rejects.toThrow(/is not this run's/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('trains centrally only, with a learning curve, and resumes it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'murmur-central-'));
     try {

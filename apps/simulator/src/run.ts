@@ -35,7 +35,7 @@ import {
 import { loadCorpus, useNodeBackend } from '@murmur/fl-core/node';
 import type { SimulationConfig } from './config';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { saveModel } from './saved-model';
+import { loadWarmStart, saveModel } from './saved-model';
 
 /** An interpolated Kneser–Ney baseline on the held-out examples, beside the model. */
 export type BaselineReport = EvaluationMetrics & {
@@ -281,7 +281,9 @@ export async function runSimulation(config: SimulationConfig, hooks: SimulationH
   }
 
   const model = buildModel(spec, { seed: config.seed });
-  const initialWeights = getFlatWeights(model);
+  const initialWeights = config.initModel
+    ? loadWarmStart(config.initModel, { spec, vocabularyFingerprint: data.vocabulary.fingerprint, data: config })
+    : getFlatWeights(model);
   // What central training shares between --central-only and the same-budget --central.
   const centralCommon = {
     model,

@@ -33,6 +33,11 @@ const DATA_KEYS = [
   'splitSeed',
 ] as const;
 
+/** The flags of a run that rebuild its data: what a saved model records, and a warm start must match. */
+function dataFlags(config: DataConfig): DataConfig {
+  return Object.fromEntries(DATA_KEYS.filter((k) => config[k] !== undefined).map((k) => [k, config[k]])) as DataConfig;
+}
+
 export function saveModel(
   file: string,
   {
@@ -47,7 +52,7 @@ export function saveModel(
 ): void {
   const payload = encodeModelPayload({ version: 0, spec, weights });
   const { hash } = decodeModelPayload(payload);
-  const data = Object.fromEntries(DATA_KEYS.filter((k) => summary.config[k] !== undefined).map((k) => [k, summary.config[k]])) as DataConfig;
+  const data = dataFlags(summary.config);
   const meta: SavedModelMeta = {
     format: 'murmur-model/1',
     hash,
@@ -71,4 +76,38 @@ export function loadSavedModel(file: string): { spec: ModelSpec; weights: Float3
   if (meta.format !== 'murmur-model/1') throw new Error(`${file}.json: unknown format ${JSON.stringify(meta.format)}`);
   if (meta.hash !== hash) throw new Error(`${file}: weights hash ${hash} does not match ${file}.json (${meta.hash})`);
   return { spec, weights, meta };
+}
+
+/** The data flags that fix a split, as one comparable string; model sizes do not change the split. */
+export function splitFlags(data: SavedModelMeta['data']): string {
+  const { seed, splitSeed, hiddenUnits: _hidden, embeddingDim: _embedding, dropout: _dropout, ...rest } = data;
+  const fixed: Record<string, unknown> = { ...rest, splitSeed: splitSeed ?? seed };
+  return JSON.stringify(
+    Object.keys(fixed)
+      .sort()
+      .map((key) => [key, fixed[key]]),
+  );
+}
+
+/**
+ * A saved model's weights as the starting point of a new run (`--init-model`). Refused unless it
+ * has this run's shape and vocabulary and was trained on this run's split: a model trained with
+ * another split may have seen the presidents this run holds out.
+ */
+export function loadWarmStart(
+  file: string,
+  { spec, vocabularyFingerprint, data }: { spec: ModelSpec; vocabularyFingerprint: string; data: DataConfig },
+): Float32Array {
+  const saved = loadSavedModel(file);
+  if (saved.meta.vocabularyFingerprint !== vocabularyFingerprint) {
+    throw new Error(`--init-model ${file}: trained on vocabulary ${saved.meta.vocabularyFingerprint}, this run's is ${vocabularyFingerprint}`);
+  }
+  if (JSON.stringify(saved.spec) !== JSON.stringify(spec)) {
+    throw new Error(`--init-model ${file}: its model ${JSON.stringify(saved.spec)} is not this run's ${JSON.stringify(spec)}`);
+  }
+  const split = splitFlags(dataFlags(data));
+  if (splitFlags(saved.meta.data) !== split) {
+    throw new Error(`--init-model ${file}: trained on another split (${splitFlags(saved.meta.data)}), this run's is ${split}`);
+  }
+  return saved.weights;
 }
