@@ -36,6 +36,7 @@ describe('parseSimulationArgs', () => {
   it('holds out State of the Union speakers, and spam-assassin mails, by default', () => {
     expect(parseSimulationArgs([])).toMatchObject({ config: { corpus: 'sotu', unit: 'group' } });
     expect(parseSimulationArgs(['--corpus', 'spam-assassin'])).toMatchObject({ config: { unit: 'document' } });
+    expect(parseSimulationArgs(['--corpus', 'population'])).toMatchObject({ config: { unit: 'group' } });
     expect(parseSimulationArgs(['--unit', 'document'])).toMatchObject({ config: { unit: 'document' } });
   });
 

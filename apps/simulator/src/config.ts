@@ -7,12 +7,15 @@ Federated next-word training with virtual clients in one Node process, running e
 fl-core code the browser runs. Held-out clients (never trained on) measure the global model.
 
 Data
-  --corpus NAME          sotu | spam-assassin                          (default sotu)
+  --corpus NAME          sotu | spam-assassin | population: the privacy population, each
+                         address cut into 5-sentence passages (one client each) plus mail
+                         grouped by sender, ~17,000 clients (docs/privacy.md)  (default sotu)
   --partition SCHEME     natural | iid | dirichlet                     (default natural)
   --unit UNIT            group | document: one client per speaker (president), so held-out
                          clients are speakers the model never trained on, or one per document
-                         (address / mail)          (default: group for sotu, document for
-                                                   spam-assassin, whose 3 groups are mail kinds)
+                         (address / mail)          (default: group for sotu and population,
+                                                   document for spam-assassin, whose 3 groups
+                                                   are mail kinds)
   --alpha A              Dirichlet concentration, with --partition dirichlet  (default 0.5)
   --test-fraction F      share of clients held out for evaluation      (default 0.1)
   --clients N            training clients in the population            (default: all)
@@ -92,7 +95,7 @@ const positiveInt = z.coerce.number().int().positive();
 
 export const simulationConfigSchema = z
   .object({
-    corpus: z.enum(['sotu', 'spam-assassin']).default('sotu'),
+    corpus: z.enum(['sotu', 'spam-assassin', 'population']).default('sotu'),
     partition: z.enum(['natural', 'iid', 'dirichlet']).default('natural'),
     unit: z.enum(['document', 'group']).optional(),
     alpha: z.coerce.number().positive().max(1000).default(0.5),
@@ -222,7 +225,7 @@ export function parseSimulationArgs(argv: string[]): ParsedArgs {
     });
     throw new Error(`${problems.join('\n')}\nRun with --help for the list of flags.`);
   }
-  const config: SimulationConfig = { ...result.data, unit: result.data.unit ?? (result.data.corpus === 'sotu' ? 'group' : 'document') };
+  const config: SimulationConfig = { ...result.data, unit: result.data.unit ?? (result.data.corpus === 'spam-assassin' ? 'document' : 'group') };
   if (config.central && config.centralOnly) throw new Error('--central and --central-only exclude each other\nRun with --help for the list of flags.');
   if (config.sampledSoftmax !== undefined && config.model !== 'cifg')
     throw new Error(`--sampled-softmax needs the tied softmax of --model cifg, not ${config.model}\nRun with --help for the list of flags.`);

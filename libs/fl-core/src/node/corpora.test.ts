@@ -1,8 +1,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Document } from '../data/types';
-import { tokenize } from '../text/tokenize';
+import { splitSentences, tokenize } from '../text/tokenize';
 import { createVocabulary, UNK_ID } from '../text/vocabulary';
-import { extractBody, loadCorpus, loadSpamAssassin, loadStateOfTheUnion, type CorpusName, type SpamAssassinGroup } from './corpora';
+import {
+  extractBody,
+  loadCorpus,
+  loadPrivacyPopulation,
+  loadSpamAssassin,
+  loadStateOfTheUnion,
+  PASSAGE_SENTENCES,
+  senderAddress,
+  type CorpusName,
+  type SpamAssassinGroup,
+} from './corpora';
 
 describe('loadStateOfTheUnion', () => {
   const documents = loadStateOfTheUnion();
@@ -166,6 +176,31 @@ describe('extractBody', () => {
 describe('loadCorpus', () => {
   it('loads by name and rejects unknown names', () => {
     expect(loadCorpus('sotu')).toHaveLength(233);
-    expect(() => loadCorpus('enron' as CorpusName)).toThrow(/expected 'sotu' or 'spam-assassin', got 'enron'/);
+    expect(() => loadCorpus('enron' as CorpusName)).toThrow(/expected 'sotu', 'spam-assassin' or 'population', got 'enron'/);
+  });
+});
+
+describe('loadPrivacyPopulation', () => {
+  it('cuts each address into passages of 5 sentences and groups mail by sender', () => {
+    const documents = loadPrivacyPopulation();
+    const passages = documents.filter((d) => d.group.startsWith('sotu/'));
+    const mail = documents.filter((d) => d.group.startsWith('mail/'));
+    // Every sentence of every address lands in exactly one passage, in order.
+    const addresses = loadStateOfTheUnion();
+    const sentences = addresses.reduce((sum, { text }) => sum + splitSentences(text).length, 0);
+    expect(passages).toHaveLength(addresses.reduce((sum, { text }) => sum + Math.ceil(splitSentences(text).length / PASSAGE_SENTENCES), 0));
+    expect(passages.reduce((sum, { text }) => sum + splitSentences(text).length, 0)).toBeGreaterThanOrEqual(sentences * 0.99);
+    expect(new Set(passages.map((d) => d.group)).size).toBe(passages.length);
+    expect(mail).toHaveLength(3885 + 250 + 1874);
+    const senders = new Set(mail.map((d) => d.group));
+    expect(senders.size).toBeGreaterThan(2000);
+    expect(senders.size).toBeLessThan(mail.length);
+    expect(passages.length + senders.size).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('reads the sender from the From header', () => {
+    expect(senderAddress('From: "Jane Doe" <Jane@Example.org>\nSubject: hi\n\nbody')).toBe('jane@example.org');
+    expect(senderAddress('Subject: x\nFrom: bob@example.com (Bob)\n\nbody')).toBe('bob@example.com');
+    expect(senderAddress('Subject: no sender\n\nFrom: eve@example.com in the body')).toBeNull();
   });
 });

