@@ -15,6 +15,7 @@ import {
   type DeviceControls,
   type ExampleRecord,
   type IdentityRecord,
+  type ParticipationRecord,
   type Settings,
   type TextRecord,
 } from './storage/schema';
@@ -78,6 +79,8 @@ export interface RuntimeState {
   power: { charging: boolean | null; metered: boolean | null };
   eligibility: Eligibility;
   contributions: ContributionRecord[];
+  /** Rounds this device trained for, oldest first: what its own ε is computed from. */
+  participations: ParticipationRecord[];
   seed: { partition: string; status: 'loading' | 'loaded' | 'failed'; message: string | null } | null;
   storage: StorageSummary | null;
   participation: ParticipationState;
@@ -156,6 +159,7 @@ export class MurmurRuntime {
       power: { charging: null, metered: null },
       eligibility: { state: 'waiting', blocker: 'not-ready', reason: 'waiting: starting up' },
       contributions: [],
+      participations: [],
       seed: config.seed === null ? null : { partition: config.seed, status: 'loading', message: null },
       storage: null,
       participation: { connection: 'off', activity: null, detail: null, roundId: null },
@@ -200,6 +204,7 @@ export class MurmurRuntime {
         upload: { ...this.state.upload, ...usage, budgetBytes: controls.monthlyUploadBudgetBytes },
         texts: await store.listTexts(),
         contributions: await store.listContributions(),
+        participations: await store.listParticipations(),
       });
       await this.device.start();
       this.worker = new WorkerClient(this.config.createWorker());
@@ -486,6 +491,14 @@ export class MurmurRuntime {
     await this.refreshSummary();
   }
 
+  /** A round this device trained for, stored before its masked update goes out (the device's own ε). */
+  private async addParticipation(record: ParticipationRecord): Promise<void> {
+    const store = this.requireStore();
+    await store.putParticipation(record);
+    this.set({ participations: await store.listParticipations() });
+    await this.refreshSummary();
+  }
+
   private async refreshSummary(): Promise<void> {
     if (this.store && this.state.phase !== 'deleted') this.set({ storage: await this.store.summary() });
   }
@@ -706,6 +719,17 @@ export class MurmurRuntime {
         );
         this.recomputeEligibility();
         return;
+      case 'refused':
+        this.set({ training: null });
+        at(
+          'Skipped a round: the server asked for less privacy than this device accepts',
+          `round ${event.roundId}: refused by this device's plan policy: ${event.reasons.join('; ')}`,
+          { roundId: null },
+        );
+        return;
+      case 'participated':
+        await this.addParticipation(event.record);
+        return;
       case 'trained':
         this.set({ training: null });
         at(
@@ -758,6 +782,7 @@ export class MurmurRuntime {
       texts: [],
       examples: 0,
       contributions: [],
+      participations: [],
       calibration: null,
       model: null,
       storage: null,

@@ -21,7 +21,7 @@ export function epsilonStrength(epsilon: number): EpsilonStrength {
   return 'weak';
 }
 
-const STRENGTH_WORDS: Record<EpsilonStrength, string> = {
+export const STRENGTH_WORDS: Record<EpsilonStrength, string> = {
   strong: 'a strong guarantee',
   moderate: 'a moderate guarantee',
   weak: 'practically no guarantee: at this size the bound allows your taking part to change outcomes by a huge factor',
@@ -39,7 +39,7 @@ export interface PrivacyInPlainWordsProps {
   audience: 'person' | 'operator';
 }
 
-const formatEpsilon = (epsilon: number) => (epsilon < 10 ? epsilon.toFixed(2) : Math.round(epsilon).toLocaleString());
+export const formatEpsilon = (epsilon: number) => (epsilon < 10 ? epsilon.toFixed(2) : Math.round(epsilon).toLocaleString());
 
 export function PrivacyInPlainWords({ epsilon, delta, epsilonBudget, mode, audience }: PrivacyInPlainWordsProps) {
   const you = audience === 'person' ? 'you' : 'a participant';
@@ -86,6 +86,7 @@ export function PrivacyInPlainWords({ epsilon, delta, epsilonBudget, mode, audie
         <li>
           The Murmur server knows which devices took part in a round. Against the server the protection is weaker than the ε shown, because that number counts
           on the server picking devices at random without anyone knowing who was picked.
+          {audience === 'person' && ' Your own ε, worked out on this device, is the one that holds against the server.'}
         </li>
         <li>
           Devices join only while idle (and, where the browser can tell, charging and on Wi-Fi), so who takes part is not purely random: the ε shown is what the

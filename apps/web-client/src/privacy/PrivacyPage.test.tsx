@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { contributionRecordSchema, type ContributionRecord } from '../storage/schema';
+import { contributionRecordSchema, participationRecordSchema, type ContributionRecord, type ParticipationRecord } from '../storage/schema';
 import { FakeRuntime } from '../ui/fake-runtime';
 import { RuntimeContext } from '../ui/use-runtime';
 import { PrivacyPage } from './PrivacyPage';
@@ -9,7 +9,7 @@ import { epsilonStrength, PrivacyInPlainWords } from './PrivacyInPlainWords';
 
 afterEach(cleanup);
 
-const summary = { texts: 1, demoTexts: 0, characters: 1, examples: 60, models: [], contributions: 1, calibrations: 1, identity: null };
+const summary = { texts: 1, demoTexts: 0, characters: 1, examples: 60, models: [], contributions: 1, participations: 1, calibrations: 1, identity: null };
 
 function contribution(at: number, epsilon: number | null): ContributionRecord {
   // Parsed, so the test cannot pass on a record the worker could never have logged.
@@ -29,6 +29,20 @@ function contribution(at: number, epsilon: number | null): ContributionRecord {
   });
 }
 
+function participation(roundId: string, change: Partial<ParticipationRecord> = {}): ParticipationRecord {
+  return participationRecordSchema.parse({
+    roundId,
+    round: 1,
+    at: 1,
+    mode: 'distributed',
+    noiseMultiplier: 1,
+    clipIndicatorNoiseStdDev: null,
+    minSurvivors: 3,
+    threshold: 3,
+    ...change,
+  });
+}
+
 function renderPage(runtime: FakeRuntime) {
   render(
     <RuntimeContext.Provider value={runtime.asRuntime()}>
@@ -38,12 +52,13 @@ function renderPage(runtime: FakeRuntime) {
 }
 
 describe('the privacy page', () => {
-  it('counts one note as "1 note", not "1 notes"', () => {
+  it('counts one note as "1 note", not "1 notes", and lists the rounds kept for the own ε', () => {
     renderPage(new FakeRuntime({ storage: summary }));
     const list = screen.getByTestId('storage-summary');
     expect(list.textContent).toContain('1 note (1 character)');
     expect(list.textContent).toContain('1 contribution log entry');
-    expect(list.textContent).not.toMatch(/1 notes|1 characters|1 contribution log entries/);
+    expect(list.textContent).toContain('1 round recorded for your own ε');
+    expect(list.textContent).not.toMatch(/1 notes|1 characters|1 contribution log entries|1 rounds/);
   });
 
   it("lists the data and battery choices and the month's upload count among what is stored", () => {
@@ -77,6 +92,53 @@ describe('the privacy page', () => {
     expect(current).toMatch(/one figure for everyone taking part/);
     expect(current).toMatch(/not calculated for this device/);
     for (const cell of within(screen.getByTestId('contribution-log')).getAllByRole('cell')) expect(cell.getAttribute('data-label')).toBeTruthy();
+  });
+
+  it("shows the person's own ε next to everyone's, each with the assumption it rests on", () => {
+    const rounds = ['r1', 'r2', 'r3', 'r4'].map((id) => participation(id));
+    const runtime = new FakeRuntime({ participations: rounds, contributions: [contribution(4, 0.8)], storage: summary });
+    renderPage(runtime);
+    // Four rounds of σ = 1 at t = k_min = 3: 27.8158 (fl-core device-epsilon.test.ts, from mpmath), shown as 28.
+    const own = screen.getByTestId('own-epsilon').textContent ?? '';
+    expect(own).toMatch(/^Your own guarantee: ε = 28 after 4 rounds you took part in \(δ = 1e-6\)/);
+    expect(own).toContain('holds even if the Murmur server is dishonest');
+    expect(own).toContain('assuming the other devices in each round are genuine');
+    expect(own).toContain('including rounds that ended without a result');
+    const population = screen.getByTestId('population-epsilon').textContent ?? '';
+    expect(population).toMatch(/^Across everyone: ε = 0\.80 \(δ = 1e-5\)/);
+    expect(population).toContain('assumes the server picks devices at random');
+    expect(population).toContain('not from the server, which knows who took part');
+    expect(within(screen.getByTestId('contribution-log')).getByRole('columnheader', { name: 'ε for everyone' })).toBeTruthy();
+  });
+
+  it('says plainly when there is no own ε to show yet, or no guarantee at all', () => {
+    renderPage(new FakeRuntime());
+    expect(screen.getByTestId('own-epsilon').textContent).toBe('Your own guarantee: ε = 0, as this device has not trained for any round yet.');
+    expect(screen.getByTestId('population-epsilon').textContent).toMatch(/^Across everyone: not reported yet/);
+    cleanup();
+    renderPage(new FakeRuntime({ participations: [participation('r1'), participation('r2', { mode: 'off', noiseMultiplier: 0 })] }));
+    expect(screen.getByTestId('own-epsilon').textContent).toMatch(/^Your own guarantee: none\. In 1 of the 2 rounds you took part in/);
+  });
+
+  it('names the rounds logged before the device kept its own count instead of silently leaving them out', () => {
+    // r5 was recorded; r3 was logged as contributed before participations were kept; r2 never trained.
+    const contributions = [contribution(5, 1), contribution(3, 1), { ...contribution(2, null), status: 'aborted' as const }];
+    renderPage(new FakeRuntime({ participations: [participation('r5')], contributions }));
+    expect(screen.getByTestId('own-epsilon').textContent).toMatch(
+      /after 1 round you took part in .* 1 round logged before this device kept its own count is not included\.$/,
+    );
+  });
+
+  it('logs a refused round with its reasons in words', () => {
+    const refused = contributionRecordSchema.parse({
+      ...contribution(6, null),
+      status: 'refused',
+      reason: 'the server asked to train without any privacy noise (privacy mode off), which this device does not accept',
+    });
+    renderPage(new FakeRuntime({ contributions: [refused] }));
+    expect(screen.getByTestId('contribution-row').textContent).toContain(
+      'refused: the server asked to train without any privacy noise (privacy mode off), which this device does not accept',
+    );
   });
 
   it('says there is no ε yet before any round reported one', () => {

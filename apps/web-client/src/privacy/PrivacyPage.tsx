@@ -1,8 +1,10 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { formatMegabytes } from '../scheduler/upload-budget';
 import { countOf, eligibilityInWords } from '../ui/status-text';
 import { useRuntime } from '../ui/use-runtime';
 import { PrivacyInPlainWords } from './PrivacyInPlainWords';
+import { OwnAndPopulationEpsilon, ownEpsilonOf } from './OwnAndPopulationEpsilon';
+import { PLAN_POLICY } from './plan-policy';
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
 const when = (ms: number) => new Date(ms).toLocaleString();
@@ -14,6 +16,10 @@ export function PrivacyPage() {
   const storage = state.storage;
   // The newest round that reported ε (the log is newest first).
   const latestPrivacy = state.contributions.find((c) => c.epsilon !== null && c.delta !== null);
+  const { epsilon = null, delta = null } = latestPrivacy ?? {};
+  const population = epsilon !== null && delta !== null ? { epsilon, delta } : null;
+  // The page re-renders on every runtime change; the RDP sum changes only with the records.
+  const own = useMemo(() => ownEpsilonOf(state.participations, state.contributions, PLAN_POLICY), [state.participations, state.contributions]);
 
   const exportData = async () => {
     const bundle = await runtime.exportData();
@@ -40,8 +46,8 @@ export function PrivacyPage() {
       <section aria-label="Privacy" data-testid="deleted">
         <h2>Everything is deleted</h2>
         <p>
-          Your notes, the examples derived from them, the cached model, your settings and the contribution log are gone from this browser. Reload to start
-          afresh.
+          Your notes, the examples derived from them, the cached model, your settings, the contribution log and the rounds counted for your own ε are gone from
+          this browser. Reload to start afresh.
         </p>
         <button type="button" onClick={() => window.location.reload()}>
           Reload
@@ -69,7 +75,8 @@ export function PrivacyPage() {
       <p data-testid="eligibility-detail" data-state={state.eligibility.state}>
         {eligibilityInWords(state.eligibility)}
       </p>
-      <PrivacyInPlainWords epsilon={latestPrivacy?.epsilon ?? null} delta={latestPrivacy?.delta ?? null} audience="person" />
+      <OwnAndPopulationEpsilon own={own} population={population} />
+      <PrivacyInPlainWords epsilon={epsilon} delta={delta} audience="person" />
       <h3>What is stored here</h3>
       {storage ? (
         <ul data-testid="storage-summary">
@@ -79,6 +86,9 @@ export function PrivacyPage() {
           <li>{storage.examples.toLocaleString()} training examples derived from them</li>
           <li>{storage.models.length === 0 ? 'no cached model' : storage.models.map((m) => `global model v${m.version} (${kb(m.bytes)})`).join(', ')}</li>
           <li>{countOf(storage.contributions, 'contribution log entry', 'contribution log entries')}</li>
+          <li data-testid="storage-participations">
+            {countOf(storage.participations, 'round')} recorded for your own ε (how much noise each round promised, nothing you wrote)
+          </li>
           <li>
             {storage.calibrations} backend calibration{storage.calibrations === 1 ? '' : 's'}, and your consent setting
           </li>
@@ -121,7 +131,7 @@ export function PrivacyPage() {
               <th>round</th>
               <th>status</th>
               <th>sent</th>
-              <th>ε</th>
+              <th>ε for everyone</th>
               <th>backend</th>
               <th>duration</th>
             </tr>
@@ -136,7 +146,7 @@ export function PrivacyPage() {
                   {c.reason ? `: ${c.reason}` : ''}
                 </td>
                 <td data-label="sent">{kb(c.bytesSent)}</td>
-                <td data-label="ε">{c.epsilon === null ? '—' : c.epsilon.toFixed(2)}</td>
+                <td data-label="ε for everyone">{c.epsilon === null ? '—' : c.epsilon.toFixed(2)}</td>
                 <td data-label="backend" data-testid="contribution-backend">
                   {c.backend}
                 </td>
@@ -147,7 +157,10 @@ export function PrivacyPage() {
         </table>
       )}
       {state.contributions.some((c) => c.epsilon !== null) && (
-        <p className="hint">ε in the log is the server’s figure for everyone taking part after that round, not this device’s own (see above).</p>
+        <p className="hint">
+          ε in the log is the server’s figure for everyone taking part after that round, which assumes the server samples honestly; your own guarantee, which
+          holds against the server, is above.
+        </p>
       )}
       <h3>Export or delete</h3>
       <button type="button" data-testid="export" onClick={() => void exportData()}>

@@ -2,7 +2,15 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_VERSION, LocalStore, MODELS_KEPT, type InvalidRecord } from './db';
-import { DEFAULT_DEVICE_CONTROLS, MEGABYTE, type ContributionRecord, type IdentityRecord, type ModelRecord, type TextRecord } from './schema';
+import {
+  DEFAULT_DEVICE_CONTROLS,
+  MEGABYTE,
+  type ContributionRecord,
+  type IdentityRecord,
+  type ModelRecord,
+  type ParticipationRecord,
+  type TextRecord,
+} from './schema';
 import {
   CIFG_SPEC,
   decodeModelPayload,
@@ -42,6 +50,17 @@ const contribution = (at: number, round: string): ContributionRecord => ({
   backend: 'wasm',
   durationMs: 4_200,
   numExamples: 256,
+});
+
+const participation = (roundId: string, at: number): ParticipationRecord => ({
+  roundId,
+  round: at,
+  at,
+  mode: 'distributed',
+  noiseMultiplier: 1,
+  clipIndicatorNoiseStdDev: null,
+  minSurvivors: 3,
+  threshold: 3,
 });
 
 function model(version: number, spec: ModelSpec = TINY_SPEC): ModelRecord {
@@ -186,7 +205,17 @@ describe('LocalStore', () => {
     expect(await current.getCalibration('k')).toMatchObject({ backend: 'wasm' });
     const raw = await openDB(name);
     expect(raw.version).toBe(DB_VERSION);
-    expect([...raw.objectStoreNames].sort()).toEqual(['calibrations', 'contributions', 'examples', 'identity', 'models', 'settings', 'texts', 'uploads']);
+    expect([...raw.objectStoreNames].sort()).toEqual([
+      'calibrations',
+      'contributions',
+      'examples',
+      'identity',
+      'models',
+      'participations',
+      'settings',
+      'texts',
+      'uploads',
+    ]);
     raw.close();
   });
 
@@ -210,6 +239,38 @@ describe('LocalStore', () => {
     expect(await raw.get('settings', 'app')).toEqual({ consent: true, consentChangedAt: 7 });
     expect([...raw.objectStoreNames]).toContain('identity');
     raw.close();
+  });
+
+  it('migrates a version-5 database: keeps the contribution log and adds an empty participations store', async () => {
+    const name = uniqueName();
+    const v5 = await open(name, { version: 5 });
+    await v5.addContribution(contribution(1, 'before-v6'));
+    v5.close();
+
+    const current = await open(name);
+    stores.push(current);
+    expect((await current.listContributions()).map((c) => c.roundId)).toEqual(['before-v6']);
+    expect(await current.listParticipations()).toEqual([]);
+    await current.putParticipation(participation('r9', 9));
+    expect(await current.listParticipations()).toEqual([participation('r9', 9)]);
+    expect(await current.summary()).toMatchObject({ contributions: 1, participations: 1 });
+  });
+
+  it('records a round once however often it is put, lists rounds oldest first, and refuses or skips bad records', async () => {
+    const name = uniqueName();
+    const issues: InvalidRecord[] = [];
+    const store = await open(name, { onInvalid: (issue) => issues.push(issue) });
+    stores.push(store);
+    await store.putParticipation(participation('late', 20));
+    await store.putParticipation(participation('early', 10));
+    await store.putParticipation(participation('early', 10));
+    expect((await store.listParticipations()).map((p) => p.roundId)).toEqual(['early', 'late']);
+    await expect(store.putParticipation({ ...participation('bad', 1), mode: 'loud' as never })).rejects.toThrow();
+    const raw = await openDB(name);
+    await raw.put('participations', { ...participation('forged', 5), noiseMultiplier: -1 });
+    raw.close();
+    expect((await store.listParticipations()).map((p) => p.roundId)).toEqual(['early', 'late']);
+    expect(issues.map((i) => `${i.store}:${String(i.key)}`)).toEqual(['participations:forged']);
   });
 
   it('keeps the identity key as a non-extractable CryptoKey across a reopen, and refuses an extractable one', async () => {
@@ -274,6 +335,7 @@ describe('LocalStore', () => {
     await store.addContribution(contribution(1, 'r1'));
     await store.putModel(model(2));
     await store.addUpload('2026-12', 700_000, 3);
+    await store.putParticipation(participation('r1', 1));
     const bundle = await store.exportAll();
     const roundTrip = JSON.parse(JSON.stringify(bundle)) as typeof bundle;
     expect(roundTrip.format).toBe('murmur-export/1');
@@ -282,6 +344,7 @@ describe('LocalStore', () => {
     expect(roundTrip.models[0]).toMatchObject({ version: 2 });
     expect(roundTrip.controls).toEqual(DEFAULT_DEVICE_CONTROLS);
     expect(roundTrip.uploads).toEqual([{ month: '2026-12', bytes: 700_000, updatedAt: 3 }]);
+    expect(roundTrip.participations).toEqual([participation('r1', 1)]);
   });
 
   it('deleteEverything deletes the database itself', async () => {

@@ -9,6 +9,7 @@ import {
   exampleRecordSchema,
   identityRecordSchema,
   modelRecordSchema,
+  participationRecordSchema,
   settingsSchema,
   textRecordSchema,
   uploadMonthSchema,
@@ -18,13 +19,14 @@ import {
   type ExampleRecord,
   type IdentityRecord,
   type ModelRecord,
+  type ParticipationRecord,
   type Settings,
   type TextRecord,
   type UploadMonth,
 } from './schema';
 
 export const DB_NAME = 'murmur';
-export const DB_VERSION = 5;
+export const DB_VERSION = 6;
 /** Global model versions kept for offline use: the newest and the one before it. */
 export const MODELS_KEPT = 2;
 const SETTINGS_KEY = 'app';
@@ -42,6 +44,7 @@ interface MurmurDB extends DBSchema {
   calibrations: { key: string; value: CalibrationRecord };
   uploads: { key: string; value: UploadMonth };
   identity: { key: string; value: IdentityRecord };
+  participations: { key: string; value: ParticipationRecord };
 }
 
 type UpgradeTransaction = IDBPTransaction<MurmurDB, StoreNames<MurmurDB>[], 'versionchange'>;
@@ -82,6 +85,11 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<MurmurDB>, tx: UpgradeTrans
       return settings.put(rest as Settings, SETTINGS_KEY);
     });
   },
+  // 6: the rounds this device trained for, with their noise (the device's own ε). Rounds logged
+  // before it have no record; the privacy page counts them from the contribution log and says so.
+  (db) => {
+    db.createObjectStore('participations', { keyPath: 'roundId' });
+  },
 ];
 
 export interface InvalidRecord {
@@ -113,6 +121,8 @@ export interface StorageSummary {
   examples: number;
   models: { version: number; bytes: number }[];
   contributions: number;
+  /** Rounds recorded for the device's own ε. */
+  participations: number;
   calibrations: number;
   /** This device's enrollment, if any (the key itself cannot be read, so there is nothing more to show). */
   identity: { clientId: string; issuer: string; expiresAtMs: number } | null;
@@ -128,6 +138,7 @@ export interface ExportBundle {
   examples: { textId: string; count: number; contextLength: number }[];
   models: { version: number; hash: string; bytes: number; fetchedAt: number }[];
   contributions: ContributionRecord[];
+  participations: ParticipationRecord[];
   calibrations: CalibrationRecord[];
   uploads: UploadMonth[];
 }
@@ -297,6 +308,19 @@ export class LocalStore {
     return this.parseAll(contributionRecordSchema, 'contributions', values, 'id').reverse();
   }
 
+  // Participations (the device's own ε) ------------------------------------------------------
+
+  /** Records a round this device trained for; the same round again (a re-sent plan) replaces it. */
+  async putParticipation(record: ParticipationRecord): Promise<void> {
+    await this.db.put('participations', participationRecordSchema.parse(record));
+  }
+
+  /** Oldest first. */
+  async listParticipations(): Promise<ParticipationRecord[]> {
+    const records = this.parseAll(participationRecordSchema, 'participations', await this.db.getAll('participations'), 'roundId');
+    return records.sort((a, b) => a.at - b.at);
+  }
+
   // Calibrations ------------------------------------------------------------------------------
 
   async getCalibration(key: string): Promise<CalibrationRecord | null> {
@@ -311,11 +335,12 @@ export class LocalStore {
   // Privacy page ------------------------------------------------------------------------------
 
   async summary(): Promise<StorageSummary> {
-    const [texts, examples, models, contributions, calibrations, identity] = await Promise.all([
+    const [texts, examples, models, contributions, participations, calibrations, identity] = await Promise.all([
       this.listTexts(),
       this.listExamples(),
       this.listModels(),
       this.db.count('contributions'),
+      this.db.count('participations'),
       this.db.count('calibrations'),
       this.getIdentity(),
     ]);
@@ -326,19 +351,21 @@ export class LocalStore {
       examples: examples.reduce((sum, e) => sum + e.count, 0),
       models: models.map((m) => ({ version: m.version, bytes: m.payload.byteLength })),
       contributions,
+      participations,
       calibrations,
       identity: identity && { clientId: identity.clientId, issuer: identity.issuer.name, expiresAtMs: identity.expiresAtMs },
     };
   }
 
   async exportAll(): Promise<ExportBundle> {
-    const [settings, controls, texts, examples, models, contributions, calibrations, uploads] = await Promise.all([
+    const [settings, controls, texts, examples, models, contributions, participations, calibrations, uploads] = await Promise.all([
       this.getSettings(),
       this.getControls(),
       this.listTexts(),
       this.listExamples(),
       this.listModels(),
       this.listContributions(),
+      this.listParticipations(),
       this.db.getAll('calibrations'),
       this.listUploads(),
     ]);
@@ -356,6 +383,7 @@ export class LocalStore {
         fetchedAt: m.fetchedAt,
       })),
       contributions,
+      participations,
       calibrations: this.parseAll(calibrationRecordSchema, 'calibrations', calibrations, 'key'),
       uploads,
     };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { modelSpecSchema } from '@murmur/fl-core';
+import { modelSpecSchema, PRIVACY_MODES } from '@murmur/fl-core';
 
 /**
  * Shapes of everything the web client keeps in IndexedDB, and the validation helpers the worker
@@ -168,12 +168,16 @@ export const contributionRecordSchema = z
     at: z.number().nonnegative(),
     roundId: z.string().min(1).max(200),
     modelVersion: z.number().int().nonnegative(),
-    status: z.enum(['contributed', 'aborted', 'failed']),
+    /** refused: the plan fell below this device's privacy minimums, so it did not train. */
+    status: z.enum(['contributed', 'aborted', 'failed', 'refused']),
     /** Why a round did not complete, in words. */
     reason: z.string().max(2000).nullable(),
     bytesSent: z.number().int().nonnegative(),
     bytesReceived: z.number().int().nonnegative(),
-    /** ε reported for the round at the aggregator's δ; null when the round ran without DP. */
+    /**
+     * The aggregator's population ε after the round, at its δ (amplified by sampling: it does not
+     * hold against the aggregator itself); null when none was reported.
+     */
     epsilon: z.number().nonnegative().nullable(),
     delta: z.number().min(0).max(1).nullable(),
     backend: z.string().min(1).max(40),
@@ -182,6 +186,25 @@ export const contributionRecordSchema = z
   })
   .strict();
 export type ContributionRecord = z.infer<typeof contributionRecordSchema>;
+
+/**
+ * One round this device trained for (store `participations`, keyed by round id), recorded once its
+ * update is ready and before any of it is sent: what the plan said about noise, which is all the
+ * device's own ε needs (fl-core deviceEpsilon). Never deleted by the app except with everything.
+ */
+export const participationRecordSchema = z
+  .object({
+    roundId: z.string().min(1).max(200),
+    round: z.number().int().positive(),
+    at: z.number().nonnegative(),
+    mode: z.enum(PRIVACY_MODES),
+    noiseMultiplier: z.number().nonnegative().max(1e6),
+    clipIndicatorNoiseStdDev: z.number().nonnegative().max(1e9).nullable(),
+    minSurvivors: z.number().int().positive(),
+    threshold: z.number().int().positive(),
+  })
+  .strict();
+export type ParticipationRecord = z.infer<typeof participationRecordSchema>;
 
 export const backendMeasurementSchema = z
   .object({

@@ -83,6 +83,7 @@ function baseState(): RuntimeState {
     power: { charging: null, metered: null },
     eligibility: { state: 'off', reason: 'off: you have not agreed to help train' },
     contributions: [],
+    participations: [],
     seed: null,
     storage: null,
     participation: { connection: 'off', activity: null, detail: null, roundId: null },

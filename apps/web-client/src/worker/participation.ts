@@ -19,6 +19,7 @@ import {
 } from '@murmur/fl-core';
 import type * as tf from '@tensorflow/tfjs';
 import { planUploadBoundBytes } from '../scheduler/upload-budget';
+import { PLAN_POLICY } from '../privacy/plan-policy';
 import type { ParticipationEvent, UploadAllowance } from './protocol';
 
 /** What the session needs from the engine that owns tfjs. */
@@ -168,6 +169,7 @@ export class ParticipationSession {
         onEvent: (event) => this.onEvent(event),
         identity: { certificate: identity.certificate, privateKey: identity.privateKey },
         enrollmentIssuer: identity.issuer,
+        planPolicy: PLAN_POLICY,
         recheckMs: 2_000,
       },
     );
@@ -251,6 +253,22 @@ export class ParticipationSession {
     const result = await prepareContribution({ plan, model: this.host.trainerFor(plan), globalWeights: weights, examples, signal, onBatch });
     if (!result.ok) return result;
     if (this.current?.roundId === plan.roundId) this.current.numExamples = result.value.report.numExamples;
+    // Counted for the device's own ε from here on, whatever becomes of the round: the update is
+    // ready and its masked form may leave next.
+    const { privacy, secagg } = plan;
+    this.report({
+      kind: 'participated',
+      record: {
+        roundId: plan.roundId,
+        round: plan.round,
+        at: Date.now(),
+        mode: privacy.mode,
+        noiseMultiplier: privacy.noiseMultiplier,
+        clipIndicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev ?? null,
+        minSurvivors: privacy.minSurvivors,
+        threshold: secagg.threshold,
+      },
+    });
     this.report({
       kind: 'trained',
       roundId: plan.roundId,
@@ -282,6 +300,17 @@ export class ParticipationSession {
         };
         this.report({ kind: 'selected', roundId: event.plan.roundId, round: event.plan.round, uploadBytes: planUploadBoundBytes(event.plan) });
         return;
+      case 'refused': {
+        const ledger = this.current;
+        const reasons = event.reasons.map((r) => r.message);
+        this.report({ kind: 'refused', roundId: event.plan.roundId, reasons });
+        // Logged now, not at the round's end: nothing more happens here for this round.
+        if (ledger && ledger.roundId === event.plan.roundId) {
+          this.current = null;
+          void this.logRound(ledger, 'refused', reasons.join('; '));
+        }
+        return;
+      }
       case 'contributed':
         if (this.current?.roundId === event.roundId) this.current.contributed = true;
         this.report({ kind: 'phase', roundId: event.roundId, stage: 'advertised keys' });
@@ -314,22 +343,26 @@ export class ParticipationSession {
     }
   }
 
-  /** ε comes from the aggregator's round record (the ledger is the aggregator's to keep). */
-  private async logRound(ledger: RoundLedger, status: 'contributed' | 'aborted', reason: string | null): Promise<void> {
-    let epsilon: number | null = null;
-    let delta: number | null = null;
+  /**
+   * The aggregator's population ε after the round, from its round record (the ledger is the
+   * aggregator's to keep); null when it cannot be had. The device's own ε is the page's.
+   */
+  private async populationPrivacy(round: number): Promise<{ epsilon: number | null; delta: number | null }> {
     try {
-      const response = await fetch(new URL(`/api/rounds/${ledger.round}`, this.origin));
+      const response = await fetch(new URL(`/api/rounds/${round}`, this.origin));
       if (response.ok) {
         const parsed = roundReportSchema.safeParse(await response.json());
-        if (parsed.success) {
-          epsilon = parsed.data.privacy.epsilon;
-          delta = parsed.data.privacy.delta;
-        }
+        if (parsed.success) return { epsilon: parsed.data.privacy.epsilon, delta: parsed.data.privacy.delta };
       }
     } catch {
       // The log entry is still worth keeping without ε; it says so with a dash.
     }
+    return { epsilon: null, delta: null };
+  }
+
+  /** A refused round is logged before it ends, with no ε: there is none to fetch yet. */
+  private async logRound(ledger: RoundLedger, status: 'contributed' | 'aborted' | 'refused', reason: string | null): Promise<void> {
+    const { epsilon, delta } = status === 'refused' ? { epsilon: null, delta: null } : await this.populationPrivacy(ledger.round);
     this.report({
       kind: 'contribution',
       record: {

@@ -8,6 +8,7 @@ import {
   issuerRecordSchema,
   MAX_MODEL_BYTES,
   MAX_TEXT_CHARS,
+  participationRecordSchema,
   signingKeySchema,
   uint8ArraySchema,
 } from '../storage/schema';
@@ -163,6 +164,10 @@ export const participationEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('uploaded'), bytes: z.number().int().nonnegative(), totalBytes: z.number().int().nonnegative() }).strict(),
   /** Left a round because its upload would go over this month's budget. */
   z.object({ kind: z.literal('declined'), roundId, uploadBytes: z.number().int().nonnegative(), remainingBytes: z.number().int().nonnegative() }).strict(),
+  /** Left a round whose plan fell below this device's privacy minimums; `reasons` in words. */
+  z.object({ kind: z.literal('refused'), roundId, reasons: z.array(z.string().max(500)).min(1).max(10) }).strict(),
+  /** Trained for a round: its noise, for the device's own ε, reported before any of the update is sent. */
+  z.object({ kind: z.literal('participated'), record: participationRecordSchema }).strict(),
   z
     .object({ kind: z.literal('trained'), roundId, numExamples: z.number().int().nonnegative(), seconds: z.number().nonnegative(), wasClipped: z.boolean() })
     .strict(),

@@ -3,8 +3,10 @@ import { protocolError } from '../protocol/errors';
 import { packSecAgg, parseServerEvent, secAggEventLimits, type ClientEventName, type ClientEventPayload, type ServerEventName } from '../protocol/events';
 import { PROTOCOL_VERSION, type Eligibility, type Handshake, type RoundEnd, type RoundPlan } from '../protocol/schemas';
 import { signHandshakeProof } from '../identity/proof';
+import { createPeerCertificateCache } from '../secagg/certificates';
 import type { PackedMessage } from '../protocol/frame';
 import { participantStep, startParticipant, type ParticipantState, type ParticipantStepOptions } from './participant';
+import { checkPlanAgainstPolicy, type PlanPolicy, type PlanRefusal } from './plan-policy';
 
 /**
  * The part of a Socket.IO client socket the participant uses. Listeners receive `unknown`: every
@@ -58,6 +60,8 @@ export type ParticipantEvent =
   | { type: 'welcome'; modelVersion: number }
   | { type: 'checkedIn'; status: 'waiting' | 'ineligible' | 'paused' }
   | { type: 'selected'; plan: RoundPlan }
+  /** The plan fell below the device's policy: nothing is trained or sent, the round goes on without it. */
+  | { type: 'refused'; plan: RoundPlan; reasons: PlanRefusal[] }
   | { type: 'contributed'; roundId: string }
   | { type: 'phase'; roundId: string; stage: string }
   | { type: 'roundEnd'; result: RoundEnd }
@@ -72,6 +76,12 @@ export interface ParticipantConnectionOptions extends ParticipantStepOptions {
    */
   contribute: (plan: RoundPlan, signal: AbortSignal) => Promise<ProtocolResult<Uint32Array>>;
   onEvent?: (event: ParticipantEvent) => void;
+  /**
+   * The device's pinned minimums (checkPlanAgainstPolicy), applied to every plan before
+   * `contribute` runs. Absent: plans are applied as sent, which only the aggregator's own
+   * simulated clients may do; every device build passes one.
+   */
+  planPolicy?: PlanPolicy;
   /** Retry interval when eligibility() is null. @default 5000 */
   recheckMs?: number;
 }
@@ -98,6 +108,10 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
     ...(options.identity ? { identity: options.identity } : {}),
     ...(options.enrollmentIssuer ? { enrollmentIssuer: options.enrollmentIssuer } : {}),
   };
+  // One cache for the life of this connection (reconnects included): after a round, the server
+  // names the peer certificates this client verified instead of sending them again.
+  const certificateCache = options.certificateCache ?? (options.identity ? createPeerCertificateCache(options.randomBytes) : undefined);
+  if (certificateCache) stepOptions.certificateCache = certificateCache;
   /**
    * `answered`: the server message types this client has answered, and its last answer. A message
    * it already answered arrives again when the server re-sends after a reconnect, because the
@@ -174,6 +188,13 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
     };
     current = round;
     emitEvent({ type: 'selected', plan });
+    // A refused round stays current, unanswered, until it ends: the aggregator counts a dropout,
+    // and a plan re-sent after a reconnect is not checked (or refused) twice.
+    const verdict = options.planPolicy ? checkPlanAgainstPolicy(plan, options.planPolicy) : { ok: true as const };
+    if (!verdict.ok) {
+      emitEvent({ type: 'refused', plan, reasons: verdict.reasons });
+      return;
+    }
     serially(async () => {
       const contribution = await options.contribute(plan, round.abort.signal);
       if (current !== round) return;

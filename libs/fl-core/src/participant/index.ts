@@ -17,3 +17,12 @@ export {
   type ParticipantConnectionOptions,
   type ParticipantConnection,
 } from './connect';
+export {
+  checkPlanAgainstPolicy,
+  DEFAULT_PLAN_POLICY,
+  planPolicySchema,
+  type PlanCheck,
+  type PlanPolicy,
+  type PlanRefusal,
+  type PlanRefusalCode,
+} from './plan-policy';

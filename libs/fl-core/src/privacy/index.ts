@@ -54,6 +54,15 @@ export {
   type RdpEpsilonOptions,
   type RdpToEpsilonOptions,
 } from './rdp';
+export {
+  DEVICE_EPSILON_DELTA,
+  deviceEpsilon,
+  deviceRoundNoiseMultiplier,
+  planNoiseMultiplier,
+  type DeviceEpsilon,
+  type DeviceEpsilonOptions,
+  type DeviceParticipation,
+} from './device-epsilon';
 export { PrivacyLedger, type PrivacyLedgerEntry, type PrivacyLedgerJson, type PrivacyLedgerOptions } from './ledger';
 export {
   addDiscreteGaussianNoiseMod,
