@@ -35,7 +35,7 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   virtualClients,
 }) => {
   await virtualClients(3);
-  await page.goto(`${aggregator.url}/#/dashboard`);
+  await page.goto(`${aggregator.url}/dashboard`);
   await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
   // Rounds arrive over the /dashboard stream: the table grows without a reload.
   await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(3);
@@ -123,7 +123,7 @@ for (const [size, viewport] of VIEWPORTS) {
 
     test(`alerts in words, each round's funnel, and a time range kept in the URL (${size})`, async ({ page, aggregator, virtualClients }) => {
       await virtualClients(3);
-      await page.goto(`${aggregator.url}/#/dashboard`);
+      await page.goto(`${aggregator.url}/dashboard`);
       await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
       // The operator's page shows the aggregator's figures, not this browser's own device status.
       await expect(page.getByRole('contentinfo', { name: 'Status' })).toHaveCount(0);

@@ -92,7 +92,7 @@ for (const width of WIDTHS) {
       await expectEveryControlClickable(page, 'settings');
 
       // The operator's dashboard once rounds were committed and the gate decided on a candidate.
-      await page.goto(`${aggregator.url}/#/dashboard`);
+      await page.goto(`${aggregator.url}/dashboard`);
       await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
       const release = page.getByRole('region', { name: 'Release' });
       await expect(release.getByTestId('dash-gate-decision')).toBeVisible({ timeout: 60_000 });

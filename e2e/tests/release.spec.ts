@@ -40,7 +40,7 @@ for (const [size, viewport] of VIEWPORTS) {
       const person = await browser.newContext({ viewport });
       const personPage = await person.newPage();
       await personPage.goto(`${aggregator.url}/?${QA_QUERY}`);
-      await page.goto(`${aggregator.url}/?${QA_QUERY}#/dashboard`);
+      await page.goto(`${aggregator.url}/dashboard`);
       const panel = page.getByRole('region', { name: 'Release' });
       // A candidate is released once the next round has evaluated it.
       await expect(panel.getByTestId('dash-released-version')).not.toHaveText('v0', { timeout: 120_000 });

@@ -1,18 +1,27 @@
-import { lazy, Suspense, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Composer } from './composer/Composer';
 import { PrivacyPage } from './privacy/PrivacyPage';
 import { DeviceControlsPanel } from './settings/DeviceControls';
 import { statusHeadline } from './ui/status-text';
 import { useRuntime } from './ui/use-runtime';
 
-// Recharts is only needed on the dashboard: its chunk loads on demand.
-const DashboardPage = lazy(() => import('./dashboard').then((m) => ({ default: m.DashboardPage })));
+/** The operator's round dashboard: a page of its own (dashboard.html), outside this app and its service worker. */
+export const DASHBOARD_PATH = '/dashboard';
 
-type Route = 'compose' | 'privacy' | 'settings' | 'dashboard';
+/**
+ * Sends a link from before the dashboard left this app (`#/dashboard`) to its own page. True when
+ * it did: the caller then starts nothing, so following an old link creates no participant state.
+ */
+export function leaveForDashboard(location: Pick<Location, 'hash' | 'replace'>): boolean {
+  if (location.hash !== '#/dashboard') return false;
+  location.replace(DASHBOARD_PATH);
+  return true;
+}
+
+type Route = 'compose' | 'privacy' | 'settings';
 function routeOf(hash: string): Route {
   if (hash === '#/privacy') return 'privacy';
   if (hash === '#/settings') return 'settings';
-  if (hash === '#/dashboard' || window.location.pathname === '/dashboard') return 'dashboard';
   return 'compose';
 }
 
@@ -20,14 +29,16 @@ export function App() {
   const { state } = useRuntime();
   const [route, setRoute] = useState<Route>(() => routeOf(window.location.hash));
   useEffect(() => {
-    const onHash = () => setRoute(routeOf(window.location.hash));
+    const onHash = () => {
+      if (!leaveForDashboard(window.location)) setRoute(routeOf(window.location.hash));
+    };
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
   const demo = state.texts.some((t) => t.source === 'demo') || state.seed !== null;
   return (
-    <div className={route === 'dashboard' ? 'app wide' : 'app'}>
+    <div className="app">
       <header>
         <h1>Murmur</h1>
         <nav>
@@ -40,9 +51,7 @@ export function App() {
           <a href="#/settings" aria-current={route === 'settings' ? 'page' : undefined}>
             Settings
           </a>
-          <a href="#/dashboard" aria-current={route === 'dashboard' ? 'page' : undefined}>
-            Dashboard
-          </a>
+          <a href={DASHBOARD_PATH}>Dashboard</a>
         </nav>
       </header>
       {demo && (
@@ -71,22 +80,8 @@ export function App() {
           )}
         </div>
       )}
-      <main>
-        {route === 'dashboard' ? (
-          <Suspense fallback={<p>Loading the dashboard…</p>}>
-            <DashboardPage />
-          </Suspense>
-        ) : route === 'privacy' ? (
-          <PrivacyPage />
-        ) : route === 'settings' ? (
-          <DeviceControlsPanel />
-        ) : (
-          <Composer />
-        )}
-      </main>
-      {/* The device's own status is for the person writing; on the operator's dashboard it only
-          contradicted the aggregator's figures (its model refreshes on a timer, so it lagged). */}
-      {route !== 'dashboard' && <StatusBar />}
+      <main>{route === 'privacy' ? <PrivacyPage /> : route === 'settings' ? <DeviceControlsPanel /> : <Composer />}</main>
+      <StatusBar />
     </div>
   );
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createRoot } from 'react-dom/client';
 import { enrollmentIssuerSchema, issuerFromText, type EnrollmentIssuer } from '@murmur/fl-core';
 import { registerSW } from 'virtual:pwa-register';
-import { App } from './App';
+import { App, leaveForDashboard } from './App';
 import { MurmurRuntime } from './runtime';
 import { RuntimeContext } from './ui/use-runtime';
 import { DEFAULT_POLICY, type ParticipationPolicy } from './scheduler/eligibility';
@@ -37,31 +37,36 @@ function configuredIssuer(): EnrollmentIssuer | null {
   return issuerFromText(parsed.data);
 }
 
-const runtime = new MurmurRuntime({
-  origin: window.location.origin,
-  seed: params.get('seed'),
-  policy,
-  defaultConsent: import.meta.env.VITE_DEMO_CONSENT === 'true',
-  calibration: {
-    candidates: ['webgpu', 'webgl', 'wasm', 'cpu'],
-    batches: numberParam('calibrationBatches', 3),
-    batchSize: 32,
-    budgetMsPerBackend: 4_000,
-  },
-  modelRefreshMs: numberParam('modelRefreshMs', 60_000),
-  enrollment: { baseUrl: (import.meta.env.VITE_ENROLLMENT_URL as string | undefined) ?? window.location.origin, issuer: configuredIssuer() },
-  createWorker: () => new Worker(new URL('./worker/training.worker.ts', import.meta.url), { type: 'module', name: 'murmur-training' }),
-});
+/** The participant app: the runtime (IndexedDB, the training worker, the model), its service worker and the UI. */
+function startApp(): void {
+  const runtime = new MurmurRuntime({
+    origin: window.location.origin,
+    seed: params.get('seed'),
+    policy,
+    defaultConsent: import.meta.env.VITE_DEMO_CONSENT === 'true',
+    calibration: {
+      candidates: ['webgpu', 'webgl', 'wasm', 'cpu'],
+      batches: numberParam('calibrationBatches', 3),
+      batchSize: 32,
+      budgetMsPerBackend: 4_000,
+    },
+    modelRefreshMs: numberParam('modelRefreshMs', 60_000),
+    enrollment: { baseUrl: (import.meta.env.VITE_ENROLLMENT_URL as string | undefined) ?? window.location.origin, issuer: configuredIssuer() },
+    createWorker: () => new Worker(new URL('./worker/training.worker.ts', import.meta.url), { type: 'module', name: 'murmur-training' }),
+  });
 
-registerSW({ immediate: true });
-void runtime.start();
+  registerSW({ immediate: true });
+  void runtime.start();
 
-const root = document.getElementById('root');
-if (!root) throw new Error('index.html has no #root element');
-createRoot(root).render(
-  <StrictMode>
-    <RuntimeContext.Provider value={runtime}>
-      <App />
-    </RuntimeContext.Provider>
-  </StrictMode>,
-);
+  const root = document.getElementById('root');
+  if (!root) throw new Error('index.html has no #root element');
+  createRoot(root).render(
+    <StrictMode>
+      <RuntimeContext.Provider value={runtime}>
+        <App />
+      </RuntimeContext.Provider>
+    </StrictMode>,
+  );
+}
+
+if (!leaveForDashboard(window.location)) startApp();

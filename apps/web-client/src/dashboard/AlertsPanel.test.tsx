@@ -50,15 +50,15 @@ describe('the alerts panel', () => {
 });
 
 describe('the time range picker', () => {
-  it('reads the range from the query and writes a choice back, keeping the other parameters and the route', () => {
-    window.history.replaceState(null, '', '/?idleMs=0&range=15m#/dashboard');
+  it('reads the range from the query and writes a choice back, keeping the path, the other parameters and the fragment', () => {
+    window.history.replaceState(null, '', '/dashboard?from=ops&range=15m#rounds');
     const { result } = renderHook(() => useTimeRange());
     expect(result.current[0]).toBe('15m');
     act(() => result.current[1]('24h'));
     expect(result.current[0]).toBe('24h');
-    expect(`${window.location.search}${window.location.hash}`).toBe('?idleMs=0&range=24h#/dashboard');
+    expect(`${window.location.pathname}${window.location.search}${window.location.hash}`).toBe('/dashboard?from=ops&range=24h#rounds');
     act(() => result.current[1]('all'));
-    expect(`${window.location.search}${window.location.hash}`).toBe('?idleMs=0#/dashboard');
+    expect(`${window.location.pathname}${window.location.search}${window.location.hash}`).toBe('/dashboard?from=ops#rounds');
   });
 
   it('offers every range as a radio button', () => {
