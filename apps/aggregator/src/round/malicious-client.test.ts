@@ -2,6 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import {
   asParticipantSocket,
+  CERTIFICATE_REF_BYTES,
   connectParticipant,
   handshakeAuth,
   packSecAgg,
@@ -40,7 +41,20 @@ async function startTamperingClient(url: string, tamper: (message: Record<string
   const socket: ClientSocket = io(url, { auth: handshakeAuth(identity), transports: ['websocket'], reconnectionDelay: 250 });
   const errors: string[] = [];
   const tampered: string[] = [];
+  /** What each peerKeys it received carried: peers, certificate references, certificates in full. */
+  const peerKeys: { roundId: string; peers: number; refs: number; certificates: number }[] = [];
   socket.on('protocolError', (error) => errors.push(`${error.code}`));
+  socket.on('secagg', (payload) => {
+    const unpacked = unpackBinary(payload, 8, 'test');
+    const message = unpacked.ok ? (unpacked.value as Record<string, unknown>) : null;
+    if (message?.type !== 'peerKeys') return;
+    peerKeys.push({
+      roundId: String(message.roundId),
+      peers: (message.peers as number[]).length,
+      refs: (message.certificateRefs as Uint8Array).length / CERTIFICATE_REF_BYTES,
+      certificates: ((message.certificates as string[] | undefined) ?? []).length,
+    });
+  });
   const wrapped = {
     on: socket.on.bind(socket),
     off: socket.off.bind(socket),
@@ -68,7 +82,7 @@ async function startTamperingClient(url: string, tamper: (message: Record<string
     connection.stop();
     socket.disconnect();
   });
-  return { errors, tampered };
+  return { errors, tampered, peerKeys };
 }
 
 describe('authenticated secure aggregation through the coordinator', () => {
@@ -116,5 +130,26 @@ describe('authenticated secure aggregation through the coordinator', () => {
     });
     await eventually(() => (forger.errors.includes('BAD_SIGNATURE') ? true : undefined), 90_000, 'BAD_SIGNATURE sent to the forger');
     expect(forger.tampered).toContain('advertiseKeys');
+  }, 120_000);
+
+  it('certificates go once per connection: a later round names them and still commits', async () => {
+    const data = tempDataDir();
+    cleanups.push(() => data.remove());
+    const config = testConfig(data.dir, { round: { target: 3, overSelection: 1, minReports: 3, checkinMs: 300 } });
+    const aggregator = await startWithEnrollment(config, { logger: testLogger() });
+    cleanups.push(() => aggregator.close());
+    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2) });
+    cleanups.push(() => pool.close());
+    const observer = await startTamperingClient(aggregator.url, () => null);
+    await eventually(
+      () => (observer.peerKeys.length >= 2 && aggregator.store.rounds.filter((r) => r.status === 'committed').length >= 2 ? true : undefined),
+      90_000,
+      'two committed rounds with this client',
+    );
+    const [first, later] = observer.peerKeys as [(typeof observer.peerKeys)[number], (typeof observer.peerKeys)[number]];
+    expect(first).toMatchObject({ peers: 2, refs: 2, certificates: 2 });
+    // The same peers on the same connections: named by reference, verified from the client's cache.
+    expect(later).toMatchObject({ peers: 2, refs: 2, certificates: 0 });
+    expect(observer.errors).toEqual([]);
   }, 120_000);
 });

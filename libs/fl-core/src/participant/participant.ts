@@ -1,6 +1,7 @@
 import type { RandomBytes } from '../random/index';
 import { createSecAggClient, secAggClientStep, type SecAggClientState } from '../secagg/client';
 import type { CryptoSuite } from '../secagg/crypto';
+import type { PeerCertificateCache } from '../secagg/certificates';
 import { protocolFailure, type ProtocolResult } from '../protocol/errors';
 import type { RoundPlan, SecAggDown, SecAggUp } from '../protocol/schemas';
 import { roundPlanHash } from '../round/plan-hash';
@@ -23,6 +24,8 @@ export interface ParticipantStepOptions {
   identity?: { certificate: string; privateKey: CryptoKey };
   /** The enrollment service whose certificates peers must carry. */
   enrollmentIssuer?: { name: string; publicKey: Uint8Array };
+  /** Peer certificates verified in earlier rounds (secagg/certificates.ts). @default none */
+  certificateCache?: PeerCertificateCache;
 }
 
 export type ParticipantStepResult = ProtocolResult<{ state: ParticipantState; outbound: SecAggUp | null }>;

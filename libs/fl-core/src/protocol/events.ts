@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { PEER_KEYS_BYTES, SHARE_CIPHERTEXT_BYTES } from '../secagg/client';
 import { wordBytes } from '../secagg/bytes';
 import { SHARE_BYTES } from '../secagg/shamir';
-import { COMMITMENT_BYTES, SIGNATURE_BYTES } from '../secagg/auth';
+import { SIGNATURE_BYTES } from '../secagg/auth';
+import { CERTIFICATE_REF_BYTES } from '../secagg/certificates';
 import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
 import type { RoundConfig } from '../secagg/messages';
 import type { TrainingPlan } from '../train/plan';
@@ -170,15 +171,17 @@ const ID_JSON_BYTES = 7;
 export function secAggMessageLimit(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph' | 'authenticated'>): number {
   const holders = config.graph.kind === 'full' ? config.clientCount : config.graph.degree + 1;
   const auth = config.authenticated === true;
-  // Authenticated rounds add a certificate, a b commitment and a signature per peer key record.
-  const identity = auth ? COMMITMENT_BYTES + SIGNATURE_BYTES + MAX_CERTIFICATE_LENGTH + 8 : 0;
-  const masked = config.vectorLength * wordBytes(config.modulusBits) + (auth ? holders * ID_JSON_BYTES + SIGNATURE_BYTES : 0);
+  // Authenticated rounds add a certificate reference, at most one certificate and a signature per peer key record.
+  const identity = auth ? CERTIFICATE_REF_BYTES + SIGNATURE_BYTES + MAX_CERTIFICATE_LENGTH + 8 : 0;
+  // A masking claim is a bitset over the holders other than the client itself.
+  const claimBytes = Math.ceil(holders / 8);
+  const masked = config.vectorLength * wordBytes(config.modulusBits) + (auth ? claimBytes + SIGNATURE_BYTES : 0);
   const shares = holders * (SHARE_CIPHERTEXT_BYTES + ID_JSON_BYTES);
   const keys = holders * (PEER_KEYS_BYTES + ID_JSON_BYTES + identity);
   const unmask = holders * (SHARE_BYTES + ID_JSON_BYTES);
-  // The unmask request of an authenticated round: per survivor its id, signed masking peers and
-  // signature, its consistency signature, and (SecAgg+) a certificate for non-neighbours.
-  const request = auth ? config.clientCount * (3 * ID_JSON_BYTES + 2 * SIGNATURE_BYTES + holders * ID_JSON_BYTES + MAX_CERTIFICATE_LENGTH + 16) : 0;
+  // The unmask request of an authenticated round: per survivor its masking claim and one
+  // signature, and (SecAgg+) a reference and at most one certificate for non-neighbours.
+  const request = auth ? holders * ID_JSON_BYTES + config.clientCount * (claimBytes + SIGNATURE_BYTES + CERTIFICATE_REF_BYTES + MAX_CERTIFICATE_LENGTH + 8) : 0;
   return Math.max(masked, shares, keys, unmask, request) + 4096;
 }
 
@@ -187,8 +190,8 @@ export function secAggMessageLimit(config: Pick<RoundConfig, 'clientCount' | 've
  * message has: Unmasking's two packed share fields, AdvertiseKeys' two keys).
  */
 export function secAggEventLimits(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph' | 'authenticated'>): EventLimits {
-  // Authenticated AdvertiseKeys has four binary parts: two keys, the commitment, the signature.
-  return { maxBytes: secAggMessageLimit(config), maxParts: config.authenticated === true ? 4 : 2 };
+  // Authenticated AdvertiseKeys has five binary parts: two keys, the commitment, the signature, the certificate cache id.
+  return { maxBytes: secAggMessageLimit(config), maxParts: config.authenticated === true ? 5 : 2 };
 }
 
 /** The metric names every contribution carries, securely summed with the update. */

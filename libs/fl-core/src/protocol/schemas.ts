@@ -37,8 +37,12 @@ import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
  * - 4: the training plan may ask for a `sampledSoftmax` (candidates per step).
  * - 5: the handshake carries a device certificate from the enrollment service and a signed proof
  *   of possession instead of the aggregator's own HMAC enrollment token.
+ * - 6: authenticated secure aggregation names certificates a client already verified instead of
+ *   re-sending them (certificate references, a client cache id in advertiseKeys), signs masking
+ *   claims and survivor sets as bitsets, and relays one signature per survivor (the Round 3 one
+ *   covers the claim); advertisements no longer sign the b commitment.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export const PROTOCOL_LIMITS = Object.freeze({
   /** checkIn is a few booleans and numbers. */

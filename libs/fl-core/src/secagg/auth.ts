@@ -30,33 +30,91 @@ export const COMMITMENT_BYTES = 32;
 export { SIGNATURE_BYTES };
 
 function transcript(label: string, roundId: string, planHash: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  return concatBytes(lengthPrefixed(utf8(`murmur/secagg/v1/${label}`)), lengthPrefixed(utf8(roundId)), lengthPrefixed(planHash), ...parts.map(lengthPrefixed));
+  // v2: claims and survivor sets are signed as bitsets, and the advertisement no longer covers H(b).
+  return concatBytes(lengthPrefixed(utf8(`murmur/secagg/v2/${label}`)), lengthPrefixed(utf8(roundId)), lengthPrefixed(planHash), ...parts.map(lengthPrefixed));
 }
 
-function idList(ids: readonly number[]): Uint8Array {
-  return concatBytes(u32be(ids.length), ...ids.map(u32be));
-}
-
-/** Round 0: the client at cohort position `clientId` advertises these keys and commits to b and s. */
+/**
+ * Round 0: the client at cohort position `clientId` advertises these keys. H(b) travels beside it
+ * unsigned: only the server checks it (against a reconstructed b), and it receives it from the
+ * authenticated sender itself, so peers need not download 32 bytes each to verify it.
+ */
 export function advertiseTranscript(
   roundId: string,
   planHash: Uint8Array,
   clientId: number,
   encryptionPublicKey: Uint8Array,
   maskingPublicKey: Uint8Array,
-  selfMaskCommitment: Uint8Array,
 ): Uint8Array {
-  return transcript('advertise', roundId, planHash, u32be(clientId), encryptionPublicKey, maskingPublicKey, selfMaskCommitment);
+  return transcript('advertise', roundId, planHash, u32be(clientId), encryptionPublicKey, maskingPublicKey);
 }
 
-/** Round 2: the peers whose pairwise masks are in this client's masked input. */
-export function maskingTranscript(roundId: string, planHash: Uint8Array, clientId: number, maskingPeers: readonly number[]): Uint8Array {
-  return transcript('masked-with', roundId, planHash, u32be(clientId), idList(maskingPeers));
+/** Round 2: the peers whose pairwise masks are in this client's masked input, as a bitset over its neighbours (claimBitset). */
+export function maskingTranscript(roundId: string, planHash: Uint8Array, clientId: number, claim: Uint8Array): Uint8Array {
+  return transcript('masked-with', roundId, planHash, u32be(clientId), claim);
 }
 
-/** Round 3 (ConsistencyCheck): the survivor set U3 this client was told about. */
-export function consistencyTranscript(roundId: string, planHash: Uint8Array, clientId: number, survivors: readonly number[]): Uint8Array {
-  return transcript('consistency', roundId, planHash, u32be(clientId), idList(survivors));
+/**
+ * Round 3 (ConsistencyCheck): the survivor set U3 this client was told about, as a bitset over the
+ * cohort. A client signs U3 only if every neighbour in it is one it masked with, so this signature
+ * also says what its masking claim is among U3 (N(u) ∩ U3): claims are relayed only for survivors
+ * that did not answer Round 3 (see impliedClaim).
+ */
+export function consistencyTranscript(roundId: string, planHash: Uint8Array, clientId: number, survivors: Uint8Array): Uint8Array {
+  return transcript('consistency', roundId, planHash, u32be(clientId), survivors);
+}
+
+/**
+ * A subset of `universe` (ascending) as a bitset: bit i (byte i >> 3, value 1 << (i & 7)) is set
+ * iff universe[i] is a member. ⌈|universe|/8⌉ bytes instead of a JSON list of ids.
+ */
+export function bitsetOf(members: readonly number[], universe: readonly number[]): Uint8Array {
+  const bits = new Uint8Array(Math.ceil(universe.length / 8));
+  const index = new Map(universe.map((id, i) => [id, i]));
+  for (const id of members) {
+    const i = index.get(id);
+    if (i === undefined) throw new RangeError(`bitsetOf: ${id} is not in the universe`);
+    bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+  }
+  return bits;
+}
+
+/**
+ * The members a bitset names, ascending; null unless it has exactly ⌈|universe|/8⌉ bytes and no
+ * padding bit set. So each set has exactly one encoding, and a signature over the bytes is a
+ * signature over the set.
+ */
+export function membersOf(bits: Uint8Array, universe: readonly number[]): number[] | null {
+  if (bits.length !== Math.ceil(universe.length / 8)) return null;
+  const members: number[] = [];
+  for (let i = 0; i < bits.length * 8; i++) {
+    if (((bits[i >> 3] as number) & (1 << (i & 7))) === 0) continue;
+    if (i >= universe.length) return null;
+    members.push(universe[i] as number);
+  }
+  return members;
+}
+
+/** A set of cohort positions 0 … n − 1 as a bitset (bitsetOf over the whole cohort). */
+export function cohortBitset(members: readonly number[], clientCount: number): Uint8Array {
+  const bits = new Uint8Array(Math.ceil(clientCount / 8));
+  for (const id of members) {
+    if (!Number.isInteger(id) || id < 0 || id >= clientCount) throw new RangeError(`cohortBitset: ${id} is outside [0, ${clientCount})`);
+    bits[id >> 3] = (bits[id >> 3] as number) | (1 << (id & 7));
+  }
+  return bits;
+}
+
+/** The positions a cohort bitset names, ascending; null on a wrong length or a padding bit. */
+export function cohortMembers(bits: Uint8Array, clientCount: number): number[] | null {
+  if (bits.length !== Math.ceil(clientCount / 8)) return null;
+  const members: number[] = [];
+  for (let i = 0; i < bits.length * 8; i++) {
+    if (((bits[i >> 3] as number) & (1 << (i & 7))) === 0) continue;
+    if (i >= clientCount) return null;
+    members.push(i);
+  }
+  return members;
 }
 
 /**
@@ -72,13 +130,13 @@ export async function signTranscript(auth: SecAggAuth, message: Uint8Array): Pro
   return sign(auth.identity.privateKey, message);
 }
 
-export type IdentityCheck = { ok: true; clientId: string; publicKey: Uint8Array } | { ok: false; reason: string };
+export type IdentityCheck = { ok: true; clientId: string; publicKey: Uint8Array; issuedAtMs: number; expiresAtMs: number } | { ok: false; reason: string };
 
 /** Verifies a peer's certificate against the out-of-band issuer. */
 export async function checkCertificate(certificate: string, issuer: SecAggAuth['enrollmentIssuer'], nowMs: number): Promise<IdentityCheck> {
   try {
     const claims = await verifyCertificate(certificate, issuer, nowMs);
-    return { ok: true, clientId: claims.clientId, publicKey: claims.publicKey };
+    return { ok: true, clientId: claims.clientId, publicKey: claims.publicKey, issuedAtMs: claims.issuedAtMs, expiresAtMs: claims.expiresAtMs };
   } catch (error) {
     if (error instanceof CertificateError) return { ok: false, reason: `certificate ${error.reason}: ${error.message}` };
     throw error;

@@ -5,18 +5,22 @@ import { defaultSuite, deriveKey, generateKeyPair, KEY_BYTES, NONCE_BYTES, share
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
   advertiseTranscript,
+  bitsetOf,
   checkCertificate,
-  COMMITMENT_BYTES,
+  cohortBitset,
+  cohortMembers,
   consistencyQuorum,
   consistencyTranscript,
   freeGroups,
   maskingTranscript,
+  membersOf,
   PLAN_HASH_BYTES,
   selfMaskCommitment,
   SIGNATURE_BYTES,
   verifySignature,
   type SecAggAuth,
 } from './auth';
+import { CERTIFICATE_REF_BYTES, resolveCertificates, startCacheRound, type PeerCertificateCache } from './certificates';
 import {
   checkIds,
   checkRecords,
@@ -141,6 +145,12 @@ export interface SecAggClientStepOptions {
   suite?: CryptoSuite;
   /** Clock for certificate validity. @default Date.now */
   nowMs?: () => number;
+  /**
+   * Authenticated rounds: peer certificates this client verified in earlier rounds, so the server
+   * may name them instead of sending them (certificates.ts). Give every round of one connection the
+   * same cache. @default none: every certificate is sent in full
+   */
+  certificateCache?: PeerCertificateCache;
 }
 
 export interface SecAggClientOptions extends SecAggClientStepOptions {
@@ -217,13 +227,10 @@ export async function createSecAggClient(
     maskingPublicKey: masking.publicKey,
   };
   if (auth) {
-    const commitment = selfMaskCommitment(config.roundId, clientId, selfMaskSeed);
     outbound.certificate = auth.certificate;
-    outbound.selfMaskCommitment = commitment;
-    outbound.signature = await sign(
-      auth.privateKey,
-      advertiseTranscript(config.roundId, auth.planHash, clientId, encryption.publicKey, masking.publicKey, commitment),
-    );
+    outbound.selfMaskCommitment = selfMaskCommitment(config.roundId, clientId, selfMaskSeed);
+    outbound.signature = await sign(auth.privateKey, advertiseTranscript(config.roundId, auth.planHash, clientId, encryption.publicKey, masking.publicKey));
+    if (options.certificateCache) outbound.certificateCache = startCacheRound(options.certificateCache, randomBytes);
   }
   const state: SecAggClientState = {
     stage: 'awaitingPeerKeys',
@@ -273,13 +280,13 @@ export async function secAggClientStep(state: SecAggClientState, raw: unknown, o
   const nowMs = (options.nowMs ?? Date.now)();
   switch (state.stage) {
     case 'awaitingPeerKeys':
-      return shareKeys(state, parsed.message as Parameters<typeof shareKeys>[1], randomBytes, suite, nowMs, where);
+      return shareKeys(state, parsed.message as Parameters<typeof shareKeys>[1], randomBytes, suite, nowMs, options.certificateCache, where);
     case 'awaitingShares':
       return maskInput(state, parsed.message as Parameters<typeof maskInput>[1], suite, where);
     case 'awaitingConsistency':
-      return consistencyCheck(state, parsed.message as { survivors: number[] }, where);
+      return consistencyCheck(state, parsed.message as { survivors: Uint8Array }, where);
     case 'awaitingUnmaskRequest':
-      return unmask(state, parsed.message as UnmaskRequestMessage, nowMs, where);
+      return unmask(state, parsed.message as UnmaskRequestMessage, nowMs, options.certificateCache, where);
     default: {
       const never: never = state;
       return never;
@@ -304,10 +311,11 @@ type State<S extends SecAggClientStage> = Extract<SecAggClientState, { stage: S 
  */
 async function shareKeys(
   state: State<'awaitingPeerKeys'>,
-  message: { peers: number[]; publicKeys: Uint8Array; certificates?: string[]; commitments?: Uint8Array; signatures?: Uint8Array },
+  message: { peers: number[]; publicKeys: Uint8Array; certificateRefs?: Uint8Array; certificates?: string[]; signatures?: Uint8Array },
   randomBytes: RandomBytes,
   suite: CryptoSuite,
   nowMs: number,
+  cache: PeerCertificateCache | undefined,
   where: string,
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
@@ -334,7 +342,7 @@ async function shareKeys(
   }
   const peerIdentities: PeerIdentity[] = [];
   if (state.auth) {
-    const verified = await verifyPeerKeys(state.auth, config.roundId, ids, keyOf, message, nowMs, where);
+    const verified = await verifyPeerKeys(state.auth, config.roundId, ids, keyOf, message, nowMs, cache, where);
     if (!verified.ok) return verified;
     peerIdentities.push(...verified.identities);
   }
@@ -474,51 +482,49 @@ async function maskInput(
   const outbound: ClientToServerMessage = { type: 'maskedInput', roundId: config.roundId, maskedInput: packWords(y, config.modulusBits) };
   if (state.auth) {
     // Signed, so that every survivor can check the masking relation before revealing (attack 3).
-    outbound.maskingPeers = [...maskingPeers];
-    outbound.signature = await sign(state.auth.privateKey, maskingTranscript(config.roundId, state.auth.planHash, u, maskingPeers));
+    const claim = bitsetOf(maskingPeers, topologyOf(config).neighbours(u));
+    outbound.maskingPeers = claim;
+    outbound.signature = await sign(state.auth.privateKey, maskingTranscript(config.roundId, state.auth.planHash, u, claim));
   }
   return { ok: true, state: next, outbound };
 }
 
-/** Round 1, authenticated: each peer's certificate verifies against the issuer and signed its keys for this round and plan. */
+/**
+ * Round 1, authenticated: each peer's certificate (sent, or named and found among those this client
+ * verified before) verifies against the issuer, and its key signed its keys for this round and plan.
+ */
 async function verifyPeerKeys(
   auth: ClientAuthState,
   roundId: string,
   ids: readonly number[],
   keyOf: (index: number, which: 0 | 1) => Uint8Array,
-  message: { certificates?: string[]; commitments?: Uint8Array; signatures?: Uint8Array },
+  message: { certificateRefs?: Uint8Array; certificates?: string[]; signatures?: Uint8Array },
   nowMs: number,
+  cache: PeerCertificateCache | undefined,
   where: string,
 ): Promise<{ ok: true; identities: PeerIdentity[] } | Rejection> {
-  const { certificates, commitments, signatures } = message;
-  if (!certificates || !commitments || !signatures) {
-    return reject('BAD_SIGNATURE', `${where}: peerKeys carries no certificates, commitments or signatures in an authenticated round`);
+  const { certificateRefs, certificates = [], signatures } = message;
+  if (!certificateRefs || !signatures) {
+    return reject('BAD_SIGNATURE', `${where}: peerKeys carries no certificate references or signatures in an authenticated round`);
   }
-  if (certificates.length !== ids.length) return reject('WRONG_LENGTH', `${where}: peerKeys has ${certificates.length} certificates, expected ${ids.length}`);
   const recordError =
-    checkRecords(commitments, ids.length, COMMITMENT_BYTES, `${where}: peerKeys commitments`) ??
+    checkRecords(certificateRefs, ids.length, CERTIFICATE_REF_BYTES, `${where}: peerKeys certificateRefs`) ??
     checkRecords(signatures, ids.length, SIGNATURE_BYTES, `${where}: peerKeys signatures`);
   if (recordError) return recordError;
+  const resolved = await resolveCertificates(certificateRefs, certificates, auth.enrollmentIssuer, nowMs, cache);
+  if (!resolved.ok) return reject(resolved.code, `${where}: peerKeys ${resolved.index === null ? '' : `client ${ids[resolved.index]}: `}${resolved.reason}`);
   const subjects = new Set([auth.subject]);
   const identities: PeerIdentity[] = [];
   for (const [index, id] of ids.entries()) {
-    const checked = await checkCertificate(certificates[index] as string, auth.enrollmentIssuer, nowMs);
-    if (!checked.ok) return reject('BAD_CERTIFICATE', `${where}: peerKeys client ${id}: ${checked.reason}`);
+    const peer = resolved.identities[index] as { subject: string; publicKey: Uint8Array };
     // One enrolled device, one seat: a server filling several seats with one identity is a Sybil.
-    if (subjects.has(checked.clientId)) return reject('BAD_CERTIFICATE', `${where}: peerKeys client ${id}'s certificate subject is already in this round`);
-    subjects.add(checked.clientId);
-    const transcript = advertiseTranscript(
-      roundId,
-      auth.planHash,
-      id,
-      keyOf(index, 0),
-      keyOf(index, 1),
-      commitments.subarray(index * COMMITMENT_BYTES, (index + 1) * COMMITMENT_BYTES),
-    );
-    if (!(await verifySignature(checked.publicKey, transcript, signatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES)))) {
+    if (subjects.has(peer.subject)) return reject('BAD_CERTIFICATE', `${where}: peerKeys client ${id}'s certificate subject is already in this round`);
+    subjects.add(peer.subject);
+    const transcript = advertiseTranscript(roundId, auth.planHash, id, keyOf(index, 0), keyOf(index, 1));
+    if (!(await verifySignature(peer.publicKey, transcript, signatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES)))) {
       return reject('BAD_SIGNATURE', `${where}: peerKeys client ${id}'s keys are not signed by its certificate's key for this round and plan`);
     }
-    identities.push({ id, subject: checked.clientId, signingKey: checked.publicKey });
+    identities.push({ id, subject: peer.subject, signingKey: peer.publicKey });
   }
   return { ok: true, identities };
 }
@@ -546,23 +552,34 @@ function checkSurvivorView(
   return null;
 }
 
-/** Round 3 (ConsistencyCheck): sign the one survivor set this client is told about. It signs no other. */
-async function consistencyCheck(state: State<'awaitingConsistency'>, message: { survivors: number[] }, where: string): Promise<SecAggClientStepResult> {
+/**
+ * Round 3 (ConsistencyCheck): sign the one survivor set this client is told about. It signs no
+ * other, and only one whose members among its neighbours it all masked with (checkSurvivorView):
+ * so the signature also states its masking claim among U3, N(u) ∩ U3.
+ */
+async function consistencyCheck(state: State<'awaitingConsistency'>, message: { survivors: Uint8Array }, where: string): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
   const auth = state.auth as ClientAuthState;
-  const viewError = checkSurvivorView(state, message.survivors, where, 'consistencyRequest');
+  const survivors = cohortMembers(message.survivors, config.clientCount);
+  if (!survivors) {
+    return reject(
+      'WRONG_LENGTH',
+      `${where}: consistencyRequest survivors must be a bitset of ${Math.ceil(config.clientCount / 8)} bytes with no padding bit set`,
+    );
+  }
+  const viewError = checkSurvivorView(state, survivors, where, 'consistencyRequest');
   if (viewError === 'below') {
     return {
       ok: true,
       state: aborted(
         state,
-        secAggError('BELOW_THRESHOLD', `${where}: consistencyRequest names ${message.survivors.length} survivors, need threshold ${config.threshold}`),
+        secAggError('BELOW_THRESHOLD', `${where}: consistencyRequest names ${survivors.length} survivors, need threshold ${config.threshold}`),
       ),
       outbound: null,
     };
   }
   if (viewError) return viewError;
-  const signature = await sign(auth.privateKey, consistencyTranscript(config.roundId, auth.planHash, u, message.survivors));
+  const signature = await sign(auth.privateKey, consistencyTranscript(config.roundId, auth.planHash, u, cohortBitset(survivors, config.clientCount)));
   const next: SecAggClientState = {
     stage: 'awaitingUnmaskRequest',
     config,
@@ -571,94 +588,102 @@ async function consistencyCheck(state: State<'awaitingConsistency'>, message: { 
     peerIdentities: state.peerIdentities,
     maskingPeers: state.maskingPeers,
     held: state.held,
-    signedSurvivors: [...message.survivors],
+    signedSurvivors: survivors,
   };
   return { ok: true, state: next, outbound: { type: 'consistency', roundId: config.roundId, signature } };
 }
 
 /**
  * Round 4 precondition in an authenticated round, checked before any share leaves: the request's
- * survivor set is the one this client signed; ≥ q = max(t, ⌊n/2⌋ + 1) survivors signed that same
- * set (so no other set can have q signatures: the server tells every honest client the same U3);
- * every survivor signed the peers it masked with; and no group of survivors smaller than t can be
- * unmasked on its own (see freeGroups and docs/secure-aggregation.md, "Active server").
+ * survivors are those of the one set U3 this client signed; ≥ q = max(t, ⌊n/2⌋ + 1) members signed
+ * that same set (so no other set can have q signatures: the server tells every honest client the
+ * same U3); every member signed the peers it masked with; and no group of survivors smaller than
+ * U3 can be unmasked on its own (see freeGroups and docs/secure-aggregation.md, "Active server").
  */
 async function verifyUnmaskRequest(
   state: State<'awaitingUnmaskRequest'>,
   message: UnmaskRequestMessage,
   nowMs: number,
+  cache: PeerCertificateCache | undefined,
   where: string,
 ): Promise<Rejection | null> {
   const { config, clientId: u } = state;
   const auth = state.auth as ClientAuthState;
-  const survivors = message.survivors;
-  const signed = state.signedSurvivors ?? [];
-  if (survivors.length !== signed.length || survivors.some((id, i) => id !== signed[i])) {
-    return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest names survivors ${survivors.join(',')}, but this client signed ${signed.join(',')}`);
-  }
-  const { maskingPeers, maskingSignatures, signers, signatures, certificates = [] } = message;
-  if (!maskingPeers || !maskingSignatures || !signers || !signatures) {
-    return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest carries no consistency signatures or masking claims in an authenticated round`);
-  }
-  if (maskingPeers.length !== survivors.length)
-    return reject('WRONG_LENGTH', `${where}: unmaskRequest has ${maskingPeers.length} masking claims, expected ${survivors.length}`);
-  const recordError =
-    checkIds(signers, config.clientCount, `${where}: unmaskRequest signers`) ??
-    checkRecords(maskingSignatures, survivors.length, SIGNATURE_BYTES, `${where}: unmaskRequest maskingSignatures`) ??
-    checkRecords(signatures, signers.length, SIGNATURE_BYTES, `${where}: unmaskRequest signatures`);
-  if (recordError) return recordError;
-  // Signing keys: neighbours from Round 1; anyone else from a certificate checked here against the issuer.
-  const keys = new Map<number, Uint8Array>(state.peerIdentities.map((p) => [p.id, p.signingKey]));
-  const subjects = new Map<string, number>(state.peerIdentities.map((p) => [p.subject, p.id]));
-  subjects.set(auth.subject, u);
-  const ownKey = new Map<number, string>();
-  for (const { id, certificate } of certificates) {
-    if (keys.has(id) || id === u || ownKey.has(id)) continue;
-    const checked = await checkCertificate(certificate, auth.enrollmentIssuer, nowMs);
-    if (!checked.ok) return reject('BAD_CERTIFICATE', `${where}: unmaskRequest certificate of client ${id}: ${checked.reason}`);
-    if (subjects.has(checked.clientId) && subjects.get(checked.clientId) !== id) {
-      return reject('BAD_CERTIFICATE', `${where}: unmaskRequest client ${id}'s certificate subject already holds another seat`);
-    }
-    subjects.set(checked.clientId, id);
-    keys.set(id, checked.publicKey);
-    ownKey.set(id, checked.clientId);
-  }
   const topology = topologyOf(config);
-  const survivorSet = new Set(survivors);
-  const claims = new Map<number, readonly number[]>();
-  for (const [index, id] of survivors.entries()) {
-    const claim = maskingPeers[index] as number[];
-    const idError = checkIds(claim, config.clientCount, `${where}: unmaskRequest maskingPeers of ${id}`);
-    if (idError) return idError;
-    if (claim.some((v) => !topology.isNeighbour(id, v))) return reject('MALFORMED', `${where}: client ${id} claims to have masked with a non-neighbour`);
-    if (id === u) {
-      if (claim.length !== state.maskingPeers.length || claim.some((v, i) => v !== state.maskingPeers[i])) {
-        return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest misstates whom this client masked with`);
-      }
-    } else {
-      const key = keys.get(id);
-      if (!key) return reject('BAD_CERTIFICATE', `${where}: unmaskRequest has no certificate for survivor ${id}`);
-      const signature = maskingSignatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES);
-      if (!(await verifySignature(key, maskingTranscript(config.roundId, auth.planHash, id, claim), signature))) {
-        return reject('BAD_SIGNATURE', `${where}: survivor ${id}'s masking claim does not verify`);
-      }
-    }
-    claims.set(id, claim);
+  const survivors = state.signedSurvivors ?? [];
+  const holders = survivors.filter((id) => id === u || topology.isNeighbour(u, id));
+  if (message.survivors.length !== holders.length || message.survivors.some((id, i) => id !== holders[i])) {
+    return reject(
+      'INCONSISTENT_VIEW',
+      `${where}: unmaskRequest names survivors ${message.survivors.join(',')}, but the set this client signed has ${holders.join(',')} among its peers`,
+    );
   }
-  let valid = 0;
-  for (const [index, id] of signers.entries()) {
-    if (!survivorSet.has(id)) return reject('UNKNOWN_CLIENT', `${where}: unmaskRequest signer ${id} is not a survivor`);
-    const key = id === u ? null : keys.get(id);
+  const { consistencySigned, signatures, claims, certificateRefs, certificates = [] } = message;
+  if (!consistencySigned || !signatures || !claims || !certificateRefs) {
+    return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest carries no signatures or masking claims in an authenticated round`);
+  }
+  const signedByRound3 = membersOf(consistencySigned, survivors);
+  if (!signedByRound3) return reject('WRONG_LENGTH', `${where}: unmaskRequest consistencySigned is not a bitset over the ${survivors.length} survivors`);
+  const round3 = new Set(signedByRound3);
+  // This client answered Round 3, and a server that says otherwise misstates it.
+  if (!round3.has(u)) return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest says this client did not sign the survivor set`);
+  const claimBytes = Math.ceil(topology.neighbours(u).length / 8);
+  const others = survivors.filter((id) => id !== u && !topology.isNeighbour(u, id));
+  const recordError =
+    checkRecords(signatures, survivors.length, SIGNATURE_BYTES, `${where}: unmaskRequest signatures`) ??
+    checkRecords(claims, survivors.length - round3.size, claimBytes, `${where}: unmaskRequest claims`) ??
+    checkRecords(certificateRefs, others.length, CERTIFICATE_REF_BYTES, `${where}: unmaskRequest certificateRefs`);
+  if (recordError) return recordError;
+  // Signing keys: neighbours from Round 1; the other survivors from certificates checked here.
+  const keys = new Map<number, Uint8Array>(state.peerIdentities.map((p) => [p.id, p.signingKey]));
+  const subjects = new Set<string>([auth.subject, ...state.peerIdentities.map((p) => p.subject)]);
+  const resolved = await resolveCertificates(certificateRefs, certificates, auth.enrollmentIssuer, nowMs, cache);
+  if (!resolved.ok) {
+    return reject(
+      resolved.code,
+      `${where}: unmaskRequest ${resolved.index === null ? '' : `certificate of client ${others[resolved.index]}: `}${resolved.reason}`,
+    );
+  }
+  for (const [index, id] of others.entries()) {
+    const identity = resolved.identities[index] as { subject: string; publicKey: Uint8Array };
+    if (subjects.has(identity.subject))
+      return reject('BAD_CERTIFICATE', `${where}: unmaskRequest client ${id}'s certificate subject already holds another seat`);
+    subjects.add(identity.subject);
+    keys.set(id, identity.publicKey);
+  }
+  const survivorBits = cohortBitset(survivors, config.clientCount);
+  const survivorSet = new Set(survivors);
+  const claimed = new Map<number, readonly number[]>();
+  // This client signed this very set in Round 3: it counts towards the quorum.
+  let valid = 1;
+  let claimIndex = 0;
+  for (const [index, id] of survivors.entries()) {
     if (id === u) {
-      valid++; // this client signed this very set in Round 3 (checked above)
+      claimed.set(id, state.maskingPeers);
       continue;
     }
-    if (!key) return reject('BAD_CERTIFICATE', `${where}: unmaskRequest has no certificate for signer ${id}`);
+    const key = keys.get(id) as Uint8Array;
     const signature = signatures.subarray(index * SIGNATURE_BYTES, (index + 1) * SIGNATURE_BYTES);
-    if (!(await verifySignature(key, consistencyTranscript(config.roundId, auth.planHash, id, survivors), signature))) {
-      return reject('BAD_SIGNATURE', `${where}: signer ${id}'s consistency signature does not verify on this survivor set`);
+    if (round3.has(id)) {
+      if (!(await verifySignature(key, consistencyTranscript(config.roundId, auth.planHash, id, survivorBits), signature))) {
+        return reject('BAD_SIGNATURE', `${where}: survivor ${id}'s consistency signature does not verify on this survivor set`);
+      }
+      // Its claim among U3 is implied: it signed only because it masked with every neighbour in U3.
+      claimed.set(
+        id,
+        topology.neighbours(id).filter((v) => survivorSet.has(v)),
+      );
+      valid++;
+      continue;
     }
-    valid++;
+    const claim = claims.subarray(claimIndex * claimBytes, (claimIndex + 1) * claimBytes);
+    claimIndex++;
+    const peers = membersOf(claim, topology.neighbours(id));
+    if (!peers) return reject('MALFORMED', `${where}: unmaskRequest masking claim of ${id} is not a bitset over its neighbours`);
+    if (!(await verifySignature(key, maskingTranscript(config.roundId, auth.planHash, id, claim), signature))) {
+      return reject('BAD_SIGNATURE', `${where}: survivor ${id}'s masking claim does not verify`);
+    }
+    claimed.set(id, peers);
   }
   const quorum = consistencyQuorum(config.clientCount, config.threshold);
   if (valid < quorum) {
@@ -667,7 +692,7 @@ async function verifyUnmaskRequest(
   // The server may learn Σ over any free group (see freeGroups). Only the total over all of U3 is
   // the protocol's output: a second free group (a disconnected relation, attack 3) or an isolated
   // victim (attack 1) is refused. No free group at all means masks that cannot cancel: refused too.
-  const groups = freeGroups(survivors, claims);
+  const groups = freeGroups(survivors, claimed);
   if (groups.length === 0) {
     return reject('ISOLATED_GROUP', `${where}: the signed masking relation among the ${survivors.length} survivors is not mutual; their masks cannot cancel`);
   }
@@ -687,12 +712,18 @@ async function verifyUnmaskRequest(
  * only, so no peer ever gets both kinds revealed by it (Bonawitz et al. 2017, Round 4 (Unmasking): "the server must not learn
  * both"); the round continues only if U3 has at least t clients.
  */
-async function unmask(state: State<'awaitingUnmaskRequest'>, message: UnmaskRequestMessage, nowMs: number, where: string): Promise<SecAggClientStepResult> {
+async function unmask(
+  state: State<'awaitingUnmaskRequest'>,
+  message: UnmaskRequestMessage,
+  nowMs: number,
+  cache: PeerCertificateCache | undefined,
+  where: string,
+): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
   const viewError = checkSurvivorView(state, message.survivors, where, 'unmaskRequest');
   if (viewError && viewError !== 'below') return viewError;
   if (state.auth && viewError !== 'below') {
-    const refused = await verifyUnmaskRequest(state, message, nowMs, where);
+    const refused = await verifyUnmaskRequest(state, message, nowMs, cache, where);
     if (refused) return refused;
   }
   const survivors = new Set(message.survivors);

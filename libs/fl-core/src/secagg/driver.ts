@@ -1,4 +1,5 @@
 import { secureRandomBytes, type RandomBytes } from '../random/index';
+import type { CertificateLedger, PeerCertificateCache } from './certificates';
 import { createSecAggClient, secAggClientStep, type SecAggClientState } from './client';
 import { defaultSuite, type CryptoSuite } from './crypto';
 import type { SecAggError } from './errors';
@@ -40,6 +41,12 @@ export interface SecAggRoundOptions {
     enrollmentIssuer: { name: string; publicKey: Uint8Array };
     planHash: Uint8Array;
     identities: readonly { certificate: string; privateKey: CryptoKey }[];
+    /**
+     * Per client, its certificate cache, and the server's ledger: pass the same ones to several
+     * rounds to run them as one connection would (certificates sent once, then named).
+     */
+    certificateCaches?: readonly PeerCertificateCache[];
+    certificateLedger?: CertificateLedger;
   };
   /** A malicious client: rewrites what `from` sends (the server must refuse or detect it). */
   tamper?: (from: number, message: ClientToServerMessage) => ClientToServerMessage;
@@ -124,6 +131,7 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
     bytesReceived: new Array<number>(n).fill(0),
   };
   const clients: (SecAggClientState | null)[] = new Array(n).fill(null);
+  const ledger = options.auth?.certificateLedger ? { certificateLedger: options.auth.certificateLedger } : {};
   const clientAborts: { client: number; reason: SecAggError }[] = [];
   const dropouts = options.dropouts ?? {};
   const silentAt = (stage: keyof SecAggDropouts, id: number) => dropouts[stage]?.includes(id) ?? false;
@@ -134,7 +142,7 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
     options.observe?.({ direction: 'toServer', client: from, message });
     const stage = server.stage;
     const start = performance.now();
-    const step = await secAggServerStep(server, { type: 'message', from, message }, { suite });
+    const step = await secAggServerStep(server, { type: 'message', from, message }, { suite, ...ledger });
     const elapsed = performance.now() - start;
     cost.serverMs += elapsed;
     cost.serverMsByStage[stage] += elapsed;
@@ -145,7 +153,7 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
   const close = async (): Promise<Outbound[]> => {
     const stage = server.stage;
     const start = performance.now();
-    const step = await secAggServerStep(server, { type: 'closeStage', stage }, { suite });
+    const step = await secAggServerStep(server, { type: 'closeStage', stage }, { suite, ...ledger });
     const elapsed = performance.now() - start;
     cost.serverMs += elapsed;
     cost.serverMsByStage[stage] += elapsed;
@@ -165,7 +173,8 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
         continue;
       }
       const start = performance.now();
-      const step = await secAggClientStep(state, message, { randomBytes, suite });
+      const cache = options.auth?.certificateCaches?.[to];
+      const step = await secAggClientStep(state, message, { randomBytes, suite, ...(cache ? { certificateCache: cache } : {}) });
       cost.clientMs[to] = (cost.clientMs[to] as number) + performance.now() - start;
       if (!step.ok) throw new Error(`runSecAggRound: client ${to} rejected the server's ${message.type}: ${step.error.code}: ${step.error.message}`);
       clients[to] = step.state;
@@ -178,7 +187,9 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
     if (silentAt('beforeAdvertiseKeys', id)) continue;
     const start = performance.now();
     const identity = options.auth?.identities[id];
+    const cache = options.auth?.certificateCaches?.[id];
     const made = await createSecAggClient({
+      ...(cache ? { certificateCache: cache } : {}),
       config: server.config,
       clientId: id,
       input: inputs[id] as Uint32Array,

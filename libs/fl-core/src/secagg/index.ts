@@ -25,6 +25,16 @@ export {
   type UnmaskResponse,
   type Outbound,
 } from './server';
+export {
+  createPeerCertificateCache,
+  createCertificateLedger,
+  certificateRef,
+  CERTIFICATE_REF_BYTES,
+  CERTIFICATE_CACHE_ID_BYTES,
+  MAX_CACHED_CERTIFICATES,
+  type PeerCertificateCache,
+  type CertificateLedger,
+} from './certificates';
 export { runSecAggRound, messageBytes, type SecAggRoundOptions, type SecAggRoundResult, type SecAggRoundCost, type SecAggDropouts } from './driver';
 export { parseRoundConfig, topologyOf, type RoundConfigInput, type Topology } from './config';
 export {

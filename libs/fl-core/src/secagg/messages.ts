@@ -78,10 +78,15 @@ export const advertiseKeysSchema = z
     maskingPublicKey: bytes,
     /** Authenticated rounds: the device certificate from the enrollment service. */
     certificate: certificate.optional(),
-    /** Authenticated rounds: H(b) (COMMITMENT_BYTES), checked against the reconstructed b. */
+    /** Authenticated rounds: H(b) (COMMITMENT_BYTES), checked by the server against the reconstructed b. */
     selfMaskCommitment: bytes.optional(),
-    /** Authenticated rounds: ECDSA over advertiseTranscript (round id, plan hash, id, keys, commitment). */
+    /** Authenticated rounds: ECDSA over advertiseTranscript (round id, plan hash, id, keys). */
     signature: bytes.optional(),
+    /**
+     * Authenticated rounds, optional: the id of this client's certificate cache
+     * (CERTIFICATE_CACHE_ID_BYTES), so the server may name peers' certificates it already holds.
+     */
+    certificateCache: bytes.optional(),
   })
   .strict();
 export const shareKeysSchema = z
@@ -99,8 +104,8 @@ export const maskedInputSchema = z
     type: z.literal('maskedInput'),
     roundId,
     maskedInput: bytes,
-    /** Authenticated rounds: the peers this client masked with (U2 ∩ N(u)), ascending. */
-    maskingPeers: clientIds.optional(),
+    /** Authenticated rounds: the peers this client masked with (U2 ∩ N(u)), a bitset over its neighbours. */
+    maskingPeers: bytes.optional(),
     /** Authenticated rounds: ECDSA over maskingTranscript. */
     signature: bytes.optional(),
   })
@@ -130,10 +135,10 @@ export const peerKeysSchema = z
     peers: clientIds,
     /** Per peer: its encryption public key then its masking public key (2 × 32 bytes). */
     publicKeys: bytes,
-    /** Authenticated rounds: one certificate per peer, in `peers` order. */
+    /** Authenticated rounds: CERTIFICATE_REF_BYTES per peer, naming its certificate. */
+    certificateRefs: bytes.optional(),
+    /** Authenticated rounds: the named certificates the recipient does not hold yet, in any order. */
     certificates: z.array(certificate).max(MAX_CLIENTS).optional(),
-    /** Authenticated rounds: COMMITMENT_BYTES per peer. */
-    commitments: bytes.optional(),
     /** Authenticated rounds: SIGNATURE_BYTES per peer (its advertiseKeys signature). */
     signatures: bytes.optional(),
   })
@@ -148,26 +153,30 @@ export const encryptedSharesSchema = z
     ciphertexts: bytes,
   })
   .strict();
-/** Round 3 (ConsistencyCheck): U3, the same list to every survivor. */
-export const consistencyRequestSchema = z.object({ type: z.literal('consistencyRequest'), roundId, survivors: clientIds }).strict();
+/** Round 3 (ConsistencyCheck): U3, the same set to every survivor, as a bitset over the cohort (⌈n/8⌉ bytes). */
+export const consistencyRequestSchema = z.object({ type: z.literal('consistencyRequest'), roundId, survivors: bytes }).strict();
 export const unmaskRequestSchema = z
   .object({
     type: z.literal('unmaskRequest'),
     roundId,
+    /** The survivors among the recipient and its neighbours, ascending. */
     survivors: clientIds,
-    /** Authenticated rounds: per survivor (in `survivors` order), the peers it signed it masked with. */
-    maskingPeers: z.array(clientIds).max(MAX_CLIENTS).optional(),
-    /** Authenticated rounds: SIGNATURE_BYTES per survivor, over maskingTranscript. */
-    maskingSignatures: bytes.optional(),
-    /** Authenticated rounds: the survivors whose consistency signature follows, ascending. */
-    signers: clientIds.optional(),
-    /** Authenticated rounds: SIGNATURE_BYTES per signer, over consistencyTranscript(survivors). */
+    /** Authenticated rounds: a bitset over the U3 the recipient signed, set where the member signed it in Round 3. */
+    consistencySigned: bytes.optional(),
+    /**
+     * Authenticated rounds: SIGNATURE_BYTES per member of U3 (ascending): its Round 3 signature
+     * over U3 where consistencySigned is set, else its Round 2 signature over its claim.
+     */
     signatures: bytes.optional(),
-    /** Authenticated rounds: certificates of survivors that are not the recipient's neighbours. */
-    certificates: z
-      .array(z.object({ id: z.number().int().nonnegative(), certificate }).strict())
-      .max(MAX_CLIENTS)
-      .optional(),
+    /**
+     * Authenticated rounds, per member that did not sign in Round 3 (ascending): its masking claim,
+     * a bitset over its neighbours. A Round 3 signer's claim among U3 is implied (N(v) ∩ U3).
+     */
+    claims: bytes.optional(),
+    /** Authenticated rounds: CERTIFICATE_REF_BYTES per member of U3 that is neither the recipient nor its neighbour. */
+    certificateRefs: bytes.optional(),
+    /** Authenticated rounds: the named certificates the recipient does not hold yet. */
+    certificates: z.array(certificate).max(MAX_CLIENTS).optional(),
   })
   .strict();
 export const abortSchema = z

@@ -6,15 +6,25 @@ import { reject, secAggError, type Rejection, type SecAggError } from './errors'
 import {
   advertiseTranscript,
   checkCertificate,
+  cohortBitset,
   COMMITMENT_BYTES,
   consistencyQuorum,
   consistencyTranscript,
   maskingTranscript,
+  membersOf,
   PLAN_HASH_BYTES,
   selfMaskCommitment,
   SIGNATURE_BYTES,
   verifySignature,
 } from './auth';
+import {
+  acknowledgeCertificates,
+  CERTIFICATE_CACHE_ID_BYTES,
+  CERTIFICATE_REF_BYTES,
+  certificateRef,
+  certificatesHeld,
+  type CertificateLedger,
+} from './certificates';
 import {
   checkIds,
   checkRecords,
@@ -43,12 +53,17 @@ export interface VerifiedIdentity {
   signingKey: Uint8Array;
   selfMaskCommitment: Uint8Array;
   signature: Uint8Array;
+  /** certificateRef(certificate): how peers holding it are sent only its name. */
+  certificateRef: Uint8Array;
+  /** The client's certificate cache id (hex), or null when it keeps none. */
+  certificateCache: string | null;
 }
 
 /** Round 2 (authenticated): whom a survivor signed it masked with. */
 export interface MaskingClaim {
   id: number;
-  maskingPeers: number[];
+  /** A bitset over its neighbours (bitsetOf), as signed. */
+  claim: Uint8Array;
   signature: Uint8Array;
 }
 
@@ -143,6 +158,12 @@ export interface SecAggServerStepOptions {
   suite?: CryptoSuite;
   /** Clock for certificate validity. @default Date.now */
   nowMs?: () => number;
+  /**
+   * Authenticated rounds: which peer certificates each client holds, kept across rounds (and
+   * updated by this round's acknowledgements), so that those are named rather than sent.
+   * @default none: every certificate is sent in full
+   */
+  certificateLedger?: CertificateLedger;
 }
 
 export function createSecAggServer(config: RoundConfigInput, auth?: SecAggServerAuth): { ok: true; state: SecAggServerState } | Rejection {
@@ -242,13 +263,13 @@ export async function secAggServerStep(
     if (event.stage !== state.stage) return reject('WRONG_PHASE', `server: asked to close ${event.stage}, but the stage is ${state.stage}`);
     switch (state.stage) {
       case 'advertiseKeys':
-        return closeAdvertiseKeys(state);
+        return closeAdvertiseKeys(state, options.certificateLedger);
       case 'shareKeys':
         return closeShareKeys(state);
       case 'maskedInput':
         return closeMaskedInput(state);
       case 'consistencyCheck':
-        return closeConsistencyCheck(state);
+        return closeConsistencyCheck(state, options.certificateLedger);
       case 'unmasking':
         return closeUnmasking(state, options.suite ?? (await defaultSuite()));
       case 'done':
@@ -279,13 +300,13 @@ export async function secAggServerStep(
     case 'advertiseKeys':
       return receiveKeys(state, from, parsed.message as AdvertiseKeysMessage, nowMs, where);
     case 'shareKeys':
-      return receiveShares(state, from, parsed.message as ShareKeysMessage, where);
+      return receiveShares(state, from, parsed.message as ShareKeysMessage, where, options.certificateLedger);
     case 'maskedInput':
       return receiveMaskedInput(state, from, parsed.message as MaskedInputMessage, where);
     case 'consistencyCheck':
       return receiveConsistency(state, from, parsed.message as ConsistencyMessage, where);
     case 'unmasking':
-      return receiveUnmask(state, from, parsed.message as UnmaskMessage, where);
+      return receiveUnmask(state, from, parsed.message as UnmaskMessage, where, options.certificateLedger);
     default: {
       const never: never = stage;
       return never;
@@ -348,16 +369,19 @@ async function receiveKeys(
   }
   if (state.auth) {
     // Verified before relaying, so an honest server never forwards a key its peers would refuse.
-    const { certificate, selfMaskCommitment: commitment, signature } = message;
+    const { certificate, selfMaskCommitment: commitment, signature, certificateCache } = message;
     if (!certificate || !commitment || !signature) return reject('BAD_SIGNATURE', `${where}: advertiseKeys needs a certificate, commitment and signature`);
     if (commitment.length !== COMMITMENT_BYTES)
       return reject('WRONG_LENGTH', `${where}: selfMaskCommitment has ${commitment.length} bytes, expected ${COMMITMENT_BYTES}`);
+    if (certificateCache && certificateCache.length !== CERTIFICATE_CACHE_ID_BYTES) {
+      return reject('WRONG_LENGTH', `${where}: certificateCache has ${certificateCache.length} bytes, expected ${CERTIFICATE_CACHE_ID_BYTES}`);
+    }
     const checked = await checkCertificate(certificate, state.auth.enrollmentIssuer, nowMs);
     if (!checked.ok) return reject('BAD_CERTIFICATE', `${where}: ${checked.reason}`);
     if (state.identities.some((i) => i.subject === checked.clientId)) {
       return reject('BAD_CERTIFICATE', `${where}: certificate subject ${JSON.stringify(checked.clientId)} already holds a seat in this round`);
     }
-    const transcript = advertiseTranscript(state.config.roundId, state.auth.planHash, from, message.encryptionPublicKey, message.maskingPublicKey, commitment);
+    const transcript = advertiseTranscript(state.config.roundId, state.auth.planHash, from, message.encryptionPublicKey, message.maskingPublicKey);
     if (!(await verifySignature(checked.publicKey, transcript, signature))) {
       return reject('BAD_SIGNATURE', `${where}: advertiseKeys signature does not verify for this round and plan`);
     }
@@ -368,6 +392,8 @@ async function receiveKeys(
       signingKey: checked.publicKey,
       selfMaskCommitment: copyBytes(commitment),
       signature: copyBytes(signature),
+      certificateRef: certificateRef(certificate),
+      certificateCache: certificateCache ? toHex(certificateCache) : null,
     });
   }
   state.advertised.push({ id: from, encryptionPublicKey: copyBytes(message.encryptionPublicKey), maskingPublicKey: copyBytes(message.maskingPublicKey) });
@@ -394,7 +420,13 @@ function shareRecipients(state: SecAggServerState, topology: Topology, from: num
   return topology.neighbours(from).filter((id) => advertised[id] === 1);
 }
 
-function receiveShares(state: SecAggServerState, from: number, message: ShareKeysMessage, where: string): SecAggServerStepResult {
+function receiveShares(
+  state: SecAggServerState,
+  from: number,
+  message: ShareKeysMessage,
+  where: string,
+  ledger: CertificateLedger | undefined,
+): SecAggServerStepResult {
   const advertised = advertisedMembership(state);
   if (advertised[from] !== 1) return reject('UNKNOWN_CLIENT', `${where}: did not advertise keys (not in U1)`);
   const recipients = message.to;
@@ -417,6 +449,8 @@ function receiveShares(state: SecAggServerState, from: number, message: ShareKey
   }
   // A fresh copy (byteOffset 0, even length): closeShareKeys reads it as 16-bit halves.
   state.shared.push({ from, to: [...recipients], ciphertexts: copyBytes(message.ciphertexts) });
+  // It answered peerKeys, so it verified (and cached) the certificates of exactly these peers.
+  if (ledger) acknowledge(state, ledger, from, recipients);
   return accepted(state);
 }
 
@@ -434,17 +468,20 @@ async function receiveMaskedInput(state: SecAggServerState, from: number, messag
   const outOfRange = firstOutOfRange(words, modulusBits);
   if (outOfRange >= 0) return reject('OUT_OF_RANGE', `${where}: maskedInput word ${outOfRange} is ≥ 2^${modulusBits}`);
   if (state.auth) {
-    const { maskingPeers, signature } = message;
-    if (!maskingPeers || !signature) return reject('BAD_SIGNATURE', `${where}: maskedInput needs maskingPeers and a signature`);
-    const idError = checkIds(maskingPeers, state.config.clientCount, `${where}: maskingPeers`);
-    if (idError) return idError;
-    const topology = topologyOf(state.config);
-    if (maskingPeers.some((v) => !topology.isNeighbour(from, v))) return reject('UNKNOWN_CLIENT', `${where}: maskingPeers names a non-neighbour`);
-    const identity = state.identities.find((i) => i.id === from) as VerifiedIdentity;
-    if (!(await verifySignature(identity.signingKey, maskingTranscript(state.config.roundId, state.auth.planHash, from, maskingPeers), signature))) {
+    const { maskingPeers: claim, signature } = message;
+    if (!claim || !signature) return reject('BAD_SIGNATURE', `${where}: maskedInput needs maskingPeers and a signature`);
+    const neighbours = topologyOf(state.config).neighbours(from);
+    if (!membersOf(claim, neighbours)) {
+      return reject(
+        'WRONG_LENGTH',
+        `${where}: maskingPeers must be a bitset over its ${neighbours.length} neighbours (${Math.ceil(neighbours.length / 8)} bytes, no padding bit set)`,
+      );
+    }
+    const identity = identityOf(state, from);
+    if (!(await verifySignature(identity.signingKey, maskingTranscript(state.config.roundId, state.auth.planHash, from, claim), signature))) {
       return reject('BAD_SIGNATURE', `${where}: maskedInput masking claim does not verify`);
     }
-    state.maskingClaims.push({ id: from, maskingPeers: [...maskingPeers], signature: copyBytes(signature) });
+    state.maskingClaims.push({ id: from, claim: copyBytes(claim), signature: copyBytes(signature) });
   }
   // Validated: now (and only now) fold it into the running sum.
   state.accumulator ??= createWordVector(vectorLength);
@@ -453,7 +490,13 @@ async function receiveMaskedInput(state: SecAggServerState, from: number, messag
   return accepted(state);
 }
 
-function receiveUnmask(state: SecAggServerState, from: number, message: UnmaskMessage, where: string): SecAggServerStepResult {
+function receiveUnmask(
+  state: SecAggServerState,
+  from: number,
+  message: UnmaskMessage,
+  where: string,
+  ledger: CertificateLedger | undefined,
+): SecAggServerStepResult {
   if (!state.survivors.includes(from)) return reject('UNKNOWN_CLIENT', `${where}: not a survivor (not in U3)`);
   const topology = topologyOf(state.config);
   const { survivors, dropped } = membership(state);
@@ -486,6 +529,8 @@ function receiveUnmask(state: SecAggServerState, from: number, message: UnmaskMe
     maskingKeyOf: [...message.maskingKeyOf],
     maskingKeyShares: copyBytes(message.maskingKeyShares),
   });
+  // It answered the unmask request, so it verified the certificates that request named.
+  if (ledger) acknowledge(state, ledger, from, outsideNeighbourhood(state, topology, from));
   return accepted(state);
 }
 
@@ -516,7 +561,57 @@ function abortRound(state: SecAggServerState, reason: SecAggError, notify: reado
   return { ok: true, state: next, outbound: notify.map((to) => ({ to, message })) };
 }
 
-function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
+/** Survivors (U3) that are neither `to` nor its neighbour: whose certificates its unmask request names. */
+function outsideNeighbourhood(state: SecAggServerState, topology: Topology, to: number): number[] {
+  return state.survivors.filter((id) => id !== to && !topology.isNeighbour(to, id));
+}
+
+/** The Round 0 identity of an advertised client, through an index rebuilt whenever the list has grown. */
+function identityOf(state: SecAggServerState, id: number): VerifiedIdentity {
+  let byId = identityIndex.get(state.identities);
+  if (!byId?.has(id)) {
+    byId = new Map(state.identities.map((i) => [i.id, i]));
+    identityIndex.set(state.identities, byId);
+  }
+  return byId.get(id) as VerifiedIdentity;
+}
+const identityIndex = new WeakMap<VerifiedIdentity[], Map<number, VerifiedIdentity>>();
+
+/** Records in the ledger that client `to` now holds the certificates of `ids`. */
+function acknowledge(state: SecAggServerState, ledger: CertificateLedger, to: number, ids: readonly number[]): void {
+  // An unauthenticated round has no certificates to acknowledge.
+  if (state.auth === null) return;
+  const recipient = identityOf(state, to);
+  if (recipient.certificateCache === null) return;
+  acknowledgeCertificates(
+    ledger,
+    recipient.subject,
+    recipient.certificateCache,
+    ids.map((id) => toHex(identityOf(state, id).certificateRef)),
+  );
+}
+
+/** The references naming the certificates of `ids`, and those certificates `to` does not hold (per the ledger). */
+function certificatesFor(
+  state: SecAggServerState,
+  ledger: CertificateLedger | undefined,
+  to: number,
+  ids: readonly number[],
+): { certificateRefs: Uint8Array; certificates?: string[] } {
+  const recipient = identityOf(state, to);
+  const held = ledger && recipient.certificateCache !== null ? certificatesHeld(ledger, recipient.subject, recipient.certificateCache) : undefined;
+  const certificateRefs = new Uint8Array(ids.length * CERTIFICATE_REF_BYTES);
+  const certificates: string[] = [];
+  ids.forEach((id, index) => {
+    const identity = identityOf(state, id);
+    certificateRefs.set(identity.certificateRef, index * CERTIFICATE_REF_BYTES);
+    if (!held?.has(toHex(identity.certificateRef))) certificates.push(identity.certificate);
+  });
+  // Omitted when the recipient holds them all (the steady state): an empty list is bytes too.
+  return certificates.length > 0 ? { certificateRefs, certificates } : { certificateRefs };
+}
+
+function closeAdvertiseKeys(state: SecAggServerState, ledger: CertificateLedger | undefined): SecAggServerStepResult {
   const { config } = state;
   const advertised = [...state.advertised].sort((a, b) => a.id - b.id);
   const u1 = advertised.map((a) => a.id);
@@ -533,7 +628,6 @@ function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
     allKeys.set(a.maskingPublicKey, index * PEER_KEYS_BYTES + KEY_BYTES);
     position.set(a.id, index);
   });
-  const identities = state.auth ? new Map(state.identities.map((i) => [i.id, i])) : null;
   const outbound = u1.map((to) => {
     const peers = topology.neighbours(to).filter((id) => position.has(id));
     const publicKeys = new Uint8Array(peers.length * PEER_KEYS_BYTES);
@@ -545,16 +639,11 @@ function closeAdvertiseKeys(state: SecAggServerState): SecAggServerStepResult {
       first = last + 1;
     }
     const message: ServerToClientMessage = { type: 'peerKeys', roundId: config.roundId, peers, publicKeys };
-    if (identities) {
+    if (state.auth) {
       // Relayed as the peers signed them: the recipient verifies each against the issuer itself.
-      const records = peers.map((id) => identities.get(id) as VerifiedIdentity);
-      message.certificates = records.map((r) => r.certificate);
-      message.commitments = new Uint8Array(peers.length * COMMITMENT_BYTES);
-      message.signatures = new Uint8Array(peers.length * SIGNATURE_BYTES);
-      records.forEach((r, index) => {
-        (message.commitments as Uint8Array).set(r.selfMaskCommitment, index * COMMITMENT_BYTES);
-        (message.signatures as Uint8Array).set(r.signature, index * SIGNATURE_BYTES);
-      });
+      const signatures = new Uint8Array(peers.length * SIGNATURE_BYTES);
+      peers.forEach((id, index) => signatures.set(identityOf(state, id).signature, index * SIGNATURE_BYTES));
+      Object.assign(message, certificatesFor(state, ledger, to, peers), { signatures });
     }
     return { to, message };
   });
@@ -614,7 +703,8 @@ function closeMaskedInput(state: SecAggServerState): SecAggServerStepResult {
   if (holderError) return abortRound(state, holderError, survivors);
   if (state.auth) {
     // Round 3 (ConsistencyCheck): the same U3 to every survivor, to sign.
-    const outbound = survivors.map((to) => ({ to, message: { type: 'consistencyRequest' as const, roundId: config.roundId, survivors } }));
+    const bits = cohortBitset(survivors, config.clientCount);
+    const outbound = survivors.map((to) => ({ to, message: { type: 'consistencyRequest' as const, roundId: config.roundId, survivors: bits } }));
     return { ok: true, state: { ...state, stage: 'consistencyCheck', survivors, dropped }, outbound };
   }
   const outbound = survivors.map((to) => ({
@@ -647,16 +737,20 @@ function checkHolders(state: SecAggServerState, survivors: number[], dropped: nu
 async function receiveConsistency(state: SecAggServerState, from: number, message: ConsistencyMessage, where: string): Promise<SecAggServerStepResult> {
   if (!state.survivors.includes(from)) return reject('UNKNOWN_CLIENT', `${where}: not a survivor (not in U3)`);
   const auth = state.auth as SecAggServerAuth;
-  const identity = state.identities.find((i) => i.id === from) as VerifiedIdentity;
-  if (!(await verifySignature(identity.signingKey, consistencyTranscript(state.config.roundId, auth.planHash, from, state.survivors), message.signature))) {
+  const transcript = consistencyTranscript(state.config.roundId, auth.planHash, from, cohortBitset(state.survivors, state.config.clientCount));
+  if (!(await verifySignature(identityOf(state, from).signingKey, transcript, message.signature))) {
     return reject('BAD_SIGNATURE', `${where}: consistency signature does not verify on U3`);
   }
   state.consistency.push({ id: from, signature: copyBytes(message.signature) });
   return accepted(state);
 }
 
-/** Round 3 close: with ≥ q signatures on U3, send every signer the signatures, the masking claims and the certificates it lacks. */
-function closeConsistencyCheck(state: SecAggServerState): SecAggServerStepResult {
+/**
+ * Round 3 close: with ≥ q signatures on U3, send every signer one signature per survivor (its
+ * Round 3 one, which implies its claim among U3, or else its Round 2 claim's, with the claim), and
+ * the certificates of non-neighbours it lacks.
+ */
+function closeConsistencyCheck(state: SecAggServerState, ledger: CertificateLedger | undefined): SecAggServerStepResult {
   const { config, survivors, dropped } = state;
   const consistency = [...state.consistency].sort((a, b) => a.id - b.id);
   const signers = consistency.map((c) => c.id);
@@ -666,27 +760,35 @@ function closeConsistencyCheck(state: SecAggServerState): SecAggServerStepResult
   }
   const holderError = checkHolders(state, survivors, dropped, new Set(signers), 'ConsistencyCheck');
   if (holderError) return abortRound(state, holderError, survivors);
-  const claims = new Map(state.maskingClaims.map((c) => [c.id, c]));
-  const identities = new Map(state.identities.map((i) => [i.id, i]));
-  const maskingPeers = survivors.map((id) => [...(claims.get(id) as MaskingClaim).maskingPeers]);
-  const maskingSignatures = new Uint8Array(survivors.length * SIGNATURE_BYTES);
-  survivors.forEach((id, index) => maskingSignatures.set((claims.get(id) as MaskingClaim).signature, index * SIGNATURE_BYTES));
-  const signatures = new Uint8Array(signers.length * SIGNATURE_BYTES);
-  consistency.forEach((c, index) => signatures.set(c.signature, index * SIGNATURE_BYTES));
   const topology = topologyOf(config);
+  const claimBytes = Math.ceil(topology.neighbours(survivors[0] as number).length / 8);
+  const claimsById = new Map(state.maskingClaims.map((c) => [c.id, c]));
+  const round3 = new Map(consistency.map((c) => [c.id, c.signature]));
+  const claims = new Uint8Array((survivors.length - round3.size) * claimBytes);
+  const consistencySigned = new Uint8Array(Math.ceil(survivors.length / 8));
+  const signatures = new Uint8Array(survivors.length * SIGNATURE_BYTES);
+  let unsigned = 0;
+  survivors.forEach((id, index) => {
+    const signature = round3.get(id);
+    if (signature) {
+      consistencySigned[index >> 3] = (consistencySigned[index >> 3] as number) | (1 << (index & 7));
+      signatures.set(signature, index * SIGNATURE_BYTES);
+      return;
+    }
+    const claim = claimsById.get(id) as MaskingClaim;
+    claims.set(claim.claim, unsigned++ * claimBytes);
+    signatures.set(claim.signature, index * SIGNATURE_BYTES);
+  });
   const outbound = signers.map((to) => ({
     to,
     message: {
       type: 'unmaskRequest' as const,
       roundId: config.roundId,
-      survivors,
-      maskingPeers,
-      maskingSignatures,
-      signers,
+      survivors: survivors.filter((id) => id === to || topology.isNeighbour(to, id)),
+      consistencySigned,
       signatures,
-      certificates: survivors
-        .filter((id) => id !== to && !topology.isNeighbour(to, id))
-        .map((id) => ({ id, certificate: (identities.get(id) as VerifiedIdentity).certificate })),
+      claims,
+      ...certificatesFor(state, ledger, to, outsideNeighbourhood(state, topology, to)),
     },
   }));
   return { ok: true, state: { ...state, stage: 'unmasking', consistency }, outbound };
@@ -753,7 +855,7 @@ async function closeUnmasking(state: SecAggServerState, suite: CryptoSuite): Pro
       );
     }
     if (seed === null) return abortRound(state, secAggError('RECONSTRUCTION_FAILED', `Unmasking: the b-shares of client ${v} are inconsistent`), survivors);
-    const commitment: Uint8Array | undefined = state.auth ? state.identities.find((i) => i.id === v)?.selfMaskCommitment : undefined;
+    const commitment: Uint8Array | undefined = state.auth ? identityOf(state, v).selfMaskCommitment : undefined;
     // A corrupt b-share from a malicious holder changes the reconstruction: caught here, before b is used.
     if (commitment !== undefined && !bytesEqual(selfMaskCommitment(config.roundId, v, seed as Uint8Array), commitment)) {
       return abortRound(

@@ -11,6 +11,8 @@ import { issueCertificate } from '../../identity/certificate';
 import { generateSigningKeyPair, sign } from '../../identity/signing';
 import { advertiseTranscript } from '../auth';
 import { concatBytes } from '../bytes';
+import { certificateRef, createPeerCertificateCache, type PeerCertificateCache } from '../certificates';
+import type { PeerKeysMessage } from '../messages';
 
 /**
  * Issue 15: a deviating server against honest, authenticated clients. Every test states what the
@@ -97,6 +99,37 @@ describe('attack 1: withheld shares and a different survivor story per client (f
     expect(sameWords(await result.recoverSum([0]), result.trueSum([0]))).toBe(false);
     expect(codes(result.refusals).has('ISOLATED_GROUP')).toBe(true);
   }, 120_000);
+});
+
+describe('attack 1 through Round 3: a survivor set naming neighbours the victim never masked with', () => {
+  it('SecAgg+ (n = 20, degree 4, t = 3): the victim does not sign it, so its Round 2 claim isolates it and nobody reveals', async () => {
+    // The victim masks with P (shares from its other neighbours R0 withheld); everyone is told
+    // U3 = all but P. A Round 3 signature stands for the claim N(v) ∩ U3: had the victim signed
+    // this U3, its peers would read it as masked with R0, see one group, and reveal (switched off,
+    // this test fails on the missing ISOLATED_GROUP; y_0 then stays closed only because R0 holds
+    // fewer than t shares of b_0, t > holders/2). It must refuse to sign a U3 naming neighbours it
+    // did not mask with.
+    const n = 20;
+    const t = 3;
+    const seed = secureRandomBytes(new Uint8Array(32));
+    const neighbours = hararyNeighbours(n, 4, seed);
+    const P = (neighbours[0] as number[]).slice(0, t - 1);
+    const cohort = await certifiedCohort(n);
+    const inputs = randomInputs(n, 4, 16);
+    const told = range(0, n).filter((id) => !P.includes(id));
+    const result = await runMaliciousRound({
+      cohort,
+      inputs,
+      threshold: t,
+      graph: { kind: 'harary', degree: 4, seed },
+      deliverShare: (from, to) => to !== 0 || P.includes(from),
+      story: () => told,
+    });
+    expect(result.refusals.get(0)?.code).toBe('UNKNOWN_CLIENT');
+    expect(result.refusals.get(0)?.message).toMatch(/consistencyRequest/);
+    expect(sameWords(await result.recoverSum([0]), result.trueSum([0]))).toBe(false);
+    expect(codes(result.refusals).has('ISOLATED_GROUP')).toBe(true);
+  }, 60_000);
 });
 
 describe('attack 3: SecAgg+ survivors split into groups the server unmasks apart', () => {
@@ -201,20 +234,103 @@ describe('attack 2: key substitution', () => {
           issuedAtMs: Date.now() - 1000,
           expiresAtMs: Date.now() + 60_000,
         });
-        const commitment = new Uint8Array(32);
         const encryption = (keys[0] as { publicKey: Uint8Array }).publicKey;
         const masking = (keys[1] as { publicKey: Uint8Array }).publicKey;
-        const signature = await sign(device.privateKey, advertiseTranscript(message.roundId, planHashOf('plan v1'), 1, encryption, masking, commitment));
+        const signature = await sign(device.privateKey, advertiseTranscript(message.roundId, planHashOf('plan v1'), 1, encryption, masking));
         const publicKeys = message.publicKeys.slice();
         publicKeys.set(concatBytes(encryption, masking), 0);
-        const commitments = message.commitments?.slice() as Uint8Array;
-        commitments.set(commitment, 0);
         const signatures = message.signatures?.slice() as Uint8Array;
         signatures.set(signature, 0);
-        return { ...message, publicKeys, commitments, signatures, certificates: [certificate, ...(message.certificates?.slice(1) ?? [])] };
+        const certificateRefs = message.certificateRefs?.slice() as Uint8Array;
+        certificateRefs.set(certificateRef(certificate), 0);
+        return { ...message, publicKeys, signatures, certificateRefs, certificates: [certificate, ...(message.certificates?.slice(1) ?? [])] };
       },
     });
     // Client 0 encrypts no share under the made-up identity's key (the server holds its secret).
+    expect(result.shareKeys.has(0)).toBe(false);
+    expect(result.refusals.get(0)?.code).toBe('BAD_CERTIFICATE');
+  });
+});
+
+describe('attack 2 with certificates named, not sent (a client that verified them in an earlier round)', () => {
+  /** One honest round so that every client caches its peers' certificates, as one connection would. */
+  async function warmCaches(n: number) {
+    const cohort = await certifiedCohort(n);
+    const caches: PeerCertificateCache[] = Array.from({ length: n }, () => createPeerCertificateCache());
+    const warm = await runMaliciousRound({ cohort, inputs: randomInputs(n, 8, 16), threshold: 3, certificateCaches: caches });
+    expect(warm.unmasks.size).toBe(n);
+    return { cohort, caches };
+  }
+  /** The server sends references only: what a server that believes the client holds every certificate sends. */
+  const namesOnly = (message: PeerKeysMessage): PeerKeysMessage => ({ ...message, certificates: [] });
+
+  it('an honest round runs on references alone', async () => {
+    const n = 5;
+    const { cohort, caches } = await warmCaches(n);
+    const result = await runMaliciousRound({
+      cohort,
+      inputs: randomInputs(n, 8, 16),
+      threshold: 3,
+      certificateCaches: caches,
+      rewritePeerKeys: (_to, message) => namesOnly(message),
+    });
+    expect(result.refusals.size).toBe(0);
+    expect(result.unmasks.size).toBe(n);
+  });
+
+  it('a substituted key under a cached certificate is refused, so no share is encrypted to the server', async () => {
+    const n = 5;
+    const suite = await defaultSuite();
+    const { cohort, caches } = await warmCaches(n);
+    const serverKeys = await generateKeyPair(suite, secureRandomBytes);
+    const result = await runMaliciousRound({
+      cohort,
+      inputs: randomInputs(n, 8, 16),
+      threshold: 3,
+      certificateCaches: caches,
+      rewritePeerKeys: (to, message) => {
+        if (to !== 0) return namesOnly(message);
+        const publicKeys = message.publicKeys.slice();
+        publicKeys.set(serverKeys.publicKey, 0); // peer 1's encryption key; its certificate only named
+        return namesOnly({ ...message, publicKeys });
+      },
+    });
+    expect(result.shareKeys.has(0)).toBe(false);
+    expect(result.refusals.get(0)?.code).toBe('BAD_SIGNATURE');
+  });
+
+  it("a reference to a certificate the client never verified (the server's own identity) is refused", async () => {
+    const n = 5;
+    const suite = await defaultSuite();
+    const { cohort, caches } = await warmCaches(n);
+    const rogueIssuer = await generateSigningKeyPair();
+    const device = await generateSigningKeyPair();
+    const keys = [await generateKeyPair(suite, secureRandomBytes), await generateKeyPair(suite, secureRandomBytes)];
+    const result = await runMaliciousRound({
+      cohort,
+      inputs: randomInputs(n, 8, 16),
+      threshold: 3,
+      certificateCaches: caches,
+      rewritePeerKeys: async (to, message) => {
+        if (to !== 0) return namesOnly(message);
+        const certificate = await issueCertificate(rogueIssuer.privateKey, {
+          clientId: 'server-sybil',
+          publicKey: device.publicKey,
+          issuer: cohort.enrollmentIssuer.name,
+          issuedAtMs: Date.now() - 1000,
+          expiresAtMs: Date.now() + 60_000,
+        });
+        const encryption = (keys[0] as { publicKey: Uint8Array }).publicKey;
+        const masking = (keys[1] as { publicKey: Uint8Array }).publicKey;
+        const publicKeys = message.publicKeys.slice();
+        publicKeys.set(concatBytes(encryption, masking), 0);
+        const signatures = message.signatures?.slice() as Uint8Array;
+        signatures.set(await sign(device.privateKey, advertiseTranscript(message.roundId, planHashOf('plan v1'), 1, encryption, masking)), 0);
+        const certificateRefs = message.certificateRefs?.slice() as Uint8Array;
+        certificateRefs.set(certificateRef(certificate), 0);
+        return namesOnly({ ...message, publicKeys, signatures, certificateRefs });
+      },
+    });
     expect(result.shareKeys.has(0)).toBe(false);
     expect(result.refusals.get(0)?.code).toBe('BAD_CERTIFICATE');
   });

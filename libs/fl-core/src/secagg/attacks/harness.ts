@@ -1,7 +1,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { issueCertificate } from '../../identity/certificate';
 import { generateSigningKeyPair } from '../../identity/signing';
-import { SIGNATURE_BYTES } from '../auth';
+import { bitsetOf, cohortBitset, membersOf, SIGNATURE_BYTES } from '../auth';
+import { certificateRef, type PeerCertificateCache } from '../certificates';
 import { bytesEqual, concatBytes, utf8 } from '../bytes';
 import { createSecAggClient, PEER_KEYS_BYTES, SHARE_CIPHERTEXT_BYTES, secAggClientStep, type SecAggClientState } from '../client';
 import { topologyOf } from '../config';
@@ -81,6 +82,8 @@ export interface MaliciousRoundOptions {
   deliverShare?: (from: number, to: number) => boolean;
   /** The survivor set the server tells each client in ConsistencyCheck and Unmasking. @default the true U3 */
   story?: (to: number, survivors: number[]) => number[];
+  /** Per client, its certificate cache (kept across rounds by the caller). @default none */
+  certificateCaches?: readonly PeerCertificateCache[];
 }
 
 export interface MaliciousRoundResult {
@@ -122,12 +125,16 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
   const shareKeys = new Map<number, ShareKeysMessage>();
   const masked = new Map<number, MaskedInputMessage>();
   const consistency = new Map<number, { survivors: number[]; signature: Uint8Array }>();
+  const cacheOf = (id: number) => {
+    const cache = options.certificateCaches?.[id];
+    return cache ? { certificateCache: cache } : {};
+  };
   const unmasks = new Map<number, UnmaskMessage>();
 
   const step = async (to: number, message: unknown): Promise<ClientToServerMessage | null> => {
     const state = states.get(to);
     if (!state || refusals.has(to)) return null;
-    const result = await secAggClientStep(state, message, { suite });
+    const result = await secAggClientStep(state, message, { suite, ...cacheOf(to) });
     if (!result.ok) {
       refusals.set(to, result.error);
       return null;
@@ -146,12 +153,14 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
       input: inputs[id] as Uint32Array,
       suite,
       auth: { identity, enrollmentIssuer: cohort.enrollmentIssuer, planHash: planHash(id) },
+      ...cacheOf(id),
     });
     if (!made.ok) throw new Error(`client ${id}: ${made.error.message}`);
     states.set(id, made.state);
     advertised.set(id, made.outbound);
   }
-  // Round 1: the honest peerKeys, then whatever rewrite the attack makes.
+  const certificateOf = (id: number) => (advertised.get(id) as AdvertiseKeysMessage).certificate as string;
+  // Round 1: the honest peerKeys (every certificate in full), then whatever rewrite the attack makes.
   for (const to of advertised.keys()) {
     const peers = topology.neighbours(to).filter((id) => advertised.has(id));
     const records = peers.map((id) => advertised.get(id) as AdvertiseKeysMessage);
@@ -160,8 +169,8 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
       roundId: config.roundId,
       peers,
       publicKeys: concatBytes(...records.flatMap((r) => [r.encryptionPublicKey, r.maskingPublicKey])),
-      certificates: records.map((r) => r.certificate as string),
-      commitments: concatBytes(...records.map((r) => r.selfMaskCommitment as Uint8Array)),
+      certificateRefs: concatBytes(...peers.map((id) => certificateRef(certificateOf(id)))),
+      certificates: peers.map(certificateOf),
       signatures: concatBytes(...records.map((r) => r.signature as Uint8Array)),
     };
     if (options.rewritePeerKeys) message = await options.rewritePeerKeys(to, message);
@@ -188,24 +197,31 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
   // Round 3: each client gets its story to sign.
   for (const to of survivors) {
     const told = story(to, survivors);
-    const out = await step(to, { type: 'consistencyRequest', roundId: config.roundId, survivors: told });
+    const out = await step(to, { type: 'consistencyRequest', roundId: config.roundId, survivors: cohortBitset(told, n) });
     if (out?.type === 'consistency') consistency.set(to, { survivors: told, signature: out.signature });
   }
   // Round 4: each client's story with every signature the server holds on exactly that story.
   for (const to of consistency.keys()) {
     const told = (consistency.get(to) as { survivors: number[] }).survivors;
-    const signers = [...consistency.entries()].filter(([, c]) => c.survivors.join() === told.join()).sort((a, b) => a[0] - b[0]);
+    // Each member's signature: its Round 3 one where it signed exactly this story, else its Round 2 claim's (with the claim).
+    const signedThis = told.filter((id) => consistency.get(id)?.survivors.join() === told.join());
+    const claimBytes = Math.ceil(topology.neighbours(to).length / 8);
+    const others = told.filter((id) => id !== to && !topology.isNeighbour(to, id));
     const out = await step(to, {
       type: 'unmaskRequest',
       roundId: config.roundId,
-      survivors: told,
-      maskingPeers: told.map((id) => masked.get(id)?.maskingPeers ?? []),
-      maskingSignatures: concatBytes(...told.map((id) => masked.get(id)?.signature ?? new Uint8Array(SIGNATURE_BYTES))),
-      signers: signers.map(([id]) => id),
-      signatures: concatBytes(...signers.map(([, c]) => c.signature)),
-      certificates: told
-        .filter((id) => id !== to && !topology.isNeighbour(to, id))
-        .map((id) => ({ id, certificate: (advertised.get(id) as AdvertiseKeysMessage).certificate as string })),
+      survivors: told.filter((id) => id === to || topology.isNeighbour(to, id)),
+      consistencySigned: bitsetOf(signedThis, told),
+      signatures: concatBytes(
+        ...told.map((id) =>
+          signedThis.includes(id)
+            ? (consistency.get(id) as { signature: Uint8Array }).signature
+            : (masked.get(id)?.signature ?? new Uint8Array(SIGNATURE_BYTES)),
+        ),
+      ),
+      claims: concatBytes(...told.filter((id) => !signedThis.includes(id)).map((id) => masked.get(id)?.maskingPeers ?? new Uint8Array(claimBytes))),
+      certificateRefs: concatBytes(...others.map((id) => certificateRef(certificateOf(id)))),
+      certificates: others.map(certificateOf),
     });
     if (out?.type === 'unmask') unmasks.set(to, out);
   }
@@ -238,6 +254,10 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     return sum;
   };
 
+  const claimOf = (id: number): number[] => {
+    const claim = masked.get(id)?.maskingPeers;
+    return claim ? (membersOf(claim, topology.neighbours(id)) ?? []) : [];
+  };
   const recoverSum = async (group: readonly number[]): Promise<Uint32Array | null> => {
     const selfMasks = reconstructAll('selfMask');
     const maskingKeys = reconstructAll('maskingKey');
@@ -253,9 +273,9 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
       const modulus = 2 ** modulusBits;
       unpacked.words.forEach((w, i) => (sum[i] = ((sum[i] as number) + w) % modulus));
       terms.push({ key: seed, sign: -1 });
-      for (const w of message.maskingPeers ?? []) {
+      for (const w of claimOf(u)) {
         // Cancels inside the group only if w masked with u too.
-        if (inGroup.has(w) && (masked.get(w)?.maskingPeers ?? []).includes(u)) continue;
+        if (inGroup.has(w) && claimOf(w).includes(u)) continue;
         const mine = maskingKeys.get(u);
         const theirs = maskingKeys.get(w);
         const publicKeyOf = (id: number) => (advertised.get(id) as AdvertiseKeysMessage).maskingPublicKey;
