@@ -182,7 +182,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const metrics = createMetrics();
   metrics.modelVersion.set(store.modelVersion);
   const audit = AuditLog.open(config.dataDir, logger);
-  const gate = new ReleaseGate({ policy: config.release, store, audit, metrics, logger });
+  const gate = new ReleaseGate({ policy: config.release, store, audit, metrics, logger, privacyMode: config.privacy.mode });
   const planDesk = new PlanDesk({ config, store, audit, logger });
   const server = createServer();
   const connections = new Set<Socket>();

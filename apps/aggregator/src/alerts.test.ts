@@ -126,7 +126,7 @@ describe('alerts', () => {
         kind: 'epsilon_budget',
         value: 0.8,
         threshold: 0.8,
-        message: 'Privacy budget nearly spent: ε 80 of the budget 100 (80%; alert at 80%). Rounds go on: the budget is reported, not enforced.',
+        message: 'Privacy budget nearly spent: ε 80 of the budget 100 (80%; alert at 80%). No round opens that would pass it.',
       },
     ]);
     expect(firing(inputs({ epsilon: 231.4, epsilonBudget: 100 }))[0]?.message).toMatch(/^Privacy budget spent: ε 231 of the budget 100 \(231%/);

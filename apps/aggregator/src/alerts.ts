@@ -183,7 +183,7 @@ function epsilonBudget(m: AlertMeasures, t: AlertThresholds, inputs: AlertInputs
     kind: 'epsilon_budget',
     value: m.epsilonBudgetShare,
     threshold: t.epsilonBudgetShare,
-    message: `${reached ? 'Privacy budget spent' : 'Privacy budget nearly spent'}: ε ${epsilonWords(inputs.epsilon)} of the budget ${epsilonWords(inputs.epsilonBudget)} (${pct(m.epsilonBudgetShare)}; alert at ${pct(t.epsilonBudgetShare)}). Rounds go on: the budget is reported, not enforced.`,
+    message: `${reached ? 'Privacy budget spent' : 'Privacy budget nearly spent'}: ε ${epsilonWords(inputs.epsilon)} of the budget ${epsilonWords(inputs.epsilonBudget)} (${pct(m.epsilonBudgetShare)}; alert at ${pct(t.epsilonBudgetShare)}). No round opens that would pass it.`,
   };
 }
 
@@ -233,7 +233,8 @@ export function alertInputs(sources: AlertSources, nowMs: number): AlertInputs {
     latestEvaluation,
     releasedEvaluation: toEvaluation(gate.evaluationOf(store.release.released)),
     epsilon: store.ledger.spent(config.privacy.targetDelta)?.epsilon ?? null,
-    epsilonBudget: config.privacy.epsilonBudget ?? null,
+    // The budget in force: the configured one, or what an operator set since (POST /api/admin/budget).
+    epsilonBudget: sources.coordinator().epsilonBudget,
     lastCommitMs,
   };
 }

@@ -77,8 +77,13 @@ const roundSchema = z
      * cohort leaves the target after dropouts.
      */
     overSelection: z.number().min(1).max(3).default(1.3),
-    /** Fewest reports a round may commit with (also k_min of distributed noise). */
-    minReports: z.number().int().min(2).default(3),
+    /**
+     * Fewest reports a round may commit with (also k_min of distributed noise: each client adds
+     * 1/√k_min of the noise). Half the target: a round survives losing half its cohort, and the sum of
+     * the usual ~26 reports carries σ·√(26/10) ≈ 1.6σ rather than the 2.9σ of k_min = 3. Never below
+     * the devices' floor (DEFAULT_PLAN_POLICY.minCohort, 3).
+     */
+    minReports: z.number().int().min(2).default(10),
     /** Once minReports are waiting, how long check-in stays open for more. */
     checkinMs: z.number().int().min(0).max(3_600_000).default(5_000),
     /** Pause between rounds. */
@@ -165,11 +170,20 @@ const privacySchema = z
     /** 'central' is not offered: it needs the exact sum, which secure aggregation hides. */
     mode: z.enum(['off', 'local', 'distributed']).default('distributed'),
     clipNorm: z.number().positive().max(1e6).default(1),
-    noiseMultiplier: z.number().min(0).max(100).default(0.05),
+    /**
+     * σ. With the default cohort (target 20 × 1.3) drawn from the population these defaults assume,
+     * N = 10,000 (q = 0.0026), ε at δ = 1e-5 is 0.89 after 1,000 rounds and 1.03 after 3,000
+     * (docs/privacy.md, "Defaults"). Never below the devices' floor (DEFAULT_PLAN_POLICY, 0.05).
+     */
+    noiseMultiplier: z.number().min(0).max(100).default(1),
     /** Admin plan changes may not lower σ below this. @default noiseMultiplier */
     minNoiseMultiplier: z.number().min(0).max(100).optional(),
     targetDelta: z.number().positive().max(0.1).default(1e-5),
-    /** The operator's ε budget at targetDelta, shown against ε spent (reported, not enforced). Absent: none. */
+    /**
+     * The ε budget of this population at targetDelta: a round that could take the ledger past it
+     * (charged with the fewest reports it may commit with) does not open, and training pauses until
+     * an operator raises it (POST /api/admin/budget) or the noise. Absent: none.
+     */
     epsilonBudget: z.number().positive().max(1e6).optional(),
     /** Eligible population for the sampling rate q; @default the clients checked in at selection. */
     population: z.number().int().positive().optional(),
@@ -196,7 +210,8 @@ const releaseSchema = z
     /**
      * Largest ‖candidate − released‖₂. An honest round moves the model by at most C plus the
      * noise of the mean, ≈ σ·C·√d / n with distributed noise (CIFG, d = 1.27M, σ = 0.05, 20
-     * clients: about 3); σ = 1 makes it about 56.
+     * clients: about 3); σ = 1 makes it about 56: with the default σ, cohorts need to be far larger
+     * than 20 for a candidate to pass (docs/privacy.md, "Defaults").
      */
     maxUpdateNorm: z.number().positive().max(1e9).default(50),
     /** Nats the candidate's federated eval loss may exceed the released model's. */
@@ -455,6 +470,13 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'clip-norm', paths: [['privacy', 'clipNorm']], type: 'number', help: 'C: L2 clip of each update' },
   { flag: 'dp', env: 'MURMUR_DP', paths: [['privacy', 'mode']], type: 'string', help: 'off | local | distributed' },
   {
+    flag: 'population',
+    env: 'MURMUR_POPULATION',
+    paths: [['privacy', 'population']],
+    type: 'int',
+    help: 'N: eligible population the sampling rate q = expected cohort / N is drawn over (unset: the clients checked in at selection)',
+  },
+  {
     flag: 'release-max-update-norm',
     env: 'MURMUR_RELEASE_MAX_UPDATE_NORM',
     paths: [['release', 'maxUpdateNorm']],
@@ -487,7 +509,7 @@ export const FLAGS: readonly Flag[] = [
     env: 'MURMUR_EPSILON_BUDGET',
     paths: [['privacy', 'epsilonBudget']],
     type: 'number',
-    help: 'ε budget shown against ε spent (not enforced)',
+    help: 'ε budget at the ledger δ: a round that could pass it does not open; training pauses until it is raised (POST /api/admin/budget) (none when unset)',
   },
   {
     flag: 'alert-loss-increase',
@@ -637,6 +659,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
   if (config.privacy.minNoiseMultiplier !== undefined && config.privacy.minNoiseMultiplier > config.privacy.noiseMultiplier) {
     return { ok: false, message: 'invalid configuration: privacy.minNoiseMultiplier exceeds privacy.noiseMultiplier' };
+  }
+  if (config.privacy.mode === 'off' && config.privacy.epsilonBudget !== undefined) {
+    return { ok: false, message: "invalid configuration: privacy.epsilonBudget needs privacy noise: mode 'off' spends an unbounded ε the ledger cannot count" };
   }
   if (config.privacy.mode !== 'off' && config.privacy.noiseMultiplier === 0) {
     return { ok: false, message: `invalid configuration: privacy.mode '${config.privacy.mode}' needs noiseMultiplier > 0 (use --dp off for none)` };

@@ -1,23 +1,11 @@
 import type { Logger } from 'pino';
 import {
-  ADAPTIVE_CLIPPING_DEFAULTS,
-  applyServerUpdate,
-  checkDecodedSum,
-  modelUpdateNoiseMultiplier,
-  updateClipNorm,
-  contributionMetricsSpec,
-  createMetricsLayout,
+  createCertificateLedger,
   createSecAggServer,
-  decodeSumWithMetrics,
   defaultSuite,
-  encodingParams,
   payloadBytes,
   pendingClients,
-  PrivacyLedger,
   protocolError,
-  PROTOCOL_VERSION,
-  roundNoiseMultiplier,
-  secAggPlusParameters,
   secAggServerStep,
   packSecAgg,
   type CheckInResult,
@@ -33,6 +21,7 @@ import {
   type RoundPlan,
   type RoundReport,
   type SecAggServerState,
+  type SecAggServerStepOptions,
   type SecAggUp,
   type ServerEventName,
   type ServerEventPayload,
@@ -40,13 +29,18 @@ import {
   PHASE_DEADLINE,
   SECAGG_PHASES,
   type SecAggPhase,
+  planPrivacyFor,
+  projectPrivacyBudget,
+  type BudgetProjection,
 } from '@murmur/fl-core';
 import type { AggregatorConfig } from './config';
 import type { DataStore, StoredModel } from './store';
 import type { AggregatorMetrics } from './metrics';
 import { ParticipationBook, PhasePace } from './participation';
 import type { ReleaseGate } from './release-gate';
+import { abortedRound, concludeRound, maskedInputRefusal, planAggregatorRound, type AbortedRound, type RoundEnding, type RoundState } from './round-state';
 import { poissonSample } from './sampling';
+import { publicPhaseEvent, publicRoundRecord, withholds } from './public-view';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
 export type { LivePlan };
@@ -63,7 +57,9 @@ export interface CoordinatorDeps {
   /** Emits to the client holding `tokenId`; false when it is not connected. */
   send<K extends ServerEventName>(tokenId: string, event: K, payload: ServerEventPayload<K>): boolean;
   isConnected(tokenId: string): boolean;
+  /** The phase event as it may leave the aggregator (public-view.ts). */
   onPhase(event: PhaseEvent): void;
+  /** The round record as it may leave the aggregator (public-view.ts); the store keeps the full one. */
   onReport(report: RoundReport): void;
   /**
    * The enrollment service's public key. When set, every round runs the authenticated protocol
@@ -74,36 +70,21 @@ export interface CoordinatorDeps {
   enrollmentIssuer?: { name: string; publicKey: Uint8Array };
 }
 
-interface Member {
-  tokenId: string;
-  participantId: number;
-  backend: string;
-  /** The last message sent to it, re-sent if it reconnects while the stage still waits on it. */
-  last: { event: 'roundPlan'; payload: RoundPlan } | { event: 'secagg'; payload: PackedMessage };
-}
+/** The last message sent to a member, re-sent if it reconnects while the stage still waits on it. */
+type LastSent = { event: 'roundPlan'; payload: RoundPlan } | { event: 'secagg'; payload: PackedMessage };
 
+/**
+ * A running round in this process: the plain, serializable RoundState (round-state.ts) beside what
+ * only this process holds: the SecAgg server machine, the base model's weights, lookups, the
+ * transport's re-send cache and the stage's start on this process's clock.
+ */
 interface ActiveRound {
-  round: number;
-  roundId: string;
-  startedAt: string;
-  plan: RoundPlan;
-  live: LivePlan;
-  /** The operator plan's revision this round runs with. */
-  planRevision: number;
+  state: RoundState;
+  server: SecAggServerState;
   /** The version this round trains from (and whose federated evaluation it reports). */
   base: StoredModel;
-  members: Map<string, Member>;
-  byParticipant: string[];
-  server: SecAggServerState;
-  eligible: number;
-  /** q: the probability with which each eligible client was drawn into this round. */
-  samplingRate: number;
-  funnel: RoundReport['cohort'];
-  /** Who each closed phase lost, silent or disconnected (the record's `dropouts`). */
-  dropouts: NonNullable<RoundReport['dropouts']>;
-  bytes: { received: number; sent: number };
-  durationsMs: Record<string, number>;
-  backends: Record<string, number>;
+  participantOf: Map<string, number>;
+  last: Map<string, LastSent>;
   stageStarted: number;
 }
 
@@ -138,12 +119,20 @@ export class RoundCoordinator {
   #lock: Promise<unknown> = Promise.resolve();
   #loop: Promise<void> | null = null;
   #suite: CryptoSuite | null = null;
+  /** Which peer certificates each client acknowledged: later rounds name them instead of re-sending them. */
+  readonly #certificates = createCertificateLedger();
   /** Recent round ids, so a late or replayed message of a finished round is named as such. */
   readonly #finishedRoundIds = new Set<string>();
   readonly #disconnectedAt = new Map<string, number>();
   readonly #participation: ParticipationBook;
   readonly #pace: PhasePace;
   #lastSumRejected = false;
+  /** ε allowed at the ledger's δ (privacy.epsilonBudget, raised by an operator at run time); null: none. */
+  #epsilonBudget: number | null;
+  /** Set when a round did not open because it would pass the budget; cleared by a new budget or plan. */
+  #budgetHold: BudgetProjection | null = null;
+  /** Clients eligible at the last selection: N for the projection when no population is configured. */
+  #lastEligible: number | null = null;
 
   constructor(deps: CoordinatorDeps) {
     this.#deps = deps;
@@ -152,6 +141,9 @@ export class RoundCoordinator {
     this.#pace = new PhasePace(round.adaptiveDeadlines);
     this.#live = deps.plan.plan;
     this.#planRevision = deps.plan.revision;
+    this.#epsilonBudget = deps.config.privacy.epsilonBudget ?? null;
+    deps.metrics.epsilonBudget.set(this.#epsilonBudget ?? Number.NaN);
+    deps.metrics.budgetExhausted.set(0);
   }
 
   get phase(): RoundPhase {
@@ -176,14 +168,18 @@ export class RoundCoordinator {
   }
   /** The running round's SecAgg parameters (sizes inbound messages), or null between rounds. */
   get activeSecAggConfig(): RoundConfig | null {
-    return this.#round?.plan.secagg ?? null;
+    return this.#round?.state.plan.secagg ?? null;
+  }
+  /** The running round's plain state (round-state.ts), or null between rounds. */
+  get roundState(): RoundState | null {
+    return this.#round?.state ?? null;
   }
   get poolSize(): number {
     return this.#pool.size;
   }
   get currentRound(): { round: number; roundId: string; cohort: number; pending: number } | null {
     const r = this.#round;
-    return r ? { round: r.round, roundId: r.roundId, cohort: r.byParticipant.length, pending: pendingClients(r.server).length } : null;
+    return r ? { round: r.state.round, roundId: r.state.roundId, cohort: r.state.members.length, pending: pendingClients(r.server).length } : null;
   }
 
   start(): void {
@@ -211,16 +207,73 @@ export class RoundCoordinator {
   setPlan(plan: LivePlan, revision: number): void {
     this.#live = plan;
     this.#planRevision = revision;
+    // A plan with more noise or fewer rounds' worth of sampling may fit the budget: check again.
+    this.#releaseBudgetHold();
+  }
+
+  get epsilonBudget(): number | null {
+    return this.#epsilonBudget;
+  }
+
+  /** Whether rounds are held because the next one would pass the ε budget. */
+  get budgetExhausted(): boolean {
+    return this.#budgetHold !== null;
+  }
+
+  /** An operator's new budget (admin API): rounds held for the old one are checked against it. */
+  setEpsilonBudget(budget: number | null): void {
+    this.#epsilonBudget = budget;
+    this.#deps.metrics.epsilonBudget.set(budget ?? Number.NaN);
+    this.#releaseBudgetHold();
+  }
+
+  #releaseBudgetHold(): void {
+    if (!this.#budgetHold) return;
+    this.#budgetHold = null;
+    this.#deps.metrics.budgetExhausted.set(0);
+    this.#wake();
+  }
+
+  /**
+   * The budget against the next round at the current plan: ε spent, ε after it, rounds left. The
+   * population is the configured one, else the clients eligible at the last selection, else the
+   * round's own size (q = 1, the most a round can cost).
+   */
+  budgetProjection(): BudgetProjection {
+    const { config, store } = this.#deps;
+    const live = this.#live;
+    const wanted = Math.ceil(live.target * live.overSelection);
+    const population = config.privacy.population ?? Math.max(wanted, this.#lastEligible ?? wanted);
+    return this.#project(live, Math.min(1, wanted / population), population, store.nextRound);
+  }
+
+  #project(live: LivePlan, samplingRate: number, population: number, round: number): BudgetProjection {
+    const { config, store } = this.#deps;
+    const { privacy } = planPrivacyFor({
+      mode: config.privacy.mode,
+      clipNorm: live.clipNorm,
+      noiseMultiplier: live.noiseMultiplier,
+      adaptiveClipping: config.privacy.adaptiveClipping !== undefined,
+      minReports: live.minReports,
+      samplingRate,
+      population,
+    });
+    return projectPrivacyBudget({
+      ledger: store.ledger,
+      release: { round, privacy, samplingRate },
+      targetDelta: config.privacy.targetDelta,
+      epsilonBudget: this.#epsilonBudget,
+    });
   }
 
   /** The round this token is selected for, so a reconnecting client knows whether to resume. */
   cohortRoundIdOf(tokenId: string): string | null {
-    return this.#round?.members.has(tokenId) ? this.#round.roundId : null;
+    return this.#round?.participantOf.has(tokenId) ? this.#round.state.roundId : null;
   }
 
   checkIn(tokenId: string, eligibility: Eligibility): CheckInResult {
-    if (this.#round?.members.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
-    if (this.#paused || this.#stopped) return { status: 'paused', retryAfterMs: 5_000 };
+    if (this.#round?.participantOf.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
+    if (this.#paused || this.#stopped || this.#budgetHold) return { status: 'paused', retryAfterMs: 5_000 };
     const bench = this.#participation.bench(tokenId);
     if (bench.remainingMs > 0) {
       this.#pool.delete(tokenId);
@@ -246,15 +299,16 @@ export class RoundCoordinator {
   connected(tokenId: string): void {
     this.#disconnectedAt.delete(tokenId);
     const r = this.#round;
-    const member = r?.members.get(tokenId);
-    if (!r || !member) return;
+    const participantId = r?.participantOf.get(tokenId);
+    const last = r?.last.get(tokenId);
+    if (!r || participantId === undefined || !last) return;
     // Re-send what it may have missed while away, if the stage still waits on it.
-    if (pendingClients(r.server).includes(member.participantId)) this.#deps.send(tokenId, member.last.event, member.last.payload as never);
+    if (pendingClients(r.server).includes(participantId)) this.#deps.send(tokenId, last.event, last.payload as never);
   }
 
   disconnected(tokenId: string): void {
     this.#pool.delete(tokenId);
-    if (this.#round?.members.has(tokenId)) {
+    if (this.#round?.participantOf.has(tokenId)) {
       this.#disconnectedAt.set(tokenId, performance.now());
       const grace = this.#deps.config.round.reconnectGraceMs;
       setTimeout(() => this.#wake(), grace + 5).unref();
@@ -274,19 +328,25 @@ export class RoundCoordinator {
     const r = this.#round;
     if (this.#finishedRoundIds.has(message.roundId)) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${message.roundId} is over`);
     if (!r) return protocolError('NO_ROUND', `secagg ${message.type}: no round is running`);
-    const member = r.members.get(tokenId);
-    if (!member) return protocolError('NOT_IN_COHORT', `secagg ${message.type}: this client is not in round ${r.round}'s cohort`);
+    const from = r.participantOf.get(tokenId);
+    if (from === undefined) return protocolError('NOT_IN_COHORT', `secagg ${message.type}: this client is not in round ${r.state.round}'s cohort`);
     return this.#withLock(async () => {
-      if (this.#round !== r) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${r.round} is over`);
-      const step = await secAggServerStep(r.server, { type: 'message', from: member.participantId, message }, { suite: await this.#cryptoSuite() });
+      if (this.#round !== r) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${r.state.round} is over`);
+      const step = await secAggServerStep(r.server, { type: 'message', from, message }, await this.#stepOptions(r));
       if (!step.ok) return step.error;
       r.server = step.state;
       this.#pace.record(STAGE_OF[message.type], performance.now() - r.stageStarted);
-      r.bytes.received += bytes;
+      r.state.bytes.received += bytes;
       this.#deps.metrics.bytes.inc({ direction: 'received' }, bytes);
       this.#wake();
       return null;
     });
+  }
+
+  /** Certificates travel only in authenticated rounds, so only those rounds keep the certificate ledger. */
+  async #stepOptions(r: ActiveRound): Promise<SecAggServerStepOptions> {
+    const suite = await this.#cryptoSuite();
+    return r.server.auth ? { suite, certificateLedger: this.#certificates } : { suite };
   }
 
   async #cryptoSuite(): Promise<CryptoSuite> {
@@ -329,14 +389,15 @@ export class RoundCoordinator {
   #setPhase(phase: RoundPhase): void {
     this.#phase = phase;
     const r = this.#round;
-    this.#lastPhase = {
-      round: r?.round ?? 0,
-      roundId: r?.roundId ?? '',
+    const event = {
+      round: r?.state.round ?? 0,
+      roundId: r?.state.roundId ?? '',
       phase,
       at: new Date().toISOString(),
-      cohort: r?.byParticipant.length ?? 0,
+      cohort: r?.state.members.length ?? 0,
       pending: r ? pendingClients(r.server).length : 0,
     };
+    this.#lastPhase = publicPhaseEvent(event, this.#deps.config.privacy.mode);
     this.#deps.onPhase(this.#lastPhase);
   }
 
@@ -346,9 +407,9 @@ export class RoundCoordinator {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      if (this.#paused) {
+      if (this.#paused || this.#budgetHold) {
         this.#setPhase('paused');
-        await this.#waitFor(() => !this.#paused || this.#stopped, Infinity);
+        await this.#waitFor(() => !(this.#paused || this.#budgetHold) || this.#stopped, Infinity);
         continue;
       }
       this.#setPhase('checkin');
@@ -373,7 +434,7 @@ export class RoundCoordinator {
         const r = this.#round;
         if (r) {
           try {
-            this.#abort(r, protocolError('INTERNAL', `round ${r.round}: ${error instanceof Error ? error.message : String(error)}`));
+            this.#abort(r, protocolError('INTERNAL', `round ${r.state.round}: ${error instanceof Error ? error.message : String(error)}`));
           } catch (again) {
             this.#deps.logger.error({ err: again }, 'could not record the failed round');
             this.#finish(r);
@@ -385,20 +446,6 @@ export class RoundCoordinator {
     }
   }
 
-  #roundConfig(roundId: string, n: number, minReports: number, vectorLength: number): RoundConfig {
-    const { secAggPlusFrom, dropoutRate, modulusBits } = this.#deps.config.round;
-    if (n >= secAggPlusFrom) {
-      const params = secAggPlusParameters({ clientCount: n, dropoutRate });
-      if (!params.full) {
-        const seed = crypto.getRandomValues(new Uint8Array(32));
-        return { roundId, clientCount: n, threshold: params.threshold, vectorLength, modulusBits, graph: { kind: 'harary', degree: params.degree, seed } };
-      }
-    }
-    // Full graph: t must exceed n/2 (see secagg/config.ts) and no round commits below minReports.
-    const threshold = Math.min(n, Math.max(minReports, Math.floor(n / 2) + 1));
-    return { roundId, clientCount: n, threshold, vectorLength, modulusBits, graph: { kind: 'full' } };
-  }
-
   async #runRound(live: LivePlan, planRevision: number, candidates: string[], wanted: number): Promise<void> {
     const { config, store, metrics, logger } = this.#deps;
     const round = store.nextRound;
@@ -406,68 +453,55 @@ export class RoundCoordinator {
     // from the interrupted attempt must be refused as stale.
     const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
     const eligible = candidates.length;
+    const population = config.privacy.population ?? eligible;
     // After a rejected sum, sample fewer: rounds with and without the culprit tell it apart
     // (participation.ts). q is what the ledger records, so the accounting follows.
     const cap = this.#lastSumRejected ? config.participation.rejectedSamplingCap : 1;
-    const samplingRate = Math.min(cap, wanted / Math.max(1, config.privacy.population ?? eligible));
+    const samplingRate = Math.min(cap, wanted / Math.max(1, population));
+    this.#lastEligible = eligible;
+    // Before anyone is drawn or told anything: a round that could take ε past the budget never opens.
+    const budget = this.#project(live, samplingRate, population, round);
+    metrics.budgetRoundsLeft.set(budget.roundsLeft ?? Number.NaN);
+    if (!budget.allowed) {
+      this.#budgetHold = budget;
+      metrics.budgetExhausted.set(1);
+      metrics.budgetRefusals.inc();
+      logger.warn(
+        { round, epsilonSpent: budget.spent, epsilonNext: budget.next, epsilonBudget: budget.epsilonBudget, delta: config.privacy.targetDelta, samplingRate },
+        'privacy budget: the next round would pass the ε budget; training paused until an operator raises the budget or the noise',
+      );
+      return;
+    }
     const selected = poissonSample(candidates, samplingRate);
     if (selected.length < live.minReports) {
       // The draw alone decided this (not anyone's data): nobody was told anything, draw again next time.
       logger.info(
-        { round, eligible, samplingRate, selected: selected.length, minReports: live.minReports },
+        { round, eligible, samplingRate, ...(withholds(config.privacy.mode) ? {} : { selected: selected.length }), minReports: live.minReports },
         'Poisson draw below minReports: no round this time',
       );
       return;
     }
     const entries = new Map(selected.map((tokenId) => [tokenId, this.#pool.get(tokenId)]));
-    const backendOf = new Map(selected.map((tokenId) => [tokenId, entries.get(tokenId)?.eligibility.backend ?? 'unknown']));
     for (const tokenId of selected) this.#pool.delete(tokenId);
     const n = selected.length;
-    const mode = config.privacy.mode;
-    const minSurvivors = Math.min(live.minReports, n);
-    const noiseShare = (totalStdDev: number) => (mode === 'local' ? totalStdDev : mode === 'distributed' ? totalStdDev / Math.sqrt(minSurvivors) : 0);
-    // Adaptive clipping spends part of σ on the indicator query: σ_b = m/20 (the paper's default),
-    // at least σ so that 2σ_b > σ leaves budget for the update; the update gets σ_Δ ≥ σ.
-    const adaptive = config.privacy.adaptiveClipping;
-    const indicatorNoiseStdDev =
-      adaptive && mode !== 'off' ? Math.max(n / ADAPTIVE_CLIPPING_DEFAULTS.indicatorNoiseDivisor, live.noiseMultiplier) : adaptive ? 0 : undefined;
-    const updateNoiseMultiplier =
-      mode === 'off'
-        ? 0
-        : indicatorNoiseStdDev
-          ? modelUpdateNoiseMultiplier({ noiseMultiplier: live.noiseMultiplier, indicatorNoiseStdDev })
-          : live.noiseMultiplier;
-    const metricsSpec = contributionMetricsSpec(live.training, indicatorNoiseStdDev === undefined ? undefined : 0.5 + 6 * noiseShare(indicatorNoiseStdDev));
     // The release state's training base: the pending candidate (this round evaluates it), or by
     // policy the refused candidate or the released version (fl-core round/release.ts).
     const base = store.trainingBase();
-    const vectorLength = base.weights.length + Object.keys(metricsSpec).length;
     const issuer = this.#deps.enrollmentIssuer;
-    const secagg: RoundConfig = { ...this.#roundConfig(roundId, n, live.minReports, vectorLength), ...(issuer ? { authenticated: true } : {}) };
-    const clientNoiseStdDev = noiseShare(updateNoiseMultiplier * live.clipNorm);
-    const plan: RoundPlan = {
-      protocolVersion: PROTOCOL_VERSION,
-      roundId,
+    const plan = planAggregatorRound({
+      config,
+      live,
       round,
-      model: { version: base.version, hash: base.hash, url: `/api/model/${base.version}`, spec: store.spec },
-      participantId: 0,
-      secagg,
-      training: live.training,
-      evaluationFraction: config.round.evaluationFraction,
-      privacy: {
-        mode,
-        clipNorm: live.clipNorm,
-        noiseMultiplier: updateNoiseMultiplier,
-        expectedCohortSize: n,
-        minSurvivors,
-        ...(indicatorNoiseStdDev !== undefined ? { clipIndicatorNoiseStdDev: indicatorNoiseStdDev } : {}),
-      },
-      // Coordinates of a clipped update lie in [−C, C]; the noise adds a few of its standard
-      // deviations (clamping beyond 6σ touches one coordinate in ~5·10^8).
-      encoding: { clipRange: live.clipNorm + 6 * clientNoiseStdDev, modulusBits: secagg.modulusBits, maxClients: n },
-      metrics: metricsSpec,
-      deadlines: config.round.deadlines,
-    };
+      roundId,
+      base,
+      spec: store.spec,
+      clientCount: n,
+      samplingRate,
+      population,
+      graphSeed: crypto.getRandomValues(new Uint8Array(32)),
+      authenticated: issuer !== undefined,
+    });
+    const { secagg } = plan;
     // The plan hash every member signs: a member shown another plan or model cannot verify the others.
     const created = createSecAggServer(secagg, issuer ? { enrollmentIssuer: issuer, planHash: roundPlanHash(plan) } : undefined);
     if (!created.ok) {
@@ -476,41 +510,50 @@ export class RoundCoordinator {
       for (const [tokenId, entry] of entries) if (entry) this.#pool.set(tokenId, entry);
       return;
     }
-    const members = new Map<string, Member>();
+    const members = selected.map((tokenId) => ({ tokenId, backend: entries.get(tokenId)?.eligibility.backend ?? 'unknown' }));
     const backends: Record<string, number> = {};
-    selected.forEach((tokenId, participantId) => {
-      const backend = backendOf.get(tokenId) ?? 'unknown';
-      members.set(tokenId, { tokenId, participantId, backend, last: { event: 'roundPlan', payload: { ...plan, participantId } } });
-    });
+    for (const member of members) backends[member.backend] = (backends[member.backend] ?? 0) + 1;
     const r: ActiveRound = {
-      round,
-      roundId,
-      startedAt: new Date().toISOString(),
-      plan,
-      live,
-      planRevision,
-      base,
-      members,
-      byParticipant: selected,
+      state: {
+        round,
+        roundId,
+        startedAt: new Date().toISOString(),
+        plan,
+        live,
+        planRevision,
+        base: { version: base.version, hash: base.hash },
+        members,
+        eligible,
+        samplingRate,
+        funnel: { eligible, selected: n, advertised: 0, shared: 0, masked: 0, unmasked: 0 },
+        dropouts: {},
+        bytes: { received: 0, sent: 0 },
+        durationsMs: {},
+        backends,
+      },
       server: created.state,
-      eligible,
-      samplingRate,
-      funnel: { eligible, selected: n, advertised: 0, shared: 0, masked: 0, unmasked: 0 },
-      dropouts: {},
-      bytes: { received: 0, sent: 0 },
-      durationsMs: {},
-      backends,
+      base,
+      participantOf: new Map(selected.map((tokenId, participantId) => [tokenId, participantId])),
+      last: new Map(),
       stageStarted: performance.now(),
     };
-    for (const member of members.values()) backends[member.backend] = (backends[member.backend] ?? 0) + 1;
     this.#round = r;
     metrics.funnel.inc({ stage: 'eligible' }, eligible);
     metrics.funnel.inc({ stage: 'selected' }, n);
+    const exact = !withholds(config.privacy.mode);
     logger.info(
-      { round, roundId, eligible, selected: n, threshold: secagg.threshold, graph: secagg.graph.kind, trainingBase: base.version, planRevision },
+      {
+        round,
+        roundId,
+        eligible,
+        ...(exact ? { selected: n, threshold: secagg.threshold } : {}),
+        graph: secagg.graph.kind,
+        trainingBase: base.version,
+        planRevision,
+      },
       'round started',
     );
-    for (const member of members.values()) this.#sendTo(r, member, 'roundPlan', member.last.payload as RoundPlan);
+    selected.forEach((tokenId, participantId) => this.#sendTo(r, tokenId, 'roundPlan', { ...plan, participantId }));
 
     for (const stage of SECAGG_PHASES) {
       // Round 3 (ConsistencyCheck) runs in authenticated rounds only.
@@ -519,22 +562,20 @@ export class RoundCoordinator {
       this.#setPhase(stage);
       r.stageStarted = performance.now();
       const deadlineMs = this.#pace.deadlineMs(stage, config.round.deadlines[PHASE_DEADLINE[stage]]);
-      await this.#waitFor(() => this.#stopped || pendingClients(r.server).every((id) => this.#gone(r.byParticipant[id] as string)), deadlineMs);
+      await this.#waitFor(() => this.#stopped || pendingClients(r.server).every((id) => this.#gone(this.#tokenOf(r, id))), deadlineMs);
       if (this.#stopped) return this.#abort(r, protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`));
-      const silent = pendingClients(r.server).map((id) => r.byParticipant[id] as string);
+      const silent = pendingClients(r.server).map((id) => this.#tokenOf(r, id));
       for (const tokenId of silent) this.#participation.silent(tokenId, stage);
       const disconnected = silent.filter((tokenId) => !this.#deps.isConnected(tokenId)).length;
-      r.dropouts[stage] = { silent: silent.length - disconnected, disconnected };
+      r.state.dropouts[stage] = { silent: silent.length - disconnected, disconnected };
       if (silent.length > disconnected) metrics.dropouts.inc({ phase: stage, reason: 'silent' }, silent.length - disconnected);
       if (disconnected > 0) metrics.dropouts.inc({ phase: stage, reason: 'disconnected' }, disconnected);
-      if (silent.length > 0) logger.info({ round, stage, deadlineMs, silent: silent.length }, 'phase closed without some clients; they sit out a while');
+      if (silent.length > 0 && exact)
+        logger.info({ round, stage, deadlineMs, silent: silent.length }, 'phase closed without some clients; they sit out a while');
       const failure = await this.#withLock(async () => {
-        // Secure aggregation must not reveal a sum of fewer than minReports inputs: the
-        // distributed noise is calibrated to that many (SecAgg+ thresholds are per neighbourhood).
-        if (stage === 'maskedInput' && r.server.masked.length < live.minReports) {
-          return protocolError('BELOW_THRESHOLD', `round ${round}: ${r.server.masked.length} masked inputs, need minReports ${live.minReports}`);
-        }
-        const closed = await secAggServerStep(r.server, { type: 'closeStage', stage }, { suite: await this.#cryptoSuite() });
+        const refusal = stage === 'maskedInput' ? maskedInputRefusal(r.state, r.server.masked.length) : null;
+        if (refusal) return refusal;
+        const closed = await secAggServerStep(r.server, { type: 'closeStage', stage }, await this.#stepOptions(r));
         if (!closed.ok) return closed.error;
         r.server = closed.state;
         this.#deliver(r, closed.outbound);
@@ -546,27 +587,31 @@ export class RoundCoordinator {
     if (r.server.stage !== 'done' || !r.server.result) {
       return this.#abort(r, r.server.abort ?? protocolError('ABORTED', `round ${round}: secure aggregation did not finish`));
     }
-    await this.#aggregateAndCommit(r);
+    await this.#aggregateAndCommit(r, r.server.result);
   }
 
-  #sendTo<K extends 'roundPlan' | 'secagg' | 'roundEnd'>(r: ActiveRound, member: Member, event: K, payload: ServerEventPayload<K>): void {
-    if (event === 'roundPlan' || event === 'secagg') member.last = { event, payload } as Member['last'];
+  /** The token of participant `id` (ids come from the SecAgg machine, which only knows 0 … n − 1). */
+  #tokenOf(r: ActiveRound, id: number): string {
+    const member = r.state.members[id];
+    if (!member) throw new RangeError(`round ${r.state.round}: participant ${id} is not in the cohort of ${r.state.members.length}`);
+    return member.tokenId;
+  }
+
+  #sendTo<K extends 'roundPlan' | 'secagg' | 'roundEnd'>(r: ActiveRound, tokenId: string, event: K, payload: ServerEventPayload<K>): void {
+    if (event === 'roundPlan' || event === 'secagg') r.last.set(tokenId, { event, payload } as LastSent);
     const bytes = payloadBytes(payload);
-    r.bytes.sent += bytes;
+    r.state.bytes.sent += bytes;
     this.#deps.metrics.bytes.inc({ direction: 'sent' }, bytes);
-    this.#deps.send(member.tokenId, event, payload);
+    this.#deps.send(tokenId, event, payload);
   }
 
   #deliver(r: ActiveRound, outbound: Outbound[]): void {
-    for (const { to, message } of outbound) {
-      const member = r.members.get(r.byParticipant[to] as string);
-      if (member) this.#sendTo(r, member, 'secagg', packSecAgg(message));
-    }
+    for (const { to, message } of outbound) this.#sendTo(r, this.#tokenOf(r, to), 'secagg', packSecAgg(message));
   }
 
   #closeStageMetrics(r: ActiveRound, stage: SecAggPhase): void {
     const ms = performance.now() - r.stageStarted;
-    r.durationsMs[stage] = ms;
+    r.state.durationsMs[stage] = ms;
     this.#deps.metrics.phaseSeconds.observe({ phase: stage }, ms / 1000);
     const s = r.server;
     // ConsistencyCheck's signers are logged, not a funnel field: the record schema keeps its counts.
@@ -579,47 +624,19 @@ export class RoundCoordinator {
     };
     const count = counts[stage];
     if (!count) {
-      this.#deps.logger.info({ round: r.round, signed: s.consistency.length, survivors: s.survivors.length }, 'consistency check closed');
+      if (!withholds(this.#deps.config.privacy.mode)) {
+        this.#deps.logger.info({ round: r.state.round, signed: s.consistency.length, survivors: s.survivors.length }, 'consistency check closed');
+      }
       return;
     }
     const [field, value] = count;
-    r.funnel[field] = value;
+    r.state.funnel[field] = value;
     this.#deps.metrics.funnel.inc({ stage: field }, value);
   }
 
-  #baseReport(r: ActiveRound): Omit<RoundReport, 'status' | 'abort' | 'metrics' | 'modelVersion' | 'privacy'> {
-    const { secagg } = r.plan;
-    return {
-      round: r.round,
-      roundId: r.roundId,
-      startedAt: r.startedAt,
-      endedAt: new Date().toISOString(),
-      cohort: { ...r.funnel },
-      secagg: {
-        graph: secagg.graph.kind,
-        degree: secagg.graph.kind === 'full' ? secagg.clientCount - 1 : secagg.graph.degree,
-        threshold: secagg.threshold,
-        modulusBits: secagg.modulusBits,
-        vectorLength: secagg.vectorLength,
-      },
-      bytes: { ...r.bytes },
-      durationsMs: { ...r.durationsMs },
-      backends: { ...r.backends },
-      planRevision: r.planRevision,
-      dropouts: structuredClone(r.dropouts),
-    };
-  }
-
-  #privacySummary(r: ActiveRound, recorded: number | null, epsilon: number | null): RoundReport['privacy'] {
-    return {
-      mode: r.plan.privacy.mode,
-      clipNorm: r.plan.privacy.clipNorm,
-      noiseMultiplier: r.plan.privacy.noiseMultiplier,
-      recordedNoiseMultiplier: recorded,
-      samplingRate: r.samplingRate,
-      epsilon,
-      delta: this.#deps.config.privacy.targetDelta,
-    };
+  /** Where a round ends: what the store, the gate and the members are told, from the state and the ledger. */
+  #ending(r: ActiveRound): RoundEnding {
+    return { state: r.state, ledger: this.#deps.store.ledger, targetDelta: this.#deps.config.privacy.targetDelta, endedAt: new Date().toISOString() };
   }
 
   /**
@@ -627,140 +644,80 @@ export class RoundCoordinator {
    * that was already unmasked was released to this server, so it is in the ledger all the same.
    */
   #abort(r: ActiveRound, reason: ProtocolError): void {
+    this.#recordAbort(r, reason, abortedRound(this.#ending(r), reason, r.server.result));
+  }
+
+  #recordAbort(r: ActiveRound, reason: ProtocolError, ended: AbortedRound): void {
     const { store, metrics, logger } = this.#deps;
-    const release = r.server.result ? this.#ledgerAfter(r, r.server.result.survivors.length) : null;
-    const ledger = release?.ledger ?? store.ledger;
-    const spent = ledger.spent(this.#deps.config.privacy.targetDelta)?.epsilon ?? null;
-    const report: RoundReport = {
-      ...this.#baseReport(r),
-      status: 'aborted',
-      abort: { code: reason.code, message: reason.message },
-      metrics: null,
-      // Trained from its base and made nothing.
-      modelVersion: { from: r.base.version, to: r.base.version },
-      privacy: this.#privacySummary(r, release?.recorded ?? null, spent),
-    };
+    const { state } = r;
+    const { report, ledger } = ended;
     this.#setPhase('commit');
-    store.commit({ report, ...(release && release.recorded !== null ? { ledger } : {}) });
+    store.commit({ report, ...(ledger ? { ledger } : {}) });
     if (r.server.stage !== 'aborted') {
       // Tell the clients still in the protocol, in its own terms, that nothing more will come.
-      for (const member of r.members.values()) {
-        this.#sendTo(r, member, 'secagg', packSecAgg({ type: 'abort', roundId: r.roundId, reason: { code: reason.code, message: reason.message } }));
+      for (const { tokenId } of state.members) {
+        this.#sendTo(r, tokenId, 'secagg', packSecAgg({ type: 'abort', roundId: state.roundId, reason: { code: reason.code, message: reason.message } }));
       }
     }
-    for (const member of r.members.values()) {
-      this.#sendTo(r, member, 'roundEnd', {
-        roundId: r.roundId,
-        round: r.round,
+    for (const { tokenId } of state.members) {
+      this.#sendTo(r, tokenId, 'roundEnd', {
+        roundId: state.roundId,
+        round: state.round,
         status: 'aborted',
         modelVersion: store.modelVersion,
         reason: { code: reason.code, message: reason.message },
       });
     }
     metrics.rounds.inc({ status: 'aborted' });
-    logger.warn({ round: r.round, roundId: r.roundId, code: reason.code, reason: reason.message, cohort: report.cohort }, 'round aborted; model untouched');
+    const shown = publicRoundRecord(report);
+    logger.warn(
+      { round: state.round, roundId: state.roundId, code: reason.code, reason: reason.message, cohort: shown.cohort },
+      'round aborted; model untouched',
+    );
     this.#finish(r);
-    this.#deps.onReport(report);
+    this.#deps.onReport(shown);
   }
 
   #finish(r: ActiveRound): void {
     this.#round = null;
-    for (const tokenId of r.members.keys()) this.#disconnectedAt.delete(tokenId);
-    this.#finishedRoundIds.add(r.roundId);
+    for (const { tokenId } of r.state.members) this.#disconnectedAt.delete(tokenId);
+    this.#finishedRoundIds.add(r.state.roundId);
     if (this.#finishedRoundIds.size > 64) this.#finishedRoundIds.delete(this.#finishedRoundIds.values().next().value as string);
   }
 
-  /** The ledger with this round's release added (a copy), and the σ recorded for it (null: mode off). */
-  #ledgerAfter(r: ActiveRound, survivors: number): { ledger: PrivacyLedger; recorded: number | null } {
-    const { privacy } = r.plan;
-    const ledger = PrivacyLedger.fromJSON(this.#deps.store.ledger.toJSON());
-    if (privacy.mode === 'off') return { ledger, recorded: null };
-    const recorded = roundNoiseMultiplier({
-      mode: privacy.mode,
-      noiseMultiplier: privacy.noiseMultiplier,
-      expectedCohortSize: privacy.expectedCohortSize,
-      minSurvivors: privacy.minSurvivors,
-      survivors,
-      ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
-    });
-    ledger.record({ round: r.round, samplingRate: r.samplingRate, noiseMultiplier: recorded });
-    return { ledger, recorded };
-  }
-
-  async #aggregateAndCommit(r: ActiveRound): Promise<void> {
+  async #aggregateAndCommit(r: ActiveRound, result: NonNullable<SecAggServerState['result']>): Promise<void> {
     const { store, metrics, logger, config } = this.#deps;
+    const { state } = r;
     this.#setPhase('aggregate');
     const started = performance.now();
-    const result = r.server.result as NonNullable<SecAggServerState['result']>;
-    const count = result.survivors.length;
-    const { encoding, metrics: metricsSpec, privacy } = r.plan;
-    const layout = createMetricsLayout(metricsSpec, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
-    const decoded = decodeSumWithMetrics(result.sum, encodingParams(encoding), layout, count);
-    const survivors = result.survivors.map((id) => r.byParticipant[id] as string);
-    // Secure aggregation hid every input: the sum must still be one honest clients can produce.
-    const plausible = checkDecodedSum(r.plan, { values: decoded.values, metrics: decoded.metrics, count });
-    if (!plausible.ok) {
-      for (const tokenId of survivors) this.#participation.rejected(tokenId);
-      this.#lastSumRejected = true;
-      return this.#abort(r, protocolError(plausible.error.code, `round ${r.round}: ${plausible.error.message}`));
+    const survivors = result.survivors.map((id) => this.#tokenOf(r, id));
+    const concluded = concludeRound({
+      ...this.#ending(r),
+      result,
+      base: r.base,
+      nextVersion: store.modelVersion + 1,
+      adaptive: config.privacy.adaptiveClipping,
+    });
+    if (concluded.status === 'aborted') {
+      // Secure aggregation hid every input: a sum no honest cohort produces benches its survivors.
+      if (concluded.rejectedSum) {
+        for (const tokenId of survivors) this.#participation.rejected(tokenId);
+        this.#lastSumRejected = true;
+      }
+      return this.#recordAbort(r, concluded.reason, concluded);
     }
-    // Uniform FedAvg over the reports (DP-FedAvg clips every update to C, so each counts once).
-    const mean = new Float32Array(decoded.values.length);
-    for (let i = 0; i < mean.length; i++) mean[i] = (decoded.values[i] as number) / count;
-    const step = applyServerUpdate(r.base.optimizer, r.base.weights, mean);
-    if (!step.weights.every(Number.isFinite)) {
-      return this.#abort(r, protocolError('DIVERGED', `round ${r.round}: the server step produced non-finite weights`));
-    }
-    const { ledger, recorded } = this.#ledgerAfter(r, count);
-    const epsilon = ledger.spent(config.privacy.targetDelta)?.epsilon ?? null;
-    const m = decoded.metrics as Record<string, number>;
-    const adaptive = config.privacy.adaptiveClipping;
-    // The released indicator sum already carries σ_b (added by the clients); the mean divides by
-    // the reports, whose number the round record publishes anyway.
-    const nextClipNorm =
-      adaptive && m.unclipped !== undefined
-        ? updateClipNorm(
-            {
-              clipNorm: privacy.clipNorm,
-              targetQuantile: adaptive.targetQuantile,
-              learningRate: adaptive.learningRate,
-              indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev ?? 0,
-            },
-            { noisedCenteredSum: m.unclipped, expectedCohortSize: count },
-          ).state.clipNorm
-        : undefined;
-    r.durationsMs.aggregate = performance.now() - started;
-    metrics.phaseSeconds.observe({ phase: 'aggregate' }, r.durationsMs.aggregate / 1000);
-    const ratio = (num: number | undefined, den: number | undefined) => (den && den > 0 && num !== undefined ? num / den : null);
-    const evalCount = Math.round(m.evalCount ?? 0);
-    const from = r.base.version;
-    const to = store.modelVersion + 1;
+    const { ledger, model } = concluded;
+    state.durationsMs.aggregate = performance.now() - started;
+    metrics.phaseSeconds.observe({ phase: 'aggregate' }, state.durationsMs.aggregate / 1000);
+    const report: RoundReport = { ...concluded.report, durationsMs: { ...state.durationsMs } };
+    const { epsilon, nextClipNorm } = report.privacy;
+    const to = report.modelVersion.to;
     this.#setPhase('commit');
     const commitStarted = performance.now();
-    const report: RoundReport = {
-      ...this.#baseReport(r),
-      status: 'committed',
-      abort: null,
-      metrics: {
-        examples: Math.round(m.examples ?? 0),
-        trainLoss: ratio(m.trainLossSum, m.examples),
-        eval: { count: evalCount, loss: ratio(m.evalLossSum, evalCount), top1: ratio(m.evalTop1, evalCount), top3: ratio(m.evalTop3, evalCount) },
-      },
-      modelVersion: { from, to },
-      privacy: {
-        ...this.#privacySummary(r, recorded, epsilon),
-        ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
-      },
-    };
     // The new version is a candidate: the gate decides (this round's evaluation of its base first),
     // and the release state is written with the round.
-    const gate = this.#deps.gate.atCommit(report, r.base, { version: to, weights: step.weights });
-    store.commit({
-      report,
-      ledger,
-      model: { weights: step.weights, optimizer: step.state, ...(nextClipNorm !== undefined ? { clipNorm: nextClipNorm } : {}) },
-      release: gate.state,
-    });
+    const gate = this.#deps.gate.atCommit(report, r.base, { version: to, weights: model.weights });
+    store.commit({ report, ledger, model, release: gate.state });
     this.#deps.gate.afterCommit(gate);
     for (const tokenId of survivors) this.#participation.completed(tokenId);
     this.#lastSumRejected = false;
@@ -769,24 +726,24 @@ export class RoundCoordinator {
     metrics.rounds.inc({ status: 'committed' });
     metrics.modelVersion.set(store.modelVersion);
     if (epsilon !== null) metrics.epsilon.set(epsilon);
-    for (const member of r.members.values()) {
-      this.#sendTo(r, member, 'roundEnd', { roundId: r.roundId, round: r.round, status: 'committed', modelVersion: store.modelVersion });
+    for (const { tokenId } of state.members) {
+      this.#sendTo(r, tokenId, 'roundEnd', { roundId: state.roundId, round: state.round, status: 'committed', modelVersion: store.modelVersion });
     }
+    const shown = publicRoundRecord(report);
     logger.info(
       {
-        round: r.round,
-        roundId: r.roundId,
+        round: state.round,
+        roundId: state.roundId,
         modelVersion: store.modelVersion,
-        trainedFrom: from,
+        trainedFrom: state.base.version,
         released: store.release.released,
-        survivors: count,
-        eval: report.metrics?.eval,
+        ...(shown.metrics ? { survivors: survivors.length, eval: shown.metrics.eval } : {}),
         epsilon,
         durationsMs: report.durationsMs,
       },
       'round committed',
     );
     this.#finish(r);
-    this.#deps.onReport(report);
+    this.#deps.onReport(shown);
   }
 }

@@ -7,7 +7,7 @@ import { roundsPageSchema } from '@murmur/fl-core';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
-import { CONTENT_SECURITY_POLICY, isLoopback, requestPathProblem } from './http';
+import { CONTENT_SECURITY_POLICY, DASHBOARD_CONTENT_SECURITY_POLICY, isLoopback, requestPathProblem } from './http';
 import { testConfig, testLogger } from './test-helpers';
 
 /**
@@ -53,6 +53,7 @@ function expectJsonError(response: RawResponse, statuses: number[], code?: strin
 }
 
 const INDEX_HTML = '<!doctype html><title>app shell</title><div id="root"></div>';
+const DASHBOARD_HTML = '<!doctype html><title>round dashboard</title><div id="root"></div>';
 const DOTFILE_SECRET = 'DOTFILE_SECRET=never-served';
 const PRIVATE_SECRET = 'private build output, never served';
 
@@ -69,6 +70,7 @@ beforeAll(async () => {
   wwwData = join(root, 'www-data');
   mkdirSync(join(www, 'assets'), { recursive: true });
   writeFileSync(join(www, 'index.html'), INDEX_HTML);
+  writeFileSync(join(www, 'dashboard.html'), DASHBOARD_HTML);
   writeFileSync(join(www, 'assets', 'app.js'), 'console.log("app");');
   writeFileSync(join(www, 'assets', 'kernel.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   writeFileSync(join(www, 'manifest.webmanifest'), '{"name":"Murmur"}');
@@ -162,7 +164,7 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
   });
 
   it('keeps the app shell for client-side routes and the right content types for files', async () => {
-    for (const target of ['/', '/dashboard', '/notes/42', '/index.html']) {
+    for (const target of ['/', '/notes/42', '/index.html']) {
       const response = await get(main.port, target);
       expect(response.status, target).toBe(200);
       expect(response.headers['content-type']).toMatch(/^text\/html; ?charset=utf-8$/);
@@ -174,6 +176,23 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
     // A missing file with an extension is a 404, not the app shell a script would choke on.
     expectJsonError(await get(main.port, '/assets/missing.js'), [404], 'NOT_FOUND');
     expectJsonError(await get(main.port, '/api/nothing'), [404], 'NOT_FOUND');
+  });
+
+  it('serves the operator dashboard at /dashboard and /dashboard/, never the participant shell below it', async () => {
+    for (const target of ['/dashboard', '/dashboard/', '/dashboard?range=1h', '/dashboard.html']) {
+      const response = await get(main.port, target);
+      expect(response.status, target).toBe(200);
+      expect(response.headers['content-type'], target).toMatch(/^text\/html; ?charset=utf-8$/);
+      expect(response.body.toString('utf8'), target).toBe(DASHBOARD_HTML);
+    }
+    // The single-page fallback would hand the participant app (and its runtime) an address the operator took for the dashboard.
+    for (const target of ['/dashboard/rounds', '/dashboard//', '/dashboard/index.html']) expectJsonError(await get(main.port, target), [404], 'NOT_FOUND');
+    // Traversal through the dashboard's path is refused before any file is looked up.
+    for (const target of ['/dashboard/..%2fwww-data%2fadmin-token', '/dashboard/../www-data/admin-token', '/dashboard/%2e%2e/index.html']) {
+      const response = await get(main.port, target);
+      expectJsonError(response, [400], 'MALFORMED');
+      for (const secret of secrets) expect(response.body.includes(secret.bytes), `${target} leaked ${secret.name}`).toBe(false);
+    }
   });
 
   it('survives a file removed after start (a client rebuilt in place)', async () => {
@@ -204,9 +223,23 @@ describe('security headers', () => {
     expect(CONTENT_SECURITY_POLICY).toContain("'wasm-unsafe-eval'");
     expect(CONTENT_SECURITY_POLICY).toContain("frame-ancestors 'none'");
     expect(CONTENT_SECURITY_POLICY).not.toMatch(/'unsafe-eval'|'unsafe-inline'/);
-    for (const target of ['/', '/dashboard', '/assets/app.js', '/assets/kernel.wasm']) {
+    for (const target of ['/', '/notes/42', '/assets/app.js', '/assets/kernel.wasm']) {
       const { headers } = await get(main.port, target);
       expect(headers['content-security-policy'], target).toBe(CONTENT_SECURITY_POLICY);
+      expect(headers).toMatchObject({ 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
+    }
+  });
+
+  it('sends the dashboard page a policy under which no WebAssembly and no worker can start', async () => {
+    expect(DASHBOARD_CONTENT_SECURITY_POLICY).toContain("worker-src 'none'");
+    expect(DASHBOARD_CONTENT_SECURITY_POLICY).toContain("script-src 'self';");
+    expect(DASHBOARD_CONTENT_SECURITY_POLICY).not.toMatch(/wasm-unsafe-eval|'unsafe-eval'|'unsafe-inline'/);
+    // Otherwise the app's policy, directive for directive.
+    const others = (policy: string) => policy.split('; ').filter((directive) => !/^(script|worker)-src /.test(directive));
+    expect(others(DASHBOARD_CONTENT_SECURITY_POLICY)).toEqual(others(CONTENT_SECURITY_POLICY));
+    for (const target of ['/dashboard', '/dashboard/', '/dashboard?range=1h', '/dashboard.html']) {
+      const { headers } = await get(main.port, target);
+      expect(headers['content-security-policy'], target).toBe(DASHBOARD_CONTENT_SECURITY_POLICY);
       expect(headers).toMatchObject({ 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
     }
     for (const target of ['/api/status', '/api/model/latest', '/healthz', '/assets/missing.js', '/..%2fx']) {
@@ -227,6 +260,7 @@ describe('HEAD', () => {
       '/api/rounds',
       '/',
       '/dashboard',
+      '/dashboard/',
       '/assets/kernel.wasm',
       '/api/nothing',
     ]) {

@@ -15,6 +15,7 @@ import { bearerMatches, operatorKeys, operatorOf } from './tokens';
 import type { RoundCoordinator } from './coordinator';
 import { planBounds, type PlanDesk } from './plan';
 import type { ReleaseGate } from './release-gate';
+import { publicAlerts, publicCurrentRound, publicReleaseSummary, publicReleaseView, publicRoundRecord } from './public-view';
 
 export interface HttpDeps {
   config: AggregatorConfig;
@@ -59,23 +60,40 @@ const MAX_BODY_BYTES = 64 * 1024;
  * - frame-ancestors 'none' (with X-Frame-Options DENY for older browsers): the app is never framed,
  *   so no page can overlay it to harvest clicks on the consent switch or "Delete all my data".
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
-  "connect-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+function webClientPolicy(page: { wasm: boolean; workers: boolean }): string {
+  return [
+    "default-src 'self'",
+    page.wasm ? "script-src 'self' 'wasm-unsafe-eval'" : "script-src 'self'",
+    page.workers ? "worker-src 'self'" : "worker-src 'none'",
+    "connect-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+export const CONTENT_SECURITY_POLICY = webClientPolicy({ wasm: true, workers: true });
+
+/**
+ * The operator dashboard's page (dashboard.html, at /dashboard): the same policy without
+ * WebAssembly and with no worker of any kind. The dashboard runs neither; under this policy the
+ * browser refuses both even if a later change imported the participant runtime into it, on the
+ * page where the admin token is typed.
+ */
+export const DASHBOARD_CONTENT_SECURITY_POLICY = webClientPolicy({ wasm: false, workers: false });
+
+/**
+ * The dashboard's page: /dashboard and /dashboard/ (sirv finds dashboard.html by its extension,
+ * and drops the trailing slash first), and the file's own name.
+ */
+const DASHBOARD_PAGE = /^\/dashboard(\.html)?\/?$/;
 
 /** API answers are data, never documents: a policy under which nothing in them can run or load. */
 const API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'";
 
-/** Headers every answer carries; static files then get CONTENT_SECURITY_POLICY instead of the API's. */
+/** Headers every answer carries; static files then get CONTENT_SECURITY_POLICY (the dashboard's page DASHBOARD_CONTENT_SECURITY_POLICY) instead of the API's. */
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': API_CONTENT_SECURITY_POLICY,
   'x-frame-options': 'DENY',
@@ -171,6 +189,9 @@ const releaseActionSchema = z
   })
   .strict();
 
+/** POST /api/admin/budget: the ε budget at the ledger's δ from now on (not saved: the configuration's comes back on restart). */
+const budgetChangeSchema = z.object({ epsilonBudget: z.number().positive().max(1e6).nullable() }).strict();
+
 /** The HTTP status of an error an admin action returns. */
 const STATUS_OF: Partial<Record<ProtocolErrorCode, number>> = { NOT_FOUND: 404, CONFLICT: 409, OUT_OF_BOUNDS: 400, MALFORMED: 400 };
 
@@ -205,7 +226,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       phaseStartedAt: coordinator.lastPhaseEvent.at,
       deadlines: config.round.deadlines,
       paused: coordinator.paused,
-      round: coordinator.currentRound,
+      round: publicCurrentRound(coordinator.currentRound, config.privacy.mode),
       nextRound: store.nextRound,
       modelVersion: store.modelVersion,
       // The store keeps the newest keepModels versions and those the release state names (DataStore.#prune).
@@ -217,8 +238,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       plan: coordinator.plan,
       planRevision: coordinator.planRevision,
       privacy: { mode: config.privacy.mode, delta: config.privacy.targetDelta, epsilon: spent?.epsilon ?? null },
-      release: deps.gate.summary(),
-      alerts: deps.alerts(),
+      release: publicReleaseSummary(deps.gate.summary(), config.privacy.mode),
+      alerts: publicAlerts(deps.alerts(), config.privacy.mode),
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     };
   };
@@ -284,6 +305,17 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         coordinator.resume();
         logger.info({ actor }, `resumed by ${actor}`);
         return json(res, 200, { paused: false });
+      case '/api/admin/budget': {
+        // Not part of the plan: the budget is per population, and raising it is the one way to go on once it is spent.
+        const body = await readJsonBody(req, MAX_BODY_BYTES);
+        if (!body.ok) return fail(res, 400, body.code, body.message);
+        const parsed = budgetChangeSchema.safeParse(body.value);
+        if (!parsed.success) return fail(res, 400, 'MALFORMED', 'budget: expected { epsilonBudget: a positive number ≤ 1e6, or null for none }');
+        coordinator.setEpsilonBudget(parsed.data.epsilonBudget);
+        logger.info({ actor, epsilonBudget: parsed.data.epsilonBudget }, `ε budget set by ${actor}`);
+        const budget = coordinator.budgetProjection();
+        return json(res, 200, { epsilonBudget: budget.epsilonBudget, projectedRoundsLeft: budget.roundsLeft, budgetExhausted: coordinator.budgetExhausted });
+      }
       case '/api/admin/plan': {
         // The plan with the bounds each field may be set within, and who asks (planViewSchema).
         if (req.method === 'GET') return json(res, 200, { plan: coordinator.plan, bounds: planBounds(config), operator: actor });
@@ -327,15 +359,16 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 
   // sirv lists the files under the root once, here, and answers only from that list: a path that
   // is not one of them is never joined onto the file system. Dotfiles are left out of the list.
-  // `single`: a path without an extension that matches no file (a client-side route such as
-  // /dashboard) gets index.html; a missing /assets/x.js stays a 404. A client rebuilt while the
-  // aggregator runs is served after a restart.
+  // `single`: a path without an extension that matches no file (a client-side route) gets
+  // index.html; a missing /assets/x.js stays a 404. A client rebuilt while the aggregator runs is
+  // served after a restart. `setHeaders` sees the decoded request path.
   const serveFile = deps.staticDir
     ? sirv(deps.staticDir, {
         single: true,
         dotfiles: false,
         etag: true,
-        setHeaders: (res) => res.setHeader('content-security-policy', CONTENT_SECURITY_POLICY),
+        setHeaders: (res, pathname) =>
+          res.setHeader('content-security-policy', DASHBOARD_PAGE.test(pathname) ? DASHBOARD_CONTENT_SECURITY_POLICY : CONTENT_SECURITY_POLICY),
       })
     : null;
   const serveStatic = (req: IncomingMessage, res: ServerResponse, path: string): void => {
@@ -347,6 +380,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         .some((segment) => segment.startsWith('.'))
     )
       return fail(res, 404, 'NOT_FOUND', `dotfiles are not served: ${path}`);
+    // The dashboard has no pages below it; the participant's shell there (the `single` fallback)
+    // would start the participant runtime at an address the operator takes for the dashboard.
+    if (path.startsWith('/dashboard/') && !DASHBOARD_PAGE.test(path)) return fail(res, 404, 'NOT_FOUND', `nothing at ${path}; the dashboard is at /dashboard`);
     // sirv's Range parsing takes `bytes=-500` as the first 500 bytes and throws on `bytes=9-1`
     // after writing the head; RFC 9110 §14.2 lets a server ignore Range, and nothing here needs it.
     delete req.headers.range;
@@ -391,14 +427,19 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       return send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
     }
     if (path === '/api/status') return json(res, 200, status());
-    if (path === '/api/release') return json(res, 200, deps.gate.view());
+    if (path === '/api/release') return json(res, 200, publicReleaseView(deps.gate.view(), config.privacy.mode));
     if (path === '/api/privacy') {
       const spent = store.ledger.spent(config.privacy.targetDelta);
+      const budget = deps.coordinator().budgetProjection();
       return json(res, 200, {
         mode: config.privacy.mode,
         delta: config.privacy.targetDelta,
         epsilon: spent?.epsilon ?? null,
-        epsilonBudget: config.privacy.epsilonBudget ?? null,
+        epsilonBudget: budget.epsilonBudget,
+        epsilonNextRound: budget.next,
+        projectedRoundsLeft: budget.roundsLeft,
+        budgetExhausted: deps.coordinator().budgetExhausted,
+        population: config.privacy.population ?? null,
         order: spent?.order ?? null,
         clipNorm: deps.coordinator().plan.clipNorm,
         noiseMultiplier: deps.coordinator().plan.noiseMultiplier,
@@ -420,13 +461,13 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       const all = store.rounds;
       // Newest first.
       const page = all.slice(Math.max(0, all.length - offset - limit), all.length - offset).reverse();
-      return json(res, 200, { total: all.length, offset, limit, rounds: page });
+      return json(res, 200, { total: all.length, offset, limit, rounds: page.map(publicRoundRecord) });
     }
     const roundMatch = /^\/api\/rounds\/(\d{1,9})$/.exec(path);
     if (roundMatch) {
       const wanted = Number(roundMatch[1]);
       const report = store.rounds.find((r) => r.round === wanted);
-      return report ? json(res, 200, report) : fail(res, 404, 'NOT_FOUND', `no record of round ${wanted}`);
+      return report ? json(res, 200, publicRoundRecord(report)) : fail(res, 404, 'NOT_FOUND', `no record of round ${wanted}`);
     }
     if (path.startsWith('/api/model/')) return serveModel(req, res, url);
     if (path.startsWith('/api/')) return fail(res, 404, 'NOT_FOUND', `no such endpoint: ${path}`);

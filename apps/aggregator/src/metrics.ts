@@ -111,6 +111,26 @@ export function createMetrics() {
       registers: [registry],
     }),
     epsilon: new Gauge({ name: 'murmur_privacy_epsilon', help: 'Privacy spent so far (ε at the configured δ)', registers: [registry] }),
+    epsilonBudget: new Gauge({
+      name: 'murmur_privacy_epsilon_budget',
+      help: 'The ε budget at the configured δ (privacy.epsilonBudget or an operator’s change; NaN without a budget)',
+      registers: [registry],
+    }),
+    budgetExhausted: new Gauge({
+      name: 'murmur_privacy_budget_exhausted',
+      help: '1 while training is paused because the next round would take ε past the budget',
+      registers: [registry],
+    }),
+    budgetRefusals: new Counter({
+      name: 'murmur_privacy_budget_refusals_total',
+      help: 'Rounds not opened because they would have taken ε past the budget',
+      registers: [registry],
+    }),
+    budgetRoundsLeft: new Gauge({
+      name: 'murmur_privacy_budget_rounds_left',
+      help: 'Rounds the budget allows at the plan of the newest round attempt, charged k_min reports each (NaN without a budget)',
+      registers: [registry],
+    }),
     protocolErrors: new Counter({
       name: 'murmur_protocol_errors_total',
       help: 'Rejected client events by code',

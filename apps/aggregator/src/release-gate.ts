@@ -13,6 +13,7 @@ import {
   type ModelEvaluation,
   type ProtocolResult,
   type ReleaseActionResponse,
+  type PrivacyMode,
   type ReleaseGatePolicy,
   type ReleaseState,
   type ReleaseSummary,
@@ -22,6 +23,7 @@ import {
 import type { AuditLog } from './audit';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
+import { publicGateDecision, withholds } from './public-view';
 
 export interface ReleaseGateDeps {
   policy: ReleaseGatePolicy;
@@ -29,6 +31,8 @@ export interface ReleaseGateDeps {
   audit: AuditLog;
   metrics: AggregatorMetrics;
   logger: Logger;
+  /** With privacy noise the logs get decisions without their evaluation numbers (public-view.ts). */
+  privacyMode: PrivacyMode;
 }
 
 /** The release state's pointers, as the audit log records them before and after an action. */
@@ -138,8 +142,9 @@ export class ReleaseGate {
   /** Once the round (and with it the state) is durable: metrics, structured logs, and an audit entry if the gate released. */
   afterCommit({ before, state, decisions }: GateOutcomeAtCommit): void {
     const { metrics, logger, audit } = this.#deps;
-    for (const decision of decisions) {
-      metrics.gateDecisions.inc({ outcome: decision.outcome });
+    for (const made of decisions) {
+      metrics.gateDecisions.inc({ outcome: made.outcome });
+      const decision = withholds(this.#deps.privacyMode) ? publicGateDecision(made) : made;
       const fields = {
         gate: {
           candidate: decision.version,

@@ -6,8 +6,11 @@ import {
   createServerOptimizer,
   deadlinesSchema,
   decodeModelPayload,
+  DEFAULT_PLAN_POLICY,
   initialReleaseState,
+  planPrivacyFor,
   PrivacyLedger,
+  projectPrivacyBudget,
   rollBackByOperator,
   type ReleaseState,
   type RoundReport,
@@ -83,6 +86,58 @@ describe('configuration', () => {
       const wire = deadlinesSchema.safeParse({ advertiseKeysMs: 60_000, shareKeysMs: ms, maskedInputMs: ms, unmaskingMs: ms });
       expect(wire.success).toBe(ok);
     }
+  });
+
+  it('ships defaults that give a meaningful ε for the population they assume, never below what devices accept', () => {
+    const defaults = loadConfig([], {});
+    if (!defaults.ok) throw new Error(defaults.message);
+    const { privacy, round } = defaults.config;
+    expect(privacy).toMatchObject({ mode: 'distributed', noiseMultiplier: 1, clipNorm: 1, targetDelta: 1e-5 });
+    expect(round.minReports).toBe(10);
+    expect(privacy.noiseMultiplier).toBeGreaterThanOrEqual(DEFAULT_PLAN_POLICY.minNoiseMultiplier);
+    expect(round.minReports).toBeGreaterThanOrEqual(DEFAULT_PLAN_POLICY.minCohort);
+    // docs/privacy.md, "Defaults": N = 10,000, the default cohort ⌈20 × 1.3⌉ = 26, so q = 0.0026; δ = 1e-5 < N^−1.1.
+    const population = 10_000;
+    const samplingRate = Math.ceil(round.target * round.overSelection) / population;
+    expect(privacy.targetDelta).toBeLessThan(population ** -1.1);
+    const plan = planPrivacyFor({ ...privacy, adaptiveClipping: false, minReports: round.minReports, samplingRate, population });
+    const release = { round: 1, privacy: plan.privacy, samplingRate };
+    const epsilonAfter = (rounds: number) => {
+      const ledger = new PrivacyLedger();
+      ledger.record({ round: 1, samplingRate, noiseMultiplier: plan.privacy.noiseMultiplier, steps: rounds });
+      return ledger.epsilon(privacy.targetDelta).epsilon;
+    };
+    expect(epsilonAfter(1_000)).toBeCloseTo(0.888, 3);
+    expect(epsilonAfter(3_000)).toBeCloseTo(1.033, 3);
+    // The old defaults (σ = 0.05) spent ε ≈ 294 in one round of a small population (q = 1).
+    const old = new PrivacyLedger();
+    old.record({ round: 1, samplingRate: 1, noiseMultiplier: 0.05 });
+    expect(old.epsilon(1e-5).epsilon).toBeGreaterThan(290);
+    // An 8-ε budget allows tens of thousands of such rounds.
+    expect(projectPrivacyBudget({ ledger: new PrivacyLedger(), release, targetDelta: privacy.targetDelta, epsilonBudget: 8 }).roundsLeft).toBeGreaterThan(
+      10_000,
+    );
+  });
+
+  it('takes the ε budget and the population from a flag, the environment or the file, and refuses a budget without noise', () => {
+    const data = tempDataDir();
+    const file = join(data.dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ privacy: { epsilonBudget: 4 } }));
+    expect(loadConfig(['--config', file], {})).toMatchObject({ ok: true, config: { privacy: { epsilonBudget: 4 } } });
+    expect(loadConfig(['--config', file], { MURMUR_EPSILON_BUDGET: '6', MURMUR_POPULATION: '50000' })).toMatchObject({
+      ok: true,
+      config: { privacy: { epsilonBudget: 6, population: 50_000 } },
+    });
+    expect(loadConfig(['--epsilon-budget', '8', '--population', '20000'], {})).toMatchObject({
+      ok: true,
+      config: { privacy: { epsilonBudget: 8, population: 20_000 } },
+    });
+    expect(loadConfig(['--epsilon-budget', '8', '--dp', 'off'], {})).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('epsilonBudget needs privacy noise'),
+    });
+    expect(loadConfig([], { MURMUR_EPSILON_BUDGET: '0' })).toMatchObject({ ok: false, message: expect.stringContaining('epsilonBudget') });
+    data.remove();
   });
 
   it('names the bad source of a bad value', () => {

@@ -5,6 +5,7 @@ import { NowPanel } from './NowPanel';
 import { initialDashboardState, type DashboardState } from './store';
 import type { DashboardStatus } from './schemas';
 import { makeReport } from './test-fixtures';
+import type { RoundReport } from '@murmur/fl-core';
 
 afterEach(cleanup);
 
@@ -30,6 +31,9 @@ const status: DashboardStatus = {
   privacy: { mode: 'distributed', delta: 1e-5, epsilon: 2.5 },
   deadlines: { advertiseKeysMs: 60_000, shareKeysMs: 20_000, maskedInputMs: 15_000, unmaskingMs: 15_000 },
 };
+
+/** The fixture's record as a round without privacy noise publishes it: exact counts included. */
+const withoutPrivacy = (report: RoundReport): RoundReport => ({ ...report, privacy: { ...report.privacy, mode: 'off' } });
 
 describe('the Now panel', () => {
   it('counts down to the phase deadline on the server clock, whatever the local clock says', () => {
@@ -57,7 +61,7 @@ describe('the Now panel', () => {
     const state: DashboardState = {
       ...initialDashboardState,
       status: { ...withoutDeadlines, phase: 'idle', round: null },
-      rounds: [makeReport(7, { selected: 26, dropped: { masked: 4 } })],
+      rounds: [withoutPrivacy(makeReport(7, { selected: 26, dropped: { masked: 4 } }))],
       current: { phase: 'idle', round: 0, roundId: '', cohort: 0, pending: 0, since: new Date().toISOString(), expected: {} },
     };
     render(<NowPanel state={state} />);
@@ -66,6 +70,32 @@ describe('the Now panel', () => {
     expect(screen.getByText('Last round 7 (committed)')).toBeTruthy();
     expect(screen.getByTestId('dash-funnel-masked-dropped').textContent).toBe('−4');
     expect(screen.getByTestId('dash-funnel-committed-clients').textContent).toBe('22');
+  });
+
+  it('shows the budget left, says when it paused training, and warns about a small population', () => {
+    const idle = { ...status, phase: 'idle' as const, round: null };
+    const current = { phase: 'idle' as const, round: 0, roundId: '', cohort: 0, pending: 0, since: new Date().toISOString(), expected: {} };
+    const privacy = { mode: 'distributed' as const, delta: 1e-5, epsilon: 2.5, epsilonBudget: 8, projectedRoundsLeft: 1234, budgetExhausted: false };
+    const large: DashboardState = { ...initialDashboardState, status: idle, current, privacy, rounds: [makeReport(7)] };
+    render(<NowPanel state={large} />);
+    expect(screen.getByTestId('dash-budget-rounds-left').textContent).toMatch(/allows about 1,234 more rounds/);
+    expect(screen.queryByTestId('dash-budget-exhausted')).toBeNull();
+    // q = 0.01 in the fixture: a real population, no caveat.
+    expect(screen.queryByTestId('dash-small-population')).toBeNull();
+    cleanup();
+
+    const all = makeReport(7);
+    const demo = { ...all, privacy: { ...all.privacy, samplingRate: 1 } };
+    const spent = { ...privacy, epsilon: 7.5, epsilonNextRound: 9.25, projectedRoundsLeft: 0, budgetExhausted: true };
+    const paused: DashboardState = { ...large, privacy: spent, rounds: [demo], status: { ...idle, plan: { ...idle.plan, noiseMultiplier: 0.05 } } };
+    render(<NowPanel state={paused} />);
+    expect(screen.getByTestId('dash-budget-exhausted').textContent).toMatch(/Training paused by the privacy budget.*ε to 9\.250, past the budget of 8\.000/);
+    expect(screen.queryByTestId('dash-budget-rounds-left')).toBeNull();
+    expect(screen.getByTestId('dash-small-population').textContent).toMatch(/draws 100% .*At σ = 0\.05 the model can learn, but the ε shown is weak/);
+    cleanup();
+
+    render(<NowPanel state={{ ...paused, status: idle }} />);
+    expect(screen.getByTestId('dash-small-population').textContent).toMatch(/At σ = 1\.10 the noise .* cannot learn/);
   });
 
   it('says it is not connected before any state arrived', () => {

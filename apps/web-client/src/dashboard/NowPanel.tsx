@@ -47,6 +47,51 @@ function phaseTiming(
   return { elapsedS, leftS: Math.max(0, deadlineS - elapsedS), deadlineS };
 }
 
+/** Sampling rates at or above this draw most of the devices checked in: nearly no amplification by sampling. */
+const SMALL_POPULATION_SAMPLING_RATE = 0.5;
+/** Below this σ a small cohort's mean can still learn; at or above it the noise swamps a handful of updates. */
+const LEARNABLE_NOISE_MULTIPLIER = 0.5;
+
+/**
+ * Spent against the budget, what is left at the current plan, and whether training is paused for it
+ * (GET /api/privacy); and, when rounds draw most of a handful of devices, what that does to ε or to
+ * learning. The caveat is derived from the rounds themselves, so the demo (`npm start -- --demo N`)
+ * shows it and a real population never does.
+ */
+function PrivacyBudget({ state }: { state: DashboardState }) {
+  const { privacy, status } = state;
+  const samplingRate = state.rounds[state.rounds.length - 1]?.privacy.samplingRate;
+  const noise = status?.plan.noiseMultiplier;
+  const small = samplingRate !== undefined && samplingRate >= SMALL_POPULATION_SAMPLING_RATE && privacy?.mode !== 'off' && noise !== undefined;
+  return (
+    <>
+      {privacy?.budgetExhausted && (
+        <p role="status" className="dash-error" data-testid="dash-budget-exhausted">
+          <strong>Training paused by the privacy budget:</strong> the next round could take ε to {formatNumber(privacy.epsilonNextRound ?? null)}, past the
+          budget of {formatNumber(privacy.epsilonBudget ?? null)}. Raise the budget (POST /api/admin/budget) or the noise (σ) to go on.
+        </p>
+      )}
+      {privacy?.epsilonBudget != null && !privacy.budgetExhausted && privacy.projectedRoundsLeft != null && (
+        <p className="dash-muted" data-testid="dash-budget-rounds-left">
+          At the current plan the budget allows{' '}
+          {privacy.projectedRoundsLeft >= 1_000_000 ? 'more than a million' : `about ${privacy.projectedRoundsLeft.toLocaleString('en')}`} more rounds (each
+          charged as if it committed with the fewest reports allowed).
+        </p>
+      )}
+      {small && (
+        <p className="dash-muted" data-testid="dash-small-population">
+          <strong>Small population:</strong> each round draws {Math.round(samplingRate * 100)}% of the devices checked in, so sampling hides almost nobody’s
+          participation.{' '}
+          {noise < LEARNABLE_NOISE_MULTIPLIER
+            ? `At σ = ${formatNumber(noise, 2)} the model can learn, but the ε shown is weak: a demonstration, not a guarantee.`
+            : `At σ = ${formatNumber(noise, 2)} the noise on the mean of so few updates is far larger than the updates, so the model cannot learn.`}{' '}
+          A guarantee worth having and a useful model need thousands of devices (the aggregator’s defaults assume 10,000; docs/privacy.md).
+        </p>
+      )}
+    </>
+  );
+}
+
 export function NowPanel({ state }: { state: DashboardState }) {
   const { current, status } = state;
   const timing = current !== null && current.since !== null;
@@ -122,6 +167,7 @@ export function NowPanel({ state }: { state: DashboardState }) {
           {status.paused && ' — rounds are paused'}
         </p>
       )}
+      <PrivacyBudget state={state} />
       {inRound ? (
         <>
           <h3>Cohort (live)</h3>
@@ -133,7 +179,11 @@ export function NowPanel({ state }: { state: DashboardState }) {
             <h3>
               Last round {lastRound.round} ({lastRound.status})
             </h3>
-            <Funnel stages={reportFunnel(lastRound)} />
+            {lastRound.privacy.mode === 'off' ? (
+              <Funnel stages={reportFunnel(lastRound)} />
+            ) : (
+              <p className="dash-muted">Its counts are withheld: a private round releases only the model and its ε.</p>
+            )}
           </>
         )
       )}

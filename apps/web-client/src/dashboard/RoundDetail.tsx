@@ -76,7 +76,14 @@ function RecordBody({ report, api }: { report: RoundReport; api: DashboardApi })
           </>
         )}
       </p>
-      <Funnel stages={reportFunnel(report)} />
+      {privacy.mode === 'off' ? (
+        <Funnel stages={reportFunnel(report)} />
+      ) : (
+        <p className="dash-muted" data-testid="dash-detail-withheld">
+          A private round: its cohort counts and securely summed metrics stay inside the aggregator, outside the privacy ledger; only the model and its ε are
+          released.
+        </p>
+      )}
       <dl className="dash-facts">
         <dt>Examples</dt>
         <dd>{metrics ? metrics.examples.toLocaleString() : '–'}</dd>

@@ -4,6 +4,7 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/rea
 import { CARD_HEIGHT_PX, CARDS_MEDIA_QUERY, RoundTable, ROW_HEIGHT_PX, TABLE_HEIGHT_PX } from './RoundTable';
 import { rowWindow } from './use-windowed-rows';
 import { makeReport, makeReports } from './test-fixtures';
+import type { RoundReport } from '@murmur/fl-core';
 
 afterEach(cleanup);
 
@@ -19,6 +20,9 @@ function scrollTo(px: number) {
 }
 
 const shownRounds = () => screen.getAllByTestId('dash-round-row').map((row) => Number(within(row).getByRole('button').textContent));
+
+/** The fixture's record as a round without privacy noise publishes it: exact counts included. */
+const withoutPrivacy = (report: RoundReport): RoundReport => ({ ...report, privacy: { ...report.privacy, mode: 'off' } });
 
 describe('the virtualized round table', () => {
   it('renders a bounded number of rows for 1,000 rounds, newest first, with spacers for the rest', () => {
@@ -72,7 +76,7 @@ describe('the cohort funnel per round', () => {
         unmasking: { silent: 0, disconnected: 0 },
       },
     });
-    render(<RoundTable rounds={[makeReport(6), report]} selected={null} onSelect={() => {}} />);
+    render(<RoundTable rounds={[makeReport(6), withoutPrivacy(report)]} selected={null} onSelect={() => {}} />);
     const cell = within(screen.getAllByTestId('dash-round-row')[0] as HTMLElement).getByTestId('dash-cell-funnel');
     expect(cell.getAttribute('aria-label')).toBe(
       'Selected 10, Keys advertised 8 (−2: 1 silent, 1 disconnected), Keys shared 8, Masked input 7 (−1: 1 silent, 0 disconnected), Unmasked 7, Committed 7',
@@ -83,10 +87,18 @@ describe('the cohort funnel per round', () => {
   });
 
   it('an aborted round puts nothing in the sum', () => {
-    render(<RoundTable rounds={[makeReport(3, { status: 'aborted', selected: 5, dropped: { masked: 3 } })]} selected={null} onSelect={() => {}} />);
+    const aborted = withoutPrivacy(makeReport(3, { status: 'aborted', selected: 5, dropped: { masked: 3 } }));
+    render(<RoundTable rounds={[aborted]} selected={null} onSelect={() => {}} />);
     const cell = screen.getByTestId('dash-cell-funnel');
     expect(cell.textContent).toBe('5 → 0');
     expect(cell.getAttribute('aria-label')).toContain('Committed 0 (−2: round aborted: BELOW_THRESHOLD)');
+  });
+
+  it('says a private round’s counts are withheld instead of drawing the zeros the aggregator publishes', () => {
+    render(<RoundTable rounds={[makeReport(4)]} selected={null} onSelect={() => {}} />);
+    const cell = screen.getByTestId('dash-cell-funnel');
+    expect(cell.textContent).toBe('withheld');
+    expect(cell.querySelector('.dash-mini-bars')).toBeNull();
   });
 });
 

@@ -178,6 +178,14 @@ function PlanMark({ revision, change }: { revision: number; change: { changes: s
  * stage's count and dropouts in its title (and for screen readers).
  */
 function MiniFunnel({ report }: { report: RoundReport }) {
+  // With privacy noise the aggregator publishes no exact counts (docs/aggregator.md, "What leaves the aggregator").
+  if (report.privacy.mode !== 'off') {
+    return (
+      <span className="dash-muted" data-testid="dash-cell-funnel" title="Exact counts are withheld in private rounds">
+        withheld
+      </span>
+    );
+  }
   const stages = reportFunnel(report).filter((s) => s.key !== 'eligible');
   const selected = report.cohort.selected;
   const summary = funnelSummary(stages);

@@ -232,6 +232,14 @@ export const privacySummarySchema = z.object({
   epsilon: finite.nullable(),
   /** The operator's ε budget (privacy.epsilonBudget), null when none is configured. */
   epsilonBudget: finite.nullable().optional(),
+  /** ε after one more round at the current plan, charged the fewest reports it may commit with; null in mode off. Readers work without it. */
+  epsilonNextRound: finite.nullable().optional(),
+  /** Rounds the budget allows at the current plan (at most 1,000,000); null without a budget. Readers work without it. */
+  projectedRoundsLeft: count.nullable().optional(),
+  /** True while training is paused because the next round would pass the budget. Readers work without it. */
+  budgetExhausted: z.boolean().optional(),
+  /** N the sampling rate is drawn over (privacy.population); null: the clients checked in at selection. Readers work without it. */
+  population: count.nullable().optional(),
 });
 
 /** POST /api/admin/pause and /resume. */

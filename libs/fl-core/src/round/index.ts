@@ -29,3 +29,29 @@ export {
   type GateVerdict,
 } from './release';
 export { roundPlanHash } from './plan-hash';
+export {
+  indicatorNoiseStdDevOf,
+  planPrivacyFor,
+  planRound,
+  planRoundPrivacy,
+  type PlannedRound,
+  type PlanRoundInput,
+  type RoundPrivacyInput,
+  type RoundPrivacyPlan,
+  type RoundPrivacySettings,
+} from './plan-round';
+export {
+  decodeRoundSum,
+  ledgerEntryOf,
+  MAX_PROJECTED_ROUNDS,
+  projectPrivacyBudget,
+  recordRelease,
+  roundMetricsRecord,
+  roundPrivacyRecord,
+  summarizeRound,
+  type BudgetProjection,
+  type BudgetProjectionInput,
+  type RoundRelease,
+  type RoundSummary,
+  type SummarizeRoundInput,
+} from './summarize-round';

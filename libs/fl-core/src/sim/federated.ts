@@ -167,19 +167,17 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     };
     // A Poisson round can sample nobody: then nothing is released and no privacy is spent.
     if (updates.length > 0) {
-      let meanDelta: Float32Array;
       if (privateAggregation) {
         const aggregated = privateAggregation.aggregate(
           round,
           updates.map((u) => u.delta),
-          weights.length,
+          { weights, optimizer: optimizerState },
         );
-        meanDelta = aggregated.meanDelta;
+        ({ weights, optimizer: optimizerState } = aggregated);
         record.privacy = aggregated.report;
       } else {
-        meanDelta = weightedMean(updates);
+        ({ weights, state: optimizerState } = applyServerUpdate(optimizerState, weights, weightedMean(updates)));
       }
-      ({ weights, state: optimizerState } = applyServerUpdate(optimizerState, weights, meanDelta));
     }
     if (round % evaluateEvery === 0 || round === rounds) {
       setFlatWeights(model, weights);

@@ -15,5 +15,5 @@ export {
   type CentralTrainingResult,
   type OptimizerSlot,
 } from './central';
-export { PrivateAggregation, type SimulationPrivacy, type PrivateRoundReport } from './private-round';
+export { PrivateAggregation, type SimulationPrivacy, type PrivateRoundReport, type SimulatedRelease } from './private-round';
 export { runNgramBaselines, type NgramBaselineOptions, type NgramBaselineResult, type NgramBaselinesResult } from './ngram-baselines';

@@ -1,18 +1,18 @@
+import type { ServerOptimizerState } from '../aggregate/server-optimizers';
 import type { RandomBytes } from '../random/index';
 import {
   addCentralIndicatorNoise,
   addCentralNoise,
   clipIndicator,
   createAdaptiveClipping,
-  modelUpdateNoiseMultiplier,
   privatizeClientUpdate,
   privatizeClipIndicator,
-  roundNoiseMultiplier,
-  updateClipNorm,
-  type AdaptiveClippingState,
   PrivacyLedger,
   type PrivacyMode,
 } from '../privacy/index';
+import type { ProtocolError } from '../protocol/errors';
+import { indicatorNoiseStdDevOf, planRoundPrivacy, type RoundPrivacyPlan } from '../round/plan-round';
+import { summarizeRound, type RoundSummary } from '../round/summarize-round';
 
 /** DP-FedAvg (McMahan et al. 2018) settings for a simulation. */
 export interface SimulationPrivacy {
@@ -22,6 +22,11 @@ export interface SimulationPrivacy {
   clip: { adaptive: false; clipNorm: number } | { adaptive: true; initialClipNorm: number; targetQuantile?: number; learningRate?: number };
   /** δ at which ε is reported. */
   targetDelta: number;
+  /**
+   * k_min: the reports 'distributed' clients calibrate their noise share to (the aggregator's
+   * minReports). @default the expected cohort size
+   */
+  minSurvivors?: number;
 }
 
 export interface PrivateRoundReport {
@@ -37,17 +42,31 @@ export interface PrivateRoundReport {
   cohortSize: number;
   /** Share of this round's updates that needed clipping. */
   clippedFraction: number;
+  /** Why the round kept the previous model (the server step diverged); null when it committed. Its ε is spent either way. */
+  abort: ProtocolError | null;
+}
+
+/** What the simulated clients release: the sum of their privatized updates (and indicators). */
+export interface SimulatedRelease {
+  updateSum: Float64Array;
+  /** Σ(b − 1/2) with its noise, when C adapts. */
+  unclippedSum?: number;
+  /** Reports in the sum. */
+  survivors: number;
+  /** Updates that needed clipping. */
+  clipped: number;
 }
 
 /**
- * The server-and-client privacy bookkeeping of a simulated round, kept apart from the training
- * loop: Poisson sampling rate, clipping, each mode's noise, the fixed-denominator mean, adaptive
- * clipping, and the ledger.
+ * The privacy side of a simulated round, split as the deployment splits it: the clients' part
+ * (clip, each mode's noise, the sum secure aggregation would release) is simulated here; the plan
+ * and the server's part are fl-core's planRoundPrivacy and summarizeRound, the very functions the
+ * aggregator's coordinator runs, so a simulation accounts, averages and adapts C as a deployment does.
  */
 export class PrivateAggregation {
-  readonly ledger = new PrivacyLedger();
-  #adaptive: AdaptiveClippingState | null;
-  #fixedClipNorm: number;
+  #ledger = new PrivacyLedger();
+  #clipNorm: number;
+  readonly #adaptive: { targetQuantile: number; learningRate: number } | null;
 
   constructor(
     readonly privacy: SimulationPrivacy,
@@ -57,81 +76,133 @@ export class PrivateAggregation {
     readonly samplingRate: number,
     private readonly randomBytes?: RandomBytes,
   ) {
-    this.#adaptive = privacy.clip.adaptive
-      ? createAdaptiveClipping({
-          initialClipNorm: privacy.clip.initialClipNorm,
-          expectedCohortSize,
-          ...(privacy.clip.targetQuantile !== undefined ? { targetQuantile: privacy.clip.targetQuantile } : {}),
-          ...(privacy.clip.learningRate !== undefined ? { learningRate: privacy.clip.learningRate } : {}),
-        })
-      : null;
-    this.#fixedClipNorm = privacy.clip.adaptive ? Number.NaN : privacy.clip.clipNorm;
+    if (privacy.clip.adaptive) {
+      const { clip } = privacy;
+      // Validates γ, η and the initial C up front rather than at the first round's end.
+      const state = createAdaptiveClipping({
+        initialClipNorm: clip.initialClipNorm,
+        expectedCohortSize,
+        indicatorNoiseStdDev: indicatorNoiseStdDevOf(expectedCohortSize, privacy.noiseMultiplier),
+        ...(clip.targetQuantile !== undefined ? { targetQuantile: clip.targetQuantile } : {}),
+        ...(clip.learningRate !== undefined ? { learningRate: clip.learningRate } : {}),
+      });
+      this.#clipNorm = state.clipNorm;
+      this.#adaptive = { targetQuantile: state.targetQuantile, learningRate: state.learningRate };
+    } else {
+      this.#clipNorm = privacy.clip.clipNorm;
+      this.#adaptive = null;
+    }
+  }
+
+  /** Every round recorded so far. */
+  get ledger(): PrivacyLedger {
+    return this.#ledger;
   }
 
   get clipNorm(): number {
-    return this.#adaptive ? this.#adaptive.clipNorm : this.#fixedClipNorm;
+    return this.#clipNorm;
+  }
+
+  /** The next round's privacy plan, as the aggregator would plan it for the same m, k_min, σ and C. */
+  get plan(): RoundPrivacyPlan {
+    return planRoundPrivacy({
+      mode: this.privacy.mode,
+      clipNorm: this.#clipNorm,
+      noiseMultiplier: this.privacy.noiseMultiplier,
+      expectedCohortSize: this.expectedCohortSize,
+      minSurvivors: this.privacy.minSurvivors ?? this.expectedCohortSize,
+      adaptiveClipping: this.#adaptive !== null,
+    });
   }
 
   /** σ_Δ for the update: all of σ, or what adaptive clipping's indicator query leaves. */
   get updateNoiseMultiplier(): number {
-    return this.#adaptive
-      ? modelUpdateNoiseMultiplier({ noiseMultiplier: this.privacy.noiseMultiplier, indicatorNoiseStdDev: this.#adaptive.indicatorNoiseStdDev })
-      : this.privacy.noiseMultiplier;
+    return this.plan.privacy.noiseMultiplier;
   }
 
   /**
-   * Privatizes the cohort's deltas and returns the noised mean (sum / m) to hand to the server
-   * optimizer, plus what the round spent.
+   * The clients' side of a round under `plan`: each clips its delta and adds its share of the
+   * noise; in 'central' the (trusted) server adds the noise to the sum instead.
    */
-  aggregate(round: number, deltas: readonly Float32Array[], dimension: number): { meanDelta: Float32Array; report: PrivateRoundReport } {
-    const { mode } = this.privacy;
-    const clipNorm = this.clipNorm;
-    const sigmaUpdate = this.updateNoiseMultiplier;
-    const clientOptions = { mode, clipNorm, noiseMultiplier: sigmaUpdate, expectedCohortSize: this.expectedCohortSize };
-    let sum = new Float64Array(dimension);
-    let centeredIndicatorSum = 0;
+  release(plan: RoundPrivacyPlan, deltas: readonly Float32Array[], dimension: number): SimulatedRelease {
+    const { privacy } = plan;
+    const clientOptions = {
+      mode: privacy.mode,
+      clipNorm: privacy.clipNorm,
+      noiseMultiplier: privacy.noiseMultiplier,
+      expectedCohortSize: privacy.expectedCohortSize,
+      minSurvivors: privacy.minSurvivors,
+    };
+    const indicatorNoiseStdDev = privacy.clipIndicatorNoiseStdDev;
+    let updateSum = new Float64Array(dimension);
+    let unclippedSum = 0;
     let clipped = 0;
     for (const delta of deltas) {
       const privatized = privatizeClientUpdate(delta, clientOptions, this.randomBytes);
-      for (let i = 0; i < dimension; i++) sum[i] = (sum[i] as number) + (privatized.update[i] as number);
+      for (let i = 0; i < dimension; i++) updateSum[i] = (updateSum[i] as number) + (privatized.update[i] as number);
       if (privatized.wasClipped) clipped += 1;
-      if (this.#adaptive) {
+      if (indicatorNoiseStdDev !== undefined) {
         const indicator = privatizeClipIndicator(
-          clipIndicator(privatized.norm, clipNorm),
-          { mode, indicatorNoiseStdDev: this.#adaptive.indicatorNoiseStdDev, expectedCohortSize: this.expectedCohortSize },
+          clipIndicator(privatized.norm, privacy.clipNorm),
+          { mode: privacy.mode, indicatorNoiseStdDev, expectedCohortSize: privacy.expectedCohortSize, minSurvivors: privacy.minSurvivors },
           this.randomBytes,
         );
-        centeredIndicatorSum += indicator.value;
+        unclippedSum += indicator.value;
       }
     }
-    if (mode === 'central') sum = addCentralNoise(sum, { clipNorm, noiseMultiplier: sigmaUpdate }, this.randomBytes).sum;
-    // DP-FedAvg divides by the expected cohort, never the number of reports (itself private data).
-    const meanDelta = new Float32Array(dimension);
-    for (let i = 0; i < dimension; i++) meanDelta[i] = (sum[i] as number) / this.expectedCohortSize;
-
-    const recordedSigma = roundNoiseMultiplier({
-      mode,
-      noiseMultiplier: sigmaUpdate,
-      expectedCohortSize: this.expectedCohortSize,
-      survivors: Math.max(1, deltas.length),
-      ...(this.#adaptive ? { indicatorNoiseStdDev: this.#adaptive.indicatorNoiseStdDev } : {}),
-    });
-    this.ledger.record({ round, samplingRate: this.samplingRate, noiseMultiplier: recordedSigma });
-    if (this.#adaptive) {
-      const noised =
-        mode === 'central' ? addCentralIndicatorNoise(centeredIndicatorSum, this.#adaptive.indicatorNoiseStdDev, this.randomBytes) : centeredIndicatorSum;
-      this.#adaptive = updateClipNorm(this.#adaptive, { noisedCenteredSum: noised, expectedCohortSize: this.expectedCohortSize }).state;
+    if (privacy.mode === 'central') {
+      updateSum = addCentralNoise(updateSum, { clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier }, this.randomBytes).sum;
+      if (indicatorNoiseStdDev !== undefined) unclippedSum = addCentralIndicatorNoise(unclippedSum, indicatorNoiseStdDev, this.randomBytes);
     }
-    const { epsilon, order } = this.ledger.epsilon(this.privacy.targetDelta);
+    return { updateSum, ...(indicatorNoiseStdDev !== undefined ? { unclippedSum } : {}), survivors: deltas.length, clipped };
+  }
+
+  /** The server's side: summarizeRound on the released sum; keeps the ledger it returns and the adapted C. */
+  summarize(round: number, plan: RoundPrivacyPlan, released: SimulatedRelease, base: { weights: Float32Array; optimizer: ServerOptimizerState }): RoundSummary {
+    const summary = summarizeRound({
+      round,
+      privacy: plan.privacy,
+      samplingRate: this.samplingRate,
+      survivors: released.survivors,
+      updateSum: released.updateSum,
+      ...(released.unclippedSum !== undefined ? { unclippedSum: released.unclippedSum } : {}),
+      base,
+      ledger: this.#ledger,
+      targetDelta: this.privacy.targetDelta,
+      adaptive: this.#adaptive,
+    });
+    this.#ledger = summary.ledger;
+    if (summary.outcome.ok && summary.outcome.nextClipNorm !== undefined) this.#clipNorm = summary.outcome.nextClipNorm;
+    return summary;
+  }
+
+  /**
+   * One private round over the cohort's deltas (at least one): the next weights and optimizer
+   * state (the base ones when the step diverged), and what the round spent.
+   */
+  aggregate(
+    round: number,
+    deltas: readonly Float32Array[],
+    base: { weights: Float32Array; optimizer: ServerOptimizerState },
+  ): { weights: Float32Array; optimizer: ServerOptimizerState; report: PrivateRoundReport } {
+    const plan = this.plan;
+    const released = this.release(plan, deltas, base.weights.length);
+    const summary = this.summarize(round, plan, released, base);
+    const { outcome, ledgerEntry } = summary;
+    // Only mode 'off' records nothing, and a simulation's privacy never is 'off'.
+    if (!ledgerEntry) throw new Error(`PrivateAggregation: round ${round} in mode '${plan.privacy.mode}' recorded no ledger entry`);
+    const { epsilon, order } = this.#ledger.epsilon(this.privacy.targetDelta);
     return {
-      meanDelta,
+      weights: outcome.ok ? outcome.weights : base.weights,
+      optimizer: outcome.ok ? outcome.optimizer : base.optimizer,
       report: {
         epsilon,
         order,
-        clipNorm,
-        noiseMultiplier: recordedSigma,
-        cohortSize: deltas.length,
-        clippedFraction: deltas.length > 0 ? clipped / deltas.length : 0,
+        clipNorm: plan.privacy.clipNorm,
+        noiseMultiplier: ledgerEntry.noiseMultiplier,
+        cohortSize: released.survivors,
+        clippedFraction: released.survivors > 0 ? released.clipped / released.survivors : 0,
+        abort: outcome.ok ? null : outcome.error,
       },
     };
   }
