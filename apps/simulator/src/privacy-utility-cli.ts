@@ -5,7 +5,7 @@ import { privacyUtilityMarkdown, privacyUtilityTable } from './privacy-utility';
 import type { SimulationReport } from './run';
 import { fromInvocationDir, runCli } from './run-cli';
 
-const HELP = `Usage: npm run privacy-utility -- [--out FILE.json] [--project-to N,…] REPORT.json…
+const HELP = `Usage: npm run privacy-utility -- [--out FILE.json] [--project-to N,…] [--baselines REPORT.json] REPORT.json…
 
 The privacy/utility table (docs/privacy.md) from npm run simulate -- --out reports: exactly one
 non-private run (--dp off) and private runs (--dp central or distributed, a fixed --clip) of the
@@ -19,6 +19,8 @@ q = per-round / training clients, rounds and δ, and must equal the ε the run's
                       populations of N clients: q fixed, the cohort and σ scaled by N / population
                       (the noise on the mean, hence the model, stays as measured); labelled
                       "projection", never measured
+  --baselines FILE    a report of the same data with its Kneser–Ney baselines (a run without
+                      --no-baselines, e.g. --rounds 1): their top-1 goes beside the table
   -h, --help          this text
 `;
 
@@ -26,7 +28,7 @@ async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
-    options: { out: { type: 'string' }, 'project-to': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string' }, 'project-to': { type: 'string' }, baselines: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     console.log(HELP);
@@ -41,8 +43,8 @@ async function main(): Promise<number> {
     console.error(`error: --project-to takes positive integers, got ${values['project-to']}`);
     return 2;
   }
-  const reports = positionals.map((file) => JSON.parse(readFileSync(fromInvocationDir(file), 'utf8')) as SimulationReport);
-  const table = privacyUtilityTable(reports, { projectTo });
+  const read = (file: string) => JSON.parse(readFileSync(fromInvocationDir(file), 'utf8')) as SimulationReport;
+  const table = privacyUtilityTable(positionals.map(read), { projectTo, ...(values.baselines ? { baselines: read(values.baselines) } : {}) });
   console.log(privacyUtilityMarkdown(table));
   if (values.out) {
     const out = fromInvocationDir(values.out);

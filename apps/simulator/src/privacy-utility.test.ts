@@ -12,13 +12,20 @@ function config(flags: string) {
 
 describe('privacyUtilityTable', () => {
   const common = '--clients 6 --per-round 5 --rounds 2 --max-examples 16 --max-test-examples 100 --no-baselines --quiet';
-  let reports: { nonPrivate: SimulationReport; noised: SimulationReport; adaptive: SimulationReport; otherCohort: SimulationReport };
+  let reports: {
+    nonPrivate: SimulationReport;
+    noised: SimulationReport;
+    adaptive: SimulationReport;
+    otherCohort: SimulationReport;
+    withBaselines: SimulationReport;
+  };
 
   it('turns a non-private and a private run into rows whose ε an accountant re-derives', async () => {
     reports = {
       nonPrivate: await runSimulation(config(`${common} --dp off`)),
       noised: await runSimulation(config(`${common} --dp central --noise-multiplier 1.5 --clip 1 --target-delta 1e-3`)),
       adaptive: await runSimulation(config(`${common} --dp central --noise-multiplier 1.5 --clip adaptive --target-delta 1e-3`)),
+      withBaselines: await runSimulation(config(`${common.replace(' --no-baselines', '')} --rounds 1 --dp off`)),
       otherCohort: await runSimulation(
         config(`${common.replace('--per-round 5', '--per-round 4')} --dp central --noise-multiplier 1.5 --clip 1 --target-delta 1e-3`),
       ),
@@ -35,12 +42,19 @@ describe('privacyUtilityTable', () => {
     expect(projected?.noiseMultiplier).toBeCloseTo(15_000, 9);
     expect((projected?.noiseMultiplier ?? 0) / (projected?.cohort ?? 1)).toBeCloseTo(1.5 / 5, 12);
     expect(projected?.epsilon).toBeLessThan((measured?.epsilon ?? 0) / 100);
+    const withBaselines = privacyUtilityTable([reports.nonPrivate, reports.noised], { baselines: reports.withBaselines });
+    expect(withBaselines.baselines?.kn4).toEqual({
+      top1: reports.withBaselines.baselines?.kn4.top1,
+      top1Interval: reports.withBaselines.baselines?.kn4.top1Interval,
+    });
+    expect(privacyUtilityMarkdown(withBaselines)).toMatch(/Kneser–Ney on the same training clients and held-out examples, top-1: KN2 .*, KN3 .*, KN4 /);
     expect(privacyUtilityMarkdown(table)).toMatch(/\| 6 \| 5 \| 1\.5 \| 0\.833 \| 2 \| 1\.00e-3 \| .* \| measured \|\n.*projection/);
   });
 
   it('refuses tables that would claim more than the runs accounted', () => {
     const { nonPrivate, noised, adaptive, otherCohort } = reports;
     expect(() => privacyUtilityTable([noised])).toThrow(/exactly one --dp off report/);
+    expect(() => privacyUtilityTable([nonPrivate, noised], { baselines: noised })).toThrow(/has none/);
     expect(() => privacyUtilityTable([nonPrivate, otherCohort])).toThrow(/differs from the non-private one/);
     expect(() => privacyUtilityTable([nonPrivate, adaptive])).toThrow(/fixed --clip/);
     // An ε the ledger did not report, or a δ above N^-1.1, never reaches the table.

@@ -1,5 +1,5 @@
 import { rdpEpsilon, type Interval } from '@murmur/fl-core';
-import type { SimulationReport } from './run';
+import type { BaselineName, SimulationReport } from './run';
 
 /** One row of docs/results/privacy-utility.json: what any independent accountant needs to re-derive ε, and what it bought. */
 export interface PrivacyUtilityRow {
@@ -24,6 +24,8 @@ export interface PrivacyUtilityRow {
 export interface PrivacyUtilityTable {
   population: number;
   rows: PrivacyUtilityRow[];
+  /** Interpolated Kneser–Ney n-grams counted on the same training clients, scored on the same held-out examples (a report's `baselines`). */
+  baselines?: Partial<Record<BaselineName, { top1: number; top1Interval: Interval }>>;
 }
 
 /** The δ the table holds every row to: N^−1.1, below 1/N so that no δ-event can cover a whole person. */
@@ -60,7 +62,10 @@ function comparableFlags({ config }: SimulationReport): string {
  * larger populations: the cohort grows with the population (q fixed) and σ with the cohort, so
  * the noise on the mean, hence the model, stays what was measured while ε shrinks.
  */
-export function privacyUtilityTable(reports: readonly SimulationReport[], { projectTo = [] }: { projectTo?: readonly number[] } = {}): PrivacyUtilityTable {
+export function privacyUtilityTable(
+  reports: readonly SimulationReport[],
+  { projectTo = [], baselines }: { projectTo?: readonly number[]; baselines?: SimulationReport } = {},
+): PrivacyUtilityTable {
   const nonPrivate = reports.filter((report) => report.config.dp === 'off');
   if (nonPrivate.length !== 1) throw new Error(`privacy-utility: expected exactly one --dp off report, got ${nonPrivate.length}`);
   const reference = nonPrivate[0] as SimulationReport;
@@ -125,7 +130,13 @@ export function privacyUtilityTable(reports: readonly SimulationReport[], { proj
       });
     }
   }
-  return { population, rows };
+  if (!baselines) return { population, rows };
+  if (!baselines.baselines) throw new Error('privacy-utility: the baselines report has none (it was run with --no-baselines)');
+  if (comparableFlags(baselines) !== comparableFlags(reference)) {
+    throw new Error(`privacy-utility: the baselines report was counted on other data:\n  ${comparableFlags(baselines)}\n  ${comparableFlags(reference)}`);
+  }
+  const counted = Object.fromEntries(Object.entries(baselines.baselines).map(([name, { top1, top1Interval }]) => [name, { top1, top1Interval }]));
+  return { population, rows, baselines: counted };
 }
 
 /** The table as Markdown, the ratio to non-private beside each row. */
@@ -143,5 +154,9 @@ export function privacyUtilityMarkdown(table: PrivacyUtilityTable): string {
         `${row.projection ? 'projection (same noise on the mean)' : 'measured'} |`,
     );
   }
+  const baselines = Object.entries(table.baselines ?? {}).map(
+    ([name, { top1, top1Interval }]) => `${name.toUpperCase()} ${percent(top1)} [${percent(top1Interval.lower)}, ${percent(top1Interval.upper)}]`,
+  );
+  if (baselines.length > 0) lines.push('', `Kneser–Ney on the same training clients and held-out examples, top-1: ${baselines.join(', ')}.`);
   return `${lines.join('\n')}\n`;
 }
