@@ -170,7 +170,7 @@ describe('bad input never breaks a round or the server', () => {
     if (!started.ok || started.value.outbound?.type !== 'advertiseKeys') throw new Error(`insider: no signed advertisement: ${JSON.stringify(started)}`);
     const advertise = started.value.outbound;
     insider.socket.emit('secagg', packSecAgg({ ...advertise, roundId: 'r0-00000000' }));
-    insider.socket.emit('secagg', packSecAgg({ type: 'shareKeys', roundId, to: [], ciphertexts: new Uint8Array(0) }));
+    insider.socket.emit('secagg', packSecAgg({ type: 'shareKeys', roundId, ciphertexts: new Uint8Array(0) }));
     insider.socket.emit('secagg', packSecAgg(advertise));
     insider.socket.emit('secagg', packSecAgg(advertise));
     insider.socket.emit('secagg', packSecAgg({ type: 'advertiseKeys', roundId, encryptionPublicKey: new Uint8Array(5), maskingPublicKey: new Uint8Array(32) }));

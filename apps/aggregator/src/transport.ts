@@ -16,6 +16,8 @@ import {
   type DashboardClientToServerEvents,
   type DashboardServerToClientEvents,
   type ProtocolError,
+  type ReceivedAdvertiseKeysMessage,
+  type SecAggUp,
   type ServerEventName,
   type ServerEventPayload,
   type ServerToClientEvents,
@@ -29,6 +31,8 @@ import { ConnectionCounter, CoolDown, KeyedRateLimiter } from './rate-limit';
 interface SocketData {
   /** The certificate's client id (client-identity.ts): the client's name in rounds, limits and revocation. */
   clientId: string;
+  /** The device certificate the handshake verified: the sender's certificate in its SecAgg advertisements. */
+  certificate: string;
 }
 type ClientSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<never, never>, SocketData>;
 
@@ -111,7 +115,7 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
   const buckets = new KeyedRateLimiter(config.limits.eventsPerSecond, config.limits.eventBurst);
   const coolDown = new CoolDown(config.limits.floodCoolDownMs);
 
-  const admitHandshake = async (auth: unknown): Promise<{ ok: true; clientId: string } | { ok: false; error: ProtocolError }> => {
+  const admitHandshake = async (auth: unknown): Promise<{ ok: true; clientId: string; certificate: string } | { ok: false; error: ProtocolError }> => {
     const version = (auth as { protocolVersion?: unknown } | undefined)?.protocolVersion;
     if (typeof version === 'number' && version !== PROTOCOL_VERSION) {
       return { ok: false, error: protocolError('UNSUPPORTED_PROTOCOL', `handshake: this aggregator speaks protocol ${PROTOCOL_VERSION}, got ${version}`) };
@@ -131,7 +135,7 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     const waitMs = coolDown.remainingMs(verified.value);
     if (waitMs > 0)
       return { ok: false, error: protocolError('RATE_LIMITED', `handshake: this client was cut off for flooding; retry in ${Math.ceil(waitMs / 1000)} s`) };
-    return { ok: true, clientId: verified.value };
+    return { ok: true, clientId: verified.value, certificate: handshake.data.certificate };
   };
   io.use((socket, next) => {
     admitHandshake(socket.handshake.auth).then(
@@ -141,6 +145,7 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
           return next(connectError(admitted.error));
         }
         socket.data.clientId = admitted.clientId;
+        socket.data.certificate = admitted.certificate;
         next();
       },
       (error: unknown) => {
@@ -151,7 +156,7 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
   });
 
   io.on('connection', (socket) => {
-    const { clientId } = socket.data;
+    const { clientId, certificate: handshakeCertificate } = socket.data;
     const coordinator = deps.coordinator();
     const previous = sockets.get(clientId);
     sockets.set(clientId, socket);
@@ -195,8 +200,15 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       const parsed = parseClientEvent('secagg', raw, active ? secAggEventLimits(active) : { maxBytes: 4096 });
       if (!parsed.ok) return reject('secagg', parsed.error);
       const bytes = payloadBytes(raw);
+      // The round's key advertisement is tied to the certificate this connection's handshake
+      // verified (with its proof of possession): the client does not send it again every round.
+      let message: SecAggUp = parsed.value;
+      if (message.type === 'advertiseKeys') {
+        const advertisement: ReceivedAdvertiseKeysMessage = { ...message, certificate: handshakeCertificate };
+        message = advertisement;
+      }
       void coordinator
-        .handleSecAgg(clientId, parsed.value, bytes)
+        .handleSecAgg(clientId, message, bytes)
         .then((error) => error && reject('secagg', error))
         .catch((error: unknown) => logger.error({ err: error }, 'secagg handler failed'));
     });

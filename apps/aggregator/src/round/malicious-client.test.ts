@@ -50,7 +50,8 @@ async function startTamperingClient(url: string, tamper: (message: Record<string
     if (message?.type !== 'peerKeys') return;
     peerKeys.push({
       roundId: String(message.roundId),
-      peers: (message.peers as number[]).length,
+      // A bitset over its neighbours: count the set bits.
+      peers: Array.from(message.peers as Uint8Array).reduce((count, byte) => count + byte.toString(2).replaceAll('0', '').length, 0),
       refs: (message.certificateRefs as Uint8Array).length / CERTIFICATE_REF_BYTES,
       certificates: ((message.certificates as string[] | undefined) ?? []).length,
     });

@@ -126,7 +126,10 @@ describe('participant', () => {
     };
     const deliverUp = async (from: number, message: SecAggUp | null) => {
       if (!message) return;
-      const step = await secAggServerStep(server, { type: 'message', from, message });
+      // The aggregator's transport adds the certificate the sender's connection presented.
+      const certificate = (cohort.identities[from] as (typeof cohort.identities)[number]).certificate;
+      const received = message.type === 'advertiseKeys' ? { ...message, certificate } : message;
+      const step = await secAggServerStep(server, { type: 'message', from, message: received });
       if (!step.ok) throw new Error(step.error.message);
       server = step.state;
     };

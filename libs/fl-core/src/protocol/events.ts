@@ -187,10 +187,12 @@ export function secAggMessageLimit(config: Pick<RoundConfig, 'clientCount' | 've
 
 /**
  * Limits for a round's secagg events: its largest message, and two binary parts (the most any
- * message has: Unmasking's two packed share fields, AdvertiseKeys' two keys).
+ * message has: Unmasking's two packed share fields, AdvertiseKeys' two keys, peerKeys' peer bitset
+ * and keys, encryptedShares' sender bitset and ciphertexts).
  */
 export function secAggEventLimits(config: Pick<RoundConfig, 'clientCount' | 'vectorLength' | 'modulusBits' | 'graph' | 'authenticated'>): EventLimits {
-  // Authenticated AdvertiseKeys has five binary parts: two keys, the commitment, the signature, the certificate cache id.
+  // Authenticated AdvertiseKeys has five binary parts: two keys, the commitment, the signature, the certificate cache id
+  // (peerKeys four: the peer bitset, keys, certificate references, signatures).
   return { maxBytes: secAggMessageLimit(config), maxParts: config.authenticated === true ? 5 : 2 };
 }
 

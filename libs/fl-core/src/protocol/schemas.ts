@@ -41,8 +41,13 @@ import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
  *   re-sending them (certificate references, a client cache id in advertiseKeys), signs masking
  *   claims and survivor sets as bitsets, and relays one signature per survivor (the Round 3 one
  *   covers the claim); advertisements no longer sign the b commitment.
+ * - 7: secure aggregation sends fewer bytes: advertiseKeys no longer carries the client's certificate
+ *   (the server takes the one its connection's handshake verified; a certificate on the wire is
+ *   refused), share ciphertexts carry no nonce (derived from sender and recipient), shareKeys no
+ *   longer echoes the recipient list, and an authenticated unmaskRequest names no survivors (they
+ *   are those of the U3 the client signed).
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 export const PROTOCOL_LIMITS = Object.freeze({
   /** checkIn is a few booleans and numbers. */

@@ -65,16 +65,18 @@ export function consistencyTranscript(roundId: string, planHash: Uint8Array, cli
 }
 
 /**
- * A subset of `universe` (ascending) as a bitset: bit i (byte i >> 3, value 1 << (i & 7)) is set
- * iff universe[i] is a member. ⌈|universe|/8⌉ bytes instead of a JSON list of ids.
+ * A subset of `universe` as a bitset: bit i (byte i >> 3, value 1 << (i & 7)) is set iff
+ * universe[i] is a member. ⌈|universe|/8⌉ bytes instead of a JSON list of ids. Both lists
+ * ascending: one merge pass, since the server builds one per recipient per stage.
  */
 export function bitsetOf(members: readonly number[], universe: readonly number[]): Uint8Array {
   const bits = new Uint8Array(Math.ceil(universe.length / 8));
-  const index = new Map(universe.map((id, i) => [id, i]));
+  let i = 0;
   for (const id of members) {
-    const i = index.get(id);
-    if (i === undefined) throw new RangeError(`bitsetOf: ${id} is not in the universe`);
+    while (i < universe.length && (universe[i] as number) < id) i++;
+    if (universe[i] !== id) throw new RangeError(`bitsetOf: ${id} is not in the universe, or the members are not ascending`);
     bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+    i++;
   }
   return bits;
 }

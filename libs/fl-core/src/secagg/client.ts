@@ -1,7 +1,7 @@
 import { secureRandomBytes, type RandomBytes } from '../random/index';
 import { concatBytes, packWords, toHex, wipe } from './bytes';
 import { parseRoundConfig, topologyOf, type RoundConfigInput } from './config';
-import { defaultSuite, deriveKey, generateKeyPair, KEY_BYTES, NONCE_BYTES, shareAssociatedData, TAG_BYTES, type CryptoSuite } from './crypto';
+import { defaultSuite, deriveKey, generateKeyPair, KEY_BYTES, shareAssociatedData, shareNonce, TAG_BYTES, type CryptoSuite } from './crypto';
 import { reject, secAggError, type Rejection, type SecAggError } from './errors';
 import {
   advertiseTranscript,
@@ -38,8 +38,8 @@ import { parseShare, SHARE_BYTES, splitSecret } from './shamir';
 
 /** Plaintext of one share message: the s-key share then the b share (Bonawitz et al. 2017, protocol Round 1: ShareKeys). */
 const SHARE_PLAINTEXT_BYTES = 2 * SHARE_BYTES;
-/** nonce ‖ AES-GCM(ciphertext ‖ tag). */
-export const SHARE_CIPHERTEXT_BYTES = NONCE_BYTES + SHARE_PLAINTEXT_BYTES + TAG_BYTES;
+/** AES-GCM ciphertext ‖ tag; the nonce is derived from (from, to), not sent (shareNonce). */
+export const SHARE_CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + TAG_BYTES;
 /** One peer's record in peerKeys: encryption public key ‖ masking public key. */
 export const PEER_KEYS_BYTES = 2 * KEY_BYTES;
 
@@ -91,7 +91,9 @@ interface PeerSecrets {
  * The client's explicit, serializable state (plain data and typed arrays; structured-clone it to
  * persist). One variant per stage; secrets are dropped as soon as the protocol no longer needs
  * them: key pairs after ShareKeys, b and x after masking, held shares after unmasking. A state
- * passed to a step that succeeds is consumed (its secrets are zeroed); keep the returned one.
+ * passed to a step that succeeds is consumed (its secrets are zeroed); keep the returned one. Never
+ * step two copies of one awaitingPeerKeys state: its c key seals the shares under nonces derived
+ * from (from, to) (shareNonce), so a second ShareKeys would reuse them on fresh shares.
  */
 export type SecAggClientState =
   | (ClientBase & {
@@ -139,7 +141,7 @@ export type SecAggClientState =
 export type SecAggClientStage = SecAggClientState['stage'];
 
 export interface SecAggClientStepOptions {
-  /** CSPRNG for keys, b, Shamir coefficients and nonces. @default secureRandomBytes */
+  /** CSPRNG for keys, b and Shamir coefficients. @default secureRandomBytes */
   randomBytes?: RandomBytes;
   /** @default the fastest suite this runtime supports */
   suite?: CryptoSuite;
@@ -227,7 +229,6 @@ export async function createSecAggClient(
     maskingPublicKey: masking.publicKey,
   };
   if (auth) {
-    outbound.certificate = auth.certificate;
     outbound.selfMaskCommitment = selfMaskCommitment(config.roundId, clientId, selfMaskSeed);
     outbound.signature = await sign(auth.privateKey, advertiseTranscript(config.roundId, auth.planHash, clientId, encryption.publicKey, masking.publicKey));
     if (options.certificateCache) outbound.certificateCache = startCacheRound(options.certificateCache, randomBytes);
@@ -294,6 +295,11 @@ export async function secAggClientStep(state: SecAggClientState, raw: unknown, o
   }
 }
 
+/** What a bitset over `count` neighbours must look like, for error messages. */
+function neighbourBitsetExpected(count: number): string {
+  return `must be a bitset over this client's ${count} neighbours (${Math.ceil(count / 8)} bytes, no padding bit set)`;
+}
+
 function isAbort(raw: unknown): boolean {
   return typeof raw === 'object' && raw !== null && (raw as { type?: unknown }).type === 'abort';
 }
@@ -311,7 +317,7 @@ type State<S extends SecAggClientStage> = Extract<SecAggClientState, { stage: S 
  */
 async function shareKeys(
   state: State<'awaitingPeerKeys'>,
-  message: { peers: number[]; publicKeys: Uint8Array; certificateRefs?: Uint8Array; certificates?: string[]; signatures?: Uint8Array },
+  message: { peers: Uint8Array; publicKeys: Uint8Array; certificateRefs?: Uint8Array; certificates?: string[]; signatures?: Uint8Array },
   randomBytes: RandomBytes,
   suite: CryptoSuite,
   nowMs: number,
@@ -320,14 +326,11 @@ async function shareKeys(
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
   const topology = topologyOf(config);
-  const ids = message.peers;
-  const idError =
-    checkIds(ids, config.clientCount, `${where}: peerKeys`) ?? checkRecords(message.publicKeys, ids.length, PEER_KEYS_BYTES, `${where}: peerKeys publicKeys`);
-  if (idError) return idError;
-  for (const id of ids) {
-    if (id === u) return reject('MALFORMED', `${where}: peerKeys lists this client (${u}) among its peers`);
-    if (!topology.isNeighbour(u, id)) return reject('UNKNOWN_CLIENT', `${where}: peerKeys lists client ${id}, which is not a neighbour of ${u}`);
-  }
+  // A bitset over this client's neighbours: it can name neither this client nor a non-neighbour.
+  const ids = membersOf(message.peers, topology.neighbours(u));
+  if (!ids) return reject('WRONG_LENGTH', `${where}: peerKeys peers ${neighbourBitsetExpected(topology.neighbours(u).length)}`);
+  const recordError = checkRecords(message.publicKeys, ids.length, PEER_KEYS_BYTES, `${where}: peerKeys publicKeys`);
+  if (recordError) return recordError;
   const keyOf = (index: number, which: 0 | 1) =>
     message.publicKeys.subarray(index * PEER_KEYS_BYTES + which * KEY_BYTES, index * PEER_KEYS_BYTES + (which + 1) * KEY_BYTES);
   // Bonawitz et al. 2017, Round 1 (ShareKeys): all advertised public keys must differ, or a server could, e.g., hand a
@@ -389,10 +392,13 @@ async function shareKeys(
   await Promise.all(
     peerSecrets.map(async (peer, index) => {
       const { maskingKeyShare, selfMaskShare } = shareFor(peer.id);
-      const nonce = randomBytes(new Uint8Array(NONCE_BYTES));
-      const sealed = await suite.seal(peer.encryptionKey, nonce, concatBytes(maskingKeyShare, selfMaskShare), shareAssociatedData(config.roundId, u, peer.id));
-      ciphertexts.set(nonce, index * SHARE_CIPHERTEXT_BYTES);
-      ciphertexts.set(sealed, index * SHARE_CIPHERTEXT_BYTES + NONCE_BYTES);
+      const sealed = await suite.seal(
+        peer.encryptionKey,
+        shareNonce(u, peer.id),
+        concatBytes(maskingKeyShare, selfMaskShare),
+        shareAssociatedData(config.roundId, u, peer.id),
+      );
+      ciphertexts.set(sealed, index * SHARE_CIPHERTEXT_BYTES);
     }),
   );
   const next: SecAggClientState = {
@@ -408,7 +414,7 @@ async function shareKeys(
   };
   // The key pairs are no longer needed: pairwise keys are derived and s_sk lives on only as shares.
   wipe(state.encryptionSecretKey, state.maskingSecretKey);
-  return { ok: true, state: next, outbound: { type: 'shareKeys', roundId: config.roundId, to: [...ids], ciphertexts } };
+  return { ok: true, state: next, outbound: { type: 'shareKeys', roundId: config.roundId, ciphertexts } };
 }
 
 /**
@@ -417,16 +423,16 @@ async function shareKeys(
  */
 async function maskInput(
   state: State<'awaitingShares'>,
-  message: { from: number[]; ciphertexts: Uint8Array },
+  message: { from: Uint8Array; ciphertexts: Uint8Array },
   suite: CryptoSuite,
   where: string,
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
-  const froms = message.from;
-  const idError =
-    checkIds(froms, config.clientCount, `${where}: encryptedShares`) ??
-    checkRecords(message.ciphertexts, froms.length, SHARE_CIPHERTEXT_BYTES, `${where}: encryptedShares ciphertexts`);
-  if (idError) return idError;
+  const neighbours = topologyOf(config).neighbours(u);
+  const froms = membersOf(message.from, neighbours);
+  if (!froms) return reject('WRONG_LENGTH', `${where}: encryptedShares from ${neighbourBitsetExpected(neighbours.length)}`);
+  const recordError = checkRecords(message.ciphertexts, froms.length, SHARE_CIPHERTEXT_BYTES, `${where}: encryptedShares ciphertexts`);
+  if (recordError) return recordError;
   const peersById = new Map(state.peers.map((p) => [p.id, p]));
   for (const from of froms) {
     if (!peersById.has(from)) return reject('UNKNOWN_CLIENT', `${where}: encryptedShares from client ${from}, which was not among this client's peers`);
@@ -435,12 +441,7 @@ async function maskInput(
     froms.map(async (from, index) => {
       const ciphertext = message.ciphertexts.subarray(index * SHARE_CIPHERTEXT_BYTES, (index + 1) * SHARE_CIPHERTEXT_BYTES);
       const peer = peersById.get(from) as PeerSecrets;
-      const plaintext = await suite.open(
-        peer.encryptionKey,
-        ciphertext.subarray(0, NONCE_BYTES),
-        ciphertext.subarray(NONCE_BYTES),
-        shareAssociatedData(config.roundId, from, u),
-      );
+      const plaintext = await suite.open(peer.encryptionKey, shareNonce(from, u), ciphertext, shareAssociatedData(config.roundId, from, u));
       return { from, plaintext };
     }),
   );
@@ -611,13 +612,6 @@ async function verifyUnmaskRequest(
   const auth = state.auth as ClientAuthState;
   const topology = topologyOf(config);
   const survivors = state.signedSurvivors ?? [];
-  const holders = survivors.filter((id) => id === u || topology.isNeighbour(u, id));
-  if (message.survivors.length !== holders.length || message.survivors.some((id, i) => id !== holders[i])) {
-    return reject(
-      'INCONSISTENT_VIEW',
-      `${where}: unmaskRequest names survivors ${message.survivors.join(',')}, but the set this client signed has ${holders.join(',')} among its peers`,
-    );
-  }
   const { consistencySigned, signatures, claims, certificateRefs, certificates = [] } = message;
   if (!consistencySigned || !signatures || !claims || !certificateRefs) {
     return reject('INCONSISTENT_VIEW', `${where}: unmaskRequest carries no signatures or masking claims in an authenticated round`);
@@ -720,13 +714,25 @@ async function unmask(
   where: string,
 ): Promise<SecAggClientStepResult> {
   const { config, clientId: u } = state;
-  const viewError = checkSurvivorView(state, message.survivors, where, 'unmaskRequest');
+  let listed: number[];
+  if (state.auth) {
+    // The survivors are those of the one U3 this client signed in Round 3, among its holders.
+    if (message.survivors !== undefined) {
+      return reject('MALFORMED', `${where}: unmaskRequest lists survivors in an authenticated round; they are the set this client signed`);
+    }
+    const topology = topologyOf(config);
+    listed = (state.signedSurvivors ?? []).filter((id) => id === u || topology.isNeighbour(u, id));
+  } else {
+    if (message.survivors === undefined) return reject('MALFORMED', `${where}: unmaskRequest lists no survivors`);
+    listed = message.survivors;
+  }
+  const viewError = checkSurvivorView(state, listed, where, 'unmaskRequest');
   if (viewError && viewError !== 'below') return viewError;
   if (state.auth && viewError !== 'below') {
     const refused = await verifyUnmaskRequest(state, message, nowMs, cache, where);
     if (refused) return refused;
   }
-  const survivors = new Set(message.survivors);
+  const survivors = new Set(listed);
   if (viewError === 'below') {
     return {
       ok: true,

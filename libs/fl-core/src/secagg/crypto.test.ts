@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hexToBytes } from '@noble/curves/utils.js';
 import { packWords, toHex, unpackWords, wordBytes } from './bytes';
-import { defaultSuite, deriveKey, nobleSuite, publicKeyOf, type CryptoSuite } from './crypto';
+import { defaultSuite, deriveKey, nobleSuite, publicKeyOf, shareNonce, type CryptoSuite } from './crypto';
 import { hararyNeighbours } from './graph';
 import { applyMasks, expandMask } from './prg';
 
@@ -59,6 +59,11 @@ describe.each(suites)('crypto suite: %s', (_, getSuite) => {
 });
 
 describe('key derivation, masks and wire words', () => {
+  it('derives share nonces from the direction: u32be(from) ‖ u32be(to) ‖ 0000, so u → v and v → u never share one', () => {
+    expect(toHex(shareNonce(3, 258))).toBe('000000030000010200000000');
+    expect(toHex(shareNonce(258, 3))).not.toBe(toHex(shareNonce(3, 258)));
+  });
+
   it('derives pair keys with HKDF-SHA-256 as python3 cryptography does, symmetric in the pair', () => {
     // python3: HKDF(SHA256(), 32, salt=None, info=lp(b'murmur/secagg/v1 pairwise-mask') + lp(b'round-7')
     //          + struct.pack('>I', 3) + struct.pack('>I', 12)).derive(shared), lp(x) = struct.pack('>I', len(x)) + x

@@ -194,3 +194,20 @@ export function deriveKey(sharedSecret: Uint8Array, purpose: KeyPurpose, roundId
 export function shareAssociatedData(roundId: string, from: number, to: number): Uint8Array {
   return concatBytes(lengthPrefixed(utf8('murmur/secagg/v1 shares')), lengthPrefixed(utf8(roundId)), u32be(from), u32be(to));
 }
+
+/**
+ * The AES-GCM nonce of the share ciphertext from → to: u32be(from) ‖ u32be(to) ‖ four zero bytes,
+ * derived rather than sent (12 bytes less per ciphertext, each way). A (key, nonce) pair is never
+ * used twice: the pair key k_uv = HKDF(X25519(c_u, c_v), "share-encryption", round, {u, v}) is new
+ * in every round (both c key pairs come fresh from the CSPRNG in Round 0 and the server refuses a
+ * key advertised twice in a round), and under it exactly two messages are sealed, u → v and v → u,
+ * each once: ShareKeys runs once per client state (a second peerKeys is a REPLAY) and wipes c_SK.
+ * The two directions differ in the nonce. A caller must therefore never step two copies of one
+ * awaitingPeerKeys state (secagg/client.ts says so where the state is defined).
+ */
+export function shareNonce(from: number, to: number): Uint8Array {
+  const nonce = new Uint8Array(NONCE_BYTES);
+  nonce.set(u32be(from), 0);
+  nonce.set(u32be(to), 4);
+  return nonce;
+}

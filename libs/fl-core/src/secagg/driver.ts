@@ -140,9 +140,12 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
     const message = options.tamper ? options.tamper(from, sent) : sent;
     cost.bytesSent[from] = (cost.bytesSent[from] as number) + messageBytes(message);
     options.observe?.({ direction: 'toServer', client: from, message });
+    // As the aggregator's transport does: the sender's certificate comes from its connection, not the message.
+    const certificate = options.auth?.identities[from]?.certificate;
+    const received = message.type === 'advertiseKeys' && certificate !== undefined ? { ...message, certificate } : message;
     const stage = server.stage;
     const start = performance.now();
-    const step = await secAggServerStep(server, { type: 'message', from, message }, { suite, ...ledger });
+    const step = await secAggServerStep(server, { type: 'message', from, message: received }, { suite, ...ledger });
     const elapsed = performance.now() - start;
     cost.serverMs += elapsed;
     cost.serverMsByStage[stage] += elapsed;

@@ -160,20 +160,12 @@ describe('server edge validation', () => {
       'WRONG_PHASE',
       /expected shareKeys, got advertiseKeys/,
     );
-    expect(shares.to).toEqual([1, 2, 3]);
+    // One record per peer the server named in peerKeys (1, 2, 3), in that order; no id list comes back.
     const sealed = records(shares.ciphertexts, SHARE_CIPHERTEXT_BYTES);
-    await expectServerRejects(round, 0, { ...shares, to: [2, 3], ciphertexts: concatBytes(...sealed.slice(1)) }, 'MALFORMED', /missing 1/);
-    await expectServerRejects(
-      round,
-      0,
-      { ...shares, to: [1, 2, 3, 3], ciphertexts: concatBytes(...sealed, sealed[2] as Uint8Array) },
-      'MALFORMED',
-      /appears twice/,
-    );
-    await expectServerRejects(round, 0, { ...shares, to: [3, 2, 1], ciphertexts: concatBytes(...sealed.reverse()) }, 'MALFORMED', /ascending; 2 follows 3/);
-    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 9] }, 'OUT_OF_RANGE', /client id 9 is outside the cohort/);
-    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 4] }, 'UNKNOWN_CLIENT', /client 4, which is not one of its peers in U1/);
-    await expectServerRejects(round, 0, { ...shares, ciphertexts: shares.ciphertexts.subarray(1) }, 'WRONG_LENGTH', /has 281 bytes, expected 3 × 94 = 282/);
+    expect(sealed).toHaveLength(3);
+    await expectServerRejects(round, 0, { ...shares, ciphertexts: concatBytes(...sealed.slice(1)) }, 'WRONG_LENGTH', /expected 3 × 82 = 246/);
+    await expectServerRejects(round, 0, { ...shares, ciphertexts: shares.ciphertexts.subarray(1) }, 'WRONG_LENGTH', /has 245 bytes, expected 3 × 82 = 246/);
+    await expectServerRejects(round, 0, { ...shares, to: [1, 2, 3] }, 'MALFORMED');
     await expectServerRejects(round, 0, { ...shares, to: 1 }, 'MALFORMED');
     await advance(round);
     const masked = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'maskedInput' }>;
@@ -258,7 +250,7 @@ describe('client edge validation', () => {
     const own = round.replies.get(0) as Extract<ClientToServerMessage, { type: 'advertiseKeys' }>;
     await advance(round, [], [0]);
     const peerKeys = round.sent.get(0) as Extract<ServerToClientMessage, { type: 'peerKeys' }>;
-    expect(peerKeys.peers).toEqual([1, 2, 3, 4]);
+    expect(Array.from(peerKeys.peers)).toEqual([0b1111]);
     const withFirstKeys = (encryptionPublicKey: Uint8Array, maskingPublicKey: Uint8Array) =>
       concatBytes(encryptionPublicKey, maskingPublicKey, peerKeys.publicKeys.subarray(PEER_KEYS_BYTES));
     const firstKeys = peerKeys.publicKeys.subarray(0, PEER_KEYS_BYTES);
@@ -271,7 +263,8 @@ describe('client edge validation', () => {
       /client 1 reuses a public key/,
     );
     await expectClientRejects(round, 0, { ...peerKeys, publicKeys: withFirstKeys(new Uint8Array(32), firstKeys.subarray(32)) }, 'INVALID_KEY', /low-order/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [0, 2, 3, 4] }, 'MALFORMED', /lists this client/);
+    // peers is a bitset over client 0's neighbours 1–4: it cannot name client 0 or a non-neighbour.
+    await expectClientRejects(round, 0, { ...peerKeys, peers: Uint8Array.of(0b0111) }, 'WRONG_LENGTH', /publicKeys: has 256 bytes, expected 3 × 64/);
     await expectClientRejects(
       round,
       0,
@@ -279,25 +272,21 @@ describe('client edge validation', () => {
       'WRONG_LENGTH',
       /publicKeys: has 240 bytes, expected 4 × 64 = 256/,
     );
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [1, 1, 3, 4] }, 'MALFORMED', /appears twice/);
-    await expectClientRejects(round, 0, { ...peerKeys, peers: [4, 3, 2, 1] }, 'MALFORMED', /ascending/);
+    await expectClientRejects(round, 0, { ...peerKeys, peers: Uint8Array.of(0b11111) }, 'WRONG_LENGTH', /bitset over this client's 4 neighbours/);
+    await expectClientRejects(round, 0, { ...peerKeys, peers: Uint8Array.of(0b1111, 0) }, 'WRONG_LENGTH', /bitset over this client's 4 neighbours/);
+    await expectClientRejects(round, 0, { ...peerKeys, peers: [1, 2, 3, 4] }, 'MALFORMED');
     await expectClientRejects(round, 0, { type: 'unmaskRequest', roundId: 'r1', survivors: [0, 1, 2] }, 'WRONG_PHASE', /expected peerKeys, got unmaskRequest/);
-    // A SecAgg+ client refuses the keys of a client that is not its neighbour.
+    // A SecAgg+ client's peers are a bitset over its 2 neighbours: a third client cannot even be named.
     const plus = await start(config({ clientCount: 7, threshold: 2, graph: { kind: 'harary', degree: 2, seed: new Uint8Array(32).fill(1) } }));
     await advance(plus, [], [0]);
     const sent = plus.sent.get(0) as Extract<ServerToClientMessage, { type: 'peerKeys' }>;
-    expect(sent.peers.length).toBe(2);
-    const outsider = plus.server.advertised.find((a) => a.id !== 0 && !sent.peers.includes(a.id));
-    if (!outsider) throw new Error('every client is a neighbour of 0');
-    const keysById = new Map(sent.peers.map((id, i) => [id, sent.publicKeys.subarray(i * PEER_KEYS_BYTES, (i + 1) * PEER_KEYS_BYTES)]));
-    keysById.set(outsider.id, concatBytes(outsider.encryptionPublicKey, outsider.maskingPublicKey));
-    const widened = [...keysById.keys()].sort((a, b) => a - b);
+    expect(Array.from(sent.peers)).toEqual([0b11]);
     await expectClientRejects(
       plus,
       0,
-      { ...sent, peers: widened, publicKeys: concatBytes(...widened.map((id) => keysById.get(id) as Uint8Array)) },
-      'UNKNOWN_CLIENT',
-      /not a neighbour of 0/,
+      { ...sent, peers: Uint8Array.of(0b111), publicKeys: concatBytes(sent.publicKeys, new Uint8Array(PEER_KEYS_BYTES)) },
+      'WRONG_LENGTH',
+      /bitset over this client's 2 neighbours/,
     );
   });
 
@@ -306,7 +295,7 @@ describe('client edge validation', () => {
     await advance(round);
     await advance(round, [], [0]);
     const inbox = round.sent.get(0) as Extract<ServerToClientMessage, { type: 'encryptedShares' }>;
-    expect(inbox.from).toEqual([1, 2, 3, 4]);
+    expect(Array.from(inbox.from)).toEqual([0b1111]);
     const [a, b, ...rest] = records(inbox.ciphertexts, SHARE_CIPHERTEXT_BYTES) as [Uint8Array, Uint8Array, ...Uint8Array[]];
     const flipped = a.slice();
     flipped[20] = (flipped[20] as number) ^ 1;
@@ -324,17 +313,17 @@ describe('client edge validation', () => {
     await advance(other);
     await advance(other, [], [0]);
     const otherInbox = other.sent.get(0) as Extract<ServerToClientMessage, { type: 'encryptedShares' }>;
-    expect(otherInbox.from).toEqual([1, 2, 3, 4]);
+    expect(Array.from(otherInbox.from)).toEqual([0b1111]);
     const sameSender = otherInbox.ciphertexts.subarray(0, SHARE_CIPHERTEXT_BYTES);
     await expectClientRejects(round, 0, { ...inbox, ciphertexts: concatBytes(sameSender, b, ...rest) }, 'DECRYPTION_FAILED');
     await expectClientRejects(
       round,
       0,
-      { ...inbox, from: [0, 1, 2, 3, 4], ciphertexts: concatBytes(a, a, b, ...rest) },
-      'UNKNOWN_CLIENT',
-      /not among this client's peers/,
+      { ...inbox, from: Uint8Array.of(0b11111), ciphertexts: concatBytes(a, a, b, ...rest) },
+      'WRONG_LENGTH',
+      /bitset over this client's 4 neighbours/,
     );
-    await expectClientRejects(round, 0, { ...inbox, ciphertexts: inbox.ciphertexts.subarray(2) }, 'WRONG_LENGTH', /expected 4 × 94/);
+    await expectClientRejects(round, 0, { ...inbox, ciphertexts: inbox.ciphertexts.subarray(2) }, 'WRONG_LENGTH', /expected 4 × 82/);
   });
 
   it('answers one unmask request only, never revealing both kinds for a peer', async () => {

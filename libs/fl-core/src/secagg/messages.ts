@@ -76,8 +76,6 @@ export const advertiseKeysSchema = z
     roundId,
     encryptionPublicKey: bytes,
     maskingPublicKey: bytes,
-    /** Authenticated rounds: the device certificate from the enrollment service. */
-    certificate: certificate.optional(),
     /** Authenticated rounds: H(b) (COMMITMENT_BYTES), checked by the server against the reconstructed b. */
     selfMaskCommitment: bytes.optional(),
     /** Authenticated rounds: ECDSA over advertiseTranscript (round id, plan hash, id, keys). */
@@ -89,13 +87,27 @@ export const advertiseKeysSchema = z
     certificateCache: bytes.optional(),
   })
   .strict();
+/**
+ * AdvertiseKeys as the server machine takes it: the wire message plus, in authenticated rounds,
+ * the sender's device certificate. The client does not send its certificate again in every round:
+ * its connection's handshake carried it with a proof of possession, which the aggregator verified,
+ * and the transport adds it here (runSecAggRound does the same). What peers rely on is unchanged:
+ * the advertisement's signature binds the keys to the key in this certificate, and each peer
+ * verifies the certificate (or resolves a reference to one it verified) before trusting it.
+ */
+export const receivedAdvertiseKeysSchema = advertiseKeysSchema.extend({
+  /** Authenticated rounds: the sender's device certificate from the enrollment service, as its connection presented it. */
+  certificate: certificate.optional(),
+});
 export const shareKeysSchema = z
   .object({
     type: z.literal('shareKeys'),
     roundId,
-    /** The recipients: this client's neighbours that advertised keys, ascending. */
-    to: clientIds,
-    /** One SHARE_CIPHERTEXT_BYTES record per recipient, in `to` order. */
+    /**
+     * One SHARE_CIPHERTEXT_BYTES record per peer the server named in this client's peerKeys, in
+     * that order. The list itself is not sent back: the server computed it (U1 ∩ N(u)) and checks
+     * the record count against it.
+     */
     ciphertexts: bytes,
   })
   .strict();
@@ -131,8 +143,12 @@ export const peerKeysSchema = z
   .object({
     type: z.literal('peerKeys'),
     roundId,
-    /** The recipient's neighbours that advertised keys, ascending. */
-    peers: clientIds,
+    /**
+     * The recipient's neighbours that advertised keys, as a bitset over its neighbours (bitsetOf
+     * over topology.neighbours, ascending): ⌈|N(u)|/8⌉ bytes instead of a JSON id list, and only
+     * neighbours can be named at all.
+     */
+    peers: bytes,
     /** Per peer: its encryption public key then its masking public key (2 × 32 bytes). */
     publicKeys: bytes,
     /** Authenticated rounds: CERTIFICATE_REF_BYTES per peer, naming its certificate. */
@@ -147,9 +163,9 @@ export const encryptedSharesSchema = z
   .object({
     type: z.literal('encryptedShares'),
     roundId,
-    /** The senders whose shares for this client follow, ascending. */
-    from: clientIds,
-    /** One SHARE_CIPHERTEXT_BYTES record per sender, in `from` order. */
+    /** The senders whose shares for this client follow, as a bitset over its neighbours (as `peers`). */
+    from: bytes,
+    /** One SHARE_CIPHERTEXT_BYTES record per sender, ascending. */
     ciphertexts: bytes,
   })
   .strict();
@@ -159,8 +175,12 @@ export const unmaskRequestSchema = z
   .object({
     type: z.literal('unmaskRequest'),
     roundId,
-    /** The survivors among the recipient and its neighbours, ascending. */
-    survivors: clientIds,
+    /**
+     * The survivors among the recipient and its neighbours, ascending. Unauthenticated rounds only:
+     * in an authenticated round they are those of the U3 the recipient signed in Round 3, which a
+     * list here could only contradict, so none is sent.
+     */
+    survivors: clientIds.optional(),
     /** Authenticated rounds: a bitset over the U3 the recipient signed, set where the member signed it in Round 3. */
     consistencySigned: bytes.optional(),
     /**
@@ -184,6 +204,7 @@ export const abortSchema = z
   .strict();
 
 export type AdvertiseKeysMessage = z.output<typeof advertiseKeysSchema>;
+export type ReceivedAdvertiseKeysMessage = z.output<typeof receivedAdvertiseKeysSchema>;
 export type ShareKeysMessage = z.output<typeof shareKeysSchema>;
 export type MaskedInputMessage = z.output<typeof maskedInputSchema>;
 export type UnmaskMessage = z.output<typeof unmaskSchema>;
@@ -198,7 +219,7 @@ export type AbortMessage = z.output<typeof abortSchema>;
 export type ServerToClientMessage = PeerKeysMessage | EncryptedSharesMessage | ConsistencyRequestMessage | UnmaskRequestMessage | AbortMessage;
 
 export const clientToServerSchemas = {
-  advertiseKeys: advertiseKeysSchema,
+  advertiseKeys: receivedAdvertiseKeysSchema,
   shareKeys: shareKeysSchema,
   maskedInput: maskedInputSchema,
   consistency: consistencySchema,

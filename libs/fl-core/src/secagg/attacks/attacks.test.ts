@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { secureRandomBytes } from '../../random/index';
 import { hararyNeighbours } from '../graph';
-import { defaultSuite, deriveKey, generateKeyPair, NONCE_BYTES, shareAssociatedData } from '../crypto';
+import { defaultSuite, deriveKey, generateKeyPair, shareAssociatedData, shareNonce } from '../crypto';
 import { runSecAggRound } from '../driver';
 import { createSecAggClient } from '../client';
 import { createSecAggServer, secAggServerStep } from '../server';
@@ -12,7 +12,7 @@ import { generateSigningKeyPair, sign } from '../../identity/signing';
 import { advertiseTranscript } from '../auth';
 import { concatBytes } from '../bytes';
 import { certificateRef, createPeerCertificateCache, type PeerCertificateCache } from '../certificates';
-import type { PeerKeysMessage } from '../messages';
+import { advertiseKeysSchema, type PeerKeysMessage } from '../messages';
 
 /**
  * Issue 15: a deviating server against honest, authenticated clients. Every test states what the
@@ -200,13 +200,13 @@ describe('attack 2: key substitution', () => {
     // Whatever client 0 sent, the server cannot open a share addressed to client 1 with its key.
     const sent = result.shareKeys.get(0);
     if (sent) {
-      const index = sent.to.indexOf(1);
+      const index = (result.recipients.get(0) as number[]).indexOf(1);
       const [secret] = await suite.agree(serverKeys.secretKey, [result.advertised.get(0)?.encryptionPublicKey as Uint8Array]);
       const record = sent.ciphertexts.subarray(index * SHARE_CIPHERTEXT_BYTES, (index + 1) * SHARE_CIPHERTEXT_BYTES);
       const opened = await suite.open(
         deriveKey(secret as Uint8Array, 'share-encryption', result.config.roundId, 0, 1),
-        record.subarray(0, NONCE_BYTES),
-        record.subarray(NONCE_BYTES),
+        shareNonce(0, 1),
+        record,
         shareAssociatedData(result.config.roundId, 0, 1),
       );
       expect(opened).toBeNull();
@@ -439,7 +439,8 @@ describe('the aggregator-side machine verifies before it relays', () => {
         auth: { identity, enrollmentIssuer: cohort.enrollmentIssuer, planHash },
       });
       if (!made.ok) throw new Error(made.error.message);
-      return secAggServerStep(server, { type: 'message', from: clientId, message: made.outbound });
+      // Both seats' connections present the same device certificate.
+      return secAggServerStep(server, { type: 'message', from: clientId, message: { ...made.outbound, certificate: identity.certificate } });
     };
     const first = await advertise(0);
     if (!first.ok) throw new Error(first.error.message);
@@ -447,6 +448,32 @@ describe('the aggregator-side machine verifies before it relays', () => {
     const second = await advertise(1);
     // One enrolled device cannot fill two seats (a Sybil the server or a client would build).
     expect(second.ok ? null : second.error.code).toBe('BAD_CERTIFICATE');
+  });
+
+  it("takes the sender's certificate from its connection: the wire advertisement has none, and without one the server refuses", async () => {
+    const cohort = await certifiedCohort(2);
+    const planHash = planHashOf('plan');
+    const config = { roundId: 'r-cert', clientCount: 2, threshold: 2, vectorLength: 4, modulusBits: 16, graph: { kind: 'full' as const }, authenticated: true };
+    const created = createSecAggServer(config, { enrollmentIssuer: cohort.enrollmentIssuer, planHash });
+    if (!created.ok) throw new Error(created.error.message);
+    const identity = cohort.identities[1] as (typeof cohort.identities)[number];
+    const made = await createSecAggClient({
+      config,
+      clientId: 1,
+      input: new Uint32Array(4),
+      auth: { identity, enrollmentIssuer: cohort.enrollmentIssuer, planHash },
+    });
+    if (!made.ok) throw new Error(made.error.message);
+    expect(made.outbound).not.toHaveProperty('certificate');
+    // A client cannot put a certificate of its choosing on the wire.
+    expect(advertiseKeysSchema.safeParse({ ...made.outbound, certificate: identity.certificate }).success).toBe(false);
+    const bare = await secAggServerStep(created.state, { type: 'message', from: 1, message: made.outbound });
+    expect(bare.ok ? null : bare.error.code).toBe('BAD_SIGNATURE');
+    const other = cohort.identities[0] as (typeof cohort.identities)[number];
+    const wrong = await secAggServerStep(created.state, { type: 'message', from: 1, message: { ...made.outbound, certificate: other.certificate } });
+    expect(wrong.ok ? null : wrong.error.code).toBe('BAD_SIGNATURE');
+    const step = await secAggServerStep(created.state, { type: 'message', from: 1, message: { ...made.outbound, certificate: identity.certificate } });
+    expect(step.ok).toBe(true);
   });
 
   it('refuses an advertisement signed for another plan', async () => {
@@ -462,7 +489,7 @@ describe('the aggregator-side machine verifies before it relays', () => {
       auth: { identity, enrollmentIssuer: cohort.enrollmentIssuer, planHash: planHashOf('model 8, other weights') },
     });
     if (!made.ok) throw new Error(made.error.message);
-    const step = await secAggServerStep(created.state, { type: 'message', from: 1, message: made.outbound });
+    const step = await secAggServerStep(created.state, { type: 'message', from: 1, message: { ...made.outbound, certificate: identity.certificate } });
     expect(step.ok ? null : step.error.code).toBe('BAD_SIGNATURE');
   });
 });

@@ -94,6 +94,8 @@ export interface MaliciousRoundResult {
   unmasks: Map<number, UnmaskMessage>;
   /** Share ciphertexts the server received (for the key-substitution test to try opening). */
   shareKeys: Map<number, ShareKeysMessage>;
+  /** Per sender in shareKeys, the recipients of its records in order (the peers it was sent). */
+  recipients: Map<number, number[]>;
   advertised: Map<number, AdvertiseKeysMessage>;
   masked: Map<number, MaskedInputMessage>;
   /** Tries to compute Σ_{u∈group} x_u from everything revealed; null when the masks cannot be removed. */
@@ -123,6 +125,8 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
   const states = new Map<number, SecAggClientState>();
   const advertised = new Map<number, AdvertiseKeysMessage>();
   const shareKeys = new Map<number, ShareKeysMessage>();
+  /** Whom each client's share records are for: the peers its peerKeys named, in that order. */
+  const recipients = new Map<number, number[]>();
   const masked = new Map<number, MaskedInputMessage>();
   const consistency = new Map<number, { survivors: number[]; signature: Uint8Array }>();
   const cacheOf = (id: number) => {
@@ -159,7 +163,8 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     states.set(id, made.state);
     advertised.set(id, made.outbound);
   }
-  const certificateOf = (id: number) => (advertised.get(id) as AdvertiseKeysMessage).certificate as string;
+  // Advertisements carry no certificate: the server has each client's from its connection.
+  const certificateOf = (id: number) => (cohort.identities[id] as CertifiedCohort['identities'][number]).certificate;
   // Round 1: the honest peerKeys (every certificate in full), then whatever rewrite the attack makes.
   for (const to of advertised.keys()) {
     const peers = topology.neighbours(to).filter((id) => advertised.has(id));
@@ -167,7 +172,7 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     let message: PeerKeysMessage = {
       type: 'peerKeys',
       roundId: config.roundId,
-      peers,
+      peers: bitsetOf(peers, topology.neighbours(to)),
       publicKeys: concatBytes(...records.flatMap((r) => [r.encryptionPublicKey, r.maskingPublicKey])),
       certificateRefs: concatBytes(...peers.map((id) => certificateRef(certificateOf(id)))),
       certificates: peers.map(certificateOf),
@@ -175,7 +180,10 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     };
     if (options.rewritePeerKeys) message = await options.rewritePeerKeys(to, message);
     const out = await step(to, message);
-    if (out?.type === 'shareKeys') shareKeys.set(to, out);
+    if (out?.type === 'shareKeys') {
+      shareKeys.set(to, out);
+      recipients.set(to, membersOf(message.peers, topology.neighbours(to)) as number[]);
+    }
   }
   // Round 2: relay shares, withholding as told.
   const deliver = options.deliverShare ?? (() => true);
@@ -184,12 +192,17 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     const from: number[] = [];
     const parts: Uint8Array[] = [];
     for (const [sender, message] of [...shareKeys.entries()].sort((a, b) => a[0] - b[0])) {
-      const index = message.to.indexOf(to);
+      const index = (recipients.get(sender) as number[]).indexOf(to);
       if (index < 0 || !deliver(sender, to)) continue;
       from.push(sender);
       parts.push(message.ciphertexts.subarray(index * SHARE_CIPHERTEXT_BYTES, (index + 1) * SHARE_CIPHERTEXT_BYTES));
     }
-    const out = await step(to, { type: 'encryptedShares', roundId: config.roundId, from, ciphertexts: concatBytes(...parts) });
+    const out = await step(to, {
+      type: 'encryptedShares',
+      roundId: config.roundId,
+      from: bitsetOf(from, topology.neighbours(to)),
+      ciphertexts: concatBytes(...parts),
+    });
     if (out?.type === 'maskedInput') masked.set(to, out);
   }
   const survivors = [...masked.keys()].sort((a, b) => a - b);
@@ -210,7 +223,6 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     const out = await step(to, {
       type: 'unmaskRequest',
       roundId: config.roundId,
-      survivors: told.filter((id) => id === to || topology.isNeighbour(to, id)),
       consistencySigned: bitsetOf(signedThis, told),
       signatures: concatBytes(
         ...told.map((id) =>
@@ -288,7 +300,7 @@ export async function runMaliciousRound(options: MaliciousRoundOptions): Promise
     return sum;
   };
 
-  return { config, refusals, unmasks, shareKeys, advertised, masked, recoverSum, trueSum };
+  return { config, refusals, unmasks, shareKeys, recipients, advertised, masked, recoverSum, trueSum };
 }
 
 /** True when the server's recovered vector equals the true sum: the attack worked. */
