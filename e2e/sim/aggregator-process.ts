@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,17 @@ import { core } from './core';
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(REPO_ROOT, 'apps/aggregator/src/main.ts');
 export const ADMIN_TOKEN = 'murmur-qa-admin-token-0123456789';
+
+/**
+ * A finished round's full record as the aggregator stores it (`<dataDir>/rounds/<round>.json`, the
+ * round number padded to eight digits: apps/aggregator/src/store.ts), validated with fl-core's
+ * schema. Only the operator can read it; the public API withholds its exact counts and metrics
+ * whenever privacy noise is on.
+ */
+export function readStoredRound(dataDir: string, round: number): RoundReport {
+  const file = join(dataDir, 'rounds', `${String(round).padStart(8, '0')}.json`);
+  return core.roundReportSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -129,8 +140,19 @@ export class AggregatorProcess {
     await this.spawn();
   }
 
-  /** Waits for the record of round `round` (committed or aborted). */
-  waitForRound(round: number, timeoutMs: number): Promise<RoundReport> {
+  /**
+   * Waits for round `round` to finish (committed or aborted) as /api/rounds/:n publishes it, and
+   * returns the full record the aggregator keeps in its data directory: with privacy noise on, the
+   * public one withholds every exact count and metric (`metrics: null`), which the harness, as the
+   * operator on the same machine, reads from `<dataDir>/rounds/<round>.json` instead.
+   */
+  async waitForRound(round: number, timeoutMs: number): Promise<RoundReport> {
+    await this.waitForPublicRound(round, timeoutMs);
+    return this.storedRound(round);
+  }
+
+  /** Waits for round `round` as /api/rounds/:n serves it to anyone (withheld fields included). */
+  waitForPublicRound(round: number, timeoutMs: number): Promise<RoundReport> {
     return until(
       async () => {
         try {
@@ -144,6 +166,11 @@ export class AggregatorProcess {
       timeoutMs,
       `round ${round} to finish`,
     );
+  }
+
+  /** The aggregator's own record of a finished round (its store: `<dataDir>/rounds/<round>.json`). */
+  storedRound(round: number): RoundReport {
+    return readStoredRound(this.dataDir, round);
   }
 
   /** An admin call with the simulation's bearer token (e.g. `pause`). */

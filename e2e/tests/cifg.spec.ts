@@ -1,4 +1,4 @@
-import { roundReportSchema, test, expect, waitForReady, QA_QUERY } from './fixtures';
+import { test, expect, waitForReady, QA_QUERY } from './fixtures';
 
 // What `npm start` serves: the CIFG-LSTM over the 10,004-word vocabulary (a 5 MB payload), trained
 // with the aggregator's default plan (a loss at every position of non-overlapping windows).
@@ -24,8 +24,9 @@ test('the default CIFG model: the page downloads it, suggests with it, trains it
   await page.getByRole('link', { name: 'Privacy' }).click();
   await page.getByTestId('consent').check();
   await expect(page.getByTestId('contribution-row').first()).toContainText('contributed', { timeout: 240_000 });
-  const committed = aggregator.running.store.rounds.find((r) => r.status === 'committed');
-  const report = roundReportSchema.parse(committed);
+  // The round's exact counts are withheld from /api/rounds under privacy noise: the aggregator's own record in its data directory.
+  const report = aggregator.storedRounds().find((r) => r.status === 'committed');
+  if (!report) throw new Error('no committed round in the data directory');
   expect(report.cohort.masked).toBe(3);
   // 1,266,068 weights and 6 metrics, 32-bit words: the page's masked input went through whole.
   expect(report.secagg.vectorLength).toBe(1_266_068 + 6);

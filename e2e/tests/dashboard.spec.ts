@@ -12,7 +12,10 @@ async function restRounds(aggregator: AggregatorHandle, page: Page) {
   return { total: body.total, rounds: body.rounds.map((r) => roundReportSchema.parse(r)) };
 }
 
-/** Every shown row (newest first) equals /api/rounds: round number, eval loss and ε. */
+/**
+ * Every shown row (newest first) equals /api/rounds: round number, eval loss and ε; a private
+ * round's counts are withheld, on the page as in /api/rounds.
+ */
 async function expectTableEqualsRest(page: Page, aggregator: AggregatorHandle): Promise<void> {
   const rest = await restRounds(aggregator, page);
   await expect(page.getByTestId('dash-rounds-loaded')).toHaveText(rest.total.toLocaleString());
@@ -26,6 +29,7 @@ async function expectTableEqualsRest(page: Page, aggregator: AggregatorHandle): 
     await expect(row.getByRole('button').first()).toHaveText(String(round.round));
     await expect(row.getByTestId('dash-cell-loss')).toHaveText(formatNumber(round.metrics?.eval.loss));
     await expect(row.getByTestId('dash-cell-epsilon')).toHaveText(formatNumber(round.privacy.epsilon));
+    if (round.privacy.mode !== 'off') await expect(row.getByTestId('dash-cell-funnel')).toHaveText('withheld');
   }
 }
 
@@ -39,11 +43,11 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
   // Rounds arrive over the /dashboard stream: the table grows without a reload.
   await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(3);
-  // ε in plain words, next to the number it explains (issue 17): a population figure, the budget not enforced.
+  // ε in plain words, next to the number it explains (issue 17): a population figure, and no budget set here.
   const plainWords = page.getByTestId('privacy-plain-words');
   await expect(plainWords.getByTestId('privacy-current-epsilon')).toContainText('Shown now: ε =');
   await expect(plainWords).toContainText('one figure for everyone taking part');
-  await expect(plainWords.getByTestId('privacy-budget')).toContainText('not enforced');
+  await expect(plainWords.getByTestId('privacy-budget')).toContainText('No ε budget is set on this server');
 
   // Admin: a wrong token is refused by the server and unlocks nothing; the right one pauses.
   const admin = page.getByRole('form', { name: 'Admin' });
@@ -57,13 +61,27 @@ test('the dashboard follows live rounds; paused by an admin, its numbers equal /
   await expect(page.getByTestId('dash-current-phase')).toHaveAttribute('data-phase', 'paused', { timeout: 90_000 });
   await expectTableEqualsRest(page, aggregator);
 
-  // Drill-down: the record shown is /api/rounds/:round.
+  // Drill-down: the record shown is /api/rounds/:round. With privacy noise on (the fixture's
+  // default), its securely summed metrics and exact counts stay inside the aggregator: /api/rounds
+  // publishes none of them, the page says they are withheld, and the aggregator's own record in its
+  // data directory has them.
   const newest = (await restRounds(aggregator, page)).rounds[0];
   if (!newest) throw new Error('/api/rounds is empty');
+  expect(newest.privacy.mode).toBe('distributed');
+  expect(newest.metrics).toBeNull();
+  expect(newest.cohort).toMatchObject({ selected: 0, masked: 0, unmasked: 0 });
+  expect(newest.dropouts).toBeUndefined();
+  const stored = aggregator.storedRound(newest.round);
+  expect(stored.roundId).toBe(newest.roundId);
+  expect(stored.cohort.selected).toBeGreaterThanOrEqual(3);
+  if (stored.status === 'committed') expect(stored.metrics?.examples).toBeGreaterThan(0);
   await page.getByRole('button', { name: `Open round ${newest.round}` }).click();
   const detail = page.getByTestId('dash-round-detail');
   await expect(detail.getByText(newest.roundId)).toBeVisible();
-  await expect(detail.getByTestId('dash-funnel-selected-clients')).toHaveText(String(newest.cohort.selected));
+  await expect(detail.getByTestId('dash-detail-withheld')).toContainText(
+    'A private round: its cohort counts and securely summed metrics stay inside the aggregator',
+  );
+  await expect(detail.getByTestId('dash-funnel-selected-clients')).toHaveCount(0);
 
   // Plan changes: the bounds GET /api/admin/plan sends are shown and enforced in the form, and the
   // server refuses the same value; a rule across fields only the server checks shows its reason;
@@ -118,24 +136,17 @@ const rowOf = (page: Page, round: number) =>
 
 for (const [size, viewport] of VIEWPORTS) {
   test.describe(`the operator's view at ${size} size`, () => {
-    // ε after one round of 3 clients at σ = 0.05 is far above 10: the budget alert fires with the first round.
-    test.use({ viewport, aggregatorSettings: { privacy: { epsilonBudget: 10 } } });
+    // Without privacy noise (virtual clients accept a plan with mode 'off'; browsers refuse one) the
+    // aggregator publishes every exact count, so the funnel the page shows is compared number for number.
+    test.use({ viewport, aggregatorSettings: { privacy: { mode: 'off' } } });
 
-    test(`alerts in words, each round's funnel, and a time range kept in the URL (${size})`, async ({ page, aggregator, virtualClients }) => {
+    test(`each round's funnel with a silent client's dropout, and a time range kept in the URL (${size})`, async ({ page, aggregator, virtualClients }) => {
       await virtualClients(3);
       await page.goto(`${aggregator.url}/dashboard`);
       await expect.poll(() => page.getByTestId('dash-round-row').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
       // The operator's page shows the aggregator's figures, not this browser's own device status.
       await expect(page.getByRole('contentinfo', { name: 'Status' })).toHaveCount(0);
       await expect(page.getByTestId('model-version')).toHaveCount(0);
-
-      // The alert the aggregator evaluates, in words, on the page.
-      const alert = page.locator('[data-testid="dash-alert"][data-kind="epsilon_budget"]');
-      await expect(alert).toBeVisible();
-      await expect(alert).toContainText('The privacy budget is spent');
-      await expect(alert).toContainText(/Privacy budget spent: ε [\d.,]+ of the budget 10 \(\d+%; alert at 80%\)/);
-      const status = (await (await page.request.get(`${aggregator.url}/api/status`)).json()) as { alerts: { kind: string }[] };
-      expect(status.alerts.map((a) => a.kind)).toContain('epsilon_budget');
 
       // A device that is selected and never answers: the round it is drawn into closes key
       // advertisement without it (at a deadline learnt from the first rounds' answers).
@@ -171,7 +182,6 @@ for (const [size, viewport] of VIEWPORTS) {
         silent.close();
       }
       const report = (name: string) => fileURLToPath(new URL(`../reports/dashboard-${name}-${size}.png`, import.meta.url));
-      await page.getByTestId('dash-alerts').screenshot({ path: report('alerts') });
       await page.getByRole('region', { name: 'Rounds' }).screenshot({ path: report('rounds') });
 
       // A time range applies to the charts and the table and survives a reload through the URL.
@@ -205,3 +215,68 @@ for (const [size, viewport] of VIEWPORTS) {
     });
   });
 }
+
+test.describe('the privacy budget, enforced', () => {
+  test.use({ aggregatorSettings: { privacy: {} } });
+
+  test('a budget that fits exactly one more round: it commits, the alert says so in words, and training pauses for the budget', async ({
+    page,
+    aggregator,
+    virtualClients,
+  }) => {
+    const admin = { authorization: `Bearer ${aggregator.running.adminToken}` };
+    const privacy = async () =>
+      (await (await page.request.get(`${aggregator.url}/api/privacy`)).json()) as {
+        epsilon: number | null;
+        epsilonBudget: number | null;
+        epsilonNextRound: number | null;
+        projectedRoundsLeft: number | null;
+        budgetExhausted: boolean;
+      };
+    // No budget yet and no client checked in: nothing has run, and the first round's ε is projected.
+    const before = await privacy();
+    expect(before).toMatchObject({ epsilon: null, epsilonBudget: null, budgetExhausted: false });
+    const first = before.epsilonNextRound;
+    if (first === null) throw new Error('/api/privacy projects no ε for the next round');
+    // A budget a little above it: exactly one round fits, and that round alone spends 1/1.05 ≈ 95% of it (the alert is at 80%).
+    const budget = Number((first * 1.05).toPrecision(6));
+    const set = await page.request.post(`${aggregator.url}/api/admin/budget`, { headers: admin, data: { epsilonBudget: budget } });
+    expect(set.status()).toBe(200);
+    expect(await set.json()).toMatchObject({ epsilonBudget: budget, projectedRoundsLeft: 1, budgetExhausted: false });
+    const refused = await page.request.post(`${aggregator.url}/api/admin/budget`, { data: { epsilonBudget: 1e6 } });
+    expect(refused.status()).toBe(401);
+
+    await virtualClients(3);
+    await page.goto(`${aggregator.url}/dashboard`);
+    await expect(page.getByTestId('dash-connection')).toHaveAttribute('data-connection', 'connected');
+    // The one round that fits commits; no second one opens.
+    await expect.poll(async () => (await privacy()).budgetExhausted, { timeout: 120_000 }).toBe(true);
+    const after = await privacy();
+    expect(after.epsilon).toBeCloseTo(first, 6);
+    expect(after.epsilon as number).toBeLessThanOrEqual(budget);
+    expect(after.epsilonNextRound as number).toBeGreaterThan(budget);
+    const rounds = (await restRounds(aggregator, page)).rounds;
+    expect(rounds.map((r) => [r.round, r.status])).toEqual([[1, 'committed']]);
+    expect(aggregator.storedRound(1).status).toBe('committed');
+    await expect(page.getByTestId('dash-round-row')).toHaveCount(1);
+    await expect(rowOf(page, 1).getByTestId('dash-cell-funnel')).toHaveText('withheld');
+
+    // The alert the aggregator evaluates, in words, on the page.
+    const alert = page.locator('[data-testid="dash-alert"][data-kind="epsilon_budget"]');
+    await expect(alert).toBeVisible({ timeout: 30_000 });
+    await expect(alert).toContainText('The privacy budget is nearly spent');
+    await expect(alert).toContainText(
+      /Privacy budget nearly spent: ε [\d.,]+ of the budget [\d.,]+ \(9\d%; alert at 80%\)\. No round opens that would pass it\./,
+    );
+    const status = (await (await page.request.get(`${aggregator.url}/api/status`)).json()) as { alerts: { kind: string }[] };
+    expect(status.alerts.map((a) => a.kind)).toContain('epsilon_budget');
+
+    // Training is paused by the budget, on the page and in the API, and stays so.
+    await expect(page.getByTestId('dash-budget-exhausted')).toContainText('Training paused by the privacy budget:');
+    await expect(page.getByTestId('dash-budget-exhausted')).toContainText('Raise the budget (POST /api/admin/budget) or the noise (σ) to go on.');
+    await expect(page.getByTestId('dash-current-phase')).toHaveAttribute('data-phase', 'paused');
+    await page.waitForTimeout(3_000);
+    expect((await restRounds(aggregator, page)).total).toBe(1);
+    await page.getByTestId('dash-alerts').screenshot({ path: fileURLToPath(new URL('../reports/dashboard-budget.png', import.meta.url)) });
+  });
+});

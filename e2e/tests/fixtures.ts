@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,6 +6,7 @@ import { test as base, expect, type Page } from '@playwright/test';
 import { pino } from 'pino';
 import { tsImport } from 'tsx/esm/api';
 import type { AggregatorConfig, AggregatorConfigInput, RunningAggregator, VirtualClientPool } from '@murmur/aggregator';
+import type { RoundReport } from '@murmur/fl-core';
 import type { ContributionRecord } from '@murmur/web-client/testing';
 
 // The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
@@ -19,6 +20,16 @@ const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@m
 /** What /api/rounds and /api/release serve, for specs that compare a page with them. */
 export const { roundReportSchema, releaseViewSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
 
+/**
+ * A finished round's full record as the aggregator stores it (`<dataDir>/rounds/<round>.json`, the
+ * round padded to eight digits: apps/aggregator/src/store.ts), validated with fl-core's schema.
+ */
+export function readStoredRound(dataDir: string, round: number): RoundReport {
+  const file = join(dataDir, 'rounds', `${String(round).padStart(8, '0')}.json`);
+  if (!existsSync(file)) throw new Error(`round ${round} has no record in ${dataDir}`);
+  return roundReportSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+}
+
 export const BUILT_CLIENT = fileURLToPath(new URL('../../apps/web-client/dist', import.meta.url));
 
 /** A real aggregator serving the built web client, with a data directory of its own. */
@@ -26,6 +37,15 @@ export interface AggregatorHandle {
   url: string;
   config: AggregatorConfig;
   running: RunningAggregator;
+  /** Its data directory (the store: head.json, rounds/, models/). */
+  dataDir: string;
+  /**
+   * A finished round's full record from the data directory (`rounds/<round>.json`), as the operator
+   * reads it: with privacy noise on, /api/rounds withholds its exact counts and metrics.
+   */
+  storedRound(round: number): RoundReport;
+  /** Every finished round's full record from the data directory, newest first (as /api/rounds lists them). */
+  storedRounds(): RoundReport[];
   /** Stops it and starts it again on the same port and data directory (an aggregator restart). */
   restart(): Promise<void>;
 }
@@ -37,7 +57,7 @@ export interface AggregatorHandle {
 export type E2eModel = 'tiny' | 'cifg';
 
 /** Settings a spec changes over the fixture's (`test.use({ aggregatorSettings: … })`): privacy and alerts. */
-export type AggregatorSettings = Pick<AggregatorConfigInput, 'alerts'> & { privacy?: { epsilonBudget?: number } };
+export type AggregatorSettings = Pick<AggregatorConfigInput, 'alerts'> & { privacy?: { epsilonBudget?: number; mode?: 'off' | 'distributed' } };
 
 function config(dataDir: string, port: number, model: E2eModel, settings: AggregatorSettings): AggregatorConfig {
   return makeConfig({
@@ -82,6 +102,13 @@ export const test = base.extend<{
       url: running.url,
       config: running.config,
       running,
+      dataDir,
+      storedRound: (round) => readStoredRound(dataDir, round),
+      storedRounds: () =>
+        readdirSync(join(dataDir, 'rounds'))
+          .filter((name) => /^\d+\.json$/.test(name))
+          .map((name) => readStoredRound(dataDir, Number.parseInt(name, 10)))
+          .sort((a, b) => b.round - a.round),
       async restart() {
         await running.close();
         running = await startWithEnrollment(config(dataDir, port, model, aggregatorSettings), { logger, staticDir: BUILT_CLIENT });

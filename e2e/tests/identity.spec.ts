@@ -56,10 +56,13 @@ function readIdentity(page: Page): Promise<StoredIdentity | null> {
 }
 
 async function committedWith(page: Page, aggregator: AggregatorHandle, after: number) {
-  const body = (await (await page.request.get(`${aggregator.url}/api/rounds?limit=100`)).json()) as { rounds: unknown[] };
+  // /api/rounds withholds exact counts under privacy noise: the number unmasked is the aggregator's own record.
+  const published = (await (await page.request.get(`${aggregator.url}/api/rounds?limit=100`)).json()) as { rounds: unknown[] };
+  const finished = new Set(published.rounds.map((r) => roundReportSchema.parse(r).round));
   return (
-    body.rounds
-      .map((r) => roundReportSchema.parse(r))
+    aggregator
+      .storedRounds()
+      .filter((r) => finished.has(r.round))
       .filter((r) => r.status === 'committed' && r.cohort.unmasked >= 3 && Date.parse(r.startedAt) > after)
       // Signed identities: only an authenticated round (signed key advertisements, signed masking
       // claims) runs Round 3, ConsistencyCheck, and so has a duration for it.

@@ -173,7 +173,7 @@ for (const [size, viewport] of VIEWPORTS) {
       const explanation = page.getByTestId('privacy-plain-words');
       await expect(explanation).toContainText('one figure for everyone taking part');
       await expect(explanation).toContainText('practically no guarantee');
-      await expect(explanation).toContainText('not enforced');
+      await expect(explanation).toContainText('A budget is enforced');
       expect(await horizontalOverflow(page)).toEqual([]);
       // For docs/privacy-plain-words.png: the sticky status bar would sit across the element's image.
       // A CSS locator: hidden, the bar leaves the accessibility tree that getByRole searches.

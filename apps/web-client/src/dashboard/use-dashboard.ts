@@ -105,6 +105,8 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
       phase: (event) => {
         phaseEvents.current++;
         dispatch({ type: 'phase', event });
+        // A pause may be the privacy budget's (no round opens past it): /api/privacy says whether, now, not at the next reload.
+        if (event.phase === 'paused') refreshPrivacy();
       },
       round: (report) => {
         dispatch({ type: 'round', report });
