@@ -3,7 +3,7 @@
  * docs/privacy.md and docs/aggregator.md ("Known limits"); nothing is promised that those do not
  * show. In particular the ε the aggregator reports is one figure for the whole population (a
  * client that is always eligible, selected by the server's coin flips), not this device's own, and
- * the ε budget is displayed, not enforced.
+ * the ε budget stops training: no round opens that would take ε past it.
  */
 
 /** Rough reading of an ε, used to say plainly when the number protects next to nothing. */
@@ -92,7 +92,10 @@ export function PrivacyInPlainWords({ epsilon, delta, epsilonBudget, mode, audie
           Devices join only while idle (and, where the browser can tell, charging and on Wi-Fi), so who takes part is not purely random: the ε shown is what the
           guarantee would be with random selection, not a proof.
         </li>
-        <li>The evaluation figures (how well the model predicts on each device) are summed securely but get no noise: ε does not cover them.</li>
+        <li>
+          The evaluation figures (how well the model predicts on each device) and the exact number of devices in a round are summed securely but get no noise: ε
+          does not cover them, so the server keeps them to itself and does not publish them.
+        </li>
       </ul>
       <h4>The budget</h4>
       <p data-testid="privacy-budget">
@@ -101,11 +104,10 @@ export function PrivacyInPlainWords({ epsilon, delta, epsilonBudget, mode, audie
           : epsilonBudget === null
             ? 'No ε budget is set on this server, so nothing limits how far ε grows.'
             : `This server’s ε budget is ${formatEpsilon(epsilonBudget)}${epsilon !== null ? ` (${Math.min(100, Math.round((epsilon / epsilonBudget) * 100))}% used)` : ''}.`}{' '}
-        A budget is shown next to the ε spent so far but is <strong>not enforced</strong>: when ε reaches it, training does not stop by itself; the operator
-        decides what to do.{' '}
+        A budget is <strong>enforced</strong>: no round starts that would take ε past it, so training pauses until the operator raises it.{' '}
         {audience === 'person'
           ? 'You can stop at any time by turning training off above; ε already spent does not go back down.'
-          : 'Pausing training (Admin) is the way to stop ε growing; ε already spent does not go back down.'}
+          : 'Raising the budget (Admin) is the way to go on; ε already spent does not go back down.'}
       </p>
     </section>
   );

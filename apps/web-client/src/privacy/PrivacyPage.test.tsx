@@ -163,12 +163,12 @@ describe('privacy in plain words', () => {
     expect(() => epsilonStrength(Number.NaN)).toThrow(/expected a finite ε ≥ 0, got NaN/);
   });
 
-  it('says the budget is shown, not enforced, and how much of it is used', () => {
+  it('says the budget is enforced, and how much of it is used', () => {
     render(<PrivacyInPlainWords epsilon={6} delta={1e-5} epsilonBudget={8} audience="operator" />);
     const budget = screen.getByTestId('privacy-budget').textContent ?? '';
     expect(budget).toContain('budget is 8.00 (75% used)');
-    expect(budget).toMatch(/not enforced/);
-    expect(budget).toMatch(/does not stop by itself/);
+    expect(budget).toMatch(/enforced: no round starts that would take ε past it/);
+    expect(budget).not.toMatch(/not enforced/);
   });
 
   it('says when no budget is set, and does not pretend to know when the page cannot tell', () => {
@@ -179,11 +179,12 @@ describe('privacy in plain words', () => {
     expect(screen.getByTestId('privacy-budget').textContent).toMatch(/may set an ε budget/);
   });
 
-  it('names what ε does not cover: the server knows who took part, selection is not purely random, evaluation is not noised', () => {
+  it('names what ε does not cover: the server knows who took part, selection is not purely random, evaluation is not noised and not published', () => {
     render(<PrivacyInPlainWords epsilon={2} delta={1e-5} epsilonBudget={null} audience="person" />);
     const text = screen.getByTestId('privacy-plain-words').textContent ?? '';
     expect(text).toMatch(/server knows which devices took part/);
     expect(text).toMatch(/not purely random/);
     expect(text).toMatch(/get no noise/);
+    expect(text).toMatch(/does not publish them/);
   });
 });
