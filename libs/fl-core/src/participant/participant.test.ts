@@ -2,45 +2,31 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../node/backend';
 import { buildModel } from '../model/build';
 import { getFlatWeights } from '../model/weights';
-import { parameterCount, type ModelSpec } from '../model/spec';
 import { createVocabulary, textToExamples } from '../text/index';
-import { parseTrainingPlan } from '../train/plan';
 import { createSeededRandom } from '../random/index';
 import { createMetricsLayout, decodeSumWithMetrics, encodingParams } from '../encode/index';
 import { createSecAggServer, secAggServerStep, type Outbound } from '../secagg/server';
 import { l2Norm } from '../privacy/clip';
-import { contributionMetricsSpec } from '../protocol/events';
-import { PROTOCOL_VERSION, type RoundPlan, type SecAggUp } from '../protocol/schemas';
+import type { RoundPlan, SecAggUp } from '../protocol/schemas';
 import { prepareContribution, type Contribution } from './contribution';
+import { TEST_SPEC, testPlan } from './test-plan';
 import { participantOutcome, participantStep, startParticipant, type ParticipantState } from './participant';
 import { certifiedCohort } from '../secagg/attacks/harness';
 import { roundPlanHash } from '../round/plan-hash';
 
-const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 100, contextLength: 4, embeddingDim: 8, hiddenUnits: 8 };
 const TEXTS = [
   ['The people of the United States have the right to know.', 'We will work for the people and the nation.'],
   ['The state of the union is strong.', 'It is the duty of the government to serve the people.'],
   ['We have made progress in the world.', 'The nation will not fail in this time of need.'],
 ];
 
+/** Without privacy and with threshold 2: the tests here check the arithmetic of one round. */
 function makePlan(n: number): RoundPlan {
-  const training = parseTrainingPlan({ epochs: 1, batchSize: 8, learningRate: 0.5, maxExamples: 64 });
-  const metrics = contributionMetricsSpec(training);
-  const d = parameterCount(SPEC);
-  return {
-    protocolVersion: PROTOCOL_VERSION,
-    roundId: 'round-7',
-    round: 7,
-    model: { version: 3, hash: '0'.repeat(64), url: '/api/model/3', spec: SPEC },
-    participantId: 0,
-    secagg: { roundId: 'round-7', clientCount: n, threshold: 2, vectorLength: d + Object.keys(metrics).length, modulusBits: 32, graph: { kind: 'full' } },
-    training,
-    evaluationFraction: 0.25,
-    privacy: { mode: 'off', clipNorm: 0.5, noiseMultiplier: 0, expectedCohortSize: n, minSurvivors: 2 },
-    encoding: { clipRange: 0.5, modulusBits: 32, maxClients: n },
-    metrics,
-    deadlines: { advertiseKeysMs: 1000, shareKeysMs: 1000, maskedInputMs: 1000, unmaskingMs: 1000 },
-  };
+  return testPlan(n, {
+    secagg: { threshold: 2 },
+    privacy: { mode: 'off', clipNorm: 0.5, noiseMultiplier: 0, minSurvivors: 2 },
+    encoding: { clipRange: 0.5 },
+  });
 }
 
 beforeAll(async () => {
@@ -49,14 +35,14 @@ beforeAll(async () => {
 
 describe('participant', () => {
   it('contributes encoded, clipped updates whose secure sum decodes to the cohort totals', async () => {
-    const vocabulary = createVocabulary({ size: SPEC.vocabularySize });
-    const model = buildModel(SPEC, { seed: 5 });
+    const vocabulary = createVocabulary({ size: TEST_SPEC.vocabularySize });
+    const model = buildModel(TEST_SPEC, { seed: 5 });
     const globalWeights = getFlatWeights(model);
     const n = TEXTS.length;
     const base = makePlan(n);
     const contributions: Contribution[] = [];
     for (const [id, texts] of TEXTS.entries()) {
-      const examples = textToExamples(texts, vocabulary, SPEC.contextLength);
+      const examples = textToExamples(texts, vocabulary, TEST_SPEC.contextLength);
       const result = await prepareContribution({ plan: { ...base, participantId: id }, model, globalWeights, examples, random: createSeededRandom(id) });
       if (!result.ok) throw new Error(result.error.message);
       contributions.push(result.value);
@@ -163,7 +149,7 @@ describe('participant', () => {
   });
 
   it('refuses a plan whose vector does not fit the model, and messages of another round', async () => {
-    const model = buildModel(SPEC, { seed: 1 });
+    const model = buildModel(TEST_SPEC, { seed: 1 });
     const weights = getFlatWeights(model);
     const plan = makePlan(3);
     const examples = textToExamples(TEXTS[0] as string[], createVocabulary({ size: 100 }), 4);
