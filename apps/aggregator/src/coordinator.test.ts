@@ -1,3 +1,5 @@
+import { cpSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createMetricsLayout,
@@ -61,12 +63,32 @@ class FailingGate extends ReleaseGate {
   }
 }
 
+/** The process dies while committing: the disk is copied as it is at that moment, and nothing after runs. */
+class CrashingGate extends ReleaseGate {
+  constructor(
+    deps: ConstructorParameters<typeof ReleaseGate>[0],
+    readonly dataDir: string,
+    readonly snapshotDir: string,
+  ) {
+    super(deps);
+  }
+  override atCommit(): never {
+    cpSync(this.dataDir, this.snapshotDir, { recursive: true });
+    throw new Error('killed');
+  }
+}
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function harness(n: number, behaviours: Record<number, Behaviour>, overrides: AggregatorConfigInput, options: { failingGate?: boolean } = {}) {
+async function harness(
+  n: number,
+  behaviours: Record<number, Behaviour>,
+  overrides: AggregatorConfigInput,
+  options: { failingGate?: boolean; crashSnapshot?: string } = {},
+) {
   const data = tempDataDir();
   const logger = testLogger();
   const config = testConfig(data.dir, { ...overrides, round: { pauseMs: 10_000, reconnectGraceMs: 0, ...overrides.round } });
@@ -74,7 +96,11 @@ async function harness(n: number, behaviours: Record<number, Behaviour>, overrid
   const store = DataStore.open(data.dir, initial, logger);
   const metrics = createMetrics();
   const gateDeps = { policy: config.release, store, audit: AuditLog.open(data.dir, logger), metrics, logger, privacyMode: config.privacy.mode };
-  const gate = options.failingGate ? new FailingGate(gateDeps) : new ReleaseGate(gateDeps);
+  const gate = options.crashSnapshot
+    ? new CrashingGate(gateDeps, data.dir, options.crashSnapshot)
+    : options.failingGate
+      ? new FailingGate(gateDeps)
+      : new ReleaseGate(gateDeps);
   const suite = await defaultSuite();
   const tokens = Array.from({ length: n }, (_, i) => `token-${String(i).padStart(2, '0')}`);
   const behaviourOf = new Map(tokens.map((token, i) => [token, behaviours[i] ?? {}]));
@@ -195,6 +221,8 @@ describe('RoundCoordinator transitions (no sockets)', () => {
     );
     const report = await firstReport();
     expect(report.status).toBe('committed');
+    // The commit's head.json holds the ledger now: the release record written at unmasking is gone.
+    expect(existsSync(join(store.dir, 'released.json'))).toBe(false);
     expect(report.cohort).toMatchObject({ selected: 7, masked: 6, unmasked: 5 });
     expect(report.privacy.recordedNoiseMultiplier).toBeCloseTo(Math.sqrt(6 / 4), 12);
     const independent = new PrivacyLedger();
@@ -227,6 +255,40 @@ describe('RoundCoordinator transitions (no sockets)', () => {
     expect(store.modelVersion).toBe(0);
     expect(store.ledger.entries).toHaveLength(1);
     expect(report.privacy.recordedNoiseMultiplier).toBeCloseTo(0.02 * Math.sqrt(5 / 4), 12);
+  });
+
+  it('keeps the ledger entry of a sum unmasked just before the process was killed: the restart records the round as INTERRUPTED', async () => {
+    const snapshot = tempDataDir();
+    cleanups.push(() => snapshot.remove());
+    const { firstReport } = await harness(5, {}, { round: { target: 5, minReports: 4 } }, { crashSnapshot: snapshot.dir });
+    await firstReport();
+    // The disk as the kill left it: no round record, head.json from before the round.
+    expect(existsSync(join(snapshot.dir, 'rounds', '00000001.json'))).toBe(false);
+    const restarted = DataStore.open(
+      snapshot.dir,
+      () => {
+        throw new Error('the data directory exists');
+      },
+      testLogger(),
+    );
+    expect(restarted.nextRound).toBe(2);
+    expect(restarted.modelVersion).toBe(0);
+    const [record] = restarted.rounds;
+    expect(record).toMatchObject({ round: 1, status: 'aborted', abort: { code: 'INTERRUPTED' } });
+    // 5 inputs were unmasked, k_min = 4: the same entry a finished round would have written.
+    expect(restarted.ledger.entries).toEqual([{ round: 1, samplingRate: 1, noiseMultiplier: record?.privacy.recordedNoiseMultiplier, steps: 1 }]);
+    expect(record?.privacy.recordedNoiseMultiplier).toBeCloseTo(0.02 * Math.sqrt(5 / 4), 12);
+    expect(existsSync(join(snapshot.dir, 'released.json'))).toBe(false);
+    // Opened again: recorded once, not twice.
+    const again = DataStore.open(
+      snapshot.dir,
+      () => {
+        throw new Error('the data directory exists');
+      },
+      testLogger(),
+    );
+    expect(again.ledger.entries).toHaveLength(1);
+    expect(again.rounds).toHaveLength(1);
   });
 
   it('keeps its per-round state as plain data: every phase of a running round survives a JSON round trip', async () => {

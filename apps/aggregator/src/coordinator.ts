@@ -587,6 +587,10 @@ export class RoundCoordinator {
     if (r.server.stage !== 'done' || !r.server.result) {
       return this.#abort(r, r.server.abort ?? protocolError('ABORTED', `round ${round}: secure aggregation did not finish`));
     }
+    // The sum is unmasked: its ledger entry is durable before anything reads it (store.recordRelease).
+    const interrupted = protocolError('INTERRUPTED', `round ${round}: the aggregator stopped after unmasking the sum`);
+    const fallback = abortedRound(this.#ending(r), interrupted, r.server.result);
+    if (fallback.ledger) this.#deps.store.recordRelease({ report: fallback.report, ledger: fallback.ledger });
     await this.#aggregateAndCommit(r, r.server.result);
   }
 

@@ -25,6 +25,8 @@ import { fsyncDirectory, writeFileAtomic } from './fs-atomic';
  *
  *   head.json                  the commit point: newest model version + hash, next round, optimizer,
  *                              ledger, the release state (released / candidate / training base, gate decisions)
+ *   released.json              a round whose sum is unmasked but not yet recorded: its ledger after the
+ *                              release and the record it gets if the process stops before its own (see recordRelease)
  *   models/model-<v>.bin       each kept model version (the MRM1 payload served over HTTP)
  *   models/optimizer-<v>.bin   the server optimizer's moments after version v (FedAvgM, FedAdam, FedYogi)
  *   rounds/<round>.json        one record per finished round, committed or aborted
@@ -93,6 +95,8 @@ export interface StoredModel {
   optimizer: ServerOptimizerState;
 }
 
+const RELEASED_FILE = 'released.json';
+
 const pad = (n: number) => String(n).padStart(8, '0');
 
 export interface InitialState {
@@ -110,6 +114,16 @@ export interface CommitInput {
   /** The release state after the round (the gate's decisions at this commit). */
   release?: ReleaseState;
 }
+
+/** What a round whose sum was just unmasked leaves behind if the process stops before the round's own record. */
+export interface ReleaseRecord {
+  /** The aborted record (code INTERRUPTED) the round gets in that case. */
+  report: RoundReport;
+  /** The ledger with the released sum's entry. */
+  ledger: PrivacyLedger;
+}
+
+const releaseRecordSchema = z.object({ version: z.literal(1), report: z.unknown(), ledger: z.unknown() }).strict();
 
 /** A round record set aside on start because it failed validation. */
 export interface QuarantinedRecord {
@@ -239,6 +253,7 @@ export class DataStore {
     );
     const store = new DataStore(dir, head, model.weights, optimizer, ledger, payload, rounds, keepModels, quarantined);
     store.#plan = readPlanRecord(dir, logger);
+    store.#settleRelease(logger);
     return store;
   }
 
@@ -364,14 +379,46 @@ export class DataStore {
   }
 
   /**
-   * Makes a finished round durable; returns only once head.json names it. Throws, writing
-   * nothing, when the record fails fl-core's schema or is not the next round.
+   * Makes an unmasked sum's ledger entry durable before anything reads the sum (issue 16: "the
+   * ledger entry is written the moment a sum is unmasked, whatever happens after"). The round's own
+   * commit or abort replaces it; if the process stops first, the next open records the round as
+   * aborted with this ledger, so a released sum is never missing from ε.
    */
-  commit({ report, ledger, model, release }: CommitInput): void {
+  recordRelease({ report, ledger }: ReleaseRecord): void {
+    this.#assertRecordable(report);
+    if (report.status !== 'aborted') throw new RangeError(`round ${report.round}: a release is recorded with the aborted record it falls back to`);
+    writeFileAtomic(join(this.dir, RELEASED_FILE), JSON.stringify({ version: 1, report, ledger: ledger.toJSON() }));
+  }
+
+  /** On open: a release left by a stopped process becomes its round's aborted record; one already recorded is dropped. */
+  #settleRelease(logger: Logger): void {
+    const path = join(this.dir, RELEASED_FILE);
+    if (!existsSync(path)) return;
+    const saved = releaseRecordSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+    const report = roundReportSchema.parse(saved.report);
+    if (report.round === this.#head.nextRound) {
+      this.commit({ report, ledger: PrivacyLedger.fromJSON(saved.ledger) });
+      logger.warn(
+        { round: report.round, epsilon: report.privacy.epsilon },
+        'a round released its sum before the process stopped: recorded as aborted, with its ledger entry',
+      );
+    }
+    rmSync(path, { force: true });
+  }
+
+  #assertRecordable(report: RoundReport): void {
     const valid = roundReportSchema.safeParse(report);
     if (!valid.success)
       throw new RangeError(`round ${report.round}: the record is invalid and was not written: ${z.prettifyError(valid.error).replace(/\n/g, '; ')}`);
     if (report.round !== this.#head.nextRound) throw new RangeError(`round record ${report.round}: expected round ${this.#head.nextRound}`);
+  }
+
+  /**
+   * Makes a finished round durable; returns only once head.json names it. Throws, writing
+   * nothing, when the record fails fl-core's schema or is not the next round.
+   */
+  commit({ report, ledger, model, release }: CommitInput): void {
+    this.#assertRecordable(report);
     const nextRound = report.round + 1;
     let head: Head = {
       ...this.#head,
@@ -397,6 +444,8 @@ export class DataStore {
     }
     writeFileAtomic(join(this.dir, 'rounds', `${pad(report.round)}.json`), JSON.stringify(report));
     writeFileAtomic(join(this.dir, 'head.json'), JSON.stringify(head));
+    // head.json now holds this round's ledger, so its release record has served its purpose.
+    rmSync(join(this.dir, RELEASED_FILE), { force: true });
     this.#head = head;
     this.#latestPayload = payload;
     this.#rounds.push(report);

@@ -62,6 +62,11 @@ export const TRANSPORT_ERROR_CODES = [
    * past C plus the noise margin): some input was bogus. The round is dropped and the model kept.
    */
   'REJECTED_SUM',
+  /**
+   * The aggregator stopped after a round's sum was unmasked and before the round's record: on
+   * restart the round is recorded as aborted, with the released sum's ledger entry.
+   */
+  'INTERRUPTED',
   /** The check-in was refused for a while: this client was selected and went silent, or sat in rejected sums. */
   'BENCHED',
 ] as const;
