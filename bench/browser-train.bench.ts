@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser } from '@playwright/test';
 import { chromiumLaunchOptions } from '@murmur/e2e/chromium';
-import { MODEL_PRESETS, parameterCount, trainingPlanSchema, trainingTargetsSchema, type ModelPresetName, type TrainingTargets } from '@murmur/fl-core';
+import { MODEL_PRESETS, parameterCount, type ModelPresetName } from '@murmur/fl-core/model';
+import { trainingPlanSchema, trainingTargetsSchema, type TrainingTargets } from '@murmur/fl-core/train';
 import { resultsDir, writeReport, type Row } from './report';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

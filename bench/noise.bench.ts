@@ -6,7 +6,8 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { addGaussianNoise, clipL2, gaussianNoise, l2Norm, privatizeClientUpdate, secureRandomBytes } from '@murmur/fl-core';
+import { addGaussianNoise, clipL2, gaussianNoise, l2Norm, privatizeClientUpdate } from '@murmur/fl-core/privacy';
+import { secureRandomBytes } from '@murmur/fl-core/random';
 import { writeReport, type Row } from './report';
 
 const SIZES = [100_000, 1_000_000, 2_000_000];

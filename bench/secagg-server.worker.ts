@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import initWabt from 'wabt';
-import { createSecAggServer, secAggServerStep, type RoundConfig, type SecAggServerState } from '@murmur/fl-core';
+import { createSecAggServer, secAggServerStep, type RoundConfig, type SecAggServerState } from '@murmur/fl-core/secagg';
 
 /** A server input as recorded by the bench; masked inputs name a slice of the shared random pool. */
 export type RecordedEvent =

@@ -28,19 +28,14 @@
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { encodeVector, encodingParams } from '@murmur/fl-core/encode';
+import { generateSigningKeyPair, issueCertificate } from '@murmur/fl-core/identity';
+import { createSeededRandom, secureRandomBytes } from '@murmur/fl-core/random';
 import {
-  createSeededRandom,
-  secureRandomBytes,
-  encodeVector,
-  encodingParams,
   createCertificateLedger,
   createPeerCertificateCache,
   createSecAggClient,
   createSecAggServer,
-  generateSigningKeyPair,
-  issueCertificate,
-  messageBytes,
-  runSecAggRound,
   secAggClientStep,
   secAggPlusParameters,
   secAggServerStep,
@@ -50,7 +45,8 @@ import {
   type SecAggClientState,
   type SecAggServerState,
   type ServerToClientMessage,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/secagg';
+import { messageBytes, runSecAggRound } from '@murmur/fl-core/testing';
 import { writeReport, type Row } from './report';
 import type { PlainSumRequest, PlainSumResult, RecordedEvent, ReplayRequest, ReplayResult } from './secagg-server.worker';
 

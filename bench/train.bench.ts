@@ -6,21 +6,10 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import {
-  buildModel,
-  createSeededRandom,
-  createVocabulary,
-  getFlatWeights,
-  MODEL_PRESETS,
-  parameterCount,
-  textToExamples,
-  trainingPlanSchema,
-  trainingTargetsSchema,
-  trainLocal,
-  type ExampleSet,
-  type ModelPresetName,
-  type TrainingTargets,
-} from '@murmur/fl-core';
+import { buildModel, getFlatWeights, MODEL_PRESETS, parameterCount, type ModelPresetName } from '@murmur/fl-core/model';
+import { createSeededRandom } from '@murmur/fl-core/random';
+import { createVocabulary, textToExamples, type ExampleSet } from '@murmur/fl-core/text';
+import { trainingPlanSchema, trainingTargetsSchema, trainLocal, type TrainingTargets } from '@murmur/fl-core/train';
 import { loadStateOfTheUnion, useNodeBackend, type NodeBackendName } from '@murmur/fl-core/node';
 import { writeReport, type Row } from './report';
 

@@ -2,7 +2,8 @@ import { basename } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 import { VitePWA } from 'vite-plugin-pwa';
-import { DASHBOARD_SOCKET_PATH, partitionClients } from '@murmur/fl-core';
+import { partitionClients } from '@murmur/fl-core/data';
+import { DASHBOARD_SOCKET_PATH } from '@murmur/fl-core/protocol';
 import { loadStateOfTheUnion } from '@murmur/fl-core/node';
 import { entryBoundaries } from './vite-plugins/entry-boundaries';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import type { AggregatorConfigInput } from '@murmur/aggregator';
-import type { PhaseEvent, RoundReport } from '@murmur/fl-core';
+import type { PhaseEvent, RoundReport } from '@murmur/fl-core/protocol';
 import { core } from './core';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ALERT_KINDS, type RoundReport } from '@murmur/fl-core';
+import { ALERT_KINDS, type RoundReport } from '@murmur/fl-core/protocol';
 import { droppedByPhase, judgeAlerts, measureAlerts, type AlertInputs } from './alerts';
 import { makeConfig } from './config';
 import { createMetrics } from './metrics';

@@ -1,4 +1,4 @@
-import { ALERT_KINDS, SECAGG_PHASES, type Alert, type AlertKind, type RoundReport, type SecAggPhase } from '@murmur/fl-core';
+import { ALERT_KINDS, SECAGG_PHASES, type Alert, type AlertKind, type RoundReport, type SecAggPhase } from '@murmur/fl-core/protocol';
 import type { AggregatorConfig } from './config';
 import type { RoundCoordinator } from './coordinator';
 import { evaluationOfReport, type ReleaseGate } from './release-gate';

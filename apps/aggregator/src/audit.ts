@@ -2,7 +2,7 @@ import { existsSync, readFileSync, truncateSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { auditEntrySchema, type AuditEntry } from '@murmur/fl-core';
+import { auditEntrySchema, type AuditEntry } from '@murmur/fl-core/protocol';
 import { fsyncDirectory, writeDurably } from './fs-atomic';
 
 /** An entry before the log numbers and dates it (Omit over each action's shape, not their union). */

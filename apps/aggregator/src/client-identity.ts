@@ -1,19 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import {
-  CertificateError,
-  checkHandshakeProof,
-  ENROLLMENT_PATHS,
-  issuerFromText,
-  enrollmentIssuerSchema,
-  revocationListSchema,
-  protocolFailure,
-  verifyCertificate,
-  type EnrollmentIssuer,
-  type Handshake,
-  type ProtocolResult,
-} from '@murmur/fl-core';
+import { CertificateError, checkHandshakeProof, issuerFromText, verifyCertificate, type EnrollmentIssuer } from '@murmur/fl-core/identity';
+import { ENROLLMENT_PATHS, enrollmentIssuerSchema, revocationListSchema, protocolFailure, type Handshake, type ProtocolResult } from '@murmur/fl-core/protocol';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from './fs-atomic';
 

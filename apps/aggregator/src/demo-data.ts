@@ -1,5 +1,7 @@
 import { loadStateOfTheUnion } from '@murmur/fl-core/node';
-import { createVocabulary, partitionClients, textToExamples, type ModelSpec } from '@murmur/fl-core';
+import { partitionClients } from '@murmur/fl-core/data';
+import { type ModelSpec } from '@murmur/fl-core/model';
+import { createVocabulary, textToExamples } from '@murmur/fl-core/text';
 import type { VirtualClientData } from './virtual-clients';
 
 /**

@@ -1,4 +1,6 @@
-import type { Alert, AlertKind, AuditEntry, GateDecision, PhaseEvent, PrivacyMode, ReleaseSummary, ReleaseView, RoundReport } from '@murmur/fl-core';
+import type { PrivacyMode } from '@murmur/fl-core/privacy';
+import type { Alert, AlertKind, AuditEntry, PhaseEvent, ReleaseSummary, ReleaseView, RoundReport } from '@murmur/fl-core/protocol';
+import type { GateDecision } from '@murmur/fl-core/round';
 
 /**
  * What leaves the aggregator (HTTP, the dashboard stream, logs) when rounds run with privacy noise.

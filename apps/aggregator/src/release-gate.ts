@@ -1,25 +1,27 @@
 import type { Logger } from 'pino';
+import { type PrivacyMode } from '@murmur/fl-core/privacy';
 import {
   MAX_AUDIT_PAGE,
-  measureCandidate,
-  onCandidateCommitted,
-  onCandidateEvaluated,
   protocolFailure,
-  releaseByOperator,
-  rollBackByOperator,
-  trainingBaseVersion,
   type AuditEntry,
-  type GateDecision,
-  type ModelEvaluation,
   type ProtocolResult,
   type ReleaseActionResponse,
-  type PrivacyMode,
-  type ReleaseGatePolicy,
-  type ReleaseState,
   type ReleaseSummary,
   type ReleaseView,
   type RoundReport,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import {
+  measureCandidate,
+  onCandidateCommitted,
+  onCandidateEvaluated,
+  releaseByOperator,
+  rollBackByOperator,
+  trainingBaseVersion,
+  type GateDecision,
+  type ModelEvaluation,
+  type ReleaseGatePolicy,
+  type ReleaseState,
+} from '@murmur/fl-core/round';
 import type { AuditLog } from './audit';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';

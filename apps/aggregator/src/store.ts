@@ -2,22 +2,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import {
-  decodeModelPayload,
-  encodeModelPayload,
-  initialReleaseState,
-  modelHash,
-  modelSpecSchema,
-  PrivacyLedger,
-  releaseStateSchema,
-  roundReportSchema,
-  serverOptimizerSchema,
-  trainingBaseVersion,
-  type ModelSpec,
-  type ReleaseState,
-  type RoundReport,
-  type ServerOptimizerState,
-} from '@murmur/fl-core';
+import { serverOptimizerSchema, type ServerOptimizerState } from '@murmur/fl-core/aggregate';
+import { decodeModelPayload, encodeModelPayload, modelHash, modelSpecSchema, type ModelSpec } from '@murmur/fl-core/model';
+import { PrivacyLedger } from '@murmur/fl-core/privacy';
+import { roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
+import { initialReleaseState, releaseStateSchema, trainingBaseVersion, type ReleaseState } from '@murmur/fl-core/round';
 import { fsyncDirectory, writeFileAtomic } from './fs-atomic';
 
 /**

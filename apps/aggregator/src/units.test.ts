@@ -2,19 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import {
-  createServerOptimizer,
-  deadlinesSchema,
-  decodeModelPayload,
-  DEFAULT_PLAN_POLICY,
-  initialReleaseState,
-  planPrivacyFor,
-  PrivacyLedger,
-  projectPrivacyBudget,
-  rollBackByOperator,
-  type ReleaseState,
-  type RoundReport,
-} from '@murmur/fl-core';
+import { createServerOptimizer } from '@murmur/fl-core/aggregate';
+import { decodeModelPayload } from '@murmur/fl-core/model';
+import { DEFAULT_PLAN_POLICY } from '@murmur/fl-core/participant';
+import { PrivacyLedger } from '@murmur/fl-core/privacy';
+import { deadlinesSchema, type RoundReport } from '@murmur/fl-core/protocol';
+import { initialReleaseState, planPrivacyFor, projectPrivacyBudget, rollBackByOperator, type ReleaseState } from '@murmur/fl-core/round';
 import { AuditLog } from './audit';
 import { DEFAULT_TRAINING, FLAGS, helpText, loadConfig, makeConfig } from './config';
 import { applyPlanChange, configuredPlan, mergePlanChanges, validOverrides } from './plan';

@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { HELP, parseSimulationArgs } from './config';
 import { runSimulation, type SimulationReport } from './run';
-import type { EvaluationMetrics, Interval } from '@murmur/fl-core';
+import type { EvaluationMetrics, Interval } from '@murmur/fl-core/train';
 import { fromInvocationDir, runCli } from './run-cli';
 
 const percent = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);

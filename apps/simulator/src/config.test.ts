@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HELP, parseSimulationArgs } from './config';
-import { CIFG_SPEC } from '@murmur/fl-core';
+import { CIFG_SPEC } from '@murmur/fl-core/model';
 import { modelSpecFor } from './run';
 
 describe('parseSimulationArgs', () => {

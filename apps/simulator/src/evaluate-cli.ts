@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import type { Interval } from '@murmur/fl-core';
+import type { Interval } from '@murmur/fl-core/train';
 import { evaluateSavedModels, HEADLINE_TEST_EXAMPLES, headlineModels, type EvaluateReport, type Scores } from './evaluate';
 import { fromInvocationDir, runCli } from './run-cli';
 

@@ -1,23 +1,10 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  BOS_ID,
-  buildModel,
-  createVocabulary,
-  EOS_ID,
-  evaluate,
-  pairedRatioInterval,
-  PAD_ID,
-  runNgramBaselines,
-  setFlatWeights,
-  textToSentences,
-  UNK_ID,
-  type EvaluationMetrics,
-  type ExampleHits,
-  type ExampleSet,
-  type Interval,
-} from '@murmur/fl-core';
+import { buildModel, setFlatWeights } from '@murmur/fl-core/model';
+import { runNgramBaselines } from '@murmur/fl-core/sim';
+import { BOS_ID, createVocabulary, EOS_ID, PAD_ID, textToSentences, UNK_ID, type ExampleSet } from '@murmur/fl-core/text';
+import { evaluate, pairedRatioInterval, type EvaluationMetrics, type ExampleHits, type Interval } from '@murmur/fl-core/train';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import jstat from 'jstat';
 import { prepareData, type BaselineName } from './run';

@@ -1,4 +1,4 @@
-import { rdpEpsilon } from '@murmur/fl-core';
+import { rdpEpsilon } from '@murmur/fl-core/privacy';
 import { describe, expect, it } from 'vitest';
 import { parseSimulationArgs } from './config';
 import { populationDelta, privacyUtilityMarkdown, privacyUtilityTable } from './privacy-utility';

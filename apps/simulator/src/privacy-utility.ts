@@ -1,4 +1,5 @@
-import { rdpEpsilon, type Interval } from '@murmur/fl-core';
+import { rdpEpsilon } from '@murmur/fl-core/privacy';
+import { type Interval } from '@murmur/fl-core/train';
 import type { BaselineName, SimulationReport } from './run';
 
 /** One row of docs/results/privacy-utility.json: what any independent accountant needs to re-derive ε, and what it bought. */

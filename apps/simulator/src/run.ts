@@ -1,37 +1,31 @@
+import { type ServerOptimizerState } from '@murmur/fl-core/aggregate';
+import { type KneserNeyDiscounts } from '@murmur/fl-core/baselines';
+import { partitionClients, splitHeldOut, type PartitionOptions } from '@murmur/fl-core/data';
+import { buildModel, getFlatWeights, MODEL_PRESETS, parseModelSpec, parameterCount, type ModelSpec } from '@murmur/fl-core/model';
+import { createSeededRandom } from '@murmur/fl-core/random';
 import {
-  buildModel,
-  concatExamples,
-  createSeededRandom,
-  createVocabulary,
-  EOS_ID,
-  UNK_ID,
-  getFlatWeights,
-  MODEL_PRESETS,
-  parseModelSpec,
-  parameterCount,
-  partitionClients,
   runCentralTraining,
   runFederatedSimulation,
   runNgramBaselines,
-  everyPositionWindows,
-  sampleExamples,
-  splitHeldOut,
-  textToExamples,
-  type EvaluationMetrics,
-  type ExampleSet,
-  type Interval,
-  type KneserNeyDiscounts,
-  type PartitionOptions,
   type SimulationPrivacy,
   type RoundRecord,
   type VirtualClient,
   type CentralCheckpoint,
   type CentralEvaluation,
   type FederatedCheckpoint,
-  type ModelSpec,
-  type ServerOptimizerState,
+} from '@murmur/fl-core/sim';
+import {
+  concatExamples,
+  createVocabulary,
+  EOS_ID,
+  UNK_ID,
+  everyPositionWindows,
+  sampleExamples,
+  textToExamples,
+  type ExampleSet,
   type Vocabulary,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/text';
+import { type EvaluationMetrics, type Interval } from '@murmur/fl-core/train';
 import { loadCorpus, useNodeBackend } from '@murmur/fl-core/node';
 import type { SimulationConfig } from './config';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { decodeModelPayload, encodeModelPayload, parameterCount, type EvaluationMetrics, type ModelSpec } from '@murmur/fl-core';
+import { decodeModelPayload, encodeModelPayload, parameterCount, type ModelSpec } from '@murmur/fl-core/model';
+import { type EvaluationMetrics } from '@murmur/fl-core/train';
 import type { DataConfig } from './run';
 
 /** FILE.json beside a saved model payload: how to rebuild the split it was measured on, and what it scored. */

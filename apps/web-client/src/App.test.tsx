@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel, encodeModelPayload, getFlatWeights, type ModelSpec } from '@murmur/fl-core';
+import { buildModel, encodeModelPayload, getFlatWeights, type ModelSpec } from '@murmur/fl-core/model';
 import { App } from './App';
 import { MurmurRuntime } from './runtime';
 import { DEFAULT_POLICY } from './scheduler/eligibility';

@@ -1,7 +1,8 @@
 import { StrictMode } from 'react';
 import { z } from 'zod';
 import { createRoot } from 'react-dom/client';
-import { enrollmentIssuerSchema, issuerFromText, type EnrollmentIssuer } from '@murmur/fl-core';
+import { issuerFromText, type EnrollmentIssuer } from '@murmur/fl-core/identity';
+import { enrollmentIssuerSchema } from '@murmur/fl-core/protocol';
 import { registerSW } from 'virtual:pwa-register';
 import { App, leaveForDashboard } from './App';
 import { MurmurRuntime } from './runtime';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core';
+import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC } from '@murmur/fl-core/model';
 import { fetchModelPayload, ModelFetchError, SUGGESTION_MODEL_PATH } from './model-client';
 import { MAX_MODEL_BYTES } from './storage/schema';
 

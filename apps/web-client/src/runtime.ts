@@ -1,4 +1,4 @@
-import type { EnrollmentIssuer } from '@murmur/fl-core';
+import type { EnrollmentIssuer } from '@murmur/fl-core/identity';
 import { LocalStore, type ExportBundle } from './storage/db';
 import { DEFAULT_DEVICE_CONTROLS, type ContributionRecord, type DeviceControls } from './storage/schema';
 import { monthKey } from './storage/upload-ledger';

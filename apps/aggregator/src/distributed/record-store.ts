@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
-import { roundReportSchema, type RoundReport } from '@murmur/fl-core';
+import { roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import type { DistributedConfig } from './config';
 import { DistributedError, describe } from './errors';
 import { fenceError, LeaseStore, type Fence } from './lease';

@@ -1,4 +1,5 @@
-import { MODEL_PRESETS, trainingPlanSchema, trainingTargetsSchema, type ModelPresetName } from '@murmur/fl-core';
+import { MODEL_PRESETS, type ModelPresetName } from '@murmur/fl-core/model';
+import { trainingPlanSchema, trainingTargetsSchema } from '@murmur/fl-core/train';
 import { WorkerClient } from '../worker/client';
 import { backendSchema, kernelsSchema, type FromWorker } from '../worker/protocol';
 

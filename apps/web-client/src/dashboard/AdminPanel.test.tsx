@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
-import { PLAN_LIMITS, type LivePlan } from '@murmur/fl-core';
+import { PLAN_LIMITS, type LivePlan } from '@murmur/fl-core/protocol';
 import { DashboardApi } from './api';
 import { AdminPanel, ADMIN_TOKEN_KEY, boundViolation, describeBound } from './AdminPanel';
 import { planResponseSchema } from './schemas';

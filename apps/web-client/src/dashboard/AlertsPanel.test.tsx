@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from 'vitest';
 import { act, cleanup, fireEvent, render, renderHook, screen, within } from '@testing-library/react';
-import { alertSchema } from '@murmur/fl-core';
+import { alertSchema } from '@murmur/fl-core/protocol';
 import { AlertsPanel } from './AlertsPanel';
 import { TimeRangePicker, useTimeRange } from './TimeRangePicker';
 

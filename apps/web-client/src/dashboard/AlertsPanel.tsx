@@ -1,4 +1,4 @@
-import type { Alert, AlertKind } from '@murmur/fl-core';
+import type { Alert, AlertKind } from '@murmur/fl-core/protocol';
 
 /** What an alert means for an operator, above the aggregator's own sentence with the numbers. */
 function headline(alert: Alert): string {

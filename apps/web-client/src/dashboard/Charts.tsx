@@ -1,6 +1,6 @@
 import { memo, useMemo } from 'react';
 import { Area, AreaChart, CartesianGrid, Legend, Line, LineChart, ReferenceLine, Tooltip, XAxis, YAxis } from 'recharts';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import { downsampleRows } from './downsample';
 import { integerTicks, valueRange } from './ticks';
 import { formatBytes, formatNumber, formatSeconds, formatTick } from './format';

@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import type { DashboardApi } from './api';
 import type { ReleaseSummary } from './schemas';
 import { formatNumber, formatTime } from './format';

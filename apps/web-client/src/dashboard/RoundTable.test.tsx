@@ -4,7 +4,7 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/rea
 import { CARD_HEIGHT_PX, CARDS_MEDIA_QUERY, RoundTable, ROW_HEIGHT_PX, TABLE_HEIGHT_PX } from './RoundTable';
 import { rowWindow } from './use-windowed-rows';
 import { makeReport, makeReports } from './test-fixtures';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 
 afterEach(cleanup);
 

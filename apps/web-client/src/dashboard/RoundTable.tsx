@@ -1,5 +1,5 @@
 import { memo, useMemo } from 'react';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, formatTime } from './format';
 import { planChanges, type AuditEntry } from './schemas';
 import { funnelSummary, reportFunnel } from './store';

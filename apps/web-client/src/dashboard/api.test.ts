@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import { DashboardApi, HISTORY_PAGE_SIZE, nestPlanChanges } from './api';
 import { dashboardReducer, initialDashboardState } from './store';
 import { makeReport, makeReports } from './test-fixtures';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorSchema, roundReportSchema, type RoundReport } from '@murmur/fl-core';
+import { errorSchema, roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import {
   pauseResponseSchema,
   planResponseSchema,

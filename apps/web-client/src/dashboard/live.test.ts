@@ -2,7 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Server } from 'socket.io';
-import { DASHBOARD_SOCKET_PATH, type PhaseEvent, type RoundReport } from '@murmur/fl-core';
+import { DASHBOARD_SOCKET_PATH, type PhaseEvent, type RoundReport } from '@murmur/fl-core/protocol';
 import { connectLive } from './live';
 import type { Connection } from './store';
 import { makeReport } from './test-fixtures';

@@ -8,7 +8,7 @@ import {
   type DashboardServerToClientEvents,
   type PhaseEvent,
   type RoundReport,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
 import type { Connection } from './store';
 
 /**

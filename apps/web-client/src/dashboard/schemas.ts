@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { livePlanSchema, planChangeResponseSchema, planViewSchema, type LivePlan, type PlanBound, type StatusResponse } from '@murmur/fl-core';
+import { livePlanSchema, planChangeResponseSchema, planViewSchema, type LivePlan, type PlanBound, type StatusResponse } from '@murmur/fl-core/protocol';
 
 /**
  * The dashboard's own shapes on top of fl-core's REST schemas (protocol/http.ts: status, rounds
@@ -21,11 +21,11 @@ export {
   type ReleaseSummary,
   type ReleaseActionResponse,
   type AuditEntry,
-  type GateDecision,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+export { type GateDecision } from '@murmur/fl-core/round';
 export type DashboardStatus = StatusResponse;
 
-export { planBoundSchema, type PlanBound } from '@murmur/fl-core';
+export { planBoundSchema, type PlanBound } from '@murmur/fl-core/protocol';
 
 /**
  * GET and POST /api/admin/plan (an operator's bearer token). GET answers with fl-core's

@@ -1,4 +1,4 @@
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 
 /**
  * Round records → chart rows: one row per finished round, every number a chart plots, in the

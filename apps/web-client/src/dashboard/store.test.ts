@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PhaseEvent } from '@murmur/fl-core';
+import type { PhaseEvent } from '@murmur/fl-core/protocol';
 import {
   applyPhaseEvent,
   applyStatus,

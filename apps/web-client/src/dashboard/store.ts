@@ -1,4 +1,4 @@
-import { COHORT_FUNNEL, ROUND_PHASES, SECAGG_PHASES, type PhaseEvent, type RoundPhase, type RoundReport, type SecAggPhase } from '@murmur/fl-core';
+import { COHORT_FUNNEL, ROUND_PHASES, SECAGG_PHASES, type PhaseEvent, type RoundPhase, type RoundReport, type SecAggPhase } from '@murmur/fl-core/protocol';
 import type { DashboardStatus, PrivacySummary, ReleaseView } from './schemas';
 
 /**

@@ -1,4 +1,5 @@
-import { releaseViewSchema, roundReportSchema, type GateDecision, type LivePlan, type ReleaseView, type RoundReport } from '@murmur/fl-core';
+import { releaseViewSchema, roundReportSchema, type LivePlan, type ReleaseView, type RoundReport } from '@murmur/fl-core/protocol';
+import { type GateDecision } from '@murmur/fl-core/round';
 
 /**
  * Round records for the dashboard's tests, each parsed by fl-core's schema so a test can never

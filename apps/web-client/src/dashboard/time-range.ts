@@ -1,4 +1,4 @@
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 
 /**
  * The dashboard's time range: which finished rounds the charts and the round table show. Kept in

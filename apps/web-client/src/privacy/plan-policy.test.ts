@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PLAN_POLICY } from '@murmur/fl-core';
+import { DEFAULT_PLAN_POLICY } from '@murmur/fl-core/participant';
 import { buildPlanPolicy, PLAN_POLICY } from './plan-policy';
 
 describe("the build's plan policy", () => {

@@ -1,4 +1,4 @@
-import type { ModelSpec } from '@murmur/fl-core';
+import type { ModelSpec } from '@murmur/fl-core/model';
 import type { LocalStore, StorageSummary } from '../storage/db';
 import {
   DEFAULT_DEVICE_CONTROLS,

@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TINY_SPEC } from '@murmur/fl-core';
+import { TINY_SPEC } from '@murmur/fl-core/model';
 import { LocalStore } from '../storage/db';
 import type { ExampleRecord, TextRecord } from '../storage/schema';
 import { WorkerClient } from '../worker/client';

@@ -1,4 +1,4 @@
-import { concatExamples, type ExampleSet } from '@murmur/fl-core';
+import { concatExamples, type ExampleSet } from '@murmur/fl-core/text';
 import { loadSeedPartition, seedTextId } from '../seed/seed';
 import type { ExampleRecord, TextRecord } from '../storage/schema';
 import { problem, type LoadedModelInfo, type RuntimeCore } from './core';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CIFG_SPEC, parameterCount, runSecAggRound, TINY_SPEC } from '@murmur/fl-core';
+import { CIFG_SPEC, parameterCount, TINY_SPEC } from '@murmur/fl-core/model';
+import { runSecAggRound } from '@murmur/fl-core/testing';
 import { MEGABYTE } from '../storage/schema';
 import {
   ASSUMED_SHARE_HOLDERS,

@@ -1,4 +1,6 @@
-import { clientToServerSchemas, CONTRIBUTION_METRICS, parameterCount, secAggMessageLimit, type ModelSpec, type RoundPlan } from '@murmur/fl-core';
+import { parameterCount, type ModelSpec } from '@murmur/fl-core/model';
+import { CONTRIBUTION_METRICS, secAggMessageLimit, type RoundPlan } from '@murmur/fl-core/protocol';
+import { clientToServerSchemas } from '@murmur/fl-core/secagg';
 import { MEGABYTE } from '../storage/schema';
 
 /**

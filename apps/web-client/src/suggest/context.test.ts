@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BOS_ID, createVocabulary, EOS_ID, PAD_ID, textToExamples, UNK_ID } from '@murmur/fl-core';
+import { BOS_ID, createVocabulary, EOS_ID, PAD_ID, textToExamples, UNK_ID } from '@murmur/fl-core/text';
 import { suggestionQuery, topSuggestions } from './context';
 import { applySuggestion } from './apply';
 

@@ -1,5 +1,6 @@
 import { TRAILING_WORD } from './apply';
-import { BOS_ID, PAD_ID, suggestionIds, tokenize, type Vocabulary } from '@murmur/fl-core';
+import { BOS_ID, PAD_ID, tokenize, type Vocabulary } from '@murmur/fl-core/text';
+import { suggestionIds } from '@murmur/fl-core/train';
 
 /**
  * What the suggestion strip asks the model: the context window before the cursor, cut exactly as

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it, vi } from 'vitest';
-import { buildModel, CIFG_SPEC, encodeModelPayload, getFlatWeights, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core';
+import { buildModel, CIFG_SPEC, encodeModelPayload, getFlatWeights, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core/model';
 import { explainChoice, TrainingEngine, type BackendEnvironment } from './engine';
 import { calibrationKey, fromWorkerSchema, type FromWorker, type WorkerRequest } from './protocol';
 

@@ -1,22 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  buildModel,
-  createSeededRandom,
-  createVocabulary,
-  decodeModelPayload,
-  getFlatWeights,
-  registerFastSegmentSum,
-  registerFastWasmExp,
-  registerFastWasmMatMul,
-  setFlatWeights,
-  SPECIAL_TOKENS,
-  textToExamples,
-  trainLocal,
-  type ExampleSet,
-  type ModelSpec,
-  type TrainingTargets,
-  type Vocabulary,
-} from '@murmur/fl-core';
+import { registerFastSegmentSum, registerFastWasmExp, registerFastWasmMatMul } from '@murmur/fl-core/kernels';
+import { buildModel, decodeModelPayload, getFlatWeights, setFlatWeights, type ModelSpec } from '@murmur/fl-core/model';
+import { createSeededRandom } from '@murmur/fl-core/random';
+import { createVocabulary, SPECIAL_TOKENS, textToExamples, type ExampleSet, type Vocabulary } from '@murmur/fl-core/text';
+import { trainLocal, type TrainingTargets } from '@murmur/fl-core/train';
 import { describeIssues, type BackendMeasurement, type CalibrationRecord } from '../storage/schema';
 import { ParticipationSession, UploadMeter } from './participation';
 import { suggestionQuery, topSuggestions } from '../suggest/context';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { eligibilitySchema, modelSpecSchema, trainingPlanSchema, trainingTargetsSchema, type ModelSpec } from '@murmur/fl-core';
+import { modelSpecSchema, type ModelSpec } from '@murmur/fl-core/model';
+import { eligibilitySchema } from '@murmur/fl-core/protocol';
+import { trainingPlanSchema, trainingTargetsSchema } from '@murmur/fl-core/train';
 import {
   backendMeasurementSchema,
   calibrationRecordSchema,

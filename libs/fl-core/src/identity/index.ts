@@ -37,3 +37,13 @@ export {
   type EnrollOptions,
   type EnrollmentIssuer,
 } from './enroll';
+export {
+  MAX_POW_BITS,
+  MAX_POW_WORK_CHARS,
+  POW_PURPOSE,
+  checkProofOfWork,
+  leadingZeroBits,
+  proofOfWorkMessage,
+  solveProofOfWork,
+  type SolveProofOfWorkOptions,
+} from './pow';

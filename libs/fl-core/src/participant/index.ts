@@ -13,6 +13,7 @@ export {
   handshakeAuth,
   asParticipantSocket,
   type ParticipantSocket,
+  type DeviceEligibility,
   type ParticipantEvent,
   type ParticipantConnectionOptions,
   type ParticipantConnection,
@@ -20,6 +21,7 @@ export {
 export {
   checkPlanAgainstPolicy,
   DEFAULT_PLAN_POLICY,
+  PRIVACY_OFF_PLAN_POLICY,
   planPolicySchema,
   type PlanCheck,
   type PlanPolicy,

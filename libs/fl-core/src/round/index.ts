@@ -30,10 +30,23 @@ export {
 } from './release';
 export { roundPlanHash } from './plan-hash';
 export {
+  decodeDiscreteSum,
+  discreteLedgerMechanism,
+  discreteParamsOf,
+  DISCRETE_WRAP_PROBABILITY,
+  encodeDiscreteContribution,
+  MAX_DISCRETE_SCALE,
+  planDiscrete,
+  rotationSeedOf,
+  type DiscreteContribution,
+  type DiscretePlanInput,
+} from './discrete';
+export {
   indicatorNoiseStdDevOf,
   planPrivacyFor,
   planRound,
   planRoundPrivacy,
+  type DiscreteRoundInput,
   type PlannedRound,
   type PlanRoundInput,
   type RoundPrivacyInput,

@@ -1,3 +1,8 @@
+/**
+ * `@murmur/fl-core/secagg`: the client and server stage machines, their messages and parameters.
+ * Shamir sharing, key derivation, the mask PRG, word packing and the Harary graph stay inside the
+ * folder; the in-process round driver (`runSecAggRound`) is `@murmur/fl-core/testing`.
+ */
 export {
   createSecAggClient,
   secAggClientStep,
@@ -35,7 +40,6 @@ export {
   type PeerCertificateCache,
   type CertificateLedger,
 } from './certificates';
-export { runSecAggRound, messageBytes, type SecAggRoundOptions, type SecAggRoundResult, type SecAggRoundCost, type SecAggDropouts } from './driver';
 export { parseRoundConfig, topologyOf, type RoundConfigInput, type Topology } from './config';
 export {
   roundConfigSchema,
@@ -66,9 +70,6 @@ export {
   type AbortMessage,
 } from './messages';
 export { secAggError, type SecAggError, type SecAggErrorCode } from './errors';
-export { splitSecret, combineShares, lagrangeAtZero, combineWithWeights, parseShare, SHAMIR_PRIME, SECRET_BYTES, SHARE_BYTES } from './shamir';
-export { hararyNeighbours } from './graph';
-export { defaultSuite, nobleSuite, deriveKey, type CryptoSuite, type KeyPurpose } from './crypto';
-export { expandMask } from './prg';
-export { packWords, unpackWords, wordBytes } from './bytes';
-export { secAggPlusParameters, secAggPlusOptionsSchema, binomialTailLog2, type SecAggPlusOptions, type SecAggPlusParameters } from './params';
+export { defaultSuite, nobleSuite, type CryptoSuite } from './crypto';
+export { wordBytes } from './bytes';
+export { secAggPlusParameters, secAggPlusOptionsSchema, type SecAggPlusOptions, type SecAggPlusParameters } from './params';

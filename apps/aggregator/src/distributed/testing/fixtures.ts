@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import type { Coordination } from '../coordination';
 import { distributedConfigFromEnv, type DistributedConfig } from '../config';
 import { DistributedError } from '../errors';
