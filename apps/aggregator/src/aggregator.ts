@@ -1,25 +1,20 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import {
-  buildModel,
-  CONTRIBUTION_METRICS,
-  createServerOptimizer,
-  getFlatWeights,
-  MODEL_PRESETS,
-  wordBytes,
-  type EnrollmentIssuer,
-  type ModelSpec,
-} from '@murmur/fl-core';
+import { createServerOptimizer } from '@murmur/fl-core/aggregate';
+import { type EnrollmentIssuer } from '@murmur/fl-core/identity';
+import { buildModel, getFlatWeights, MODEL_PRESETS, type ModelSpec } from '@murmur/fl-core/model';
+import { CONTRIBUTION_METRICS } from '@murmur/fl-core/protocol';
+import { wordBytes } from '@murmur/fl-core/secagg';
 import { evaluateAlerts, type AlertSources } from './alerts';
 import { AuditLog } from './audit';
 import { parseOperatorTokens, type AdminOperator, type AggregatorConfig } from './config';
 import { RoundCoordinator } from './coordinator';
 import { writeFileAtomic } from './fs-atomic';
-import { createHttpHandler, staticDirProblem, tokensFileProblem } from './http';
+import { createHttpApp, httpApi, staticDirProblem, tokensFileProblem } from './http';
 import { listen } from './http-io';
 import { createMetrics } from './metrics';
 import { PlanDesk } from './plan';
@@ -184,7 +179,10 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const audit = AuditLog.open(config.dataDir, logger);
   const gate = new ReleaseGate({ policy: config.release, store, audit, metrics, logger, privacyMode: config.privacy.mode });
   const planDesk = new PlanDesk({ config, store, audit, logger });
-  const server = createServer();
+  // Fastify's request listener is on the server from here on; Socket.IO, attached below, wraps it
+  // (engine.io wraps the listeners it finds) and answers its own two paths ahead of it.
+  const app = createHttpApp(logger);
+  const server = app.server;
   const connections = new Set<Socket>();
   server.on('connection', (socket) => {
     connections.add(socket);
@@ -227,7 +225,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     return lastAlerts.value;
   };
   metrics.setAlertSource(alertsNow);
-  const handler = createHttpHandler({
+  await app.register(httpApi, {
     config,
     operators,
     store,
@@ -244,12 +242,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     startedAt,
     ...(staticDir !== undefined ? { staticDir } : {}),
   });
-  // Each engine.io server answers its own path (/socket.io/ and the dashboard stream's, long-polling
-  // included) but only shields the request listeners attached before it: this one must leave both
-  // paths alone or two answer one request.
-  server.on('request', (req, res) => {
-    if (!transport.isEngineRequest(req.url)) handler(req, res);
-  });
+  await app.ready();
   const { port, url } = await listen(server, config.port, config.host);
   disconnectRevoked = (clientId) => transport.disconnectClient(clientId);
   coordinator.start();

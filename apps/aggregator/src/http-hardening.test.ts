@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { roundsPageSchema } from '@murmur/fl-core';
+import { roundsPageSchema } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
@@ -195,6 +195,22 @@ describe('static files: nothing outside the static root, no dotfiles', () => {
     }
   });
 
+  it('ignores Range and revalidates by ETag, with no Cache-Control of its own', async () => {
+    const whole = await get(main.port, '/assets/app.js');
+    expect(whole.headers['cache-control']).toBeUndefined();
+    expect(whole.headers['accept-ranges']).toBeUndefined();
+    for (const range of ['bytes=0-3', 'bytes=-5', 'bytes=9-1']) {
+      const ranged = await get(main.port, '/assets/app.js', { range });
+      expect(ranged.status, range).toBe(200);
+      expect(ranged.body.equals(whole.body), range).toBe(true);
+    }
+    const etag = whole.headers.etag as string;
+    expect(etag).toMatch(/^W\/"/);
+    const again = await get(main.port, '/assets/app.js', { 'if-none-match': etag });
+    expect(again.status).toBe(304);
+    expect(again.body.length).toBe(0);
+  });
+
   it('survives a file removed after start (a client rebuilt in place)', async () => {
     const gone = join(www, 'assets', 'gone.js');
     writeFileSync(gone, 'x');
@@ -349,5 +365,96 @@ describe('/metrics', () => {
     for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '::FFFF:127.0.0.1']) expect(isLoopback(address), address).toBe(true);
     for (const address of [undefined, '', '10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', 'fe80::1', '::', '0.0.0.0', '128.0.0.1', '::ffff:127.0.0.1.evil'])
       expect(isLoopback(address), String(address)).toBe(false);
+  });
+});
+
+describe('routing: status codes in the order the API promises', () => {
+  it('answers a method other than GET and HEAD with 405 outside /api/admin/ and /api/enrollment/', async () => {
+    for (const [method, target] of [
+      ['POST', '/api/status'],
+      ['PUT', '/api/rounds'],
+      ['DELETE', '/notes/42'],
+      ['OPTIONS', '/'],
+      ['POST', '/api/nothing'],
+    ] as const) {
+      expectJsonError(await raw(main.port, method, target, { 'content-length': '0' }), [405], 'METHOD_NOT_ALLOWED');
+    }
+  });
+
+  it('answers a path that is no route with 404, not the app shell', async () => {
+    for (const target of ['/api/rounds/abc', '/api/rounds/1234567890', '/api/model/abc', '/api/model/1/2', `/api/rounds/${'1'.repeat(200)}`]) {
+      expectJsonError(await get(main.port, target), [404], 'NOT_FOUND');
+    }
+    const missing = await get(main.port, '/api/rounds/999999');
+    expectJsonError(missing, [404], 'NOT_FOUND');
+    expect(JSON.parse(missing.body.toString('utf8')).message).toBe('no record of round 999999');
+  });
+
+  it('checks the admin token first, then the method, then the path', async () => {
+    const bearer = { authorization: `Bearer ${main.adminToken}`, 'content-length': '0' };
+    for (const [method, target] of [
+      ['POST', '/api/admin/nothing'],
+      ['GET', '/api/admin/pause'],
+      ['GET', '/api/admin/plan'],
+    ] as const) {
+      expectJsonError(await raw(main.port, method, target, { 'content-length': '0' }), [401], 'UNAUTHORIZED');
+      expectJsonError(await raw(main.port, method, target, { authorization: 'Bearer not-a-token', 'content-length': '0' }), [401], 'UNAUTHORIZED');
+    }
+    // Before any body is read: without a token, neither a broken nor an oversized one is looked at.
+    for (const body of ['{"epsilonBudget":', JSON.stringify({ pad: 'x'.repeat(100_000) })]) {
+      const refused = await fetch(`${main.url}/api/admin/budget`, { method: 'POST', body });
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+    }
+    expectJsonError(await raw(main.port, 'GET', '/api/admin/pause', bearer), [405], 'METHOD_NOT_ALLOWED');
+    // HEAD is no method of the plan endpoint (its answer has no body to check).
+    expect((await raw(main.port, 'HEAD', '/api/admin/plan', bearer)).status).toBe(405);
+    expectJsonError(await raw(main.port, 'DELETE', '/api/admin/nothing', bearer), [405], 'METHOD_NOT_ALLOWED');
+    expectJsonError(await raw(main.port, 'POST', '/api/admin/nothing', bearer), [404], 'NOT_FOUND');
+    expect((await raw(main.port, 'GET', '/api/admin/plan', bearer)).status).toBe(200);
+  });
+
+  it('sends the hosted enrollment service its requests, with the security headers', async () => {
+    const issuer = await get(main.port, '/api/enrollment/issuer');
+    expect(issuer.status).toBe(200);
+    expect(issuer.headers).toMatchObject({ 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' });
+    expect(issuer.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+    // The service reads its own bodies: one over the aggregator's limit but for the service to judge.
+    const enroll = await fetch(`${main.url}/api/enrollment/enroll`, { method: 'POST', body: 'x'.repeat(100_000) });
+    expect(enroll.status).toBe(413);
+  });
+});
+
+describe('admin bodies', () => {
+  const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${main.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${main.adminToken}`, ...headers }, body });
+    expect(response.headers.get('content-type'), path).toBe('application/json');
+    expect(response.headers.get('x-frame-options'), path).toBe('DENY');
+    return { status: response.status, body: (await response.json()) as { code: string; message: string } };
+  };
+
+  it('are parsed as JSON whatever their content type, and checked against the route schema', async () => {
+    // fetch sends a string as text/plain; the schema still decides.
+    expect(await post('/api/admin/budget', JSON.stringify({ epsilonBudget: 'lots' }))).toEqual({
+      status: 400,
+      body: { code: 'MALFORMED', message: expect.stringMatching(/^POST \/api\/admin\/budget body: expected \{ epsilonBudget: .*epsilonBudget/) },
+    });
+    expect(await post('/api/admin/budget', JSON.stringify({ epsilonBudget: -1 }), { 'content-type': 'application/json' })).toEqual({
+      status: 400,
+      body: { code: 'OUT_OF_BOUNDS', message: expect.stringContaining('epsilonBudget') },
+    });
+    expect(await post('/api/admin/release', JSON.stringify({ version: 1, extra: true }))).toEqual({
+      status: 400,
+      body: { code: 'MALFORMED', message: expect.stringMatching(/^POST \/api\/admin\/release body: expected \{ version: a model version/) },
+    });
+    expect(await post('/api/admin/revoke', '')).toEqual({ status: 400, body: { code: 'MALFORMED', message: expect.stringContaining('clientId') } });
+  });
+
+  it('are refused when not JSON or over the size bound', async () => {
+    expect(await post('/api/admin/budget', '{"epsilonBudget":')).toEqual({ status: 400, body: { code: 'MALFORMED', message: 'request body is not JSON' } });
+    expect(await post('/api/admin/budget', JSON.stringify({ epsilonBudget: 1, pad: 'x'.repeat(70_000) }))).toEqual({
+      status: 400,
+      body: { code: 'TOO_LARGE', message: 'request body over 65536 bytes' },
+    });
   });
 });

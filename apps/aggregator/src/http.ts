@@ -1,21 +1,38 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import sirv from 'sirv';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { decodeModelPayload, PROTOCOL_VERSION, revokeRequestSchema, type Alert, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core';
+import { decodeModelPayload } from '@murmur/fl-core/model';
+import { PROTOCOL_VERSION, revokeRequestSchema, type Alert, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core/protocol';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
 import type { ClientVerifier } from './client-identity';
-import { readJsonBody } from './http-io';
+import { HttpRefusal, readBodiesAsJson, zodValidatorCompiler, type ZodTypeProvider } from './http-io';
 import { bearerMatches, operatorKeys, operatorOf } from './tokens';
 import type { RoundCoordinator } from './coordinator';
 import { planBounds, type PlanDesk } from './plan';
 import type { ReleaseGate } from './release-gate';
 import { publicAlerts, publicCurrentRound, publicReleaseSummary, publicReleaseView, publicRoundRecord } from './public-view';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The operator an admin request acts as (the audit log's actor): set under /api/admin/ once the token checks out, '' elsewhere. */
+    operator: string;
+  }
+}
 
 export interface HttpDeps {
   config: AggregatorConfig;
@@ -40,6 +57,9 @@ export interface HttpDeps {
   staticDir?: string;
   startedAt: number;
 }
+
+/** The aggregator's Fastify app: routes validate with zod schemas (http-io.ts). */
+export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -84,12 +104,6 @@ export const CONTENT_SECURITY_POLICY = webClientPolicy({ wasm: true, workers: tr
  */
 export const DASHBOARD_CONTENT_SECURITY_POLICY = webClientPolicy({ wasm: false, workers: false });
 
-/**
- * The dashboard's page: /dashboard and /dashboard/ (sirv finds dashboard.html by its extension,
- * and drops the trailing slash first), and the file's own name.
- */
-const DASHBOARD_PAGE = /^\/dashboard(\.html)?\/?$/;
-
 /** API answers are data, never documents: a policy under which nothing in them can run or load. */
 const API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'";
 
@@ -104,7 +118,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 /**
  * Why a request target may not be answered, or null when it may. Checked on the raw target:
  * `new URL` resolves dot segments (%2e%2e included) before any later check could see them, and a
- * decoder that keeps %2f / %5c encoded (decodeURI, as sirv does) leaves a separator a file system
+ * decoder that keeps %2f / %5c encoded (decodeURI, as some static file servers do) leaves a separator a file system
  * may still honour. Nothing we serve needs any of these forms, so each is refused outright.
  */
 export function requestPathProblem(target: string): string | null {
@@ -176,10 +190,20 @@ const decimalParam = z
   .string()
   .regex(/^-?\d{1,15}$/, { message: 'expected a decimal integer' })
   .transform(Number);
-const roundsQuerySchema = z.object({
-  limit: decimalParam.pipe(z.number().int().min(1).max(100)).default(20),
-  offset: decimalParam.pipe(z.number().int().min(0)).default(0),
-});
+const roundsQuerySchema = z
+  .object({
+    limit: decimalParam.pipe(z.number().int().min(1).max(100)).default(20),
+    offset: decimalParam.pipe(z.number().int().min(0)).default(0),
+  })
+  .describe('{ limit?: an integer 1..100, offset?: an integer ≥ 0 }');
+
+/**
+ * A round or model version in a path. The route's own pattern (PATH_NUMBER) admits 1–9 digits
+ * only, so that anything else matches no route (404, as any unknown path); the schema converts.
+ */
+const PATH_NUMBER = '(^\\d{1,9}$)';
+const roundParamsSchema = z.object({ round: z.coerce.number().int().min(0) });
+const modelParamsSchema = z.object({ version: z.coerce.number().int().min(0) });
 
 /** POST /api/admin/release and /api/admin/rollback: which kept version, and optionally why (kept in the audit log). */
 const releaseActionSchema = z
@@ -187,35 +211,139 @@ const releaseActionSchema = z
     version: z.number().int().min(0).max(999_999_999),
     note: z.string().trim().min(1).max(500).optional(),
   })
-  .strict();
+  .strict()
+  .describe('{ version: a model version, note?: 1–500 characters }');
 
 /** POST /api/admin/budget: the ε budget at the ledger's δ from now on (not saved: the configuration's comes back on restart). */
-const budgetChangeSchema = z.object({ epsilonBudget: z.number().positive().max(1e6).nullable() }).strict();
+const budgetChangeSchema = z
+  .object({ epsilonBudget: z.number().positive().max(1e6).nullable() })
+  .strict()
+  .describe('{ epsilonBudget: a positive number ≤ 1e6, or null for none }');
+
+/** POST /api/admin/revoke: fl-core's request schema, described for the refusal. */
+const revokeBodySchema = revokeRequestSchema.describe("{ clientId } (22 base64url characters: a certificate's client id)");
 
 /** The HTTP status of an error an admin action returns. */
 const STATUS_OF: Partial<Record<ProtocolErrorCode, number>> = { NOT_FOUND: 404, CONFLICT: 409, OUT_OF_BOUNDS: 400, MALFORMED: 400 };
 
-type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+/** The raw path of a request (before the query), as the client sent it: nothing decoded or resolved. */
+const rawPathOf = (request: FastifyRequest): string => request.url.split('?', 1)[0] as string;
+
+/**
+ * A JSON answer. Sent as bytes: given a string, Fastify appends `; charset=utf-8` to a JSON content
+ * type, and JSON is UTF-8 by definition (RFC 8259 §8.1), so the header stays `application/json`.
+ */
+function json(reply: FastifyReply, status: number, value: unknown): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .header('cache-control', 'no-store')
+    .send(Buffer.from(JSON.stringify(value)));
+}
+
+/** Every error answer: `{ code, message }`. */
+const fail = (reply: FastifyReply, status: number, code: ProtocolErrorCode, message: string): FastifyReply => json(reply, status, { code, message });
+
+const failWith = (reply: FastifyReply, error: ProtocolError): FastifyReply => fail(reply, STATUS_OF[error.code] ?? 500, error.code, error.message);
+
+/**
+ * The answer to a request no route took: `405` for a method other than GET and HEAD (outside
+ * /api/admin/ and /api/enrollment/, which answer for themselves), `404` otherwise, saying why.
+ */
+function refuseUnrouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = rawPathOf(request);
+  if (request.method !== 'GET' && request.method !== 'HEAD') return fail(reply, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}`);
+  if (path.startsWith('/api/')) return fail(reply, 404, 'NOT_FOUND', `no such endpoint: ${path}`);
+  if (hasDotfileSegment(path)) return fail(reply, 404, 'NOT_FOUND', `dotfiles are not served: ${path}`);
+  if (path.startsWith('/dashboard/')) return fail(reply, 404, 'NOT_FOUND', `nothing at ${path}; the dashboard is at /dashboard`);
+  return fail(reply, 404, 'NOT_FOUND', `nothing at ${path}`);
+}
+
+/** Whether a segment of `path` (decoded: %2e is a dot) names a dotfile or dot directory. */
+const hasDotfileSegment = (path: string): boolean =>
+  decodeURIComponent(path)
+    .split('/')
+    .some((segment) => segment.startsWith('.'));
+
+/**
+ * Whether a GET of `path`, which matched no file, is a client-side route (such as /notes/42) that
+ * gets the app shell, index.html. Not the API's paths, not a dotfile's, not a path below the
+ * dashboard (the participant's shell there would start the participant runtime at an address the
+ * operator takes for the dashboard), and not a path whose last segment has an extension: a missing
+ * /assets/x.js stays a 404 rather than HTML a script would choke on.
+ */
+function isClientRoute(path: string): boolean {
+  const last = path.slice(path.lastIndexOf('/') + 1);
+  return !path.startsWith('/api/') && !hasDotfileSegment(path) && !path.startsWith('/dashboard/') && !/\.\w+$/.test(last);
+}
+
+/**
+ * Answers what the router refuses before any route or hook runs (find-my-way cannot decode the
+ * path, or a path parameter is too long): the same headers and `{ code, message }` as any other
+ * answer.
+ */
+function refuseUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.headers(SECURITY_HEADERS);
+  const problem = requestPathProblem(request.url);
+  if (problem) fail(reply, 400, 'MALFORMED', problem);
+  else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') fail(reply, 404, 'NOT_FOUND', `no such endpoint: ${rawPathOf(request).slice(0, 200)}`);
+  else fail(reply, 400, 'MALFORMED', `request path: ${error.message}`);
+}
+
+/**
+ * The aggregator's HTTP app, routes not yet added (`httpApi`): Socket.IO attaches to its `server`
+ * first, so that engine.io answers its own paths ahead of Fastify (aggregator.ts).
+ */
+export function createHttpApp(logger: Logger): HttpApp {
+  return Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
+    loggerInstance: logger.child({ component: 'http' }),
+    // Handlers log what matters themselves; a line per request would drown it.
+    logController: new LogController({ disableRequestLogging: true }),
+    // No API body comes near it (the largest, a plan change, is a few hundred bytes); the hosted
+    // enrollment service reads and bounds its own.
+    bodyLimit: MAX_BODY_BYTES,
+    // Node's own defaults, which Fastify replaces with a 72 s keep-alive and no request timeout.
+    keepAliveTimeout: 5_000,
+    requestTimeout: 300_000,
+    frameworkErrors: refuseUnroutable,
+  }).withTypeProvider<ZodTypeProvider>();
+}
 
 /**
  * The HTTP API (see docs/aggregator.md): status, rounds, privacy, health, Prometheus metrics, the
- * model (ETag; versions immutable), the hosted enrollment service's paths, admin endpoints behind a bearer token, and the
- * built web client from the same origin. Every error is JSON `{ code, message }`.
+ * model (ETag; versions immutable), the hosted enrollment service's paths, admin endpoints behind a
+ * bearer token, and the built web client from the same origin. Every error is JSON
+ * `{ code, message }`.
  */
-export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export const httpApi: FastifyPluginAsync<HttpDeps, Server, ZodTypeProvider> = async (app, deps) => {
   const { config, store, logger, metrics } = deps;
   const operators = operatorKeys(deps.operators);
-  // Node drops the body of an answer to HEAD by itself (ServerResponse of a HEAD request has no
-  // body), so GET and HEAD go through the same path and HEAD carries the GET's content-length.
-  const send = (res: ServerResponse, status: number, body: string | Uint8Array, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
-    res.end(body);
-  };
-  const json = (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}) =>
-    send(res, status, JSON.stringify(value), { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
-  const fail = (res: ServerResponse, status: number, code: ProtocolErrorCode, message: string) => json(res, status, { code, message });
 
-  const failWith = (res: ServerResponse, error: ProtocolError) => fail(res, STATUS_OF[error.code] ?? 500, error.code, error.message);
+  app.setValidatorCompiler(zodValidatorCompiler);
+  readBodiesAsJson(app);
+  app.decorateRequest('operator', '');
+  app.setNotFoundHandler(refuseUnrouted);
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof HttpRefusal) return fail(reply, error.statusCode, error.code, error.message);
+    // Refused before a byte past the limit is read: on a Content-Length over it, or as the stream passes it.
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 400, 'TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return fail(reply, 400, 'MALFORMED', error.message);
+    logger.error({ err: error, url: request.url }, 'HTTP handler failed');
+    // A file stream that failed after its head went out: all the client can be told is a cut.
+    if (reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    return fail(reply, 500, 'INTERNAL', 'internal error (logged)');
+  });
+
+  // Every answer's headers, and the raw target checked before any route decodes it. Routing has
+  // run, but only to pick a handler: no file has been looked up and no body read.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    const problem = requestPathProblem(request.url);
+    if (problem) return fail(reply, 400, 'MALFORMED', problem);
+  });
 
   const status = () => {
     const coordinator = deps.coordinator();
@@ -244,6 +372,67 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     };
   };
 
+  app.get('/healthz', (_request, reply) => json(reply, 200, { status: 'ok' }));
+
+  app.get('/metrics', async (request, reply) => {
+    const peer = request.raw.socket.remoteAddress;
+    if (config.metricsToken !== undefined) {
+      if (!bearerMatches(request.headers.authorization, config.metricsToken))
+        return fail(reply, 401, 'UNAUTHORIZED', '/metrics needs Authorization: Bearer <metrics token>');
+    } else if (!isLoopback(peer)) {
+      // Without a token, only the host itself may read it. Behind a reverse proxy on the same host
+      // every request comes from loopback: configure metricsToken there.
+      return fail(
+        reply,
+        403,
+        'FORBIDDEN',
+        `/metrics answers loopback peers only (got ${peer ?? 'unknown'}); configure a metrics token (--metrics-token) to read it from elsewhere`,
+      );
+    }
+    const text = await metrics.registry.metrics();
+    return reply.code(200).header('content-type', metrics.registry.contentType).send(text);
+  });
+
+  app.get('/api/status', (_request, reply) => json(reply, 200, status()));
+
+  app.get('/api/release', (_request, reply) => json(reply, 200, publicReleaseView(deps.gate.view(), config.privacy.mode)));
+
+  app.get('/api/privacy', (_request, reply) => {
+    const spent = store.ledger.spent(config.privacy.targetDelta);
+    const coordinator = deps.coordinator();
+    const budget = coordinator.budgetProjection();
+    return json(reply, 200, {
+      mode: config.privacy.mode,
+      delta: config.privacy.targetDelta,
+      epsilon: spent?.epsilon ?? null,
+      epsilonBudget: budget.epsilonBudget,
+      epsilonNextRound: budget.next,
+      projectedRoundsLeft: budget.roundsLeft,
+      budgetExhausted: coordinator.budgetExhausted,
+      population: config.privacy.population ?? null,
+      colluders: config.privacy.colluders,
+      noise: config.privacy.mode === 'off' ? null : config.privacy.noise,
+      order: spent?.order ?? null,
+      clipNorm: coordinator.plan.clipNorm,
+      noiseMultiplier: coordinator.plan.noiseMultiplier,
+      ledger: store.ledger.toJSON(),
+    });
+  });
+
+  app.get('/api/rounds', { schema: { querystring: roundsQuerySchema } }, (request, reply) => {
+    const { limit, offset } = request.query;
+    const all = store.rounds;
+    // Newest first.
+    const page = all.slice(Math.max(0, all.length - offset - limit), all.length - offset).reverse();
+    return json(reply, 200, { total: all.length, offset, limit, rounds: page.map(publicRoundRecord) });
+  });
+
+  app.get(`/api/rounds/:round${PATH_NUMBER}`, { schema: { params: roundParamsSchema } }, (request, reply) => {
+    const wanted = request.params.round;
+    const report = store.rounds.find((r) => r.round === wanted);
+    return report ? json(reply, 200, publicRoundRecord(report)) : fail(reply, 404, 'NOT_FOUND', `no record of round ${wanted}`);
+  });
+
   // Content hashes of served versions (a version is immutable, so each is computed once).
   const hashes = new Map<number, string>();
   const remember = (version: number, hash: string) => {
@@ -256,10 +445,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
    * still ask for): the version browsers suggest with, revalidated every time. GET /api/model/:v:
    * any kept version, immutable (rounds train from candidates through these).
    */
-  const serveModel: Route = (req, res, url) => {
-    const which = url.pathname.slice('/api/model/'.length);
-    const moving = which === 'released' || which === 'latest';
-    const version = moving ? store.release.released : /^\d{1,9}$/.test(which) ? Number(which) : Number.NaN;
+  const serveModel = (request: FastifyRequest, reply: FastifyReply, which: 'released' | 'latest' | number): FastifyReply => {
+    const moving = typeof which !== 'number';
+    const version = moving ? store.release.released : which;
     const headers = (hash: string) => ({
       etag: `"${hash}"`,
       'x-model-version': String(version),
@@ -268,217 +456,166 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     });
     // A browser polling an unchanged release costs a 304 without reading the file.
     const known = version === store.modelVersion ? store.modelHash : hashes.get(version);
-    if (known !== undefined && req.headers['if-none-match'] === `"${known}"` && store.hasVersion(version)) {
-      res.writeHead(304, headers(known));
-      res.end();
-      return;
+    if (known !== undefined && request.headers['if-none-match'] === `"${known}"` && store.hasVersion(version)) {
+      return reply.code(304).headers(headers(known)).send();
     }
-    const payload = Number.isInteger(version) ? store.modelPayload(version) : null;
+    const payload = store.modelPayload(version);
     if (!payload)
-      return fail(res, 404, 'NOT_FOUND', `model version ${which} is not available (newest is ${store.modelVersion}, released ${store.release.released})`);
+      return fail(reply, 404, 'NOT_FOUND', `model version ${which} is not available (newest is ${store.modelVersion}, released ${store.release.released})`);
     const hash = known ?? decodeModelPayload(payload).hash;
     if (version !== store.modelVersion) remember(version, hash);
-    if (req.headers['if-none-match'] === `"${hash}"`) {
-      res.writeHead(304, headers(hash));
-      res.end();
-      return;
-    }
-    send(res, 200, payload, { 'content-type': 'application/octet-stream', ...headers(hash) });
+    if (request.headers['if-none-match'] === `"${hash}"`) return reply.code(304).headers(headers(hash)).send();
+    return reply
+      .code(200)
+      .headers({ 'content-type': 'application/octet-stream', ...headers(hash) })
+      .send(payload);
   };
+  app.get('/api/model/released', (request, reply) => serveModel(request, reply, 'released'));
+  app.get('/api/model/latest', (request, reply) => serveModel(request, reply, 'latest'));
+  app.get(`/api/model/:version${PATH_NUMBER}`, { schema: { params: modelParamsSchema } }, (request, reply) =>
+    serveModel(request, reply, request.params.version),
+  );
 
-  const admin = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+  await app.register(adminApi, { prefix: '/api/admin', operators, deps });
+  await app.register(hostedEnrollment, { handler: deps.enrollmentHandler, issuerName: deps.verifier.issuer.name });
+  if (deps.staticDir !== undefined) await app.register(webClient, { root: deps.staticDir });
+};
+
+/**
+ * /api/admin/*: every request, known path or not, needs an operator's bearer token first (401),
+ * then the right method (405), then a path that exists (404).
+ */
+const adminApi: FastifyPluginAsync<{ operators: ReturnType<typeof operatorKeys>; deps: HttpDeps }, Server, ZodTypeProvider> = async (
+  admin,
+  { operators, deps },
+) => {
+  const { config, logger } = deps;
+  // onRequest, before a body is read: nobody without a token gets to make the server parse one.
+  admin.addHook('onRequest', async (request, reply) => {
+    const actor = operatorOf(request.headers.authorization, operators);
+    if (actor === null) return fail(reply, 401, 'UNAUTHORIZED', 'admin endpoints need Authorization: Bearer <an operator’s admin token>');
     // The operator's name is what the audit log records as who acted.
-    const actor = operatorOf(req.headers.authorization, operators);
-    if (actor === null) {
-      return fail(res, 401, 'UNAUTHORIZED', 'admin endpoints need Authorization: Bearer <an operator’s admin token>');
-    }
-    if (req.method !== 'POST' && !(req.method === 'GET' && url.pathname === '/api/admin/plan')) {
-      return fail(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`);
-    }
+    request.operator = actor;
+  });
+  // A POST without a body reads as `{}`, as an empty JSON body does.
+  admin.addHook('preValidation', async (request) => {
+    request.body ??= {};
+  });
+
+  admin.post('/pause', (request, reply) => {
+    deps.coordinator().pause();
+    logger.info({ actor: request.operator }, `paused by ${request.operator}`);
+    return json(reply, 200, { paused: true });
+  });
+
+  admin.post('/resume', (request, reply) => {
+    deps.coordinator().resume();
+    logger.info({ actor: request.operator }, `resumed by ${request.operator}`);
+    return json(reply, 200, { paused: false });
+  });
+
+  // Not part of the plan: the budget is per population, and raising it is the one way to go on once it is spent.
+  admin.post('/budget', { schema: { body: budgetChangeSchema } }, (request, reply) => {
+    const { operator: actor } = request;
+    const { epsilonBudget } = request.body;
     const coordinator = deps.coordinator();
-    switch (url.pathname) {
-      case '/api/admin/pause':
-        coordinator.pause();
-        logger.info({ actor }, `paused by ${actor}`);
-        return json(res, 200, { paused: true });
-      case '/api/admin/resume':
-        coordinator.resume();
-        logger.info({ actor }, `resumed by ${actor}`);
-        return json(res, 200, { paused: false });
-      case '/api/admin/budget': {
-        // Not part of the plan: the budget is per population, and raising it is the one way to go on once it is spent.
-        const body = await readJsonBody(req, MAX_BODY_BYTES);
-        if (!body.ok) return fail(res, 400, body.code, body.message);
-        const parsed = budgetChangeSchema.safeParse(body.value);
-        if (!parsed.success) return fail(res, 400, 'MALFORMED', 'budget: expected { epsilonBudget: a positive number ≤ 1e6, or null for none }');
-        coordinator.setEpsilonBudget(parsed.data.epsilonBudget);
-        logger.info({ actor, epsilonBudget: parsed.data.epsilonBudget }, `ε budget set by ${actor}`);
-        const budget = coordinator.budgetProjection();
-        return json(res, 200, { epsilonBudget: budget.epsilonBudget, projectedRoundsLeft: budget.roundsLeft, budgetExhausted: coordinator.budgetExhausted });
-      }
-      case '/api/admin/plan': {
-        // The plan with the bounds each field may be set within, and who asks (planViewSchema).
-        if (req.method === 'GET') return json(res, 200, { plan: coordinator.plan, bounds: planBounds(config), operator: actor });
-        const body = await readJsonBody(req, MAX_BODY_BYTES);
-        if (!body.ok) return fail(res, 400, body.code, body.message);
-        const changed = deps.planDesk.change(coordinator, body.value, actor);
-        return changed.ok ? json(res, 200, changed.value) : failWith(res, changed.error);
-      }
-      case '/api/admin/release':
-      case '/api/admin/rollback': {
-        const action = url.pathname === '/api/admin/release' ? 'release' : 'rollback';
-        const body = await readJsonBody(req, MAX_BODY_BYTES);
-        if (!body.ok) return fail(res, 400, body.code, body.message);
-        const parsed = releaseActionSchema.safeParse(body.value);
-        if (!parsed.success) {
-          return fail(
-            res,
-            400,
-            'MALFORMED',
-            `${action}: expected { version: a model version, note?: 1–500 characters }: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`,
-          );
-        }
-        const { version, note } = parsed.data;
-        const done = action === 'release' ? deps.gate.release(version, actor, note ?? null) : deps.gate.rollback(version, actor, note ?? null);
-        return done.ok ? json(res, 200, done.value) : failWith(res, done.error);
-      }
-      case '/api/admin/revoke': {
-        const body = await readJsonBody(req, MAX_BODY_BYTES);
-        if (!body.ok) return fail(res, 400, body.code, body.message);
-        const parsed = revokeRequestSchema.safeParse(body.value);
-        if (!parsed.success) return fail(res, 400, 'MALFORMED', "revoke: expected { clientId } (22 base64url characters: a certificate's client id)");
-        deps.verifier.revoke(parsed.data.clientId);
-        deps.disconnectClient(parsed.data.clientId);
-        logger.info({ clientId: parsed.data.clientId.slice(0, 6), actor }, `client revoked by ${actor}`);
-        return json(res, 200, { revoked: parsed.data.clientId });
-      }
-      default:
-        return fail(res, 404, 'NOT_FOUND', `no admin endpoint ${url.pathname}`);
-    }
-  };
+    coordinator.setEpsilonBudget(epsilonBudget);
+    logger.info({ actor, epsilonBudget }, `ε budget set by ${actor}`);
+    const budget = coordinator.budgetProjection();
+    return json(reply, 200, { epsilonBudget: budget.epsilonBudget, projectedRoundsLeft: budget.roundsLeft, budgetExhausted: coordinator.budgetExhausted });
+  });
 
-  // sirv lists the files under the root once, here, and answers only from that list: a path that
-  // is not one of them is never joined onto the file system. Dotfiles are left out of the list.
-  // `single`: a path without an extension that matches no file (a client-side route) gets
-  // index.html; a missing /assets/x.js stays a 404. A client rebuilt while the aggregator runs is
-  // served after a restart. `setHeaders` sees the decoded request path.
-  const serveFile = deps.staticDir
-    ? sirv(deps.staticDir, {
-        single: true,
-        dotfiles: false,
-        etag: true,
-        setHeaders: (res, pathname) =>
-          res.setHeader('content-security-policy', DASHBOARD_PAGE.test(pathname) ? DASHBOARD_CONTENT_SECURITY_POLICY : CONTENT_SECURITY_POLICY),
-      })
-    : null;
-  const serveStatic = (req: IncomingMessage, res: ServerResponse, path: string): void => {
-    if (!serveFile) return fail(res, 404, 'NOT_FOUND', `nothing at ${path}`);
-    // sirv leaves dotfiles out of its list but would answer /.env with the app shell; say 404.
-    if (
-      decodeURIComponent(path)
-        .split('/')
-        .some((segment) => segment.startsWith('.'))
-    )
-      return fail(res, 404, 'NOT_FOUND', `dotfiles are not served: ${path}`);
-    // The dashboard has no pages below it; the participant's shell there (the `single` fallback)
-    // would start the participant runtime at an address the operator takes for the dashboard.
-    if (path.startsWith('/dashboard/') && !DASHBOARD_PAGE.test(path)) return fail(res, 404, 'NOT_FOUND', `nothing at ${path}; the dashboard is at /dashboard`);
-    // sirv's Range parsing takes `bytes=-500` as the first 500 bytes and throws on `bytes=9-1`
-    // after writing the head; RFC 9110 §14.2 lets a server ignore Range, and nothing here needs it.
-    delete req.headers.range;
-    // sirv pipes a read stream without an error listener: a file listed at start and gone since
-    // (a client rebuilt in place) would throw from the stream and end the process.
-    res.once('pipe', (source: NodeJS.ReadableStream) => {
-      source.once('error', (error) => {
-        logger.warn({ err: error, path }, 'static file unreadable (removed since start? restart to rescan)');
-        res.destroy();
-      });
-    });
-    serveFile(req, res, () => fail(res, 404, 'NOT_FOUND', `nothing at ${path}`));
-  };
+  // The plan with the bounds each field may be set within, and who asks (planViewSchema). No HEAD
+  // route: HEAD is no method of this endpoint, and the catch-all below refuses it 405.
+  admin.get('/plan', { exposeHeadRoute: false }, (request, reply) =>
+    json(reply, 200, { plan: deps.coordinator().plan, bounds: planBounds(config), operator: request.operator }),
+  );
 
-  const route = async (req: IncomingMessage, res: ServerResponse) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-    const pathProblem = requestPathProblem(req.url ?? '/');
-    if (pathProblem) return fail(res, 400, 'MALFORMED', pathProblem);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
-    if (path.startsWith('/api/admin/')) return admin(req, res, url);
-    if (path.startsWith('/api/enrollment/')) {
-      if (deps.enrollmentHandler) return deps.enrollmentHandler(req, res);
-      return fail(res, 404, 'NOT_FOUND', `${path}: no enrollment service in this process; enroll with the service that issued ${deps.verifier.issuer.name}`);
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
-    if (path === '/healthz') return json(res, 200, { status: 'ok' });
-    if (path === '/metrics') {
-      if (config.metricsToken !== undefined) {
-        if (!bearerMatches(req.headers.authorization, config.metricsToken))
-          return fail(res, 401, 'UNAUTHORIZED', '/metrics needs Authorization: Bearer <metrics token>');
-      } else if (!isLoopback(req.socket.remoteAddress)) {
-        // Without a token, only the host itself may read it. Behind a reverse proxy on the same host
-        // every request comes from loopback: configure metricsToken there.
-        return fail(
-          res,
-          403,
-          'FORBIDDEN',
-          `/metrics answers loopback peers only (got ${req.socket.remoteAddress ?? 'unknown'}); configure a metrics token (--metrics-token) to read it from elsewhere`,
-        );
-      }
-      return send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
-    }
-    if (path === '/api/status') return json(res, 200, status());
-    if (path === '/api/release') return json(res, 200, publicReleaseView(deps.gate.view(), config.privacy.mode));
-    if (path === '/api/privacy') {
-      const spent = store.ledger.spent(config.privacy.targetDelta);
-      const budget = deps.coordinator().budgetProjection();
-      return json(res, 200, {
-        mode: config.privacy.mode,
-        delta: config.privacy.targetDelta,
-        epsilon: spent?.epsilon ?? null,
-        epsilonBudget: budget.epsilonBudget,
-        epsilonNextRound: budget.next,
-        projectedRoundsLeft: budget.roundsLeft,
-        budgetExhausted: deps.coordinator().budgetExhausted,
-        population: config.privacy.population ?? null,
-        order: spent?.order ?? null,
-        clipNorm: deps.coordinator().plan.clipNorm,
-        noiseMultiplier: deps.coordinator().plan.noiseMultiplier,
-        ledger: store.ledger.toJSON(),
-      });
-    }
-    if (path === '/api/rounds') {
-      const query = roundsQuerySchema.safeParse({ limit: url.searchParams.get('limit') ?? undefined, offset: url.searchParams.get('offset') ?? undefined });
-      if (!query.success) {
-        const outOfBounds = query.error.issues.every((issue) => issue.code === 'too_small' || issue.code === 'too_big');
-        return fail(
-          res,
-          400,
-          outOfBounds ? 'OUT_OF_BOUNDS' : 'MALFORMED',
-          `/api/rounds: ${z.prettifyError(query.error).replace(/\n/g, '; ')} (limit: 1..100, offset: ≥ 0)`,
-        );
-      }
-      const { limit, offset } = query.data;
-      const all = store.rounds;
-      // Newest first.
-      const page = all.slice(Math.max(0, all.length - offset - limit), all.length - offset).reverse();
-      return json(res, 200, { total: all.length, offset, limit, rounds: page.map(publicRoundRecord) });
-    }
-    const roundMatch = /^\/api\/rounds\/(\d{1,9})$/.exec(path);
-    if (roundMatch) {
-      const wanted = Number(roundMatch[1]);
-      const report = store.rounds.find((r) => r.round === wanted);
-      return report ? json(res, 200, publicRoundRecord(report)) : fail(res, 404, 'NOT_FOUND', `no record of round ${wanted}`);
-    }
-    if (path.startsWith('/api/model/')) return serveModel(req, res, url);
-    if (path.startsWith('/api/')) return fail(res, 404, 'NOT_FOUND', `no such endpoint: ${path}`);
-    return serveStatic(req, res, path);
-  };
+  // The change's schema depends on the configuration (σ's floor) and its refusals are
+  // OUT_OF_BOUNDS with the plan's own words: PlanDesk parses it.
+  admin.post('/plan', (request, reply) => {
+    const changed = deps.planDesk.change(deps.coordinator(), request.body, request.operator);
+    return changed.ok ? json(reply, 200, changed.value) : failWith(reply, changed.error);
+  });
 
-  return (req, res) => {
-    route(req, res).catch((error: unknown) => {
-      logger.error({ err: error, url: req.url }, 'HTTP handler failed');
-      if (!res.headersSent) fail(res, 500, 'INTERNAL', 'internal error (logged)');
-      else res.destroy();
-    });
-  };
-}
+  admin.post('/release', { schema: { body: releaseActionSchema } }, (request, reply) => {
+    const { version, note } = request.body;
+    const done = deps.gate.release(version, request.operator, note ?? null);
+    return done.ok ? json(reply, 200, done.value) : failWith(reply, done.error);
+  });
+
+  admin.post('/rollback', { schema: { body: releaseActionSchema } }, (request, reply) => {
+    const { version, note } = request.body;
+    const done = deps.gate.rollback(version, request.operator, note ?? null);
+    return done.ok ? json(reply, 200, done.value) : failWith(reply, done.error);
+  });
+
+  admin.post('/revoke', { schema: { body: revokeBodySchema } }, (request, reply) => {
+    const { clientId } = request.body;
+    deps.verifier.revoke(clientId);
+    deps.disconnectClient(clientId);
+    logger.info({ clientId: clientId.slice(0, 6), actor: request.operator }, `client revoked by ${request.operator}`);
+    return json(reply, 200, { revoked: clientId });
+  });
+
+  admin.all('/*', (request, reply) => {
+    const path = rawPathOf(request);
+    return request.method === 'POST'
+      ? fail(reply, 404, 'NOT_FOUND', `no admin endpoint ${path}`)
+      : fail(reply, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}`);
+  });
+};
+
+/**
+ * /api/enrollment/*: the hosted enrollment service's own Node handler, or a 404 naming where to
+ * enroll instead. The service reads and bounds its own bodies, so this scope leaves them unread.
+ */
+const hostedEnrollment: FastifyPluginAsync<{ handler: HttpDeps['enrollmentHandler']; issuerName: string }, Server, ZodTypeProvider> = async (
+  enrollment,
+  { handler, issuerName },
+) => {
+  enrollment.removeAllContentTypeParsers();
+  enrollment.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  enrollment.all('/api/enrollment/*', (request, reply) => {
+    if (!handler) {
+      return fail(reply, 404, 'NOT_FOUND', `${rawPathOf(request)}: no enrollment service in this process; enroll with the service that issued ${issuerName}`);
+    }
+    // The service writes its answer itself; this app's headers (the security headers) go with it.
+    reply.hijack();
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+    handler(request.raw, reply.raw);
+  });
+};
+
+/** JavaScript's media type (RFC 9239 §6). mime 3, which @fastify/send looks types up in, still says application/javascript. */
+const JAVASCRIPT_EXTENSIONS = new Set(['.js', '.mjs']);
+
+/**
+ * The built web client. @fastify/static with `wildcard: false` lists the files under the root once,
+ * at start, and makes a route of each: a path that is not one of them is never joined onto the file
+ * system. Dotfiles are left out of the list. A client rebuilt while the aggregator runs is served
+ * after a restart; a listed file deleted since is a 404.
+ */
+const webClient: FastifyPluginAsync<{ root: string }, Server, ZodTypeProvider> = async (app, { root }) => {
+  const dashboardFile = join(root, 'dashboard.html');
+  await app.register(fastifyStatic, {
+    root,
+    wildcard: false,
+    serveDotFiles: false,
+    // The dashboard has no pages below it: /dashboard/ is its page, never a directory's index.
+    globIgnore: ['dashboard/**'],
+    // RFC 9110 §14.2 lets a server ignore Range, and nothing here needs it: always the whole file.
+    acceptRanges: false,
+    // Revalidated by ETag / Last-Modified, with no Cache-Control of its own.
+    cacheControl: false,
+    setHeaders: (reply, path) => {
+      reply.header('content-security-policy', path === dashboardFile ? DASHBOARD_CONTENT_SECURITY_POLICY : CONTENT_SECURITY_POLICY);
+      if (JAVASCRIPT_EXTENSIONS.has(extname(path))) reply.header('content-type', 'text/javascript; charset=utf-8');
+    },
+  });
+  // The operator dashboard's page (its stricter policy comes with the file).
+  app.get('/dashboard', (_request, reply) => reply.sendFile('dashboard.html'));
+  app.get('/dashboard/', (_request, reply) => reply.sendFile('dashboard.html'));
+  // Every other GET: the app shell for a client-side route, else the 404 that says why not.
+  app.get('/*', (request, reply) => (isClientRoute(rawPathOf(request)) ? reply.sendFile('index.html') : reply.callNotFound()));
+};

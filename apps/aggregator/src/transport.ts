@@ -16,17 +16,18 @@ import {
   type DashboardClientToServerEvents,
   type DashboardServerToClientEvents,
   type ProtocolError,
-  type ReceivedAdvertiseKeysMessage,
   type SecAggUp,
   type ServerEventName,
   type ServerEventPayload,
   type ServerToClientEvents,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { type ReceivedAdvertiseKeysMessage } from '@murmur/fl-core/secagg';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { ClientVerifier } from './client-identity';
 import type { RoundCoordinator } from './coordinator';
 import { ConnectionCounter, CoolDown, KeyedRateLimiter } from './rate-limit';
+import { isLoopbackAddress, networkOf } from './network';
 
 interface SocketData {
   /** The certificate's client id (client-identity.ts): the client's name in rounds, limits and revocation. */
@@ -192,7 +193,10 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       if (!admit('checkIn')) return;
       const parsed = parseClientEvent('checkIn', raw, { maxBytes: PROTOCOL_LIMITS.checkInBytes });
       if (!parsed.ok) return reject('checkIn', parsed.error);
-      socket.emit('checkInResult', coordinator.checkIn(clientId, parsed.value.eligibility));
+      // The network the cohort cap counts this client in (round.maxPerNetwork; network.ts).
+      const address = socket.handshake.address;
+      const network = config.round.exemptLoopback && isLoopbackAddress(address) ? null : networkOf(address, config.limits);
+      socket.emit('checkInResult', coordinator.checkIn(clientId, parsed.value.eligibility, network));
     });
     socket.on('secagg', (raw: unknown) => {
       if (!admit('secagg')) return;
@@ -226,6 +230,8 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
       paused: coordinator.paused,
       cohortRoundId: coordinator.cohortRoundIdOf(clientId),
       serverTime: new Date().toISOString(),
+      // Devices below it do not check in: their example count never crosses the wire.
+      minExamples: config.round.minExamples,
     });
     coordinator.connected(clientId);
   });
@@ -235,16 +241,10 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
   // A new viewer gets the current phase at once; committed records follow as they happen
   // (history: GET /api/rounds).
   dashboard.on('connection', (socket) => socket.emit('phase', deps.coordinator().lastPhaseEvent));
-  const enginePaths = [io.path(), dashboardIo.path()].map((path) => `${path.replace(/\/$/, '')}/`);
 
   return {
     io,
     dashboard,
-    /**
-     * Whether a request belongs to one of the two engine.io servers: they answer their own paths
-     * (long-polling included), so the HTTP handler must leave those requests alone.
-     */
-    isEngineRequest: (url: string | undefined) => url !== undefined && enginePaths.some((path) => url.startsWith(path)),
     /** Closes the dashboard stream, then the clients' server and with it the HTTP server. */
     close(): Promise<void> {
       // Server#close() also closes the HTTP server it is attached to, which can be closed once:
