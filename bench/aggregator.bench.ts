@@ -21,7 +21,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
-import { handshakeAuth, parameterCount, roundReportSchema, TINY_SPEC, type DeviceIdentity, type RoundReport } from '@murmur/fl-core';
+import { type DeviceIdentity } from '@murmur/fl-core/identity';
+import { parameterCount, TINY_SPEC } from '@murmur/fl-core/model';
+import { handshakeAuth } from '@murmur/fl-core/participant';
+import { roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { enroll, startVirtualClients, stateOfTheUnionClients, type AggregatorConfigInput } from '@murmur/aggregator';
 import { writeReport, type Row } from './report';
@@ -95,7 +98,16 @@ async function roundBench(clients: number, maxExamples: number): Promise<Row> {
     privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
     // A thousand clients share this process's event loop, so a heartbeat may wait on their
     // training and masking; a device of its own would answer at once.
-    limits: { enrollPerMinute: 1_000_000, eventsPerSecond: 50, eventBurst: 100, pingTimeoutMs: 120_000 },
+    // One address enrolls every client: no enrollment limit or proof of work gets in the measurement's way.
+    limits: {
+      enrollPerMinute: 1_000_000,
+      enrollPerMinutePerNetwork: 1_000_000,
+      enrollPerMinuteGlobal: 1_000_000,
+      enrollProofOfWorkBits: 0,
+      eventsPerSecond: 50,
+      eventBurst: 100,
+      pingTimeoutMs: 120_000,
+    },
   });
   const baseline = memoryOf(aggregator.child.pid as number);
   const data = stateOfTheUnionClients(TINY_SPEC, clients);
@@ -141,7 +153,10 @@ async function roundBench(clients: number, maxExamples: number): Promise<Row> {
 }
 
 async function idleBench(connections: number): Promise<Row> {
-  const aggregator = await startAggregatorProcess({ model: 'tiny', limits: { enrollPerMinute: 10_000_000 } });
+  const aggregator = await startAggregatorProcess({
+    model: 'tiny',
+    limits: { enrollPerMinute: 10_000_000, enrollPerMinutePerNetwork: 10_000_000, enrollPerMinuteGlobal: 10_000_000, enrollProofOfWorkBits: 0 },
+  });
   const before = memoryOf(aggregator.child.pid as number);
   const identities: DeviceIdentity[] = [];
   const enrollStarted = performance.now();

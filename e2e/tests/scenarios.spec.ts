@@ -53,8 +53,8 @@ test('a page sending malformed updates is refused with protocol errors while the
       const malformed = [
         // A masked input as a JSON array of numbers instead of a packed binary frame.
         '42["secagg",{"type":"maskedInput","roundId":"r-1","vector":[1,2,3]}]',
-        // A check-in whose example count is NaN (JSON turns it into null).
-        '42["checkIn",{"eligibility":{"consent":true,"exampleCount":null,"backend":"wasm"}}]',
+        // A check-in that carries an example count (protocol 7's field; the size of a person's text stays on the device now).
+        '42["checkIn",{"eligibility":{"consent":true,"exampleCount":120,"backend":"wasm"}}]',
         // An event the protocol does not have.
         '42["gradient",{"weights":[0.1,0.2]}]',
       ];

@@ -1,17 +1,9 @@
 import { io, type Socket } from 'socket.io-client';
-import {
-  asParticipantSocket,
-  connectParticipant,
-  handshakeAuth,
-  parseServerEvent,
-  secureRandomBytes,
-  type ClientToServerEvents,
-  type DeviceIdentity,
-  type ParticipantConnection,
-  type RoundEnd,
-  type RoundPlan,
-  type ServerToClientEvents,
-} from '@murmur/fl-core';
+import { type DeviceIdentity } from '@murmur/fl-core/identity';
+import { asParticipantSocket, connectParticipant, handshakeAuth, type ParticipantConnection, type PlanPolicy } from '@murmur/fl-core/participant';
+import { PRIVACY_MODES } from '@murmur/fl-core/privacy';
+import { parseServerEvent, type ClientToServerEvents, type RoundEnd, type RoundPlan, type ServerToClientEvents } from '@murmur/fl-core/protocol';
+import { secureRandomBytes } from '@murmur/fl-core/random';
 import { enroll } from './virtual-clients';
 
 /**
@@ -41,7 +33,23 @@ function connect(url: string, identity: DeviceIdentity): ClientSocket {
   return io(url, { auth: handshakeAuth(identity), transports: ['websocket'], reconnectionDelay: 250, reconnectionDelayMax: 2_000 });
 }
 
-const ELIGIBILITY = { consent: true, exampleCount: 500, idle: true, charging: true, backend: 'wasm' } as const;
+/**
+ * An attacker's device takes part in whatever plan the server sends: every mode, no floor under σ,
+ * the cohort or C. Only the checks that make a plan unusable to anyone stay (a threshold below a
+ * strict majority, c ≥ k_min, a discrete block that does not add up), and the server's own
+ * parseRoundConfig already refuses to send such plans.
+ */
+export const ATTACKER_PLAN_POLICY: PlanPolicy = Object.freeze({
+  allowedModes: Object.freeze([...PRIVACY_MODES]) as PlanPolicy['allowedModes'],
+  minNoiseMultiplier: 0,
+  minCohort: 1,
+  maxClipNorm: Infinity,
+  assumedColluders: 0,
+});
+
+/** What goes on the wire (protocol 8: no example count), and what connectParticipant is given (with its local count). */
+const ELIGIBILITY = { consent: true, idle: true, charging: true, backend: 'wasm' } as const;
+const DEVICE_ELIGIBILITY = { ...ELIGIBILITY, exampleCount: 500 } as const;
 
 /**
  * A poisoner: runs secure aggregation faithfully, but its input x is uniformly random in
@@ -56,9 +64,10 @@ export async function startPoisoningClient(url: string): Promise<HostileClient> 
   const refusals: HostileClient['refusals'] = [];
   const errors: string[] = [];
   const connection: ParticipantConnection = connectParticipant(asParticipantSocket(socket), {
-    eligibility: () => ELIGIBILITY,
+    eligibility: () => DEVICE_ELIGIBILITY,
     identity,
     enrollmentIssuer: identity.issuer,
+    planPolicy: ATTACKER_PLAN_POLICY,
     contribute: async (plan) => {
       plans.push(plan);
       const words = new Uint32Array(plan.secagg.vectorLength);

@@ -6,23 +6,21 @@ import {
   base64UrlDecode,
   base64UrlEncode,
   CertificateError,
-  ENROLLMENT_PATHS,
   generateSigningKeyPair,
-  handshakeAuth,
   issueCertificate,
-  PROTOCOL_VERSION,
   signHandshakeProof,
   verifyCertificate,
   type DeviceIdentity,
-  type Handshake,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/identity';
+import { handshakeAuth } from '@murmur/fl-core/participant';
+import { ENROLLMENT_PATHS, PROTOCOL_VERSION, type Handshake } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startAggregator, type RunningAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
 import { enrollmentConfigSchema } from './enrollment/config';
 import { startEnrollmentServer, startWithEnrollment, type HostedAggregator, type RunningEnrollment } from './enrollment/host';
 import { EnrollmentService, ISSUER_FILE, ISSUER_KEY_FILE } from './enrollment/service';
-import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 import { enroll, startVirtualClients } from './virtual-clients';
 
 /**
@@ -80,7 +78,7 @@ async function skewedService(offsetMs: number, validityMs: number): Promise<Enro
 }
 
 async function enrollWith(service: EnrollmentService): Promise<{ certificate: string; privateKey: CryptoKey }> {
-  const { signEnrollmentProof } = await import('@murmur/fl-core');
+  const { signEnrollmentProof } = await import('@murmur/fl-core/identity');
   const device = await generateSigningKeyPair();
   const challenge = service.challenge();
   if (!challenge.ok) throw new Error(challenge.error.message);
@@ -164,7 +162,14 @@ describe('an aggregator that holds only the issuer public key', () => {
 
   beforeAll(async () => {
     enrollment = await startEnrollmentServer(
-      enrollmentConfigSchema.parse({ port: 0, dataDir: dirs.enrollment.dir, enrollPerMinute: 1000, adminToken: 'enrollment-admin-token-0123456789' }),
+      enrollmentConfigSchema.parse({
+        port: 0,
+        dataDir: dirs.enrollment.dir,
+        enrollPerMinute: 1000,
+        enrollPerMinutePerNetwork: 1000,
+        proofOfWorkBits: 8,
+        adminToken: 'enrollment-admin-token-0123456789',
+      }),
       testLogger(),
     );
     // Configured as a separate deployment is: the path of the service's issuer.json, nothing else.
@@ -255,7 +260,12 @@ describe('an aggregator that holds only the issuer public key', () => {
   });
 
   it('runs a committed round with devices enrolled at the separate service', async () => {
-    const pool = await startVirtualClients({ url: split.url, enrollmentUrl: enrollment.url, clients: stateOfTheUnionClients(TEST_SPEC, 4) });
+    const pool = await startVirtualClients({
+      url: split.url,
+      enrollmentUrl: enrollment.url,
+      clients: stateOfTheUnionClients(TEST_SPEC, 4),
+      planPolicy: TEST_PLAN_POLICY,
+    });
     try {
       const committed = await eventually(() => split.store.rounds.find((r) => r.status === 'committed'), 60_000, 'a committed round');
       expect(committed.cohort.unmasked).toBeGreaterThanOrEqual(3);

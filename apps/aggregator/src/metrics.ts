@@ -78,6 +78,11 @@ export function createMetrics() {
       labelNames: ['stage'] as const,
       registers: [registry],
     }),
+    cappedByNetwork: new Counter({
+      name: 'murmur_cohort_capped_total',
+      help: 'Clients a Poisson draw selected but the per-network cohort cap (round.maxPerNetwork) left out of their round',
+      registers: [registry],
+    }),
     dropouts: new Counter({
       name: 'murmur_dropouts_total',
       help: 'Selected clients a phase closed without, by phase and reason (silent: connected but no answer; disconnected)',

@@ -115,3 +115,50 @@ export class ConnectionCounter {
     return this.#open.get(key) ?? 0;
   }
 }
+
+/** Which limit refused a request: its own address, its network (network.ts), or everyone's together. */
+export type RateTier = 'address' | 'network' | 'global';
+
+export interface TieredRates {
+  /** Requests per minute from one address (the burst is the same number). */
+  perAddress: number;
+  /** … from one network (an IPv4 /24, an IPv6 /56). */
+  perNetwork: number;
+  /** … from everyone together. */
+  global: number;
+}
+
+/**
+ * Three token buckets in a row: per address, per network, and one for everyone. A Sybil with many
+ * addresses in one network (an IPv6 host holds 2^64) meets the network's bucket; one with many
+ * networks meets the global one, which also bounds what the service does per minute whoever asks.
+ * The finer buckets are taken first and a refusal stops there, so a refused request still counts
+ * against its own address and network but never spends the global budget honest devices share.
+ */
+export class TieredRateLimiter {
+  readonly #address: KeyedRateLimiter;
+  readonly #network: KeyedRateLimiter;
+  readonly #global: TokenBucket;
+
+  constructor(
+    readonly rates: TieredRates,
+    private readonly networkOf: (address: string) => string,
+    now: () => number = () => performance.now(),
+  ) {
+    for (const [name, value] of Object.entries(rates)) {
+      if (!(Number.isFinite(value) && value > 0))
+        throw new RangeError(`TieredRateLimiter: ${name} must be a positive number of requests per minute, got ${value}`);
+    }
+    this.#address = new KeyedRateLimiter(rates.perAddress / 60, rates.perAddress, 100_000, now);
+    this.#network = new KeyedRateLimiter(rates.perNetwork / 60, rates.perNetwork, 100_000, now);
+    this.#global = new TokenBucket(rates.global / 60, rates.global, now);
+  }
+
+  /** null when admitted, else the limit that refused. */
+  take(address: string): RateTier | null {
+    if (!this.#address.take(address)) return 'address';
+    if (!this.#network.take(this.networkOf(address))) return 'network';
+    if (!this.#global.take()) return 'global';
+    return null;
+  }
+}

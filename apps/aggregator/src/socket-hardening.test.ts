@@ -4,7 +4,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { DASHBOARD_SOCKET_PATH, handshakeAuth, type DeviceIdentity, type PhaseEvent, type ProtocolErrorEvent } from '@murmur/fl-core';
+import { type DeviceIdentity } from '@murmur/fl-core/identity';
+import { handshakeAuth } from '@murmur/fl-core/participant';
+import { DASHBOARD_SOCKET_PATH, type PhaseEvent, type ProtocolErrorEvent } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
@@ -401,7 +403,7 @@ describe('the clients’ server', () => {
     });
   }
 
-  const ineligible = { eligibility: { consent: false, exampleCount: 1, backend: 'wasm' } };
+  const ineligible = { eligibility: { consent: false, backend: 'wasm' } };
 
   it('keeps a client’s rate limit across reconnects, cuts off a flood and refuses the client for the cool-down; honest clients go on', async () => {
     const honest = await welcomed(await enroll(aggregator.url));
@@ -439,7 +441,7 @@ describe('the clients’ server', () => {
   it('refuses a __proto__ key in a check-in over the socket, naming it', async () => {
     const { socket, errors, results } = await welcomed(await enroll(aggregator.url));
     // JSON.parse makes "__proto__" an own key, which socket.io-client sends as it is.
-    socket.emit('checkIn', { eligibility: JSON.parse('{"consent":false,"exampleCount":1,"backend":"wasm","__proto__":{"consent":true}}') as unknown });
+    socket.emit('checkIn', { eligibility: JSON.parse('{"consent":false,"backend":"wasm","__proto__":{"consent":true}}') as unknown });
     await eventually(() => (errors.length + results.length > 0 ? true : undefined), 5_000, 'an answer');
     expect(errors).toEqual([
       {

@@ -28,6 +28,20 @@ export const enrollmentConfigSchema = z
     /** Enrollments (and challenges, counted apart) per IP address per minute. */
     // The bench's idle-connection run hosts the service and enrolls 10^4 devices from one address.
     enrollPerMinute: z.number().int().positive().max(1_000_000_000).default(10),
+    /** … per network (an IPv4 /24, an IPv6 /56; network.ts): many addresses of one provider block count once. */
+    enrollPerMinutePerNetwork: z.number().int().positive().max(1_000_000_000).default(30),
+    /** … from all addresses together: what the service certifies per minute, whoever asks. */
+    enrollPerMinuteGlobal: z.number().int().positive().max(1_000_000_000).default(600),
+    /**
+     * Proof of work asked of each enrollment, in leading zero bits of SHA-256 (fl-core
+     * identity/pow.ts): 18 is about 262,000 hashes, 0.3–1 s on a desktop browser, a few seconds on a
+     * phone, microseconds for native or GPU hashing. 0: none.
+     */
+    proofOfWorkBits: z.number().int().min(0).max(32).default(18),
+    /** What one network is: the IPv4 prefix length… */
+    ipv4PrefixBits: z.number().int().min(8).max(32).default(24),
+    /** … and the IPv6 one (56: a household's delegation, RIPE-690; 48 counts a whole site once). */
+    ipv6PrefixBits: z.number().int().min(16).max(128).default(56),
     /** Bearer token for POST /api/enrollment/revoke (≥ 16 chars); generated into <dataDir>/admin-token when unset. */
     adminToken: z.string().min(16).max(256).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -62,6 +76,29 @@ export const ENROLLMENT_FLAGS: readonly Flag[] = [
   { flag: 'challenge-ttl-ms', env: 'MURMUR_ENROLLMENT_CHALLENGE_TTL_MS', key: 'challengeTtlMs', type: 'int', help: 'how long a challenge may be answered' },
   { flag: 'max-pending-challenges', env: 'MURMUR_ENROLLMENT_MAX_PENDING', key: 'maxPendingChallenges', type: 'int', help: 'challenges outstanding at once' },
   { flag: 'enroll-per-minute', env: 'MURMUR_ENROLLMENT_PER_MINUTE', key: 'enrollPerMinute', type: 'int', help: 'enrollments per IP address per minute' },
+  {
+    flag: 'enroll-per-minute-per-network',
+    env: 'MURMUR_ENROLLMENT_PER_MINUTE_PER_NETWORK',
+    key: 'enrollPerMinutePerNetwork',
+    type: 'int',
+    help: 'enrollments per network (IPv4 /24, IPv6 /56) per minute',
+  },
+  {
+    flag: 'enroll-per-minute-global',
+    env: 'MURMUR_ENROLLMENT_PER_MINUTE_GLOBAL',
+    key: 'enrollPerMinuteGlobal',
+    type: 'int',
+    help: 'enrollments per minute, all addresses',
+  },
+  {
+    flag: 'pow-bits',
+    env: 'MURMUR_ENROLLMENT_POW_BITS',
+    key: 'proofOfWorkBits',
+    type: 'int',
+    help: 'proof of work per enrollment (SHA-256 leading zero bits); 0: none',
+  },
+  { flag: 'ipv4-prefix', env: 'MURMUR_ENROLLMENT_IPV4_PREFIX', key: 'ipv4PrefixBits', type: 'int', help: 'IPv4 prefix length of one network' },
+  { flag: 'ipv6-prefix', env: 'MURMUR_ENROLLMENT_IPV6_PREFIX', key: 'ipv6PrefixBits', type: 'int', help: 'IPv6 prefix length of one network' },
   {
     flag: 'admin-token',
     env: 'MURMUR_ENROLLMENT_ADMIN_TOKEN',

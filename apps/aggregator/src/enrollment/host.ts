@@ -26,6 +26,7 @@ export async function openEnrollment(config: EnrollmentConfig, logger: Logger): 
     certificateValidityMs: certificateValidityMs(config),
     challengeTtlMs: config.challengeTtlMs,
     maxPendingChallenges: config.maxPendingChallenges,
+    proofOfWorkBits: config.proofOfWorkBits,
   });
   let adminToken = config.adminToken;
   if (adminToken === undefined) {
@@ -36,7 +37,15 @@ export async function openEnrollment(config: EnrollmentConfig, logger: Logger): 
     }
     adminToken = readFileSync(path, 'utf8').trim();
   }
-  const handler = createEnrollmentHandler({ service, enrollPerMinute: config.enrollPerMinute, adminToken, logger });
+  const handler = createEnrollmentHandler({
+    service,
+    enrollPerMinute: config.enrollPerMinute,
+    enrollPerMinutePerNetwork: config.enrollPerMinutePerNetwork,
+    enrollPerMinuteGlobal: config.enrollPerMinuteGlobal,
+    networkPrefixes: { ipv4PrefixBits: config.ipv4PrefixBits, ipv6PrefixBits: config.ipv6PrefixBits },
+    adminToken,
+    logger,
+  });
   return { service, handler, adminToken };
 }
 
@@ -82,6 +91,11 @@ export async function startWithEnrollment(config: AggregatorConfig, options: Sta
   const enrollmentConfig = enrollmentConfigSchema.parse({
     dataDir: join(config.dataDir, 'enrollment'),
     enrollPerMinute: config.limits.enrollPerMinute,
+    enrollPerMinutePerNetwork: config.limits.enrollPerMinutePerNetwork,
+    enrollPerMinuteGlobal: config.limits.enrollPerMinuteGlobal,
+    proofOfWorkBits: config.limits.enrollProofOfWorkBits,
+    ipv4PrefixBits: config.limits.ipv4PrefixBits,
+    ipv6PrefixBits: config.limits.ipv6PrefixBits,
     logLevel: config.logLevel,
     ...enrollment,
   });

@@ -1,16 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ENROLLMENT_PATHS, enrollmentRequestSchema, issuerToText, revokeRequestSchema, type ProtocolErrorCode } from '@murmur/fl-core';
+import { issuerToText } from '@murmur/fl-core/identity';
+import { ENROLLMENT_PATHS, enrollmentRequestSchema, revokeRequestSchema, type ProtocolErrorCode } from '@murmur/fl-core/protocol';
 import { readJsonBody } from '../http-io';
-import { KeyedRateLimiter } from '../rate-limit';
+import { networkOf, type NetworkPrefixes } from '../network';
+import { TieredRateLimiter, type RateTier } from '../rate-limit';
 import { bearerMatches } from '../tokens';
 import type { EnrollmentService } from './service';
 
 export interface EnrollmentHttpDeps {
   service: EnrollmentService;
-  /** Enrollments per IP per minute; challenges are limited at the same rate, counted apart. */
+  /** Enrollments per IP per minute; challenges are limited at the same rates, counted apart. */
   enrollPerMinute: number;
+  /** Enrollments per network (network.ts: an IPv4 /24, an IPv6 /56) per minute. @default enrollPerMinute */
+  enrollPerMinutePerNetwork?: number;
+  /** Enrollments per minute from all addresses together. @default unlimited (1e9) */
+  enrollPerMinuteGlobal?: number;
+  /** What one network is. @default DEFAULT_NETWORK_PREFIXES (/24, /56) */
+  networkPrefixes?: NetworkPrefixes;
   /** Bearer token of POST /api/enrollment/revoke. */
   adminToken: string;
   logger: Logger;
@@ -34,8 +42,19 @@ const STATUS: Partial<Record<ProtocolErrorCode, number>> = { MALFORMED: 400, TOO
  */
 export function createEnrollmentHandler(deps: EnrollmentHttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { service, logger } = deps;
-  const challenges = new KeyedRateLimiter(deps.enrollPerMinute / 60, deps.enrollPerMinute);
-  const enrollments = new KeyedRateLimiter(deps.enrollPerMinute / 60, deps.enrollPerMinute);
+  const rates = {
+    perAddress: deps.enrollPerMinute,
+    perNetwork: deps.enrollPerMinutePerNetwork ?? deps.enrollPerMinute,
+    global: deps.enrollPerMinuteGlobal ?? 1_000_000_000,
+  };
+  const network = (address: string) => networkOf(address, deps.networkPrefixes);
+  const challenges = new TieredRateLimiter(rates, network);
+  const enrollments = new TieredRateLimiter(rates, network);
+  const refusal = (what: string, tier: RateTier, address: string) => {
+    const limit = tier === 'address' ? rates.perAddress : tier === 'network' ? rates.perNetwork : rates.global;
+    const from = tier === 'address' ? 'this address' : tier === 'network' ? `this network (${network(address).slice(3)})` : 'all addresses together';
+    return `more than ${limit} ${what} a minute from ${from}; retry later`;
+  };
   const json = (res: ServerResponse, status: number, value: unknown) => {
     const body = JSON.stringify(value);
     res.writeHead(status, { ...HEADERS, 'content-length': String(Buffer.byteLength(body)) });
@@ -63,14 +82,21 @@ export function createEnrollmentHandler(deps: EnrollmentHttpDeps): (req: Incomin
         return;
       case ENROLLMENT_PATHS.challenge: {
         if (!expect('POST')) return;
-        if (!challenges.take(address)) return fail(res, 'RATE_LIMITED', `more than ${deps.enrollPerMinute} challenges a minute from this address; retry later`);
+        const refused = challenges.take(address);
+        if (refused) {
+          logger.debug({ tier: refused }, 'enrollment challenge rate-limited');
+          return fail(res, 'RATE_LIMITED', refusal('challenges', refused, address));
+        }
         const issued = service.challenge();
         return issued.ok ? json(res, 201, issued.value) : fail(res, issued.error.code, issued.error.message);
       }
       case ENROLLMENT_PATHS.enroll: {
         if (!expect('POST')) return;
-        if (!enrollments.take(address))
-          return fail(res, 'RATE_LIMITED', `more than ${deps.enrollPerMinute} enrollments a minute from this address; retry later`);
+        const refused = enrollments.take(address);
+        if (refused) {
+          logger.debug({ tier: refused }, 'enrollment rate-limited');
+          return fail(res, 'RATE_LIMITED', refusal('enrollments', refused, address));
+        }
         const body = await readJsonBody(req, MAX_BODY_BYTES);
         if (!body.ok) return fail(res, body.code, `enroll: ${body.message}`);
         const request = enrollmentRequestSchema.safeParse(body.value);

@@ -1,20 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import {
   base64UrlEncode,
-  ENROLLMENT_PATHS,
+  checkProofOfWork,
   enrollDevice,
   EnrollmentFailure,
-  enrollmentChallengeSchema,
-  enrollmentIssuerSchema,
-  enrollmentResponseSchema,
   generateSigningKeyPair,
   issuerFromText,
   sameIssuer,
   signEnrollmentProof,
+  solveProofOfWork,
   verifyCertificate,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/identity';
+import { ENROLLMENT_PATHS, enrollmentChallengeSchema, enrollmentIssuerSchema, enrollmentResponseSchema } from '@murmur/fl-core/protocol';
 import { tempDataDir, testLogger } from '../test-helpers';
 import { enrollmentConfigSchema, enrollmentHelpText, ENROLLMENT_FLAGS, loadEnrollmentConfig, type EnrollmentConfigInput } from './config';
 import { startEnrollmentServer, type RunningEnrollment } from './host';
@@ -25,7 +25,31 @@ const data = tempDataDir();
 let service: RunningEnrollment;
 
 function start(overrides: EnrollmentConfigInput = {}, dir = data.dir): Promise<RunningEnrollment> {
-  return startEnrollmentServer(enrollmentConfigSchema.parse({ port: 0, dataDir: dir, adminToken: ADMIN, enrollPerMinute: 1000, ...overrides }), testLogger());
+  // No proof of work and generous network and global limits unless a test asks: each test below is about one thing.
+  const config = {
+    port: 0,
+    dataDir: dir,
+    adminToken: ADMIN,
+    enrollPerMinute: 1000,
+    enrollPerMinutePerNetwork: 1000,
+    enrollPerMinuteGlobal: 1000,
+    proofOfWorkBits: 0,
+  };
+  return startEnrollmentServer(enrollmentConfigSchema.parse({ ...config, ...overrides }), testLogger());
+}
+
+/** POST from a chosen local address (Linux routes all of 127.0.0.0/8 to loopback): distinct addresses and networks on one machine. */
+function postFrom(url: string, body: unknown, localAddress: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify(body));
+  });
 }
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -124,6 +148,67 @@ describe('enrollment service', () => {
       expect(enrollStatuses).toEqual([400, 400, 400, 429]);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('rate-limits per network and overall: more addresses of one /24 do not buy more enrollments', async () => {
+    const limited = await start({ enrollPerMinute: 2, enrollPerMinutePerNetwork: 3, enrollPerMinuteGlobal: 5 }, join(data.dir, 'networks'));
+    try {
+      const from = async (localAddress: string) => (await postFrom(`${limited.url}${ENROLLMENT_PATHS.challenge}`, {}, localAddress)).status;
+      const statuses: number[] = [];
+      // 127.0.0.2 and .3 share 127.0.0.0/24: 2 each by address, 3 together by network.
+      for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) statuses.push(await from(address));
+      expect(statuses).toEqual([201, 201, 429, 201, 429]);
+      const refused = await postFrom(`${limited.url}${ENROLLMENT_PATHS.challenge}`, {}, '127.0.0.4');
+      expect(refused.body).toMatchObject({ code: 'RATE_LIMITED', message: 'more than 3 challenges a minute from this network (127.0.0.0/24); retry later' });
+      // Other networks: the global 5 leaves two.
+      const others: number[] = [];
+      for (const address of ['127.0.1.2', '127.0.2.2', '127.0.3.2']) others.push(await from(address));
+      expect(others).toEqual([201, 201, 429]);
+      expect((await postFrom(`${limited.url}${ENROLLMENT_PATHS.challenge}`, {}, '127.0.4.2')).body).toMatchObject({
+        message: 'more than 5 challenges a minute from all addresses together; retry later',
+      });
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('asks for a proof of work when configured: none, wrong or replayed work is refused; enrollDevice solves it', async () => {
+    const pow = await start({ proofOfWorkBits: 12 }, join(data.dir, 'pow'));
+    try {
+      const challenge = async () => enrollmentChallengeSchema.parse((await post(`${pow.url}${ENROLLMENT_PATHS.challenge}`, {})).body);
+      expect((await challenge()).difficultyBits).toBe(12);
+      const enroll = (body: unknown) => post(`${pow.url}${ENROLLMENT_PATHS.enroll}`, body);
+      const signed = async () => {
+        const { challenge: c } = await challenge();
+        const device = await generateSigningKeyPair();
+        const publicKey = base64UrlEncode(device.publicKey);
+        return { challenge: c, publicKey, signature: await signEnrollmentProof(device.privateKey, c, device.publicKey) };
+      };
+      const none = await enroll(await signed());
+      expect(none).toMatchObject({ status: 403, body: { code: 'BAD_PROOF', message: expect.stringContaining('expected work, got none') } });
+      // Work that does not meet 12 bits for this challenge and key (found by checking), then the right one.
+      const request = await signed();
+      let wrong = 0;
+      while (checkProofOfWork(request.challenge, request.publicKey, String(wrong), 12)) wrong++;
+      expect(await enroll({ ...request, work: String(wrong) })).toMatchObject({
+        status: 403,
+        body: { message: expect.stringContaining('does not meet 12 bits') },
+      });
+      const fresh = await signed();
+      const { work } = await solveProofOfWork({ challenge: fresh.challenge, publicKey: fresh.publicKey, difficultyBits: 12 });
+      // Work solved for another key is worthless here (the same counter fails for it unless by 1/4096 chance).
+      const other = await signed();
+      if (!checkProofOfWork(other.challenge, other.publicKey, work, 12)) expect((await enroll({ ...other, work })).status).toBe(403);
+      expect((await enroll({ ...fresh, work })).status).toBe(201);
+      expect(await enroll({ ...fresh, work })).toMatchObject({ status: 403, body: { message: expect.stringContaining('already used') } });
+      const progress: { difficultyBits: number; attempts?: number }[] = [];
+      const identity = await enrollDevice({ baseUrl: pow.url, onProofOfWork: (p) => progress.push(p) });
+      expect(identity.clientId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(progress[0]).toEqual({ difficultyBits: 12 });
+      expect(progress[1]?.attempts).toBeGreaterThan(0);
+    } finally {
+      await pow.close();
     }
   });
 

@@ -4,18 +4,16 @@ import { z } from 'zod';
 import {
   base64UrlEncode,
   checkEnrollmentProof,
+  checkProofOfWork,
   decodeExact,
   freshNonce,
   issueCertificate,
   issuerToText,
   NONCE_BYTES,
-  protocolFailure,
   PUBLIC_KEY_BYTES,
   type EnrollmentIssuer,
-  type EnrollmentRequest,
-  type EnrollmentResponse,
-  type ProtocolResult,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/identity';
+import { protocolFailure, type EnrollmentRequest, type EnrollmentResponse, type ProtocolResult } from '@murmur/fl-core/protocol';
 import { writeFileAtomic } from '../fs-atomic';
 
 /**
@@ -59,6 +57,11 @@ export interface EnrollmentServiceOptions {
   challengeTtlMs: number;
   /** Challenges outstanding at once, at most (bounds memory against a flood of requests). */
   maxPendingChallenges: number;
+  /**
+   * Proof of work asked with every challenge, in leading zero bits of SHA-256 (fl-core
+   * identity/pow.ts); kept with the challenge, so the device cannot change it. @default 0 (none)
+   */
+  proofOfWorkBits?: number;
   /** @default Date.now */
   now?: () => number;
 }
@@ -67,7 +70,8 @@ export class EnrollmentService {
   readonly issuer: EnrollmentIssuer;
   readonly #privateKey: CryptoKey;
   readonly #options: EnrollmentServiceOptions;
-  readonly #challenges = new Map<string, number>();
+  /** Outstanding challenges: expiry and the difficulty asked. Single-use, so a solved proof cannot be replayed. */
+  readonly #challenges = new Map<string, { expiresAtMs: number; difficultyBits: number }>();
   readonly #revoked: Set<string>;
   readonly #now: () => number;
 
@@ -119,11 +123,11 @@ export class EnrollmentService {
     return this.#challenges.size;
   }
 
-  /** A fresh single-use challenge, or RATE_LIMITED when too many are outstanding. */
-  challenge(): ProtocolResult<{ challenge: string; expiresAtMs: number }> {
+  /** A fresh single-use challenge (with the proof of work asked, if any), or RATE_LIMITED when too many are outstanding. */
+  challenge(): ProtocolResult<{ challenge: string; expiresAtMs: number; difficultyBits?: number }> {
     const now = this.#now();
     // Insertion order is expiry order (one TTL for all): drop from the front while expired.
-    for (const [challenge, expiresAtMs] of this.#challenges) {
+    for (const [challenge, { expiresAtMs }] of this.#challenges) {
       if (expiresAtMs > now) break;
       this.#challenges.delete(challenge);
     }
@@ -132,22 +136,33 @@ export class EnrollmentService {
     }
     const challenge = freshNonce();
     const expiresAtMs = now + this.#options.challengeTtlMs;
-    this.#challenges.set(challenge, expiresAtMs);
-    return { ok: true, value: { challenge, expiresAtMs } };
+    const difficultyBits = this.#options.proofOfWorkBits ?? 0;
+    this.#challenges.set(challenge, { expiresAtMs, difficultyBits });
+    return { ok: true, value: { challenge, expiresAtMs, ...(difficultyBits > 0 ? { difficultyBits } : {}) } };
   }
 
   /**
    * Certifies `publicKey` for a new client id when `signature` is its holder's signature over a
-   * challenge this service gave out, not yet used and not expired. The challenge is spent whatever
-   * the outcome, so a wrong proof cannot be retried against it.
+   * challenge this service gave out, not yet used and not expired, and, when the challenge asked
+   * for it, `work` meets its difficulty for this challenge and key. The challenge is spent whatever
+   * the outcome, so a wrong proof (or work) cannot be retried against it, nor a right one replayed.
    */
   async enroll(request: EnrollmentRequest): Promise<ProtocolResult<EnrollmentResponse>> {
     const now = this.#now();
-    const expiresAtMs = this.#challenges.get(request.challenge);
+    const issued = this.#challenges.get(request.challenge);
     this.#challenges.delete(request.challenge);
     // A challenge that is not fresh proves nothing about possession now: BAD_PROOF, as a wrong signature.
-    if (expiresAtMs === undefined) return protocolFailure('BAD_PROOF', 'enrollment: unknown or already used challenge; ask for a new one');
-    if (now >= expiresAtMs) return protocolFailure('BAD_PROOF', 'enrollment: the challenge expired; ask for a new one');
+    if (issued === undefined) return protocolFailure('BAD_PROOF', 'enrollment: unknown or already used challenge; ask for a new one');
+    if (now >= issued.expiresAtMs) return protocolFailure('BAD_PROOF', 'enrollment: the challenge expired; ask for a new one');
+    // The cheap check first: the work is one hash, the signature an ECDSA verification.
+    if (issued.difficultyBits > 0) {
+      if (request.work === undefined) {
+        return protocolFailure('BAD_PROOF', `enrollment: this challenge asks for a proof of work of ${issued.difficultyBits} bits; expected work, got none`);
+      }
+      if (!checkProofOfWork(request.challenge, request.publicKey, request.work, issued.difficultyBits)) {
+        return protocolFailure('BAD_PROOF', `enrollment: work ${request.work} does not meet ${issued.difficultyBits} bits for this challenge and key`);
+      }
+    }
     const publicKey = decodeExact(request.publicKey, PUBLIC_KEY_BYTES);
     if (publicKey === null || publicKey[0] !== 0x04)
       return protocolFailure('MALFORMED', 'enrollment: publicKey: expected an uncompressed P-256 point (65 bytes, base64url)');

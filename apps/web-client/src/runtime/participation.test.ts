@@ -1,6 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateSigningKeyPair, TINY_SPEC } from '@murmur/fl-core';
+import { generateSigningKeyPair } from '@murmur/fl-core/identity';
+import { TINY_SPEC } from '@murmur/fl-core/model';
 import { LocalStore } from '../storage/db';
 import { MEGABYTE, type ContributionRecord, type ParticipationRecord } from '../storage/schema';
 import { UploadLedger } from '../storage/upload-ledger';
@@ -48,6 +49,8 @@ const participated: ParticipationRecord = {
   clipIndicatorNoiseStdDev: null,
   minSurvivors: 3,
   threshold: 3,
+  colluders: 0,
+  discrete: null,
 };
 
 let counter = 0;
@@ -207,7 +210,7 @@ describe('Participation', () => {
     expect(sent('participate')[0]).toMatchObject({
       origin: 'http://127.0.0.1:1',
       identity: { certificate: 'mc1.e30.AA' },
-      eligibility: { consent: true, exampleCount: 10, idle: true, backend: 'wasm' },
+      eligibility: { consent: true, idle: true, backend: 'wasm' },
       examples: { count: 2 },
       upload: { remainingBytes: 50 * MEGABYTE, accountedBytes: 0 },
     });

@@ -1,4 +1,6 @@
-import { enrollDevice, EnrollmentFailure, sameIssuer, type EnrollmentIssuer, type Eligibility as WireEligibility, type ExampleSet } from '@murmur/fl-core';
+import { enrollDevice, EnrollmentFailure, sameIssuer, type EnrollmentIssuer } from '@murmur/fl-core/identity';
+import { type Eligibility as WireEligibility } from '@murmur/fl-core/protocol';
+import { type ExampleSet } from '@murmur/fl-core/text';
 import type { LocalStore } from '../storage/db';
 import type { ContributionRecord, DeviceControls, IdentityRecord, ParticipationRecord, Settings } from '../storage/schema';
 import { monthKey, UploadLedger } from '../storage/upload-ledger';
@@ -336,14 +338,17 @@ export class Participation {
     return model ? Math.max(estimateRoundUploadBytes(model.spec), this.#lastPlanUploadBytes) : 0;
   }
 
-  /** What the aggregator is told at check-in: nothing about the text, only that it may train now. */
+  /**
+   * What the aggregator is told at check-in: nothing about the text, only that it may train now.
+   * No example count either (protocol 8): the worker compares its own count with the aggregator's
+   * `minExamples` and simply does not check in below it.
+   */
   #wireEligibility(): WireEligibility | null {
-    const { eligibility, calibration, examples } = this.#core.state;
+    const { eligibility, calibration } = this.#core.state;
     if (eligibility.state !== 'eligible' || !calibration) return null;
     const snapshot = this.#options.device.current;
     return {
       consent: true,
-      exampleCount: examples,
       idle: true,
       ...(snapshot.charging !== null ? { charging: snapshot.charging } : {}),
       ...(snapshot.metered !== null ? { unmetered: !snapshot.metered } : {}),
@@ -376,7 +381,17 @@ export class Participation {
     // A build-configured issuer wins; otherwise the one this device met first stays pinned.
     const pinned = configured ?? stored?.issuer ?? null;
     try {
-      const identity = await enrollDevice({ baseUrl: this.#options.enrollment.baseUrl, ...(pinned ? { pinnedIssuer: pinned } : {}) });
+      const identity = await enrollDevice({
+        baseUrl: this.#options.enrollment.baseUrl,
+        ...(pinned ? { pinnedIssuer: pinned } : {}),
+        // The service may ask for a little work first (a brake on fake devices); solved in short
+        // slices between which the page keeps painting and answering input.
+        onProofOfWork: ({ difficultyBits, attempts }) =>
+          this.#tell(
+            'Registering this browser with the Murmur server…',
+            attempts === undefined ? `enrollment: a proof of work of ${difficultyBits} bits` : `enrollment: proof of work done in ${attempts} hashes`,
+          ),
+      });
       const record: IdentityRecord = {
         clientId: identity.clientId,
         certificate: identity.certificate,

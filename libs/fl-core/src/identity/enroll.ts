@@ -1,5 +1,6 @@
 import { ENROLLMENT_PATHS, enrollmentChallengeSchema, enrollmentResponseSchema, type EnrollmentIssuerText } from '../protocol/http';
 import { base64UrlDecode, base64UrlEncode, verifyCertificate } from './certificate';
+import { solveProofOfWork } from './pow';
 import { signEnrollmentProof } from './proof';
 import { generateSigningKeyPair } from './signing';
 
@@ -54,6 +55,13 @@ export interface EnrollOptions {
   fetch?: typeof fetch;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Told when the service asks for a proof of work (identity/pow.ts), before it is solved, and how
+   * many hashes it took after: a page can say what it is doing meanwhile.
+   */
+  onProofOfWork?: (progress: { difficultyBits: number; attempts?: number }) => void;
+  /** Hash for about this long between yields to the event loop while solving. @default 8 */
+  proofOfWorkSliceMs?: number;
 }
 
 async function postJson(fetchImpl: typeof fetch, url: string, body: unknown): Promise<unknown> {
@@ -79,11 +87,27 @@ export async function enrollDevice(options: EnrollOptions): Promise<DeviceIdenti
   const challenge = enrollmentChallengeSchema.safeParse(await postJson(fetchImpl, `${options.baseUrl}${ENROLLMENT_PATHS.challenge}`, {}));
   if (!challenge.success) throw new EnrollmentFailure('BAD_ANSWER', `enrollment challenge: ${challenge.error.issues[0]?.message ?? 'invalid'}`);
   const signature = await signEnrollmentProof(keys.privateKey, challenge.data.challenge, keys.publicKey);
+  const publicKey = base64UrlEncode(keys.publicKey);
+  // The service may ask for work first (a Sybil speed bump): solved in slices, so a page stays responsive.
+  const { difficultyBits } = challenge.data;
+  let work: string | undefined;
+  if (difficultyBits !== undefined) {
+    options.onProofOfWork?.({ difficultyBits });
+    const solved = await solveProofOfWork({
+      challenge: challenge.data.challenge,
+      publicKey,
+      difficultyBits,
+      ...(options.proofOfWorkSliceMs !== undefined ? { sliceMs: options.proofOfWorkSliceMs } : {}),
+    });
+    work = solved.work;
+    options.onProofOfWork?.({ difficultyBits, attempts: solved.attempts });
+  }
   const answer = enrollmentResponseSchema.safeParse(
     await postJson(fetchImpl, `${options.baseUrl}${ENROLLMENT_PATHS.enroll}`, {
       challenge: challenge.data.challenge,
-      publicKey: base64UrlEncode(keys.publicKey),
+      publicKey,
       signature,
+      ...(work !== undefined ? { work } : {}),
     }),
   );
   if (!answer.success) throw new EnrollmentFailure('BAD_ANSWER', `enrollment answer: ${answer.error.issues[0]?.message ?? 'invalid'}`);

@@ -16,7 +16,7 @@ import { packBinary, unpackBinary, type PackedMessage } from './frame';
 import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
 import { livePlanSchema, numberWithin, operatorNameSchema, PLAN_LIMITS, planViewSchema } from './http';
 
-const eligibility = { consent: true, exampleCount: 120, idle: true, backend: 'wasm' };
+const eligibility = { consent: true, idle: true, backend: 'wasm' };
 
 function plan(): RoundPlan {
   const training = parseTrainingPlan({ maxExamples: 64 });
@@ -49,22 +49,30 @@ describe('protocol events', () => {
     expect(parseClientEvent('checkIn', { eligibility }, { maxBytes: 4096 })).toEqual({ ok: true, value: { eligibility } });
     const extra = parseClientEvent('checkIn', { eligibility: { ...eligibility, name: 'Alice' } }, { maxBytes: 4096 });
     expect(extra).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
-    const wrong = parseClientEvent('checkIn', { eligibility: { ...eligibility, exampleCount: '12' } }, { maxBytes: 4096 });
-    expect(wrong.ok ? null : wrong.error.message).toMatch(/exampleCount/);
-    expect(parseClientEvent('checkIn', { eligibility: { backend: 'wasm', exampleCount: 3 } }, { maxBytes: 4096 })).toMatchObject({
+    const wrong = parseClientEvent('checkIn', { eligibility: { ...eligibility, idle: 'yes' } }, { maxBytes: 4096 });
+    expect(wrong.ok ? null : wrong.error.message).toMatch(/idle/);
+    expect(parseClientEvent('checkIn', { eligibility: { backend: 'wasm' } }, { maxBytes: 4096 })).toMatchObject({
       ok: false,
       error: { code: 'MALFORMED' },
     });
     expect(parseClientEvent('checkIn', 'hello', { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
   });
 
+  it('refuses a check-in that carries an example count (protocol 8): the size of the text never crosses the wire', () => {
+    for (const exampleCount of [0, 120, 10_000_000]) {
+      const result = parseClientEvent('checkIn', { eligibility: { ...eligibility, exampleCount } }, { maxBytes: 4096 });
+      expect(result).toMatchObject({ ok: false, error: { code: 'MALFORMED', message: expect.stringContaining('exampleCount') } });
+    }
+    expectTypeOf<CheckIn['eligibility']>().not.toHaveProperty('exampleCount');
+  });
+
   it('names NaN and ±Infinity with their path, and what JSON turns them into is malformed', () => {
     for (const bad of [Number.NaN, Infinity, -Infinity]) {
-      const result = parseClientEvent('checkIn', { eligibility: { ...eligibility, exampleCount: bad } }, { maxBytes: 4096 });
-      expect(result).toEqual({ ok: false, error: { code: 'NON_FINITE', message: 'checkIn event: eligibility.exampleCount is not a finite number' } });
+      const result = parseClientEvent('checkIn', { eligibility: { ...eligibility, idle: bad } }, { maxBytes: 4096 });
+      expect(result).toEqual({ ok: false, error: { code: 'NON_FINITE', message: 'checkIn event: eligibility.idle is not a finite number' } });
     }
     // Over Socket.IO, JSON.stringify sends NaN as null.
-    const wire = JSON.parse(JSON.stringify({ eligibility: { ...eligibility, exampleCount: Number.NaN } }));
+    const wire = JSON.parse(JSON.stringify({ eligibility: { ...eligibility, idle: Number.NaN } }));
     expect(parseClientEvent('checkIn', wire, { maxBytes: 4096 })).toMatchObject({ ok: false, error: { code: 'MALFORMED' } });
     expect(findNonFinite({ a: [1, { b: Number.NaN }] })).toBe('a[1].b');
   });
@@ -82,12 +90,12 @@ describe('protocol events', () => {
 
   it('refuses __proto__, constructor and prototype keys anywhere, naming the key, where a copy would drop or follow them', () => {
     // JSON.parse makes "__proto__" an own key, as Socket.IO's parser does with what arrives.
-    const wire = JSON.parse(`{"eligibility":{"consent":true,"exampleCount":120,"backend":"wasm","__proto__":{"admin":true}}}`) as unknown;
+    const wire = JSON.parse(`{"eligibility":{"consent":true,"backend":"wasm","__proto__":{"admin":true}}}`) as unknown;
     expect(parseClientEvent('checkIn', wire, { maxBytes: 4096 })).toEqual({
       ok: false,
       error: { code: 'MALFORMED', message: 'checkIn event: eligibility has the key "__proto__", expected none of __proto__, constructor, prototype' },
     });
-    const primitive = JSON.parse(`{"__proto__":1,"eligibility":{"consent":true,"exampleCount":120,"backend":"wasm"}}`) as unknown;
+    const primitive = JSON.parse(`{"__proto__":1,"eligibility":{"consent":true,"backend":"wasm"}}`) as unknown;
     expect(parseClientEvent('checkIn', primitive, { maxBytes: 4096 })).toMatchObject({
       ok: false,
       error: { code: 'MALFORMED', message: expect.stringContaining('(root) has the key "__proto__"') },
@@ -136,7 +144,7 @@ describe('protocol events', () => {
   it('carries a CIFG spec, every-position targets, a client optimizer and a sampled softmax (protocol 4), and an older plan no more', () => {
     const training = parseTrainingPlan({ maxExamples: 64, targets: 'every', optimizer: 'adam', learningRate: 0.004, sampledSoftmax: 512 });
     const cifg: RoundPlan = { ...plan(), model: { ...plan().model, spec: CIFG_SPEC }, training, metrics: contributionMetricsSpec(training) };
-    expect(PROTOCOL_VERSION).toBe(7);
+    expect(PROTOCOL_VERSION).toBe(8);
     expect(parseServerEvent('roundPlan', cifg, { maxBytes: 65536 })).toEqual({ ok: true, value: cifg });
     for (const older of [1, 2, 3, 6]) {
       expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: older }, { maxBytes: 65536 })).toMatchObject({
