@@ -1,6 +1,6 @@
 import type { Browser } from '@playwright/test';
 import type { AggregatorConfigInput } from '@murmur/aggregator';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import { AggregatorProcess } from './aggregator-process';
 import { core } from './core';
 import { Device } from './device';
@@ -71,6 +71,9 @@ export function simAggregatorConfig(clients: number, seed: number): AggregatorCo
     },
     training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 256, timeBudgetMs: 20_000, targets: 'last' },
     privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.05 },
+    // A device the fault schedule closes or takes offline mid-round is benched (participation.ts,
+    // tested there); the production minute would keep it out of the next rounds the schedule plans.
+    participation: { silenceBenchMs: 1_000 },
   };
 }
 
