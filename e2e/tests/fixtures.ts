@@ -6,7 +6,7 @@ import { test as base, expect, type Page } from '@playwright/test';
 import { pino } from 'pino';
 import { tsImport } from 'tsx/esm/api';
 import type { AggregatorConfig, AggregatorConfigInput, RunningAggregator, VirtualClientPool } from '@murmur/aggregator';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import type { ContributionRecord } from '@murmur/web-client/testing';
 
 // The aggregator and fl-core import JSON without import attributes, which Playwright's ESM loader
@@ -18,7 +18,8 @@ const { startWithEnrollment, modelSpecOf, DEFAULT_TRAINING, makeConfig, stateOfT
 export { startSilentClient };
 const { useNodeBackend } = await load<typeof import('@murmur/fl-core/node')>('@murmur/fl-core/node');
 /** What /api/rounds and /api/release serve, for specs that compare a page with them. */
-export const { roundReportSchema, releaseViewSchema } = await load<typeof import('@murmur/fl-core')>('@murmur/fl-core');
+export const { roundReportSchema, releaseViewSchema } = await load<typeof import('@murmur/fl-core/protocol')>('@murmur/fl-core/protocol');
+const { DEFAULT_PLAN_POLICY, PRIVACY_OFF_PLAN_POLICY } = await load<typeof import('@murmur/fl-core/participant')>('@murmur/fl-core/participant');
 
 /**
  * A finished round's full record as the aggregator stores it (`<dataDir>/rounds/<round>.json`, the
@@ -124,7 +125,9 @@ export const test = base.extend<{
     await use(async (count) => {
       // Addresses other than the browser's seed partition (index 0), so every device holds its own text.
       const clients = stateOfTheUnionClients(modelSpecOf(aggregator.config), count + 5).slice(-count);
-      const pool = await startVirtualClients({ url: aggregator.url, clients });
+      // Devices accept what the browser's build accepts: privacy off only where the spec's server turned it off.
+      const planPolicy = aggregator.config.privacy.mode === 'off' ? PRIVACY_OFF_PLAN_POLICY : DEFAULT_PLAN_POLICY;
+      const pool = await startVirtualClients({ url: aggregator.url, clients, planPolicy });
       pools.push(pool);
       return pool;
     });

@@ -4,7 +4,7 @@ import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 let aggregator: RunningAggregator;
 let pool: VirtualClientPool;
@@ -14,7 +14,7 @@ const config = testConfig(data.dir, { privacy: { clipNorm: 10, adaptiveClipping:
 beforeAll(async () => {
   await useNodeBackend('wasm');
   aggregator = await startWithEnrollment(config, { logger: testLogger() });
-  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
+  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6), planPolicy: TEST_PLAN_POLICY });
 });
 afterAll(async () => {
   await pool.close();

@@ -1,22 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import {
-  handshakeAuth,
-  packBinary,
-  packSecAgg,
-  PROTOCOL_VERSION,
-  signHandshakeProof,
-  startParticipant,
-  type DeviceIdentity,
-  type ProtocolErrorEvent,
-  type RoundPlan,
-} from '@murmur/fl-core';
+import { signHandshakeProof, type DeviceIdentity } from '@murmur/fl-core/identity';
+import { handshakeAuth, startParticipant } from '@murmur/fl-core/participant';
+import { packBinary, packSecAgg, PROTOCOL_VERSION, type ProtocolErrorEvent, type RoundPlan } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { enroll, startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 let aggregator: RunningAggregator;
 let pool: VirtualClientPool;
@@ -37,7 +29,7 @@ beforeAll(async () => {
     }),
     { logger: testLogger() },
   );
-  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 4) });
+  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 4), planPolicy: TEST_PLAN_POLICY });
   // Four enrollments (key pair, challenge, proof) and connections: more than 10 s on a loaded machine.
 }, 30_000);
 afterAll(async () => {
@@ -103,16 +95,19 @@ describe('bad input never breaks a round or the server', () => {
   it('answers malformed, NaN/Infinity, oversized and unknown events with a clear error each', async () => {
     const { socket, errors } = await attacker();
     socket.emit('checkIn', 'hello');
-    socket.emit('checkIn', { eligibility: { consent: true, exampleCount: 50, backend: 'wasm', name: 'Alice' } });
+    socket.emit('checkIn', { eligibility: { consent: true, backend: 'wasm', name: 'Alice' } });
+    // A version-7 check-in: the example count (the size of the person's text) is no field of protocol 8.
+    socket.emit('checkIn', { eligibility: { consent: true, exampleCount: 50, backend: 'wasm' } });
     // JSON has no NaN or Infinity: Socket.IO sends both as null, which the schema refuses.
-    socket.emit('checkIn', { eligibility: { consent: true, exampleCount: Number.NaN, backend: 'wasm' } });
-    socket.emit('checkIn', { eligibility: { consent: true, exampleCount: Infinity, backend: 'wasm' } });
-    socket.emit('checkIn', { eligibility: { consent: true, exampleCount: 50, backend: 'x'.repeat(10_000) } });
+    socket.emit('checkIn', { eligibility: { consent: true, idle: Number.NaN, backend: 'wasm' } });
+    socket.emit('checkIn', { eligibility: { consent: true, idle: Infinity, backend: 'wasm' } });
+    socket.emit('checkIn', { eligibility: { consent: true, backend: 'x'.repeat(10_000) } });
     socket.emit('steal-model', { please: true });
     socket.emit('secagg', { type: 'maskedInput', roundId: 'r1', maskedInput: [1, 2, 3] });
-    const got = await errorCount(errors, 7);
+    const got = await errorCount(errors, 8);
     // Each event is answered on its own; the answers' order is not part of the contract.
     expect(got.map((e) => [e.event, e.code]).sort()).toEqual([
+      ['checkIn', 'MALFORMED'],
       ['checkIn', 'MALFORMED'],
       ['checkIn', 'MALFORMED'],
       ['checkIn', 'MALFORMED'],
@@ -121,7 +116,8 @@ describe('bad input never breaks a round or the server', () => {
       ['secagg', 'MALFORMED'],
       ['steal-model', 'UNKNOWN_EVENT'],
     ]);
-    expect(got.filter((e) => /exampleCount/.test(e.message))).toHaveLength(2);
+    expect(got.filter((e) => /exampleCount/.test(e.message))).toHaveLength(1);
+    expect(got.filter((e) => /idle/.test(e.message))).toHaveLength(2);
     expect(socket.connected).toBe(true);
   });
 
@@ -148,7 +144,7 @@ describe('bad input never breaks a round or the server', () => {
 
   it('rate-limits a flooding client without disconnecting honest ones', async () => {
     const { socket, errors } = await attacker();
-    for (let i = 0; i < 80; i++) socket.emit('checkIn', { eligibility: { consent: false, exampleCount: 1, backend: 'wasm' } });
+    for (let i = 0; i < 80; i++) socket.emit('checkIn', { eligibility: { consent: false, backend: 'wasm' } });
     await eventually(() => (errors.some((e) => e.code === 'RATE_LIMITED') ? true : undefined), 10_000, 'a RATE_LIMITED error');
     socket.disconnect();
   });
@@ -157,7 +153,7 @@ describe('bad input never breaks a round or the server', () => {
     const outsider = await attacker();
     const insider = await attacker();
     const planned = new Promise<RoundPlan>((resolve) => insider.socket.on('roundPlan', (p: RoundPlan) => resolve(p)));
-    insider.socket.emit('checkIn', { eligibility: { consent: true, exampleCount: 500, backend: 'wasm' } });
+    insider.socket.emit('checkIn', { eligibility: { consent: true, backend: 'wasm' } });
     const plan = await planned;
     const { roundId, round } = plan;
     const keys = () => ({ encryptionPublicKey: crypto.getRandomValues(new Uint8Array(32)), maskingPublicKey: crypto.getRandomValues(new Uint8Array(32)) });

@@ -1,25 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import { pino } from 'pino';
+import { PrivacyLedger } from '@murmur/fl-core/privacy';
 import {
   DASHBOARD_SOCKET_PATH,
-  PrivacyLedger,
-  planPrivacyFor,
   privacySummarySchema,
-  projectPrivacyBudget,
   releaseViewSchema,
   roundReportSchema,
   roundsPageSchema,
   statusResponseSchema,
   type PhaseEvent,
   type RoundReport,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { planPrivacyFor, projectPrivacyBudget } from '@murmur/fl-core/round';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_SPEC, testConfig } from './test-helpers';
+import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_PLAN_POLICY, TEST_SPEC, testConfig } from './test-helpers';
 
 /**
  * The ε budget and what leaves the aggregator, with a real aggregator, real secure aggregation and
@@ -76,7 +75,7 @@ beforeAll(async () => {
   dashboard = io(aggregator.url, { path: DASHBOARD_SOCKET_PATH, transports: ['websocket'] });
   dashboard.on('round', (report: RoundReport) => streamedRounds.push(report));
   dashboard.on('phase', (event: PhaseEvent) => streamedPhases.push(event));
-  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
+  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6), planPolicy: TEST_PLAN_POLICY });
 });
 afterAll(async () => {
   dashboard.disconnect();

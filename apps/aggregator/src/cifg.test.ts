@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CIFG_SPEC, CONTRIBUTION_METRICS, decodeModelPayload, parameterCount, secAggMessageLimit } from '@murmur/fl-core';
+import { CIFG_SPEC, decodeModelPayload, parameterCount } from '@murmur/fl-core/model';
+import { CONTRIBUTION_METRICS, secAggMessageLimit } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import { DEFAULT_TRAINING } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, testConfig, testLogger } from './test-helpers';
 
 /**
  * The demo's default model end to end, once: a 1.27M-parameter CIFG (a 5 MB payload, masked inputs
@@ -24,7 +25,7 @@ beforeAll(async () => {
     testConfig(data.dir, { model: 'cifg', training: { ...DEFAULT_TRAINING, batchSize: 8, maxExamples: 8 }, round: { target: 3, minReports: 3 } }),
     { logger: testLogger() },
   );
-  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(aggregator.store.spec, 3) });
+  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(aggregator.store.spec, 3), planPolicy: TEST_PLAN_POLICY });
   // A 1.27M-parameter model to build and hash, and three devices to enroll: beyond the default 10 s on a loaded machine.
 }, 60_000);
 afterAll(async () => {

@@ -2,16 +2,11 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import {
-  deadlinesSchema as wireDeadlinesSchema,
-  MODEL_PRESETS,
-  modelSpecSchema,
-  operatorNameSchema,
-  serverOptimizerSchema,
-  trainingPlanSchema,
-  TRAINING_BASES,
-  type TrainingPlan,
-} from '@murmur/fl-core';
+import { serverOptimizerSchema } from '@murmur/fl-core/aggregate';
+import { MODEL_PRESETS, modelSpecSchema } from '@murmur/fl-core/model';
+import { deadlinesSchema as wireDeadlinesSchema, operatorNameSchema } from '@murmur/fl-core/protocol';
+import { TRAINING_BASES } from '@murmur/fl-core/round';
+import { trainingPlanSchema, type TrainingPlan } from '@murmur/fl-core/train';
 
 /**
  * One configuration, from four layers (later wins): defaults < JSON file (--config / MURMUR_CONFIG)
@@ -99,8 +94,24 @@ const roundSchema = z
     /** δ assumed when choosing SecAgg+ degree and threshold. */
     dropoutRate: z.number().min(0).max(0.5).default(0.1),
     modulusBits: z.number().int().min(16).max(32).default(32),
-    /** Eligibility: fewest local examples a device needs. */
+    /**
+     * Eligibility: fewest local examples a device needs. Sent in `welcome`; the device checks it
+     * itself and checks in only at or above it, so its count never leaves it (protocol 8).
+     */
     minExamples: z.number().int().min(2).default(10),
+    /**
+     * Most clients one network (limits.ipv4PrefixBits / ipv6PrefixBits: a /24, a /56) may place in
+     * one round's cohort; those drawn beyond it are not selected this round (coordinator.ts,
+     * capPerNetwork). Bounds what one network's fake clients add to a cohort (docs/privacy.md,
+     * "Fake clients"). 0: no cap.
+     */
+    maxPerNetwork: z.number().int().min(0).max(100_000).default(5),
+    /**
+     * Loopback peers (the demo's virtual clients, the tests, a browser on this machine) are not
+     * counted by network: each is a network of its own. A reverse proxy on this host makes every
+     * client a loopback peer, and the cap then does nothing: set false there (docs/aggregator.md).
+     */
+    exemptLoopback: z.boolean().default(true),
     /** Share of each client's examples held out for federated evaluation. */
     evaluationFraction: z.number().min(0).max(0.5).default(0.2),
     /**
@@ -176,6 +187,20 @@ const privacySchema = z
      * (docs/privacy.md, "Defaults"). Never below the devices' floor (DEFAULT_PLAN_POLICY, 0.05).
      */
     noiseMultiplier: z.number().min(0).max(100).default(1),
+    /**
+     * How 'distributed' clients add their noise: 'continuous' Gaussian floats before encoding, or
+     * 'discrete', the distributed discrete Gaussian (Kairouz, Liu & Steinke 2021) added to integers
+     * after a random rotation and conditional rounding, so rounding sits inside ε (docs/privacy.md,
+     * "The distributed discrete Gaussian"). 'discrete' needs mode 'distributed' and a fixed C.
+     * @default 'continuous'
+     */
+    noise: z.enum(['continuous', 'discrete']).default('continuous'),
+    /**
+     * c: fake or colluding clients per cohort the noise tolerates. Each honest client's share is
+     * calibrated so that the k_min − c honest reports of the smallest committed sum carry σ alone;
+     * the ledger counts only k − c reports' noise. Must be < minReports. @default 0
+     */
+    colluders: z.number().int().min(0).max(100_000).default(0),
     /** Admin plan changes may not lower σ below this. @default noiseMultiplier */
     minNoiseMultiplier: z.number().min(0).max(100).optional(),
     targetDelta: z.number().positive().max(0.1).default(1e-5),
@@ -270,6 +295,20 @@ const limitsSchema = z
      * service (`npm run enrollment`) has its own, stricter default.
      */
     enrollPerMinute: z.number().int().positive().max(1_000_000_000).default(600),
+    /** The hosted enrollment service's limit per network (a /24, a /56), challenges counted apart. */
+    enrollPerMinutePerNetwork: z.number().int().positive().max(1_000_000_000).default(600),
+    /** The hosted enrollment service's limit over all addresses, challenges counted apart. */
+    enrollPerMinuteGlobal: z.number().int().positive().max(1_000_000_000).default(6_000),
+    /**
+     * Proof of work the hosted enrollment service asks of each enrollment, in leading zero bits of
+     * SHA-256 (identity/pow.ts): 12 is about 4,000 hashes, milliseconds in a browser; it exercises
+     * the path. 0: none.
+     */
+    enrollProofOfWorkBits: z.number().int().min(0).max(32).default(12),
+    /** What one network is, for enrollment limits and the cohort cap: an IPv4 /24 (network.ts). */
+    ipv4PrefixBits: z.number().int().min(8).max(32).default(24),
+    /** … and an IPv6 /56, one household's delegation (RIPE-690); 48 counts a whole site as one. */
+    ipv6PrefixBits: z.number().int().min(16).max(128).default(56),
     /**
      * Most a handshake proof's time may differ from this clock, either way (proofs are single-use
      * within it). Devices with a clock further off are refused with BAD_PROOF.
@@ -406,6 +445,13 @@ export const FLAGS: readonly Flag[] = [
     help: "a separate enrollment service's base URL, whose revocation list is fetched and honoured",
   },
   {
+    flag: 'enroll-pow-bits',
+    env: 'MURMUR_ENROLL_POW_BITS',
+    paths: [['limits', 'enrollProofOfWorkBits']],
+    type: 'int',
+    help: 'proof of work (SHA-256 leading zero bits) the hosted enrollment service asks of each device; 0: none',
+  },
+  {
     flag: 'handshake-skew-ms',
     env: 'MURMUR_HANDSHAKE_SKEW_MS',
     paths: [['limits', 'handshakeSkewMs']],
@@ -453,6 +499,13 @@ export const FLAGS: readonly Flag[] = [
   },
   { flag: 'over-selection', paths: [['round', 'overSelection']], type: 'number', help: 'expected cohort (Poisson sampling) = target × this' },
   { flag: 'min-reports', env: 'MURMUR_MIN_REPORTS', paths: [['round', 'minReports']], type: 'int', help: 'fewest reports a round commits with' },
+  {
+    flag: 'max-per-network',
+    env: 'MURMUR_MAX_PER_NETWORK',
+    paths: [['round', 'maxPerNetwork']],
+    type: 'int',
+    help: 'most clients one network (IPv4 /24, IPv6 /56) places in a cohort; 0: no cap',
+  },
   { flag: 'checkin-ms', paths: [['round', 'checkinMs']], type: 'int', help: 'check-in window once minReports wait' },
   { flag: 'pause-ms', env: 'MURMUR_PAUSE_MS', paths: [['round', 'pauseMs']], type: 'int', help: 'pause between rounds' },
   { flag: 'training-deadline-ms', paths: [['round', 'deadlines', 'advertiseKeysMs']], type: 'int', help: 'deadline: download + train + keys' },
@@ -469,6 +522,20 @@ export const FLAGS: readonly Flag[] = [
   { flag: 'noise-multiplier', env: 'MURMUR_NOISE_MULTIPLIER', paths: [['privacy', 'noiseMultiplier']], type: 'number', help: 'σ: noise std on the sum is σ·C' },
   { flag: 'clip-norm', paths: [['privacy', 'clipNorm']], type: 'number', help: 'C: L2 clip of each update' },
   { flag: 'dp', env: 'MURMUR_DP', paths: [['privacy', 'mode']], type: 'string', help: 'off | local | distributed' },
+  {
+    flag: 'noise',
+    env: 'MURMUR_NOISE',
+    paths: [['privacy', 'noise']],
+    type: 'string',
+    help: "continuous | discrete: 'discrete' adds distributed discrete Gaussian noise to the encoded integers (mode distributed, fixed C)",
+  },
+  {
+    flag: 'colluders',
+    env: 'MURMUR_COLLUDERS',
+    paths: [['privacy', 'colluders']],
+    type: 'int',
+    help: 'c: fake or colluding clients per cohort the noise tolerates (< min-reports); honest shares carry σ alone',
+  },
   {
     flag: 'population',
     env: 'MURMUR_POPULATION',
@@ -666,13 +733,37 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (config.privacy.mode !== 'off' && config.privacy.noiseMultiplier === 0) {
     return { ok: false, message: `invalid configuration: privacy.mode '${config.privacy.mode}' needs noiseMultiplier > 0 (use --dp off for none)` };
   }
+  const privacyRule = privacyRuleViolation(config);
+  if (privacyRule) return { ok: false, message: `invalid configuration: ${privacyRule}` };
   return { ok: true, config, help: false };
+}
+
+/**
+ * The colluder and discrete-noise rules, checked wherever a config is made: c < minReports (a sum
+ * of minReports reports must hold an honest noise share), and discrete noise only in 'distributed'
+ * mode with a fixed C (its plan calibrates integer noise to one C; adaptive clipping's indicator is
+ * not offered with it).
+ */
+function privacyRuleViolation(config: AggregatorConfig): string | null {
+  const { privacy, round } = config;
+  if (privacy.colluders >= round.minReports) {
+    return `privacy.colluders (${privacy.colluders}) must be below round.minReports (${round.minReports}): the fewest reports a round commits with must include an honest one`;
+  }
+  if (privacy.noise === 'discrete' && privacy.mode !== 'distributed') {
+    return `privacy.noise 'discrete' needs privacy.mode 'distributed', got '${privacy.mode}'`;
+  }
+  if (privacy.noise === 'discrete' && privacy.adaptiveClipping !== undefined) {
+    return "privacy.noise 'discrete' needs a fixed clip norm: adaptive clipping is not offered with discrete noise";
+  }
+  return null;
 }
 
 /** A validated config from a partial object (tests, benches): the same schema and rules. */
 export function makeConfig(input: AggregatorConfigInput): AggregatorConfig {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new TypeError(`invalid configuration: ${z.prettifyError(parsed.error)}`);
+  const violation = privacyRuleViolation(parsed.data);
+  if (violation) throw new TypeError(`invalid configuration: ${violation}`);
   return parsed.data;
 }
 

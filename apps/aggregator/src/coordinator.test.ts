@@ -1,27 +1,20 @@
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServerOptimizer } from '@murmur/fl-core/aggregate';
+import { createMetricsLayout, encodingParams, encodeWithMetrics } from '@murmur/fl-core/encode';
+import { type ModelSpec, parameterCount } from '@murmur/fl-core/model';
+import { PrivacyLedger } from '@murmur/fl-core/privacy';
 import {
-  createMetricsLayout,
-  createSecAggClient,
-  createServerOptimizer,
-  defaultSuite,
-  encodingParams,
-  encodeWithMetrics,
   packSecAgg,
   parseClientEvent,
   parseServerEvent,
   payloadBytes,
-  PrivacyLedger,
-  secAggClientStep,
-  type ClientToServerMessage,
   type RoundReport,
-  type SecAggClientState,
   type ServerEventName,
   type ServerEventPayload,
-  type ModelSpec,
-  parameterCount,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { createSecAggClient, defaultSuite, secAggClientStep, type ClientToServerMessage, type SecAggClientState } from '@murmur/fl-core/secagg';
 import { AuditLog } from './audit';
 import type { AggregatorConfigInput } from './config';
 import { RoundCoordinator } from './coordinator';
@@ -176,7 +169,7 @@ async function harness(
   });
   coordinator.start();
   for (const token of tokens) {
-    expect(coordinator.checkIn(token, { consent: true, exampleCount: 100, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
   }
   /** The first round's full record, as the store keeps it; what was published of it is its public view. */
   const firstReport = async () => {

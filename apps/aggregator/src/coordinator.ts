@@ -1,27 +1,16 @@
 import type { Logger } from 'pino';
 import {
-  createCertificateLedger,
-  createSecAggServer,
-  defaultSuite,
   payloadBytes,
-  pendingClients,
   protocolError,
-  secAggServerStep,
   packSecAgg,
   type CheckInResult,
-  type CryptoSuite,
   type Eligibility,
-  type Outbound,
   type PackedMessage,
   type PhaseEvent,
   type ProtocolError,
-  type RoundConfig,
-  roundPlanHash,
   type RoundPhase,
   type RoundPlan,
   type RoundReport,
-  type SecAggServerState,
-  type SecAggServerStepOptions,
   type SecAggUp,
   type ServerEventName,
   type ServerEventPayload,
@@ -29,17 +18,28 @@ import {
   PHASE_DEADLINE,
   SECAGG_PHASES,
   type SecAggPhase,
-  planPrivacyFor,
-  projectPrivacyBudget,
-  type BudgetProjection,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { roundPlanHash, planPrivacyFor, projectPrivacyBudget, type BudgetProjection } from '@murmur/fl-core/round';
+import { parameterCount } from '@murmur/fl-core/model';
+import {
+  createCertificateLedger,
+  createSecAggServer,
+  defaultSuite,
+  pendingClients,
+  secAggServerStep,
+  type CryptoSuite,
+  type Outbound,
+  type RoundConfig,
+  type SecAggServerState,
+  type SecAggServerStepOptions,
+} from '@murmur/fl-core/secagg';
 import type { AggregatorConfig } from './config';
 import type { DataStore, StoredModel } from './store';
 import type { AggregatorMetrics } from './metrics';
 import { ParticipationBook, PhasePace } from './participation';
 import type { ReleaseGate } from './release-gate';
 import { abortedRound, concludeRound, maskedInputRefusal, planAggregatorRound, type AbortedRound, type RoundEnding, type RoundState } from './round-state';
-import { poissonSample } from './sampling';
+import { capPerNetwork, poissonSample } from './sampling';
 import { publicPhaseEvent, publicRoundRecord, withholds } from './public-view';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
@@ -107,7 +107,8 @@ const STAGE_OF: Record<SecAggUp['type'], SecAggPhase> = {
  */
 export class RoundCoordinator {
   readonly #deps: CoordinatorDeps;
-  readonly #pool = new Map<string, { eligibility: Eligibility; at: number }>();
+  /** Waiting clients; `network` is what the cohort cap counts them in (null: on its own). */
+  readonly #pool = new Map<string, { eligibility: Eligibility; at: number; network: string | null }>();
   readonly #wakers = new Set<() => void>();
   #live: LivePlan;
   #planRevision: number;
@@ -249,18 +250,36 @@ export class RoundCoordinator {
 
   #project(live: LivePlan, samplingRate: number, population: number, round: number): BudgetProjection {
     const { config, store } = this.#deps;
-    const { privacy } = planPrivacyFor({
-      mode: config.privacy.mode,
-      clipNorm: live.clipNorm,
-      noiseMultiplier: live.noiseMultiplier,
-      adaptiveClipping: config.privacy.adaptiveClipping !== undefined,
-      minReports: live.minReports,
-      samplingRate,
-      population,
-    });
+    const dimension = parameterCount(store.spec);
+    // Discrete noise: Δ₂ depends on the cohort the scale is chosen for; the projection takes the
+    // largest the draw is likely to give (its scale is the finest, Δ₂ closest to C·scale, so the
+    // difference from the actual round's entry is far below anything that moves ε).
+    const discrete =
+      config.privacy.noise === 'discrete'
+        ? {
+            dimension,
+            clientCount: Math.max(live.minReports, Math.ceil(live.target * live.overSelection)),
+            modulusBits: config.round.modulusBits,
+            rotationSeed: new Uint8Array(32),
+          }
+        : undefined;
+    const { privacy } = planPrivacyFor(
+      {
+        mode: config.privacy.mode,
+        clipNorm: live.clipNorm,
+        noiseMultiplier: live.noiseMultiplier,
+        adaptiveClipping: config.privacy.adaptiveClipping !== undefined,
+        minReports: live.minReports,
+        samplingRate,
+        population,
+        colluders: config.privacy.colluders,
+        noise: config.privacy.noise,
+      },
+      discrete,
+    );
     return projectPrivacyBudget({
       ledger: store.ledger,
-      release: { round, privacy, samplingRate },
+      release: { round, privacy, samplingRate, dimension },
       targetDelta: config.privacy.targetDelta,
       epsilonBudget: this.#epsilonBudget,
     });
@@ -271,7 +290,12 @@ export class RoundCoordinator {
     return this.#round?.participantOf.has(tokenId) ? this.#round.state.roundId : null;
   }
 
-  checkIn(tokenId: string, eligibility: Eligibility): CheckInResult {
+  /**
+   * A client offers to train. `network` (network.ts: its /24 or /56) is what round.maxPerNetwork
+   * counts; null counts it on its own. Eligibility is the device's yes or no: it compared its own
+   * example count with `welcome.minExamples` and carries none (protocol 8).
+   */
+  checkIn(tokenId: string, eligibility: Eligibility, network: string | null = null): CheckInResult {
     if (this.#round?.participantOf.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
     if (this.#paused || this.#stopped || this.#budgetHold) return { status: 'paused', retryAfterMs: 5_000 };
     const bench = this.#participation.bench(tokenId);
@@ -284,13 +308,11 @@ export class RoundCoordinator {
         retryAfterMs: bench.remainingMs,
       };
     }
-    const { minExamples } = this.#deps.config.round;
-    if (!eligibility.consent || eligibility.exampleCount < minExamples) {
-      const why = !eligibility.consent ? 'no consent' : `${eligibility.exampleCount} examples, need at least ${minExamples}`;
+    if (!eligibility.consent) {
       this.#pool.delete(tokenId);
-      return { status: 'ineligible', reason: protocolError('NOT_ELIGIBLE', `checkIn: ${why}`), retryAfterMs: 60_000 };
+      return { status: 'ineligible', reason: protocolError('NOT_ELIGIBLE', 'checkIn: no consent'), retryAfterMs: 60_000 };
     }
-    this.#pool.set(tokenId, { eligibility, at: Date.now() });
+    this.#pool.set(tokenId, { eligibility, at: Date.now(), network });
     this.#deps.metrics.funnel.inc({ stage: 'checked_in' });
     this.#wake();
     return { status: 'waiting', retryAfterMs: 0 };
@@ -472,7 +494,17 @@ export class RoundCoordinator {
       );
       return;
     }
-    const selected = poissonSample(candidates, samplingRate);
+    // Poisson draw, then at most round.maxPerNetwork per network: one network's (fake) clients
+    // cannot fill a cohort. Those over the cap keep waiting (docs/privacy.md, "Fake clients").
+    const drawn = poissonSample(candidates, samplingRate);
+    const { kept: selected, capped } = capPerNetwork(drawn, (tokenId) => this.#pool.get(tokenId)?.network ?? null, config.round.maxPerNetwork);
+    if (capped.length > 0) {
+      metrics.cappedByNetwork.inc(capped.length);
+      logger.info(
+        { round, maxPerNetwork: config.round.maxPerNetwork, ...(withholds(config.privacy.mode) ? {} : { capped: capped.length }) },
+        'cohort cap per network: clients drawn beyond it are not selected this round',
+      );
+    }
     if (selected.length < live.minReports) {
       // The draw alone decided this (not anyone's data): nobody was told anything, draw again next time.
       logger.info(
@@ -499,6 +531,8 @@ export class RoundCoordinator {
       samplingRate,
       population,
       graphSeed: crypto.getRandomValues(new Uint8Array(32)),
+      // Discrete noise: a fresh round-public rotation, drawn after the base model is fixed.
+      ...(config.privacy.noise === 'discrete' ? { rotationSeed: crypto.getRandomValues(new Uint8Array(32)) } : {}),
       authenticated: issuer !== undefined,
     });
     const { secagg } = plan;

@@ -1,11 +1,13 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PrivacyLedger, statusResponseSchema, type ParticipantEvent, type RoundReport } from '@murmur/fl-core';
+import { type ParticipantEvent, PRIVACY_OFF_PLAN_POLICY } from '@murmur/fl-core/participant';
+import { PrivacyLedger } from '@murmur/fl-core/privacy';
+import { statusResponseSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientBehaviour, type VirtualClientData, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 import type { AggregatorConfigInput } from './config';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -33,6 +35,7 @@ async function scenario(
     clients: clientsData.slice(0, count),
     behaviour: (index) => behaviours[index],
     onEvent: (index, event) => events[index]?.push(event),
+    planPolicy: overrides.privacy?.mode === 'off' ? PRIVACY_OFF_PLAN_POLICY : TEST_PLAN_POLICY,
   });
   cleanup.push(async () => {
     await pool.close();

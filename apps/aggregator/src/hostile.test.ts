@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
-import { roundReportSchema, type RoundReport } from '@murmur/fl-core';
+import { roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
@@ -10,7 +10,7 @@ import type { AggregatorConfig } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { startPoisoningClient, startSilentClient, type HostileClient } from './hostile-clients';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 /**
  * Attackers with validly enrolled identities who speak the protocol correctly and lie inside it: each
@@ -33,7 +33,7 @@ async function start(config: AggregatorConfig): Promise<RunningAggregator> {
 }
 
 async function honestClients(url: string, count: number): Promise<VirtualClientPool> {
-  const pool = await startVirtualClients({ url, clients: stateOfTheUnionClients(TEST_SPEC, count) });
+  const pool = await startVirtualClients({ url, clients: stateOfTheUnionClients(TEST_SPEC, count), planPolicy: TEST_PLAN_POLICY });
   cleanups.push(() => pool.close());
   return pool;
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { useNodeBackend } from '@murmur/fl-core/node';
+import { DEFAULT_PLAN_POLICY, PRIVACY_OFF_PLAN_POLICY } from '@murmur/fl-core/participant';
 import { helpText, loadConfig, resolveInvocationPaths } from './config';
 import { startAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
@@ -38,7 +39,9 @@ let demo: VirtualClientPool | null = null;
 if (config.demo > 0) {
   // The data directory's model, not --model: an existing directory keeps the model it was made with.
   const clients = stateOfTheUnionClients(aggregator.store.spec, config.demo);
-  demo = await startVirtualClients({ url: aggregator.url, clients, logger: logger.child({ component: 'demo' }) });
+  // The demo's devices check plans as browsers do; with --dp off the operator turned privacy off for them too.
+  const planPolicy = config.privacy.mode === 'off' ? PRIVACY_OFF_PLAN_POLICY : DEFAULT_PLAN_POLICY;
+  demo = await startVirtualClients({ url: aggregator.url, clients, logger: logger.child({ component: 'demo' }), planPolicy });
   console.log(`started ${clients.length} virtual clients (State of the Union, natural partition)`);
 }
 

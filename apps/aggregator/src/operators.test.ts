@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { PLAN_LIMITS, planChangeResponseSchema, planViewSchema, releaseActionResponseSchema, releaseViewSchema, type PlanLimitPath } from '@murmur/fl-core';
+import {
+  PLAN_LIMITS,
+  planChangeResponseSchema,
+  planViewSchema,
+  releaseActionResponseSchema,
+  releaseViewSchema,
+  type PlanLimitPath,
+} from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { adminOperatorsOf, type RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
@@ -12,7 +19,7 @@ import { tokensFileProblem } from './http';
 import { planBounds, planChangeSchema } from './plan';
 import { operatorKeys, operatorOf } from './tokens';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 /**
  * Named operators (issue 17: the audit log says who): each operator has a token of their own, the
@@ -190,7 +197,7 @@ describe('named operators against a real aggregator on 127.0.0.1', () => {
       release: { maxUpdateNorm: 1e6, requireEvaluation: false },
     });
     aggregator = await startWithEnrollment(config, { logger: testLogger() });
-    pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
+    pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6), planPolicy: TEST_PLAN_POLICY });
   });
   afterAll(async () => {
     await pool?.close();

@@ -4,13 +4,13 @@ import {
   numberWithin,
   PLAN_LIMITS,
   protocolFailure,
-  trainingPlanSchema,
   type LivePlan,
   type PlanBound,
   type PlanChangeResponse,
   type PlanLimitPath,
   type ProtocolResult,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { trainingPlanSchema } from '@murmur/fl-core/train';
 import type { AuditLog } from './audit';
 import type { AggregatorConfig } from './config';
 import type { DataStore } from './store';
@@ -33,7 +33,10 @@ export function planChangeSchema(config: AggregatorConfig) {
     .object({
       target: field('target'),
       overSelection: field('overSelection'),
-      minReports: field('minReports'),
+      // A sum of minReports reports must hold an honest noise share: c < minReports (config.privacy.colluders).
+      minReports: field('minReports').refine((v) => v === undefined || v > config.privacy.colluders, {
+        message: `minReports must exceed privacy.colluders (${config.privacy.colluders})`,
+      }),
       pauseMs: field('pauseMs'),
       checkinMs: field('checkinMs'),
       // Without the training plan's defaults (trainingPlanSchema.partial() keeps them, and a

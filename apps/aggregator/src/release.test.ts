@@ -1,22 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import {
-  decodeModelPayload,
-  handshakeAuth,
-  releaseActionResponseSchema,
-  releaseViewSchema,
-  statusResponseSchema,
-  type GateDecision,
-  type RoundReport,
-  type Welcome,
-} from '@murmur/fl-core';
+import { decodeModelPayload } from '@murmur/fl-core/model';
+import { handshakeAuth } from '@murmur/fl-core/participant';
+import { releaseActionResponseSchema, releaseViewSchema, statusResponseSchema, type RoundReport, type Welcome } from '@murmur/fl-core/protocol';
+import { type GateDecision } from '@murmur/fl-core/round';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import type { AggregatorConfigInput } from './config';
 import { stateOfTheUnionClients } from './demo-data';
 import { enroll, startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_ADMIN_TOKEN, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 /**
  * Release gates with a real aggregator, real secure aggregation and six virtual clients: a harmful
@@ -76,7 +70,7 @@ describe("release gates, policy 'candidate' (the default)", () => {
     await useNodeBackend('wasm');
     // A loose norm bound: here the federated evaluation is what must catch the harm.
     aggregator = await startWithEnrollment(gateConfig(data.dir, { maxUpdateNorm: 1e6 }), { logger: testLogger() });
-    pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
+    pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6), planPolicy: TEST_PLAN_POLICY });
   });
   afterAll(async () => {
     await pool?.close();
@@ -206,7 +200,7 @@ describe("release gates, policy 'released' with a tight norm bound", () => {
     await useNodeBackend('wasm');
     // An honest round moves this model by at most C + noise ≈ 1.3; σ = 20 by about 300.
     aggregator = await startWithEnrollment(gateConfig(data.dir, { maxUpdateNorm: 10, trainFrom: 'released' }), { logger: testLogger() });
-    pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
+    pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6), planPolicy: TEST_PLAN_POLICY });
   });
   afterAll(async () => {
     await pool.close();

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRIVACY_OFF_PLAN_POLICY } from '@murmur/fl-core/participant';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeModelPayload, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
+import { decodeModelPayload } from '@murmur/fl-core/model';
+import { statusResponseSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
@@ -66,7 +68,8 @@ beforeAll(async () => {
     ),
   );
   child = await startChild();
-});
+  // startChild waits up to 60 s for the child to listen (a loaded machine starts it slowly).
+}, 60_000);
 afterAll(async () => {
   await pool?.close();
   child?.kill('SIGKILL');
@@ -83,7 +86,13 @@ describe('durable state', () => {
       body: JSON.stringify({ pauseMs: 120, training: { epochs: 2 } }),
     });
     expect(await change.json()).toMatchObject({ revision: 1, persisted: true });
-    pool = await startVirtualClients({ url: base(), clients: stateOfTheUnionClients(TEST_SPEC, 5), reconnectionDelayMs: 200 });
+    pool = await startVirtualClients({
+      url: base(),
+      clients: stateOfTheUnionClients(TEST_SPEC, 5),
+      reconnectionDelayMs: 200,
+      // The server runs with privacy off.
+      planPolicy: PRIVACY_OFF_PLAN_POLICY,
+    });
     await eventually(
       async () => {
         const status = await getJson<{ modelVersion: number; phase: string }>('/api/status');

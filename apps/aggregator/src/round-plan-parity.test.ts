@@ -1,19 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createMetricsLayout,
-  createServerOptimizer,
-  decodeRoundSum,
-  encodingParams,
-  encodeWithMetrics,
-  PrivacyLedger,
-  PrivateAggregation,
-  type LivePlan,
-  type ModelSpec,
-  parameterCount,
-  type RoundPlan,
-  type ServerOptimizerState,
-  type SimulationPrivacy,
-} from '@murmur/fl-core';
+import { createServerOptimizer, type ServerOptimizerState } from '@murmur/fl-core/aggregate';
+import { createMetricsLayout, encodingParams, encodeWithMetrics } from '@murmur/fl-core/encode';
+import { type ModelSpec, parameterCount } from '@murmur/fl-core/model';
+import { PrivacyLedger } from '@murmur/fl-core/privacy';
+import { type LivePlan, type RoundPlan } from '@murmur/fl-core/protocol';
+import { decodeRoundSum, encodeDiscreteContribution } from '@murmur/fl-core/round';
+import { PrivateAggregation, type SimulationPrivacy } from '@murmur/fl-core/sim';
 import type { AggregatorConfigInput } from './config';
 import { concludeRound, planAggregatorRound, type RoundState } from './round-state';
 import { tempDataDir, testConfig } from './test-helpers';
@@ -67,6 +59,24 @@ const cases: Case[] = [
     survivors: 80,
   },
   {
+    name: 'c = 2 colluders tolerated, m = 10, k_min = 6: shares of σC/√4, the ledger counts k − c reports',
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1, colluders: 2 },
+    population: 100,
+    expectedCohortSize: 10,
+    minReports: 6,
+    selected: 11,
+    survivors: 8,
+  },
+  {
+    name: 'discrete noise (distributed discrete Gaussian), c = 1, m = 8, k_min = 4',
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.8, noise: 'discrete', colluders: 1 },
+    population: 64,
+    expectedCohortSize: 8,
+    minReports: 4,
+    selected: 9,
+    survivors: 6,
+  },
+  {
     name: "'local' noise with a fixed C, m = 20",
     privacy: { mode: 'local', clipNorm: 2, noiseMultiplier: 0.3 },
     population: 80,
@@ -87,11 +97,14 @@ function update(i: number, round: number, clipNorm: number): Float32Array {
 function secAggSum(plan: RoundPlan, survivors: number, round: number): Uint32Array {
   const layout = createMetricsLayout(plan.metrics, { maxClients: plan.encoding.maxClients, modulusBits: plan.encoding.modulusBits });
   const params = encodingParams(plan.encoding);
-  const sum = new Uint32Array(DIMENSION + layout.names.length);
+  const sum = new Uint32Array(plan.secagg.vectorLength);
   for (let i = 0; i < survivors; i++) {
     // A third of the clients report clipped (b − 1/2 = −1/2), the rest unclipped (+1/2).
     const metrics: Record<string, number> = plan.metrics.unclipped ? { ...METRICS, unclipped: i % 3 === 0 ? -0.5 : 0.5 } : { ...METRICS };
-    const input = encodeWithMetrics(update(i, round, plan.privacy.clipNorm), metrics, params, layout);
+    // Discrete noise: each client's words as prepareContribution encodes them (rotated, rounded, noised in Z).
+    const input = plan.privacy.discrete
+      ? encodeDiscreteContribution(update(i, round, plan.privacy.clipNorm), metrics, plan).input
+      : encodeWithMetrics(update(i, round, plan.privacy.clipNorm), metrics, params, layout);
     for (let j = 0; j < sum.length; j++) sum[j] = ((sum[j] as number) + (input[j] as number)) >>> 0;
   }
   return sum;
@@ -117,6 +130,9 @@ describe('round-plan parity: the simulator and the aggregator produce identical 
             : { adaptive: false, clipNorm: config.privacy.clipNorm },
           targetDelta: config.privacy.targetDelta,
           minSurvivors: c.minReports,
+          colluders: config.privacy.colluders,
+          noise: config.privacy.noise,
+          modulusBits: config.round.modulusBits,
         },
         c.expectedCohortSize,
         samplingRate,
@@ -137,6 +153,8 @@ describe('round-plan parity: the simulator and the aggregator produce identical 
       };
       let aggregatorLedger = new PrivacyLedger();
       for (let round = 1; round <= 3; round++) {
+        // Drawn fresh per round by the coordinator; here a fixed one per round, the same on both sides.
+        const rotationSeed = new Uint8Array(32).fill(round);
         const plan = planAggregatorRound({
           config,
           live,
@@ -148,9 +166,11 @@ describe('round-plan parity: the simulator and the aggregator produce identical 
           samplingRate,
           population: c.population,
           graphSeed: new Uint8Array(32),
+          rotationSeed,
           authenticated: false,
         });
-        const simulatedPlan = simulator.plan;
+        const simulatedPlan =
+          config.privacy.noise === 'discrete' ? simulator.planFor({ dimension: DIMENSION, clientCount: c.selected, rotationSeed }) : simulator.plan;
         expect(simulatedPlan.privacy).toEqual(plan.privacy);
 
         const sum = secAggSum(plan, c.survivors, round);
@@ -207,6 +227,13 @@ describe('round-plan parity: the simulator and the aggregator produce identical 
         expect(simulated.outcome.optimizer).toEqual(aggregator.model.optimizer);
         expect(simulated.outcome.nextClipNorm).toEqual(aggregator.model.clipNorm);
         expect(simulator.clipNorm).toBe(aggregator.model.clipNorm ?? config.privacy.clipNorm);
+
+        // Only the honest reports' noise is credited: k − c of them, each σC/√(k_min − c).
+        const colluders = config.privacy.colluders;
+        const entry = aggregator.ledger.entries.at(-1);
+        if (config.privacy.noise === 'discrete') expect(entry?.discrete?.clients).toBe(c.survivors - colluders);
+        else if (colluders > 0)
+          expect(entry?.noiseMultiplier).toBeCloseTo(config.privacy.noiseMultiplier * Math.sqrt((c.survivors - colluders) / (c.minReports - colluders)), 12);
 
         aggregatorLedger = aggregator.ledger;
         model = { weights: aggregator.model.weights, optimizer: aggregator.model.optimizer };

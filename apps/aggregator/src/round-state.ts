@@ -1,25 +1,20 @@
 import { z } from 'zod';
+import { type ServerOptimizerState } from '@murmur/fl-core/aggregate';
+import { parameterCount, type ModelSpec } from '@murmur/fl-core/model';
+import { type PrivacyLedger } from '@murmur/fl-core/privacy';
 import {
-  decodeRoundSum,
   livePlanSchema,
-  planRound,
   protocolError,
   PROTOCOL_VERSION,
-  recordRelease,
-  roundMetricsRecord,
   roundPlanSchema,
-  roundPrivacyRecord,
   roundReportSchema,
-  summarizeRound,
   type LivePlan,
-  type ModelSpec,
-  type PrivacyLedger,
   type ProtocolError,
   type RoundPlan,
   type RoundReport,
-  type SecAggResult,
-  type ServerOptimizerState,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { decodeRoundSum, planRound, recordRelease, roundMetricsRecord, roundPrivacyRecord, summarizeRound } from '@murmur/fl-core/round';
+import { type SecAggResult } from '@murmur/fl-core/secagg';
 import type { AggregatorConfig } from './config';
 
 /**
@@ -67,6 +62,8 @@ export interface PlanAggregatorRoundInput {
   population: number;
   /** 32 fresh random bytes for a SecAgg+ graph. */
   graphSeed: Uint8Array;
+  /** 32 fresh random bytes for discrete noise's rotation (privacy.noise 'discrete'), drawn after the base model is fixed. */
+  rotationSeed?: Uint8Array;
   authenticated: boolean;
 }
 
@@ -79,6 +76,9 @@ export function planAggregatorRound(input: PlanAggregatorRoundInput): RoundPlan 
     clipNorm: live.clipNorm,
     noiseMultiplier: live.noiseMultiplier,
     adaptiveClipping: config.privacy.adaptiveClipping !== undefined,
+    colluders: config.privacy.colluders,
+    noise: config.privacy.noise,
+    ...(input.rotationSeed ? { rotationSeed: input.rotationSeed } : {}),
     training: live.training,
     clientCount: input.clientCount,
     minReports: live.minReports,
@@ -161,7 +161,7 @@ export interface AbortedRound {
  */
 export function abortedRound(ending: RoundEnding, reason: ProtocolError, released: Pick<SecAggResult, 'survivors'> | null): AbortedRound {
   const { state, targetDelta } = ending;
-  const release = { round: state.round, privacy: state.plan.privacy, samplingRate: state.samplingRate };
+  const release = { round: state.round, privacy: state.plan.privacy, samplingRate: state.samplingRate, dimension: parameterCount(state.plan.model.spec) };
   const recorded = released ? recordRelease(ending.ledger, { ...release, survivors: released.survivors.length }) : null;
   const ledger = recorded?.entry ? recorded.ledger : null;
   const spent = (ledger ?? ending.ledger).spent(targetDelta);

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { DASHBOARD_SOCKET_PATH, decodeModelPayload, privacySummarySchema, roundsPageSchema, statusResponseSchema, type RoundReport } from '@murmur/fl-core';
+import { decodeModelPayload } from '@murmur/fl-core/model';
+import { DASHBOARD_SOCKET_PATH, privacySummarySchema, roundsPageSchema, statusResponseSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import type { RunningAggregator } from './aggregator';
 import { startWithEnrollment } from './enrollment/host';
 import { stateOfTheUnionClients } from './demo-data';
 import { startVirtualClients, type VirtualClientPool } from './virtual-clients';
-import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from './test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from './test-helpers';
 
 let aggregator: RunningAggregator;
 let pool: VirtualClientPool;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   const dashboard = io(aggregator.url, { path: DASHBOARD_SOCKET_PATH, transports: ['websocket'] });
   dashboard.on('round', (report: RoundReport) => streamed.push(report));
   dashboard.on('phase', (event: { phase: string }) => phases.push(event.phase));
-  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6) });
+  pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 6), planPolicy: TEST_PLAN_POLICY });
 });
 afterAll(async () => {
   await pool.close();

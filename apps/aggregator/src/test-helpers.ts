@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { ModelSpec } from '@murmur/fl-core';
+import type { ModelSpec } from '@murmur/fl-core/model';
+import { DEFAULT_PLAN_POLICY, type PlanPolicy } from '@murmur/fl-core/participant';
 import { makeConfig, type AggregatorConfig, type AggregatorConfigInput } from './config';
 
 /**
@@ -12,6 +13,19 @@ import { makeConfig, type AggregatorConfig, type AggregatorConfigInput } from '.
 export const TEST_SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 200, contextLength: 6, embeddingDim: 16, hiddenUnits: 16 };
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/**
+ * σ of the test configuration: small enough that five rounds of six clients of TEST_SPEC visibly
+ * learn, and below the σ = 0.05 floor devices ship with (DEFAULT_PLAN_POLICY).
+ */
+export const TEST_NOISE_MULTIPLIER = 0.02;
+
+/**
+ * What the tests' virtual clients accept from a test server: the shipped device policy with its σ
+ * floor lowered to TEST_NOISE_MULTIPLIER, every other minimum (modes, cohort, threshold, C) as
+ * shipped. Tests of a server whose operator turned privacy off use PRIVACY_OFF_PLAN_POLICY.
+ */
+export const TEST_PLAN_POLICY: PlanPolicy = Object.freeze({ ...DEFAULT_PLAN_POLICY, minNoiseMultiplier: TEST_NOISE_MULTIPLIER });
 
 export function tempDataDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'murmur-agg-'));
@@ -45,7 +59,7 @@ export function testConfigInput(dataDir: string, overrides: AggregatorConfigInpu
     },
     // 'last': the suites' expectations (example counts, loss falls) were set with one target per window.
     training: { epochs: 1, batchSize: 16, learningRate: 1, maxExamples: 128, timeBudgetMs: 10_000, targets: 'last', ...overrides.training },
-    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.02, ...overrides.privacy },
+    privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: TEST_NOISE_MULTIPLIER, ...overrides.privacy },
   };
 }
 

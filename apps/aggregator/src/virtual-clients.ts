@@ -1,26 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { io, type Socket } from 'socket.io-client';
 import type { Logger } from 'pino';
+import { enrollDevice, type DeviceIdentity } from '@murmur/fl-core/identity';
+import { buildModel, type ModelSpec } from '@murmur/fl-core/model';
 import {
   asParticipantSocket,
-  buildModel,
   connectParticipant,
+  DEFAULT_PLAN_POLICY,
   downloadPlanModel,
-  enrollDevice,
   handshakeAuth,
   prepareContribution,
-  protocolFailure,
-  type ClientToServerEvents,
-  type DeviceIdentity,
-  type ExampleSet,
-  type ModelSpec,
   type ParticipantConnection,
   type ParticipantEvent,
   type ParticipantSocket,
-  type ProtocolResult,
-  type RoundPlan,
-  type ServerToClientEvents,
-} from '@murmur/fl-core';
+  type PlanPolicy,
+} from '@murmur/fl-core/participant';
+import { protocolFailure, type ClientToServerEvents, type ProtocolResult, type RoundPlan, type ServerToClientEvents } from '@murmur/fl-core/protocol';
+import { type ExampleSet } from '@murmur/fl-core/text';
 
 /**
  * Headless virtual clients: the fl-core participant (the same code a browser Web Worker runs)
@@ -56,6 +52,19 @@ export interface VirtualClientOptions {
   identities?: readonly DeviceIdentity[];
   /** Where the enrollment service answers. @default url (the service npm start hosts) */
   enrollmentUrl?: string;
+  /**
+   * The local address each client's socket connects from (Linux routes all of 127.0.0.0/8 to
+   * loopback): clients on distinct networks on one machine, for the per-network limits' tests.
+   * @default the system's choice
+   */
+  localAddress?: (index: number) => string | undefined;
+  /**
+   * What these devices accept, checked on every plan before they train (checkPlanAgainstPolicy),
+   * as a browser checks it: a plan below it is declined and the round counts a dropout. A server
+   * whose operator turned privacy off needs PRIVACY_OFF_PLAN_POLICY.
+   * @default DEFAULT_PLAN_POLICY
+   */
+  planPolicy?: PlanPolicy;
 }
 
 export interface VirtualClient {
@@ -190,11 +199,14 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
   for (const [index, data] of options.clients.entries()) {
     const identity = options.identities?.[index] ?? (await enroll(options.enrollmentUrl ?? options.url));
     const behaviour = options.behaviour?.(index);
+    const localAddress = options.localAddress?.(index);
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(options.url, {
       auth: handshakeAuth(identity),
       transports: ['websocket'],
       reconnectionDelay: options.reconnectionDelayMs ?? 250,
       reconnectionDelayMax: 2_000,
+      // engine.io-client hands localAddress to the ws package in Node; its types leave it out.
+      ...(localAddress ? ({ localAddress } as object) : {}),
     });
     let connection: ParticipantConnection | null = null;
     const wrapped = withBehaviour(socket, behaviour, () => connection?.stop());
@@ -203,6 +215,7 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
       contribute: (plan, signal) => trainer.contribute(plan, data.examples, signal),
       identity,
       enrollmentIssuer: identity.issuer,
+      planPolicy: options.planPolicy ?? DEFAULT_PLAN_POLICY,
       onEvent: (event) => {
         if (event.type === 'error')
           options.logger?.debug({ client: data.id, from: event.from, code: event.error.code, message: event.error.message }, 'virtual client error');

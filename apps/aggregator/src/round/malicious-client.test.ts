@@ -1,21 +1,14 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import {
-  asParticipantSocket,
-  CERTIFICATE_REF_BYTES,
-  connectParticipant,
-  handshakeAuth,
-  packSecAgg,
-  unpackBinary,
-  type ClientToServerEvents,
-  type ParticipantConnection,
-  type ServerToClientEvents,
-} from '@murmur/fl-core';
+import { asParticipantSocket, connectParticipant, handshakeAuth, type ParticipantConnection } from '@murmur/fl-core/participant';
+import { packSecAgg, unpackBinary, type ClientToServerEvents, type ServerToClientEvents } from '@murmur/fl-core/protocol';
+import { CERTIFICATE_REF_BYTES } from '@murmur/fl-core/secagg';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startWithEnrollment } from '../enrollment/host';
 import { stateOfTheUnionClients } from '../demo-data';
+import { ATTACKER_PLAN_POLICY } from '../hostile-clients';
 import { enroll, startVirtualClients } from '../virtual-clients';
-import { eventually, tempDataDir, TEST_SPEC, testConfig, testLogger } from '../test-helpers';
+import { eventually, tempDataDir, TEST_PLAN_POLICY, TEST_SPEC, testConfig, testLogger } from '../test-helpers';
 
 /**
  * Issue 15, aggregator side: rounds run the authenticated SecAgg protocol, the coordinator verifies
@@ -77,6 +70,7 @@ async function startTamperingClient(url: string, tamper: (message: Record<string
     eligibility: () => ({ consent: true, exampleCount: 500, idle: true, charging: true, backend: 'wasm' }),
     identity,
     enrollmentIssuer: identity.issuer,
+    planPolicy: ATTACKER_PLAN_POLICY,
     contribute: async (plan) => ({ ok: true, value: new Uint32Array(plan.secagg.vectorLength) }),
   });
   cleanups.push(() => {
@@ -94,7 +88,7 @@ describe('authenticated secure aggregation through the coordinator', () => {
     const config = testConfig(data.dir, { round: { target: 3, overSelection: 1, minReports: 3, checkinMs: 300 } });
     const aggregator = await startWithEnrollment(config, { logger: testLogger() });
     cleanups.push(() => aggregator.close());
-    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2) });
+    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2), planPolicy: TEST_PLAN_POLICY });
     cleanups.push(() => pool.close());
     const corrupter = await startTamperingClient(aggregator.url, (message) => {
       if (message.type !== 'unmask') return null;
@@ -121,7 +115,7 @@ describe('authenticated secure aggregation through the coordinator', () => {
     const config = testConfig(data.dir, { round: { target: 3, overSelection: 1, minReports: 2, checkinMs: 300 } });
     const aggregator = await startWithEnrollment(config, { logger: testLogger() });
     cleanups.push(() => aggregator.close());
-    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2) });
+    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2), planPolicy: TEST_PLAN_POLICY });
     cleanups.push(() => pool.close());
     const forger = await startTamperingClient(aggregator.url, (message) => {
       if (message.type !== 'advertiseKeys') return null;
@@ -139,7 +133,7 @@ describe('authenticated secure aggregation through the coordinator', () => {
     const config = testConfig(data.dir, { round: { target: 3, overSelection: 1, minReports: 3, checkinMs: 300 } });
     const aggregator = await startWithEnrollment(config, { logger: testLogger() });
     cleanups.push(() => aggregator.close());
-    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2) });
+    const pool = await startVirtualClients({ url: aggregator.url, clients: stateOfTheUnionClients(TEST_SPEC, 2), planPolicy: TEST_PLAN_POLICY });
     cleanups.push(() => pool.close());
     const observer = await startTamperingClient(aggregator.url, () => null);
     await eventually(

@@ -74,7 +74,7 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
         <PrivacyInPlainWords
           epsilon={state.status?.privacy.epsilon ?? state.privacy?.epsilon ?? null}
           delta={state.status?.privacy.delta ?? state.privacy?.delta ?? null}
-          epsilonBudget={state.privacy ? (state.privacy.epsilonBudget ?? null) : undefined}
+          {...(state.privacy ? { epsilonBudget: state.privacy.epsilonBudget ?? null } : {})}
           {...(state.status ? { mode: state.status.privacy.mode } : {})}
           audience="operator"
         />

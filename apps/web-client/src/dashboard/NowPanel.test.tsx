@@ -5,7 +5,7 @@ import { NowPanel } from './NowPanel';
 import { initialDashboardState, type DashboardState } from './store';
 import type { DashboardStatus } from './schemas';
 import { makeReport } from './test-fixtures';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 
 afterEach(cleanup);
 
@@ -96,6 +96,36 @@ describe('the Now panel', () => {
 
     render(<NowPanel state={{ ...paused, status: idle }} />);
     expect(screen.getByTestId('dash-small-population').textContent).toMatch(/At σ = 1\.10 the noise .* cannot learn/);
+  });
+
+  it('says beside ε what it assumes: at most c fake or colluding reports per round, and the kind of noise', () => {
+    const idle = { ...status, phase: 'idle' as const, round: null };
+    const current = { phase: 'idle' as const, round: 0, roundId: '', cohort: 0, pending: 0, since: new Date().toISOString(), expected: {} };
+    const privacy = { mode: 'distributed' as const, delta: 1e-5, epsilon: 2.5, colluders: 2, noise: 'discrete' as const };
+    const state: DashboardState = { ...initialDashboardState, status: idle, current, privacy, rounds: [makeReport(7)] };
+    render(<NowPanel state={state} />);
+    expect(screen.getByTestId('dash-epsilon').textContent).toBe('2.500');
+    const words = screen.getByTestId('dash-epsilon-assumes').textContent ?? '';
+    expect(words).toBe(
+      "ε assumes at most 2 of a round's reports are fake or colluding (c = 2); discrete noise: the distributed discrete Gaussian on the encoded integers, its rounding counted in ε.",
+    );
+    cleanup();
+
+    render(<NowPanel state={{ ...state, privacy: { ...privacy, colluders: 1, noise: 'continuous' } }} />);
+    expect(screen.getByTestId('dash-epsilon-assumes').textContent).toBe(
+      "ε assumes at most 1 of a round's reports is fake or colluding (c = 1); continuous noise: Gaussian, added before encoding.",
+    );
+    cleanup();
+
+    // An aggregator from before colluders: c = 0, nothing said about the noise.
+    const { colluders: _c, noise: _n, ...older } = privacy;
+    render(<NowPanel state={{ ...state, privacy: older }} />);
+    expect(screen.getByTestId('dash-epsilon-assumes').textContent).toBe("ε assumes none of a round's reports are fake or colluding (c = 0).");
+    cleanup();
+
+    // No noise, no ε to qualify.
+    render(<NowPanel state={{ ...state, privacy: { mode: 'off', delta: 1e-5, epsilon: null, colluders: 0, noise: null } }} />);
+    expect(screen.queryByTestId('dash-epsilon-assumes')).toBeNull();
   });
 
   it('says it is not connected before any state arrived', () => {

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
-import { PHASE_DEADLINE, SECAGG_PHASES, type Deadlines, type RoundPhase } from '@murmur/fl-core';
+import { PHASE_DEADLINE, SECAGG_PHASES, type Deadlines, type RoundPhase } from '@murmur/fl-core/protocol';
 import { Funnel } from './Funnel';
 import { formatNumber, formatSeconds } from './format';
+import type { PrivacySummary } from './schemas';
 import { isSecAggPhase, liveFunnel, newestModelVersion, reportFunnel, type CurrentRound, type DashboardState } from './store';
 
 const PHASE_LABELS: Record<RoundPhase, string> = {
@@ -51,6 +52,27 @@ function phaseTiming(
 const SMALL_POPULATION_SAMPLING_RATE = 0.5;
 /** Below this σ a small cohort's mean can still learn; at or above it the noise swamps a handful of updates. */
 const LEARNABLE_NOISE_MULTIPLIER = 0.5;
+
+/**
+ * What the ε shown beside it assumes, in words (GET /api/privacy; docs/privacy.md, "Fake clients"):
+ * the colluder count c the noise tolerates and the kind of noise. Answers without the fields come
+ * from aggregators that had no colluders (c = 0) and say nothing about the noise.
+ */
+export function epsilonAssumptionWords(privacy: Pick<PrivacySummary, 'colluders' | 'noise'>): string {
+  const c = privacy.colluders ?? 0;
+  const fakes =
+    c === 0
+      ? "ε assumes none of a round's reports are fake or colluding (c = 0)"
+      : `ε assumes at most ${c} of a round's reports ${c === 1 ? 'is' : 'are'} fake or colluding (c = ${c})`;
+  switch (privacy.noise) {
+    case 'discrete':
+      return `${fakes}; discrete noise: the distributed discrete Gaussian on the encoded integers, its rounding counted in ε.`;
+    case 'continuous':
+      return `${fakes}; continuous noise: Gaussian, added before encoding.`;
+    default:
+      return `${fakes}.`;
+  }
+}
 
 /**
  * Spent against the budget, what is left at the current plan, and whether training is paused for it
@@ -165,6 +187,11 @@ export function NowPanel({ state }: { state: DashboardState }) {
           ; ε spent <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
           {state.privacy?.epsilonBudget != null && ` of ${formatNumber(state.privacy.epsilonBudget)}`} at δ = {status.privacy.delta.toExponential(0)}
           {status.paused && ' — rounds are paused'}
+        </p>
+      )}
+      {state.privacy && state.privacy.mode !== 'off' && (
+        <p className="dash-muted" data-testid="dash-epsilon-assumes">
+          {epsilonAssumptionWords(state.privacy)}
         </p>
       )}
       <PrivacyBudget state={state} />

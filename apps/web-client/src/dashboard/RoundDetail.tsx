@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { RoundReport } from '@murmur/fl-core';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 import type { DashboardApi } from './api';
 import { Funnel } from './Funnel';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, formatTime } from './format';
@@ -100,6 +100,8 @@ function RecordBody({ report, api }: { report: RoundReport; api: DashboardApi })
           {privacy.mode}, C = {formatNumber(privacy.clipNorm)}, σ = {formatNumber(privacy.noiseMultiplier)}
           {privacy.recordedNoiseMultiplier !== null && ` (recorded σ ${formatNumber(privacy.recordedNoiseMultiplier)})`}, q ={' '}
           {formatNumber(privacy.samplingRate, 4)}
+          {privacy.mode !== 'off' && `, c = ${privacy.colluders ?? 0} (ε assumes at most that many fake or colluding reports)`}
+          {privacy.noise === 'discrete' && ', discrete noise'}
         </dd>
         <dt>ε after this round</dt>
         <dd>

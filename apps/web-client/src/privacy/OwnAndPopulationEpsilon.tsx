@@ -1,4 +1,5 @@
-import { deviceEpsilon, type DeviceEpsilon, type PlanPolicy } from '@murmur/fl-core';
+import { type PlanPolicy } from '@murmur/fl-core/participant';
+import { deviceEpsilon, type DeviceEpsilon } from '@murmur/fl-core/privacy';
 import type { ContributionRecord, ParticipationRecord } from '../storage/schema';
 import { countOf } from '../ui/status-text';
 import { epsilonStrength, formatEpsilon, STRENGTH_WORDS } from './PrivacyInPlainWords';
@@ -14,13 +15,24 @@ export interface OwnEpsilon extends DeviceEpsilon {
   uncounted: number;
   /** The c the figure assumes (the build's plan policy). */
   assumedColluders: number;
+  /**
+   * The largest c a counted round's plan tolerated: that round's figure assumes at most
+   * max(assumedColluders, its plan's c) fake or colluding reports (fl-core deviceEpsilon).
+   */
+  planColluders: number;
 }
 
 /** This device's own ε from the rounds it recorded, and how many logged rounds predate the record. */
 export function ownEpsilonOf(participations: readonly ParticipationRecord[], contributions: readonly ContributionRecord[], policy: PlanPolicy): OwnEpsilon {
   const counted = new Set(participations.map((p) => p.roundId));
   const uncounted = new Set(contributions.filter((c) => c.status === 'contributed' && !counted.has(c.roundId)).map((c) => c.roundId)).size;
-  return { ...deviceEpsilon(participations, { assumedColluders: policy.assumedColluders }), uncounted, assumedColluders: policy.assumedColluders };
+  const planColluders = participations.reduce((most, p) => Math.max(most, p.colluders), 0);
+  return {
+    ...deviceEpsilon(participations, { assumedColluders: policy.assumedColluders }),
+    uncounted,
+    assumedColluders: policy.assumedColluders,
+    planColluders,
+  };
 }
 
 export interface OwnAndPopulationEpsilonProps {
@@ -31,7 +43,15 @@ export interface OwnAndPopulationEpsilonProps {
 
 const rounds = (n: number) => countOf(n, 'round');
 
-function colluders(c: number): string {
+function colluders(own: Pick<OwnEpsilon, 'assumedColluders' | 'planColluders'>): string {
+  const c = own.assumedColluders;
+  // A round's plan may have tolerated more fakes than this device assumes; its figure then assumes the plan's number.
+  if (own.planColluders > c) {
+    return (
+      `at most as many of the other devices in each round are fake or work with the server as that round's plan allowed for ` +
+      `(up to ${own.planColluders}${c === 0 ? '' : `, and never fewer than ${c}`})`
+    );
+  }
   return c === 0
     ? 'the other devices in each round are genuine (not fake devices run by the server, nor working with it)'
     : `at most ${c} of the other devices in each round are fake or work with the server`;
@@ -50,7 +70,7 @@ function ownWords(own: OwnEpsilon): string {
   return (
     `Your own guarantee: ε = ${formatEpsilon(own.epsilon)} after ${rounds(own.rounds)} you took part in (δ = ${own.delta.toExponential(0)}), which is ` +
     `${STRENGTH_WORDS[epsilonStrength(own.epsilon)]}. This device works it out from the noise each round's plan promised, and it holds even if the ` +
-    `Murmur server is dishonest, assuming ${colluders(own.assumedColluders)} and that secure aggregation works as designed. It counts every round ` +
+    `Murmur server is dishonest, assuming ${colluders(own)} and that secure aggregation works as designed. It counts every round ` +
     `this device trained for, including rounds that ended without a result.${earlier}`
   );
 }

@@ -39,6 +39,8 @@ function participation(roundId: string, change: Partial<ParticipationRecord> = {
     clipIndicatorNoiseStdDev: null,
     minSurvivors: 3,
     threshold: 3,
+    colluders: 0,
+    discrete: null,
     ...change,
   });
 }
@@ -109,6 +111,17 @@ describe('the privacy page', () => {
     expect(population).toContain('assumes the server picks devices at random');
     expect(population).toContain('not from the server, which knows who took part');
     expect(within(screen.getByTestId('contribution-log')).getByRole('columnheader', { name: 'ε for everyone' })).toBeTruthy();
+  });
+
+  it("states the plan's colluder assumption when a round's plan tolerated more fakes than the device assumes", () => {
+    // Three rounds of σ = 1, k_min = 6, c = 2, t = 5: 27.8159 (participation-record.test.ts, from mpmath), shown as 28.
+    const rounds = ['r1', 'r2', 'r3'].map((id) => participation(id, { minSurvivors: 6, threshold: 5, colluders: 2 }));
+    renderPage(new FakeRuntime({ participations: [participation('r0'), ...rounds], storage: summary }));
+    const own = screen.getByTestId('own-epsilon').textContent ?? '';
+    expect(own).toContain(
+      "assuming at most as many of the other devices in each round are fake or work with the server as that round's plan allowed for (up to 2)",
+    );
+    expect(own).not.toContain('are genuine');
   });
 
   it('says plainly when there is no own ε to show yet, or no guarantee at all', () => {

@@ -1,4 +1,4 @@
-import { DEFAULT_PLAN_POLICY, type PlanPolicy } from '@murmur/fl-core';
+import { DEFAULT_PLAN_POLICY, PRIVACY_OFF_PLAN_POLICY, type PlanPolicy } from '@murmur/fl-core/participant';
 
 /**
  * The plan policy this build pins (fl-core DEFAULT_PLAN_POLICY; docs/privacy.md, "What your
@@ -8,8 +8,7 @@ import { DEFAULT_PLAN_POLICY, type PlanPolicy } from '@murmur/fl-core';
  * time (query string, server) can loosen it.
  */
 export function buildPlanPolicy(env: { VITE_ALLOW_PRIVACY_OFF?: string }): PlanPolicy {
-  if (env.VITE_ALLOW_PRIVACY_OFF !== 'true') return DEFAULT_PLAN_POLICY;
-  return Object.freeze({ ...DEFAULT_PLAN_POLICY, allowedModes: Object.freeze(['off', ...DEFAULT_PLAN_POLICY.allowedModes]) as PlanPolicy['allowedModes'] });
+  return env.VITE_ALLOW_PRIVACY_OFF === 'true' ? PRIVACY_OFF_PLAN_POLICY : DEFAULT_PLAN_POLICY;
 }
 
 export const PLAN_POLICY: PlanPolicy = buildPlanPolicy(import.meta.env as { VITE_ALLOW_PRIVACY_OFF?: string });

@@ -11,18 +11,9 @@ import {
   type ParticipationRecord,
   type TextRecord,
 } from './schema';
-import {
-  CIFG_SPEC,
-  decodeModelPayload,
-  encodeModelPayload,
-  generateSigningKeyPair,
-  modelHash,
-  parameterCount,
-  sign,
-  TINY_SPEC,
-  verify,
-  type ModelSpec,
-} from '@murmur/fl-core';
+import { generateSigningKeyPair, sign, verify } from '@murmur/fl-core/identity';
+import { deviceEpsilon } from '@murmur/fl-core/privacy';
+import { CIFG_SPEC, decodeModelPayload, encodeModelPayload, modelHash, parameterCount, TINY_SPEC, type ModelSpec } from '@murmur/fl-core/model';
 
 let counter = 0;
 const uniqueName = () => `murmur-test-${++counter}`;
@@ -61,6 +52,8 @@ const participation = (roundId: string, at: number): ParticipationRecord => ({
   clipIndicatorNoiseStdDev: null,
   minSurvivors: 3,
   threshold: 3,
+  colluders: 0,
+  discrete: null,
 });
 
 function model(version: number, spec: ModelSpec = TINY_SPEC): ModelRecord {
@@ -254,6 +247,40 @@ describe('LocalStore', () => {
     await current.putParticipation(participation('r9', 9));
     expect(await current.listParticipations()).toEqual([participation('r9', 9)]);
     expect(await current.summary()).toMatchObject({ contributions: 1, participations: 1 });
+  });
+
+  it("migrates a version-6 database: participations get the plan's c = 0 and no discrete block, and count as before", async () => {
+    const name = uniqueName();
+    const v6 = await open(name, { version: 6 });
+    await v6.addContribution(contribution(1, 'r1'));
+    v6.close();
+    // What a version-6 build wrote: no colluders, no discrete block (and one record that was never valid).
+    const { colluders: _c, discrete: _d, ...v6Shape } = participation('r1', 1);
+    const raw6 = await openDB(name);
+    await raw6.put('participations', v6Shape);
+    await raw6.put('participations', { ...v6Shape, roundId: 'r2', round: 2, at: 2, mode: 'local', noiseMultiplier: 2 });
+    await raw6.put('participations', { ...v6Shape, roundId: 'forged', at: 3, noiseMultiplier: -1 });
+    raw6.close();
+
+    const issues: InvalidRecord[] = [];
+    const current = await open(name, { onInvalid: (issue) => issues.push(issue) });
+    stores.push(current);
+    const records = await current.listParticipations();
+    expect(records).toEqual([
+      { ...v6Shape, colluders: 0, discrete: null },
+      { ...v6Shape, roundId: 'r2', round: 2, at: 2, mode: 'local', noiseMultiplier: 2, colluders: 0, discrete: null },
+    ]);
+    expect(issues.map((i) => `${i.store}:${String(i.key)}`)).toEqual(['participations:forged']);
+    // The same ε as before the migration: one distributed round at σ = 1, t = k_min = 3, and one
+    // local round at σ = 2 (mpmath, 40 digits; fl-core's device-epsilon.test.ts vector).
+    expect(deviceEpsilon(records, { assumedColluders: 0 }).epsilon).toBeCloseTo(13.438626799166349513, 9);
+    expect((await current.listContributions()).map((c) => c.roundId)).toEqual(['r1']);
+    const raw = await openDB(name);
+    expect(raw.version).toBe(7);
+    expect(DB_VERSION).toBe(7);
+    // Rewritten on disk, not patched up on every read.
+    expect(await raw.get('participations', 'r1')).toEqual({ ...v6Shape, colluders: 0, discrete: null });
+    raw.close();
   });
 
   it('records a round once however often it is put, lists rounds oldest first, and refuses or skips bad records', async () => {

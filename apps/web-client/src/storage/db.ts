@@ -26,7 +26,7 @@ import {
 } from './schema';
 
 export const DB_NAME = 'murmur';
-export const DB_VERSION = 6;
+export const DB_VERSION = 7;
 /** Global model versions kept for offline use: the newest and the one before it. */
 export const MODELS_KEPT = 2;
 const SETTINGS_KEY = 'app';
@@ -89,6 +89,31 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<MurmurDB>, tx: UpgradeTrans
   // before it have no record; the privacy page counts them from the contribution log and says so.
   (db) => {
     db.createObjectStore('participations', { keyPath: 'roundId' });
+  },
+  // 7: each participation keeps the plan's c and discrete block, so the device's own ε counts the
+  // shares of σC/√(k_min − c) the plan calibrated and the rounding of discrete noise. Records
+  // written before come from plans without either: c = 0, no discrete block. A record that is not
+  // an object is left as it is (reads skip and report it). A failed rewrite aborts the upgrade, so
+  // the database stays at version 6 rather than half migrated.
+  (_db, tx) => {
+    const store = tx.objectStore('participations');
+    const migrate = async () => {
+      let cursor = await store.openCursor();
+      while (cursor) {
+        const value: unknown = cursor.value;
+        if (value !== null && typeof value === 'object') {
+          await cursor.update({ colluders: 0, discrete: null, ...value } as ParticipationRecord);
+        }
+        cursor = await cursor.continue();
+      }
+    };
+    migrate().catch(() => {
+      try {
+        tx.abort();
+      } catch {
+        // Already finished or aborted: nothing left to undo.
+      }
+    });
   },
 ];
 

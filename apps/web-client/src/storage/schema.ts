@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { modelSpecSchema, PRIVACY_MODES } from '@murmur/fl-core';
+import { modelSpecSchema } from '@murmur/fl-core/model';
+import { PRIVACY_MODES } from '@murmur/fl-core/privacy';
 
 /**
  * Shapes of everything the web client keeps in IndexedDB, and the validation helpers the worker
@@ -23,7 +24,7 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
-export { MAX_MODEL_BYTES } from '@murmur/fl-core';
+export { MAX_MODEL_BYTES } from '@murmur/fl-core/model';
 
 /** Far above anything a person types into one note; bounds what a corrupt record can make us hold. */
 export const MAX_TEXT_CHARS = 2_000_000;
@@ -188,9 +189,32 @@ export const contributionRecordSchema = z
 export type ContributionRecord = z.infer<typeof contributionRecordSchema>;
 
 /**
+ * A round's distributed discrete Gaussian as the device's own ε needs it (fl-core
+ * DeviceParticipation.discrete): C, the scale, Δ₂ and the padded dimension of the plan's discrete
+ * block, which the device checked against C, d and β before it trained (checkPlanAgainstPolicy).
+ */
+export const participationDiscreteSchema = z
+  .object({
+    clipNorm: z.number().positive().max(1e6),
+    scale: z
+      .number()
+      .positive()
+      .max(2 ** 40),
+    roundedNormBound: z.number().positive().max(1e300),
+    paddedDimension: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 28),
+  })
+  .strict();
+
+/**
  * One round this device trained for (store `participations`, keyed by round id), recorded once its
  * update is ready and before any of it is sent: what the plan said about noise, which is all the
  * device's own ε needs (fl-core deviceEpsilon). Never deleted by the app except with everything.
+ * `colluders` and `discrete` since schema version 7; the migration gives older records c = 0 and no
+ * discrete block, which is what their plans meant.
  */
 export const participationRecordSchema = z
   .object({
@@ -202,8 +226,21 @@ export const participationRecordSchema = z
     clipIndicatorNoiseStdDev: z.number().nonnegative().max(1e9).nullable(),
     minSurvivors: z.number().int().positive(),
     threshold: z.number().int().positive(),
+    /** c of the plan: 'distributed' shares were calibrated to k_min − c (0: the plan named none). */
+    colluders: z.number().int().nonnegative().max(100_000),
+    /** The plan's discrete noise; null for continuous Gaussian noise. */
+    discrete: participationDiscreteSchema.nullable(),
   })
-  .strict();
+  .strict()
+  // What deviceEpsilon refuses to compute with: such a record is skipped and reported, never used.
+  .superRefine((record, ctx) => {
+    if (record.colluders >= record.minSurvivors) {
+      ctx.addIssue({ code: 'custom', path: ['colluders'], message: `expected colluders < minSurvivors (${record.minSurvivors}), got ${record.colluders}` });
+    }
+    if (record.discrete !== null && record.mode !== 'distributed') {
+      ctx.addIssue({ code: 'custom', path: ['discrete'], message: `discrete noise needs mode 'distributed', got '${record.mode}'` });
+    }
+  });
 export type ParticipationRecord = z.infer<typeof participationRecordSchema>;
 
 export const backendMeasurementSchema = z

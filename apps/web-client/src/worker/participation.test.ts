@@ -2,16 +2,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  contributionMetricsSpec,
-  generateSigningKeyPair,
-  parameterCount,
-  parseTrainingPlan,
-  PROTOCOL_VERSION,
-  TINY_SPEC,
-  type Eligibility,
-  type RoundPlan,
-} from '@murmur/fl-core';
+import { generateSigningKeyPair } from '@murmur/fl-core/identity';
+import { parameterCount, TINY_SPEC } from '@murmur/fl-core/model';
+import { contributionMetricsSpec, PROTOCOL_VERSION, type Eligibility, type RoundPlan } from '@murmur/fl-core/protocol';
+import { parseTrainingPlan } from '@murmur/fl-core/train';
 import { ParticipationSession, UploadMeter, type ContributionHost } from './participation';
 import type { ParticipationEvent } from './protocol';
 
@@ -55,7 +49,14 @@ async function fakeAggregator(plan: RoundPlan) {
   io.on('connection', (socket) => {
     socket.onAny((event: string) => received.push(event));
     socket.on('checkIn', () => socket.emit('roundPlan', plan));
-    socket.emit('welcome', { protocolVersion: PROTOCOL_VERSION, modelVersion: 0, paused: false, cohortRoundId: null, serverTime: new Date().toISOString() });
+    socket.emit('welcome', {
+      protocolVersion: PROTOCOL_VERSION,
+      modelVersion: 0,
+      paused: false,
+      cohortRoundId: null,
+      serverTime: new Date().toISOString(),
+      minExamples: 10,
+    });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => io.close(() => resolve())));
@@ -76,7 +77,7 @@ describe('the worker’s participation session', () => {
       backendName: () => 'wasm',
     };
     const reports: ParticipationEvent[] = [];
-    const eligibility: Eligibility = { consent: true, exampleCount: 0, idle: true, backend: 'wasm' };
+    const eligibility: Eligibility = { consent: true, idle: true, backend: 'wasm' };
     const examples = { contexts: new Int32Array(40), targets: new Int32Array(10), count: 10, contextLength: 4 };
     const session = new ParticipationSession(
       aggregator.url,

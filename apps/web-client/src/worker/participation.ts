@@ -4,22 +4,25 @@ import {
   connectParticipant,
   downloadPlanModel,
   handshakeAuth,
-  payloadBytes,
   prepareContribution,
+  type ParticipantConnection,
+  type ParticipantEvent,
+} from '@murmur/fl-core/participant';
+import {
+  payloadBytes,
   protocolFailure,
   roundReportSchema,
   type ClientToServerEvents,
   type Eligibility,
-  type ExampleSet,
-  type ParticipantConnection,
-  type ParticipantEvent,
   type ProtocolResult,
   type RoundPlan,
   type ServerToClientEvents,
-} from '@murmur/fl-core';
+} from '@murmur/fl-core/protocol';
+import { type ExampleSet } from '@murmur/fl-core/text';
 import type * as tf from '@tensorflow/tfjs';
 import { planUploadBoundBytes } from '../scheduler/upload-budget';
 import { PLAN_POLICY } from '../privacy/plan-policy';
+import { participationRecordOf } from '../privacy/participation-record';
 import type { ParticipationEvent, UploadAllowance } from './protocol';
 
 /** What the session needs from the engine that owns tfjs. */
@@ -255,20 +258,7 @@ export class ParticipationSession {
     if (this.current?.roundId === plan.roundId) this.current.numExamples = result.value.report.numExamples;
     // Counted for the device's own ε from here on, whatever becomes of the round: the update is
     // ready and its masked form may leave next.
-    const { privacy, secagg } = plan;
-    this.report({
-      kind: 'participated',
-      record: {
-        roundId: plan.roundId,
-        round: plan.round,
-        at: Date.now(),
-        mode: privacy.mode,
-        noiseMultiplier: privacy.noiseMultiplier,
-        clipIndicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev ?? null,
-        minSurvivors: privacy.minSurvivors,
-        threshold: secagg.threshold,
-      },
-    });
+    this.report({ kind: 'participated', record: participationRecordOf(plan, Date.now()) });
     this.report({
       kind: 'trained',
       roundId: plan.roundId,
@@ -286,6 +276,10 @@ export class ParticipationSession {
         return;
       case 'checkedIn':
         this.report({ kind: 'checkedIn', status: event.status });
+        return;
+      case 'belowMinimum':
+        // Fewer examples than the aggregator asks for: nothing was sent (the count stays here).
+        this.report({ kind: 'checkedIn', status: 'ineligible' });
         return;
       case 'selected':
         this.bytesSent = 0;

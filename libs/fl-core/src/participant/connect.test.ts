@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { protocolFailure, type ProtocolResult } from '../protocol/errors';
+import { parseClientEvent } from '../protocol/events';
 import { PROTOCOL_VERSION, type RoundPlan } from '../protocol/schemas';
 import { connectParticipant, type ParticipantEvent, type ParticipantSocket } from './connect';
 import { DEFAULT_PLAN_POLICY } from './plan-policy';
@@ -9,16 +10,27 @@ import { testPlan } from './test-plan';
 function fakeServer() {
   const listeners = new Map<string, (payload: unknown) => void>();
   const sent: string[] = [];
+  const payloads: { event: string; payload: unknown }[] = [];
   const socket: ParticipantSocket = {
     on: (event, listener) => listeners.set(event, listener),
     off: (event) => listeners.delete(event),
-    emit: (event) => sent.push(event),
+    emit: (event, payload) => {
+      payloads.push({ event, payload });
+      return sent.push(event);
+    },
   };
   const deliver = (event: string, payload: unknown) => listeners.get(event)?.(payload);
-  return { socket, sent, deliver };
+  return { socket, sent, payloads, deliver };
 }
 
-const welcome = { protocolVersion: PROTOCOL_VERSION, modelVersion: 3, paused: false, cohortRoundId: null, serverTime: '2026-12-04T00:00:00.000Z' };
+const welcome = {
+  protocolVersion: PROTOCOL_VERSION,
+  modelVersion: 3,
+  paused: false,
+  cohortRoundId: null,
+  serverTime: '2026-12-04T00:00:00.000Z',
+  minExamples: 10,
+};
 const eligibility = { consent: true, exampleCount: 50, idle: true, backend: 'wasm' };
 /** Lets the participant's queued work (contribute, the machine) run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -80,6 +92,51 @@ describe('a participant with a plan policy', () => {
     await settle();
     expect(server.sent).toEqual(['checkIn', 'checkIn']);
     expect(connection.roundId).toBeNull();
+    connection.stop();
+  });
+});
+
+describe('the check-in', () => {
+  const connect = (examples: () => number) => {
+    const server = fakeServer();
+    const events: ParticipantEvent[] = [];
+    const connection = connectParticipant(server.socket, {
+      eligibility: () => ({ ...eligibility, exampleCount: examples() }),
+      contribute: () => Promise.resolve(protocolFailure('CONTRIBUTION_FAILED', 'test: no training here')),
+      onEvent: (event) => events.push(event),
+      planPolicy: DEFAULT_PLAN_POLICY,
+      recheckMs: 20,
+    });
+    return { server, events, connection };
+  };
+
+  it('never carries the example count: only consent, the conditions and the backend, which the strict schema accepts', () => {
+    const { server, connection } = connect(() => 5_000);
+    server.deliver('welcome', welcome);
+    expect(server.payloads).toEqual([{ event: 'checkIn', payload: { eligibility: { consent: true, idle: true, backend: 'wasm' } } }]);
+    expect(JSON.stringify(server.payloads)).not.toMatch(/exampleCount|5000/);
+    expect(parseClientEvent('checkIn', server.payloads[0]?.payload, { maxBytes: 4096 }).ok).toBe(true);
+    connection.stop();
+  });
+
+  it("below the aggregator's minExamples the device sends nothing, and checks in once it has enough", async () => {
+    let examples = 9;
+    const { server, events, connection } = connect(() => examples);
+    server.deliver('welcome', welcome);
+    expect(server.sent).toEqual([]);
+    expect(events).toContainEqual({ type: 'belowMinimum', exampleCount: 9, minExamples: 10 });
+    examples = 10;
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(server.sent).toEqual(['checkIn']);
+    connection.stop();
+  });
+
+  it('does not check in before a welcome has named the minimum', async () => {
+    const { server, events, connection } = connect(() => 100);
+    server.deliver('roundEnd', { roundId: 'r', round: 1, status: 'aborted', modelVersion: 3 });
+    await settle();
+    expect(events.map((e) => e.type)).toEqual(['roundEnd']);
+    expect(server.sent).toEqual([]);
     connection.stop();
   });
 });

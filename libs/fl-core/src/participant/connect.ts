@@ -56,9 +56,18 @@ export function handshakeAuth(
   };
 }
 
+/**
+ * What the device knows about itself: the check-in's fields and its local example count. The count
+ * stays on the device: connectParticipant compares it with the aggregator's `minExamples` (from
+ * `welcome`) and sends only the rest.
+ */
+export type DeviceEligibility = Eligibility & { exampleCount: number };
+
 export type ParticipantEvent =
   | { type: 'welcome'; modelVersion: number }
   | { type: 'checkedIn'; status: 'waiting' | 'ineligible' | 'paused' }
+  /** Fewer local examples than the aggregator's minimum: no check-in is sent (asked again after recheckMs). */
+  | { type: 'belowMinimum'; exampleCount: number; minExamples: number }
   | { type: 'selected'; plan: RoundPlan }
   /** The plan fell below the device's policy: nothing is trained or sent, the round goes on without it. */
   | { type: 'refused'; plan: RoundPlan; reasons: PlanRefusal[] }
@@ -68,8 +77,11 @@ export type ParticipantEvent =
   | { type: 'error'; error: ProtocolError; from: 'server' | 'local' };
 
 export interface ParticipantConnectionOptions extends ParticipantStepOptions {
-  /** The device's eligibility now; null means "do not check in now" (asked again later). */
-  eligibility: () => Eligibility | null;
+  /**
+   * The device's eligibility now, with its local example count; null means "do not check in now"
+   * (asked again later). The count is compared with `welcome.minExamples` here and never sent.
+   */
+  eligibility: () => DeviceEligibility | null;
   /**
    * Computes the encoded contribution for a plan (download and verify the model, then
    * prepareContribution). Runs in the Web Worker in the browser.
@@ -78,11 +90,11 @@ export interface ParticipantConnectionOptions extends ParticipantStepOptions {
   onEvent?: (event: ParticipantEvent) => void;
   /**
    * The device's pinned minimums (checkPlanAgainstPolicy), applied to every plan before
-   * `contribute` runs. Absent: plans are applied as sent, which only the aggregator's own
-   * simulated clients may do; every device build passes one.
+   * `contribute` runs: every device states what it accepts (DEFAULT_PLAN_POLICY unless it has a
+   * reason to differ, PRIVACY_OFF_PLAN_POLICY for a server whose operator turned privacy off).
    */
-  planPolicy?: PlanPolicy;
-  /** Retry interval when eligibility() is null. @default 5000 */
+  planPolicy: PlanPolicy;
+  /** Retry interval when eligibility() is null or below the aggregator's minimum. @default 5000 */
   recheckMs?: number;
 }
 
@@ -128,6 +140,8 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
   let queue: Promise<void> = Promise.resolve();
   let retry: ReturnType<typeof setTimeout> | null = null;
   let stopped = false;
+  /** The aggregator's `minExamples`, from its last `welcome`; no check-in before one arrives. */
+  let minExamples: number | null = null;
 
   const localError = (error: ProtocolError) => emitEvent({ type: 'error', error, from: 'local' });
   const scheduleCheckIn = (delayMs: number) => {
@@ -138,9 +152,17 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
     }, delayMs);
   };
   const checkIn = () => {
-    if (stopped || current) return;
-    const eligibility = options.eligibility();
-    if (!eligibility) {
+    if (stopped || current || minExamples === null) return;
+    const device = options.eligibility();
+    if (!device) {
+      scheduleCheckIn(options.recheckMs ?? 5000);
+      return;
+    }
+    // Eligible or not is decided here, so the size of the person's text never leaves the device
+    // (issue 16): below the minimum the device stays out quietly and asks itself again later.
+    const { exampleCount, ...eligibility } = device;
+    if (!(exampleCount >= minExamples)) {
+      emitEvent({ type: 'belowMinimum', exampleCount, minExamples });
       scheduleCheckIn(options.recheckMs ?? 5000);
       return;
     }
@@ -158,6 +180,7 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
   const onWelcome = (raw: unknown) => {
     const parsed = parseServerEvent('welcome', raw, CONTROL);
     if (!parsed.ok) return localError(parsed.error);
+    minExamples = parsed.value.minExamples;
     emitEvent({ type: 'welcome', modelVersion: parsed.value.modelVersion });
     // After a reconnect the round goes on only if the server still counts this client in it
     // (it may have restarted and forgotten the round).
@@ -190,7 +213,7 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
     emitEvent({ type: 'selected', plan });
     // A refused round stays current, unanswered, until it ends: the aggregator counts a dropout,
     // and a plan re-sent after a reconnect is not checked (or refused) twice.
-    const verdict = options.planPolicy ? checkPlanAgainstPolicy(plan, options.planPolicy) : { ok: true as const };
+    const verdict = checkPlanAgainstPolicy(plan, options.planPolicy);
     if (!verdict.ok) {
       emitEvent({ type: 'refused', plan, reasons: verdict.reasons });
       return;

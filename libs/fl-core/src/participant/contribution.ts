@@ -8,6 +8,8 @@ import { evaluateSums, type EvaluationSums } from '../train/evaluate';
 import { privatizeClientUpdate } from '../privacy/modes';
 import { clipIndicator, privatizeClipIndicator } from '../privacy/adaptive-clipping';
 import { createMetricsLayout, encodeWithMetrics } from '../encode/metrics';
+import { clipL2 } from '../privacy/clip';
+import { encodeDiscreteContribution } from '../round/discrete';
 import { encodingParams } from '../encode/fixed-point';
 import { protocolFailure, type ProtocolResult } from '../protocol/errors';
 import { MAX_LOSS_PER_EXAMPLE, type ContributionMetric } from '../protocol/events';
@@ -39,7 +41,7 @@ export interface ContributionReport {
   /** L2 norm of the update before clipping. */
   norm: number;
   wasClipped: boolean;
-  /** Standard deviation of the Gaussian noise this client added per coordinate. */
+  /** Standard deviation of the Gaussian (or, with discrete noise, discrete Gaussian) noise this client added per coordinate, in model units. */
   noiseStdDev: number;
   seconds: number;
 }
@@ -69,10 +71,12 @@ export async function prepareContribution(options: ContributionOptions): Promise
       `prepareContribution: global weights have ${globalWeights.length} values, expected ${dimension} for the plan's spec`,
     );
   }
-  if (plan.secagg.vectorLength !== dimension + metricNames.length) {
+  // Discrete noise sends the rotated update, padded to a power of two (round/discrete.ts).
+  const modelWords = plan.privacy.discrete?.paddedDimension ?? dimension;
+  if (plan.secagg.vectorLength !== modelWords + metricNames.length) {
     return protocolFailure(
       'CONTRIBUTION_FAILED',
-      `prepareContribution: plan's secure-aggregation vector has ${plan.secagg.vectorLength} words, expected ${dimension} weights + ${metricNames.length} metrics`,
+      `prepareContribution: plan's secure-aggregation vector has ${plan.secagg.vectorLength} words, expected ${modelWords} weights + ${metricNames.length} metrics`,
     );
   }
   const heldOut = Math.min(Math.floor(examples.count * plan.evaluationFraction), plan.training.maxExamples);
@@ -90,17 +94,23 @@ export async function prepareContribution(options: ContributionOptions): Promise
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onBatch ? { onBatch: options.onBatch } : {}),
     });
-    const privatized = privatizeClientUpdate(
-      trained.delta,
-      {
-        mode: plan.privacy.mode,
-        clipNorm: plan.privacy.clipNorm,
-        noiseMultiplier: plan.privacy.noiseMultiplier,
-        expectedCohortSize: plan.privacy.expectedCohortSize,
-        minSurvivors: plan.privacy.minSurvivors,
-      },
-      randomBytes,
-    );
+    const discrete = plan.privacy.discrete !== undefined;
+    // Discrete noise is added after encoding (encodeDiscreteContribution clips, rotates, rounds and
+    // noises in the integers); here only the norm is measured for the report.
+    const privatized = discrete
+      ? { ...clipL2(trained.delta, plan.privacy.clipNorm), update: trained.delta, noiseStdDev: 0 }
+      : privatizeClientUpdate(
+          trained.delta,
+          {
+            mode: plan.privacy.mode,
+            clipNorm: plan.privacy.clipNorm,
+            noiseMultiplier: plan.privacy.noiseMultiplier,
+            expectedCohortSize: plan.privacy.expectedCohortSize,
+            minSurvivors: plan.privacy.minSurvivors,
+            colluders: plan.privacy.colluders ?? 0,
+          },
+          randomBytes,
+        );
     const trainLoss = trained.metrics.trainLoss;
     const indicatorNoise = plan.privacy.clipIndicatorNoiseStdDev;
     // Adaptive clipping: was this update inside C? Sent centred and noised, summed securely.
@@ -114,6 +124,7 @@ export async function prepareContribution(options: ContributionOptions): Promise
               indicatorNoiseStdDev: indicatorNoise,
               expectedCohortSize: plan.privacy.expectedCohortSize,
               minSurvivors: plan.privacy.minSurvivors,
+              colluders: plan.privacy.colluders ?? 0,
             },
             randomBytes,
           ).value;
@@ -129,11 +140,18 @@ export async function prepareContribution(options: ContributionOptions): Promise
     };
     const missing = metricNames.filter((name) => metrics[name as ContributionMetric] === undefined);
     if (missing.length > 0) return protocolFailure('CONTRIBUTION_FAILED', `prepareContribution: the plan asks for unknown metrics ${missing.join(', ')}`);
-    const { maxClients, modulusBits } = plan.encoding;
-    const layout = createMetricsLayout(plan.metrics, { maxClients, modulusBits });
-    const params = encodingParams(plan.encoding);
     const planned = Object.fromEntries(metricNames.map((name) => [name, metrics[name as ContributionMetric] as number]));
-    const input = encodeWithMetrics(privatized.update, planned, params, layout, randomBytes);
+    let input: Uint32Array;
+    let noiseStdDev = privatized.noiseStdDev;
+    if (discrete) {
+      const encoded = encodeDiscreteContribution(trained.delta, planned, plan, randomBytes);
+      input = encoded.input;
+      noiseStdDev = encoded.noiseStdDev;
+    } else {
+      const { maxClients, modulusBits } = plan.encoding;
+      const layout = createMetricsLayout(plan.metrics, { maxClients, modulusBits });
+      input = encodeWithMetrics(privatized.update, planned, encodingParams(plan.encoding), layout, randomBytes);
+    }
     return {
       ok: true,
       value: {
@@ -144,7 +162,7 @@ export async function prepareContribution(options: ContributionOptions): Promise
           evaluation,
           norm: privatized.norm,
           wasClipped: privatized.wasClipped,
-          noiseStdDev: privatized.noiseStdDev,
+          noiseStdDev,
           seconds: (performance.now() - started) / 1000,
         },
       },

@@ -8,7 +8,10 @@
 import { z } from 'zod';
 import { PRIVACY_MODES } from '../privacy/modes';
 import { planNoiseMultiplier } from '../privacy/device-epsilon';
+import { ddgEquivalentNoiseMultiplier } from '../privacy/ddg-accountant';
+import { parameterCount } from '../model/spec';
 import type { RoundPlan } from '../protocol/schemas';
+import { discreteLedgerMechanism, discreteParamsOf } from '../round/discrete';
 
 export const planPolicySchema = z
   .object({
@@ -49,10 +52,30 @@ export const DEFAULT_PLAN_POLICY: PlanPolicy = Object.freeze({
   assumedColluders: 0,
 });
 
+/**
+ * The policy for a server whose operator turned privacy off (`--dp off`: the demo, tests of
+ * training without noise): DEFAULT_PLAN_POLICY that also accepts mode 'off'. Every other minimum
+ * stays, and a round in mode 'off' gives the device no guarantee (its own ε is then ∞). Only for
+ * clients whose owner chose it ahead of time (a demo build, the aggregator's own simulated
+ * clients), never for anything a server can ask for at run time.
+ */
+export const PRIVACY_OFF_PLAN_POLICY: PlanPolicy = Object.freeze({
+  ...DEFAULT_PLAN_POLICY,
+  allowedModes: Object.freeze(['off', ...DEFAULT_PLAN_POLICY.allowedModes]) as PlanPolicy['allowedModes'],
+});
+
 /** Relative slack of the σ check: far above float64 rounding, far below any real change of σ. */
 const SIGMA_ROUNDING = 1e-9;
 
-export type PlanRefusalCode = 'MODE_NOT_ALLOWED' | 'NOISE_TOO_LOW' | 'COHORT_TOO_SMALL' | 'THRESHOLD_TOO_LOW' | 'CLIP_NORM_TOO_HIGH';
+/**
+ * With discrete noise the σ checked is the Gaussian-equivalent multiplier of the rounded mechanism
+ * (rounding raises the sensitivity from C·scale to Δ₂). A plan at the floor loses a little to
+ * rounding at any scale; this much (0.1%) is accepted, a coarser scale that loses more is refused.
+ */
+export const DISCRETE_ROUNDING_SLACK = 1e-3;
+
+export type PlanRefusalCode =
+  'MODE_NOT_ALLOWED' | 'NOISE_TOO_LOW' | 'COHORT_TOO_SMALL' | 'THRESHOLD_TOO_LOW' | 'CLIP_NORM_TOO_HIGH' | 'COLLUDERS_TOO_MANY' | 'DISCRETE_PLAN_INVALID';
 
 export interface PlanRefusal {
   code: PlanRefusalCode;
@@ -79,11 +102,34 @@ export function checkPlanAgainstPolicy(plan: RoundPlan, policy: PlanPolicy): Pla
   if (!policy.allowedModes.includes(privacy.mode)) {
     reasons.push({ code: 'MODE_NOT_ALLOWED', message: `the server asked to train ${MODE_WORDS[privacy.mode]}, which this device does not accept` });
   }
-  const sigma = planNoiseMultiplier(privacy);
+  let sigma = planNoiseMultiplier(privacy);
+  let slack = SIGMA_ROUNDING;
+  const colluders = privacy.colluders ?? 0;
+  if (privacy.discrete !== undefined) {
+    // The device derives its own noise and Δ₂ from σ, C, k_min, c, scale and β; a block that does
+    // not add up (or asks for adaptive clipping, or a σ_Z below 1) is refused before training.
+    try {
+      const params = discreteParamsOf(privacy, parameterCount(plan.model.spec));
+      const honest = Math.max(1, privacy.minSurvivors - colluders);
+      sigma = ddgEquivalentNoiseMultiplier(discreteLedgerMechanism(params, honest).discrete);
+      slack = DISCRETE_ROUNDING_SLACK;
+    } catch (error) {
+      reasons.push({
+        code: 'DISCRETE_PLAN_INVALID',
+        message: `the server's integer-noise settings do not add up (${error instanceof Error ? error.message : String(error)}), so this device cannot tell how much noise it would get`,
+      });
+    }
+  }
+  if (colluders >= privacy.minSurvivors) {
+    reasons.push({
+      code: 'COLLUDERS_TOO_MANY',
+      message: `the server assumes ${colluders} fake devices in rounds that may combine only ${privacy.minSurvivors}, which leaves no genuine device's noise to rely on`,
+    });
+  }
   // Mode 'off' has no noise by definition: when a build allows it, σ has nothing to say. With
   // adaptive clipping the aggregator splits σ into σ_Δ and σ_b, and recombining them here can
   // land a rounding error below a σ sent exactly at the floor: that is not a lower σ.
-  if (privacy.mode !== 'off' && sigma < policy.minNoiseMultiplier * (1 - SIGMA_ROUNDING)) {
+  if (privacy.mode !== 'off' && sigma < policy.minNoiseMultiplier * (1 - slack)) {
     reasons.push({
       code: 'NOISE_TOO_LOW',
       message: `the privacy noise would be σ = ${sigma.toPrecision(3)}, below the σ = ${policy.minNoiseMultiplier} this device requires`,

@@ -91,11 +91,13 @@ export interface ClipIndicatorPrivacyOptions {
   expectedCohortSize: number;
   /** @default expectedCohortSize */
   minSurvivors?: number;
+  /** c: fake or colluding reports tolerated (modes.ts, honestReportsOf). @default 0 (also when a plan's optional field reads undefined) */
+  colluders?: number | undefined;
 }
 
 /**
  * What a client sends for the indicator: b − 1/2 plus its share of N(0, σ_b²) for the mode (all of
- * it in 'local', 1/√minSurvivors of it in 'distributed', none in 'central' and 'off').
+ * it in 'local', 1/√(minSurvivors − colluders) of it in 'distributed', none in 'central' and 'off').
  */
 export function privatizeClipIndicator(
   indicator: 0 | 1,
@@ -109,7 +111,7 @@ export function privatizeClipIndicator(
   assertMode(where, options.mode);
   assertNonNegativeFinite(where, 'indicatorNoiseStdDev', options.indicatorNoiseStdDev);
   const minSurvivors = minSurvivorsOf(where, options.expectedCohortSize, options.minSurvivors);
-  const noiseStdDev = clientNoiseShare(options.mode, options.indicatorNoiseStdDev, minSurvivors);
+  const noiseStdDev = clientNoiseShare(options.mode, options.indicatorNoiseStdDev, minSurvivors, options.colluders ?? 0);
   const noise = noiseStdDev > 0 ? (gaussianNoise(1, noiseStdDev, randomBytes)[0] as number) : 0;
   return { value: indicator - 0.5 + noise, noiseStdDev };
 }

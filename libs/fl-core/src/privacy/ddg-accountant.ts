@@ -187,6 +187,40 @@ export function ddgRdp(options: DdgRdpOptions): number[] {
   });
 }
 
+/**
+ * RDP of one round of the mechanism at any orders > 1, for a ledger whose orders include
+ * fractional ones (DEFAULT_RDP_ORDERS): at a fractional α the bound at ⌈α⌉ is used, valid because
+ * Rényi divergence is non-decreasing in its order (van Erven & Harremoës 2014, "Rényi Divergence
+ * and Kullback–Leibler Divergence", Theorem 3), and Zhu & Wang's bound is stated for integers.
+ * An order ≤ 1 gets +∞ (the conversion then never picks it).
+ */
+export function ddgMechanismRdp(mechanism: DdgMechanism, samplingRate: number, orders: readonly number[]): number[] {
+  const where = 'ddgMechanismRdp';
+  assertSamplingRate(where, samplingRate);
+  const checked = checkMechanism(where, mechanism);
+  const unsampled = (alpha: number) => divergenceBound(checked, alpha);
+  return orders.map((order, index) => {
+    if (typeof order !== 'number' || !Number.isFinite(order) || order > 4096) {
+      throw new RangeError(`${where}: orders[${index}] must be a finite number ≤ 4096, got ${String(order)}`);
+    }
+    if (order <= 1) return Infinity;
+    const alpha = Math.max(2, Math.ceil(order));
+    return samplingRate === 1 ? unsampled(alpha) : Math.min(unsampled(alpha), poissonSubsampledRdpBound(alpha, samplingRate, unsampled));
+  });
+}
+
+/**
+ * The Gaussian noise multiplier whose unsampled RDP α/(2z²) is exactly the third (concentrated-DP)
+ * term of the bound, relative to the L2 sensitivity: z = 1/(Δ₂/(√n·σ) + τ√d). Without sampling this
+ * maps a round onto the Gaussian accountant with a proven upper bound (the bound is a minimum of
+ * three terms, the third among them); with sampling it does not (the sampled Gaussian's analysis is
+ * specific to continuous noise), so the ledger accounts sampled rounds with ddgMechanismRdp.
+ */
+export function ddgEquivalentNoiseMultiplier(mechanism: DdgMechanism): number {
+  const m = checkMechanism('ddgEquivalentNoiseMultiplier', mechanism);
+  return 1 / (m.l2Scale + Math.sqrt(m.dimension) * m.tau);
+}
+
 export interface DdgEpsilonOptions extends DdgRdpOptions {
   delta: number;
   /** @default 'improved' */

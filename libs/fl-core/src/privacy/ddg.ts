@@ -393,7 +393,7 @@ export function ddgMinModulusBits(options: Omit<DdgWrapOptions, 'params'> & { pa
   const widest = ddgParams({ ...options.params, modulusBits: 32 });
   for (let bits = 2; bits <= 32; bits++) {
     const params: DdgParams = { ...widest, modulusBits: bits };
-    const logBound = ddgWrapLogProbabilityBound({ params, clients: options.clients, sumNorm: options.sumNorm });
+    const logBound = ddgWrapLogProbabilityBound({ params, clients: options.clients, ...(options.sumNorm !== undefined ? { sumNorm: options.sumNorm } : {}) });
     if (logBound <= Math.log(wrapProbability)) return bits;
   }
   throw new RangeError(`${where}: even 32 bits wrap with probability above ${wrapProbability}; lower the scale`);

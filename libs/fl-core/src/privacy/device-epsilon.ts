@@ -12,10 +12,15 @@
  * - Only noise the device can rely on: its own in 'local' mode; in 'distributed' mode the shares of
  *   the honest reports in the revealed sum. Secure aggregation cannot unmask a sum of fewer than t
  *   masked inputs (each survivor's self-mask needs t shares from clients that sent theirs), so the
- *   sum holds at least t shares of σC/√k_min, of which at most `assumedColluders` may be missing
- *   (fake clients or clients that give their noise to the server); this device's own share always
- *   counts.
+ *   sum holds at least t shares of σC/√(k_min − c_plan), of which at most c = max(assumedColluders,
+ *   c_plan) may be missing (fake clients or clients that give their noise to the server); this
+ *   device's own share always counts.
+ * - Discrete noise (the plan's discrete block): the replace-one shift of a rounded vector is at most
+ *   2Δ₂ in integer units, and the h honest shares of N_Z(0, σ_Z²) give, without sampling, RDP at
+ *   most (α/2)(2Δ₂/(√h·σ_Z) + τ√d)² (Kairouz, Liu & Steinke 2021, Theorem 1): exactly the Gaussian
+ *   mechanism's α/(2z²) at z = 1/(2Δ₂/(√h·σ_Z) + τ√d), so rounding is inside the figure.
  */
+import { ddgEquivalentNoiseMultiplier } from './ddg-accountant';
 import { computeRdp, DEFAULT_RDP_ORDERS, rdpToEpsilon, type EpsilonConversion } from './rdp';
 import type { PrivacyMode } from './modes';
 import { assertDelta, assertNonNegativeInteger, assertPositiveFinite, assertPositiveInteger } from './validate';
@@ -37,6 +42,10 @@ export interface DeviceParticipation {
   minSurvivors: number;
   /** t: the secure-aggregation threshold of the round. */
   threshold: number;
+  /** c of the plan: honest shares were calibrated to k_min − c. @default 0 (records written before) */
+  colluders?: number;
+  /** The plan's discrete noise, when it had any: C, scale, Δ₂ and the padded dimension. */
+  discrete?: { clipNorm: number; scale: number; roundedNormBound: number; paddedDimension: number } | null;
 }
 
 export interface DeviceEpsilonOptions {
@@ -73,17 +82,30 @@ export function planNoiseMultiplier(privacy: { noiseMultiplier: number; clipIndi
 export function deviceRoundNoiseMultiplier(participation: DeviceParticipation, assumedColluders: number): number | null {
   const where = 'deviceRoundNoiseMultiplier';
   assertNonNegativeInteger(where, 'assumedColluders', assumedColluders);
-  const { mode, minSurvivors, threshold } = participation;
+  const { mode, minSurvivors, threshold, discrete } = participation;
   const sigma = planNoiseMultiplier(participation);
   if (mode === 'off' || mode === 'central' || sigma === 0) return null;
   assertPositiveFinite(where, 'noise multiplier', sigma);
   assertPositiveInteger(where, 'minSurvivors', minSurvivors);
   assertPositiveInteger(where, 'threshold', threshold);
+  const planColluders = participation.colluders ?? 0;
+  assertNonNegativeInteger(where, 'colluders', planColluders);
+  if (planColluders >= minSurvivors) throw new RangeError(`${where}: colluders must be < minSurvivors (${minSurvivors}), got ${planColluders}`);
   // Doubling both sensitivities halves the combined add/remove multiplier.
   const replace = sigma / 2;
   if (mode === 'local') return replace;
-  const honestShares = Math.max(1, threshold - assumedColluders);
-  return replace * Math.sqrt(honestShares / minSurvivors);
+  const honestShares = Math.max(1, threshold - Math.max(assumedColluders, planColluders));
+  const calibratedShares = minSurvivors - planColluders;
+  if (discrete === undefined || discrete === null) return replace * Math.sqrt(honestShares / calibratedShares);
+  // Discrete rounds plan no adaptive clipping; a record claiming both relies on nothing proven.
+  if (participation.clipIndicatorNoiseStdDev !== null) return null;
+  const shareStdDev = (participation.noiseMultiplier * discrete.clipNorm * discrete.scale) / Math.sqrt(calibratedShares);
+  return ddgEquivalentNoiseMultiplier({
+    l2Sensitivity: 2 * discrete.roundedNormBound,
+    noiseStdDev: shareStdDev,
+    clients: honestShares,
+    dimension: discrete.paddedDimension,
+  });
 }
 
 export interface DeviceEpsilon {

@@ -3,12 +3,16 @@
  * noise placements ('off' | 'local' | 'distributed' | 'central'), adaptive clipping (Andrew et al.
  * 2021) and an RDP accountant for the Poisson-subsampled Gaussian mechanism; the distributed discrete
  * Gaussian (Kairouz, Liu & Steinke 2021) with its exact sampler, encoding and accountant. See
- * docs/privacy.md.
+ * docs/privacy.md. This file is `@murmur/fl-core/privacy`; the DDG's rotation, conditional rounding
+ * and Rényi-divergence internals stay inside the folder, and the seeded keystream the tests use is
+ * `@murmur/fl-core/testing`.
  */
 export { clipL2, l2Norm, type ClipResult } from './clip';
 export { addGaussianNoise, gaussianNoise } from './gaussian';
 export {
   addCentralNoise,
+  clientNoiseShare,
+  honestReportsOf,
   parsePrivacyConfig,
   privacyConfigSchema,
   PRIVACY_MODES,
@@ -63,18 +67,23 @@ export {
   type DeviceEpsilonOptions,
   type DeviceParticipation,
 } from './device-epsilon';
-export { PrivacyLedger, type PrivacyLedgerEntry, type PrivacyLedgerJson, type PrivacyLedgerOptions } from './ledger';
+export {
+  ledgerEntryRdp,
+  PrivacyLedger,
+  type DiscreteLedgerMechanism,
+  type PrivacyLedgerEntry,
+  type PrivacyLedgerJson,
+  type PrivacyLedgerOptions,
+} from './ledger';
 export {
   addDiscreteGaussianNoiseMod,
   discreteGaussianNoise,
-  discreteGaussianPmf,
   DiscreteGaussianSampler,
   MAX_DISCRETE_GAUSSIAN_VARIANCE,
   MIN_DISCRETE_GAUSSIAN_VARIANCE,
   type DiscreteGaussianSamplerOptions,
 } from './discrete-gaussian';
 export {
-  conditionalRandomizedRounding,
   ddgChooseScale,
   ddgDecodeSum,
   ddgEncodeUpdate,
@@ -82,13 +91,6 @@ export {
   ddgParams,
   ddgParamsInputSchema,
   ddgWrapLogProbabilityBound,
-  DEFAULT_ROUNDING_BETA,
-  hadamardDimension,
-  inverseRandomizedHadamard,
-  MAX_ROUNDING_ATTEMPTS,
-  randomizedHadamard,
-  roundedL2NormBound,
-  type ConditionalRoundingResult,
   type DdgEncodedUpdate,
   type DdgParams,
   type DdgParamsInput,
@@ -96,14 +98,11 @@ export {
   type DdgWrapOptions,
 } from './ddg';
 export {
-  DDG_RDP_ORDERS,
-  ddgConcentratedDp,
   ddgEpsilon,
+  ddgEquivalentNoiseMultiplier,
   ddgMechanism,
+  ddgMechanismRdp,
   ddgRdp,
-  ddgRenyiDivergence,
-  ddgTau,
-  poissonSubsampledRdpBound,
   type DdgEpsilonOptions,
   type DdgMechanism,
   type DdgRdpOptions,

@@ -3,8 +3,15 @@
  * RDP summed per order as entries arrive, ε(δ) on demand. It round-trips through JSON so it can be
  * persisted with the round log and re-checked on load (the RDP is recomputed, never trusted from
  * disk).
+ *
+ * A round of the distributed discrete Gaussian carries its mechanism (`discrete`: Δ₂, each honest
+ * client's σ in integer units, the honest shares n, the padded dimension) and is accounted by
+ * ddg-accountant.ts (Kairouz, Liu & Steinke 2021 with Zhu & Wang 2019's subsampling bound), so
+ * rounding sits inside the guarantee; its noiseMultiplier is then the Gaussian equivalent
+ * ddgEquivalentNoiseMultiplier, shown, never used for its RDP.
  */
 import { z } from 'zod';
+import { ddgMechanismRdp, type DdgMechanism } from './ddg-accountant';
 import { assertNoiseMultiplier, DEFAULT_RDP_ORDERS, epsilonUnchecked, rdpUnchecked, type EpsilonConversion, type PrivacySpent } from './rdp';
 import { assertDelta, assertNonNegativeInteger, assertOrders, assertPositiveInteger, assertSamplingRate } from './validate';
 
@@ -17,6 +24,26 @@ export interface PrivacyLedgerEntry {
   noiseMultiplier: number;
   /** Consecutive rounds with these parameters. @default 1 */
   steps?: number;
+  /** The round's distributed discrete Gaussian, in integer units; absent for continuous noise. */
+  discrete?: DiscreteLedgerMechanism;
+}
+
+/** What the ledger keeps of a discrete round: ddg-accountant's DdgMechanism without the optional Δ₁. */
+export type DiscreteLedgerMechanism = Required<Pick<DdgMechanism, 'l2Sensitivity' | 'noiseStdDev' | 'clients' | 'dimension'>>;
+
+const discreteEntrySchema = z
+  .object({
+    l2Sensitivity: z.number().positive().finite(),
+    noiseStdDev: z.number().positive().finite(),
+    clients: z.number().int().positive(),
+    dimension: z.number().int().positive(),
+  })
+  .strict();
+
+/** One round's RDP at `orders` for an entry: the sampled Gaussian's, or the discrete mechanism's. */
+export function ledgerEntryRdp(entry: Pick<PrivacyLedgerEntry, 'samplingRate' | 'noiseMultiplier' | 'discrete'>, orders: readonly number[]): number[] {
+  if (entry.discrete !== undefined) return ddgMechanismRdp(entry.discrete, entry.samplingRate, orders);
+  return rdpUnchecked(entry.samplingRate, entry.noiseMultiplier, 1, orders);
 }
 
 export interface PrivacyLedgerOptions {
@@ -38,6 +65,7 @@ const ledgerJsonSchema = z
           samplingRate: z.number(),
           noiseMultiplier: z.number(),
           steps: z.number(),
+          discrete: discreteEntrySchema.optional(),
         })
         .strict(),
     ),
@@ -46,7 +74,7 @@ const ledgerJsonSchema = z
 
 export type PrivacyLedgerJson = z.infer<typeof ledgerJsonSchema>;
 
-type StoredEntry = Readonly<Required<PrivacyLedgerEntry>>;
+type StoredEntry = Readonly<Required<Omit<PrivacyLedgerEntry, 'discrete'>> & Pick<PrivacyLedgerEntry, 'discrete'>>;
 
 /**
  * Per-round RDP vectors kept for reuse: effective σ takes few distinct values in practice (it moves
@@ -87,7 +115,7 @@ export class PrivacyLedger {
     if (typeof entry !== 'object' || entry === null) {
       throw new TypeError(`${where}: entry must be an object, got ${entry === null ? 'null' : typeof entry}`);
     }
-    const { round, samplingRate, noiseMultiplier, steps = 1 } = entry;
+    const { round, samplingRate, noiseMultiplier, steps = 1, discrete } = entry;
     assertNonNegativeInteger(where, 'round', round);
     assertSamplingRate(where, samplingRate);
     assertNoiseMultiplier(where, noiseMultiplier);
@@ -98,16 +126,25 @@ export class PrivacyLedger {
         `${where}: round must be >= ${last.round + last.steps} (the previous entry covers rounds ${last.round}..${last.round + last.steps - 1}), got ${round}`,
       );
     }
-    const stored = Object.freeze({ round, samplingRate, noiseMultiplier, steps });
+    let mechanism: DiscreteLedgerMechanism | undefined;
+    if (discrete !== undefined) {
+      const parsed = discreteEntrySchema.safeParse(discrete);
+      if (!parsed.success) throw new RangeError(`${where}: discrete: ${z.prettifyError(parsed.error)}`);
+      mechanism = Object.freeze(parsed.data);
+    }
+    const stored = Object.freeze({ round, samplingRate, noiseMultiplier, steps, ...(mechanism ? { discrete: mechanism } : {}) });
     this.#entries.push(stored);
     return stored;
   }
 
-  #addRdp(samplingRate: number, noiseMultiplier: number, steps: number): void {
-    const key = `${samplingRate}:${noiseMultiplier}`;
+  #addRdp(entry: StoredEntry): void {
+    const { samplingRate, noiseMultiplier, steps, discrete } = entry;
+    const key = discrete
+      ? `${samplingRate}:ddg:${discrete.l2Sensitivity}:${discrete.noiseStdDev}:${discrete.clients}:${discrete.dimension}`
+      : `${samplingRate}:${noiseMultiplier}`;
     let perRound = this.#perRoundRdp.get(key);
     if (perRound === undefined) {
-      perRound = rdpUnchecked(samplingRate, noiseMultiplier, 1, this.orders);
+      perRound = ledgerEntryRdp(entry, this.orders);
       if (this.#perRoundRdp.size >= MAX_CACHED_MECHANISMS) {
         this.#perRoundRdp.delete(this.#perRoundRdp.keys().next().value as string);
       }
@@ -121,7 +158,7 @@ export class PrivacyLedger {
   /** Records one committed round (or `steps` consecutive rounds with the same parameters). */
   record(entry: PrivacyLedgerEntry): void {
     const stored = this.#append(entry, 'PrivacyLedger.record');
-    this.#addRdp(stored.samplingRate, stored.noiseMultiplier, stored.steps);
+    this.#addRdp(stored);
   }
 
   /** The smallest ε over the ledger's orders for which everything recorded is (ε, δ)-DP. */
@@ -145,7 +182,7 @@ export class PrivacyLedger {
       version: 1,
       orders: [...this.orders],
       conversion: this.conversion,
-      entries: this.#entries.map((entry) => ({ ...entry })),
+      entries: this.#entries.map((entry) => ({ ...entry, ...(entry.discrete ? { discrete: { ...entry.discrete } } : {}) })),
     };
   }
 
@@ -157,9 +194,9 @@ export class PrivacyLedger {
       throw new TypeError(`${where}: invalid ledger: ${z.prettifyError(parsed.error)}`);
     }
     const ledger = new PrivacyLedger({ orders: parsed.data.orders, conversion: parsed.data.conversion });
-    parsed.data.entries.forEach((entry, index) => {
-      const stored = ledger.#append(entry, `${where} entries[${index}]`);
-      ledger.#addRdp(stored.samplingRate, stored.noiseMultiplier, stored.steps);
+    parsed.data.entries.forEach(({ discrete, ...entry }, index) => {
+      const stored = ledger.#append({ ...entry, ...(discrete ? { discrete } : {}) }, `${where} entries[${index}]`);
+      ledger.#addRdp(stored);
     });
     return ledger;
   }

@@ -34,17 +34,28 @@ export const privacyConfigSchema = z
      * @default expectedCohortSize
      */
     minSurvivors: z.number().int().positive().optional(),
+    /**
+     * c: reports in a committed sum that may be fake or collude with the aggregator (they add no
+     * noise that counts). 'distributed' clients calibrate their share to k_min − c, so the honest
+     * reports of any committed sum carry at least σC; must be < k_min. @default 0
+     */
+    colluders: z.number().int().nonnegative().optional(),
     /** Whether updates are summed with secure aggregation (the server sees only the sum). */
     secureAggregation: z.boolean(),
   })
   .strict();
 
 export type PrivacyConfigInput = z.input<typeof privacyConfigSchema>;
-/** A validated config; minSurvivors is always present. */
-export type PrivacyConfig = Required<z.output<typeof privacyConfigSchema>>;
+/** A validated config; minSurvivors is always present (colluders only when given: absent means 0). */
+export type PrivacyConfig = Omit<z.output<typeof privacyConfigSchema>, 'minSurvivors' | 'colluders'> & { minSurvivors: number; colluders?: number };
 
 export type PrivacyConfigErrorCode =
-  'INVALID_FIELD' | 'NOISE_REQUIRED' | 'MIN_SURVIVORS_ABOVE_COHORT' | 'CENTRAL_WITH_SECURE_AGGREGATION' | 'DISTRIBUTED_WITHOUT_SECURE_AGGREGATION';
+  | 'INVALID_FIELD'
+  | 'NOISE_REQUIRED'
+  | 'MIN_SURVIVORS_ABOVE_COHORT'
+  | 'COLLUDERS_NOT_BELOW_MIN_SURVIVORS'
+  | 'CENTRAL_WITH_SECURE_AGGREGATION'
+  | 'DISTRIBUTED_WITHOUT_SECURE_AGGREGATION';
 
 export interface PrivacyConfigIssue {
   code: PrivacyConfigErrorCode;
@@ -71,8 +82,8 @@ export function validatePrivacyConfig(input: unknown): PrivacyConfigResult {
       })),
     };
   }
-  const { minSurvivors = parsed.data.expectedCohortSize, ...rest } = parsed.data;
-  const config: PrivacyConfig = { ...rest, minSurvivors };
+  const { minSurvivors = parsed.data.expectedCohortSize, colluders, ...rest } = parsed.data;
+  const config: PrivacyConfig = { ...rest, minSurvivors, ...(colluders !== undefined ? { colluders } : {}) };
   const issues: PrivacyConfigIssue[] = [];
   if (config.mode !== 'off' && config.noiseMultiplier === 0) {
     issues.push({
@@ -86,6 +97,13 @@ export function validatePrivacyConfig(input: unknown): PrivacyConfigResult {
       code: 'MIN_SURVIVORS_ABOVE_COHORT',
       path: 'minSurvivors',
       message: `privacy config minSurvivors: must be <= expectedCohortSize (${config.expectedCohortSize}), got ${config.minSurvivors}`,
+    });
+  }
+  if (config.colluders !== undefined && config.colluders >= config.minSurvivors) {
+    issues.push({
+      code: 'COLLUDERS_NOT_BELOW_MIN_SURVIVORS',
+      path: 'colluders',
+      message: `privacy config colluders: must be < minSurvivors (${config.minSurvivors}): a sum of k_min reports must hold at least one honest noise share, got ${config.colluders}`,
     });
   }
   if (config.mode === 'central' && config.secureAggregation) {
@@ -133,6 +151,8 @@ export interface ClientPrivacyOptions {
   expectedCohortSize: number;
   /** @default expectedCohortSize */
   minSurvivors?: number;
+  /** c: fake or colluding reports the noise must tolerate (honestReportsOf). @default 0 (also when a plan's optional field reads undefined) */
+  colluders?: number | undefined;
 }
 
 export function assertMode(where: string, mode: unknown): asserts mode is PrivacyMode {
@@ -153,15 +173,31 @@ export function minSurvivorsOf(where: string, expectedCohortSize: number, minSur
 }
 
 /**
- * The standard deviation one client adds, given the standard deviation the round's sum must carry
- * in total: all of it in 'local', a 1/√k_min share in 'distributed', none in 'central' or 'off'.
+ * k_min − c: the honest reports every committed sum is guaranteed to hold when up to c of its
+ * reports are fake or collude with the aggregator (they may add no noise, or subtract their own).
+ * Throws unless 0 ≤ c < k_min.
  */
-export function clientNoiseShare(mode: PrivacyMode, totalStdDev: number, minSurvivors: number): number {
+export function honestReportsOf(where: string, minSurvivors: number, colluders: number | undefined): number {
+  assertPositiveInteger(where, 'minSurvivors', minSurvivors);
+  const c = colluders ?? 0;
+  if (!Number.isInteger(c) || c < 0 || c >= minSurvivors) {
+    throw new RangeError(`${where}: colluders must be an integer in [0, minSurvivors = ${minSurvivors}), got ${String(colluders)}`);
+  }
+  return minSurvivors - c;
+}
+
+/**
+ * The standard deviation one client adds, given the standard deviation the round's sum must carry
+ * in total: all of it in 'local', a 1/√(k_min − c) share in 'distributed' (so that the k_min − c
+ * honest reports of the smallest committed sum carry it alone, whatever c fake reports add), none
+ * in 'central' or 'off'.
+ */
+export function clientNoiseShare(mode: PrivacyMode, totalStdDev: number, minSurvivors: number, colluders = 0): number {
   switch (mode) {
     case 'local':
       return totalStdDev;
     case 'distributed':
-      return totalStdDev / Math.sqrt(minSurvivors);
+      return totalStdDev / Math.sqrt(honestReportsOf('clientNoiseShare', minSurvivors, colluders));
     case 'central':
     case 'off':
       return 0;
@@ -185,7 +221,7 @@ export interface PrivatizedUpdate {
 /** Clips a client's update to clipNorm and adds the client's share of the noise for the mode. */
 export function privatizeClientUpdate(delta: Float32Array, options: ClientPrivacyOptions, randomBytes: RandomBytes = secureRandomBytes): PrivatizedUpdate {
   const where = 'privatizeClientUpdate';
-  const { mode, clipNorm, noiseMultiplier, expectedCohortSize, minSurvivors } = options;
+  const { mode, clipNorm, noiseMultiplier, expectedCohortSize, minSurvivors, colluders } = options;
   assertMode(where, mode);
   assertPositiveFinite(where, 'clipNorm', clipNorm);
   if (mode === 'off') {
@@ -194,7 +230,7 @@ export function privatizeClientUpdate(delta: Float32Array, options: ClientPrivac
   }
   assertPositiveFinite(where, 'noiseMultiplier', noiseMultiplier);
   const k = minSurvivorsOf(where, expectedCohortSize, minSurvivors);
-  const noiseStdDev = clientNoiseShare(mode, noiseMultiplier * clipNorm, k);
+  const noiseStdDev = clientNoiseShare(mode, noiseMultiplier * clipNorm, k, honestColluders(where, k, colluders));
   const { clipped, norm, wasClipped } = clipL2(delta, clipNorm);
   addGaussianNoise(clipped, noiseStdDev, randomBytes);
   return { update: clipped, norm, wasClipped, noiseStdDev };
@@ -238,6 +274,13 @@ export interface RoundNoiseOptions {
   survivors: number;
   /** σ_b of adaptive clipping's indicator sum, when adaptive clipping ran this round. */
   indicatorNoiseStdDev?: number;
+  /** c: reports in the sum that may be fake or colluding; their noise is not counted. @default 0 */
+  colluders?: number;
+}
+
+/** c after checking 0 ≤ c < k_min. */
+function honestColluders(where: string, minSurvivors: number, colluders: number | undefined): number {
+  return minSurvivors - honestReportsOf(where, minSurvivors, colluders);
 }
 
 /**
@@ -245,10 +288,11 @@ export interface RoundNoiseOptions {
  * noise in the released sum) / C.
  *
  * - 'central': σ, whatever the number of reports.
- * - 'distributed': σ·√(survivors/k_min). With k_min = m and dropouts (survivors < m) this is below
- *   σ: the guarantee degrades. Calibrating to k_min < m keeps every committed round at σ or more.
- * - 'local': σ·√survivors for the released sum; against the aggregator, which sees each update,
- *   each client only has its own local guarantee (docs/privacy.md).
+ * - 'distributed': σ·√((survivors − c)/(k_min − c)): only the honest reports' shares count, each
+ *   σC/√(k_min − c). With k_min = m and dropouts (survivors < m) this is below σ: the guarantee
+ *   degrades. Calibrating to k_min < m keeps every committed round at σ or more.
+ * - 'local': σ·√(survivors − c) for the released sum; against the aggregator, which sees each
+ *   update, each client only has its own local guarantee (docs/privacy.md).
  * - 'off': throws, there is no noise to account.
  *
  * With adaptive clipping the update (σ_Δ, sensitivity C) and the centred indicator sum (σ_b,
@@ -258,14 +302,18 @@ export interface RoundNoiseOptions {
  */
 export function roundNoiseMultiplier(options: RoundNoiseOptions): number {
   const where = 'roundNoiseMultiplier';
-  const { mode, noiseMultiplier, expectedCohortSize, minSurvivors, survivors, indicatorNoiseStdDev } = options;
+  const { mode, noiseMultiplier, expectedCohortSize, minSurvivors, survivors, indicatorNoiseStdDev, colluders } = options;
   assertMode(where, mode);
   if (mode === 'off') {
     throw new RangeError(`${where}: mode 'off' adds no noise, so a round has no finite privacy cost to record`);
   }
   assertPositiveFinite(where, 'noiseMultiplier', noiseMultiplier);
   const k = minSurvivorsOf(where, expectedCohortSize, minSurvivors);
+  const c = honestColluders(where, k, colluders);
   assertPositiveInteger(where, 'survivors', survivors);
+  if (mode !== 'central' && survivors <= c) {
+    throw new RangeError(`${where}: survivors must exceed colluders (${c}) for any honest noise to be in the sum, got ${survivors}`);
+  }
   let sigma = noiseMultiplier;
   if (indicatorNoiseStdDev !== undefined) {
     assertPositiveFinite(where, 'indicatorNoiseStdDev', indicatorNoiseStdDev);
@@ -275,9 +323,9 @@ export function roundNoiseMultiplier(options: RoundNoiseOptions): number {
     case 'central':
       return sigma;
     case 'distributed':
-      return sigma * Math.sqrt(survivors / k);
+      return sigma * Math.sqrt((survivors - c) / (k - c));
     case 'local':
-      return sigma * Math.sqrt(survivors);
+      return sigma * Math.sqrt(survivors - c);
     default: {
       const unreachable: never = mode;
       throw new RangeError(`${where}: unknown mode ${String(unreachable)}`);

@@ -3,6 +3,7 @@ import { PRIVACY_MODES } from '../privacy/modes';
 import { trainingPlanSchema } from '../train/plan';
 import { GATE_OUTCOMES, gateDecisionSchema, MAX_RELEASE_DECISIONS, TRAINING_BASES } from '../round/release';
 import { deadlinesSchema, PROTOCOL_LIMITS, ROUND_PHASES, roundReportSchema } from './schemas';
+import { MAX_POW_BITS, MAX_POW_WORK_CHARS } from '../identity/pow';
 
 /**
  * The aggregator's REST answers (apps/aggregator/src/http.ts builds them, the dashboard parses
@@ -240,6 +241,17 @@ export const privacySummarySchema = z.object({
   budgetExhausted: z.boolean().optional(),
   /** N the sampling rate is drawn over (privacy.population); null: the clients checked in at selection. Readers work without it. */
   population: count.nullable().optional(),
+  /**
+   * c (privacy.colluders): fake or colluding reports per round the noise tolerates; ε holds while no
+   * round has more (docs/privacy.md, "Fake clients"). Readers work without it (then: 0).
+   */
+  colluders: count.optional(),
+  /**
+   * How the clients' noise is drawn: 'continuous' Gaussian floats, or 'discrete', the distributed
+   * discrete Gaussian on the encoded integers (its rounding inside ε); null in mode off (no noise).
+   * Readers work without it.
+   */
+  noise: z.enum(['continuous', 'discrete']).nullable().optional(),
 });
 
 /** POST /api/admin/pause and /resume. */
@@ -285,11 +297,30 @@ export const clientIdSchema = nonceText;
 /** The enrollment service's public identity: what certificates are checked against. */
 export const enrollmentIssuerSchema = z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/), publicKey: publicKeyText }).strict();
 
-/** POST /api/enrollment/challenge → 201: a single-use challenge to sign before expiresAtMs. */
-export const enrollmentChallengeSchema = z.object({ challenge: nonceText, expiresAtMs: epochMs }).strict();
+/**
+ * POST /api/enrollment/challenge → 201: a single-use challenge to sign before expiresAtMs and, when
+ * the service asks for a proof of work, its difficulty in leading zero bits (identity/pow.ts).
+ * Absent when none is asked, so a device built before the proof of work still reads the answer.
+ */
+export const enrollmentChallengeSchema = z
+  .object({ challenge: nonceText, expiresAtMs: epochMs, difficultyBits: z.number().int().min(1).max(MAX_POW_BITS).optional() })
+  .strict();
 
-/** POST /api/enrollment/enroll: the key to certify and its holder's signature over the challenge. */
-export const enrollmentRequestSchema = z.object({ challenge: nonceText, publicKey: publicKeyText, signature: signatureText }).strict();
+/**
+ * POST /api/enrollment/enroll: the key to certify, its holder's signature over the challenge and,
+ * when the challenge named a difficulty, the `work` that meets it (a decimal counter).
+ */
+export const enrollmentRequestSchema = z
+  .object({
+    challenge: nonceText,
+    publicKey: publicKeyText,
+    signature: signatureText,
+    work: z
+      .string()
+      .regex(new RegExp(`^(0|[1-9][0-9]{0,${MAX_POW_WORK_CHARS - 1}})$`), { message: `expected a decimal of at most ${MAX_POW_WORK_CHARS} digits` })
+      .optional(),
+  })
+  .strict();
 
 /** POST /api/enrollment/enroll → 201. */
 export const enrollmentResponseSchema = z

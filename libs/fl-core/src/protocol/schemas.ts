@@ -46,11 +46,17 @@ import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
  *   refused), share ciphertexts carry no nonce (derived from sender and recipient), shareKeys no
  *   longer echoes the recipient list, and an authenticated unmaskRequest names no survivors (they
  *   are those of the U3 the client signed).
+ * - 8: the check-in no longer carries `exampleCount` (the size of the person's text, in the clear):
+ *   `welcome` names the aggregator's `minExamples` and a device with fewer simply does not check in.
+ *   A version-7 check-in with the field is refused as MALFORMED; the handshake turns such pages away.
+ *   Also in 8: a round plan's privacy may name `colluders` (c, shares calibrated to k_min − c) and a
+ *   `discrete` block (the distributed discrete Gaussian; the secure-aggregation vector then holds
+ *   the rotated update padded to a power of two), fields a version-7 client's strict parse refuses.
  */
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 
 export const PROTOCOL_LIMITS = Object.freeze({
-  /** checkIn is a few booleans and numbers. */
+  /** checkIn is a few booleans and a backend name. */
   checkInBytes: 4096,
   roundIdChars: 128,
   /** Most examples a client may claim: far above a phone's text, well inside float64's exact integers. */
@@ -84,13 +90,16 @@ export const handshakeSchema = z
   })
   .strict();
 
-/** What a device reports about itself when it offers to train (nothing about its text). */
+/**
+ * What a device reports about itself when it offers to train: yes or no, and the conditions it trains
+ * under — nothing derived from its text. In particular no example count: the device compares its
+ * own count with the `minExamples` that `welcome` names and does not check in below it (strict: a
+ * check-in that carries `exampleCount` is MALFORMED).
+ */
 export const eligibilitySchema = z
   .object({
-    /** The person agreed to contribute. Without it the check-in is refused. */
+    /** The person agreed to contribute and the device meets the aggregator's minimum. Without it the check-in is refused. */
     consent: z.boolean(),
-    /** Local examples available for training and evaluation. */
-    exampleCount: nonNegativeInt.max(PROTOCOL_LIMITS.maxExampleCount),
     idle: z.boolean().optional(),
     charging: z.boolean().optional(),
     unmetered: z.boolean().optional(),
@@ -121,6 +130,11 @@ export const welcomeSchema = z
     /** The round this client's token is selected for, if one is running: resume it, else check in. */
     cohortRoundId: roundId.nullable(),
     serverTime: isoTime,
+    /**
+     * Fewest local examples a device needs to take part (the aggregator's `round.minExamples`). The
+     * device checks it itself and checks in only at or above it: its count never leaves it.
+     */
+    minExamples: nonNegativeInt.max(PROTOCOL_LIMITS.maxExampleCount),
   })
   .strict();
 
@@ -130,6 +144,32 @@ export const checkInResultSchema = z
     status: z.enum(['waiting', 'ineligible', 'paused']),
     reason: errorSchema.optional(),
     retryAfterMs: nonNegativeInt.max(86_400_000),
+  })
+  .strict();
+
+/**
+ * The distributed discrete Gaussian's parameters for a round (privacy/ddg.ts). The client derives
+ * its own noise, σ_Z = σ·C·scale/√(k_min − c) per coordinate, from the rest of the plan, and checks
+ * that roundedNormBound and paddedDimension are what it computes itself.
+ */
+export const discretePlanSchema = z
+  .object({
+    /** 1/γ: integer units per 1.0 of a model value (ddgChooseScale). */
+    scale: positiveFinite.refine((v) => v <= 2 ** 40, { message: 'expected ≤ 2^40' }),
+    /** β: conditional rounding's parameter (Kairouz, Liu & Steinke 2021, Theorem 1). */
+    beta: z.number().min(0).lt(1),
+    /** Δ₂: the L2 bound every rounded vector meets, in integer units (roundedL2NormBound). */
+    roundedNormBound: positiveFinite,
+    /** The rotated vector's length: the next power of two ≥ the model's parameter count. */
+    paddedDimension: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 28),
+    /** k: words live in Z_(2^k); equal to the secure aggregation's modulus. */
+    modulusBits: z.number().int().min(2).max(32),
+    /** 32 bytes, hex: the round-public seed of the randomized Hadamard rotation, drawn fresh per round. */
+    rotationSeed: z.string().regex(/^[0-9a-f]{64}$/, { message: 'expected 64 lowercase hex characters (32 bytes)' }),
   })
   .strict();
 
@@ -150,8 +190,29 @@ export const privacyPlanSchema = z
      * share of it as the `unclipped` metric.
      */
     clipIndicatorNoiseStdDev: finite.refine((v) => v >= 0, { message: 'expected ≥ 0' }).optional(),
+    /**
+     * c: reports in a committed sum that may be fake or collude with the aggregator. 'distributed'
+     * clients add σC/√(k_min − c) each, so the k_min − c honest reports of the smallest committed sum
+     * carry σC alone. Absent: 0. Must be < minSurvivors.
+     */
+    colluders: z.number().int().min(0).max(100_000).optional(),
+    /**
+     * Present when the round's noise is the distributed discrete Gaussian (Kairouz, Liu & Steinke
+     * 2021; 'distributed' mode only): clients clip, rotate, round conditionally and add integer noise
+     * (round/discrete.ts), and the secure-aggregation vector holds `paddedDimension` words of the
+     * rotated update before the metrics.
+     */
+    discrete: discretePlanSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((privacy, ctx) => {
+    if (privacy.colluders !== undefined && privacy.colluders >= privacy.minSurvivors) {
+      ctx.addIssue({ code: 'custom', path: ['colluders'], message: `expected colluders < minSurvivors (${privacy.minSurvivors}), got ${privacy.colluders}` });
+    }
+    if (privacy.discrete !== undefined && privacy.mode !== 'distributed') {
+      ctx.addIssue({ code: 'custom', path: ['discrete'], message: `discrete noise needs mode 'distributed', got '${privacy.mode}'` });
+    }
+  });
 
 /** Fixed-point encoding of the update (see encode/): every client must use the same. */
 export const encodingPlanSchema = z
@@ -205,7 +266,27 @@ export const roundPlanSchema = z
     metrics: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), metricRangeSchema),
     deadlines: deadlinesSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((plan, ctx) => {
+    // Discrete noise: the integer words share the secure sum's modulus and precede the metrics.
+    const discrete = plan.privacy.discrete;
+    if (discrete === undefined) return;
+    if (discrete.modulusBits !== plan.secagg.modulusBits || discrete.modulusBits !== plan.encoding.modulusBits) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privacy', 'discrete', 'modulusBits'],
+        message: `expected the secure aggregation's ${plan.secagg.modulusBits} bits, got ${discrete.modulusBits}`,
+      });
+    }
+    const words = discrete.paddedDimension + Object.keys(plan.metrics).length;
+    if (plan.secagg.vectorLength !== words) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secagg', 'vectorLength'],
+        message: `expected paddedDimension ${discrete.paddedDimension} + ${Object.keys(plan.metrics).length} metrics = ${words} words, got ${plan.secagg.vectorLength}`,
+      });
+    }
+  });
 
 export const roundEndSchema = z
   .object({
@@ -300,6 +381,10 @@ export const roundReportSchema = z
         /** ε spent so far at delta, after this round. */
         epsilon: nullableFinite,
         delta: finite,
+        /** c: fake or colluding reports per cohort the noise tolerates; ε holds while a cohort has at most c (absent: 0). */
+        colluders: count.optional(),
+        /** How the distributed noise was added: 'discrete' for the distributed discrete Gaussian (absent: continuous). */
+        noise: z.enum(['continuous', 'discrete']).optional(),
       })
       .strict(),
     bytes: z.object({ received: count, sent: count }).strict(),
@@ -323,6 +408,7 @@ export type SecAggDown = z.output<typeof secAggDownSchema>;
 export type Welcome = z.output<typeof welcomeSchema>;
 export type CheckInResult = z.output<typeof checkInResultSchema>;
 export type PrivacyPlan = z.output<typeof privacyPlanSchema>;
+export type DiscretePlan = z.output<typeof discretePlanSchema>;
 export type EncodingPlan = z.output<typeof encodingPlanSchema>;
 export type Deadlines = z.output<typeof deadlinesSchema>;
 export type RoundPlan = z.output<typeof roundPlanSchema>;

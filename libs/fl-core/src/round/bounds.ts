@@ -47,10 +47,15 @@ export interface SumBounds {
 export function sumBounds(plan: BoundsPlan, count: number, dimension: number): SumBounds {
   const { privacy, encoding, training } = plan;
   const params = encodingParams(encoding);
-  const clientStdDev = clientNoiseShare(privacy.mode, privacy.noiseMultiplier * privacy.clipNorm, privacy.minSurvivors);
+  const colluders = privacy.colluders ?? 0;
+  const clientStdDev = clientNoiseShare(privacy.mode, privacy.noiseMultiplier * privacy.clipNorm, privacy.minSurvivors, colluders);
   const sqrtD = Math.sqrt(dimension);
-  const noiseNorm = clientStdDev * Math.sqrt(count) * (sqrtD + SUM_TAIL_STDDEVS);
-  const roundingNorm = (sqrtD * count) / params.scale;
+  // Discrete noise: each client's rotated vector is rounded to L2 norm ≤ Δ₂ (conditional rounding),
+  // so rounding adds at most Δ₂/scale − C per client; the discrete Gaussian is σ_Z²-sub-Gaussian
+  // (Canonne, Kamath & Steinke 2020), so the same concentration margin holds over the padded d.
+  const discrete = privacy.discrete;
+  const noiseNorm = clientStdDev * Math.sqrt(count) * (Math.sqrt(discrete?.paddedDimension ?? dimension) + SUM_TAIL_STDDEVS);
+  const roundingNorm = discrete ? count * Math.max(0, discrete.roundedNormBound / discrete.scale - privacy.clipNorm) : (sqrtD * count) / params.scale;
   const layout = createMetricsLayout(plan.metrics, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
   const metrics: SumBounds['metrics'] = {};
   layout.names.forEach((name, index) => {
@@ -71,7 +76,7 @@ export function sumBounds(plan: BoundsPlan, count: number, dimension: number): S
         break;
       case 'unclipped': {
         // Each client sends b − 1/2 ∈ {−1/2, 1/2} plus its share of σ_b.
-        const share = clientNoiseShare(privacy.mode, privacy.clipIndicatorNoiseStdDev ?? 0, privacy.minSurvivors);
+        const share = clientNoiseShare(privacy.mode, privacy.clipIndicatorNoiseStdDev ?? 0, privacy.minSurvivors, colluders);
         const half = count / 2 + SUM_TAIL_STDDEVS * share * Math.sqrt(count) + rounding;
         metrics[name] = { min: -half, max: half };
         break;
@@ -80,9 +85,11 @@ export function sumBounds(plan: BoundsPlan, count: number, dimension: number): S
         metrics[name] = { min: -encodable, max: encodable };
     }
   });
+  const meanNormBound = privacy.clipNorm + (noiseNorm + roundingNorm) / count;
   return {
-    meanNormBound: privacy.clipNorm + (noiseNorm + roundingNorm) / count,
-    coordinateBound: (count * params.maxMagnitude) / params.scale,
+    meanNormBound,
+    // A coordinate is at most the vector's norm; the discrete words have no per-coordinate clamp.
+    coordinateBound: discrete ? count * meanNormBound : (count * params.maxMagnitude) / params.scale,
     metrics,
   };
 }

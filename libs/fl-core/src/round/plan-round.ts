@@ -5,7 +5,8 @@
  * reads a clock or does I/O.
  */
 import { ADAPTIVE_CLIPPING_DEFAULTS, modelUpdateNoiseMultiplier } from '../privacy/adaptive-clipping';
-import { clientNoiseShare, type PrivacyMode } from '../privacy/modes';
+import { clientNoiseShare, honestReportsOf, type PrivacyMode } from '../privacy/modes';
+import { planDiscrete } from './discrete';
 import { contributionMetricsSpec } from '../protocol/events';
 import type { EncodingPlan, PrivacyPlan } from '../protocol/schemas';
 import type { RoundConfig } from '../secagg/messages';
@@ -31,6 +32,28 @@ export interface RoundPrivacyInput {
   minSurvivors: number;
   /** Whether the round adapts C (Andrew et al. 2021): clients then also report a noised clip indicator. */
   adaptiveClipping: boolean;
+  /**
+   * c: reports per cohort that may be fake or collude with the aggregator; 'distributed' shares are
+   * calibrated to k_min − c (clientNoiseShare). Must be < k_min. @default 0
+   */
+  colluders?: number;
+  /**
+   * Present for the distributed discrete Gaussian ('distributed' mode, fixed C): what the plan's
+   * discrete block is chosen for (planDiscrete). Absent: continuous Gaussian noise.
+   */
+  discrete?: DiscreteRoundInput;
+}
+
+/** The round facts a discrete plan depends on, beyond the privacy settings. */
+export interface DiscreteRoundInput {
+  /** d: the model's parameter count. */
+  dimension: number;
+  /** n: clients selected (the most inputs a sum may hold). */
+  clientCount: number;
+  /** k: the secure aggregation's modulus bits. */
+  modulusBits: number;
+  /** 32 fresh random bytes, drawn by the server for this round after its model is fixed. */
+  rotationSeed: Uint8Array;
 }
 
 export interface RoundPrivacyPlan {
@@ -84,17 +107,25 @@ export function indicatorNoiseStdDevOf(expectedCohortSize: number, noiseMultipli
  */
 export function planRoundPrivacy(input: RoundPrivacyInput): RoundPrivacyPlan {
   const where = 'planRoundPrivacy';
-  const { mode, clipNorm, noiseMultiplier, expectedCohortSize, minSurvivors, adaptiveClipping } = input;
+  const { mode, clipNorm, noiseMultiplier, expectedCohortSize, minSurvivors, adaptiveClipping, discrete } = input;
+  const colluders = input.colluders ?? 0;
   assertPositiveFinite(where, 'clipNorm', clipNorm);
   assertPositiveInteger(where, 'expectedCohortSize', expectedCohortSize);
   assertPositiveInteger(where, 'minSurvivors', minSurvivors);
   if (minSurvivors > expectedCohortSize) {
     throw new RangeError(`${where}: minSurvivors must be <= expectedCohortSize (${expectedCohortSize}), got ${minSurvivors}`);
   }
+  honestReportsOf(where, minSurvivors, colluders);
   if (mode !== 'off') assertPositiveFinite(where, 'noiseMultiplier', noiseMultiplier);
+  if (discrete !== undefined && (mode !== 'distributed' || adaptiveClipping)) {
+    throw new RangeError(
+      `${where}: discrete noise needs mode 'distributed' and a fixed clip norm, got mode '${mode}'${adaptiveClipping ? ' with adaptive clipping' : ''}`,
+    );
+  }
   const indicatorNoiseStdDev = adaptiveClipping ? (mode === 'off' ? 0 : indicatorNoiseStdDevOf(expectedCohortSize, noiseMultiplier)) : undefined;
   const updateNoiseMultiplier =
     mode === 'off' ? 0 : indicatorNoiseStdDev !== undefined ? modelUpdateNoiseMultiplier({ noiseMultiplier, indicatorNoiseStdDev }) : noiseMultiplier;
+  const clientNoiseStdDev = clientNoiseShare(mode, updateNoiseMultiplier * clipNorm, minSurvivors, colluders);
   return {
     privacy: {
       mode,
@@ -103,9 +134,12 @@ export function planRoundPrivacy(input: RoundPrivacyInput): RoundPrivacyPlan {
       expectedCohortSize,
       minSurvivors,
       ...(indicatorNoiseStdDev !== undefined ? { clipIndicatorNoiseStdDev: indicatorNoiseStdDev } : {}),
+      // Absent when 0, so plans without colluders or discrete noise stay as they were.
+      ...(colluders > 0 ? { colluders } : {}),
+      ...(discrete !== undefined ? { discrete: planDiscrete({ clipNorm, clientNoiseStdDev, ...discrete }) } : {}),
     },
-    clientNoiseStdDev: clientNoiseShare(mode, updateNoiseMultiplier * clipNorm, minSurvivors),
-    clientIndicatorNoiseStdDev: clientNoiseShare(mode, indicatorNoiseStdDev ?? 0, minSurvivors),
+    clientNoiseStdDev,
+    clientIndicatorNoiseStdDev: clientNoiseShare(mode, indicatorNoiseStdDev ?? 0, minSurvivors, colluders),
   };
 }
 
@@ -152,6 +186,10 @@ export interface RoundPrivacySettings {
   samplingRate: number;
   /** N: the population q is drawn over; m = q·N. */
   population: number;
+  /** c: fake or colluding reports per cohort the noise tolerates. @default 0 */
+  colluders?: number;
+  /** @default 'continuous' */
+  noise?: 'continuous' | 'discrete';
 }
 
 /**
@@ -159,8 +197,13 @@ export interface RoundPrivacySettings {
  * planRoundPrivacy. planRound uses it, and so does the aggregator's budget check, which must see the
  * plan the round would run with before it opens.
  */
-export function planPrivacyFor(settings: RoundPrivacySettings): RoundPrivacyPlan {
+export function planPrivacyFor(settings: RoundPrivacySettings, discrete?: DiscreteRoundInput): RoundPrivacyPlan {
   assertPositiveInteger('planPrivacyFor', 'minReports', settings.minReports);
+  if ((settings.noise === 'discrete') !== (discrete !== undefined)) {
+    throw new RangeError(
+      `planPrivacyFor: discrete noise needs the round's dimension, cohort, modulus and rotation seed (and only it does), got noise '${settings.noise ?? 'continuous'}'`,
+    );
+  }
   const expectedCohortSize = expectedCohortSizeOf(settings.samplingRate, settings.population);
   return planRoundPrivacy({
     mode: settings.mode,
@@ -169,6 +212,8 @@ export function planPrivacyFor(settings: RoundPrivacySettings): RoundPrivacyPlan
     expectedCohortSize,
     minSurvivors: Math.min(settings.minReports, expectedCohortSize),
     adaptiveClipping: settings.adaptiveClipping,
+    ...(settings.colluders !== undefined ? { colluders: settings.colluders } : {}),
+    ...(discrete !== undefined ? { discrete } : {}),
   });
 }
 
@@ -181,6 +226,8 @@ export interface PlanRoundInput extends RoundPrivacySettings {
   /** Model coordinates (the weights' length); the metrics follow them in the SecAgg vector. */
   modelLength: number;
   secagg: Pick<SecAggPlanInput, 'modulusBits' | 'secAggPlusFrom' | 'dropoutRate' | 'graphSeed' | 'authenticated'>;
+  /** With noise 'discrete': 32 fresh random bytes for the rotation, drawn after the model is fixed. */
+  rotationSeed?: Uint8Array;
 }
 
 /** What planRound decides: the fields of RoundPlan that carry a decision (the rest is who, what and when). */
@@ -194,14 +241,21 @@ export interface PlannedRound {
 /**
  * A round's plan from the operator's settings and the cohort the draw gave. The encoding's clip
  * range is C plus ENCODING_NOISE_STDDEVS of one client's noise (a clipped coordinate lies in
- * [−C, C]); the `unclipped` metric's range is 1/2 plus as many of its indicator noise.
+ * [−C, C]); the `unclipped` metric's range is 1/2 plus as many of its indicator noise. With
+ * discrete noise the model words follow privacy.discrete instead, and the encoding block governs
+ * only the metrics.
  */
 export function planRound(input: PlanRoundInput): PlannedRound {
   const where = 'planRound';
   assertPositiveInteger(where, 'clientCount', input.clientCount);
   assertPositiveInteger(where, 'minReports', input.minReports);
   assertPositiveInteger(where, 'modelLength', input.modelLength);
-  const planned = planPrivacyFor(input);
+  let discrete: DiscreteRoundInput | undefined;
+  if (input.noise === 'discrete') {
+    if (input.rotationSeed === undefined) throw new RangeError(`${where}: discrete noise needs a rotationSeed`);
+    discrete = { dimension: input.modelLength, clientCount: input.clientCount, modulusBits: input.secagg.modulusBits, rotationSeed: input.rotationSeed };
+  }
+  const planned = planPrivacyFor(input, discrete);
   const metrics = contributionMetricsSpec(
     input.training,
     input.adaptiveClipping ? 0.5 + ENCODING_NOISE_STDDEVS * planned.clientIndicatorNoiseStdDev : undefined,
@@ -211,7 +265,8 @@ export function planRound(input: PlanRoundInput): PlannedRound {
     roundId: input.roundId,
     clientCount: input.clientCount,
     minReports: input.minReports,
-    vectorLength: input.modelLength + Object.keys(metrics).length,
+    // Discrete noise sends the rotated update, padded to a power of two.
+    vectorLength: (planned.privacy.discrete?.paddedDimension ?? input.modelLength) + Object.keys(metrics).length,
   });
   return {
     secagg,

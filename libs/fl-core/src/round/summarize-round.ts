@@ -12,17 +12,21 @@ import { applyServerUpdate, type ServerOptimizerState } from '../aggregate/serve
 import { encodingParams } from '../encode/fixed-point';
 import { createMetricsLayout, decodeSumWithMetrics } from '../encode/metrics';
 import { updateClipNorm } from '../privacy/adaptive-clipping';
-import { PrivacyLedger, type PrivacyLedgerEntry } from '../privacy/ledger';
+import { ledgerEntryRdp, PrivacyLedger, type PrivacyLedgerEntry } from '../privacy/ledger';
 import { roundNoiseMultiplier } from '../privacy/modes';
-import { computeRdp, rdpToEpsilon, type PrivacySpent } from '../privacy/rdp';
-import { protocolError, type ProtocolError, type ProtocolResult } from '../protocol/errors';
+import { rdpToEpsilon, type PrivacySpent } from '../privacy/rdp';
+import { parameterCount, type ModelSpec } from '../model/spec';
+import { protocolError, protocolFailure, type ProtocolError, type ProtocolResult } from '../protocol/errors';
 import type { PrivacyPlan, RoundReport } from '../protocol/schemas';
 import { checkDecodedSum, type BoundsPlan, type DecodedRoundSum } from './bounds';
+import { decodeDiscreteSum, discreteLedgerMechanism, discreteParamsOf } from './discrete';
 
 /** What a released sum is accounted by: whose plan, how it was sampled, how many reports it holds. */
 export interface RoundRelease {
   round: number;
   privacy: PrivacyPlan;
+  /** d: the model's parameter count; needed (only) when the plan's noise is discrete. */
+  dimension?: number;
   /** q: the Poisson sampling rate of the round. */
   samplingRate: number;
   /** Reports in the released sum (SecAgg's survivors, the simulator's cohort). */
@@ -31,18 +35,31 @@ export interface RoundRelease {
 
 /**
  * The ledger entry of a released sum: the σ of the noise the survivors actually put in it
- * (roundNoiseMultiplier: σ·√(k/k_min) in 'distributed'), not the planned cohort's, since
- * crediting noise from clients who dropped out would understate ε. Null in mode 'off'.
+ * (roundNoiseMultiplier: σ·√((k − c)/(k_min − c)) in 'distributed', counting only the honest
+ * reports), not the planned cohort's, since crediting noise from clients who dropped out, or from
+ * fake ones, would understate ε. With discrete noise the entry carries the mechanism itself
+ * (Δ₂, σ_Z, n = k − c honest shares, padded d) and the ledger accounts it with the discrete
+ * Gaussian's accountant. Null in mode 'off'.
  */
 export function ledgerEntryOf(release: RoundRelease): PrivacyLedgerEntry | null {
   const { privacy } = release;
   if (privacy.mode === 'off') return null;
+  const colluders = privacy.colluders ?? 0;
+  if (privacy.discrete !== undefined) {
+    if (release.dimension === undefined) throw new RangeError(`ledgerEntryOf: a discrete round needs the model's dimension`);
+    // Checks c < survivors as for continuous noise, and fixes the honest-share count.
+    roundNoiseMultiplier({ ...privacy, survivors: release.survivors, colluders });
+    const params = discreteParamsOf(privacy, release.dimension);
+    const { discrete, noiseMultiplier } = discreteLedgerMechanism(params, release.survivors - colluders);
+    return { round: release.round, samplingRate: release.samplingRate, noiseMultiplier, discrete };
+  }
   const noiseMultiplier = roundNoiseMultiplier({
     mode: privacy.mode,
     noiseMultiplier: privacy.noiseMultiplier,
     expectedCohortSize: privacy.expectedCohortSize,
     minSurvivors: privacy.minSurvivors,
     survivors: release.survivors,
+    ...(colluders > 0 ? { colluders } : {}),
     ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
   });
   return { round: release.round, samplingRate: release.samplingRate, noiseMultiplier };
@@ -54,8 +71,8 @@ export const MAX_PROJECTED_ROUNDS = 1_000_000;
 export interface BudgetProjectionInput {
   /** The ledger before the round. */
   ledger: PrivacyLedger;
-  /** The plan the next round would run with (planPrivacyFor) and its sampling rate. */
-  release: Pick<RoundRelease, 'round' | 'privacy' | 'samplingRate'>;
+  /** The plan the next round would run with (planPrivacyFor) and its sampling rate (and d for discrete noise). */
+  release: Pick<RoundRelease, 'round' | 'privacy' | 'samplingRate' | 'dimension'>;
   /** δ at which ε is reported and budgeted. */
   targetDelta: number;
   /** ε allowed at targetDelta for this population; null: no budget. */
@@ -79,7 +96,7 @@ export interface BudgetProjection {
  * worst case: the ledger entry of a sum of k_min reports (ledgerEntryOf), because fewer reports
  * carry less noise and a round may commit with as few as k_min. Identical rounds add the same RDP
  * per order (Mironov 2017, Proposition 1), so rounds left come from the ledger's accumulated RDP
- * plus n times one round's (computeRdp), converted by rdpToEpsilon as the ledger converts it, by
+ * plus n times one round's (ledgerEntryRdp), converted by rdpToEpsilon as the ledger converts it, by
  * bisection on n: ε grows with n.
  */
 export function projectPrivacyBudget(input: BudgetProjectionInput): BudgetProjection {
@@ -89,7 +106,7 @@ export function projectPrivacyBudget(input: BudgetProjectionInput): BudgetProjec
   if (!entry) return { spent, next: null, epsilonBudget, allowed: true, roundsLeft: null };
   const { orders, conversion } = ledger;
   const base = ledger.rdp;
-  const perRound = computeRdp({ samplingRate: entry.samplingRate, noiseMultiplier: entry.noiseMultiplier, steps: 1, orders });
+  const perRound = ledgerEntryRdp(entry, orders);
   const epsilonAfter = (rounds: number) =>
     rdpToEpsilon({ orders, rdp: base.map((value, i) => value + rounds * (perRound[i] as number)), delta: targetDelta, conversion }).epsilon;
   const next = epsilonAfter(1);
@@ -132,11 +149,21 @@ export function roundMeanDelta(sum: Float32Array | Float64Array, denominator: nu
   return mean;
 }
 
-/** The SecAgg sum decoded by the plan's encoding, and refused unless an honest cohort could have produced it. */
-export function decodeRoundSum(plan: BoundsPlan, sum: Uint32Array, count: number): ProtocolResult<DecodedRoundSum> {
+/**
+ * The SecAgg sum decoded by the plan's encoding (or, with discrete noise, by ddgDecodeSum for the
+ * model words: the plan's model spec gives d), and refused unless an honest cohort could have
+ * produced it.
+ */
+export function decodeRoundSum(plan: BoundsPlan & { model?: { spec: ModelSpec } }, sum: Uint32Array, count: number): ProtocolResult<DecodedRoundSum> {
   const { encoding, metrics } = plan;
-  const layout = createMetricsLayout(metrics, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
-  const decoded = decodeSumWithMetrics(sum, encodingParams(encoding), layout, count);
+  let decoded: { values: Float32Array; metrics: Record<string, number> };
+  if (plan.privacy.discrete !== undefined) {
+    if (plan.model === undefined) return protocolFailure('INVALID_CONFIG', 'decodeRoundSum: a discrete plan needs its model spec to decode');
+    decoded = decodeDiscreteSum(sum, plan, parameterCount(plan.model.spec), count);
+  } else {
+    const layout = createMetricsLayout(metrics, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
+    decoded = decodeSumWithMetrics(sum, encodingParams(encoding), layout, count);
+  }
   const value: DecodedRoundSum = { values: decoded.values, metrics: decoded.metrics, count };
   const plausible = checkDecodedSum(plan, value);
   return plausible.ok ? { ok: true, value } : plausible;
@@ -171,6 +198,9 @@ export function roundPrivacyRecord(
     epsilon: spent?.epsilon ?? null,
     delta: targetDelta,
     ...(nextClipNorm !== undefined ? { nextClipNorm } : {}),
+    // Shown beside ε: the assumption it rests on, and the noise's form (absent: 0, continuous).
+    ...(privacy.colluders ? { colluders: privacy.colluders } : {}),
+    ...(privacy.discrete ? { noise: 'discrete' as const } : {}),
   };
 }
 
@@ -206,7 +236,7 @@ export interface RoundSummary {
 /** Released sum → ledger entry → mean → server optimizer step → next clip norm → the record's numbers. */
 export function summarizeRound(input: SummarizeRoundInput): RoundSummary {
   const { privacy, survivors, targetDelta } = input;
-  const { ledger, entry } = recordRelease(input.ledger, input);
+  const { ledger, entry } = recordRelease(input.ledger, { ...input, dimension: input.dimension ?? input.base.weights.length });
   const spent = ledger.spent(targetDelta);
   const denominator = meanDenominator(privacy, survivors);
   const meanDelta = roundMeanDelta(input.updateSum, denominator);

@@ -128,7 +128,7 @@ export async function runFederatedSimulation(options: FederatedSimulationOptions
     `${record.learningRate}/${record.sampledSoftmax ?? 'full'}/${record.serverLearningRate ?? storedServerRate}`;
   const plateau = LossPlateau.replay(
     records.map((record) => ({ loss: record.test?.loss, setting: setting(record) })),
-    setting({ learningRate, sampledSoftmax, serverLearningRate }),
+    setting({ learningRate, serverLearningRate, ...(sampledSoftmax !== undefined ? { sampledSoftmax } : {}) }),
   );
 
   for (let round = (resume?.round ?? 0) + 1; round <= rounds; round++) {

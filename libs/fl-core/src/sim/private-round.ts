@@ -1,5 +1,7 @@
 import type { ServerOptimizerState } from '../aggregate/server-optimizers';
-import type { RandomBytes } from '../random/index';
+import { secureRandomBytes, type RandomBytes } from '../random/index';
+import { ddgDecodeSum, ddgEncodeUpdate } from '../privacy/ddg';
+import { discreteParamsOf, rotationSeedOf } from '../round/discrete';
 import {
   addCentralIndicatorNoise,
   addCentralNoise,
@@ -11,7 +13,7 @@ import {
   type PrivacyMode,
 } from '../privacy/index';
 import type { ProtocolError } from '../protocol/errors';
-import { indicatorNoiseStdDevOf, planRoundPrivacy, type RoundPrivacyPlan } from '../round/plan-round';
+import { indicatorNoiseStdDevOf, planRoundPrivacy, type DiscreteRoundInput, type RoundPrivacyPlan } from '../round/plan-round';
 import { summarizeRound, type RoundSummary } from '../round/summarize-round';
 
 /** DP-FedAvg (McMahan et al. 2018) settings for a simulation. */
@@ -27,6 +29,12 @@ export interface SimulationPrivacy {
    * minReports). @default the expected cohort size
    */
   minSurvivors?: number;
+  /** c: fake or colluding reports per cohort the noise tolerates (the aggregator's colluders). @default 0 */
+  colluders?: number;
+  /** 'discrete': the distributed discrete Gaussian ('distributed' mode, fixed C). @default 'continuous' */
+  noise?: 'continuous' | 'discrete';
+  /** k of the discrete words' modulus (the aggregator's round.modulusBits). @default 32 */
+  modulusBits?: number;
 }
 
 export interface PrivateRoundReport {
@@ -103,8 +111,19 @@ export class PrivateAggregation {
     return this.#clipNorm;
   }
 
-  /** The next round's privacy plan, as the aggregator would plan it for the same m, k_min, σ and C. */
+  /** The next round's privacy plan, as the aggregator would plan it for the same m, k_min, c, σ and C (continuous noise). */
   get plan(): RoundPrivacyPlan {
+    return this.planFor();
+  }
+
+  /**
+   * The next round's privacy plan; with discrete noise it also needs the round's model dimension,
+   * cohort and rotation seed (the aggregator's planRound takes the same from its round).
+   */
+  planFor(round?: Omit<DiscreteRoundInput, 'modulusBits'>): RoundPrivacyPlan {
+    const discrete = this.privacy.noise === 'discrete';
+    if (discrete && round === undefined)
+      throw new RangeError('PrivateAggregation.planFor: discrete noise needs the round (dimension, clientCount, rotationSeed)');
     return planRoundPrivacy({
       mode: this.privacy.mode,
       clipNorm: this.#clipNorm,
@@ -112,6 +131,8 @@ export class PrivateAggregation {
       expectedCohortSize: this.expectedCohortSize,
       minSurvivors: this.privacy.minSurvivors ?? this.expectedCohortSize,
       adaptiveClipping: this.#adaptive !== null,
+      ...(this.privacy.colluders !== undefined ? { colluders: this.privacy.colluders } : {}),
+      ...(discrete && round ? { discrete: { ...round, modulusBits: this.privacy.modulusBits ?? 32 } } : {}),
     });
   }
 
@@ -126,12 +147,14 @@ export class PrivateAggregation {
    */
   release(plan: RoundPrivacyPlan, deltas: readonly Float32Array[], dimension: number): SimulatedRelease {
     const { privacy } = plan;
+    if (privacy.discrete !== undefined) return this.#releaseDiscrete(plan, deltas, dimension);
     const clientOptions = {
       mode: privacy.mode,
       clipNorm: privacy.clipNorm,
       noiseMultiplier: privacy.noiseMultiplier,
       expectedCohortSize: privacy.expectedCohortSize,
       minSurvivors: privacy.minSurvivors,
+      colluders: privacy.colluders ?? 0,
     };
     const indicatorNoiseStdDev = privacy.clipIndicatorNoiseStdDev;
     let updateSum = new Float64Array(dimension);
@@ -144,7 +167,13 @@ export class PrivateAggregation {
       if (indicatorNoiseStdDev !== undefined) {
         const indicator = privatizeClipIndicator(
           clipIndicator(privatized.norm, privacy.clipNorm),
-          { mode: privacy.mode, indicatorNoiseStdDev, expectedCohortSize: privacy.expectedCohortSize, minSurvivors: privacy.minSurvivors },
+          {
+            mode: privacy.mode,
+            indicatorNoiseStdDev,
+            expectedCohortSize: privacy.expectedCohortSize,
+            minSurvivors: privacy.minSurvivors,
+            colluders: privacy.colluders ?? 0,
+          },
           this.randomBytes,
         );
         unclippedSum += indicator.value;
@@ -155,6 +184,21 @@ export class PrivateAggregation {
       if (indicatorNoiseStdDev !== undefined) unclippedSum = addCentralIndicatorNoise(unclippedSum, indicatorNoiseStdDev, this.randomBytes);
     }
     return { updateSum, ...(indicatorNoiseStdDev !== undefined ? { unclippedSum } : {}), survivors: deltas.length, clipped };
+  }
+
+  /** Discrete noise: each client's ddgEncodeUpdate, the words summed mod 2^k, ddgDecodeSum (what SecAgg and the aggregator do). */
+  #releaseDiscrete(plan: RoundPrivacyPlan, deltas: readonly Float32Array[], dimension: number): SimulatedRelease {
+    const params = discreteParamsOf(plan.privacy, dimension);
+    const seed = rotationSeedOf(plan.privacy.discrete as NonNullable<RoundPrivacyPlan['privacy']['discrete']>);
+    const sum = new Uint32Array(params.paddedDimension);
+    const modulus = 2 ** params.modulusBits;
+    let clipped = 0;
+    for (const delta of deltas) {
+      const encoded = ddgEncodeUpdate(delta, params, seed, this.randomBytes);
+      for (let i = 0; i < sum.length; i++) sum[i] = ((sum[i] as number) + (encoded.words[i] as number)) % modulus;
+      if (encoded.wasClipped) clipped += 1;
+    }
+    return { updateSum: Float64Array.from(ddgDecodeSum(sum, params, seed)), survivors: deltas.length, clipped };
   }
 
   /** The server's side: summarizeRound on the released sum; keeps the ledger it returns and the adapted C. */
@@ -185,7 +229,14 @@ export class PrivateAggregation {
     deltas: readonly Float32Array[],
     base: { weights: Float32Array; optimizer: ServerOptimizerState },
   ): { weights: Float32Array; optimizer: ServerOptimizerState; report: PrivateRoundReport } {
-    const plan = this.plan;
+    const plan =
+      this.privacy.noise === 'discrete'
+        ? this.planFor({
+            dimension: base.weights.length,
+            clientCount: deltas.length,
+            rotationSeed: (this.randomBytes ?? secureRandomBytes)(new Uint8Array(32)),
+          })
+        : this.plan;
     const released = this.release(plan, deltas, base.weights.length);
     const summary = this.summarize(round, plan, released, base);
     const { outcome, ledgerEntry } = summary;

@@ -112,7 +112,7 @@ describe('runFederatedSimulation', () => {
     const checkpoints: FederatedCheckpoint[] = [];
     await runFederatedSimulation({ ...common, rounds: 4, random: createSeededRandom(8), onCheckpoint: (c) => void checkpoints.push(c) });
     expect(checkpoints.map((c) => c.round)).toEqual([2, 4]);
-    const resumed = await runFederatedSimulation({ ...common, rounds: 6, random: createSeededRandom(8), resume: checkpoints[0] });
+    const resumed = await runFederatedSimulation({ ...common, rounds: 6, random: createSeededRandom(8), resume: checkpoints[0] as FederatedCheckpoint });
     expect(resumed.rounds.map((r) => r.participants)).toEqual(unbroken.rounds.map((r) => r.participants));
     resumed.weights.forEach((w, i) => expect(w).toBeCloseTo(unbroken.weights[i] as number, 5));
     model.dispose();
@@ -286,7 +286,7 @@ describe('runCentralTraining', () => {
     await runCentralTraining({ ...common, examplesBudget: 130, random: createSeededRandom(3), onCheckpoint: (c) => void checkpoints.push(c) });
     // Adam's iteration count and both moments of every variable travel with the checkpoint.
     expect(checkpoints[1]?.optimizer.length).toBe(1 + 2 * model.trainableWeights.length);
-    const resumed = await runCentralTraining({ ...common, examplesBudget: 200, random: createSeededRandom(3), resume: checkpoints[1] });
+    const resumed = await runCentralTraining({ ...common, examplesBudget: 200, random: createSeededRandom(3), resume: checkpoints[1] as CentralCheckpoint });
     expect(resumed.curve.map((p) => p.processed)).toEqual([40, 80, 120, 160, 200]);
     resumed.weights.forEach((w, i) => expect(w).toBeCloseTo(unbroken.weights[i] as number, 4));
     model.dispose();
