@@ -99,6 +99,15 @@ describe('server optimizers (Reddi et al. 2021, Algorithm 2)', () => {
     expect(w[0]).toBeCloseTo(1.0172857, 5);
   });
 
+  it('FedYogi leaves v unchanged when Δ² equals v (sign(v − Δ²) = 0)', () => {
+    // τ = 0.5: v₀ = τ² = 0.25 = Δ² for Δ = 0.5, so v stays 0.25; m = 0.1·0.5 = 0.05;
+    // x = 1 + 0.01·0.05 / (√0.25 + 0.5) = 1.0005.
+    const state = createServerOptimizer({ name: 'fedyogi', learningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 0.5 }, 1);
+    const { weights: next, state: after } = applyServerUpdate(state, f32(1), f32(0.5));
+    expect(after.v?.[0]).toBe(0.25);
+    expect(next[0]).toBeCloseTo(1.0005, 6);
+  });
+
   it('defaults FedAdam and FedYogi to τ = 1e-3 (with η = 0.01, β₁ = 0.9, β₂ = 0.99)', () => {
     for (const name of ['fedadam', 'fedyogi'] as const) {
       expect(parseServerOptimizer({ name })).toEqual({ name, learningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 });
@@ -134,5 +143,52 @@ describe('server optimizers (Reddi et al. 2021, Algorithm 2)', () => {
     expect(() => applyServerUpdate(state, weights, f32(1))).toThrow(/length 1/);
     expect(() => createServerOptimizer({ name: 'fedadam', beta1: 1 }, 2)).toThrow(/invalid server optimizer/);
     expect(() => createServerOptimizer({ name: 'fedavg' }, 0)).toThrow(/positive integer/);
+  });
+
+  it('counts rounds and carries only the moments each rule needs', () => {
+    // FedAvg keeps no moments: its state (checkpointed every round) is the config and the round.
+    expect(createServerOptimizer({ name: 'fedavg' }, 2)).toEqual({ config: { name: 'fedavg', learningRate: 1 }, round: 0 });
+    const fedavg = applyServerUpdate(createServerOptimizer({ name: 'fedavg' }, 2), weights, delta).state;
+    expect(fedavg).toEqual({ config: { name: 'fedavg', learningRate: 1 }, round: 1 });
+    const fedavgm = createServerOptimizer({ name: 'fedavgm' }, 2);
+    expect(fedavgm.config).toEqual({ name: 'fedavgm', learningRate: 1, momentum: 0.9 });
+    expect(Array.from(fedavgm.m ?? [])).toEqual([0, 0]);
+    expect(fedavgm.v).toBeUndefined();
+    for (const name of ['fedadam', 'fedyogi'] as const) {
+      let state = createServerOptimizer({ name }, 2);
+      for (let round = 1; round <= 3; round++) {
+        state = applyServerUpdate(state, weights, delta).state;
+        expect(state.round).toBe(round);
+      }
+    }
+  });
+
+  it('rejects a non-integer or negative dimension and a state whose moments are missing or the wrong size', () => {
+    expect(() => createServerOptimizer({ name: 'fedavg' }, 1.5)).toThrow(/positive integer, got 1.5/);
+    expect(() => createServerOptimizer({ name: 'fedavg' }, -2)).toThrow(/positive integer, got -2/);
+    expect(createServerOptimizer({ name: 'fedavg' }, 1).round).toBe(0);
+    const config = parseServerOptimizer({ name: 'fedadam' });
+    const two = new Float32Array(2);
+    expect(() => applyServerUpdate({ config, round: 0, v: two }, weights, delta)).toThrow(/state: m has length 0, expected 2/);
+    expect(() => applyServerUpdate({ config, round: 0, m: two }, weights, delta)).toThrow(/state: v has length 0, expected 2/);
+    expect(() => applyServerUpdate({ config, round: 0, m: new Float32Array(3), v: two }, weights, delta)).toThrow(/m has length 3, expected 2/);
+    expect(() => applyServerUpdate({ config, round: 0, m: two, v: new Float32Array(1) }, weights, delta)).toThrow(/v has length 1, expected 2/);
+    const momentum = parseServerOptimizer({ name: 'fedavgm' });
+    expect(() => applyServerUpdate({ config: momentum, round: 0 }, weights, delta)).toThrow(/m has length 0, expected 2/);
+    expect(() => applyServerUpdate({ config: momentum, round: 0, m: new Float32Array(1) }, weights, delta)).toThrow(/m has length 1, expected 2/);
+    expect(() => applyServerUpdate(createServerOptimizer({ name: 'fedavg' }, 2), weights, f32(1))).toThrow(/mean delta has length 1, weights have 2/);
+  });
+
+  it('accepts the edges of each hyperparameter range and rejects just past them', () => {
+    expect(parseServerOptimizer({ name: 'fedavg', learningRate: 100 }).learningRate).toBe(100);
+    expect(() => parseServerOptimizer({ name: 'fedavg', learningRate: 100.5 })).toThrow(/invalid server optimizer/);
+    expect(() => parseServerOptimizer({ name: 'fedavg', learningRate: 0 })).toThrow(/invalid server optimizer/);
+    expect(parseServerOptimizer({ name: 'fedavgm', momentum: 0 })).toMatchObject({ momentum: 0, learningRate: 1 });
+    expect(() => parseServerOptimizer({ name: 'fedavgm', momentum: 1 })).toThrow(/invalid server optimizer/);
+    expect(() => parseServerOptimizer({ name: 'fedavgm', momentum: -0.1 })).toThrow(/invalid server optimizer/);
+    expect(parseServerOptimizer({ name: 'fedyogi', beta1: 0, beta2: 0, tau: 1 })).toMatchObject({ beta1: 0, beta2: 0, tau: 1 });
+    expect(() => parseServerOptimizer({ name: 'fedyogi', tau: 1.5 })).toThrow(/invalid server optimizer/);
+    expect(() => parseServerOptimizer({ name: 'fedadam', beta2: 1 })).toThrow(/invalid server optimizer/);
+    expect(() => parseServerOptimizer({ name: 'fedadam', beta1: -0.5 })).toThrow(/invalid server optimizer/);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createSeededRandom, type RandomBytes } from '../random/index';
+import { encodeInto } from './fixed-point';
 import { addModInto, createMetricsLayout, decodeSum, decodeSumWithMetrics, encodeVector, encodeWithMetrics, encodingParams, quantizationBound } from './index';
 
 /** Deterministic bytes for reproducible tests only (never for real rounding). */
@@ -35,6 +36,40 @@ describe('encodingParams', () => {
     expect(() => encodingParams({ clipRange: 1, maxClients: 10, modulusBits: 16, scale: 4000 })).toThrow(/could wrap/);
     expect(() => encodingParams({ clipRange: -1, maxClients: 10 })).toThrow(/clipRange/);
     expect(() => encodingParams({ clipRange: 1, maxClients: 10, modulusBits: 33 })).toThrow(/modulusBits/);
+  });
+
+  it('states the limit it enforces in each refusal', () => {
+    // Z_(2^8): half the modulus less one is 127 levels; 1000 clients cannot each get ±1.
+    expect(() => encodingParams({ clipRange: 1, maxClients: 1000, modulusBits: 8 })).toThrow(
+      'encodingParams: 1000 clients cannot share Z_(2^8) (each needs at least ±1; need maxClients ≤ 127)',
+    );
+    // 10 clients × ⌊1·4000⌋ = 40 000 > 2^15 − 1.
+    expect(() => encodingParams({ clipRange: 1, maxClients: 10, modulusBits: 16, scale: 4000 })).toThrow(
+      'encodingParams: 10 clients × ⌊1·4000⌋ = 40000 could wrap Z_(2^16); expected ≤ 32767',
+    );
+  });
+
+  it('refuses an explicit scale that leaves no integer level inside the clip range', () => {
+    // ⌊0.25·2⌋ = 0: every value would encode to 0.
+    expect(() => encodingParams({ clipRange: 0.25, maxClients: 1, scale: 2 })).toThrow(
+      'encodingParams: clipRange·scale = 0.5 leaves no integer levels; expected ≥ 1',
+    );
+    expect(encodingParams({ clipRange: 0.25, maxClients: 1, scale: 4 }).maxMagnitude).toBe(1);
+  });
+
+  it('accepts m·L exactly at 2^(k−1) − 1, where the m-client sum still decodes without wrapping', () => {
+    // Z_(2^8), 127 clients × L = 1: sums lie in [−127, 127], all 255 of them distinct mod 256.
+    const params = encodingParams({ clipRange: 1, maxClients: 127, modulusBits: 8, scale: 1 });
+    expect(params.maxMagnitude).toBe(1);
+    for (const sign of [1, -1]) {
+      const one = encodeVector(new Float32Array([sign]), params, testBytes(sign + 2));
+      const sum = sumEncodings(
+        Array.from({ length: 127 }, () => one),
+        8,
+      );
+      expect(Array.from(decodeSum(sum, params, 127))).toEqual([sign * 127]);
+    }
+    expect(() => encodingParams({ clipRange: 1, maxClients: 128, modulusBits: 8, scale: 1 })).toThrow(/could wrap/);
   });
 });
 
@@ -183,8 +218,40 @@ describe('encodeVector / decodeSum', () => {
     const params = encodingParams({ clipRange: 1, maxClients: 4 });
     const values = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i) / 3);
     expect(encodeVector(values, params, testBytes(9))).toEqual(encodeVector(values, params, testBytes(9)));
-    expect(() => encodeVector(new Float32Array([0, Number.NaN]), params)).toThrow(/value 1 is NaN/);
+    expect(() => encodeVector(new Float32Array([0, Number.NaN]), params)).toThrow('encodeVector: value 1 is NaN, expected a finite number');
+    expect(() => addModInto(new Uint32Array(2), new Uint32Array(3), 32)).toThrow('addModInto: lengths 2 and 3 differ');
     expect(() => decodeSum(new Uint32Array(2), params, 5)).toThrow(/count is 5/);
+  });
+
+  it('rounds up exactly when the uniform word is below the fraction: q = ⌊v⌋ + [u < (v − ⌊v⌋)·2^32]', () => {
+    const params = encodingParams({ clipRange: 100, maxClients: 1, modulusBits: 16, scale: 4 });
+    // v = 2.25 units (fraction 2^30 in words), 3 units (on the grid), −1.75 units (fraction 2^30).
+    const values = [0.5625, 0.75, -0.4375];
+    const encode = (word: number): number[] => {
+      const out = new Uint32Array(values.length);
+      encodeInto(values, params, out, 0, new Uint32Array(values.length).fill(word), 0, 'test');
+      return Array.from(out, (q) => (q >= 2 ** 15 ? q - 2 ** 16 : q));
+    };
+    expect(encode(0)).toEqual([3, 3, -1]); // u = 0 rounds every off-grid value up, never an on-grid one
+    expect(encode(2 ** 30 - 1)).toEqual([3, 3, -1]);
+    expect(encode(2 ** 30)).toEqual([2, 3, -2]); // u = f: not below it
+    expect(encode(2 ** 32 - 1)).toEqual([2, 3, -2]);
+  });
+
+  it('decodes the word 2^(k−1) as −2^(k−1), the two’s-complement reading', () => {
+    const params = encodingParams({ clipRange: 100, maxClients: 1, modulusBits: 16, scale: 4 });
+    expect(Array.from(decodeSum(Uint32Array.of(2 ** 15 - 1, 2 ** 15, 2 ** 16 - 1), params, 1))).toEqual([(2 ** 15 - 1) / 4, -(2 ** 15) / 4, -0.25]);
+    expect(() => decodeSum(Uint32Array.of(2 ** 16), params, 1)).toThrow('decodeSum: sum word 0 is 65536, expected < 2^16');
+  });
+
+  it('rejects a count that is negative, fractional or above maxClients, in decoding and in the bound', () => {
+    const params = encodingParams({ clipRange: 1, maxClients: 4 });
+    expect(decodeSum(new Uint32Array(2), params, 0)).toEqual(new Float32Array(2));
+    expect(quantizationBound(params, 4)).toBe(4 / params.scale);
+    for (const count of [-1, 1.5, 5]) {
+      expect(() => decodeSum(new Uint32Array(2), params, count)).toThrow(`decodeSum: count is ${count}, expected an integer in [0, 4]`);
+      expect(() => quantizationBound(params, count)).toThrow(`quantizationBound: count is ${count}`);
+    }
   });
 });
 
@@ -223,9 +290,53 @@ describe('metrics after the model coordinates', () => {
     const model = encodingParams({ clipRange: 1, maxClients: 4 });
     const layout = createMetricsLayout({ exampleCount: { clipRange: 10, scale: 1 } }, { maxClients: 4 });
     expect(() => encodeWithMetrics(new Float32Array(1), {}, model, layout)).toThrow(/"exampleCount" is missing/);
-    expect(() => encodeWithMetrics(new Float32Array(1), { exampleCount: 1, other: 2 }, model, layout)).toThrow(/unknown metrics other/);
+    expect(() => encodeWithMetrics(new Float32Array(1), { exampleCount: 1, other: 2, zeta: 3 }, model, layout)).toThrow(
+      'encodeWithMetrics: unknown metrics other, zeta; layout has exampleCount',
+    );
+    const two = createMetricsLayout({ b: { clipRange: 1 }, a: { clipRange: 1 } }, { maxClients: 4 });
+    expect(() => encodeWithMetrics(new Float32Array(1), { a: 0, b: 0, c: 0 }, model, two)).toThrow('unknown metrics c; layout has a, b');
     const other = createMetricsLayout({ exampleCount: { clipRange: 10, scale: 1 } }, { maxClients: 4, modulusBits: 16 });
     expect(() => encodeWithMetrics(new Float32Array(1), { exampleCount: 1 }, model, other)).toThrow(/expected the model's 2\^32/);
     expect(() => createMetricsLayout({ 'bad name': { clipRange: 1 } }, { maxClients: 2 })).toThrow(/metric name/);
+  });
+
+  it('encodes metrics as if they were further coordinates of the same vector, each with its own uniform', () => {
+    // Metrics with the model's clip range and client bound get the model's scale, so the vector must be
+    // exactly encodeVector of the concatenation under the same randomness (float32 metric values, as
+    // the concatenation holds them).
+    const model = encodingParams({ clipRange: 1, maxClients: 4 });
+    const layout = createMetricsLayout({ a: { clipRange: 1 }, b: { clipRange: 1 }, c: { clipRange: 1 } }, { maxClients: 4 });
+    const values = Float32Array.from([0.1, -0.7, 0.33]);
+    for (let seed = 0; seed < 20; seed++) {
+      const withMetrics = encodeWithMetrics(values, { a: Math.fround(0.3), b: Math.fround(-0.2), c: Math.fround(0.9) }, model, layout, testBytes(seed));
+      expect(withMetrics).toEqual(encodeVector(Float32Array.from([0.1, -0.7, 0.33, 0.3, -0.2, 0.9]), model, testBytes(seed)));
+    }
+  });
+
+  it('decodes a vector of metrics alone and names the part it refuses', () => {
+    const model = encodingParams({ clipRange: 1, maxClients: 4, modulusBits: 16 });
+    const layout = createMetricsLayout({ a: { clipRange: 10, scale: 1 }, b: { clipRange: 10, scale: 1 } }, { maxClients: 4, modulusBits: 16 });
+    expect(decodeSumWithMetrics(Uint32Array.of(3, 2 ** 16 - 2), model, layout, 2)).toEqual({ values: new Float32Array(0), metrics: { a: 3, b: -2 } });
+    expect(() => decodeSumWithMetrics(Uint32Array.of(3), model, layout, 2)).toThrow('decodeSumWithMetrics: sum has 1 words, fewer than the 2 metrics');
+    expect(() => decodeSumWithMetrics(Uint32Array.of(0, 2 ** 16, 0, 0), model, layout, 2)).toThrow(
+      'decodeSumWithMetrics: sum word 1 is 65536, expected < 2^16',
+    );
+    expect(() => decodeSumWithMetrics(Uint32Array.of(0, 0, 2 ** 16), model, layout, 2)).toThrow(
+      'decodeSumWithMetrics(b): sum word 2 is 65536, expected < 2^16',
+    );
+    expect(() => encodeWithMetrics(Float32Array.of(Number.NaN), { a: 1, b: 1 }, model, layout)).toThrow('encodeWithMetrics: value 0 is NaN');
+    expect(() => encodeWithMetrics(Float32Array.of(0), { a: 1, b: Number.NaN }, model, layout)).toThrow('encodeWithMetrics(b): value 0 is NaN');
+  });
+
+  it('refuses a layout built for another modulus or client bound, in encoding and decoding', () => {
+    const model = encodingParams({ clipRange: 1, maxClients: 4 });
+    const otherClients = createMetricsLayout({ n: { clipRange: 10, scale: 1 } }, { maxClients: 5 });
+    expect(() => encodeWithMetrics(Float32Array.of(0), { n: 1 }, model, otherClients)).toThrow(
+      `encodeWithMetrics: metric "n" uses 2^32 for 5 clients, expected the model's 2^32 for 4`,
+    );
+    expect(() => decodeSumWithMetrics(new Uint32Array(2), model, otherClients, 1)).toThrow(
+      `decodeSumWithMetrics: metric "n" uses 2^32 for 5 clients, expected the model's 2^32 for 4`,
+    );
+    expect(() => createMetricsLayout({ n: { clipRange: -1 } }, { maxClients: 2 })).toThrow(/^createMetricsLayout: metric "n": .*clipRange/s);
   });
 });

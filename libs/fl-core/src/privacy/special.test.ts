@@ -45,6 +45,22 @@ describe('logErfc', () => {
 });
 
 describe('erfc and the normal CDF', () => {
+  // erfc(x) from mpmath 1.3 at 40 significant digits, on both sides of the series/continued-fraction
+  // switch at 1.5 and of zero.
+  const erfcVectors: [number, number][] = [
+    [-1.5, 1.9661051464753107271],
+    [0, 1],
+    [0.5, 0.47950012218695346232],
+    [1.4999999999999998, 0.033894853524689299341],
+    [1.5, 0.033894853524689272933],
+    [3, 0.000022090496998585441373],
+    [6, 2.1519736712498913117e-17],
+  ];
+
+  it.each(erfcVectors)('erfc(%d) matches mpmath to 1e-14', (x, expected) => {
+    expect(relativeError(erfc(x), expected)).toBeLessThan(1e-14);
+  });
+
   it('satisfies erfc(−x) = 2 − erfc(x) and Φ(x) + Φ(−x) = 1', () => {
     for (let x = 0; x < 8; x += 0.25) {
       expect(erfc(-x)).toBeCloseTo(2 - erfc(x), 15);
@@ -68,6 +84,13 @@ describe('log-space helpers', () => {
     expect(logAddExp(1000, 1000)).toBeCloseTo(1000 + Math.LN2, 12);
     expect(logAddExp(-Infinity, 4)).toBe(4);
     expect(logAddExp(4, -Infinity)).toBe(4);
+    expect(logAddExp(-Infinity, -Infinity)).toBe(-Infinity);
+    // Either argument may be the larger: e^1000 overflows, log(e^1000 + e^0) = 1000 does not.
+    expect(logAddExp(1000, 0)).toBe(1000);
+    expect(logAddExp(0, 1000)).toBe(1000);
+    expect(logAddExp(Math.log(3), Math.log(2))).toBeCloseTo(Math.log(5), 15);
+    expect(logAddExp(Infinity, 0)).toBe(Infinity);
+    expect(logAddExp(0, Infinity)).toBe(Infinity);
   });
 
   it('log1mExp is accurate on both sides of −ln 2', () => {

@@ -113,6 +113,81 @@ describe('key derivation, masks and wire words', () => {
     }
   });
 
+  it('reads 1, 2 or 4 keystream bytes per word exactly at k = 8 | 9, 16 | 17 (python3 struct.unpack of the F.5.5 keystream)', async () => {
+    // ks = the AES-256-CTR keystream of the NIST key above from the zero counter (first test).
+    // k = 9: [struct.unpack('<H', ks[i:i+2])[0] & 0x1ff for i in (0, 2, 4, 6)]
+    // k = 16: [struct.unpack('<H', ks[i:i+2])[0] for i in (0, 2, 4, 6)]
+    // k = 17: [struct.unpack('<I', ks[i:i+4])[0] & 0x1ffff for i in (0, 4, 8, 12)]
+    expect(Array.from(await expandMask(nobleSuite, aesKey, 4, 9))).toEqual([229, 502, 404, 118]);
+    expect(Array.from(await expandMask(nobleSuite, aesKey, 4, 16))).toEqual([26853, 33270, 53140, 54902]);
+    expect(Array.from(await expandMask(nobleSuite, aesKey, 4, 17))).toEqual([26853, 53140, 19735, 4163]);
+  });
+
+  it('reads masks from keystream buffers at any byte offset (the DataView path a misaligned or big-endian buffer takes)', async () => {
+    // A suite that hands back each keystream at an odd offset into a larger buffer, as a Node
+    // Buffer pool can: the words must be the same as from an aligned copy.
+    const misaligned: CryptoSuite = {
+      ...nobleSuite,
+      async keystream(key, byteLength, firstBlock) {
+        const stream = await nobleSuite.keystream(key, byteLength, firstBlock);
+        const host = new Uint8Array(byteLength + 3);
+        host.set(stream, 1);
+        return host.subarray(1, 1 + byteLength);
+      },
+    };
+    for (const k of [8, 12, 16, 20, 32]) {
+      expect(await expandMask(misaligned, aesKey, 37, k), `k = ${k}`).toEqual(await expandMask(nobleSuite, aesKey, 37, k));
+    }
+    expect(Array.from(await expandMask(misaligned, aesKey, 4, 16))).toEqual([26853, 33270, 53140, 54902]);
+    expect(Array.from(await expandMask(misaligned, aesKey, 4, 32))).toEqual([2180409573, 3598110612, 3226225943, 1420300355]);
+  });
+
+  it('keeps at most `window` keystream chunks requested ahead, and adds every term once with its sign', async () => {
+    let calls = 0;
+    const counting: CryptoSuite = {
+      ...nobleSuite,
+      keystream(key, byteLength, firstBlock) {
+        calls++;
+        return nobleSuite.keystream(key, byteLength, firstBlock);
+      },
+    };
+    const keys = Array.from({ length: 6 }, (_, i) => new Uint8Array(32).fill(i + 1));
+    const target = new Uint32Array(50);
+    const pending = applyMasks(
+      counting,
+      target,
+      keys.map((key, i) => ({ key, sign: i % 2 === 0 ? 1 : -1 })),
+      16,
+      3,
+    );
+    // The synchronous part of applyMasks requests the first `window` chunks and no more.
+    expect(calls).toBe(3);
+    await pending;
+    expect(calls).toBe(6);
+    // Σ ±PRG(keyᵢ) mod 2^16, computed term by term.
+    const expected = new Uint32Array(50);
+    for (const [i, key] of keys.entries()) {
+      const mask = await expandMask(nobleSuite, key, 50, 16);
+      for (let w = 0; w < 50; w++) expected[w] = ((((expected[w] as number) + (i % 2 === 0 ? 1 : -1) * (mask[w] as number)) % 65536) + 65536) % 65536;
+    }
+    expect(target).toEqual(expected);
+    // Chunks are 1 MiB of keystream at most, whatever the word width: 300,000 words of 4 bytes
+    // take one full 1 MiB chunk and one of 151,424 bytes, from block 2^16.
+    const requests: [number, number | undefined][] = [];
+    const recording: CryptoSuite = {
+      ...nobleSuite,
+      keystream(key, byteLength, firstBlock) {
+        requests.push([byteLength, firstBlock]);
+        return nobleSuite.keystream(key, byteLength, firstBlock);
+      },
+    };
+    await applyMasks(recording, new Uint32Array(300_000), [{ key: aesKey, sign: 1 }], 32);
+    expect(requests).toEqual([
+      [1 << 20, 0],
+      [1_200_000 - (1 << 20), 1 << 16],
+    ]);
+  });
+
   it('packs words in ⌈k/8⌉ little-endian bytes and flags words ≥ 2^k', () => {
     for (const k of [5, 8, 12, 16, 24, 32]) {
       const words = Uint32Array.from({ length: 9 }, (_, i) => (i * 0x9e3779b9) % 2 ** k);
@@ -139,6 +214,67 @@ describe('Harary graph (SecAgg+)', () => {
     const complete = hararyNeighbours(9, 8, seed);
     complete.forEach((neighbours, u) => expect(neighbours).toEqual([...Array(9).keys()].filter((v) => v !== u)));
     expect(() => hararyNeighbours(10, 3, seed)).toThrow(/even/);
+  });
+
+  it('matches the graph derived independently in python3 (ChaCha20 Fisher–Yates, Harary positions)', () => {
+    // python3 (cryptography): stream = ChaCha20(seed, nonce = u32le(0) ‖ b'harary' ‖ 6 zero bytes) over
+    // max(64, 8n) zero bytes, read as u32le words w; order = range(n); for i = n−1 … 1: bound = i + 1,
+    // redraw w while w ≥ ⌊2^32/bound⌋·bound, swap order[i] with order[w % bound]. Client order[p] is
+    // adjacent to order[(p ± j) mod n] for j = 1 … k/2. With seed = bytes(range(32)):
+    //   n = 10: order [0, 6, 7, 3, 2, 8, 1, 5, 9, 4];  n = 7: order [3, 6, 5, 0, 1, 4, 2]
+    const seed = Uint8Array.from({ length: 32 }, (_, i) => i);
+    expect(hararyNeighbours(10, 4, seed)).toEqual([
+      [4, 6, 7, 9],
+      [2, 5, 8, 9],
+      [1, 3, 7, 8],
+      [2, 6, 7, 8],
+      [0, 5, 6, 9],
+      [1, 4, 8, 9],
+      [0, 3, 4, 7],
+      [0, 2, 3, 6],
+      [1, 2, 3, 5],
+      [0, 1, 4, 5],
+    ]);
+    // k = 2 is one Hamiltonian cycle through the order: 3 – 6 – 5 – 0 – 1 – 4 – 2 – 3.
+    expect(hararyNeighbours(7, 2, seed)).toEqual([
+      [1, 5],
+      [0, 4],
+      [3, 4],
+      [2, 6],
+      [1, 2],
+      [0, 6],
+      [3, 5],
+    ]);
+  });
+
+  it('rejects biased words as python3 does at n = 100,000, where the seed below draws two of them', () => {
+    // Rejection (word ≥ ⌊2^32/bound⌋·bound) has probability < bound/2^32 per draw, so only a large
+    // cohort meets it: seed = 32 × 0x01 rejects 2 words in the python3 shuffle above.
+    const graph = hararyNeighbours(100_000, 2, new Uint8Array(32).fill(1));
+    expect([graph[0], graph[1], graph[99_999]]).toEqual([
+      [17408, 56449],
+      [13187, 61870],
+      [12221, 97983],
+    ]);
+  });
+
+  it('accepts the smallest graph (n = 3, k = 2: a triangle) and refuses every other out-of-range argument', () => {
+    const seed = new Uint8Array(32);
+    expect(hararyNeighbours(3, 2, seed)).toEqual([
+      [1, 2],
+      [0, 2],
+      [0, 1],
+    ]);
+    expect(() => hararyNeighbours(1, 2, seed)).toThrow(/clientCount 1 must be an integer ≥ 2/);
+    expect(() => hararyNeighbours(7.5, 2, seed)).toThrow(/clientCount 7.5/);
+    // n = 2 is a valid count, but no even degree in [2, 1] exists.
+    expect(() => hararyNeighbours(2, 2, seed)).toThrow(/degree 2 must be even and in \[2, 1\]/);
+    expect(() => hararyNeighbours(9, 0, seed)).toThrow(/degree 0/);
+    expect(() => hararyNeighbours(9, 10, seed)).toThrow(/degree 10/);
+    expect(() => hararyNeighbours(9, 2.5, seed)).toThrow(/degree 2.5/);
+    expect(hararyNeighbours(9, 8, seed)[0]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(() => hararyNeighbours(9, 2, new Uint8Array(31))).toThrow(/31 bytes, expected 32/);
+    expect(() => hararyNeighbours(9, 2, new Uint8Array(33))).toThrow(/33 bytes/);
   });
 
   it('relabels uniformly: over many seeds every client is adjacent to every other about equally often', () => {

@@ -42,7 +42,8 @@ function shuffledOrder(count: number, seed: Uint8Array): number[] {
   const nextWord = (): number => {
     if (used === words.length) {
       // Rejection needs < 2 words per draw on average; refill in chunks when it needs more.
-      const chunk = new Uint8Array(Math.max(64, 8 * count));
+      // Whole 64-byte ChaCha20 blocks, so the block counter of a second refill stays an integer.
+      const chunk = new Uint8Array(64 * Math.ceil((8 * count) / 64));
       chacha20(seed, nonce, chunk, chunk, block);
       block += chunk.length / 64;
       // Little-endian words explicitly: every party, whatever its byte order, derives this graph.

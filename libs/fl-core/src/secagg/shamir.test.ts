@@ -3,7 +3,17 @@ import fc from 'fast-check';
 import { bytesToNumberBE, hexToBytes, numberToBytesBE } from '@noble/curves/utils.js';
 import { createSeededRandom, type RandomBytes } from '../random/index';
 import { toHex } from './bytes';
-import { combineShares, fieldElementAt, isFieldElement, lagrangeAtZero, parseShare, SHAMIR_PRIME, SHARE_BYTES, splitSecret } from './shamir';
+import {
+  combineShares,
+  combineWithWeights,
+  fieldElementAt,
+  isFieldElement,
+  lagrangeAtZero,
+  parseShare,
+  SHAMIR_PRIME,
+  SHARE_BYTES,
+  splitSecret,
+} from './shamir';
 
 /** Deterministic bytes for reproducible tests only. */
 function testBytes(seed: number): RandomBytes {
@@ -77,6 +87,38 @@ describe('Shamir over GF(2^256 + 297)', () => {
     ];
     const shares = splitSecret(secret, [1, 2, 3, 4, 5], 3, scripted);
     expect(shares.map(toHex)).toEqual(expected);
+  });
+
+  it('draws coefficients by rejection: candidates p and 2^257 − 1 are discarded, not reduced', () => {
+    // The first two draws are p itself and 0x01ff…ff (≥ p after masking the top byte to one bit); the
+    // coefficients must then be the next two draws, so the shares equal the python3 ones above.
+    const rejected = [numberToBytesBE(SHAMIR_PRIME, SHARE_BYTES), new Uint8Array(SHARE_BYTES).fill(0xff)];
+    let call = 0;
+    const scripted: RandomBytes = (out) => {
+      const next = rejected.shift();
+      if (next) {
+        out.set(next);
+        return out;
+      }
+      call++;
+      out[0] = 0;
+      for (let j = 1; j < out.length; j++) out[j] = (call * 16 + j) & 0xff;
+      return out;
+    };
+    const shares = splitSecret(secret, [1, 2, 3], 3, scripted);
+    expect(shares.map(toHex)).toEqual([
+      '003336393c3f4245484b4e5154575a5d606366696c6f7275787b7e8184878a8d90',
+      '00a7aeb5bcc3cad1d8dfe6edf4fc030a11181f262d343b424950575e656c737a80',
+      '005e6b7885929facb9c6d3e0edfb0815222f3c495663707d8a97a4b1becbd8e4c7',
+    ]);
+  });
+
+  it('shares a secret with t = 1 as the secret itself, and refuses t outside [1, n]', () => {
+    const shares = splitSecret(secret, [4, 9], 1, testBytes(3));
+    for (const share of shares) expect(toHex(share)).toBe(`00${toHex(secret)}`);
+    expect(() => splitSecret(secret, [1, 2], 0, testBytes(1))).toThrow(/threshold 0 must be in \[1, 2\]/);
+    expect(() => splitSecret(secret, [1, 2], 1.5, testBytes(1))).toThrow(/threshold 1.5/);
+    expect(() => splitSecret(secret, [1, 2], 3, testBytes(1))).toThrow(/threshold 3/);
   });
 
   it('reconstructs from every t-subset (n = 5, t = 3 and n = 7, t = 4) and from more than t', () => {
@@ -215,6 +257,17 @@ describe('Shamir over GF(2^256 + 297)', () => {
     expect(() => splitSecret(secret.subarray(1), [1, 2], 2, testBytes(1))).toThrow(/31 bytes/);
     expect(() => lagrangeAtZero([0, 1])).toThrow(/positive integer/);
     expect(parseShare(new Uint8Array(33).fill(0xff))).toBeNull();
+    // Errors name the function the caller used.
+    expect(() => splitSecret(secret, [1, 1], 2, testBytes(1))).toThrow(/^splitSecret: share point 1 appears twice/);
+    expect(() => lagrangeAtZero([2, 0])).toThrow(/^lagrangeAtZero: share point 0 must be a positive integer/);
+    expect(() => combineShares([{ point: 1, share: new Uint8Array(33).fill(0xff) }])).toThrow(/share at point 1 is not 33 bytes below p/);
+    expect(() => combineWithWeights([1n], [1n, 2n])).toThrow(/1 weights for 2 shares/);
+    // Shares of 32 or 34 bytes are not shares, even when their leading bytes would parse.
+    expect(parseShare(new Uint8Array(32))).toBeNull();
+    expect(parseShare(new Uint8Array(34))).toBeNull();
+    // A valid field element ≥ 2^256 interpolates (t = 1, λ = 1) to no 32-byte secret.
+    expect(combineShares([{ point: 1, share: numberToBytesBE((1n << 256n) + 5n, SHARE_BYTES) }])).toBeNull();
+    expect(combineShares([{ point: 1, share: numberToBytesBE((1n << 256n) - 1n, SHARE_BYTES) }])).toEqual(new Uint8Array(32).fill(0xff));
   });
 
   it('reads shares at an offset and tells field elements by their bytes, at every boundary of p', () => {

@@ -6,7 +6,7 @@ import { getFlatWeights, setFlatWeights } from '../model/weights';
 import type { ModelSpec } from '../model/spec';
 import { createSeededRandom } from '../random/index';
 import { BOS_ID, EOS_ID, PAD_ID, UNK_ID, type ExampleSet } from '../text/index';
-import { evaluateSums, suggestionIds, summarizeEvaluation, UNSUGGESTABLE_TOKEN_IDS } from './evaluate';
+import { addEvaluationSums, countInVocabularyTargets, evaluate, evaluateSums, suggestionIds, summarizeEvaluation, UNSUGGESTABLE_TOKEN_IDS } from './evaluate';
 import { meanInterval, wilsonInterval } from './intervals';
 
 const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 16, contextLength: 2, embeddingDim: 4, hiddenUnits: 8 };
@@ -28,6 +28,32 @@ describe('suggestionIds', () => {
     expect(suggestionIds(scores, 1)).toEqual([7]);
     expect(suggestionIds(scores, 10)).toEqual([7, 5, 6, 4, 8]);
     expect(() => suggestionIds(scores, 0)).toThrow(/suggestionIds: k must be a positive integer, got 0/);
+    expect(() => suggestionIds(scores, 1.5)).toThrow(/got 1.5/);
+  });
+
+  it('offers only ids that `accept` lets through, still best first, and fills k from further down', () => {
+    // Ranked without a filter: 7 (0.7), 5, 6 (0.5 each), 4 (0.1), 8 (−1).
+    const scores = [9, 9, 9, 9, 0.1, 0.5, 0.5, 0.7, -1];
+    expect(suggestionIds(scores, 3, (id) => id !== 7)).toEqual([5, 6, 4]);
+    expect(suggestionIds(scores, 2, (id) => id % 2 === 0)).toEqual([6, 4]);
+    expect(suggestionIds(scores, 3, (id) => id === 8)).toEqual([8]);
+    expect(suggestionIds(scores, 3, () => false)).toEqual([]);
+    // A later, better id displaces the current worst of a full list.
+    expect(suggestionIds([0, 0, 0, 0, 1, 2, 3, 4, 5], 2)).toEqual([8, 7]);
+    expect(suggestionIds([0, 0, 0, 0, 5, 4, 3, 2, 1], 2)).toEqual([4, 5]);
+  });
+});
+
+describe('addEvaluationSums / countInVocabularyTargets', () => {
+  it('adds every field, so two halves evaluated apart summarize like the whole', () => {
+    const a = { lossSum: 3.5, lossSquaredSum: 20, top1Hits: 2, top3Hits: 5, count: 10, inVocabularyCount: 8 };
+    const b = { lossSum: 1.25, lossSquaredSum: 4, top1Hits: 1, top3Hits: 1, count: 3, inVocabularyCount: 2 };
+    expect(addEvaluationSums(a, b)).toEqual({ lossSum: 4.75, lossSquaredSum: 24, top1Hits: 3, top3Hits: 6, count: 13, inVocabularyCount: 10 });
+  });
+
+  it('counts the targets a suggestion could hit', () => {
+    expect(countInVocabularyTargets([PAD_ID, UNK_ID, BOS_ID, EOS_ID, 4, 5, 4, 15])).toBe(4);
+    expect(countInVocabularyTargets([])).toBe(0);
   });
 });
 
@@ -129,6 +155,10 @@ describe('summarizeEvaluation', () => {
     expect(metrics.top3Interval).toEqual(wilsonInterval(30, 100));
     expect(metrics.lossInterval).toEqual(meanInterval({ sum: 15, sumOfSquares: 55, count: 100 }));
     expect(metrics.perplexityInterval.lower).toBe(Math.exp(metrics.lossInterval.lower));
+    expect(metrics.perplexityInterval.upper).toBe(Math.exp(metrics.lossInterval.upper));
+    expect(metrics.top1).toBe(0.16);
+    expect(metrics.top3).toBe(0.3);
+    expect(metrics.count).toBe(100);
     expect(metrics.inVocabulary).toEqual({ count: 80, top1: 0.2, top3: 0.375, top1Interval: wilsonInterval(16, 80), top3Interval: wilsonInterval(30, 80) });
   });
 
@@ -137,6 +167,37 @@ describe('summarizeEvaluation', () => {
     expect(metrics.top1).toBeNaN();
     expect(metrics.perplexity).toBeNaN();
     expect(metrics.top1Interval.lower).toBeNaN();
+  });
+});
+
+describe('evaluate', () => {
+  it('refuses a model that does not map [batch, context] to [batch, vocabulary]', async () => {
+    const shaped = (input: (number | null)[], output: (number | null)[]) =>
+      ({ inputs: [{ shape: input }], outputs: [{ shape: output }] }) as unknown as tf.LayersModel;
+    const message = 'evaluate: model must take [batch, context] and emit [batch, vocabulary]';
+    await expect(evaluateSums(shaped([null], [null, 16]), examples([4]))).rejects.toThrow(message);
+    await expect(evaluateSums(shaped([null, 2], [null]), examples([4]))).rejects.toThrow(message);
+  });
+
+  it('summarizes the sums, over batches of any size, and frees every tensor it made', async () => {
+    const model = buildModel(SPEC, { seed: 5 });
+    const random = createSeededRandom(9);
+    const set = examples(
+      Array.from({ length: 50 }, () => 4 + random.nextInt(SPEC.vocabularySize - 4)),
+      random,
+    );
+    const tensorsBefore = tf.memory().numTensors;
+    const whole = await evaluateSums(model, set);
+    const batched = await evaluateSums(model, set, 7);
+    const metrics = await evaluate(model, set, 16);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(batched).toMatchObject({ count: 50, top1Hits: whole.top1Hits, top3Hits: whole.top3Hits, inVocabularyCount: 50 });
+    expect(batched.lossSum).toBeCloseTo(whole.lossSum, 4);
+    expect(batched.lossSquaredSum).toBeCloseTo(whole.lossSquaredSum, 3);
+    expect(metrics.count).toBe(50);
+    expect(metrics.top1).toBe(whole.top1Hits / 50);
+    expect(metrics.loss).toBeCloseTo(whole.lossSum / 50, 5);
+    model.dispose();
   });
 });
 
