@@ -36,6 +36,7 @@ export default tseslint.config(
       'runs/**',
       '**/.stryker-tmp*/**',
       'libs/fl-core/reports/**',
+      'apps/aggregator/reports/**',
       '**/*.js',
       '**/*.mjs',
       '**/*.cjs',

@@ -8,8 +8,10 @@ import { PrivacyLedger } from '@murmur/fl-core/privacy';
 import {
   packSecAgg,
   parseClientEvent,
+  type CheckInResult,
   parseServerEvent,
   payloadBytes,
+  type RoundPlan,
   type RoundReport,
   type ServerEventName,
   type ServerEventPayload,
@@ -25,6 +27,7 @@ import { publicRoundRecord } from './public-view';
 import { planAggregatorRound, roundStateFromJSON, roundStateToJSON, type RoundState } from './round-state';
 import { DataStore } from './store';
 import { eventually, tempDataDir, testConfig, testLogger } from './test-helpers';
+import { pino } from 'pino';
 
 /**
  * The coordinator's transitions without sockets or browsers: its `send` delivers to in-process
@@ -48,6 +51,19 @@ interface Behaviour {
   dropOn?: DownType;
   /** Sends this coordinate value instead of an honest update (a dishonest input SecAgg cannot see). */
   update?: number;
+  /** Stays connected but never answers this server message (silent, not disconnected). */
+  muteOn?: DownType;
+  /** Its first message is also sent by this token, which is not in the cohort. */
+  echoAs?: string;
+  /** Checks in again on receiving its plan (a reconnecting member's client would). */
+  checkInOnPlan?: boolean;
+}
+
+/** What the coordinator handed its transport: every send, whether or not the member was still there. */
+interface Sent {
+  tokenId: string;
+  event: ServerEventName;
+  payload: unknown;
 }
 
 class FailingGate extends ReleaseGate {
@@ -80,12 +96,18 @@ async function harness(
   n: number,
   behaviours: Record<number, Behaviour>,
   overrides: AggregatorConfigInput,
-  options: { failingGate?: boolean; crashSnapshot?: string } = {},
+  options: { failingGate?: boolean; crashSnapshot?: string; initialWeight?: number } = {},
 ) {
   const data = tempDataDir();
-  const logger = testLogger();
+  /** What the operator's log says at info level and above, one object per line. */
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   const config = testConfig(data.dir, { ...overrides, round: { pauseMs: 10_000, reconnectGraceMs: 0, ...overrides.round } });
-  const initial = () => ({ spec: SPEC, weights: new Float32Array(DIMENSION), optimizer: createServerOptimizer(config.optimizer, DIMENSION) });
+  const initial = () => ({
+    spec: SPEC,
+    weights: new Float32Array(DIMENSION).fill(options.initialWeight ?? 0),
+    optimizer: createServerOptimizer(config.optimizer, DIMENSION),
+  });
   const store = DataStore.open(data.dir, initial, logger);
   const metrics = createMetrics();
   const gateDeps = { policy: config.release, store, audit: AuditLog.open(data.dir, logger), metrics, logger, privacyMode: config.privacy.mode };
@@ -102,6 +124,12 @@ async function harness(
   const reports: RoundReport[] = [];
   const states: RoundState[] = [];
   const refusals: string[] = [];
+  const refusalErrors: { code: string; message: string }[] = [];
+  const sent: Sent[] = [];
+  /** Every client message the coordinator accepted, in order (replayed by tests of stale messages). */
+  const accepted: { tokenId: string; message: ClientToServerMessage }[] = [];
+  /** Check-ins of members on receiving their plan (checkInOnPlan): the answer and the pool size after it. */
+  const memberCheckIns: { answer: CheckInResult; poolSize: number }[] = [];
   let chain: Promise<void> = Promise.resolve();
 
   const up = async (tokenId: string, message: ClientToServerMessage) => {
@@ -110,6 +138,8 @@ async function harness(
     if (!parsed.ok) throw new Error(`${tokenId}: ${parsed.error.message}`);
     const refused = await coordinator.handleSecAgg(tokenId, parsed.value, payloadBytes(packed));
     if (refused) refusals.push(`${tokenId}: ${refused.code}`);
+    if (refused) refusalErrors.push(refused);
+    else accepted.push({ tokenId, message });
   };
   const receive = async (tokenId: string, event: ServerEventName, payload: unknown) => {
     const behaviour = behaviourOf.get(tokenId) ?? {};
@@ -125,6 +155,10 @@ async function harness(
       const made = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, suite });
       if (!made.ok) throw new Error(`${tokenId}: ${made.error.message}`);
       clients.set(tokenId, made.state);
+      if (behaviour.checkInOnPlan) {
+        memberCheckIns.push({ answer: coordinator.checkIn(tokenId, { consent: true, backend: 'cpu' }), poolSize: coordinator.poolSize });
+      }
+      if (behaviour.echoAs !== undefined) await up(behaviour.echoAs, made.outbound);
       return up(tokenId, made.outbound);
     }
     if (event !== 'secagg') return;
@@ -134,6 +168,7 @@ async function harness(
       gone.add(tokenId);
       return;
     }
+    if (parsed.value.type === behaviour.muteOn) return;
     const state = clients.get(tokenId);
     if (!state) return;
     const step = await secAggClientStep(state, parsed.value, { suite });
@@ -150,6 +185,7 @@ async function harness(
     gate,
     plan: { plan: configuredPlan(config, store), revision: 0 },
     send<K extends ServerEventName>(tokenId: string, event: K, payload: ServerEventPayload<K>): boolean {
+      sent.push({ tokenId, event, payload });
       if (gone.has(tokenId)) return false;
       // The 'roundPlan' payload is built per member; plans are read as sent, so no copy is needed.
       chain = chain.then(() => receive(tokenId, event, payload));
@@ -180,7 +216,9 @@ async function harness(
     expect(published).toEqual(publicRoundRecord(report));
     return report;
   };
-  return { store, config, tokens, firstReport, states, refusals, coordinator };
+  /** What `tokenId` was sent, by event. */
+  const sentTo = (tokenId: string, event: ServerEventName) => sent.filter((s) => s.tokenId === tokenId && s.event === event).map((s) => s.payload);
+  return { store, config, tokens, firstReport, states, refusals, coordinator, sent, sentTo, accepted, metrics, reports, logs, memberCheckIns, refusalErrors };
 }
 
 describe('RoundCoordinator transitions (no sockets)', () => {
@@ -233,6 +271,7 @@ describe('RoundCoordinator transitions (no sockets)', () => {
     const report = await firstReport();
     expect(report.status).toBe('aborted');
     expect(report.abort?.code).toBe('REJECTED_SUM');
+    expect(report.abort?.message).toMatch(/^round 1: .+/);
     expect(report.cohort).toMatchObject({ masked: 5, unmasked: 5 });
     expect(store.modelVersion).toBe(0);
     // 5 inputs, k_min = 4: σ·√(5/4) with σ = 0.02.
@@ -344,5 +383,352 @@ describe('roundStateToJSON / roundStateFromJSON', () => {
     expect(text).toContain(Buffer.from(seed).toString('hex'));
     expect(roundStateFromJSON(JSON.parse(text))).toEqual(state);
     expect(() => roundStateFromJSON({ ...JSON.parse(text), samplingRate: 2 })).toThrow(/samplingRate/);
+    // The seed is exactly 32 bytes of lowercase hex: anything around, short of or beside that is refused.
+    const hex = Buffer.from(seed).toString('hex');
+    const withSeed = (value: string) => {
+      const json = JSON.parse(text) as { plan: { secagg: { graph: Record<string, unknown> } } };
+      json.plan.secagg.graph['seed'] = value;
+      return json;
+    };
+    for (const bad of [`0${hex}`, `${hex}0`, hex.slice(2), hex.toUpperCase(), `zz${hex.slice(2)}`, '']) {
+      expect(() => roundStateFromJSON(withSeed(bad))).toThrow(/seed/);
+    }
+    expect(roundStateFromJSON(withSeed(hex))).toEqual(state);
+  });
+
+  it('plans what every member is sent: the base model to download, how to train, the deadlines, and participant 0 as the template', () => {
+    const data = tempDataDir();
+    cleanups.push(() => data.remove());
+    const config = testConfig(data.dir, { round: { evaluationFraction: 0.25 } });
+    const live = { target: 6, overSelection: 1, minReports: 4, pauseMs: 50, checkinMs: 300, training: config.training, clipNorm: 1, noiseMultiplier: 0.5 };
+    const plan = planAggregatorRound({
+      config,
+      live,
+      round: 9,
+      roundId: 'r9-01020304',
+      base: { version: 7, hash: 'cd'.repeat(32), weights: { length: DIMENSION } },
+      spec: SPEC,
+      clientCount: 6,
+      samplingRate: 1,
+      population: 6,
+      graphSeed: new Uint8Array(32),
+      authenticated: false,
+    });
+    expect(plan).toMatchObject({
+      roundId: 'r9-01020304',
+      round: 9,
+      model: { version: 7, hash: 'cd'.repeat(32), url: '/api/model/7', spec: SPEC },
+      participantId: 0,
+      training: config.training,
+      evaluationFraction: 0.25,
+      deadlines: config.round.deadlines,
+    });
+    expect(plan.secagg.clientCount).toBe(6);
+  });
+});
+
+/** The round-end message each member was sent, and whether it was told of a SecAgg abort first. */
+function endings(sentTo: (tokenId: string, event: ServerEventName) => unknown[], tokenId: string) {
+  const secagg = sentTo(tokenId, 'secagg').map((payload) => {
+    const parsed = parseServerEvent('secagg', payload, LIMITS);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    return parsed.value;
+  });
+  return { roundEnd: sentTo(tokenId, 'roundEnd'), secaggTypes: secagg.map((m) => m.type), aborts: secagg.filter((m) => m.type === 'abort') };
+}
+
+async function gauge(metric: { get(): Promise<{ values: { value: number; labels: object }[] }> }, labels: object = {}): Promise<number | undefined> {
+  return (await metric.get()).values.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value;
+}
+
+describe('RoundCoordinator decisions: what members are told, what the record says', () => {
+  it('tells every member of a refused (BELOW_THRESHOLD) round that it ended, unmasks nothing and benches those who left', async () => {
+    const { firstReport, sentTo, tokens, coordinator, metrics } = await harness(
+      12,
+      { 0: { dropOn: 'encryptedShares' }, 1: { dropOn: 'encryptedShares' } },
+      { round: { target: 12, minReports: 11, secAggPlusFrom: 8, dropoutRate: 0.001 } },
+    );
+    const report = await firstReport();
+    const reason = { code: 'BELOW_THRESHOLD', message: 'round 1: 10 masked inputs, need minReports 11' };
+    // Both left after the keys were shared: the masked-input stage closed without them, disconnected.
+    expect(report.dropouts).toEqual({
+      advertiseKeys: { silent: 0, disconnected: 0 },
+      shareKeys: { silent: 0, disconnected: 0 },
+      maskedInput: { silent: 0, disconnected: 2 },
+    });
+    expect(report.modelVersion).toEqual({ from: 0, to: 0 });
+    expect(Object.keys(report.durationsMs).sort()).toEqual(['advertiseKeys', 'maskedInput', 'shareKeys']);
+    expect(report.planRevision).toBe(0);
+    expect(report.backends).toEqual({ cpu: 12 });
+    for (const token of tokens) {
+      const { roundEnd, secaggTypes, aborts } = endings(sentTo, token);
+      expect(roundEnd).toEqual([{ roundId: report.roundId, round: 1, status: 'aborted', modelVersion: 0, reason }]);
+      // Nobody is asked to unmask a sum the round refused; each is told in SecAgg's own terms.
+      expect(secaggTypes).not.toContain('unmaskRequest');
+      expect(aborts).toEqual([{ type: 'abort', roundId: report.roundId, reason }]);
+      expect(sentTo(token, 'roundPlan')).toHaveLength(1);
+    }
+    expect(await gauge(metrics.rounds, { status: 'aborted' })).toBe(1);
+    expect(await gauge(metrics.dropouts, { phase: 'maskedInput', reason: 'disconnected' })).toBe(2);
+    expect(await gauge(metrics.dropouts, { phase: 'maskedInput', reason: 'silent' })).toBeUndefined();
+    // The two who left sit out the next selections; the others may check in again at once.
+    for (const token of ['token-00', 'token-01']) {
+      const answer = coordinator.checkIn(token, { consent: true, backend: 'cpu' });
+      expect(answer).toMatchObject({
+        status: 'ineligible',
+        reason: { code: 'BENCHED', message: 'checkIn: selected and silent in maskedInput; not selected for another 60 s' },
+      });
+      expect(answer.retryAfterMs).toBeGreaterThan(59_000);
+      expect(answer.retryAfterMs).toBeLessThanOrEqual(60_000);
+    }
+    expect(coordinator.checkIn('token-02', { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+  });
+
+  it('tells every member of a committed round the new version, and records who went silent apart from who disconnected', async () => {
+    const { firstReport, sentTo, sent, accepted, tokens, store, coordinator, metrics } = await harness(
+      6,
+      { 0: { muteOn: 'encryptedShares' } },
+      {
+        // minReports 5: the 5 masked inputs are exactly enough.
+        round: {
+          target: 6,
+          minReports: 5,
+          deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 1_500, unmaskingMs: 5_000 },
+        },
+      },
+    );
+    const report = await firstReport();
+    expect(report.status).toBe('committed');
+    expect(report.modelVersion).toEqual({ from: 0, to: 1 });
+    expect(store.modelVersion).toBe(1);
+    // Client 0 stayed connected but never masked: silent, not disconnected (the refused round above had both leave).
+    expect(report.dropouts).toEqual({
+      advertiseKeys: { silent: 0, disconnected: 0 },
+      shareKeys: { silent: 0, disconnected: 0 },
+      maskedInput: { silent: 1, disconnected: 0 },
+      unmasking: { silent: 0, disconnected: 0 },
+    });
+    expect(report.cohort).toEqual({ eligible: 6, selected: 6, advertised: 6, shared: 6, masked: 5, unmasked: 5 });
+    // Below secAggPlusFrom: every member holds a share of every other's secrets; the record says what members were told.
+    const [plan] = sentTo('token-05', 'roundPlan') as RoundPlan[];
+    expect(report.secagg).toEqual({ graph: 'full', degree: 5, threshold: plan?.secagg.threshold, modulusBits: 32, vectorLength: plan?.secagg.vectorLength });
+    // The base is version 0 (its hash is the one of the zero weights the store opened with).
+    expect(plan?.model).toEqual({ version: 0, hash: expect.stringMatching(/^[0-9a-f]{64}$/), url: '/api/model/0', spec: SPEC });
+    expect(plan?.participantId).toBe(5);
+    expect(Object.keys(report.durationsMs).sort()).toEqual(['advertiseKeys', 'aggregate', 'maskedInput', 'shareKeys', 'unmasking']);
+    // Each duration is a part of the round's own wall time.
+    for (const ms of Object.values(report.durationsMs)) {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(Date.parse(report.endedAt) - Date.parse(report.startedAt) + 1);
+    }
+    // Bytes as the transport counts them: every accepted message in, every message out before the record (all but roundEnd).
+    const received = accepted.reduce((total, { message }) => total + payloadBytes(packSecAgg(message)), 0);
+    const sentBytes = sent.filter((s) => s.event !== 'roundEnd').reduce((total, s) => total + payloadBytes(s.payload as ServerEventPayload<'secagg'>), 0);
+    expect(report.bytes).toEqual({ received, sent: sentBytes });
+    for (const token of tokens) {
+      const { roundEnd, aborts } = endings(sentTo, token);
+      expect(roundEnd).toEqual([{ roundId: report.roundId, round: 1, status: 'committed', modelVersion: 1 }]);
+      expect(aborts).toEqual([]);
+    }
+    // Only the members whose input is in the sum were asked to unmask.
+    expect(tokens.filter((token) => endings(sentTo, token).secaggTypes.includes('unmaskRequest'))).toEqual(tokens.slice(1));
+    expect(await gauge(metrics.rounds, { status: 'committed' })).toBe(1);
+    expect(await gauge(metrics.dropouts, { phase: 'maskedInput', reason: 'silent' })).toBe(1);
+    expect(await gauge(metrics.dropouts, { phase: 'maskedInput', reason: 'disconnected' })).toBeUndefined();
+    expect(await gauge(metrics.funnel, { stage: 'masked' })).toBe(5);
+    expect(await gauge(metrics.funnel, { stage: 'selected' })).toBe(6);
+    expect(await gauge(metrics.modelVersion)).toBe(1);
+    expect(coordinator.checkIn('token-00', { consent: true, backend: 'cpu' })).toMatchObject({
+      status: 'ineligible',
+      reason: { code: 'BENCHED', message: 'checkIn: selected and silent in maskedInput; not selected for another 60 s' },
+    });
+    expect(coordinator.checkIn('token-05', { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+  });
+
+  it('answers check-ins: no consent leaves the pool, a paused aggregator says so, and a resumed one takes them again', async () => {
+    const { firstReport, coordinator, metrics } = await harness(5, {}, { round: { target: 5, minReports: 4 } });
+    await firstReport();
+    const size = coordinator.poolSize;
+    expect(coordinator.checkIn('late', { consent: true, backend: 'wasm' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    expect(coordinator.poolSize).toBe(size + 1);
+    expect(coordinator.checkIn('late', { consent: false, backend: 'wasm' })).toEqual({
+      status: 'ineligible',
+      reason: { code: 'NOT_ELIGIBLE', message: 'checkIn: no consent' },
+      retryAfterMs: 60_000,
+    });
+    expect(coordinator.poolSize).toBe(size);
+    coordinator.pause();
+    expect(coordinator.paused).toBe(true);
+    expect(coordinator.checkIn('late', { consent: true, backend: 'wasm' })).toEqual({ status: 'paused', retryAfterMs: 5_000 });
+    expect(coordinator.poolSize).toBe(size);
+    coordinator.resume();
+    expect(coordinator.paused).toBe(false);
+    expect(coordinator.checkIn('late', { consent: true, backend: 'wasm' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    // Counted as checked in: the 5 of the round, then 'late' twice (not the refused or paused answers).
+    expect(await gauge(metrics.funnel, { stage: 'checked_in' })).toBe(7);
+    await coordinator.stop();
+    expect(coordinator.checkIn('later', { consent: true, backend: 'wasm' })).toEqual({ status: 'paused', retryAfterMs: 5_000 });
+  });
+
+  it('aborts a round it is stopped in (SHUTTING_DOWN), without waiting for its deadlines, and tells the members', async () => {
+    // Deadlines of 10 minutes: stages close because every member answered (or on stop), never on time.
+    const long = { advertiseKeysMs: 600_000, shareKeysMs: 600_000, maskedInputMs: 600_000, unmaskingMs: 600_000 };
+    const { coordinator, sentTo, store, tokens } = await harness(
+      5,
+      { 0: { muteOn: 'encryptedShares' } },
+      { round: { target: 5, minReports: 4, deadlines: long } },
+    );
+    await eventually(() => (coordinator.phase === 'maskedInput' ? true : undefined), 30_000, 'the masked-input stage');
+    await coordinator.stop();
+    const [record] = store.rounds;
+    expect(record).toMatchObject({ status: 'aborted', abort: { code: 'SHUTTING_DOWN', message: 'round 1: the aggregator is shutting down' } });
+    expect(record?.cohort).toMatchObject({ advertised: 5, shared: 5 });
+    for (const token of tokens) expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'aborted', reason: { code: 'SHUTTING_DOWN' } }]);
+  });
+
+  it('answers a member that checks in again during its round "waiting", without putting it back in the pool', async () => {
+    const { firstReport, memberCheckIns, coordinator } = await harness(4, { 2: { checkInOnPlan: true } }, { round: { target: 4, minReports: 4 } });
+    const report = await firstReport();
+    // 4 clients, minReports 4: a draw of exactly minReports opens the round.
+    expect(report.status).toBe('committed');
+    expect(memberCheckIns).toEqual([{ answer: { status: 'waiting', retryAfterMs: 0 }, poolSize: 0 }]);
+    expect(coordinator.poolSize).toBe(0);
+  });
+
+  it('refuses SecAgg messages from outside the cohort, for a finished round and with no round running', async () => {
+    const { firstReport, refusals, refusalErrors, accepted, coordinator } = await harness(
+      5,
+      { 3: { echoAs: 'stranger' } },
+      { round: { target: 5, minReports: 4 } },
+    );
+    const report = await firstReport();
+    expect(report.status).toBe('committed');
+    expect(refusals).toEqual(['stranger: NOT_IN_COHORT']);
+    expect(refusalErrors).toEqual([{ code: 'NOT_IN_COHORT', message: "secagg advertiseKeys: this client is not in round 1's cohort" }]);
+    const first = accepted[0];
+    if (!first) throw new Error('no message was accepted');
+    const bytes = payloadBytes(packSecAgg(first.message));
+    expect(await coordinator.handleSecAgg(first.tokenId, first.message, bytes)).toEqual({
+      code: 'STALE_ROUND',
+      message: `secagg ${first.message.type}: round ${report.roundId} is over`,
+    });
+    const unknownRound = { ...first.message, roundId: 'r9-00000000' };
+    expect(await coordinator.handleSecAgg(first.tokenId, unknownRound, bytes)).toEqual({
+      code: 'NO_ROUND',
+      message: `secagg ${first.message.type}: no round is running`,
+    });
+  });
+
+  it('opens no round that could pass the ε budget: nobody is drawn or told, check-ins are paused until the budget or the plan changes', async () => {
+    const { firstReport, coordinator, sent, store, metrics, reports } = await harness(
+      5,
+      {},
+      { round: { target: 5, minReports: 4, pauseMs: 50 }, privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.02, epsilonBudget: 1 } },
+    );
+    await eventually(() => (coordinator.budgetExhausted ? true : undefined), 30_000, 'the budget hold');
+    await eventually(() => (coordinator.phase === 'paused' ? true : undefined), 30_000, 'the paused phase');
+    expect(sent).toEqual([]);
+    expect(reports).toEqual([]);
+    expect(store.ledger.entries).toEqual([]);
+    expect(coordinator.poolSize).toBe(5);
+    expect(coordinator.checkIn('late', { consent: true, backend: 'cpu' })).toEqual({ status: 'paused', retryAfterMs: 5_000 });
+    expect(await gauge(metrics.budgetExhausted)).toBe(1);
+    expect(await gauge(metrics.budgetRefusals)).toBe(1);
+    const projection = coordinator.budgetProjection();
+    expect(projection.allowed).toBe(false);
+    expect(projection.next).toBeGreaterThan(1);
+    // A budget still too small changes nothing but the count of refusals.
+    coordinator.setEpsilonBudget(2);
+    await eventually(async () => ((await gauge(metrics.budgetRefusals)) === 2 ? true : undefined), 30_000, 'the second refusal');
+    expect(coordinator.budgetExhausted).toBe(true);
+    expect(sent).toEqual([]);
+    // σ = 50 costs ε ≈ 0.1 for one round at q = 1: the plan fits, the same clients are drawn, and the record names the revision.
+    coordinator.setPlan({ ...coordinator.plan, noiseMultiplier: 50 }, 3);
+    expect(coordinator.budgetExhausted).toBe(false);
+    expect(await gauge(metrics.budgetExhausted)).toBe(0);
+    const report = await firstReport();
+    expect(report.status).toBe('committed');
+    expect(report.planRevision).toBe(3);
+    expect(report.privacy.epsilon).toBeLessThan(2);
+    expect(store.ledger.entries).toHaveLength(1);
+  });
+});
+
+describe('RoundCoordinator selection and what its log may say', () => {
+  it('draws at q = expected cohort / N from the configured population: the unselected keep waiting, the ledger records q', async () => {
+    const { firstReport, coordinator, sentTo, tokens, store } = await harness(
+      12,
+      {},
+      {
+        round: { target: 12, minReports: 4, secAggPlusFrom: 100, pauseMs: 50 },
+        privacy: { mode: 'distributed', clipNorm: 1, noiseMultiplier: 0.02, population: 24 },
+      },
+    );
+    const report = await firstReport();
+    const drawn = tokens.filter((token) => sentTo(token, 'roundPlan').length > 0);
+    expect(report.cohort.eligible).toBe(12);
+    expect(report.cohort.selected).toBe(drawn.length);
+    expect(drawn.length).toBeGreaterThanOrEqual(4);
+    expect(coordinator.poolSize).toBe(12 - drawn.length);
+    expect(store.ledger.entries[0]?.samplingRate).toBe(0.5);
+    expect(report.privacy.samplingRate).toBe(0.5);
+  });
+
+  it('after a rejected sum, samples at most participation.rejectedSamplingCap of the candidates (and the ledger records that q)', async () => {
+    const { firstReport, coordinator, tokens, store, reports } = await harness(
+      12,
+      { 2: { update: 0.9 } },
+      { round: { target: 12, minReports: 4, secAggPlusFrom: 100, pauseMs: 50 }, participation: { rejectedSamplingCap: 0.5 } },
+    );
+    const first = await firstReport();
+    expect(first.abort?.code).toBe('REJECTED_SUM');
+    expect(store.ledger.entries[0]?.samplingRate).toBe(1);
+    for (const token of tokens) expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    await eventually(() => reports[1], 60_000, 'the second round record');
+    expect(store.ledger.entries[1]?.samplingRate).toBe(0.5);
+  });
+
+  it('a diverged server step aborts (DIVERGED) with its ledger entry, but is no rejected sum: the next round still samples every candidate', async () => {
+    // Infinite base weights: any step from them is non-finite.
+    const { firstReport, coordinator, tokens, store, reports } = await harness(
+      6,
+      {},
+      { round: { target: 6, minReports: 4, pauseMs: 50 }, participation: { rejectedSamplingCap: 0.5 } },
+      { initialWeight: Number.POSITIVE_INFINITY },
+    );
+    const first = await firstReport();
+    expect(first.abort).toEqual({ code: 'DIVERGED', message: 'round 1: the server step produced non-finite weights' });
+    expect(store.ledger.entries).toHaveLength(1);
+    for (const token of tokens) expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    await eventually(() => reports[1], 60_000, 'the second round record');
+    expect(store.ledger.entries[1]?.samplingRate).toBe(1);
+  });
+
+  it("logs exact counts only when privacy is off: the cohort, the silent and the survivors stay out of a noised round's log", async () => {
+    const scenario = { 0: { dropOn: 'encryptedShares' as const } };
+    const round = { target: 5, minReports: 4 };
+    const off = await harness(5, scenario, { round, privacy: { mode: 'off', noiseMultiplier: 0 } });
+    const offReport = await off.firstReport();
+    expect(offReport.status).toBe('committed');
+    const [plan] = off.sentTo('token-01', 'roundPlan') as RoundPlan[];
+    const said = (logs: Record<string, unknown>[], msg: string) => logs.filter((line) => line['msg'] === msg);
+    expect(said(off.logs, 'round started')).toEqual([
+      expect.objectContaining({ round: 1, eligible: 5, selected: 5, threshold: plan?.secagg.threshold, graph: 'full', trainingBase: 0, planRevision: 0 }),
+    ]);
+    expect(said(off.logs, 'phase closed without some clients; they sit out a while')).toEqual([
+      expect.objectContaining({ round: 1, stage: 'maskedInput', silent: 1 }),
+    ]);
+    expect(said(off.logs, 'round committed')).toEqual([expect.objectContaining({ round: 1, modelVersion: 1, trainedFrom: 0, survivors: 4 })]);
+
+    const noised = await harness(5, scenario, { round });
+    expect((await noised.firstReport()).status).toBe('committed');
+    const [started] = said(noised.logs, 'round started');
+    expect(started).toMatchObject({ round: 1, eligible: 5, graph: 'full' });
+    expect(started).not.toHaveProperty('selected');
+    expect(started).not.toHaveProperty('threshold');
+    expect(said(noised.logs, 'phase closed without some clients; they sit out a while')).toEqual([]);
+    const [committed] = said(noised.logs, 'round committed');
+    expect(committed).toMatchObject({ round: 1, modelVersion: 1 });
+    expect(committed).not.toHaveProperty('survivors');
   });
 });
