@@ -20,6 +20,9 @@ export default {
     '!src/**/index.ts',
     '!src/privacy/test-random.ts',
   ],
+  // Per-file runs use their own --tempDirName (.stryker-tmp-<name>); without this, each run copies the
+  // others' sandboxes into its own (Stryker only ignores its default `.stryker-tmp`).
+  ignorePatterns: ['.stryker-tmp*'],
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
   reporters: ['clear-text', 'progress', 'html', 'json'],
