@@ -1,7 +1,7 @@
 /**
  * Test-only: a reproducible RandomBytes for the discrete Gaussian and DDG tests, the ChaCha20
- * keystream under a key made from the seed, read in order across calls. Not exported from the
- * package; production code always takes secureRandomBytes.
+ * keystream under a key made from the seed, read in order across calls. Exported only from
+ * `@murmur/fl-core/testing` (lint keeps it out of production code, which takes secureRandomBytes).
  */
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import type { RandomBytes } from '../random/index';
