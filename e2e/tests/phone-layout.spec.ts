@@ -29,7 +29,8 @@ async function expectNoSidewaysScroll(page: Page, where: string): Promise<void> 
 /**
  * Every visible, enabled control on the page (buttons, links, form fields, disclosure summaries)
  * gets a trial click: all of Playwright's actionability checks, including that the control itself
- * would receive the tap, without acting. Windowed rows a scroll has since replaced are skipped.
+ * would receive the tap, without acting. Windowed rows a scroll has since replaced, and controls a
+ * re-render removed, are skipped.
  */
 async function expectEveryControlClickable(page: Page, where: string): Promise<number> {
   const count = await page.evaluate(() => {
@@ -46,11 +47,16 @@ async function expectEveryControlClickable(page: Page, where: string): Promise<n
   expect(count, `${where}: controls found`).toBeGreaterThan(0);
   for (let i = 0; i < count; i++) {
     const control = page.locator(`[data-e2e-control="${i}"]`);
-    if ((await control.count()) === 0) continue;
-    const name = await control.evaluate(
-      (element) =>
-        `${element.tagName.toLowerCase()} "${(element.textContent ?? '').trim().slice(0, 40) || element.getAttribute('aria-label') || element.getAttribute('name') || ''}"`,
-    );
+    // A control re-rendered away between the count and the read (suggestions follow each new model) is skipped too.
+    const name = await control
+      .evaluate(
+        (element) =>
+          `${element.tagName.toLowerCase()} "${(element.textContent ?? '').trim().slice(0, 40) || element.getAttribute('aria-label') || element.getAttribute('name') || ''}"`,
+        undefined,
+        { timeout: 2_000 },
+      )
+      .catch(() => null);
+    if (name === null) continue;
     await test.step(`${where}: ${name} is clickable`, async () => {
       await control.click({ trial: true, timeout: 5_000 });
     });
