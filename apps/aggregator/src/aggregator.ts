@@ -22,6 +22,10 @@ import { ReleaseGate } from './release-gate';
 import { DataStore } from './store';
 import { ClientVerifier, readIssuerFile, RevocationFeed } from './client-identity';
 import { attachTransport, type Transport } from './transport';
+import { publicRoundRecord } from './public-view';
+import { distributedConfigFromEnv, type DistributedConfig } from './distributed/config';
+import { DistributedNode } from './distributed/node';
+import type { RoundReport } from '@murmur/fl-core/protocol';
 
 /** How long a graceful close waits for open connections before it cuts them. */
 const SHUTDOWN_GRACE_MS = 2_000;
@@ -44,6 +48,8 @@ export interface RunningAggregator {
   operators: readonly AdminOperator[];
   /** engine.io's frame limit for clients: the round's largest message (a masked input) + 1 MiB unless configured. */
   maxHttpBufferSize: number;
+  /** The distributed mode's process (config.distributed.enabled), else null. */
+  distributed: DistributedNode | null;
   /** Graceful: stop the round loop (an unfinished round is aborted, model untouched), close sockets, close HTTP. */
   close(): Promise<void>;
 }
@@ -61,6 +67,8 @@ export interface StartOptions {
   enrollmentHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   /** A revocation list kept by that hosted service, consulted beside this aggregator's own. */
   revokedElsewhere?: (clientId: string) => boolean;
+  /** The distributed mode's PostgreSQL and Redis (config.distributed.enabled). @default the MURMUR_* environment (distributed/config.ts) */
+  stores?: DistributedConfig;
 }
 
 export function modelSpecOf(config: AggregatorConfig): ModelSpec {
@@ -132,18 +140,26 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       'refusing to start: no enrollment issuer: configure --enrollment-issuer FILE (the enrollment service’s issuer.json), or start through npm start, which hosts one',
     );
   }
-  const store = DataStore.open(
-    config.dataDir,
-    () => {
-      const spec = modelSpecOf(config);
-      const model = buildModel(spec, { seed: config.seed });
-      const weights = getFlatWeights(model);
-      model.dispose();
-      return { spec, weights, optimizer: createServerOptimizer(config.optimizer, weights.length) };
-    },
-    logger,
-    config.limits.keepModels,
-  );
+  const initial = () => {
+    const spec = modelSpecOf(config);
+    const model = buildModel(spec, { seed: config.seed });
+    const weights = getFlatWeights(model);
+    model.dispose();
+    return { spec, weights, optimizer: createServerOptimizer(config.optimizer, weights.length) };
+  };
+  // Distributed: the local store is a replica of the task's record (distributed/replica.ts); the
+  // rounds it applies reach the dashboard once the transport exists.
+  let onApplied: (report: RoundReport) => void = () => {};
+  const node = config.distributed.enabled
+    ? await DistributedNode.open({
+        config,
+        stores: options.stores ?? distributedConfigFromEnv(process.env),
+        logger,
+        initial,
+        onApplied: (report) => onApplied(report),
+      })
+    : null;
+  const store = node ? node.replica.store : DataStore.open(config.dataDir, initial, logger, config.limits.keepModels);
   const configured = modelSpecOf(config);
   const canonical = (spec: ModelSpec) => JSON.stringify(spec, Object.keys(spec).sort());
   if (canonical(store.spec) !== canonical(configured)) {
@@ -214,7 +230,12 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     onReport: (report) => transport.dashboard.emit('round', report),
     // Rounds run the authenticated SecAgg protocol against this issuer (certified clients require it).
     enrollmentIssuer: issuer,
+    ...(node ? { group: node.link } : {}),
   });
+  onApplied = (report) => {
+    metrics.modelVersion.set(store.modelVersion);
+    transport.dashboard.emit('round', publicRoundRecord(report));
+  };
   const alertSources: AlertSources = { config, store, gate, coordinator: getCoordinator, startedAt };
   // One evaluation serves a whole scrape (each alert gauge collects on its own) and the status
   // polls of the same second.
@@ -246,6 +267,14 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   const { port, url } = await listen(server, config.port, config.host);
   disconnectRevoked = (clientId) => transport.disconnectClient(clientId);
   coordinator.start();
+  const running = coordinator;
+  node?.startRoles({
+    metrics,
+    gate,
+    plan: () => ({ plan: running.plan, revision: running.planRevision }),
+    project: (live, samplingRate, population, round) => running.projectRound(live, samplingRate, population, round),
+    poolCounts: () => ({ connected: transport.connectedClients, eligible: running.poolSize }),
+  });
   logger.info(
     { url, modelVersion: store.modelVersion, released: store.release.released, parameters: store.weights.length, dataDir: config.dataDir, maxHttpBufferSize },
     'aggregator listening',
@@ -265,10 +294,12 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     adminToken,
     operators,
     maxHttpBufferSize,
+    distributed: node,
     close() {
       closing ??= (async () => {
         feed?.stop();
         await getCoordinator().stop();
+        await node?.close();
         // The engines close their clients and the HTTP server its idle connections; one still open
         // after a grace (a half-sent request, a WebSocket handshake caught mid-way, a peer that
         // never reads) is cut, so that a shutdown or restart always ends.

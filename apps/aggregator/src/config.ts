@@ -254,6 +254,33 @@ const releaseSchema = z
  * Operator alerts (alerts.ts, docs/dashboard.md): shown on the dashboard, exported as
  * `murmur_alert_active{alert}`; prometheus/alerts.yml carries the same defaults as literals.
  */
+/**
+ * The distributed mode (docs/scale-out.md): several aggregator processes serve one task over
+ * PostgreSQL (the record) and Redis (coordination), whose addresses come from MURMUR_PG_URL,
+ * MURMUR_REDIS_URL and the other MURMUR_* variables of distributed/config.ts.
+ */
+const distributedSchema = z
+  .object({
+    /** Run as one of the task's processes: rounds are opened by the lease holder, each process runs SecAgg over its own group. @default false */
+    enabled: z.boolean().default(false),
+    /** The task the processes serve together (its lease, record and control stream). @default 'next-word' */
+    taskId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .default('next-word'),
+    /** The population whose privacy ledger the task's rounds spend. @default 'default' */
+    population: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .default('default'),
+    /** This process's name in pool counts and group sums; unique among the task's processes. @default host name and port */
+    processId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,64}$/)
+      .optional(),
+  })
+  .strict();
+
 const alertsSchema = z
   .object({
     /** Nats the newest federated eval loss may exceed the released model's before accuracy_regression fires. */
@@ -376,6 +403,7 @@ export const configSchema = z
     release: releaseSchema.prefault({}),
     alerts: alertsSchema.prefault({}),
     limits: limitsSchema.prefault({}),
+    distributed: distributedSchema.prefault({}),
   })
   .strict();
 
@@ -613,6 +641,28 @@ export const FLAGS: readonly Flag[] = [
     type: 'number',
     help: 'alert: minutes without a committed round (not while paused)',
   },
+  {
+    flag: 'distributed',
+    env: 'MURMUR_DISTRIBUTED',
+    paths: [['distributed', 'enabled']],
+    type: 'boolean',
+    help: 'one of several processes over PostgreSQL + Redis (MURMUR_PG_URL, MURMUR_REDIS_URL; docs/scale-out.md)',
+  },
+  { flag: 'task', env: 'MURMUR_TASK', paths: [['distributed', 'taskId']], type: 'string', help: 'distributed: the task the processes serve together' },
+  {
+    flag: 'ledger-population',
+    env: 'MURMUR_LEDGER_POPULATION',
+    paths: [['distributed', 'population']],
+    type: 'string',
+    help: 'distributed: whose ledger the task spends',
+  },
+  {
+    flag: 'process-id',
+    env: 'MURMUR_PROCESS_ID',
+    paths: [['distributed', 'processId']],
+    type: 'string',
+    help: 'distributed: this process (unique in the task)',
+  },
 ];
 
 const DEFAULTS_FOR_HELP = configSchema.parse({});
@@ -754,6 +804,12 @@ function privacyRuleViolation(config: AggregatorConfig): string | null {
   }
   if (privacy.noise === 'discrete' && privacy.adaptiveClipping !== undefined) {
     return "privacy.noise 'discrete' needs a fixed clip norm: adaptive clipping is not offered with discrete noise";
+  }
+  if (config.distributed.enabled) {
+    // Every group's sum must decode with the same rotation: a round-wide seed is not carried yet.
+    if (privacy.noise === 'discrete') return "distributed.enabled: privacy.noise 'discrete' is not offered across processes yet (docs/scale-out.md)";
+    // The record chains each version to the previous one: rounds train from the newest.
+    if (config.release.trainFrom !== 'candidate') return "distributed.enabled: release.trainFrom must be 'candidate' (rounds train from the newest version)";
   }
   return null;
 }

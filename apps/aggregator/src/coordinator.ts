@@ -68,6 +68,47 @@ export interface CoordinatorDeps {
    * one as a protocol error to its sender. Certified clients refuse unauthenticated rounds.
    */
   enrollmentIssuer?: { name: string; publicKey: Uint8Array };
+  /**
+   * The distributed mode (docs/scale-out.md): rounds are opened by the task's coordinator, this
+   * process runs secure aggregation over its own group and hands the unmasked group sum on.
+   * Absent: this process plans, selects and commits every round itself.
+   */
+  group?: GroupLink;
+}
+
+/** A round the task's coordinator opened (distributed mode): what this process's group plans from. */
+export interface GroupOrder {
+  round: number;
+  roundId: string;
+  /** q: every process samples its own pool with it, so the union is one Poisson sample. */
+  samplingRate: number;
+  /** N: m = q·N is every group's mean denominator. */
+  population: number;
+  /** The most reports all groups' sums may hold together: each group encodes for it. */
+  maxClients: number;
+  base: { version: number; hash: string };
+  live: LivePlan;
+  planRevision: number;
+}
+
+export type GroupOutcome = { status: 'committed'; modelVersion: number } | { status: 'aborted'; reason: ProtocolError; modelVersion: number };
+
+/** How a process's coordinator talks to the task's coordinator (distributed/group-link.ts over Redis and PostgreSQL). */
+export interface GroupLink {
+  /** This process's group id in the round's group sums. */
+  readonly groupId: string;
+  /** The next round the task's coordinator opens; null once interrupted. */
+  nextOrder(): Promise<GroupOrder | null>;
+  /** Makes a pending nextOrder resolve null (the coordinator is stopping or pausing). */
+  interrupt(): void;
+  /** The order's base model, from this process's replica of the record (brought up to date first). */
+  baseModel(order: GroupOrder): Promise<StoredModel>;
+  /** This group's unmasked sum and its report count, or null: nothing from this process this round. */
+  putSum(order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void>;
+  /** The round's outcome as the task's coordinator recorded it (the replica is brought up to it first). */
+  outcome(order: GroupOrder): Promise<GroupOutcome>;
+  /** The task coordinator's abort of this round, once it has said so. */
+  cancelled(round: number): ProtocolError | null;
 }
 
 /** The last message sent to a member, re-sent if it reconnects while the stage still waits on it. */
@@ -86,6 +127,15 @@ interface ActiveRound {
   participantOf: Map<string, number>;
   last: Map<string, LastSent>;
   stageStarted: number;
+  /** The distributed mode's order this group round answers; absent when this process runs the round alone. */
+  order?: GroupOrder;
+}
+
+/** A client waiting to be drawn; `network` is what the cohort cap counts it in (null: on its own). */
+interface PoolEntry {
+  eligibility: Eligibility;
+  at: number;
+  network: string | null;
 }
 
 /** The stage each client message answers. */
@@ -108,7 +158,7 @@ const STAGE_OF: Record<SecAggUp['type'], SecAggPhase> = {
 export class RoundCoordinator {
   readonly #deps: CoordinatorDeps;
   /** Waiting clients; `network` is what the cohort cap counts them in (null: on its own). */
-  readonly #pool = new Map<string, { eligibility: Eligibility; at: number; network: string | null }>();
+  readonly #pool = new Map<string, PoolEntry>();
   readonly #wakers = new Set<() => void>();
   #live: LivePlan;
   #planRevision: number;
@@ -190,12 +240,14 @@ export class RoundCoordinator {
   /** Stops after the current step; an unfinished round is aborted (model untouched). */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#deps.group?.interrupt();
     this.#wake();
     await this.#loop;
   }
 
   pause(): void {
     this.#paused = true;
+    this.#deps.group?.interrupt();
     this.#wake();
   }
 
@@ -246,6 +298,11 @@ export class RoundCoordinator {
     const wanted = Math.ceil(live.target * live.overSelection);
     const population = config.privacy.population ?? Math.max(wanted, this.#lastEligible ?? wanted);
     return this.#project(live, Math.min(1, wanted / population), population, store.nextRound);
+  }
+
+  /** The budget against a round at this plan and sampling (the distributed mode's task coordinator asks before it opens one). */
+  projectRound(live: LivePlan, samplingRate: number, population: number, round: number): BudgetProjection {
+    return this.#project(live, samplingRate, population, round);
   }
 
   #project(live: LivePlan, samplingRate: number, population: number, round: number): BudgetProjection {
@@ -428,7 +485,12 @@ export class RoundCoordinator {
   }
 
   async #run(): Promise<void> {
+    const link = this.#deps.group;
     while (!this.#stopped) {
+      if (link && !this.#paused) {
+        await this.#runGroupTurn(link);
+        continue;
+      }
       if (this.#paused || this.#budgetHold) {
         this.#setPhase('paused');
         await this.#waitFor(() => !(this.#paused || this.#budgetHold) || this.#stopped, Infinity);
@@ -535,6 +597,153 @@ export class RoundCoordinator {
       ...(config.privacy.noise === 'discrete' ? { rotationSeed: crypto.getRandomValues(new Uint8Array(32)) } : {}),
       authenticated: issuer !== undefined,
     });
+    const r = this.#startCohort({ plan, live, planRevision, base, selected, entries, eligible, samplingRate });
+    if (!r) return;
+    const result = await this.#runStages(r);
+    if (!result) return;
+    // The sum is unmasked: its ledger entry is durable before anything reads it (store.recordRelease).
+    const interrupted = protocolError('INTERRUPTED', `round ${round}: the aggregator stopped after unmasking the sum`);
+    const fallback = abortedRound(this.#ending(r), interrupted, result);
+    if (fallback.ledger) this.#deps.store.recordRelease({ report: fallback.report, ledger: fallback.ledger });
+    await this.#aggregateAndCommit(r, result);
+  }
+
+  /**
+   * One round of the distributed mode from this process's side: wait for the task coordinator's
+   * order, draw this process's own pool with the order's q, run SecAgg over the group, hand the
+   * unmasked group sum on and tell the members how the round ended. Every path answers the order
+   * (a sum or nothing), so the task coordinator never waits on this process past its deadline.
+   */
+  async #runGroupTurn(link: GroupLink): Promise<void> {
+    const { config, store, metrics, logger } = this.#deps;
+    this.#setPhase('checkin');
+    const order = await link.nextOrder();
+    if (!order || this.#stopped || this.#paused) return;
+    const { round, live } = order;
+    const candidates = this.#candidates();
+    const drawn = poissonSample(candidates, order.samplingRate);
+    const { kept: selected, capped } = capPerNetwork(drawn, (tokenId) => this.#pool.get(tokenId)?.network ?? null, config.round.maxPerNetwork);
+    if (capped.length > 0) metrics.cappedByNetwork.inc(capped.length);
+    // A group must hold minReports to be private on its own (its noise is calibrated to k_min), and
+    // no more than the round's sum bound: the draw decided, so nobody is told anything.
+    if (selected.length < live.minReports || selected.length > order.maxClients) {
+      logger.info(
+        {
+          round,
+          eligible: candidates.length,
+          samplingRate: order.samplingRate,
+          minReports: live.minReports,
+          ...(withholds(config.privacy.mode) ? {} : { selected: selected.length }),
+        },
+        'group: the draw on this process is outside [minReports, maxClients]: no group here this round',
+      );
+      await this.#answerOrder(link, order, null);
+      return;
+    }
+    const entries = new Map(selected.map((tokenId) => [tokenId, this.#pool.get(tokenId)]));
+    for (const tokenId of selected) this.#pool.delete(tokenId);
+    try {
+      const base = await link.baseModel(order);
+      const plan = planAggregatorRound({
+        config,
+        live,
+        round,
+        // One SecAgg instance per group: the group id keeps the groups' messages apart.
+        roundId: `${order.roundId}-${link.groupId}`,
+        base,
+        spec: store.spec,
+        clientCount: selected.length,
+        sumClients: order.maxClients,
+        samplingRate: order.samplingRate,
+        population: order.population,
+        graphSeed: crypto.getRandomValues(new Uint8Array(32)),
+        authenticated: this.#deps.enrollmentIssuer !== undefined,
+      });
+      const r = this.#startCohort({
+        plan,
+        live,
+        planRevision: order.planRevision,
+        base,
+        selected,
+        entries,
+        eligible: candidates.length,
+        samplingRate: order.samplingRate,
+        order,
+      });
+      if (!r) {
+        await this.#answerOrder(link, order, null);
+        return;
+      }
+      const result = await this.#runStages(r);
+      if (!result) return;
+      this.#setPhase('aggregate');
+      await link.putSum(order, { sum: result.sum, reports: result.survivors.length });
+      this.#setPhase('commit');
+      const outcome = await link.outcome(order);
+      this.#endGroupRound(
+        r,
+        outcome,
+        result.survivors.map((id) => this.#tokenOf(r, id)),
+      );
+    } catch (error) {
+      // Redis or PostgreSQL gone mid-round: the members hear of it, the task coordinator records the abort.
+      const r = this.#round;
+      const reason = protocolError('INTERNAL', `round ${round}: ${error instanceof Error ? error.message : String(error)}`);
+      logger.warn({ round, err: error }, 'group round failed; the task coordinator records the round');
+      if (r) this.#abort(r, reason);
+      else for (const [tokenId, entry] of entries) if (entry && !this.#pool.has(tokenId)) this.#pool.set(tokenId, entry);
+    }
+  }
+
+  /** Answers an order with this group's contribution (or none); a failure is logged, the task coordinator's deadline covers it. */
+  async #answerOrder(link: GroupLink, order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void> {
+    try {
+      await link.putSum(order, contribution);
+    } catch (error) {
+      this.#deps.logger.warn({ round: order.round, err: error }, 'group: could not answer the round; the task coordinator will go on without this process');
+    }
+  }
+
+  /** The members hear the task coordinator's outcome; the record itself is the task coordinator's (the replica has it). */
+  #endGroupRound(r: ActiveRound, outcome: GroupOutcome, survivors: string[]): void {
+    const { metrics, logger } = this.#deps;
+    const { state } = r;
+    for (const { tokenId } of state.members) {
+      this.#sendTo(r, tokenId, 'roundEnd', {
+        roundId: state.roundId,
+        round: state.round,
+        status: outcome.status,
+        modelVersion: outcome.modelVersion,
+        ...(outcome.status === 'aborted' ? { reason: { code: outcome.reason.code, message: outcome.reason.message } } : {}),
+      });
+    }
+    if (outcome.status === 'committed') for (const tokenId of survivors) this.#participation.completed(tokenId);
+    metrics.rounds.inc({ status: outcome.status });
+    logger.info({ round: state.round, roundId: state.roundId, status: outcome.status, modelVersion: outcome.modelVersion }, 'group round ended');
+    this.#finish(r);
+  }
+
+  /**
+   * The SecAgg server for a drawn cohort, the round's plain state, and the plan sent to every member.
+   * Null when SecAgg cannot be configured for the cohort: nobody was told anything, so the clients
+   * go back to the pool for the next selection.
+   */
+  #startCohort(input: {
+    plan: RoundPlan;
+    live: LivePlan;
+    planRevision: number;
+    base: StoredModel;
+    selected: string[];
+    entries: Map<string, PoolEntry | undefined>;
+    eligible: number;
+    samplingRate: number;
+    order?: GroupOrder;
+  }): ActiveRound | null {
+    const { config, metrics, logger } = this.#deps;
+    const { plan, live, planRevision, base, selected, entries, eligible, samplingRate } = input;
+    const { round, roundId } = plan;
+    const n = selected.length;
+    const issuer = this.#deps.enrollmentIssuer;
     const { secagg } = plan;
     // The plan hash every member signs: a member shown another plan or model cannot verify the others.
     const created = createSecAggServer(secagg, issuer ? { enrollmentIssuer: issuer, planHash: roundPlanHash(plan) } : undefined);
@@ -542,7 +751,7 @@ export class RoundCoordinator {
       logger.error({ round, error: created.error }, 'cannot configure secure aggregation for this cohort');
       // Nobody was told anything: the clients go back to waiting for the next selection.
       for (const [tokenId, entry] of entries) if (entry) this.#pool.set(tokenId, entry);
-      return;
+      return null;
     }
     const members = selected.map((tokenId) => ({ tokenId, backend: entries.get(tokenId)?.eligibility.backend ?? 'unknown' }));
     const backends: Record<string, number> = {};
@@ -570,6 +779,7 @@ export class RoundCoordinator {
       participantOf: new Map(selected.map((tokenId, participantId) => [tokenId, participantId])),
       last: new Map(),
       stageStarted: performance.now(),
+      ...(input.order ? { order: input.order } : {}),
     };
     this.#round = r;
     metrics.funnel.inc({ stage: 'eligible' }, eligible);
@@ -588,7 +798,18 @@ export class RoundCoordinator {
       'round started',
     );
     selected.forEach((tokenId, participantId) => this.#sendTo(r, tokenId, 'roundPlan', { ...plan, participantId }));
+    return r;
+  }
 
+  /**
+   * Runs the SecAgg stages with their deadlines: the unmasked sum and its survivors, or null when
+   * the round ended on the way (it is then aborted and its members told).
+   */
+  async #runStages(r: ActiveRound): Promise<NonNullable<SecAggServerState['result']> | null> {
+    const { config, metrics, logger } = this.#deps;
+    const { round } = r.state;
+    const exact = !withholds(config.privacy.mode);
+    const link = this.#deps.group;
     for (const stage of SECAGG_PHASES) {
       // Round 3 (ConsistencyCheck) runs in authenticated rounds only.
       if (stage === 'consistencyCheck' && r.server.stage !== stage) continue;
@@ -596,8 +817,13 @@ export class RoundCoordinator {
       this.#setPhase(stage);
       r.stageStarted = performance.now();
       const deadlineMs = this.#pace.deadlineMs(stage, config.round.deadlines[PHASE_DEADLINE[stage]]);
-      await this.#waitFor(() => this.#stopped || pendingClients(r.server).every((id) => this.#gone(this.#tokenOf(r, id))), deadlineMs);
-      if (this.#stopped) return this.#abort(r, protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`));
+      const cancelled = () => (link ? link.cancelled(round) : null);
+      await this.#waitFor(() => this.#stopped || cancelled() !== null || pendingClients(r.server).every((id) => this.#gone(this.#tokenOf(r, id))), deadlineMs);
+      const interruption = this.#stopped ? protocolError('SHUTTING_DOWN', `round ${round}: the aggregator is shutting down`) : cancelled();
+      if (interruption) {
+        this.#abort(r, interruption);
+        return null;
+      }
       const silent = pendingClients(r.server).map((id) => this.#tokenOf(r, id));
       for (const tokenId of silent) this.#participation.silent(tokenId, stage);
       const disconnected = silent.filter((tokenId) => !this.#deps.isConnected(tokenId)).length;
@@ -616,16 +842,16 @@ export class RoundCoordinator {
         return null;
       });
       this.#closeStageMetrics(r, stage);
-      if (failure) return this.#abort(r, failure);
+      if (failure) {
+        this.#abort(r, failure);
+        return null;
+      }
     }
     if (r.server.stage !== 'done' || !r.server.result) {
-      return this.#abort(r, r.server.abort ?? protocolError('ABORTED', `round ${round}: secure aggregation did not finish`));
+      this.#abort(r, r.server.abort ?? protocolError('ABORTED', `round ${round}: secure aggregation did not finish`));
+      return null;
     }
-    // The sum is unmasked: its ledger entry is durable before anything reads it (store.recordRelease).
-    const interrupted = protocolError('INTERRUPTED', `round ${round}: the aggregator stopped after unmasking the sum`);
-    const fallback = abortedRound(this.#ending(r), interrupted, r.server.result);
-    if (fallback.ledger) this.#deps.store.recordRelease({ report: fallback.report, ledger: fallback.ledger });
-    await this.#aggregateAndCommit(r, r.server.result);
+    return r.server.result;
   }
 
   /** The token of participant `id` (ids come from the SecAgg machine, which only knows 0 … n − 1). */
@@ -682,17 +908,27 @@ export class RoundCoordinator {
    * that was already unmasked was released to this server, so it is in the ledger all the same.
    */
   #abort(r: ActiveRound, reason: ProtocolError): void {
+    const link = this.#deps.group;
+    if (link && r.order) return this.#abortGroup(link, r, r.order, reason);
     this.#recordAbort(r, reason, abortedRound(this.#ending(r), reason, r.server.result));
   }
 
-  #recordAbort(r: ActiveRound, reason: ProtocolError, ended: AbortedRound): void {
-    const { store, metrics, logger } = this.#deps;
+  /**
+   * A group round that ends early: its members are told, the task coordinator hears that nothing
+   * comes from this group (it records the round and its ledger; this process records nothing).
+   */
+  #abortGroup(link: GroupLink, r: ActiveRound, order: GroupOrder, reason: ProtocolError): void {
+    this.#tellAborted(r, reason);
+    this.#deps.metrics.rounds.inc({ status: 'aborted' });
+    this.#deps.logger.warn({ round: r.state.round, roundId: r.state.roundId, code: reason.code, reason: reason.message }, 'group round aborted');
+    this.#finish(r);
+    void this.#answerOrder(link, order, null);
+  }
+
+  /** Tells the members still in the protocol, in its own terms, that nothing more will come, and how the round ended. */
+  #tellAborted(r: ActiveRound, reason: ProtocolError): void {
     const { state } = r;
-    const { report, ledger } = ended;
-    this.#setPhase('commit');
-    store.commit({ report, ...(ledger ? { ledger } : {}) });
     if (r.server.stage !== 'aborted') {
-      // Tell the clients still in the protocol, in its own terms, that nothing more will come.
       for (const { tokenId } of state.members) {
         this.#sendTo(r, tokenId, 'secagg', packSecAgg({ type: 'abort', roundId: state.roundId, reason: { code: reason.code, message: reason.message } }));
       }
@@ -702,10 +938,19 @@ export class RoundCoordinator {
         roundId: state.roundId,
         round: state.round,
         status: 'aborted',
-        modelVersion: store.modelVersion,
+        modelVersion: this.#deps.store.modelVersion,
         reason: { code: reason.code, message: reason.message },
       });
     }
+  }
+
+  #recordAbort(r: ActiveRound, reason: ProtocolError, ended: AbortedRound): void {
+    const { store, metrics, logger } = this.#deps;
+    const { state } = r;
+    const { report, ledger } = ended;
+    this.#setPhase('commit');
+    store.commit({ report, ...(ledger ? { ledger } : {}) });
+    this.#tellAborted(r, reason);
     metrics.rounds.inc({ status: 'aborted' });
     const shown = publicRoundRecord(report);
     logger.warn(

@@ -25,6 +25,12 @@ const logger = pino({ name: 'aggregator', level: config.logLevel });
 const builtClient = fileURLToPath(new URL('../../web-client/dist', import.meta.url));
 const staticDir = config.staticDir ?? (existsSync(builtClient) ? builtClient : undefined);
 
+if (config.distributed.enabled && !config.enrollmentIssuerFile) {
+  console.error(
+    'distributed mode: every process must accept the same certificates: run one enrollment service (npm run enrollment) and give each process --enrollment-issuer FILE',
+  );
+  process.exit(2);
+}
 await useNodeBackend('wasm');
 // Without --enrollment-issuer the demo hosts an enrollment service in this process (its own key
 // in <data-dir>/enrollment; the aggregator gets only the public half).

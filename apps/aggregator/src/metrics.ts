@@ -136,6 +136,17 @@ export function createMetrics() {
       help: 'Rounds the budget allows at the plan of the newest round attempt, charged k_min reports each (NaN without a budget)',
       registers: [registry],
     }),
+    leaseHeld: new Gauge({
+      name: 'murmur_task_lease_held',
+      help: 'Distributed mode: 1 while this process holds the task lease (it is the task coordinator)',
+      registers: [registry],
+    }),
+    roundGroups: new Gauge({ name: 'murmur_round_groups', help: 'Distributed mode: group sums the last round added', registers: [registry] }),
+    coordinationBytes: new Gauge({
+      name: 'murmur_round_coordination_bytes',
+      help: 'Distributed mode: bytes of group sums the last round held in Redis (groups × (4d + 12))',
+      registers: [registry],
+    }),
     protocolErrors: new Counter({
       name: 'murmur_protocol_errors_total',
       help: 'Rejected client events by code',

@@ -55,8 +55,10 @@ export interface PlanAggregatorRoundInput {
   roundId: string;
   base: { version: number; hash: string; weights: { length: number } };
   spec: ModelSpec;
-  /** n: clients the draw selected. */
+  /** n: clients the draw selected (into this process's group, in the distributed mode). */
   clientCount: number;
+  /** The most reports the round's whole sum may hold (the distributed mode adds several groups' sums). @default clientCount */
+  sumClients?: number;
   samplingRate: number;
   /** N: the population q was drawn over (the configured one, else the eligible clients). */
   population: number;
@@ -81,6 +83,7 @@ export function planAggregatorRound(input: PlanAggregatorRoundInput): RoundPlan 
     ...(input.rotationSeed ? { rotationSeed: input.rotationSeed } : {}),
     training: live.training,
     clientCount: input.clientCount,
+    ...(input.sumClients !== undefined ? { sumClients: input.sumClients } : {}),
     minReports: live.minReports,
     samplingRate: input.samplingRate,
     population: input.population,
@@ -159,10 +162,17 @@ export interface AbortedRound {
  * A round ended without a new model. A sum already unmasked was released to this server, so it
  * is in the ledger all the same, with the survivors' noise.
  */
-export function abortedRound(ending: RoundEnding, reason: ProtocolError, released: Pick<SecAggResult, 'survivors'> | null): AbortedRound {
+export function abortedRound(
+  ending: RoundEnding,
+  reason: ProtocolError,
+  released: Pick<SecAggResult, 'survivors'> | null,
+  weakestGroupReports?: number,
+): AbortedRound {
   const { state, targetDelta } = ending;
   const release = { round: state.round, privacy: state.plan.privacy, samplingRate: state.samplingRate, dimension: parameterCount(state.plan.model.spec) };
-  const recorded = released ? recordRelease(ending.ledger, { ...release, survivors: released.survivors.length }) : null;
+  const recorded = released
+    ? recordRelease(ending.ledger, { ...release, survivors: released.survivors.length, ...(weakestGroupReports !== undefined ? { weakestGroupReports } : {}) })
+    : null;
   const ledger = recorded?.entry ? recorded.ledger : null;
   const spent = (ledger ?? ending.ledger).spent(targetDelta);
   return {
@@ -187,6 +197,8 @@ export interface RoundCompletion extends RoundEnding {
   /** The version a commit creates. */
   nextVersion: number;
   adaptive: AggregatorConfig['privacy']['adaptiveClipping'];
+  /** The distributed mode: reports in the smallest group sum, which the ledger credits (fl-core RoundRelease). */
+  weakestGroupReports?: number;
 }
 
 export type ConcludedRound =
@@ -200,12 +212,13 @@ export type ConcludedRound =
  * their ledger entry.
  */
 export function concludeRound(completion: RoundCompletion): ConcludedRound {
-  const { state, result, targetDelta } = completion;
+  const { state, result, targetDelta, weakestGroupReports } = completion;
   const count = result.survivors.length;
+  const weakest = weakestGroupReports !== undefined ? { weakestGroupReports } : {};
   const decoded = decodeRoundSum(state.plan, result.sum, count);
   if (!decoded.ok) {
     const reason = protocolError(decoded.error.code, `round ${state.round}: ${decoded.error.message}`);
-    return { status: 'aborted', reason, rejectedSum: true, ...abortedRound(completion, reason, result) };
+    return { status: 'aborted', reason, rejectedSum: true, ...abortedRound(completion, reason, result, weakestGroupReports) };
   }
   const { values, metrics } = decoded.value;
   const summary = summarizeRound({
@@ -213,6 +226,7 @@ export function concludeRound(completion: RoundCompletion): ConcludedRound {
     privacy: state.plan.privacy,
     samplingRate: state.samplingRate,
     survivors: count,
+    ...weakest,
     updateSum: values,
     ...(metrics.unclipped !== undefined ? { unclippedSum: metrics.unclipped } : {}),
     base: completion.base,
@@ -221,7 +235,8 @@ export function concludeRound(completion: RoundCompletion): ConcludedRound {
     adaptive: completion.adaptive ?? null,
   });
   const { outcome } = summary;
-  if (!outcome.ok) return { status: 'aborted', reason: outcome.error, rejectedSum: false, ...abortedRound(completion, outcome.error, result) };
+  if (!outcome.ok)
+    return { status: 'aborted', reason: outcome.error, rejectedSum: false, ...abortedRound(completion, outcome.error, result, weakestGroupReports) };
   return {
     status: 'committed',
     report: {

@@ -510,7 +510,8 @@ function quarantine(dir: string, name: string): void {
   fsyncDirectory(join(dir, 'rounds'));
 }
 
-function optimizerBytes(state: ServerOptimizerState): Uint8Array {
+/** A server optimizer's moments as bytes (m then v, float32 LE): what a version's optimizer file, or the record's, holds. */
+export function optimizerBytes(state: ServerOptimizerState): Uint8Array {
   const parts = [state.m, state.v].filter((x): x is Float32Array => x !== undefined);
   const total = parts.reduce((sum, p) => sum + p.length, 0);
   const out = new Float32Array(total);
@@ -522,7 +523,8 @@ function optimizerBytes(state: ServerOptimizerState): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-function parseOptimizer(stored: Head['optimizer'], bytes: Uint8Array, dimension: number): ServerOptimizerState {
+/** The optimizer state back from its configuration, step count and optimizerBytes. */
+export function parseOptimizer(stored: Head['optimizer'], bytes: Uint8Array, dimension: number): ServerOptimizerState {
   // A copy: readFileSync may hand back a view into a shared pool buffer (Buffer#slice does not copy).
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { livePlanSchema, type ProtocolErrorCode } from '@murmur/fl-core/protocol';
 import type { DistributedConfig } from './config';
 import { DistributedError, describe } from './errors';
 
@@ -19,30 +20,65 @@ import { DistributedError, describe } from './errors';
  * COORDINATION_UNAVAILABLE promptly; ioredis keeps reconnecting in the background, and calls work
  * again once Redis is back.
  */
-export const CONTROL_KINDS = ['open-round', 'close-phase', 'abort-round', 'retry-window'] as const;
+export const CONTROL_KINDS = ['open-round', 'round-end', 'abort-round', 'close-phase', 'retry-window'] as const;
+
+const hash = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** Why a task coordinator ends a round without a model: the protocol codes its members are told. */
+export const TASK_ABORT_CODES = [
+  'BELOW_THRESHOLD',
+  'REJECTED_SUM',
+  'DIVERGED',
+  'INTERNAL',
+  'SHUTTING_DOWN',
+  'COORDINATION_UNAVAILABLE',
+  'ABORTED',
+] as const satisfies readonly ProtocolErrorCode[];
 
 /** A message on a task's control stream, from the task's coordinator (its lease epoch included, so readers can drop a deposed one's). */
 export const controlMessageSchema = z.discriminatedUnion('kind', [
+  /**
+   * The round-level decisions every process plans its own groups from (distributed/group-link.ts):
+   * the same q, m, sum bound, base model and live plan everywhere, so the groups' sums add up.
+   */
   z
     .object({
       kind: z.literal('open-round'),
       epoch: z.number().int().min(1),
       round: z.number().int().min(1),
+      roundId: z.string().regex(/^[A-Za-z0-9-]{1,48}$/),
       /** The Poisson rate every process samples its own pool with (the union is the sample the accountant assumes). */
       samplingRate: z.number().gt(0).lte(1),
-      planHash: z.string().regex(/^[0-9a-f]{64}$/),
+      /** N: the population q is drawn over; m = q·N is every group's mean denominator. */
+      population: z.number().int().min(1),
+      /** The most reports the groups' sums may hold together: every group encodes for it so the total never wraps. */
+      maxClients: z.number().int().min(1),
+      base: z.object({ version: z.number().int().min(0), hash }).strict(),
+      live: livePlanSchema,
+      planRevision: z.number().int().min(0),
+      /** How long the groups have, from the open, to put their sums. */
       deadlineMs: z.number().int().min(0),
     })
     .strict(),
-  z.object({ kind: z.literal('close-phase'), epoch: z.number().int().min(1), round: z.number().int().min(1), phase: z.string().min(1).max(32) }).strict(),
+  /** The round is committed in PostgreSQL: processes bring their replica up to it and tell their members. */
+  z
+    .object({
+      kind: z.literal('round-end'),
+      epoch: z.number().int().min(1),
+      round: z.number().int().min(1),
+      roundId: z.string().regex(/^[A-Za-z0-9-]{1,48}$/),
+      modelVersion: z.number().int().min(0),
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('abort-round'),
       epoch: z.number().int().min(1),
       round: z.number().int().min(1),
-      reason: z.object({ code: z.string().min(1).max(64), message: z.string().max(2000) }).strict(),
+      reason: z.object({ code: z.enum(TASK_ABORT_CODES), message: z.string().max(2000) }).strict(),
     })
     .strict(),
+  z.object({ kind: z.literal('close-phase'), epoch: z.number().int().min(1), round: z.number().int().min(1), phase: z.string().min(1).max(32) }).strict(),
   /** Pace steering (§2.3): when idle clients should come back, spread over a window. */
   z.object({ kind: z.literal('retry-window'), epoch: z.number().int().min(1), fromMs: z.number().int().min(0), toMs: z.number().int().min(0) }).strict(),
 ]);

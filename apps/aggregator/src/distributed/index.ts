@@ -5,6 +5,7 @@
  */
 export { distributedConfigFromEnv, distributedConfigSchema, leaseRenewMs, type DistributedConfig, type DistributedConfigInput } from './config';
 export { Coordination, CONTROL_KINDS, controlMessageSchema, type ControlEntry, type ControlMessage, type GroupSum, type PoolCounts } from './coordination';
+export { attachFanout, FANOUT_KEYS, REVOKE_EVENT, type Fanout, type FanoutHealth, type FanoutOptions } from './fanout';
 export { DISTRIBUTED_ERROR_CODES, DistributedError, isDistributedError, type DistributedErrorCode } from './errors';
 export { checkInvariants, type InvariantReport } from './invariants';
 export { LeaseKeeper, LeaseStore, type Fence, type LeaseGrant, type LeaseKeeperOptions } from './lease';
@@ -23,3 +24,4 @@ export {
   type StoredRound,
   type TaskHead,
 } from './record-store';
+export { ProcessRing, ROUTING_BUCKETS, routingBucketOf } from './routing';

@@ -294,6 +294,25 @@ export class RecordStore {
     });
   }
 
+  /**
+   * Notes in the head's state, fenced like a commit, that the holder is about to open `round`:
+   * once groups may unmask their sums, a round must end in a record with its ledger entry, and a
+   * successor that finds the note for the head's next round records it (INTERRUPTED) before
+   * opening another (distributed/task-coordinator.ts). The round's commit or abort clears it.
+   */
+  async markRoundOpen(input: { taskId: string; fence: Fence; round: number; open: Record<string, unknown> }): Promise<void> {
+    const where = `markRoundOpen(${input.taskId}, round ${input.round}, epoch ${input.fence.epoch})`;
+    await withTransaction(this.pool, where, async (client) => {
+      await this.#fencedHead(client, where, input.taskId, input.fence, input.round);
+      const { rowCount } = await client.query(
+        `UPDATE ${this.#s}.task_head SET state = jsonb_set(state, '{open}', $3::jsonb), updated_at = clock_timestamp()
+         WHERE task_id = $1 AND next_round = $2 AND epoch <= $4`,
+        [input.taskId, input.round, JSON.stringify(input.open), input.fence.epoch],
+      );
+      if (rowCount !== 1) throw new DistributedError('STALE_ROUND', where, 'the head moved while the round was being opened');
+    });
+  }
+
   /** The stored record of a round, or null: how a caller resolves COMMIT_OUTCOME_UNKNOWN. */
   async findRound(taskId: string, round: number): Promise<StoredRound | null> {
     const { rows } = await query<{ status: 'committed' | 'aborted'; epoch: string; record: RoundReport }>(

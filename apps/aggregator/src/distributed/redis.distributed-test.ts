@@ -5,7 +5,19 @@ import { DistributedError } from './errors';
 import { checkInvariants } from './invariants';
 import type { RecordStore } from './record-store';
 import { expectInvariants as invariantsHold } from './testing/suite';
-import { dropSchema, freshSchema, groupSumBytes, initialModel, openStore, roundThroughRedis, sha256Hex, stores, storesConfig, until } from './testing/fixtures';
+import {
+  dropSchema,
+  freshSchema,
+  groupSumBytes,
+  initialModel,
+  openRoundMessage,
+  openStore,
+  roundThroughRedis,
+  sha256Hex,
+  stores,
+  storesConfig,
+  until,
+} from './testing/fixtures';
 
 /**
  * Redis as the ephemeral half: pool counts that expire, a control stream per task, group sums as
@@ -56,7 +68,7 @@ describe('coordination in Redis', () => {
   });
 
   it('the control stream delivers messages in order, waits for new ones, and reports a corrupt entry without stopping', async () => {
-    const open = { kind: 'open-round', epoch: 3, round: 7, samplingRate: 0.01, planHash: 'a'.repeat(64), deadlineMs: 1000 } as const;
+    const open = openRoundMessage(3, 7, { version: 0, hash: 'a'.repeat(64) });
     const first = await coordination.publish('t-ctl', open);
     await raw.xadd('murmur:{t-ctl}:control', '*', 'm', '{"kind":"open-round"}');
     await coordination.publish('t-ctl', { kind: 'abort-round', epoch: 3, round: 7, reason: { code: 'BELOW_THRESHOLD', message: 'x' } });

@@ -69,6 +69,12 @@ export const TRANSPORT_ERROR_CODES = [
   'INTERRUPTED',
   /** The check-in was refused for a while: this client was selected and went silent, or sat in rejected sums. */
   'BENCHED',
+  /**
+   * Distributed mode: the aggregators lost their coordination store (Redis) or their record
+   * (PostgreSQL) during the round; the round is aborted, the model kept, and the next round runs
+   * once the store is back.
+   */
+  'COORDINATION_UNAVAILABLE',
 ] as const;
 
 export type TransportErrorCode = (typeof TRANSPORT_ERROR_CODES)[number];

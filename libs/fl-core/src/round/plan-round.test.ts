@@ -141,4 +141,16 @@ describe('planRound', () => {
     // m = 0.01 · 200 = 2 < minReports 4: clients calibrate to 2, more noise than needed, never less.
     expect(plan.privacy).toMatchObject({ expectedCohortSize: 2, minSurvivors: 2, noiseMultiplier: 1 });
   });
+
+  it('sizes the encoding for the whole sum when groups are added (sumClients), the SecAgg for the group', () => {
+    const group = planRound({ ...input, clientCount: 12, sumClients: 40 });
+    expect(group.encoding.maxClients).toBe(40);
+    expect(group.secagg).toMatchObject({ clientCount: 12, threshold: 7 });
+    // Everything else is the group's own plan: the same privacy and metrics as without the bound.
+    const alone = planRound(input);
+    expect(group.privacy).toEqual(alone.privacy);
+    expect(group.encoding.clipRange).toBe(alone.encoding.clipRange);
+    expect(() => planRound({ ...input, sumClients: 11 })).toThrow(/sumClients must be an integer >= clientCount \(12\)/);
+    expect(() => planRound({ ...input, sumClients: 12.5 })).toThrow(/sumClients/);
+  });
 });

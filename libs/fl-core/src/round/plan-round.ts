@@ -221,8 +221,15 @@ export interface PlanRoundInput extends RoundPrivacySettings {
   roundId: string;
   /** The round's training plan (its maxExamples sizes the metrics). */
   training: TrainingPlan;
-  /** n: clients the Poisson draw selected. */
+  /** n: clients the Poisson draw selected (into this SecAgg group). */
   clientCount: number;
+  /**
+   * The most inputs the round's decoded sum may hold: n when one SecAgg instance makes the sum;
+   * in the distributed mode, where several groups' unmasked sums are added, the round's bound for
+   * all groups together. The encoding (and a discrete plan's wrap bound) must not overflow at it.
+   * @default clientCount
+   */
+  sumClients?: number;
   /** Model coordinates (the weights' length); the metrics follow them in the SecAgg vector. */
   modelLength: number;
   secagg: Pick<SecAggPlanInput, 'modulusBits' | 'secAggPlusFrom' | 'dropoutRate' | 'graphSeed' | 'authenticated'>;
@@ -250,10 +257,14 @@ export function planRound(input: PlanRoundInput): PlannedRound {
   assertPositiveInteger(where, 'clientCount', input.clientCount);
   assertPositiveInteger(where, 'minReports', input.minReports);
   assertPositiveInteger(where, 'modelLength', input.modelLength);
+  const sumClients = input.sumClients ?? input.clientCount;
+  if (!Number.isInteger(sumClients) || sumClients < input.clientCount) {
+    throw new RangeError(`${where}: sumClients must be an integer >= clientCount (${input.clientCount}), got ${sumClients}`);
+  }
   let discrete: DiscreteRoundInput | undefined;
   if (input.noise === 'discrete') {
     if (input.rotationSeed === undefined) throw new RangeError(`${where}: discrete noise needs a rotationSeed`);
-    discrete = { dimension: input.modelLength, clientCount: input.clientCount, modulusBits: input.secagg.modulusBits, rotationSeed: input.rotationSeed };
+    discrete = { dimension: input.modelLength, clientCount: sumClients, modulusBits: input.secagg.modulusBits, rotationSeed: input.rotationSeed };
   }
   const planned = planPrivacyFor(input, discrete);
   const metrics = contributionMetricsSpec(
@@ -274,7 +285,7 @@ export function planRound(input: PlanRoundInput): PlannedRound {
     encoding: {
       clipRange: input.clipNorm + ENCODING_NOISE_STDDEVS * planned.clientNoiseStdDev,
       modulusBits: secagg.modulusBits,
-      maxClients: input.clientCount,
+      maxClients: sumClients,
     },
     metrics,
   };

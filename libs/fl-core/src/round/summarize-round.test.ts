@@ -51,6 +51,20 @@ describe('ledgerEntryOf', () => {
     expect(ledgerEntryOf({ round: 1, privacy, samplingRate: 0.1, survivors: 10 })?.noiseMultiplier).toBeCloseTo(1, 12);
   });
 
+  it("credits a sum released in groups with its weakest group's noise only", () => {
+    // k_min = 4, σ = 1.2; groups of 4 and 6 reports (10 in all) were unmasked separately: a client of
+    // the group of 4 was released with σ exactly, though the whole sum carries σ·√(10/4).
+    const plan = { ...distributed, minSurvivors: 4 };
+    const release = { round: 3, privacy: plan, samplingRate: 0.05, survivors: 10 };
+    expect(ledgerEntryOf(release)?.noiseMultiplier).toBeCloseTo(1.2 * Math.sqrt(10 / 4), 14);
+    expect(ledgerEntryOf({ ...release, weakestGroupReports: 4 })?.noiseMultiplier).toBeCloseTo(1.2, 14);
+    expect(ledgerEntryOf({ ...release, weakestGroupReports: 6 })?.noiseMultiplier).toBeCloseTo(1.2 * Math.sqrt(6 / 4), 14);
+    expect(() => ledgerEntryOf({ ...release, weakestGroupReports: 11 })).toThrow(/weakestGroupReports must be an integer in \[1, survivors = 10\]/);
+    expect(() => ledgerEntryOf({ ...release, weakestGroupReports: 0 })).toThrow(/weakestGroupReports/);
+    // summarizeRound records the same entry.
+    expect(summarizeRound(input({ privacy: plan, survivors: 10, weakestGroupReports: 4 })).ledgerEntry?.noiseMultiplier).toBeCloseTo(1.2, 14);
+  });
+
   it('recordRelease copies the ledger and leaves the one it was given as it was', () => {
     const before = new PrivacyLedger();
     const { ledger, entry } = recordRelease(before, { round: 3, privacy: distributed, samplingRate: 0.05, survivors: 10 });

@@ -31,6 +31,13 @@ export interface RoundRelease {
   samplingRate: number;
   /** Reports in the released sum (SecAgg's survivors, the simulator's cohort). */
   survivors: number;
+  /**
+   * When the sum was released in parts (the distributed mode: each SecAgg group's sum is unmasked
+   * on its own process), the reports in the smallest part. A client's update was released with
+   * its own group's noise only, so the ledger credits the weakest group's, not the whole sum's.
+   * @default survivors
+   */
+  weakestGroupReports?: number;
 }
 
 /**
@@ -44,13 +51,17 @@ export interface RoundRelease {
 export function ledgerEntryOf(release: RoundRelease): PrivacyLedgerEntry | null {
   const { privacy } = release;
   if (privacy.mode === 'off') return null;
+  const protecting = release.weakestGroupReports ?? release.survivors;
+  if (!Number.isInteger(protecting) || protecting < 1 || protecting > release.survivors) {
+    throw new RangeError(`ledgerEntryOf: weakestGroupReports must be an integer in [1, survivors = ${release.survivors}], got ${protecting}`);
+  }
   const colluders = privacy.colluders ?? 0;
   if (privacy.discrete !== undefined) {
     if (release.dimension === undefined) throw new RangeError(`ledgerEntryOf: a discrete round needs the model's dimension`);
     // Checks c < survivors as for continuous noise, and fixes the honest-share count.
-    roundNoiseMultiplier({ ...privacy, survivors: release.survivors, colluders });
+    roundNoiseMultiplier({ ...privacy, survivors: protecting, colluders });
     const params = discreteParamsOf(privacy, release.dimension);
-    const { discrete, noiseMultiplier } = discreteLedgerMechanism(params, release.survivors - colluders);
+    const { discrete, noiseMultiplier } = discreteLedgerMechanism(params, protecting - colluders);
     return { round: release.round, samplingRate: release.samplingRate, noiseMultiplier, discrete };
   }
   const noiseMultiplier = roundNoiseMultiplier({
@@ -58,7 +69,7 @@ export function ledgerEntryOf(release: RoundRelease): PrivacyLedgerEntry | null 
     noiseMultiplier: privacy.noiseMultiplier,
     expectedCohortSize: privacy.expectedCohortSize,
     minSurvivors: privacy.minSurvivors,
-    survivors: release.survivors,
+    survivors: protecting,
     ...(colluders > 0 ? { colluders } : {}),
     ...(privacy.clipIndicatorNoiseStdDev ? { indicatorNoiseStdDev: privacy.clipIndicatorNoiseStdDev } : {}),
   });

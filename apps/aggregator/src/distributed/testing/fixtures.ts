@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import type { RoundReport } from '@murmur/fl-core/protocol';
+import type { LivePlan, RoundReport } from '@murmur/fl-core/protocol';
+import { parseTrainingPlan } from '@murmur/fl-core/train';
 import type { Coordination } from '../coordination';
 import { distributedConfigFromEnv, type DistributedConfig } from '../config';
 import { DistributedError } from '../errors';
@@ -19,6 +20,35 @@ export function storesConfig(overrides: Partial<DistributedConfig> = {}): Distri
     throw new Error('the distributed tests need the stores: run them with `npm run test:distributed` (apps/aggregator/scripts/stores.sh run -- …)');
   }
   return { ...distributedConfigFromEnv(process.env), ...overrides, script };
+}
+
+/** A live plan for control messages of rounds that only the stores see. */
+export const FIXTURE_LIVE_PLAN: LivePlan = {
+  target: 10,
+  overSelection: 1,
+  minReports: 3,
+  pauseMs: 1,
+  checkinMs: 1000,
+  training: parseTrainingPlan({}),
+  clipNorm: 1,
+  noiseMultiplier: 1,
+};
+
+/** An open-round message for round `round` of a task whose head is `head`. */
+export function openRoundMessage(epoch: number, round: number, base: { version: number; hash: string }) {
+  return {
+    kind: 'open-round',
+    epoch,
+    round,
+    roundId: `r${round}-fixture`,
+    samplingRate: 0.01,
+    population: 1000,
+    maxClients: 100,
+    base,
+    live: FIXTURE_LIVE_PLAN,
+    planRevision: 0,
+    deadlineMs: 60_000,
+  } as const;
 }
 
 /** Runs stores.sh (pg-restart, redis-stop, …) and waits for it. */
@@ -136,7 +166,7 @@ export async function roundThroughRedis(input: {
   const head = await store.head(taskId);
   const round = head.nextRound;
   try {
-    await coordination.publish(taskId, { kind: 'open-round', epoch: fence.epoch, round, samplingRate: 0.01, planHash: head.modelHash, deadlineMs: 60_000 });
+    await coordination.publish(taskId, openRoundMessage(fence.epoch, round, { version: head.modelVersion, hash: head.modelHash }));
     for (const [index, groupId] of groups.entries()) {
       await coordination.putGroupSum(taskId, round, { groupId, reports: input.reportsPerGroup, bytes: groupSumBytes(round, groupId, d) });
       if (index === 0) await input.midRound?.();
