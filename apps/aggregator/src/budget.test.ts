@@ -3,6 +3,7 @@ import { io, type Socket } from 'socket.io-client';
 import { pino } from 'pino';
 import { PrivacyLedger } from '@murmur/fl-core/privacy';
 import {
+  budgetChangeResponseSchema,
   DASHBOARD_SOCKET_PATH,
   privacySummarySchema,
   releaseViewSchema,
@@ -176,7 +177,7 @@ describe('the ε budget', () => {
     expect(malformed.status).toBe(400);
     const raised = await fetch(`${aggregator.url}/api/admin/budget`, { method: 'POST', headers: auth, body: JSON.stringify({ epsilonBudget: 1e6 }) });
     expect(raised.status).toBe(200);
-    expect(await raised.json()).toMatchObject({ epsilonBudget: 1e6, budgetExhausted: false });
+    expect(budgetChangeResponseSchema.parse(await raised.json())).toMatchObject({ epsilonBudget: 1e6, budgetExhausted: false });
     await eventually(() => (aggregator.store.rounds.filter((r) => r.status === 'committed').length >= 2 ? true : undefined), 60_000, 'round 2 committed');
     const privacy = privacySummarySchema.parse((await getJson('/api/privacy')).value);
     expect(privacy.budgetExhausted).toBe(false);

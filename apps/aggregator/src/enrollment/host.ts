@@ -1,19 +1,21 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startAggregator, type RunningAggregator, type StartOptions } from '../aggregator';
 import type { AggregatorConfig } from '../config';
 import { writeFileAtomic } from '../fs-atomic';
-import { listen } from '../http-io';
+import { listen, type ZodApp } from '../http-io';
 import { staticDirProblem } from '../http';
 import { certificateValidityMs, enrollmentConfigSchema, type EnrollmentConfig, type EnrollmentConfigInput } from './config';
-import { createEnrollmentHandler } from './http';
+import { createEnrollmentApp } from './http';
 import { EnrollmentService } from './service';
 
-/** An enrollment service ready to serve: the service, its HTTP handler, its admin token. */
+/** An enrollment service ready to serve: the service, its HTTP app and that app as a Node handler, its admin token. */
 export interface OpenEnrollment {
   service: EnrollmentService;
+  app: ZodApp;
+  /** The app's router for a request another server received (the aggregator's /api/enrollment/*). */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Bearer token of POST /api/enrollment/revoke. */
   adminToken: string;
@@ -37,7 +39,7 @@ export async function openEnrollment(config: EnrollmentConfig, logger: Logger): 
     }
     adminToken = readFileSync(path, 'utf8').trim();
   }
-  const handler = createEnrollmentHandler({
+  const app = createEnrollmentApp({
     service,
     enrollPerMinute: config.enrollPerMinute,
     enrollPerMinutePerNetwork: config.enrollPerMinutePerNetwork,
@@ -46,7 +48,8 @@ export async function openEnrollment(config: EnrollmentConfig, logger: Logger): 
     adminToken,
     logger,
   });
-  return { service, handler, adminToken };
+  await app.ready();
+  return { service, app, handler: (req, res) => app.routing(req, res), adminToken };
 }
 
 export interface RunningEnrollment extends OpenEnrollment {
@@ -58,7 +61,7 @@ export interface RunningEnrollment extends OpenEnrollment {
 /** The enrollment service on its own HTTP server (`npm run enrollment`). */
 export async function startEnrollmentServer(config: EnrollmentConfig, logger: Logger): Promise<RunningEnrollment> {
   const opened = await openEnrollment(config, logger);
-  const server = createServer(opened.handler);
+  const server = opened.app.server;
   const { port, url } = await listen(server, config.port, config.host);
   logger.info({ url, issuer: opened.service.issuer.name, dataDir: config.dataDir }, 'enrollment service listening');
   return {

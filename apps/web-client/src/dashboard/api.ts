@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorSchema, roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
+import { errorSchema, MAX_ROUNDS_LIMIT, roundReportSchema, type ReleaseActionRequest, type RoundReport, type RoundsQuery } from '@murmur/fl-core/protocol';
 import {
   pauseResponseSchema,
   planResponseSchema,
@@ -33,7 +33,7 @@ export interface ApiError {
 export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };
 
 /** Rounds asked for per page: the aggregator's largest page (~1 KB a round), so 1,000 rounds take 10 requests. */
-export const HISTORY_PAGE_SIZE = 100;
+export const HISTORY_PAGE_SIZE = MAX_ROUNDS_LIMIT;
 /**
  * Most rounds the dashboard loads (~10 MB of records). Beyond it the oldest history stays on the
  * server; the charts and table cover the newest rounds.
@@ -44,6 +44,9 @@ export const MAX_RESPONSE_BYTES = 8 * 2 ** 20;
 
 /** An admin change of the plan: dotted plan paths ('training.epochs') to new values. */
 export type PlanChanges = Record<string, number>;
+
+/** The body of POST /api/admin/release and /rollback (fl-core's releaseActionRequestSchema); an empty note is left out. */
+const releaseActionBody = (version: number, note: string | undefined): ReleaseActionRequest => ({ version, ...(note ? { note } : {}) });
 
 export class DashboardApi {
   readonly #baseUrl: string;
@@ -72,7 +75,7 @@ export class DashboardApi {
 
   /** Up to HISTORY_PAGE_SIZE rounds, newest first, skipping the `offset` newest. */
   roundsPage(offset: number, signal?: AbortSignal): Promise<ApiResult<RoundsPage>> {
-    const query = new URLSearchParams({ limit: String(HISTORY_PAGE_SIZE), offset: String(offset) });
+    const query = new URLSearchParams({ limit: String(HISTORY_PAGE_SIZE), offset: String(offset) } satisfies RoundsQuery);
     return this.#request('GET', `/api/rounds?${query}`, roundsPageSchema, { signal });
   }
 
@@ -127,12 +130,12 @@ export class DashboardApi {
 
   /** Serves `version` for suggestions from now on (newer than the released one); audited with the note. */
   releaseVersion(token: string, version: number, note?: string): Promise<ApiResult<ReleaseActionResponse>> {
-    return this.#request('POST', '/api/admin/release', releaseActionResponseSchema, { token, body: { version, ...(note ? { note } : {}) } });
+    return this.#request('POST', '/api/admin/release', releaseActionResponseSchema, { token, body: releaseActionBody(version, note) });
   }
 
   /** Suggestions and training go back to `version` (older than the released one); audited with the note. */
   rollBack(token: string, version: number, note?: string): Promise<ApiResult<ReleaseActionResponse>> {
-    return this.#request('POST', '/api/admin/rollback', releaseActionResponseSchema, { token, body: { version, ...(note ? { note } : {}) } });
+    return this.#request('POST', '/api/admin/rollback', releaseActionResponseSchema, { token, body: releaseActionBody(version, note) });
   }
 
   /** Where the browser downloads a model version (immutable, cached by the server's ETag). */

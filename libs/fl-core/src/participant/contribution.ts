@@ -10,6 +10,7 @@ import { clipIndicator, privatizeClipIndicator } from '../privacy/adaptive-clipp
 import { createMetricsLayout, encodeWithMetrics } from '../encode/metrics';
 import { clipL2 } from '../privacy/clip';
 import { encodeDiscreteContribution } from '../round/discrete';
+import { clientPrivacyOptionsOf, clipIndicatorPrivacyOptionsOf } from '../round/client-privacy';
 import { encodingParams } from '../encode/fixed-point';
 import { protocolFailure, type ProtocolResult } from '../protocol/errors';
 import { MAX_LOSS_PER_EXAMPLE, type ContributionMetric } from '../protocol/events';
@@ -99,35 +100,14 @@ export async function prepareContribution(options: ContributionOptions): Promise
     // noises in the integers); here only the norm is measured for the report.
     const privatized = discrete
       ? { ...clipL2(trained.delta, plan.privacy.clipNorm), update: trained.delta, noiseStdDev: 0 }
-      : privatizeClientUpdate(
-          trained.delta,
-          {
-            mode: plan.privacy.mode,
-            clipNorm: plan.privacy.clipNorm,
-            noiseMultiplier: plan.privacy.noiseMultiplier,
-            expectedCohortSize: plan.privacy.expectedCohortSize,
-            minSurvivors: plan.privacy.minSurvivors,
-            colluders: plan.privacy.colluders ?? 0,
-          },
-          randomBytes,
-        );
+      : privatizeClientUpdate(trained.delta, clientPrivacyOptionsOf(plan), randomBytes);
     const trainLoss = trained.metrics.trainLoss;
-    const indicatorNoise = plan.privacy.clipIndicatorNoiseStdDev;
+    const indicatorOptions = clipIndicatorPrivacyOptionsOf(plan);
     // Adaptive clipping: was this update inside C? Sent centred and noised, summed securely.
     const unclipped =
-      indicatorNoise === undefined
+      indicatorOptions === undefined
         ? undefined
-        : privatizeClipIndicator(
-            clipIndicator(privatized.norm, plan.privacy.clipNorm),
-            {
-              mode: plan.privacy.mode,
-              indicatorNoiseStdDev: indicatorNoise,
-              expectedCohortSize: plan.privacy.expectedCohortSize,
-              minSurvivors: plan.privacy.minSurvivors,
-              colluders: plan.privacy.colluders ?? 0,
-            },
-            randomBytes,
-          ).value;
+        : privatizeClipIndicator(clipIndicator(privatized.norm, plan.privacy.clipNorm), indicatorOptions, randomBytes).value;
     const metrics: Partial<Record<ContributionMetric, number>> = {
       examples: trained.numExamples,
       // A loss past the metric's clip range would be clamped; clamp here so the sum stays honest.

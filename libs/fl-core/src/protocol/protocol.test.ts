@@ -14,7 +14,19 @@ import {
 import { findForbiddenKey, findNonFinite, normalizeBinary, payloadBytes } from './binary';
 import { packBinary, unpackBinary, type PackedMessage } from './frame';
 import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
-import { livePlanSchema, numberWithin, operatorNameSchema, PLAN_LIMITS, planViewSchema } from './http';
+import {
+  budgetChangeRequestSchema,
+  livePlanSchema,
+  MAX_ROUNDS_LIMIT,
+  numberWithin,
+  operatorNameSchema,
+  PLAN_LIMITS,
+  planViewSchema,
+  releaseActionRequestSchema,
+  roundsQuerySchema,
+  type ReleaseActionRequest,
+  type RoundsQuery,
+} from './http';
 
 const eligibility = { consent: true, idle: true, backend: 'wasm' };
 
@@ -226,5 +238,31 @@ describe('protocol events', () => {
     // The CIFG model's masked input: 1,266,068 weights + 7 metrics, 4 bytes a word at 32 bits.
     const cifgWords = parameterCount(CIFG_SPEC) + 7;
     expect(secAggMessageLimit({ ...full, clientCount: 26, vectorLength: cifgWords })).toBeGreaterThanOrEqual(cifgWords * 4);
+  });
+});
+
+describe('REST requests the aggregator validates and the dashboard builds', () => {
+  it('reads a rounds query as decimal integers only, with defaults and the page cap', () => {
+    expect(roundsQuerySchema.parse({})).toEqual({ limit: 20, offset: 0 });
+    expect(roundsQuerySchema.parse({ limit: String(MAX_ROUNDS_LIMIT), offset: '7' } satisfies RoundsQuery)).toEqual({ limit: MAX_ROUNDS_LIMIT, offset: 7 });
+    for (const limit of ['1.5', '1e1', '0x10', '', ' 5']) expect(roundsQuerySchema.safeParse({ limit }).success, limit).toBe(false);
+    for (const limit of ['0', String(MAX_ROUNDS_LIMIT + 1)]) expect(roundsQuerySchema.safeParse({ limit }).success, limit).toBe(false);
+    expect(roundsQuerySchema.safeParse({ offset: '-1' }).success).toBe(false);
+    // The refusal says what was expected (the aggregator's validator quotes it).
+    expect(roundsQuerySchema.description).toContain(`1..${MAX_ROUNDS_LIMIT}`);
+  });
+
+  it('reads a release or rollback: a version and an optional, trimmed, non-empty note; nothing else', () => {
+    expect(releaseActionRequestSchema.parse({ version: 3, note: '  ok  ' } satisfies ReleaseActionRequest)).toEqual({ version: 3, note: 'ok' });
+    expect(releaseActionRequestSchema.parse({ version: 0 })).toEqual({ version: 0 });
+    for (const body of [{}, { version: -1 }, { version: 1.5 }, { version: 1, note: '   ' }, { version: 1, note: 'x'.repeat(501) }, { version: 1, extra: true }])
+      expect(releaseActionRequestSchema.safeParse(body).success, JSON.stringify(body)).toBe(false);
+  });
+
+  it('reads a budget change: a positive ε up to 1e6, or null for none', () => {
+    expect(budgetChangeRequestSchema.parse({ epsilonBudget: null })).toEqual({ epsilonBudget: null });
+    expect(budgetChangeRequestSchema.parse({ epsilonBudget: 1e6 })).toEqual({ epsilonBudget: 1e6 });
+    for (const epsilonBudget of [0, -1, 1e6 + 1, 'lots', undefined])
+      expect(budgetChangeRequestSchema.safeParse({ epsilonBudget }).success, String(epsilonBudget)).toBe(false);
   });
 });

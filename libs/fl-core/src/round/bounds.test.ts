@@ -7,6 +7,7 @@ import { gaussianNoise } from '../privacy/gaussian';
 import { contributionMetricsSpec } from '../protocol/events';
 import type { PrivacyPlan } from '../protocol/schemas';
 import { checkDecodedSum, sumBounds, type BoundsPlan } from './bounds';
+import { clientPrivacyOptionsOf, clipIndicatorPrivacyOptionsOf } from './client-privacy';
 
 const D = 2_000;
 const MAX_EXAMPLES = 64;
@@ -40,15 +41,11 @@ function honestInput(p: BoundsPlan, norm: number): Uint32Array {
   let squares = 0;
   for (const v of direction) squares += v * v;
   const delta = Float32Array.from(direction, (v) => (v / Math.sqrt(squares)) * norm);
-  const { update, norm: before, wasClipped } = privatizeClientUpdate(delta, p.privacy);
+  const { update, norm: before, wasClipped } = privatizeClientUpdate(delta, clientPrivacyOptionsOf(p));
   const examples = 40;
   const metrics: Record<string, number> = { examples, trainLossSum: 3.2 * examples, evalCount: 10, evalLossSum: 35, evalTop1: 2, evalTop3: 4 };
-  if (p.privacy.clipIndicatorNoiseStdDev !== undefined) {
-    metrics.unclipped = privatizeClipIndicator(wasClipped || before > p.privacy.clipNorm ? 0 : 1, {
-      ...p.privacy,
-      indicatorNoiseStdDev: p.privacy.clipIndicatorNoiseStdDev,
-    }).value;
-  }
+  const indicatorOptions = clipIndicatorPrivacyOptionsOf(p);
+  if (indicatorOptions !== undefined) metrics.unclipped = privatizeClipIndicator(wasClipped || before > p.privacy.clipNorm ? 0 : 1, indicatorOptions).value;
   const layout = createMetricsLayout(p.metrics, p.encoding);
   return encodeWithMetrics(update, metrics, encodingParams(p.encoding), layout);
 }

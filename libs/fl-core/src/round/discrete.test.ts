@@ -12,6 +12,7 @@ import { keystreamRandomBytes } from '../privacy/test-random';
 import { PROTOCOL_VERSION, roundPlanSchema, type RoundPlan } from '../protocol/schemas';
 import type { RandomBytes } from '../random/index';
 import { parseTrainingPlan } from '../train/plan';
+import { clientPrivacyOptionsOf } from './client-privacy';
 import { decodeDiscreteSum, discreteParamsOf, encodeDiscreteContribution, planDiscrete } from './discrete';
 import { planRound } from './plan-round';
 import { decodeRoundSum, ledgerEntryOf, summarizeRound } from './summarize-round';
@@ -75,19 +76,8 @@ function roundPlan(options: PlanOptions): RoundPlan {
 /** An honest client's secure-aggregation input for `update`, as prepareContribution encodes it. */
 function honestInput(plan: RoundPlan, update: Float32Array, randomBytes: RandomBytes): Uint32Array {
   if (plan.privacy.discrete) return encodeDiscreteContribution(update, HONEST_METRICS, plan, randomBytes).input;
-  const { privacy, encoding } = plan;
-  const privatized = privatizeClientUpdate(
-    update,
-    {
-      mode: privacy.mode,
-      clipNorm: privacy.clipNorm,
-      noiseMultiplier: privacy.noiseMultiplier,
-      expectedCohortSize: privacy.expectedCohortSize,
-      minSurvivors: privacy.minSurvivors,
-      colluders: privacy.colluders ?? 0,
-    },
-    randomBytes,
-  );
+  const { encoding } = plan;
+  const privatized = privatizeClientUpdate(update, clientPrivacyOptionsOf(plan), randomBytes);
   const layout = createMetricsLayout(plan.metrics, { maxClients: encoding.maxClients, modulusBits: encoding.modulusBits });
   return encodeWithMetrics(privatized.update, HONEST_METRICS, encodingParams(encoding), layout, randomBytes);
 }

@@ -29,6 +29,7 @@ export {
   type GateVerdict,
 } from './release';
 export { roundPlanHash } from './plan-hash';
+export { clientPrivacyOptionsOf, clipIndicatorPrivacyOptionsOf, type PlanWithPrivacy } from './client-privacy';
 export {
   decodeDiscreteSum,
   discreteLedgerMechanism,

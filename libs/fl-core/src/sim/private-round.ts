@@ -2,6 +2,7 @@ import type { ServerOptimizerState } from '../aggregate/server-optimizers';
 import { secureRandomBytes, type RandomBytes } from '../random/index';
 import { ddgDecodeSum, ddgEncodeUpdate } from '../privacy/ddg';
 import { discreteParamsOf, rotationSeedOf } from '../round/discrete';
+import { clientPrivacyOptionsOf, clipIndicatorPrivacyOptionsOf } from '../round/client-privacy';
 import {
   addCentralIndicatorNoise,
   addCentralNoise,
@@ -148,14 +149,8 @@ export class PrivateAggregation {
   release(plan: RoundPrivacyPlan, deltas: readonly Float32Array[], dimension: number): SimulatedRelease {
     const { privacy } = plan;
     if (privacy.discrete !== undefined) return this.#releaseDiscrete(plan, deltas, dimension);
-    const clientOptions = {
-      mode: privacy.mode,
-      clipNorm: privacy.clipNorm,
-      noiseMultiplier: privacy.noiseMultiplier,
-      expectedCohortSize: privacy.expectedCohortSize,
-      minSurvivors: privacy.minSurvivors,
-      colluders: privacy.colluders ?? 0,
-    };
+    const clientOptions = clientPrivacyOptionsOf(plan);
+    const indicatorOptions = clipIndicatorPrivacyOptionsOf(plan);
     const indicatorNoiseStdDev = privacy.clipIndicatorNoiseStdDev;
     let updateSum = new Float64Array(dimension);
     let unclippedSum = 0;
@@ -164,19 +159,8 @@ export class PrivateAggregation {
       const privatized = privatizeClientUpdate(delta, clientOptions, this.randomBytes);
       for (let i = 0; i < dimension; i++) updateSum[i] = (updateSum[i] as number) + (privatized.update[i] as number);
       if (privatized.wasClipped) clipped += 1;
-      if (indicatorNoiseStdDev !== undefined) {
-        const indicator = privatizeClipIndicator(
-          clipIndicator(privatized.norm, privacy.clipNorm),
-          {
-            mode: privacy.mode,
-            indicatorNoiseStdDev,
-            expectedCohortSize: privacy.expectedCohortSize,
-            minSurvivors: privacy.minSurvivors,
-            colluders: privacy.colluders ?? 0,
-          },
-          this.randomBytes,
-        );
-        unclippedSum += indicator.value;
+      if (indicatorOptions !== undefined) {
+        unclippedSum += privatizeClipIndicator(clipIndicator(privatized.norm, privacy.clipNorm), indicatorOptions, this.randomBytes).value;
       }
     }
     if (privacy.mode === 'central') {
