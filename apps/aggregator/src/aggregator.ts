@@ -25,6 +25,8 @@ import { attachTransport, type Transport } from './transport';
 import { publicRoundRecord } from './public-view';
 import { distributedConfigFromEnv, type DistributedConfig } from './distributed/config';
 import { DistributedNode } from './distributed/node';
+import { attachFanout, FANOUT_KEYS, type Fanout } from './distributed/fanout';
+import { ProcessHealthMonitor } from './distributed/health';
 import type { RoundReport } from '@murmur/fl-core/protocol';
 
 /** How long a graceful close waits for open connections before it cuts them. */
@@ -150,15 +152,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   // Distributed: the local store is a replica of the task's record (distributed/replica.ts); the
   // rounds it applies reach the dashboard once the transport exists.
   let onApplied: (report: RoundReport) => void = () => {};
-  const node = config.distributed.enabled
-    ? await DistributedNode.open({
-        config,
-        stores: options.stores ?? distributedConfigFromEnv(process.env),
-        logger,
-        initial,
-        onApplied: (report) => onApplied(report),
-      })
-    : null;
+  const stores = config.distributed.enabled ? (options.stores ?? distributedConfigFromEnv(process.env)) : null;
+  const node = stores ? await DistributedNode.open({ config, stores, logger, initial, onApplied: (report) => onApplied(report) }) : null;
   const store = node ? node.replica.store : DataStore.open(config.dataDir, initial, logger, config.limits.keepModels);
   const configured = modelSpecOf(config);
   const canonical = (spec: ModelSpec) => JSON.stringify(spec, Object.keys(spec).sort());
@@ -217,6 +212,32 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     );
   }
   const transport = attachTransport(server, { config, verifier, metrics, logger, maxHttpBufferSize, coordinator: getCoordinator });
+  // Distributed: a revocation reaches every process (Redis adapter), and is durable in the record
+  // first, so a process that was away or missed the message catches up from it.
+  let revocationsSeen = 0;
+  const catchUpRevocations = async (records: DistributedNode['records']) => {
+    for (const revocation of await records.revocations(config.distributed.population, revocationsSeen)) {
+      verifier.revoke(revocation.subject);
+      transport.disconnectClient(revocation.subject);
+      revocationsSeen = revocation.seq;
+    }
+  };
+  let fanout: Fanout | null = null;
+  if (node && stores) {
+    const records = node.records;
+    const catchUp = () =>
+      void catchUpRevocations(records).catch((error: unknown) => logger.warn({ err: error }, 'revocations: catch-up from the record failed'));
+    fanout = await attachFanout(transport.io, stores, {
+      key: FANOUT_KEYS.clients,
+      processId: node.processId,
+      logger,
+      onRevoked: (clientId) => verifier.revoke(clientId),
+      onRestored: catchUp,
+    });
+    await catchUpRevocations(records);
+  }
+  const health = node ? new ProcessHealthMonitor({ records: node.records, coordination: node.coordination, taskId: config.distributed.taskId, logger }) : null;
+  health?.start();
   coordinator = new RoundCoordinator({
     config,
     store,
@@ -258,6 +279,20 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     coordinator: getCoordinator,
     connectedClients: () => transport.connectedClients,
     disconnectClient: transport.disconnectClient,
+    ...(node && fanout
+      ? {
+          revokedEverywhere: (clientId: string, operator: string) => {
+            const cutOff = fanout;
+            void node.records
+              .revoke({ population: config.distributed.population, subject: clientId, reason: 'revoked by an operator', revokedBy: operator })
+              .then(() => cutOff?.revoke(clientId))
+              .catch((error: unknown) =>
+                logger.error({ err: error }, 'revocation: not recorded for the other processes (PostgreSQL); they refuse the client once it is'),
+              );
+          },
+        }
+      : {}),
+    ...(health ? { distributedStatus: () => health.status } : {}),
     ...(options.enrollmentHandler ? { enrollmentHandler: options.enrollmentHandler } : {}),
     alerts: () => alertsNow().checks.flatMap((check) => (check.alert ? [check.alert] : [])),
     startedAt,
@@ -299,6 +334,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       closing ??= (async () => {
         feed?.stop();
         await getCoordinator().stop();
+        await health?.stop();
         await node?.close();
         // The engines close their clients and the HTTP server its idle connections; one still open
         // after a grace (a half-sent request, a WebSocket handshake caught mid-way, a peer that
@@ -308,6 +344,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
           for (const socket of connections) socket.destroy();
         }, SHUTDOWN_GRACE_MS);
         await transport.close();
+        await fanout?.close();
         clearTimeout(cut);
         logger.info('aggregator stopped');
       })();

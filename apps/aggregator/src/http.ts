@@ -3,24 +3,38 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyPluginAsync,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { decodeModelPayload } from '@murmur/fl-core/model';
-import { PROTOCOL_VERSION, revokeRequestSchema, type Alert, type ProtocolError, type ProtocolErrorCode } from '@murmur/fl-core/protocol';
+import {
+  budgetChangeRequestSchema,
+  PROTOCOL_VERSION,
+  releaseActionRequestSchema,
+  revokeRequestSchema,
+  roundsQuerySchema,
+  type Alert,
+  type BudgetChangeResponse,
+  type DistributedStatus,
+  type ProtocolError,
+  type ProtocolErrorCode,
+} from '@murmur/fl-core/protocol';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
 import type { DataStore } from './store';
 import type { ClientVerifier } from './client-identity';
-import { HttpRefusal, readBodiesAsJson, zodValidatorCompiler, type ZodTypeProvider } from './http-io';
+import {
+  createZodApp,
+  fail,
+  json,
+  jsonErrorHandler,
+  leaveBodiesUnread,
+  rawPathOf,
+  readBodiesAsJson,
+  zodValidatorCompiler,
+  type ZodApp,
+  type ZodTypeProvider,
+} from './http-io';
 import { bearerMatches, operatorKeys, operatorOf } from './tokens';
 import type { RoundCoordinator } from './coordinator';
 import { planBounds, type PlanDesk } from './plan';
@@ -48,6 +62,13 @@ export interface HttpDeps {
   connectedClients: () => number;
   disconnectClient: (clientId: string) => void;
   /**
+   * Distributed mode: after a revocation here, record it for the population and cut the device
+   * off on whichever process holds its socket (distributed/fanout.ts).
+   */
+  revokedEverywhere?: (clientId: string, operator: string) => void;
+  /** Distributed mode: the task's processes and their health, for /api/status (distributed/health.ts). */
+  distributedStatus?: () => DistributedStatus;
+  /**
    * An enrollment service hosted in this process (npm start): requests under /api/enrollment/ go
    * to its handler. The aggregator gets the handler only — never the service or its key.
    */
@@ -59,7 +80,7 @@ export interface HttpDeps {
 }
 
 /** The aggregator's Fastify app: routes validate with zod schemas (http-io.ts). */
-export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+export type HttpApp = ZodApp;
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -185,18 +206,6 @@ export function tokensFileProblem(file: string, staticDir: string): string | nul
   return within(path, root) ? `admin tokens file ${path} is inside the static directory ${root}: it would be served; move it` : null;
 }
 
-/** GET /api/rounds query: decimal integers only, so `1.5`, `1e1` or `0x10` are refused, not rounded. */
-const decimalParam = z
-  .string()
-  .regex(/^-?\d{1,15}$/, { message: 'expected a decimal integer' })
-  .transform(Number);
-const roundsQuerySchema = z
-  .object({
-    limit: decimalParam.pipe(z.number().int().min(1).max(100)).default(20),
-    offset: decimalParam.pipe(z.number().int().min(0)).default(0),
-  })
-  .describe('{ limit?: an integer 1..100, offset?: an integer ≥ 0 }');
-
 /**
  * A round or model version in a path. The route's own pattern (PATH_NUMBER) admits 1–9 digits
  * only, so that anything else matches no route (404, as any unknown path); the schema converts.
@@ -205,44 +214,8 @@ const PATH_NUMBER = '(^\\d{1,9}$)';
 const roundParamsSchema = z.object({ round: z.coerce.number().int().min(0) });
 const modelParamsSchema = z.object({ version: z.coerce.number().int().min(0) });
 
-/** POST /api/admin/release and /api/admin/rollback: which kept version, and optionally why (kept in the audit log). */
-const releaseActionSchema = z
-  .object({
-    version: z.number().int().min(0).max(999_999_999),
-    note: z.string().trim().min(1).max(500).optional(),
-  })
-  .strict()
-  .describe('{ version: a model version, note?: 1–500 characters }');
-
-/** POST /api/admin/budget: the ε budget at the ledger's δ from now on (not saved: the configuration's comes back on restart). */
-const budgetChangeSchema = z
-  .object({ epsilonBudget: z.number().positive().max(1e6).nullable() })
-  .strict()
-  .describe('{ epsilonBudget: a positive number ≤ 1e6, or null for none }');
-
-/** POST /api/admin/revoke: fl-core's request schema, described for the refusal. */
-const revokeBodySchema = revokeRequestSchema.describe("{ clientId } (22 base64url characters: a certificate's client id)");
-
 /** The HTTP status of an error an admin action returns. */
 const STATUS_OF: Partial<Record<ProtocolErrorCode, number>> = { NOT_FOUND: 404, CONFLICT: 409, OUT_OF_BOUNDS: 400, MALFORMED: 400 };
-
-/** The raw path of a request (before the query), as the client sent it: nothing decoded or resolved. */
-const rawPathOf = (request: FastifyRequest): string => request.url.split('?', 1)[0] as string;
-
-/**
- * A JSON answer. Sent as bytes: given a string, Fastify appends `; charset=utf-8` to a JSON content
- * type, and JSON is UTF-8 by definition (RFC 8259 §8.1), so the header stays `application/json`.
- */
-function json(reply: FastifyReply, status: number, value: unknown): FastifyReply {
-  return reply
-    .code(status)
-    .header('content-type', 'application/json')
-    .header('cache-control', 'no-store')
-    .send(Buffer.from(JSON.stringify(value)));
-}
-
-/** Every error answer: `{ code, message }`. */
-const fail = (reply: FastifyReply, status: number, code: ProtocolErrorCode, message: string): FastifyReply => json(reply, status, { code, message });
 
 const failWith = (reply: FastifyReply, error: ProtocolError): FastifyReply => fail(reply, STATUS_OF[error.code] ?? 500, error.code, error.message);
 
@@ -295,18 +268,9 @@ function refuseUnroutable(error: FastifyError, request: FastifyRequest, reply: F
  * first, so that engine.io answers its own paths ahead of Fastify (aggregator.ts).
  */
 export function createHttpApp(logger: Logger): HttpApp {
-  return Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
-    loggerInstance: logger.child({ component: 'http' }),
-    // Handlers log what matters themselves; a line per request would drown it.
-    logController: new LogController({ disableRequestLogging: true }),
-    // No API body comes near it (the largest, a plan change, is a few hundred bytes); the hosted
-    // enrollment service reads and bounds its own.
-    bodyLimit: MAX_BODY_BYTES,
-    // Node's own defaults, which Fastify replaces with a 72 s keep-alive and no request timeout.
-    keepAliveTimeout: 5_000,
-    requestTimeout: 300_000,
-    frameworkErrors: refuseUnroutable,
-  }).withTypeProvider<ZodTypeProvider>();
+  // No API body comes near the limit (the largest, a plan change, is a few hundred bytes); the hosted
+  // enrollment service reads and bounds its own.
+  return createZodApp(logger.child({ component: 'http' }), { bodyLimit: MAX_BODY_BYTES, frameworkErrors: refuseUnroutable });
 }
 
 /**
@@ -323,19 +287,8 @@ export const httpApi: FastifyPluginAsync<HttpDeps, Server, ZodTypeProvider> = as
   readBodiesAsJson(app);
   app.decorateRequest('operator', '');
   app.setNotFoundHandler(refuseUnrouted);
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof HttpRefusal) return fail(reply, error.statusCode, error.code, error.message);
-    // Refused before a byte past the limit is read: on a Content-Length over it, or as the stream passes it.
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 400, 'TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return fail(reply, 400, 'MALFORMED', error.message);
-    logger.error({ err: error, url: request.url }, 'HTTP handler failed');
-    // A file stream that failed after its head went out: all the client can be told is a cut.
-    if (reply.raw.headersSent) {
-      reply.raw.destroy();
-      return;
-    }
-    return fail(reply, 500, 'INTERNAL', 'internal error (logged)');
-  });
+  // A file stream that fails after its head went out is cut (jsonErrorHandler).
+  app.setErrorHandler(jsonErrorHandler(logger, { bodyLimit: MAX_BODY_BYTES, tooLargeStatus: 400, failure: 'HTTP handler failed' }));
 
   // Every answer's headers, and the raw target checked before any route decodes it. Routing has
   // run, but only to pick a handler: no file has been looked up and no body read.
@@ -369,6 +322,7 @@ export const httpApi: FastifyPluginAsync<HttpDeps, Server, ZodTypeProvider> = as
       release: publicReleaseSummary(deps.gate.summary(), config.privacy.mode),
       alerts: publicAlerts(deps.alerts(), config.privacy.mode),
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      ...(deps.distributedStatus ? { distributed: deps.distributedStatus() } : {}),
     };
   };
 
@@ -497,10 +451,6 @@ const adminApi: FastifyPluginAsync<{ operators: ReturnType<typeof operatorKeys>;
     // The operator's name is what the audit log records as who acted.
     request.operator = actor;
   });
-  // A POST without a body reads as `{}`, as an empty JSON body does.
-  admin.addHook('preValidation', async (request) => {
-    request.body ??= {};
-  });
 
   admin.post('/pause', (request, reply) => {
     deps.coordinator().pause();
@@ -515,14 +465,19 @@ const adminApi: FastifyPluginAsync<{ operators: ReturnType<typeof operatorKeys>;
   });
 
   // Not part of the plan: the budget is per population, and raising it is the one way to go on once it is spent.
-  admin.post('/budget', { schema: { body: budgetChangeSchema } }, (request, reply) => {
+  admin.post('/budget', { schema: { body: budgetChangeRequestSchema } }, (request, reply) => {
     const { operator: actor } = request;
     const { epsilonBudget } = request.body;
     const coordinator = deps.coordinator();
     coordinator.setEpsilonBudget(epsilonBudget);
     logger.info({ actor, epsilonBudget }, `ε budget set by ${actor}`);
     const budget = coordinator.budgetProjection();
-    return json(reply, 200, { epsilonBudget: budget.epsilonBudget, projectedRoundsLeft: budget.roundsLeft, budgetExhausted: coordinator.budgetExhausted });
+    const answer: BudgetChangeResponse = {
+      epsilonBudget: budget.epsilonBudget,
+      projectedRoundsLeft: budget.roundsLeft,
+      budgetExhausted: coordinator.budgetExhausted,
+    };
+    return json(reply, 200, answer);
   });
 
   // The plan with the bounds each field may be set within, and who asks (planViewSchema). No HEAD
@@ -538,22 +493,23 @@ const adminApi: FastifyPluginAsync<{ operators: ReturnType<typeof operatorKeys>;
     return changed.ok ? json(reply, 200, changed.value) : failWith(reply, changed.error);
   });
 
-  admin.post('/release', { schema: { body: releaseActionSchema } }, (request, reply) => {
+  admin.post('/release', { schema: { body: releaseActionRequestSchema } }, (request, reply) => {
     const { version, note } = request.body;
     const done = deps.gate.release(version, request.operator, note ?? null);
     return done.ok ? json(reply, 200, done.value) : failWith(reply, done.error);
   });
 
-  admin.post('/rollback', { schema: { body: releaseActionSchema } }, (request, reply) => {
+  admin.post('/rollback', { schema: { body: releaseActionRequestSchema } }, (request, reply) => {
     const { version, note } = request.body;
     const done = deps.gate.rollback(version, request.operator, note ?? null);
     return done.ok ? json(reply, 200, done.value) : failWith(reply, done.error);
   });
 
-  admin.post('/revoke', { schema: { body: revokeBodySchema } }, (request, reply) => {
+  admin.post('/revoke', { schema: { body: revokeRequestSchema } }, (request, reply) => {
     const { clientId } = request.body;
     deps.verifier.revoke(clientId);
     deps.disconnectClient(clientId);
+    deps.revokedEverywhere?.(clientId, request.operator);
     logger.info({ clientId: clientId.slice(0, 6), actor: request.operator }, `client revoked by ${request.operator}`);
     return json(reply, 200, { revoked: clientId });
   });
@@ -574,8 +530,7 @@ const hostedEnrollment: FastifyPluginAsync<{ handler: HttpDeps['enrollmentHandle
   enrollment,
   { handler, issuerName },
 ) => {
-  enrollment.removeAllContentTypeParsers();
-  enrollment.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  leaveBodiesUnread(enrollment);
   enrollment.all('/api/enrollment/*', (request, reply) => {
     if (!handler) {
       return fail(reply, 404, 'NOT_FOUND', `${rawPathOf(request)}: no enrollment service in this process; enroll with the service that issued ${issuerName}`);

@@ -6,6 +6,7 @@ import { DashboardApi } from './api';
 import { Charts } from './Charts';
 import { ModelVersions } from './ModelVersions';
 import { NowPanel } from './NowPanel';
+import { ProcessesPanel } from './ProcessesPanel';
 import { ReleasePanel } from './ReleasePanel';
 import { RoundDetail } from './RoundDetail';
 import { RoundTable } from './RoundTable';
@@ -68,6 +69,9 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
       <AlertsPanel alerts={state.status ? (state.status.alerts ?? null) : null} />
 
       <NowPanel state={state} />
+
+      {/* Only in the distributed mode: a single aggregator's status has no `distributed` block. */}
+      {state.status?.distributed && <ProcessesPanel distributed={state.status.distributed} />}
 
       <section className="dash-card" aria-label="Privacy explained">
         <h2>Privacy in plain words</h2>

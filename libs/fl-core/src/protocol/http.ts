@@ -7,7 +7,7 @@ import { MAX_POW_BITS, MAX_POW_WORK_CHARS } from '../identity/pow';
 
 /**
  * The aggregator's REST answers (apps/aggregator/src/http.ts builds them, the dashboard parses
- * them). Unlike the strict wire schemas these objects strip unknown keys instead of failing: a
+ * them) and the requests it validates (query and bodies: the dashboard builds them with these types). Unlike the strict wire schemas these objects strip unknown keys instead of failing: a
  * reader takes only the fields below, so a server that adds a field keeps older readers working,
  * while a missing or mistyped field is still refused (fields marked optional excepted, which
  * readers do without). The aggregator sends every field; its tests parse its answers with these.
@@ -17,7 +17,7 @@ const count = z.number().int().min(0);
 const finite = z.number().refine(Number.isFinite, { message: 'expected a finite number' });
 const isoTime = z.string().max(40);
 
-/** Most rounds one /api/rounds page may hold (the aggregator serves at most 100). */
+/** Most rounds one /api/rounds page may hold (readers' cap; the aggregator serves at most MAX_ROUNDS_LIMIT). */
 export const MAX_PAGE_ROUNDS = 1000;
 
 /** The plan an operator may change between rounds (GET /api/admin/plan). */
@@ -156,6 +156,15 @@ export const releaseViewSchema = releaseSummarySchema.extend({
   keptVersions: z.array(count).max(100_000),
 });
 
+/** POST /api/admin/release and /api/admin/rollback: which kept version, and optionally why (kept in the audit log). */
+export const releaseActionRequestSchema = z
+  .object({
+    version: z.number().int().min(0).max(999_999_999),
+    note: z.string().trim().min(1).max(500).optional(),
+  })
+  .strict()
+  .describe('{ version: a model version, note?: 1–500 characters }');
+
 /** POST /api/admin/release and /api/admin/rollback. */
 export const releaseActionResponseSchema = z.object({ release: releaseSummarySchema, audit: auditEntrySchema, message: z.string().max(2000) });
 
@@ -188,6 +197,30 @@ export const alertSchema = z.object({
 });
 export type Alert = z.output<typeof alertSchema>;
 
+/** The most aggregator processes a distributed status lists. */
+export const MAX_STATUS_PROCESSES = 256;
+
+/**
+ * The distributed mode's view from one process (docs/scale-out.md, "Per-process health"): the
+ * task, who coordinates it, each process's pool as last reported to Redis, and whether this
+ * process reaches the record and the coordination store.
+ */
+export const distributedStatusSchema = z.object({
+  taskId: z.string().min(1).max(64),
+  processId: z.string().min(1).max(64),
+  /** The process holding the task's lease (its id), or null while nobody does. */
+  coordinator: z.string().min(1).max(64).nullable(),
+  /** The lease's epoch (grows with every new coordinator); 0 before the first. */
+  epoch: count,
+  processes: z.array(z.object({ processId: z.string().min(1).max(100), connected: count, eligible: count, reportedMsAgo: count })).max(MAX_STATUS_PROCESSES),
+  /** PostgreSQL and Redis as this process last saw them. */
+  record: z.enum(['up', 'down']),
+  coordination: z.enum(['up', 'down']),
+  /** When this process last checked (ISO time). */
+  checkedAt: isoTime,
+});
+export type DistributedStatus = z.output<typeof distributedStatusSchema>;
+
 /** GET /api/status: what the aggregator is doing now. */
 export const statusResponseSchema = z.object({
   phase: z.enum(ROUND_PHASES),
@@ -215,7 +248,29 @@ export const statusResponseSchema = z.object({
   release: releaseSummarySchema.optional(),
   /** Alerts firing now (none: an empty list). Readers work without it. */
   alerts: z.array(alertSchema).max(ALERT_KINDS.length).optional(),
+  /** Present in the distributed mode: the task's processes and their health. */
+  distributed: distributedStatusSchema.optional(),
 });
+
+/** The most rounds one GET /api/rounds page may ask for (`limit`). */
+export const MAX_ROUNDS_LIMIT = 100;
+
+/** A query parameter that is a decimal integer, so `1.5`, `1e1` or `0x10` are refused, not rounded. */
+const decimalParam = z
+  .string()
+  .regex(/^-?\d{1,15}$/, { message: 'expected a decimal integer' })
+  .transform(Number);
+
+/**
+ * GET /api/rounds?limit=N&offset=K: the page asked for (query parameters are strings; the output
+ * is numbers, defaults filled in).
+ */
+export const roundsQuerySchema = z
+  .object({
+    limit: decimalParam.pipe(z.number().int().min(1).max(MAX_ROUNDS_LIMIT)).default(20),
+    offset: decimalParam.pipe(z.number().int().min(0)).default(0),
+  })
+  .describe(`{ limit?: an integer 1..${MAX_ROUNDS_LIMIT}, offset?: an integer ≥ 0 }`);
 
 /** GET /api/rounds?limit=N&offset=K: round records newest first; offset counts back from the newest. */
 export const roundsPageSchema = z.object({
@@ -257,6 +312,23 @@ export const privacySummarySchema = z.object({
 /** POST /api/admin/pause and /resume. */
 export const pauseResponseSchema = z.object({ paused: z.boolean() });
 
+/**
+ * POST /api/admin/budget: the ε budget at the ledger's δ from now on, or null for none (not saved:
+ * the configuration's comes back on restart).
+ */
+export const budgetChangeRequestSchema = z
+  .object({ epsilonBudget: z.number().positive().max(1e6).nullable() })
+  .strict()
+  .describe('{ epsilonBudget: a positive number ≤ 1e6, or null for none }');
+
+/** POST /api/admin/budget → 200: the budget now in force and what it allows (as in GET /api/privacy). */
+export const budgetChangeResponseSchema = z.object({
+  epsilonBudget: finite.nullable(),
+  /** Rounds the budget allows at the current plan; null without a budget. */
+  projectedRoundsLeft: count.nullable(),
+  budgetExhausted: z.boolean(),
+});
+
 export type LivePlan = z.output<typeof livePlanSchema>;
 export type ReleaseSummary = z.output<typeof releaseSummarySchema>;
 export type AuditEntry = z.output<typeof auditEntrySchema>;
@@ -268,6 +340,11 @@ export type PlanView = z.output<typeof planViewSchema>;
 export type StatusResponse = z.output<typeof statusResponseSchema>;
 export type RoundsPage = z.output<typeof roundsPageSchema>;
 export type PrivacySummary = z.output<typeof privacySummarySchema>;
+/** What a client sends (strings; the aggregator parses them to numbers). */
+export type RoundsQuery = z.input<typeof roundsQuerySchema>;
+export type ReleaseActionRequest = z.input<typeof releaseActionRequestSchema>;
+export type BudgetChangeRequest = z.input<typeof budgetChangeRequestSchema>;
+export type BudgetChangeResponse = z.output<typeof budgetChangeResponseSchema>;
 
 /**
  * The enrollment service's HTTP API (apps/aggregator/src/enrollment/): a device asks for a
@@ -320,7 +397,8 @@ export const enrollmentRequestSchema = z
       .regex(new RegExp(`^(0|[1-9][0-9]{0,${MAX_POW_WORK_CHARS - 1}})$`), { message: `expected a decimal of at most ${MAX_POW_WORK_CHARS} digits` })
       .optional(),
   })
-  .strict();
+  .strict()
+  .describe('{ challenge, publicKey, signature, work? }');
 
 /** POST /api/enrollment/enroll → 201. */
 export const enrollmentResponseSchema = z
@@ -331,7 +409,10 @@ export const enrollmentResponseSchema = z
 export const revocationListSchema = z.object({ issuer: z.string().min(1).max(128), revoked: z.array(clientIdSchema).max(1_000_000) }).strict();
 
 /** POST /api/enrollment/revoke and the aggregator's POST /api/admin/revoke. */
-export const revokeRequestSchema = z.object({ clientId: clientIdSchema }).strict();
+export const revokeRequestSchema = z
+  .object({ clientId: clientIdSchema })
+  .strict()
+  .describe("{ clientId } (22 base64url characters: a certificate's client id)");
 
 export type EnrollmentIssuerText = z.output<typeof enrollmentIssuerSchema>;
 export type EnrollmentChallenge = z.output<typeof enrollmentChallengeSchema>;
