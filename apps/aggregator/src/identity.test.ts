@@ -13,7 +13,7 @@ import {
   type DeviceIdentity,
 } from '@murmur/fl-core/identity';
 import { handshakeAuth } from '@murmur/fl-core/participant';
-import { ENROLLMENT_PATHS, PROTOCOL_VERSION, type Handshake } from '@murmur/fl-core/protocol';
+import { ENROLLMENT_PATHS, PROTOCOL_VERSION, ROUTING_BUCKETS, routingBucketOf, type Handshake } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
 import { startAggregator, type RunningAggregator } from './aggregator';
 import { stateOfTheUnionClients } from './demo-data';
@@ -45,9 +45,9 @@ afterAll(async () => {
 type Auth = Handshake | Record<string, unknown> | ((callback: (data: object) => void) => void);
 
 /** 'welcome' when the handshake was admitted, else the connect_error's code. */
-function outcome(auth: Auth, url = aggregator.url): Promise<string> {
+function outcome(auth: Auth, url = aggregator.url, query?: Record<string, string>): Promise<string> {
   return new Promise((resolve) => {
-    const socket = io(url, { auth, transports: ['websocket'], reconnection: false });
+    const socket = io(url, { auth, transports: ['websocket'], reconnection: false, ...(query ? { query } : {}) });
     sockets.push(socket);
     socket.on('welcome', () => {
       socket.disconnect();
@@ -94,6 +94,15 @@ describe('certificates at the handshake', () => {
     const auth = handshakeAuth(identity);
     expect(await outcome(auth)).toBe('welcome');
     expect(await outcome(auth)).toBe('welcome');
+  });
+
+  it("admits a device's own routing bucket and refuses any other, so nobody picks its process (and SecAgg group)", async () => {
+    const identity = await enroll(aggregator.url);
+    const own = routingBucketOf(identity.clientId);
+    expect(await outcome(handshakeAuth(identity), aggregator.url, { bucket: String(own) })).toBe('welcome');
+    for (const wrong of [String((own + 1) % ROUTING_BUCKETS), `${own}.0`, ` ${own}`, 'x']) {
+      expect(await outcome(handshakeAuth(identity), aggregator.url, { bucket: wrong })).toBe('MALFORMED');
+    }
   });
 
   it('refuses a replayed proof, a proof by another key, and a proof outside the clock-skew bound', async () => {

@@ -10,6 +10,7 @@ import {
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   protocolError,
+  routingBucketOf,
   secAggEventLimits,
   SOCKET_ATTACHMENTS_PER_EVENT,
   type ClientToServerEvents,
@@ -101,6 +102,18 @@ function connectError(error: ProtocolError): Error & { data: ProtocolError } {
  * DASHBOARD_SOCKET_PATH: unauthenticated, send-only (its parser refuses every inbound packet but
  * CONNECT/DISCONNECT), a frame limit of a few KiB, and a cap on open connections per address.
  */
+/**
+ * A device names its routing bucket (`?bucket=N`) for the proxy in front of the processes to hash
+ * on (docs/scale-out.md, "Routing"). It must be its own: otherwise a device, or a swarm of fake
+ * ones, could pick the process and so the SecAgg group it lands in. No bucket: a direct connection.
+ */
+export function bucketRefusal(bucket: unknown, clientId: string): ProtocolError | null {
+  if (bucket === undefined) return null;
+  const own = routingBucketOf(clientId);
+  if (typeof bucket === 'string' && /^\d{1,10}$/.test(bucket) && Number(bucket) === own) return null;
+  return protocolError('MALFORMED', `handshake: bucket ${JSON.stringify(bucket)} is not this client's routing bucket (${own})`);
+}
+
 export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
   const { config, verifier, metrics, logger } = deps;
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<never, never>, SocketData>(httpServer, {
@@ -144,6 +157,11 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
         if (!admitted.ok) {
           metrics.protocolErrors.inc({ code: admitted.error.code });
           return next(connectError(admitted.error));
+        }
+        const misrouted = bucketRefusal(socket.handshake.query.bucket, admitted.clientId);
+        if (misrouted) {
+          metrics.protocolErrors.inc({ code: misrouted.code });
+          return next(connectError(misrouted));
         }
         socket.data.clientId = admitted.clientId;
         socket.data.certificate = admitted.certificate;

@@ -15,7 +15,14 @@ import {
   type ParticipantSocket,
   type PlanPolicy,
 } from '@murmur/fl-core/participant';
-import { protocolFailure, type ClientToServerEvents, type ProtocolResult, type RoundPlan, type ServerToClientEvents } from '@murmur/fl-core/protocol';
+import {
+  protocolFailure,
+  routingBucketOf,
+  type ClientToServerEvents,
+  type ProtocolResult,
+  type RoundPlan,
+  type ServerToClientEvents,
+} from '@murmur/fl-core/protocol';
 import { type ExampleSet } from '@murmur/fl-core/text';
 
 /**
@@ -202,6 +209,8 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
     const localAddress = options.localAddress?.(index);
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(options.url, {
       auth: handshakeAuth(identity),
+      // What a proxy in front of several processes routes on (docs/scale-out.md, "Routing").
+      query: { bucket: String(routingBucketOf(identity.clientId)) },
       transports: ['websocket'],
       reconnectionDelay: options.reconnectionDelayMs ?? 250,
       reconnectionDelayMax: 2_000,

@@ -1,4 +1,10 @@
 import { createHash } from 'node:crypto';
+import { ROUTING_BUCKETS } from '@murmur/fl-core/protocol';
+
+export { ROUTING_BUCKETS, routingBucketOf } from '@murmur/fl-core/protocol';
+
+/** Buckets are 32-bit: routingBucketOf takes them from 32 bits of a hash. */
+const MAX_BUCKETS = 2 ** 32;
 
 /**
  * Routing for the distributed mode (docs/scale-out.md, "Routing"): a client connects with the
@@ -7,28 +13,6 @@ import { createHash } from 'node:crypto';
  * to the process that holds its group, and a process joining or leaving moves only the buckets it
  * takes or gives up (Bonawitz et al. 2019 §4.4: losing an Aggregator loses only its devices).
  */
-
-/** Buckets a client id is spread over: fixed for a deployment (changing it moves most clients). */
-export const ROUTING_BUCKETS = 1024;
-
-/** The most buckets `routingBucketOf` can spread over: the bucket comes from 32 bits of the hash. */
-const MAX_BUCKETS = 2 ** 32;
-
-function checkBuckets(buckets: number): void {
-  if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS)
-    throw new RangeError(`routing: buckets must be an integer in 1..2^32, got ${buckets}`);
-}
-
-/**
- * The routing bucket of a client id: the first 4 bytes of SHA-256(UTF-8 of the id), big-endian,
- * modulo `buckets`. A browser computes the same with WebCrypto:
- * `new DataView(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(id))).getUint32(0) % 1024`
- * (routing.test.ts checks that this line agrees). With a power of two the modulo is exact.
- */
-export function routingBucketOf(clientId: string, buckets: number = ROUTING_BUCKETS): number {
-  checkBuckets(buckets);
-  return createHash('sha256').update(clientId, 'utf8').digest().readUInt32BE(0) % buckets;
-}
 
 /** The score of `process` for `bucket`: SHA-256 of the bucket as u32 big-endian, then the process id in UTF-8. */
 function score(process: string, bucket: number): Buffer {

@@ -1,5 +1,5 @@
 import { enrollDevice, EnrollmentFailure, sameIssuer, type EnrollmentIssuer } from '@murmur/fl-core/identity';
-import { type Eligibility as WireEligibility } from '@murmur/fl-core/protocol';
+import { routingBucketOf, type Eligibility as WireEligibility } from '@murmur/fl-core/protocol';
 import { type ExampleSet } from '@murmur/fl-core/text';
 import type { LocalStore } from '../storage/db';
 import type { ContributionRecord, DeviceControls, IdentityRecord, ParticipationRecord, Settings } from '../storage/schema';
@@ -452,6 +452,7 @@ export class Participation {
           eligibility,
           examples: examples ?? null,
           upload: this.#uploadAllowance(),
+          routingBucket: routingBucketOf(identity.clientId),
         }).response;
       } else {
         this.#core.worker.request({ type: 'updateParticipation', eligibility, ...(examples !== undefined ? { examples } : {}) });

@@ -452,6 +452,7 @@ export class TrainingEngine {
       },
       (event) => this.post({ type: 'participation', event }),
       this.uploads,
+      message.routingBucket,
     );
     this.post({ type: 'participating', id: message.id });
   }

@@ -108,6 +108,7 @@ export class ParticipationSession {
     private readonly host: ContributionHost,
     private readonly report: (event: ParticipationEvent) => void,
     private readonly uploads: UploadMeter,
+    routingBucket: number | null = null,
   ) {
     this.eligibility = initial.eligibility;
     this.examples = initial.examples;
@@ -115,6 +116,9 @@ export class ParticipationSession {
       // A fresh proof of possession on every (re)connection: the aggregator accepts each once.
       auth: handshakeAuth(identity, { now: () => Date.now() + this.clockOffsetMs }),
       transports: ['websocket'],
+      // The proxy in front of several aggregator processes hashes on it (docs/scale-out.md, "Routing"):
+      // the handshake's auth arrives too late to route on.
+      ...(routingBucket === null ? {} : { query: { bucket: String(routingBucket) } }),
       reconnectionDelay: 500,
       reconnectionDelayMax: 5_000,
     });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { modelSpecSchema, type ModelSpec } from '@murmur/fl-core/model';
-import { eligibilitySchema } from '@murmur/fl-core/protocol';
+import { eligibilitySchema, ROUTING_BUCKETS } from '@murmur/fl-core/protocol';
 import { trainingPlanSchema, trainingTargetsSchema } from '@murmur/fl-core/train';
 import {
   backendMeasurementSchema,
@@ -127,6 +127,12 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
       eligibility: eligibilitySchema.nullable(),
       examples: exampleSetSchema.nullable(),
       upload: uploadAllowanceSchema,
+      /** routingBucketOf(clientId): sent as ?bucket= so a proxy routes this device to its process (docs/scale-out.md). */
+      routingBucket: z
+        .number()
+        .int()
+        .min(0)
+        .max(ROUTING_BUCKETS - 1),
     })
     .strict(),
   z

@@ -138,3 +138,4 @@ export {
   type EnrollmentResponse,
   type RevocationList,
 } from './http';
+export { ROUTING_BUCKETS, routingBucketOf } from './routing';
