@@ -27,6 +27,7 @@ import { distributedConfigFromEnv, type DistributedConfig } from './distributed/
 import { DistributedNode } from './distributed/node';
 import { attachFanout, FANOUT_KEYS, type Fanout } from './distributed/fanout';
 import { ProcessHealthMonitor } from './distributed/health';
+import { UnmaskThread } from './unmask-thread';
 import type { RoundReport } from '@murmur/fl-core/protocol';
 
 /** How long a graceful close waits for open connections before it cuts them. */
@@ -238,6 +239,11 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   }
   const health = node ? new ProcessHealthMonitor({ records: node.records, coordination: node.coordination, taskId: config.distributed.taskId, logger }) : null;
   health?.start();
+  // Mask reconstruction is the round's one long computation: off the event loop when the thread starts.
+  const unmasking = await UnmaskThread.start(logger).catch((error: unknown) => {
+    logger.warn({ err: error }, 'the unmasking thread did not start: unmasking runs on the main thread');
+    return null;
+  });
   coordinator = new RoundCoordinator({
     config,
     store,
@@ -252,6 +258,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     // Rounds run the authenticated SecAgg protocol against this issuer (certified clients require it).
     enrollmentIssuer: issuer,
     ...(node ? { group: node.link } : {}),
+    ...(unmasking ? { unmasking } : {}),
   });
   onApplied = (report) => {
     metrics.modelVersion.set(store.modelVersion);
@@ -334,6 +341,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       closing ??= (async () => {
         feed?.stop();
         await getCoordinator().stop();
+        await unmasking?.close();
         await health?.stop();
         await node?.close();
         // The engines close their clients and the HTTP server its idle connections; one still open

@@ -4,7 +4,7 @@ import { createSecAggClient, secAggClientStep, type SecAggClientState } from './
 import { defaultSuite, type CryptoSuite } from './crypto';
 import type { SecAggError } from './errors';
 import type { ClientToServerMessage, RoundConfig, ServerToClientMessage } from './messages';
-import { createSecAggServer, secAggServerStep, type Outbound, type SecAggServerStage, type SecAggServerState } from './server';
+import { createSecAggServer, secAggServerStep, type Outbound, type SecAggServerStage, type SecAggServerState, type SecAggServerStepResult } from './server';
 
 /** Which clients go silent, and when. A client listed at several points drops at the first. */
 export interface SecAggDropouts {
@@ -50,6 +50,8 @@ export interface SecAggRoundOptions {
   };
   /** A malicious client: rewrites what `from` sends (the server must refuse or detect it). */
   tamper?: (from: number, message: ClientToServerMessage) => ClientToServerMessage;
+  /** Closes the unmasking stage somewhere else (an aggregator's worker thread): must answer as secAggServerStep would. */
+  closeUnmasking?: (state: SecAggServerState) => Promise<SecAggServerStepResult>;
   /** Sees every message as it crosses the (simulated) wire: what a transport-level observer sees. */
   observe?: (event: { direction: 'toServer' | 'toClient'; client: number; message: ClientToServerMessage | ServerToClientMessage }) => void;
 }
@@ -156,7 +158,10 @@ export async function runSecAggRound(options: SecAggRoundOptions): Promise<SecAg
   const close = async (): Promise<Outbound[]> => {
     const stage = server.stage;
     const start = performance.now();
-    const step = await secAggServerStep(server, { type: 'closeStage', stage }, { suite, ...ledger });
+    const step =
+      stage === 'unmasking' && options.closeUnmasking
+        ? await options.closeUnmasking(server)
+        : await secAggServerStep(server, { type: 'closeStage', stage }, { suite, ...ledger });
     const elapsed = performance.now() - start;
     cost.serverMs += elapsed;
     cost.serverMsByStage[stage] += elapsed;
