@@ -128,6 +128,23 @@ const roundSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Pace steering (Bonawitz et al. 2019 §2.3; protocol 9): once poolFactor × ⌈target ×
+     * overSelection⌉ clients wait (per process: its share of it in the distributed mode), a new
+     * check-in is answered `later`, with a CSPRNG-uniform time in [fromMs, toMs] to come back, and
+     * the device may close its connection until then. Deferring is random and before the draw, so
+     * it never raises a client's chance of selection above q: the ledger stays an upper bound.
+     * poolFactor 0: off.
+     */
+    paceSteering: z
+      .object({
+        poolFactor: z.number().min(0).max(1_000).default(4),
+        fromMs: z.number().int().min(1_000).max(86_400_000).default(30_000),
+        toMs: z.number().int().min(1_000).max(86_400_000).default(120_000),
+      })
+      .strict()
+      .refine((pace) => pace.fromMs <= pace.toMs, { message: 'round.paceSteering: fromMs must be ≤ toMs' })
+      .prefault({}),
   })
   .strict();
 

@@ -570,6 +570,30 @@ describe('RoundCoordinator decisions: what members are told, what the record say
     expect(coordinator.checkIn('later', { consent: true, backend: 'wasm' })).toEqual({ status: 'paused', retryAfterMs: 5_000 });
   });
 
+  it('steers the pace: beyond poolFactor × the wanted cohort, check-ins are told to come back at a CSPRNG-uniform time', async () => {
+    // Wanted 5 and minReports 5 with 4 clients: no round opens, so the pool only grows by check-ins.
+    const pace = { poolFactor: 1, fromMs: 1_000, toMs: 3_000 };
+    const { coordinator, metrics } = await harness(4, {}, { round: { target: 5, overSelection: 1, minReports: 5, paceSteering: pace } });
+    expect(coordinator.checkIn('fifth', { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    const later = Array.from({ length: 300 }, (_, i) => coordinator.checkIn(`extra-${i}`, { consent: true, backend: 'cpu' }));
+    expect(new Set(later.map((answer) => answer.status))).toEqual(new Set(['later']));
+    const delays = later.map((answer) => answer.retryAfterMs);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(1_000);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(3_000);
+    // Spread over the window, not one time for all: every quarter of it is used.
+    for (let quarter = 0; quarter < 4; quarter++) expect(delays.some((ms) => ms >= 1_000 + quarter * 500 && ms < 1_500 + quarter * 500)).toBe(true);
+    expect(coordinator.poolSize).toBe(5);
+    // A client already waiting keeps its place.
+    expect(coordinator.checkIn('token-00', { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    expect(await gauge(metrics.paced)).toBe(300);
+  });
+
+  it('pools every check-in with pace steering off (poolFactor 0)', async () => {
+    const { coordinator } = await harness(4, {}, { round: { target: 5, overSelection: 1, minReports: 5, paceSteering: { poolFactor: 0 } } });
+    for (let i = 0; i < 20; i++) expect(coordinator.checkIn(`extra-${i}`, { consent: true, backend: 'cpu' }).status).toBe('waiting');
+    expect(coordinator.poolSize).toBe(24);
+  });
+
   it('aborts a round it is stopped in (SHUTTING_DOWN), without waiting for its deadlines, and tells the members', async () => {
     // Deadlines of 10 minutes: stages close because every member answered (or on stop), never on time.
     const long = { advertiseKeysMs: 600_000, shareKeysMs: 600_000, maskedInputMs: 600_000, unmaskingMs: 600_000 };

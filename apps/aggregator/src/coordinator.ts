@@ -40,7 +40,7 @@ import type { AggregatorMetrics } from './metrics';
 import { ParticipationBook, PhasePace } from './participation';
 import type { ReleaseGate } from './release-gate';
 import { abortedRound, concludeRound, maskedInputRefusal, planAggregatorRound, type AbortedRound, type RoundEnding, type RoundState } from './round-state';
-import { capPerNetwork, poissonSample } from './sampling';
+import { capPerNetwork, poissonSample, secureRandomIndex } from './sampling';
 import { publicPhaseEvent, publicRoundRecord, withholds } from './public-view';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
@@ -112,6 +112,15 @@ export interface GroupLink {
   outcome(order: GroupOrder): Promise<GroupOutcome>;
   /** The task coordinator's abort of this round, once it has said so. */
   cancelled(round: number): ProtocolError | null;
+  /** The task coordinator's latest pace-steering window for this process, or null (none, or stale). */
+  paceSteering(): PaceSteering | null;
+}
+
+/** Pace steering: with `poolTarget` clients waiting, new check-ins come back at a uniform time in [fromMs, toMs]. */
+export interface PaceSteering {
+  poolTarget: number;
+  fromMs: number;
+  toMs: number;
 }
 
 /** The last message sent to a member, re-sent if it reconnects while the stage still waits on it. */
@@ -372,10 +381,27 @@ export class RoundCoordinator {
       this.#pool.delete(tokenId);
       return { status: 'ineligible', reason: protocolError('NOT_ELIGIBLE', 'checkIn: no consent'), retryAfterMs: 60_000 };
     }
+    const pace = this.#paceSteering();
+    if (pace && !this.#pool.has(tokenId) && this.#pool.size >= pace.poolTarget) {
+      this.#deps.metrics.paced.inc();
+      return { status: 'later', retryAfterMs: pace.fromMs + secureRandomIndex(pace.toMs - pace.fromMs + 1) };
+    }
     this.#pool.set(tokenId, { eligibility, at: Date.now(), network });
     this.#deps.metrics.funnel.inc({ stage: 'checked_in' });
     this.#wake();
     return { status: 'waiting', retryAfterMs: 0 };
+  }
+
+  /**
+   * The pool this process keeps before it answers `later` (round.paceSteering): the task
+   * coordinator's window in the distributed mode, else poolFactor × the cohort the plan wants.
+   */
+  #paceSteering(): PaceSteering | null {
+    const link = this.#deps.group;
+    if (link) return link.paceSteering();
+    const { poolFactor, fromMs, toMs } = this.#deps.config.round.paceSteering;
+    if (poolFactor === 0) return null;
+    return { poolTarget: Math.ceil(poolFactor * Math.ceil(this.#live.target * this.#live.overSelection)), fromMs, toMs };
   }
 
   connected(tokenId: string): void {

@@ -78,6 +78,11 @@ export function createMetrics() {
       labelNames: ['stage'] as const,
       registers: [registry],
     }),
+    paced: new Counter({
+      name: 'murmur_checkins_paced_total',
+      help: 'Check-ins answered `later` by pace steering (enough clients were already waiting)',
+      registers: [registry],
+    }),
     cappedByNetwork: new Counter({
       name: 'murmur_cohort_capped_total',
       help: 'Clients a Poisson draw selected but the per-network cohort cap (round.maxPerNetwork) left out of their round',

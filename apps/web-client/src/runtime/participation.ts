@@ -210,6 +210,11 @@ export class Participation {
         return;
       }
       case 'checkedIn':
+        if (event.status === 'later') {
+          const back = new Date(Date.now() + event.retryAfterMs).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+          at(`Enough devices are helping right now; checking in again around ${back}`, `checked in: later (pace steering, ${event.retryAfterMs} ms)`);
+          return;
+        }
         at(
           event.status === 'paused' ? 'Training is paused by the server for now' : 'Ready to help when the next training round starts',
           `checked in: ${event.status}`,

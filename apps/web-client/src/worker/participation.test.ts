@@ -6,7 +6,7 @@ import { generateSigningKeyPair } from '@murmur/fl-core/identity';
 import { parameterCount, TINY_SPEC } from '@murmur/fl-core/model';
 import { contributionMetricsSpec, PROTOCOL_VERSION, type Eligibility, type RoundPlan } from '@murmur/fl-core/protocol';
 import { parseTrainingPlan } from '@murmur/fl-core/train';
-import { ParticipationSession, UploadMeter, type ContributionHost } from './participation';
+import { PACED_DISCONNECT_MS, ParticipationSession, UploadMeter, type ContributionHost } from './participation';
 import type { ParticipationEvent } from './protocol';
 
 /** A plan in mode 'off', as an aggregator started with `--dp off` sends it to a cohort of 3. */
@@ -102,5 +102,56 @@ describe('the worker’s participation session', () => {
     expect(trained).toEqual([]);
     expect(reports.some((r) => r.kind === 'participated' || r.kind === 'trained')).toBe(false);
     expect(aggregator.received).toEqual(['checkIn']);
+  });
+
+  it('connects with its routing bucket, and spends a long pace-steering wait without a connection', async () => {
+    const http = createServer();
+    const io = new Server(http);
+    const seen: { bucket: unknown; disconnected: boolean }[] = [];
+    io.on('connection', (socket) => {
+      const visit = { bucket: socket.handshake.query.bucket, disconnected: false };
+      seen.push(visit);
+      socket.on('disconnect', () => {
+        visit.disconnected = true;
+      });
+      socket.on('checkIn', () => socket.emit('checkInResult', { status: 'later', retryAfterMs: 10 * PACED_DISCONNECT_MS }));
+      socket.emit('welcome', {
+        protocolVersion: PROTOCOL_VERSION,
+        modelVersion: 0,
+        paused: false,
+        cohortRoundId: null,
+        serverTime: new Date().toISOString(),
+        minExamples: 10,
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => io.close(() => resolve())));
+    const device = await generateSigningKeyPair();
+    const issuer = await generateSigningKeyPair();
+    const reports: ParticipationEvent[] = [];
+    const session = new ParticipationSession(
+      `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      { certificate: 'mc1.e30.AA', privateKey: device.privateKey, issuer: { name: 'test-issuer', publicKey: issuer.publicKey } },
+      {
+        eligibility: { consent: true, idle: true, backend: 'wasm' },
+        examples: { contexts: new Int32Array(40), targets: new Int32Array(10), count: 10, contextLength: 4 },
+      },
+      {
+        trainerFor: () => {
+          throw new Error('not selected in this test');
+        },
+        backendName: () => 'wasm',
+      },
+      (event) => reports.push(event),
+      new UploadMeter(),
+      77,
+    );
+    cleanups.push(() => session.stop());
+    await expect.poll(() => seen[0]?.disconnected, { timeout: 10_000 }).toBe(true);
+    expect(seen[0]?.bucket).toBe('77');
+    expect(reports).toContainEqual({ kind: 'checkedIn', status: 'later', retryAfterMs: 10 * PACED_DISCONNECT_MS });
+    // It stays away: no second connection while the wait lasts.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen).toHaveLength(1);
   });
 });

@@ -42,6 +42,10 @@ interface RoundLedger {
 }
 
 const SERVER_DISCONNECT_RETRY_MS = 2_000;
+/** A pace-steering wait at least this long is spent without a connection. */
+export const PACED_DISCONNECT_MS = 20_000;
+/** The connection comes back this long before the time the aggregator named. */
+const PACED_RECONNECT_LEAD_MS = 5_000;
 /** How often a refused handshake proof may trigger a look at the aggregator's clock. */
 const CLOCK_CHECK_MS = 30_000;
 /** Progress reports while training: often enough to move the bar, rarely enough not to flood postMessage. */
@@ -97,6 +101,7 @@ export class ParticipationSession {
   /** The round left because its upload would not fit the budget: its local error is expected. */
   private declinedRoundId: string | null = null;
   private stopped = false;
+  private pacedReconnect: ReturnType<typeof setTimeout> | null = null;
   /** The aggregator's clock minus this device's, learnt when a handshake proof was refused for its time. */
   private clockOffsetMs = 0;
   private lastClockCheckAt = Number.NEGATIVE_INFINITY;
@@ -218,6 +223,7 @@ export class ParticipationSession {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.pacedReconnect) clearTimeout(this.pacedReconnect);
     this.connection.stop();
     this.socket.disconnect();
   }
@@ -273,17 +279,33 @@ export class ParticipationSession {
     return { ok: true, value: result.value.input };
   }
 
+  /**
+   * Pace steering: the aggregator has enough devices waiting and said when to come back. A long
+   * wait is spent without a connection (the point of steering: idle devices hold no socket); the
+   * socket comes back shortly before, and its welcome checks in again.
+   */
+  private restUntilPaced(retryAfterMs: number): void {
+    if (retryAfterMs < PACED_DISCONNECT_MS || this.stopped) return;
+    if (this.pacedReconnect) clearTimeout(this.pacedReconnect);
+    this.socket.disconnect();
+    this.pacedReconnect = setTimeout(() => {
+      this.pacedReconnect = null;
+      if (!this.stopped) this.socket.connect();
+    }, retryAfterMs - PACED_RECONNECT_LEAD_MS);
+  }
+
   private onEvent(event: ParticipantEvent): void {
     switch (event.type) {
       case 'welcome':
         this.report({ kind: 'welcome', modelVersion: event.modelVersion });
         return;
       case 'checkedIn':
-        this.report({ kind: 'checkedIn', status: event.status });
+        this.report({ kind: 'checkedIn', status: event.status, retryAfterMs: event.retryAfterMs });
+        if (event.status === 'later') this.restUntilPaced(event.retryAfterMs);
         return;
       case 'belowMinimum':
         // Fewer examples than the aggregator asks for: nothing was sent (the count stays here).
-        this.report({ kind: 'checkedIn', status: 'ineligible' });
+        this.report({ kind: 'checkedIn', status: 'ineligible', retryAfterMs: 0 });
         return;
       case 'selected':
         this.bytesSent = 0;

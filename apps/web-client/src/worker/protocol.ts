@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { modelSpecSchema, type ModelSpec } from '@murmur/fl-core/model';
-import { eligibilitySchema, ROUTING_BUCKETS } from '@murmur/fl-core/protocol';
+import { CHECK_IN_STATUSES, eligibilitySchema, ROUTING_BUCKETS } from '@murmur/fl-core/protocol';
 import { trainingPlanSchema, trainingTargetsSchema } from '@murmur/fl-core/train';
 import {
   backendMeasurementSchema,
@@ -163,7 +163,8 @@ export const participationEventSchema = z.discriminatedUnion('kind', [
   /** The aggregator refused this device's identity at the handshake (UNKNOWN_IDENTITY, REVOKED_IDENTITY). */
   z.object({ kind: z.literal('identityRejected'), code: z.string().max(64), message: z.string().max(1000) }).strict(),
   z.object({ kind: z.literal('welcome'), modelVersion: z.number().int().nonnegative() }).strict(),
-  z.object({ kind: z.literal('checkedIn'), status: z.enum(['waiting', 'ineligible', 'paused']) }).strict(),
+  /** retryAfterMs: when the worker checks in again (0 while waiting in the pool). */
+  z.object({ kind: z.literal('checkedIn'), status: z.enum(CHECK_IN_STATUSES), retryAfterMs: z.number().int().min(0).max(86_400_000) }).strict(),
   /** `uploadBytes`: the most this round can make the device upload (scheduler/upload-budget.ts). */
   z.object({ kind: z.literal('selected'), roundId, round: z.number().int().positive(), uploadBytes: z.number().int().nonnegative() }).strict(),
   /** Local training steps (batches) done of the plan's total, while the round trains. */

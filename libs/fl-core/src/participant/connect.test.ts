@@ -131,6 +131,19 @@ describe('the check-in', () => {
     connection.stop();
   });
 
+  it('told to come back later (pace steering), checks in again once retryAfterMs has passed, not before', async () => {
+    const { server, events, connection } = connect(() => 100);
+    server.deliver('welcome', welcome);
+    expect(server.sent).toEqual(['checkIn']);
+    server.deliver('checkInResult', { status: 'later', retryAfterMs: 80 });
+    expect(events).toContainEqual({ type: 'checkedIn', status: 'later', retryAfterMs: 80 });
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(server.sent).toEqual(['checkIn']);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(server.sent).toEqual(['checkIn', 'checkIn']);
+    connection.stop();
+  });
+
   it('does not check in before a welcome has named the minimum', async () => {
     const { server, events, connection } = connect(() => 100);
     server.deliver('roundEnd', { roundId: 'r', round: 1, status: 'aborted', modelVersion: 3 });

@@ -1,7 +1,7 @@
 import type { ProtocolError, ProtocolResult } from '../protocol/errors';
 import { protocolError } from '../protocol/errors';
 import { packSecAgg, parseServerEvent, secAggEventLimits, type ClientEventName, type ClientEventPayload, type ServerEventName } from '../protocol/events';
-import { PROTOCOL_VERSION, type Eligibility, type Handshake, type RoundEnd, type RoundPlan } from '../protocol/schemas';
+import { PROTOCOL_VERSION, type CheckInStatus, type Eligibility, type Handshake, type RoundEnd, type RoundPlan } from '../protocol/schemas';
 import { signHandshakeProof } from '../identity/proof';
 import { createPeerCertificateCache } from '../secagg/certificates';
 import type { PackedMessage } from '../protocol/frame';
@@ -65,7 +65,7 @@ export type DeviceEligibility = Eligibility & { exampleCount: number };
 
 export type ParticipantEvent =
   | { type: 'welcome'; modelVersion: number }
-  | { type: 'checkedIn'; status: 'waiting' | 'ineligible' | 'paused' }
+  | { type: 'checkedIn'; status: CheckInStatus; retryAfterMs: number }
   /** Fewer local examples than the aggregator's minimum: no check-in is sent (asked again after recheckMs). */
   | { type: 'belowMinimum'; exampleCount: number; minExamples: number }
   | { type: 'selected'; plan: RoundPlan }
@@ -190,7 +190,7 @@ export function connectParticipant(socket: ParticipantSocket, options: Participa
   const onCheckInResult = (raw: unknown) => {
     const parsed = parseServerEvent('checkInResult', raw, CONTROL);
     if (!parsed.ok) return localError(parsed.error);
-    emitEvent({ type: 'checkedIn', status: parsed.value.status });
+    emitEvent({ type: 'checkedIn', status: parsed.value.status, retryAfterMs: parsed.value.retryAfterMs });
     if (parsed.value.status !== 'waiting') scheduleCheckIn(parsed.value.retryAfterMs);
   };
   const onRoundPlan = (raw: unknown) => {

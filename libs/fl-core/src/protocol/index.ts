@@ -7,6 +7,8 @@ export {
   secAggDownSchema,
   welcomeSchema,
   checkInResultSchema,
+  CHECK_IN_STATUSES,
+  type CheckInStatus,
   privacyPlanSchema,
   discretePlanSchema,
   encodingPlanSchema,

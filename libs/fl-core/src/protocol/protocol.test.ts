@@ -156,9 +156,9 @@ describe('protocol events', () => {
   it('carries a CIFG spec, every-position targets, a client optimizer and a sampled softmax (protocol 4), and an older plan no more', () => {
     const training = parseTrainingPlan({ maxExamples: 64, targets: 'every', optimizer: 'adam', learningRate: 0.004, sampledSoftmax: 512 });
     const cifg: RoundPlan = { ...plan(), model: { ...plan().model, spec: CIFG_SPEC }, training, metrics: contributionMetricsSpec(training) };
-    expect(PROTOCOL_VERSION).toBe(8);
+    expect(PROTOCOL_VERSION).toBe(9);
     expect(parseServerEvent('roundPlan', cifg, { maxBytes: 65536 })).toEqual({ ok: true, value: cifg });
-    for (const older of [1, 2, 3, 6]) {
+    for (const older of [1, 2, 3, 6, 8]) {
       expect(parseServerEvent('roundPlan', { ...cifg, protocolVersion: older }, { maxBytes: 65536 })).toMatchObject({
         ok: false,
         error: { code: 'MALFORMED' },

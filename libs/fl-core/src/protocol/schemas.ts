@@ -53,7 +53,7 @@ import { MAX_CERTIFICATE_LENGTH } from '../identity/certificate';
  *   `discrete` block (the distributed discrete Gaussian; the secure-aggregation vector then holds
  *   the rotated update padded to a power of two), fields a version-7 client's strict parse refuses.
  */
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;
 
 export const PROTOCOL_LIMITS = Object.freeze({
   /** checkIn is a few booleans and a backend name. */
@@ -138,10 +138,18 @@ export const welcomeSchema = z
   })
   .strict();
 
+/** What a check-in can answer (checkInResultSchema). */
+export const CHECK_IN_STATUSES = ['waiting', 'ineligible', 'paused', 'later'] as const;
+export type CheckInStatus = (typeof CHECK_IN_STATUSES)[number];
+
 export const checkInResultSchema = z
   .object({
-    /** waiting: in the pool for the next selection; otherwise why not, and when to try again. */
-    status: z.enum(['waiting', 'ineligible', 'paused']),
+    /**
+     * waiting: in the pool for the next selection; otherwise why not, and when to try again.
+     * later (pace steering, protocol 9): enough devices are waiting for the next rounds; come back
+     * after retryAfterMs, and a device may close its connection until then.
+     */
+    status: z.enum(CHECK_IN_STATUSES),
     reason: errorSchema.optional(),
     retryAfterMs: nonNegativeInt.max(86_400_000),
   })
