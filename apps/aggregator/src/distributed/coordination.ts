@@ -79,8 +79,20 @@ export const controlMessageSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
   z.object({ kind: z.literal('close-phase'), epoch: z.number().int().min(1), round: z.number().int().min(1), phase: z.string().min(1).max(32) }).strict(),
-  /** Pace steering (§2.3): when idle clients should come back, spread over a window. */
-  z.object({ kind: z.literal('retry-window'), epoch: z.number().int().min(1), fromMs: z.number().int().min(0), toMs: z.number().int().min(0) }).strict(),
+  /**
+   * Pace steering (§2.3): once a process holds poolTarget waiting clients, new check-ins are told to
+   * come back at a uniform time in [fromMs, toMs] (RoundCoordinator#checkIn).
+   */
+  z
+    .object({
+      kind: z.literal('retry-window'),
+      epoch: z.number().int().min(1),
+      poolTarget: z.number().int().min(1),
+      fromMs: z.number().int().min(0),
+      toMs: z.number().int().min(0),
+    })
+    .strict()
+    .refine((window) => window.fromMs <= window.toMs, { message: 'fromMs must be ≤ toMs' }),
 ]);
 export type ControlMessage = z.output<typeof controlMessageSchema>;
 export type ControlEntry = { id: string; message: ControlMessage } | { id: string; error: DistributedError };

@@ -1,16 +1,20 @@
 import type { Logger } from 'pino';
 import { protocolError, type ProtocolError } from '@murmur/fl-core/protocol';
-import type { GroupLink, GroupOrder, GroupOutcome } from '../coordinator';
+import type { GroupLink, GroupOrder, GroupOutcome, PaceSteering } from '../coordinator';
 import type { StoredModel } from '../store';
-import type { Coordination, ControlMessage } from './coordination';
+import { TASK_ABORT_CODES, type Coordination, type ControlMessage } from './coordination';
 import type { Replica } from './replica';
 
 /** How long past an order's deadline a group waits for the task coordinator's verdict before calling the round lost. */
 export const OUTCOME_GRACE_MS = 30_000;
 /** A blocking read of the control stream returns at least this often, so the reader notices a stop. */
 const READ_BLOCK_MS = 1_000;
+/** While a group waits for its round's verdict, how often it looks for the round in the record. */
+const RECORD_POLL_MS = 1_000;
 /** Pause between reads after Redis failed, so an outage is not a busy loop. */
 const RETRY_MS = 500;
+/** A pace-steering window older than this is ignored (its coordinator is gone or silent): every check-in is pooled. */
+export const PACE_STEERING_TTL_MS = 5 * 60_000;
 
 type Verdict = { kind: 'round-end'; modelVersion: number } | { kind: 'abort-round'; reason: ProtocolError };
 
@@ -37,6 +41,7 @@ export class RedisGroupLink implements GroupLink {
   readonly #deadlines = new Map<number, number>();
   readonly #verdicts = new Map<number, Verdict>();
   readonly #verdictWaiters = new Map<number, Set<() => void>>();
+  #steering: { window: PaceSteering; at: number } | null = null;
 
   constructor(input: { coordination: Coordination; replica: Replica; taskId: string; groupId: string; logger: Logger }) {
     this.#coordination = input.coordination;
@@ -93,7 +98,7 @@ export class RedisGroupLink implements GroupLink {
     while (!this.#verdicts.has(order.round) && !this.#stopped && performance.now() < deadline) {
       await new Promise<void>((resolve) => {
         const waiters = this.#verdictWaiters.get(order.round) ?? new Set();
-        const timer = setTimeout(wake, Math.max(0, deadline - performance.now()));
+        const timer = setTimeout(wake, Math.max(0, Math.min(RECORD_POLL_MS, deadline - performance.now())));
         function wake() {
           clearTimeout(timer);
           waiters.delete(wake);
@@ -102,6 +107,9 @@ export class RedisGroupLink implements GroupLink {
         waiters.add(wake);
         this.#verdictWaiters.set(order.round, waiters);
       });
+      // The verdict on the stream can be lost (Redis restarted, the coordinator died after its
+      // record): the record is the truth, so a round it already holds is not waited on any longer.
+      if (!this.#verdicts.has(order.round)) await this.#verdictFromRecord(order.round);
     }
     this.#verdictWaiters.delete(order.round);
     const verdict = this.#verdicts.get(order.round);
@@ -114,6 +122,26 @@ export class RedisGroupLink implements GroupLink {
       modelVersion,
       reason: verdict?.kind === 'abort-round' ? verdict.reason : protocolError('ABORTED', `round ${order.round}: no word from the task coordinator`),
     };
+  }
+
+  /** Settles `round` from its stored record, if the record has it (a failed look-up is retried on the next poll). */
+  async #verdictFromRecord(round: number): Promise<void> {
+    const stored = await this.#replica.findRound(round).catch(() => null);
+    if (!stored || this.#verdicts.has(round)) return;
+    const abort = stored.record.abort;
+    // The codes a task coordinator records (INTERRUPTED: a holder that died before its record).
+    const code = [...TASK_ABORT_CODES, 'INTERRUPTED' as const].find((known) => known === abort?.code) ?? 'ABORTED';
+    this.#settle(
+      round,
+      stored.status === 'committed'
+        ? { kind: 'round-end', modelVersion: stored.record.modelVersion.to }
+        : { kind: 'abort-round', reason: protocolError(code, abort?.message ?? `round ${round}: aborted`) },
+    );
+  }
+
+  paceSteering(): PaceSteering | null {
+    const steering = this.#steering;
+    return steering && performance.now() - steering.at < PACE_STEERING_TTL_MS ? steering.window : null;
   }
 
   cancelled(round: number): ProtocolError | null {
@@ -175,8 +203,10 @@ export class RedisGroupLink implements GroupLink {
         return this.#settle(message.round, { kind: 'round-end', modelVersion: message.modelVersion });
       case 'abort-round':
         return this.#settle(message.round, { kind: 'abort-round', reason: protocolError(message.reason.code, message.reason.message) });
-      case 'close-phase':
       case 'retry-window':
+        this.#steering = { window: { poolTarget: message.poolTarget, fromMs: message.fromMs, toMs: message.toMs }, at: performance.now() };
+        return;
+      case 'close-phase':
         return;
     }
   }

@@ -79,7 +79,7 @@ describe('coordination in Redis', () => {
     const last = entries.at(-1)?.id as string;
     const waiting = coordination.read('t-ctl', last, { blockMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await coordination.publish('t-ctl', { kind: 'retry-window', epoch: 3, fromMs: 1000, toMs: 5000 });
+    await coordination.publish('t-ctl', { kind: 'retry-window', epoch: 3, poolTarget: 40, fromMs: 1000, toMs: 5000 });
     expect((await waiting).map((e) => ('message' in e ? e.message.kind : 'error'))).toEqual(['retry-window']);
     await expect(coordination.publish('t-ctl', { ...open, samplingRate: 2 })).rejects.toThrow(RangeError);
   });

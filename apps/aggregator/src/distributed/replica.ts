@@ -7,7 +7,7 @@ import type { RoundReport } from '@murmur/fl-core/protocol';
 import { z } from 'zod';
 import { DataStore, optimizerBytes, parseOptimizer, type InitialState } from '../store';
 import { DistributedError } from './errors';
-import type { ModelBlob, RecordStore, StoredModelVersion } from './record-store';
+import type { ModelBlob, RecordStore, StoredModelVersion, StoredRound } from './record-store';
 
 /**
  * Each aggregator process keeps its file store (store.ts) as a replica of the task's record in
@@ -74,6 +74,11 @@ export class Replica {
 
   get store(): DataStore {
     return this.#deps.store;
+  }
+
+  /** The record's entry for `round` (committed or aborted), or null while the round is open or not yet run. */
+  findRound(round: number): Promise<StoredRound | null> {
+    return this.#deps.records.findRound(this.#deps.taskId, round);
   }
 
   /** Applies every round the record has and the store lacks; resolves with how many it applied. */

@@ -19,6 +19,8 @@ import { modelBlobOf, type Replica } from './replica';
 export const GROUP_SLACK_MS = 10_000;
 /** How often the coordinator looks at the group sums while it waits for them. */
 const COLLECT_POLL_MS = 100;
+/** How often, while it waits, the coordinator looks for processes whose pool count expired. */
+const LIVENESS_POLL_MS = 1_000;
 /** How long a coordinator with nothing to do (no lease, too few clients) waits before looking again. */
 const IDLE_MS = 500;
 
@@ -166,10 +168,13 @@ export class TaskCoordinator {
     const { plan: live, revision } = this.#deps.plan();
     const counts = await coordination.poolCounts(taskId);
     // A group must hold minReports on its own: processes with fewer cannot form one this round.
-    const expected = counts.processes.filter((p) => p.eligible >= live.minReports).map((p) => p.processId);
+    // Sockets count too: clients still finishing the last round are back for this draw, and a group
+    // the round did not wait for would unmask a sum that neither the model nor the ledger counts.
+    const expected = counts.processes.filter((p) => Math.max(p.eligible, p.connected) >= live.minReports).map((p) => p.processId);
     if (expected.length === 0) return null;
     const wanted = Math.ceil(live.target * live.overSelection);
-    const population = config.privacy.population ?? counts.eligible;
+    // N over the same pools the groups draw from (their clients still in the last round included).
+    const population = config.privacy.population ?? Math.max(counts.eligible, counts.connected);
     const samplingRate = Math.min(1, wanted / Math.max(1, population));
     const round = head.nextRound;
     const budget = this.#deps.project(live, samplingRate, population, round);
@@ -188,7 +193,9 @@ export class TaskCoordinator {
     }
     // Every group encodes for this many reports, so the groups' sums add without wrapping; a draw
     // above it (a pool that more than doubled since it was counted) is refused by its process.
-    const maxClients = 2 * counts.eligible + live.minReports;
+    // Counted on the sockets, not only the checked-in clients: a process whose clients are still in
+    // the last round reports few eligible, yet its whole pool is back in time for this round's draw.
+    const maxClients = 2 * Math.max(counts.eligible, counts.connected) + live.minReports;
     const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
     const deadlineMs = Object.values(PHASE_DEADLINE).reduce((sum, key) => sum + config.round.deadlines[key], 0) + GROUP_SLACK_MS;
     const planned: PlannedTaskRound = { round, roundId, live, revision, base, samplingRate, population, eligible: counts.eligible, maxClients };
@@ -209,6 +216,7 @@ export class TaskCoordinator {
       deadlineMs,
     });
     logger.info({ round, roundId, samplingRate, population, processes: expected.length, deadlineMs }, 'task coordinator: round opened');
+    await this.#steerPace(fence, wanted, counts.processes.length);
     let sums: GroupSum[];
     try {
       sums = await this.#collect(round, expected, opened + deadlineMs);
@@ -220,15 +228,44 @@ export class TaskCoordinator {
     return this.#conclude(fence, head, { ...planned, startedAt: state.startedAt }, sums);
   }
 
-  /** Waits until every expected process put its group's answer, or the deadline; the lease must hold throughout. */
+  /**
+   * Waits until every expected process put its group's answer, or the deadline; the lease must
+   * hold throughout. A process whose pool count expired from Redis (killed, frozen, cut off) will
+   * not answer: once that is seen the round stops waiting for its group (a restart under the same
+   * id reports again, but the new incarnation never took this round's order).
+   */
   async #collect(round: number, expected: string[], deadline: number): Promise<GroupSum[]> {
-    const { coordination, taskId } = this.#deps;
+    const { coordination, taskId, logger } = this.#deps;
+    let waitingOn = expected;
+    let livenessAt = performance.now() + LIVENESS_POLL_MS;
     for (;;) {
       const sums = await coordination.groupSums(taskId, round);
       const answered = new Set(sums.map((sum) => sum.groupId));
-      if (expected.every((id) => answered.has(id)) || performance.now() >= deadline || this.#stopped) return sums;
+      const missing = waitingOn.filter((id) => !answered.has(id));
+      if (missing.length === 0 || performance.now() >= deadline || this.#stopped) return sums;
+      if (performance.now() >= livenessAt) {
+        livenessAt = performance.now() + LIVENESS_POLL_MS;
+        const live = new Set((await coordination.poolCounts(taskId)).processes.map((p) => p.processId));
+        const gone = missing.filter((id) => !live.has(id));
+        if (gone.length > 0) {
+          logger.warn({ round, gone }, 'task coordinator: processes gone mid-round (pool count expired); not waiting for their groups');
+          waitingOn = waitingOn.filter((id) => !gone.includes(id));
+          continue;
+        }
+      }
       await new Promise((resolve) => setTimeout(resolve, COLLECT_POLL_MS));
     }
+  }
+
+  /**
+   * Pace steering (§2.3): each process keeps its share of poolFactor × the wanted cohort waiting and
+   * tells later check-ins when to come back. Best effort: a lost message leaves processes pooling all.
+   */
+  async #steerPace(fence: Fence, wanted: number, processes: number): Promise<void> {
+    const { poolFactor, fromMs, toMs } = this.#deps.config.round.paceSteering;
+    if (poolFactor === 0) return;
+    const poolTarget = Math.max(1, Math.ceil((poolFactor * wanted) / Math.max(1, processes)));
+    await this.#announce(() => this.#deps.coordination.publish(this.#deps.taskId, { kind: 'retry-window', epoch: fence.epoch, poolTarget, fromMs, toMs }));
   }
 
   #roundState(input: PlannedTaskRound & { reports: number; startedAt?: string }): RoundState {
@@ -242,7 +279,8 @@ export class TaskCoordinator {
       roundId: input.roundId,
       base: input.base,
       spec: replica.store.spec,
-      clientCount: Math.max(input.reports, input.live.minReports),
+      // Capped at the bound: a round whose reports exceed it is recorded REJECTED_SUM with this plan.
+      clientCount: Math.min(Math.max(input.reports, input.live.minReports), input.maxClients),
       sumClients: input.maxClients,
       samplingRate: input.samplingRate,
       population: input.population,
@@ -339,9 +377,13 @@ export class TaskCoordinator {
       if (found?.status !== 'committed' || found.record.roundId !== report.roundId) throw error;
     }
     metrics.phaseSeconds.observe({ phase: 'commit' }, (performance.now() - commitStarted) / 1000);
-    await replica.sync();
+    // The round is durable from here on: a replica that cannot catch up now (PostgreSQL restarting)
+    // catches up on its next sync, and must not keep the groups from hearing of the commit.
+    await replica
+      .sync()
+      .catch((error: unknown) => logger.warn({ round, err: error }, 'task coordinator: replica sync after the commit failed; retried next round'));
     gate.afterCommit(gateOutcome);
-    const modelVersion = replica.store.modelVersion;
+    const modelVersion = head.modelVersion + 1;
     metrics.modelVersion.set(modelVersion);
     await this.#announce(() => coordination.publish(taskId, { kind: 'round-end', epoch: fence.epoch, round, roundId: opened.roundId, modelVersion }));
     await coordination.dropRound(taskId, round).catch(() => undefined);

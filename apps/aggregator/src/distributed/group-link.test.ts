@@ -1,0 +1,84 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GroupOrder } from '../coordinator';
+import type { Coordination, ControlEntry } from './coordination';
+import { RedisGroupLink } from './group-link';
+import type { StoredRound } from './record-store';
+import type { Replica } from './replica';
+import { FIXTURE_LIVE_PLAN, openRoundMessage, report } from './testing/fixtures';
+
+/**
+ * The group link's verdict (distributed/group-link.ts) when the control stream loses it: a Redis
+ * restart or a coordinator that died after writing its record. The record is the truth, so a
+ * group waiting on a round the record already holds settles from it within a second or so, not at
+ * the order's deadline + OUTCOME_GRACE_MS.
+ */
+const TASK = 'link-test';
+
+function fakeCoordination(entries: ControlEntry[]): Coordination {
+  let served = false;
+  return {
+    read: async (_task: string, _after: string, options: { blockMs?: number } = {}) => {
+      if (!served) {
+        served = true;
+        return entries;
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.blockMs ?? 0));
+      return [];
+    },
+    putGroupSum: async () => true,
+  } as unknown as Coordination;
+}
+
+function fakeReplica(stored: () => StoredRound | null): Replica {
+  return {
+    sync: async () => 0,
+    store: { modelVersion: 4 },
+    findRound: async () => stored(),
+  } as unknown as Replica;
+}
+
+const order: GroupOrder = {
+  round: 5,
+  roundId: 'r5-fixture',
+  samplingRate: 0.01,
+  population: 1000,
+  maxClients: 100,
+  base: { version: 4, hash: '0'.repeat(64) },
+  live: FIXTURE_LIVE_PLAN,
+  planRevision: 0,
+};
+
+describe('RedisGroupLink.outcome without a verdict on the stream', () => {
+  let link: RedisGroupLink | undefined;
+  afterEach(async () => {
+    await link?.stop();
+    link = undefined;
+  });
+
+  function open(stored: () => StoredRound | null): RedisGroupLink {
+    // The open-round message sets the order's deadline (60 s): waiting it out would time the test out.
+    const coordination = fakeCoordination([{ id: '1-0', message: openRoundMessage(1, 5, order.base) }]);
+    link = new RedisGroupLink({ coordination, replica: fakeReplica(stored), taskId: TASK, groupId: 'g1', logger: pino({ level: 'silent' }) });
+    link.start();
+    return link;
+  }
+
+  it('settles from the record once the round is recorded aborted, with its reason', async () => {
+    let stored: StoredRound | null = null;
+    const started = performance.now();
+    const outcome = open(() => stored).outcome(order);
+    setTimeout(() => {
+      stored = { taskId: TASK, round: 5, status: 'aborted', epoch: 2, record: report(5, 'aborted', 4, { code: 'INTERRUPTED', message: 'round 5: gone' }) };
+    }, 300);
+    const result = await outcome;
+    expect(result).toMatchObject({ status: 'aborted', reason: { code: 'INTERRUPTED', message: 'round 5: gone' } });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('settles committed from the record', async () => {
+    const stored: StoredRound = { taskId: TASK, round: 5, status: 'committed', epoch: 2, record: report(5, 'committed', 4) };
+    const result = await open(() => stored).outcome(order);
+    expect(result).toEqual({ status: 'committed', modelVersion: 4 });
+  });
+});
