@@ -266,14 +266,16 @@ describe('the dashboard stream refuses what a viewer never sends', () => {
     const closeMs = await Promise.all(
       flooders
         .filter((raw) => raw.upgraded)
-        .map((raw) => Promise.race([raw.closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 3_000))])),
+        .map((raw) => Promise.race([raw.closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 10_000))])),
     );
     console.info(
       `attachment flood: ${sockets} sockets, ${admitted} admitted, refused ${sockets - admitted} at the handshake; closed after (ms) ${closeMs.map(Math.round).join(', ')}; ` +
         `growth per socket: rss ${perSocketMiB('rss').toFixed(2)} MiB, arrayBuffers ${perSocketMiB('arrayBuffers').toFixed(2)} MiB`,
     );
-    // Counted from the moment all 48 connect at once, so the last ones include their wait in line.
-    expect.soft(Math.max(...closeMs), 'slowest close of an admitted flooder (ms)').toBeLessThan(2_000);
+    // Counted from the moment all 48 connect at once, so the last ones include their wait in line;
+    // the bound is loose for a loaded two-core machine (2.3 s seen there): a parser that accepts the
+    // packet never closes the connection at all.
+    expect.soft(Math.max(...closeMs), 'slowest close of an admitted flooder (ms)').toBeLessThan(8_000);
     expect.soft(perSocketMiB('arrayBuffers'), 'arrayBuffers growth per socket (MiB)').toBeLessThan(0.1);
     expect.soft(perSocketMiB('rss'), 'rss growth per socket (MiB)').toBeLessThan(1.5);
     await quiet();
