@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { ddgParams } from './ddg';
-import { DDG_RDP_ORDERS, ddgConcentratedDp, ddgEpsilon, ddgMechanism, ddgRdp, ddgRenyiDivergence, ddgTau, poissonSubsampledRdpBound } from './ddg-accountant';
+import {
+  DDG_RDP_ORDERS,
+  ddgConcentratedDp,
+  ddgEpsilon,
+  ddgEquivalentNoiseMultiplier,
+  ddgMechanism,
+  ddgMechanismRdp,
+  ddgRdp,
+  ddgRenyiDivergence,
+  ddgTau,
+  poissonSubsampledRdpBound,
+} from './ddg-accountant';
 import { computeRdp, rdpEpsilon } from './rdp';
 
 /**
@@ -105,6 +116,155 @@ const checkedOrders = [2, 3, 10, 64, 256];
 function relativeError(actual: number, expected: number): number {
   return expected === 0 ? Math.abs(actual) : Math.abs(actual / expected - 1);
 }
+
+describe('closed forms where τ vanishes (σ = 5 integer units: τ ≈ 10·999·e^(−π²·25) < 1e−100)', () => {
+  // Then every term of the bound is the continuous Gaussian's αΔ₂²/(2nσ²) = α·400/50,000 = 0.008α.
+  const mechanism = { l2Sensitivity: 20, noiseStdDev: 5, clients: 1000, dimension: 1024 };
+  const gaussian = (alpha: number) => 0.008 * alpha;
+
+  it('has τ below 1e−100 and the Gaussian divergence at every order', () => {
+    expect(ddgTau(1000, 5)).toBeLessThan(1e-100);
+    expect(ddgTau(1000, 5)).toBeGreaterThan(0);
+    for (const alpha of [1.5, 2, 7, 256]) expect(ddgRenyiDivergence(mechanism, alpha)).toBeCloseTo(gaussian(alpha), 14);
+    expect(ddgConcentratedDp(mechanism)).toBeCloseTo(0.008, 15);
+    // z = √n·σ/Δ₂
+    expect(ddgEquivalentNoiseMultiplier(mechanism)).toBeCloseTo((Math.sqrt(1000) * 5) / 20, 12);
+  });
+
+  it('ddgMechanismRdp: +∞ at orders ≤ 1, the bound at ⌈α⌉ (at least 2) elsewhere, unsampled at q = 1', () => {
+    const rdp = ddgMechanismRdp(mechanism, 1, [1, 1.01, 1.5, 2, 2.5, 7]);
+    expect(rdp[0]).toBe(Infinity);
+    [2, 2, 2, 3, 7].forEach((alpha, i) => expect(rdp[i + 1]).toBeCloseTo(gaussian(alpha), 14));
+  });
+
+  it('ddgMechanismRdp with sampling: at order 2, Zhu–Wang is log(1 + q²(e^ε(2) − 1)), below the unsampled ε(2)', () => {
+    for (const q of [0.01, 0.3]) {
+      const expected = Math.log1p(q * q * Math.expm1(gaussian(2)));
+      const [at15, at2] = ddgMechanismRdp(mechanism, q, [1.5, 2]) as [number, number];
+      expect(at15).toBeCloseTo(expected, 14);
+      expect(at2).toBeCloseTo(expected, 14);
+      expect(poissonSubsampledRdpBound(2, q, gaussian)).toBeCloseTo(expected, 14);
+    }
+  });
+
+  it('ddgMechanismRdp takes the unsampled bound where Zhu–Wang exceeds it', () => {
+    // q = 0.99: Zhu–Wang's factor 3 on the l ≥ 3 terms puts it above ε(α) at α = 8.
+    const unsampled = gaussian(8);
+    expect(poissonSubsampledRdpBound(8, 0.99, gaussian)).toBeGreaterThan(unsampled);
+    expect(ddgMechanismRdp(mechanism, 0.99, [8])[0]).toBeCloseTo(unsampled, 14);
+  });
+
+  it('ddgEpsilon with the classic conversion: min over orders of T·ε(α) + log(1/δ)/(α − 1)', () => {
+    const params = ddgParams({ clipNorm: 1, scale: 10, localNoiseStdDev: 0.5, dimension: 1024, beta: 0 });
+    // Δ₂ = 10 + √1024 = 42 (β = 0), n = 100 shares of σ = 5: ε(α) = α·42²/(2·100·25) = 0.3528α.
+    const steps = 3;
+    const orders = [2, 3, 4, 5, 6, 8, 10, 16];
+    const expected = Math.min(...orders.map((alpha) => steps * 0.3528 * alpha + Math.log(1e5) / (alpha - 1)));
+    const spent = ddgEpsilon({ params, clients: 100, samplingRate: 1, steps, delta: 1e-5, orders, conversion: 'classic' });
+    expect(spent.epsilon).toBeCloseTo(expected, 12);
+    expect(ddgEpsilon({ params, clients: 100, samplingRate: 1, steps, delta: 1e-5, orders }).epsilon).toBeLessThan(expected);
+  });
+});
+
+describe('where τ matters (σ = 1 integer unit, n = 1000: τ ≈ 5.7e−4)', () => {
+  const mechanism = { l2Sensitivity: 20, noiseStdDev: 1, clients: 1000, dimension: 1024 };
+  const tau = ddgTau(1000, 1);
+  const l2Scale = 20 / Math.sqrt(1000);
+  const shifted = l2Scale + Math.sqrt(1024) * tau;
+
+  it('ρ = ½(Δ₂/(√n·σ) + τ√d)² and z = 1/(Δ₂/(√n·σ) + τ√d)', () => {
+    expect(tau).toBeGreaterThan(5e-4);
+    expect(ddgConcentratedDp(mechanism)).toBeCloseTo((shifted * shifted) / 2, 15);
+    expect(ddgConcentratedDp(mechanism)).toBeGreaterThan((l2Scale * l2Scale) / 2 + 0.005);
+    expect(ddgEquivalentNoiseMultiplier(mechanism)).toBeCloseTo(1 / shifted, 14);
+    expect(ddgEquivalentNoiseMultiplier(mechanism)).toBeLessThan(1 / l2Scale - 0.01);
+  });
+
+  it('with a loose Δ₁ (any upper bound is valid) the concentrated term (α/2)(Δ₂/(√n·σ) + τ√d)² is the minimum', () => {
+    // Δ₁ ≤ √d·Δ₂ always (Cauchy–Schwarz), and then the L1 term is at most the concentrated one; a
+    // looser Δ₁ leaves the first and the concentrated term: here (α/2)·0.4 + τd ≈ 0.99 vs ≈ 0.42 at α = 2.
+    const loose = { ...mechanism, l1Sensitivity: 1e9 };
+    for (const alpha of [2, 3]) {
+      const concentrated = (alpha / 2) * shifted * shifted;
+      expect(concentrated).toBeLessThan((alpha / 2) * l2Scale * l2Scale + tau * 1024);
+      expect(ddgRenyiDivergence(loose, alpha)).toBeCloseTo(concentrated, 14);
+    }
+  });
+});
+
+describe('poissonSubsampledRdpBound term by term', () => {
+  it('is log{(1−q)^(α−1)(αq − q + 1) + C(α,2)q²(1−q)^(α−2)e^ε(2) + 3·Σ_{l≥3} C(α,l)q^l(1−q)^(α−l)e^((l−1)ε(l))}/(α−1)', () => {
+    // α = 4, q = 1/4, ε(l) = l/10, written out by hand.
+    const q = 0.25;
+    const e = (l: number) => l / 10;
+    const sum =
+      (1 - q) ** 3 * (4 * q - q + 1) +
+      6 * q ** 2 * (1 - q) ** 2 * Math.exp(e(2)) +
+      3 * 4 * q ** 3 * (1 - q) * Math.exp(2 * e(3)) +
+      3 * q ** 4 * Math.exp(3 * e(4));
+    expect(poissonSubsampledRdpBound(4, q, e)).toBeCloseTo(Math.log(sum) / 3, 14);
+  });
+
+  it('ignores orders whose ε is −∞ (no such term)', () => {
+    // Only the first term is left: (1 − q)^(α−1)(1 + (α − 1)q) at α = 3, q = 1/2 is 1/2.
+    expect(poissonSubsampledRdpBound(3, 0.5, () => -Infinity)).toBeCloseTo(Math.log(0.5) / 2, 15);
+  });
+
+  it('refuses non-integer or small orders and q outside (0, 1)', () => {
+    expect(() => poissonSubsampledRdpBound(2.5, 0.1, () => 1)).toThrow('poissonSubsampledRdpBound: order must be an integer >= 2, got 2.5');
+    expect(() => poissonSubsampledRdpBound(1, 0.1, () => 1)).toThrow('poissonSubsampledRdpBound: order must be an integer >= 2, got 1');
+    expect(() => poissonSubsampledRdpBound(2, 1, () => 1)).toThrow('poissonSubsampledRdpBound: samplingRate must be in (0, 1), got 1');
+    expect(() => poissonSubsampledRdpBound(2, 0, () => 1)).toThrow('poissonSubsampledRdpBound: samplingRate must be in (0, 1), got 0');
+    expect(poissonSubsampledRdpBound(2, 0.5, () => 1)).toBeGreaterThan(0);
+  });
+});
+
+describe('argument checks', () => {
+  const mechanism = { l2Sensitivity: 20, noiseStdDev: 1, clients: 1000, dimension: 1024 };
+  const params = ddgParams({ clipNorm: 1, scale: 100, localNoiseStdDev: 0.05, dimension: 4096 });
+
+  it('names the function and the field of a bad mechanism', () => {
+    expect(() => ddgRenyiDivergence({ ...mechanism, l2Sensitivity: 0 }, 2)).toThrow('ddgRenyiDivergence: l2Sensitivity must be a finite number > 0, got 0');
+    expect(() => ddgRenyiDivergence({ ...mechanism, noiseStdDev: Infinity }, 2)).toThrow(
+      'ddgRenyiDivergence: noiseStdDev must be a finite number > 0, got Infinity',
+    );
+    expect(() => ddgRenyiDivergence({ ...mechanism, dimension: 1.5 }, 2)).toThrow('ddgRenyiDivergence: dimension must be an integer >= 1, got 1.5');
+    expect(() => ddgRenyiDivergence({ ...mechanism, l1Sensitivity: -1 }, 2)).toThrow('ddgRenyiDivergence: l1Sensitivity must be a finite number > 0, got -1');
+    expect(() => ddgRenyiDivergence(mechanism, Number.NaN)).toThrow('ddgRenyiDivergence: order must be a finite number > 1, got NaN');
+    expect(() => ddgRenyiDivergence(mechanism, Infinity)).toThrow('ddgRenyiDivergence: order must be a finite number > 1, got Infinity');
+    expect(() => ddgRenyiDivergence(mechanism, '2' as unknown as number)).toThrow('ddgRenyiDivergence: order must be a finite number > 1, got 2');
+    expect(ddgRenyiDivergence(mechanism, 1 + 2 ** -40)).toBeGreaterThan(0);
+    expect(() => ddgConcentratedDp({ ...mechanism, clients: 0 })).toThrow('ddgConcentratedDp: clients must be an integer >= 1, got 0');
+    expect(() => ddgEquivalentNoiseMultiplier({ ...mechanism, clients: 0 })).toThrow('ddgEquivalentNoiseMultiplier: clients must be an integer >= 1, got 0');
+    expect(() => ddgTau(0, 1)).toThrow('ddgTau: clients must be an integer >= 1, got 0');
+    expect(() => ddgTau(3, Number.NaN)).toThrow('ddgTau: noiseStdDev must be a finite number > 0, got NaN');
+  });
+
+  it('ddgMechanismRdp checks q, the mechanism and every order', () => {
+    expect(() => ddgMechanismRdp(mechanism, 0, [2])).toThrow('ddgMechanismRdp: samplingRate must be in (0, 1], got 0');
+    expect(() => ddgMechanismRdp({ ...mechanism, clients: 0 }, 0.5, [2])).toThrow('ddgMechanismRdp: clients must be an integer >= 1, got 0');
+    expect(() => ddgMechanismRdp(mechanism, 0.5, [2, 4097])).toThrow('ddgMechanismRdp: orders[1] must be a finite number ≤ 4096, got 4097');
+    expect(() => ddgMechanismRdp(mechanism, 0.5, [Number.NaN])).toThrow('ddgMechanismRdp: orders[0] must be a finite number ≤ 4096, got NaN');
+    expect(() => ddgMechanismRdp(mechanism, 0.5, ['2' as unknown as number])).toThrow('ddgMechanismRdp: orders[0] must be a finite number ≤ 4096, got 2');
+    expect(ddgMechanismRdp(mechanism, 0.5, [4096])[0]).toBeGreaterThan(0);
+  });
+
+  it('ddgRdp and ddgEpsilon check q, steps, orders and the conversion', () => {
+    const base = { params, clients: 200, samplingRate: 0.02, steps: 1 };
+    expect(() => ddgRdp({ ...base, samplingRate: 0 })).toThrow('ddgRdp: samplingRate must be in (0, 1], got 0');
+    expect(() => ddgRdp({ ...base, steps: -1 })).toThrow('ddgRdp: steps must be an integer >= 0, got -1');
+    expect(() => ddgRdp({ ...base, clients: 0 })).toThrow('ddgRdp: clients must be an integer >= 1, got 0');
+    expect(() => ddgRdp({ ...base, orders: [] })).toThrow('ddgRdp: orders must be a non-empty array of integers >= 2, got an empty array');
+    expect(() => ddgRdp({ ...base, orders: 'all' as unknown as number[] })).toThrow('ddgRdp: orders must be a non-empty array of integers >= 2, got string');
+    expect(() => ddgRdp({ ...base, orders: [2, 1] })).toThrow('ddgRdp: orders[1] must be an integer in [2, 4096], got 1');
+    expect(() => ddgRdp({ ...base, orders: [4097] })).toThrow('ddgRdp: orders[0] must be an integer in [2, 4096], got 4097');
+    expect(() => ddgRdp({ ...base, orders: ['2' as unknown as number] })).toThrow('ddgRdp: orders[0] must be an integer in [2, 4096], got 2');
+    expect(ddgRdp({ ...base, orders: [2, 4096] })).toHaveLength(2);
+    expect(() => ddgEpsilon({ ...base, delta: 1e-6, conversion: 'tight' as 'classic' })).toThrow(
+      "ddgEpsilon: conversion must be 'improved' or 'classic', got tight",
+    );
+  });
+});
 
 describe('ddgEpsilon against the independent Python reference', () => {
   it.each(cases)('$name', (c) => {

@@ -28,6 +28,168 @@ function testUpdate(length: number, seed: number, norm: number): Float32Array {
   return update.map((x) => (x * norm) / current);
 }
 
+describe('exact edges, closed forms and messages', () => {
+  const seed = new Uint8Array(32).fill(7);
+
+  it('names the function and the field in every refusal', () => {
+    expect(() => hadamardDimension(0)).toThrow('hadamardDimension: n must be an integer >= 1, got 0');
+    expect(() => roundedL2NormBound(0, 4, 0.5)).toThrow('roundedL2NormBound: norm must be a finite number > 0, got 0');
+    expect(() => roundedL2NormBound(1, 0, 0.5)).toThrow('roundedL2NormBound: dimension must be an integer >= 1, got 0');
+    expect(() => roundedL2NormBound(1, 4, -0.1)).toThrow('roundedL2NormBound: beta must be in [0, 1), got -0.1');
+    expect(() => roundedL2NormBound(1, 4, Number.NaN)).toThrow('roundedL2NormBound: beta must be in [0, 1), got NaN');
+    expect(() => roundedL2NormBound(1, 4, '0.5' as unknown as number)).toThrow('roundedL2NormBound: beta must be in [0, 1), got 0.5');
+    expect(() => randomizedHadamard(new Float64Array(0), seed)).toThrow(
+      'randomizedHadamard: values must be a Float64Array whose length is a power of two, got length 0',
+    );
+    expect(() => randomizedHadamard(new Float32Array(8) as unknown as Float64Array, seed)).toThrow('randomizedHadamard: values must be a Float64Array');
+    expect(() => inverseRandomizedHadamard(new Float64Array(3), seed)).toThrow('inverseRandomizedHadamard: values must be a Float64Array whose length');
+    expect(() => conditionalRandomizedRounding([1] as unknown as Float64Array, 1)).toThrow(
+      new TypeError('conditionalRandomizedRounding: values must be a Float64Array, got object'),
+    );
+    expect(() => conditionalRandomizedRounding(new Float64Array(1), 0)).toThrow('conditionalRandomizedRounding: normBound must be a finite number > 0, got 0');
+    const params = ddgParams({ dimension: 4, clipNorm: 1, scale: 10, localNoiseStdDev: 1 });
+    expect(() => ddgEncodeUpdate(new Float32Array(3), params, seed)).toThrow('ddgEncodeUpdate: update must be a Float32Array of length 4, got length 3');
+    expect(() => ddgEncodeUpdate(new Float32Array(4), params, new Uint8Array(31))).toThrow(
+      'ddgEncodeUpdate: rotationSeed must be a 32-byte Uint8Array, got 31 bytes',
+    );
+    expect(() => ddgEncodeUpdate(new Float32Array(4), params, 'seed' as unknown as Uint8Array)).toThrow(
+      'ddgEncodeUpdate: rotationSeed must be a 32-byte Uint8Array, got string',
+    );
+    expect(() => ddgDecodeSum(new Uint32Array(3), params, seed)).toThrow('ddgDecodeSum: sum must be a Uint32Array of length 4, got length 3');
+  });
+
+  it('ddgParams accepts β anywhere in [0, 1) and (σ·scale)² at both ends of [1, 2^60]', () => {
+    expect(ddgParams({ dimension: 4, clipNorm: 1, scale: 10, localNoiseStdDev: 1, beta: 0.5 }).beta).toBe(0.5);
+    expect(ddgParams({ dimension: 4, clipNorm: 1, scale: 10, localNoiseStdDev: 1, beta: 0 }).roundedNormBound).toBe(12);
+    expect(() => ddgParams({ dimension: 4, clipNorm: 1, scale: 10, localNoiseStdDev: 1, beta: -0.1 })).toThrow(/^ddgParams: .*beta/s);
+    expect(ddgParams({ dimension: 4, clipNorm: 1, scale: 4, localNoiseStdDev: 0.25 }).noiseVariance).toBe(1);
+    expect(ddgParams({ dimension: 4, clipNorm: 1, scale: 2 ** 30, localNoiseStdDev: 1 }).noiseVariance).toBe(2 ** 60);
+    expect(() => ddgParams({ dimension: 4, clipNorm: 1, scale: 2 ** 31, localNoiseStdDev: 1 })).toThrow(
+      `ddgParams: (localNoiseStdDev·scale)² must be in [1, 2^60], got ${2 ** 62}`,
+    );
+  });
+
+  it('conditional rounding refuses a vector one ulp above the bound (its check is conservative) and retries exactly 1000 times', () => {
+    // Integers round to themselves whatever the uniforms, so ‖[3, 4]‖ = 5 on every attempt.
+    let calls = 0;
+    const counting = (out: Uint8Array) => {
+      calls++;
+      return keystreamRandomBytes(31)(out);
+    };
+    const justBelow = 5 * (1 - 2 ** -52);
+    expect(() => conditionalRandomizedRounding(Float64Array.of(3, 4), justBelow, counting)).toThrow(
+      `conditionalRandomizedRounding: no rounding within L2 norm ${justBelow} after ${MAX_ROUNDING_ATTEMPTS} attempts; ` +
+        'expected the input norm to be at most the norm the bound was computed for, got 5',
+    );
+    expect(calls).toBe(MAX_ROUNDING_ATTEMPTS);
+    const inside = conditionalRandomizedRounding(Float64Array.of(3, 4), 5 * (1 + 2 ** -40), keystreamRandomBytes(32));
+    expect(Array.from(inside.rounded)).toEqual([3, 4]);
+    expect(inside.attempts).toBe(1);
+  });
+
+  it('decodes the word 2^(k−1) as −2^(k−1)', () => {
+    const params = ddgParams({ dimension: 8, clipNorm: 1, scale: 10, localNoiseStdDev: 1, modulusBits: 12 });
+    const one = new Uint32Array(8);
+    one[3] = 1;
+    const half = new Uint32Array(8);
+    half[3] = 2 ** 11;
+    const below = new Uint32Array(8);
+    below[3] = 2 ** 11 - 1;
+    const a = ddgDecodeSum(one, params, seed);
+    const b = ddgDecodeSum(half, params, seed);
+    const c = ddgDecodeSum(below, params, seed);
+    a.forEach((v, i) => {
+      expect(b[i]).toBeCloseTo(-(2 ** 11) * v, 3);
+      expect(c[i]).toBeCloseTo((2 ** 11 - 1) * v, 3);
+    });
+    expect(Math.abs(a[0] as number)).toBeGreaterThan(0.01);
+  });
+
+  describe('ddgWrapLogProbabilityBound: log(2d) − (2^(k−1) − b)²/(2V), V = (S·scale)²/d + n/4 + n·σ²scale², b = n·min(1, β/(1 − β))', () => {
+    // d = 1024 after padding, scale 50, σ·scale = 5 (variance 25), n = 4, k = 16.
+    const input = { dimension: 1000, clipNorm: 2, scale: 50, localNoiseStdDev: 0.1, modulusBits: 16 };
+    const expected = (sumNorm: number, bias: number) => {
+      const variance = (sumNorm * 50) ** 2 / 1024 + 4 / 4 + 4 * 25;
+      const margin = 2 ** 15 - bias;
+      return Math.log(2 * 1024) - (margin * margin) / (2 * variance);
+    };
+
+    it('with the default S = n·C and β = 0.1 (b = 4/9), β = 0.9 (b = 4), or a given S', () => {
+      const at = (beta: number, sumNorm?: number) =>
+        ddgWrapLogProbabilityBound({ params: ddgParams({ ...input, beta }), clients: 4, ...(sumNorm === undefined ? {} : { sumNorm }) });
+      expect(at(0.1) / expected(8, 4 / 9) - 1).toBeCloseTo(0, 12);
+      expect(at(0.9) / expected(8, 4) - 1).toBeCloseTo(0, 12);
+      expect(at(0.1, 3) / expected(3, 4 / 9) - 1).toBeCloseTo(0, 12);
+    });
+
+    it('is 0 (no bound) when the rounding bias alone fills half the range', () => {
+      // k = 2: 2^(k−1) = 2 < b = 1000·1.
+      const params = ddgParams({ ...input, modulusBits: 2, beta: 0.9, scale: 0.5, localNoiseStdDev: 2 });
+      expect(ddgWrapLogProbabilityBound({ params, clients: 1000, sumNorm: 1e-6 })).toBe(0);
+    });
+
+    it('names the function and field', () => {
+      const params = ddgParams(input);
+      expect(() => ddgWrapLogProbabilityBound({ params, clients: 0 })).toThrow('ddgWrapLogProbabilityBound: clients must be an integer >= 1, got 0');
+      expect(() => ddgWrapLogProbabilityBound({ params, clients: 2, sumNorm: -1 })).toThrow(
+        'ddgWrapLogProbabilityBound: sumNorm must be a finite number > 0, got -1',
+      );
+    });
+  });
+
+  describe('ddgChooseScale: √((m²/(2 ln(2d/p)) − n/4) / (S²/d + nσ²)), m = 2^(k−1) − b', () => {
+    const options = { dimension: 1000, clipNorm: 2, localNoiseStdDev: 0.01, clients: 10, modulusBits: 16, beta: 0.1, wrapProbability: 1e-9 };
+    const expected = (sumNorm: number) => {
+      const margin = 2 ** 15 - 10 / 9;
+      const room = (margin * margin) / (2 * Math.log(2048 / 1e-9)) - 10 / 4;
+      return Math.sqrt(room / ((sumNorm * sumNorm) / 1024 + 10 * 0.01 ** 2));
+    };
+
+    it('with the default S = n·C and with a given S', () => {
+      expect(ddgChooseScale(options) / expected(20) - 1).toBeCloseTo(0, 12);
+      expect(ddgChooseScale({ ...options, sumNorm: 5 }) / expected(5) - 1).toBeCloseTo(0, 12);
+    });
+
+    it('names the function and field', () => {
+      expect(() => ddgChooseScale({ ...options, dimension: 0 })).toThrow('ddgChooseScale: dimension must be an integer >= 1, got 0');
+      expect(() => ddgChooseScale({ ...options, clipNorm: 0 })).toThrow('ddgChooseScale: clipNorm must be a finite number > 0, got 0');
+      expect(() => ddgChooseScale({ ...options, localNoiseStdDev: 0 })).toThrow('ddgChooseScale: localNoiseStdDev must be a finite number > 0, got 0');
+      expect(() => ddgChooseScale({ ...options, clients: 0 })).toThrow('ddgChooseScale: clients must be an integer >= 1, got 0');
+      expect(() => ddgChooseScale({ ...options, wrapProbability: 1 })).toThrow('ddgChooseScale: wrapProbability must be in (0, 1), got 1');
+      expect(() => ddgChooseScale({ ...options, sumNorm: 0 })).toThrow('ddgChooseScale: sumNorm must be a finite number > 0, got 0');
+      expect(() => ddgChooseScale({ ...options, clients: 40_000, modulusBits: 8 })).toThrow(
+        'ddgChooseScale: 40000 clients cannot share Z_(2^8) at wrap probability 1e-9; raise modulusBits or lower clients',
+      );
+    });
+  });
+
+  describe('ddgMinModulusBits', () => {
+    const base = { dimension: 4000, clipNorm: 1, localNoiseStdDev: 0.01 };
+
+    it('returns 32 when only 32 bits suffice, and uses a given S', () => {
+      const scale32 = ddgChooseScale({ ...base, clients: 20, modulusBits: 32, wrapProbability: 1e-9 });
+      expect(ddgMinModulusBits({ params: { ...base, scale: 0.99 * scale32 }, clients: 20 })).toBe(32);
+      // √20·C instead of 20·C: updates known to be near orthogonal need fewer bits.
+      const aligned = ddgMinModulusBits({ params: { ...base, scale: 300 }, clients: 20 });
+      const orthogonal = ddgMinModulusBits({ params: { ...base, scale: 300 }, clients: 20, sumNorm: Math.sqrt(20) });
+      expect(orthogonal).toBeLessThan(aligned);
+      expect(
+        ddgWrapLogProbabilityBound({ params: ddgParams({ ...base, scale: 300, modulusBits: orthogonal }), clients: 20, sumNorm: Math.sqrt(20) }),
+      ).toBeLessThanOrEqual(Math.log(1e-9));
+    });
+
+    it('names the function and says when even 32 bits wrap', () => {
+      expect(() => ddgMinModulusBits({ params: { ...base, scale: 300 }, clients: 20, wrapProbability: 0 })).toThrow(
+        'ddgMinModulusBits: wrapProbability must be in (0, 1), got 0',
+      );
+      const scale32 = ddgChooseScale({ ...base, clients: 20, modulusBits: 32, wrapProbability: 1e-9 });
+      expect(() => ddgMinModulusBits({ params: { ...base, scale: 1.01 * scale32 }, clients: 20 })).toThrow(
+        'ddgMinModulusBits: even 32 bits wrap with probability above 1e-9; lower the scale',
+      );
+    });
+  });
+});
+
 describe('randomized Hadamard rotation', () => {
   it('is undone by its inverse and preserves the L2 norm', () => {
     const x = Float64Array.from({ length: 1024 }, (_, i) => Math.sin(i) * (i % 7));

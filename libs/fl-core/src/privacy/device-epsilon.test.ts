@@ -116,3 +116,62 @@ describe('deviceEpsilon', () => {
     for (let i = 1; i < epsilons.length; i++) expect(epsilons[i]).toBeGreaterThan(epsilons[i - 1] as number);
   });
 });
+
+describe('deviceRoundNoiseMultiplier: edges and discrete rounds', () => {
+  it('reads a plan without usable noise as 0: σ ≤ 0 or NaN, or an indicator σ_b ≤ 0 or NaN', () => {
+    expect(planNoiseMultiplier({ noiseMultiplier: Number.NaN })).toBe(0);
+    expect(planNoiseMultiplier({ noiseMultiplier: -1 })).toBe(0);
+    expect(planNoiseMultiplier({ noiseMultiplier: -1, clipIndicatorNoiseStdDev: 0.5 })).toBe(0);
+    expect(planNoiseMultiplier({ noiseMultiplier: 1, clipIndicatorNoiseStdDev: -1 })).toBe(0);
+    expect(planNoiseMultiplier({ noiseMultiplier: 1, clipIndicatorNoiseStdDev: Number.NaN })).toBe(0);
+    expect(planNoiseMultiplier({ noiseMultiplier: 2, clipIndicatorNoiseStdDev: undefined })).toBe(2);
+  });
+
+  it("relies on nothing in mode 'off' even when the record names a σ", () => {
+    expect(deviceRoundNoiseMultiplier(distributed({ mode: 'off' }), 0)).toBeNull();
+  });
+
+  it("'local' counts its own noise whatever the threshold and colluders", () => {
+    expect(deviceRoundNoiseMultiplier(distributed({ mode: 'local', noiseMultiplier: 2, minSurvivors: 9, threshold: 2, colluders: 3 }), 5)).toBe(1);
+  });
+
+  it("counts honest shares of σC/√(k_min − c) with the plan's own colluders c", () => {
+    // k_min = t = 10, plan c = 2: shares of σC/√8, and at least 8 honest ones: σC in all.
+    expect(deviceRoundNoiseMultiplier(distributed({ minSurvivors: 10, threshold: 10, colluders: 2 }), 0)).toBeCloseTo(0.5, 15);
+    // Assuming more colluders (5) than the plan (2) leaves 5 honest shares of σC/√8.
+    expect(deviceRoundNoiseMultiplier(distributed({ minSurvivors: 10, threshold: 10, colluders: 2 }), 5)).toBeCloseTo(0.5 * Math.sqrt(5 / 8), 15);
+  });
+
+  it('refuses records it cannot read, naming the field', () => {
+    const call = (change: Partial<DeviceParticipation>) => () => deviceRoundNoiseMultiplier(distributed(change), 0);
+    expect(call({ colluders: 3 })).toThrow('deviceRoundNoiseMultiplier: colluders must be < minSurvivors (3), got 3');
+    expect(call({ colluders: -1 })).toThrow('deviceRoundNoiseMultiplier: colluders must be an integer >= 0, got -1');
+    expect(call({ minSurvivors: 0 })).toThrow('deviceRoundNoiseMultiplier: minSurvivors must be an integer >= 1, got 0');
+    expect(call({ threshold: 1.5 })).toThrow('deviceRoundNoiseMultiplier: threshold must be an integer >= 1, got 1.5');
+    expect(call({ noiseMultiplier: Infinity })).toThrow('deviceRoundNoiseMultiplier: noise multiplier must be a finite number > 0, got Infinity');
+    expect(() => deviceEpsilon([], { assumedColluders: 0, delta: 0 })).toThrow('deviceEpsilon: delta must be in (0, 1), got 0');
+  });
+
+  describe('discrete rounds', () => {
+    // σ_Z = σ·C·scale/√(k_min − c) = 1·0.5·200/√4 = 50 integer units per share, so τ = 10·Σ e^(−2π²·2500·k/(k+1))
+    // underflows to 0 and the multiplier is exactly 1/(2Δ₂/(√h·σ_Z)) with h honest shares.
+    const discrete = { clipNorm: 0.5, scale: 200, roundedNormBound: 120, paddedDimension: 1024 };
+    const round = (change: Partial<DeviceParticipation> = {}) => distributed({ minSurvivors: 4, threshold: 4, discrete, ...change });
+
+    it('is √h·σ_Z/(2Δ₂) once τ vanishes', () => {
+      expect(deviceRoundNoiseMultiplier(round(), 0)).toBeCloseTo((2 * 50) / 240, 15);
+      // One assumed colluder: h = 3 of the 4 shares.
+      expect(deviceRoundNoiseMultiplier(round(), 1)).toBeCloseTo((Math.sqrt(3) * 50) / 240, 15);
+      // The plan's c = 1 makes each share σC·scale/√3 and leaves h = 3.
+      expect(deviceRoundNoiseMultiplier(round({ colluders: 1 }), 0)).toBeCloseTo((Math.sqrt(3) * (100 / Math.sqrt(3))) / 240, 15);
+    });
+
+    it('relies on nothing when a discrete record also claims adaptive clipping', () => {
+      expect(deviceRoundNoiseMultiplier(round({ clipIndicatorNoiseStdDev: 0.5 }), 0)).toBeNull();
+    });
+
+    it('is treated as continuous when discrete is null', () => {
+      expect(deviceRoundNoiseMultiplier(round({ discrete: null }), 0)).toBeCloseTo(0.5, 15);
+    });
+  });
+});

@@ -1,6 +1,74 @@
 import { describe, expect, it } from 'vitest';
-import { PrivacyLedger } from './ledger';
+import { ddgMechanismRdp } from './ddg-accountant';
+import { PrivacyLedger, type PrivacyLedgerEntry } from './ledger';
 import { computeRdp, DEFAULT_RDP_ORDERS, rdpEpsilon, rdpToEpsilon } from './rdp';
+
+describe('PrivacyLedger with discrete rounds', () => {
+  const orders = [1.5, 2, 8, 32];
+  const mechanism = { l2Sensitivity: 20, noiseStdDev: 3, clients: 50, dimension: 1024 };
+  const other = { ...mechanism, noiseStdDev: 4 };
+
+  it('accounts a discrete entry with the discrete accountant, not the Gaussian one, and keeps its mechanism', () => {
+    const ledger = new PrivacyLedger({ orders });
+    ledger.record({ round: 0, samplingRate: 0.1, noiseMultiplier: 1.5, discrete: mechanism });
+    expect(ledger.entries).toEqual([{ round: 0, samplingRate: 0.1, noiseMultiplier: 1.5, steps: 1, discrete: mechanism }]);
+    expect(Object.isFrozen(ledger.entries[0]?.discrete)).toBe(true);
+    const expected = ddgMechanismRdp(mechanism, 0.1, orders);
+    expect(ledger.rdp).toEqual(expected);
+    expect(ledger.rdp).not.toEqual(computeRdp({ samplingRate: 0.1, noiseMultiplier: 1.5, steps: 1, orders }));
+  });
+
+  it('keeps discrete mechanisms with different parameters apart (steps multiply, rounds add)', () => {
+    const ledger = new PrivacyLedger({ orders });
+    ledger.record({ round: 0, samplingRate: 0.1, noiseMultiplier: 1.5, discrete: mechanism, steps: 2 });
+    ledger.record({ round: 2, samplingRate: 0.1, noiseMultiplier: 1.5, discrete: other });
+    ledger.record({ round: 3, samplingRate: 0.1, noiseMultiplier: 1.5, discrete: mechanism });
+    const a = ddgMechanismRdp(mechanism, 0.1, orders);
+    const b = ddgMechanismRdp(other, 0.1, orders);
+    ledger.rdp.forEach((value, i) => expect(value).toBeCloseTo(3 * (a[i] as number) + (b[i] as number), 12));
+  });
+
+  it('round-trips discrete entries through JSON and recomputes the same RDP', () => {
+    const ledger = new PrivacyLedger({ orders });
+    ledger.record({ round: 0, samplingRate: 0.1, noiseMultiplier: 1.5, discrete: mechanism });
+    ledger.record({ round: 1, samplingRate: 0.2, noiseMultiplier: 2 });
+    const json = ledger.toJSON();
+    expect(json.entries).toEqual([
+      { round: 0, samplingRate: 0.1, noiseMultiplier: 1.5, steps: 1, discrete: mechanism },
+      { round: 1, samplingRate: 0.2, noiseMultiplier: 2, steps: 1 },
+    ]);
+    // A copy: changing the JSON does not change the ledger.
+    (json.entries[0]?.discrete as { clients: number }).clients = 1;
+    expect(ledger.entries[0]?.discrete?.clients).toBe(50);
+    const restored = PrivacyLedger.fromJSON(JSON.parse(JSON.stringify(ledger)));
+    expect(restored.entries).toEqual(ledger.entries);
+    expect(restored.rdp).toEqual(ledger.rdp);
+  });
+
+  it('refuses a discrete mechanism that does not validate, naming where', () => {
+    expect(() => new PrivacyLedger().record({ round: 0, samplingRate: 0.1, noiseMultiplier: 1, discrete: { ...mechanism, clients: 0 } })).toThrow(
+      /^PrivacyLedger\.record: discrete: .*clients/s,
+    );
+    expect(() =>
+      PrivacyLedger.fromJSON({
+        version: 1,
+        orders: [2],
+        conversion: 'improved',
+        entries: [{ round: 0, samplingRate: 0.1, noiseMultiplier: 1, steps: 1, discrete: { ...mechanism, extra: 1 } }],
+      }),
+    ).toThrow('PrivacyLedger.fromJSON: invalid ledger');
+  });
+
+  it('refuses a conversion it does not know and an entry that is not an object', () => {
+    expect(() => new PrivacyLedger({ conversion: 'tight' as 'classic' })).toThrow("PrivacyLedger: conversion must be 'improved' or 'classic', got tight");
+    expect(() => new PrivacyLedger().record(null as unknown as PrivacyLedgerEntry)).toThrow(
+      new TypeError('PrivacyLedger.record: entry must be an object, got null'),
+    );
+    expect(() => new PrivacyLedger().record(7 as unknown as PrivacyLedgerEntry)).toThrow(
+      new TypeError('PrivacyLedger.record: entry must be an object, got number'),
+    );
+  });
+});
 
 describe('PrivacyLedger', () => {
   it('starts at ε = 0 with the default orders and the improved conversion', () => {

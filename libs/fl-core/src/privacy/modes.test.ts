@@ -4,12 +4,15 @@ import type { RandomBytes } from '../random/index';
 import { l2Norm } from './clip';
 import {
   addCentralNoise,
+  clientNoiseShare,
+  honestReportsOf,
   parsePrivacyConfig,
   PrivacyConfigError,
   privatizeClientUpdate,
   roundNoiseMultiplier,
   validatePrivacyConfig,
   type ClientPrivacyOptions,
+  type PrivacyMode,
 } from './modes';
 
 /** Reproducible bytes for tests only (ChaCha20 keystream, fresh nonce per call). */
@@ -38,6 +41,132 @@ function rms(values: Float32Array | Float64Array): number {
 function expectStdDev(values: Float32Array | Float64Array, expected: number): void {
   expect(Math.abs(rms(values) / expected - 1)).toBeLessThan(6 / Math.sqrt(2 * values.length));
 }
+
+describe('messages and edges', () => {
+  const base = { clipNorm: 1, noiseMultiplier: 1.1, expectedCohortSize: 100 };
+  /** A RandomBytes that fails the test if anything asks it for randomness. */
+  const noRandomness = () => {
+    throw new Error('randomness drawn');
+  };
+
+  it('words every config issue for a person reading the plan file', () => {
+    expect(validatePrivacyConfig({ ...base, mode: 'local', secureAggregation: false, clipNorm: -1 })).toMatchObject({
+      ok: false,
+      issues: [{ code: 'INVALID_FIELD', path: 'clipNorm', message: expect.stringMatching(/^privacy config clipNorm: ./) }],
+    });
+    expect(validatePrivacyConfig(null)).toMatchObject({
+      ok: false,
+      issues: [{ code: 'INVALID_FIELD', path: '', message: expect.stringMatching(/^privacy config \(root\): ./) }],
+    });
+    expect(validatePrivacyConfig({ ...base, mode: 'central', noiseMultiplier: 0, secureAggregation: false })).toEqual({
+      ok: false,
+      issues: [
+        {
+          code: 'NOISE_REQUIRED',
+          path: 'noiseMultiplier',
+          message: "privacy config noiseMultiplier: mode 'central' needs noiseMultiplier > 0, got 0 (use mode 'off' for no noise)",
+        },
+      ],
+    });
+    expect(validatePrivacyConfig({ ...base, mode: 'local', minSurvivors: 4, colluders: 4, secureAggregation: false })).toEqual({
+      ok: false,
+      issues: [
+        {
+          code: 'COLLUDERS_NOT_BELOW_MIN_SURVIVORS',
+          path: 'colluders',
+          message: 'privacy config colluders: must be < minSurvivors (4): a sum of k_min reports must hold at least one honest noise share, got 4',
+        },
+      ],
+    });
+    expect(validatePrivacyConfig({ ...base, mode: 'central', secureAggregation: true })).toEqual({
+      ok: false,
+      issues: [
+        {
+          code: 'CENTRAL_WITH_SECURE_AGGREGATION',
+          path: 'mode',
+          message:
+            "privacy config mode: 'central' cannot be combined with secureAggregation: central noise is added by the aggregator after it has seen " +
+            "the exact sum, which secure aggregation exists to keep from it; use 'distributed'",
+        },
+      ],
+    });
+    expect(validatePrivacyConfig({ ...base, mode: 'distributed', secureAggregation: false })).toEqual({
+      ok: false,
+      issues: [
+        {
+          code: 'DISTRIBUTED_WITHOUT_SECURE_AGGREGATION',
+          path: 'mode',
+          message:
+            "privacy config mode: 'distributed' requires secureAggregation: without it the aggregator sees each update with only " +
+            "1/sqrt(minSurvivors) of the noise; use 'local' or 'central', or turn secure aggregation on",
+        },
+      ],
+    });
+  });
+
+  it('keeps colluders out of the config when not given, and accepts minSurvivors equal to the cohort', () => {
+    const result = validatePrivacyConfig({ ...base, mode: 'local', minSurvivors: 100, secureAggregation: false });
+    expect(result.ok).toBe(true);
+    if (result.ok) expect('colluders' in result.config).toBe(false);
+  });
+
+  it('PrivacyConfigError is named and joins the issues with "; "', () => {
+    const error = new PrivacyConfigError([
+      { code: 'NOISE_REQUIRED', path: 'noiseMultiplier', message: 'a' },
+      { code: 'INVALID_FIELD', path: '', message: 'b' },
+    ]);
+    expect(error.name).toBe('PrivacyConfigError');
+    expect(error.message).toBe('[NOISE_REQUIRED] a; [INVALID_FIELD] b');
+  });
+
+  it('names the function and field in cohort errors', () => {
+    const options: ClientPrivacyOptions = { mode: 'distributed', clipNorm: 1, noiseMultiplier: 1, expectedCohortSize: 8 };
+    expect(() => privatizeClientUpdate(new Float32Array(2), { ...options, minSurvivors: 0 })).toThrow(
+      'privatizeClientUpdate: minSurvivors must be an integer >= 1, got 0',
+    );
+    expect(() => honestReportsOf('here', 0, 0)).toThrow('here: minSurvivors must be an integer >= 1, got 0');
+    expect(() => honestReportsOf('here', 4, 1.5)).toThrow('here: colluders must be an integer in [0, minSurvivors = 4), got 1.5');
+    expect(() => clientNoiseShare('distributed', 2, 6, 6)).toThrow('clientNoiseShare: colluders must be an integer in [0, minSurvivors = 6), got 6');
+    expect(clientNoiseShare('off', 2, 6)).toBe(0);
+    expect(() => clientNoiseShare('shuffle' as PrivacyMode, 2, 6)).toThrow(new RangeError('unknown privacy mode shuffle'));
+  });
+
+  it("'off' clips without asking for a noise multiplier or any randomness", () => {
+    const delta = Float32Array.of(3, 4);
+    const result = privatizeClientUpdate(delta, { mode: 'off', clipNorm: 1, noiseMultiplier: 0, expectedCohortSize: 0 }, noRandomness);
+    expect(result.noiseStdDev).toBe(0);
+    expect(result.norm).toBe(5);
+    expect(result.wasClipped).toBe(true);
+    expect(result.update[0]).toBeCloseTo(0.6, 6);
+    expect(result.update[1]).toBeCloseTo(0.8, 6);
+    expect(l2Norm(result.update)).toBeLessThanOrEqual(1);
+  });
+
+  it('addCentralNoise refuses anything but a float array and names clipNorm', () => {
+    expect(() => addCentralNoise([1, 2] as unknown as Float64Array, { clipNorm: 1, noiseMultiplier: 1 })).toThrow(
+      new TypeError('addCentralNoise: sum must be a Float32Array or Float64Array, got object'),
+    );
+    expect(() => addCentralNoise(new Int32Array(2) as unknown as Float64Array, { clipNorm: 1, noiseMultiplier: 1 })).toThrow(TypeError);
+    expect(() => addCentralNoise(new Float64Array(1), { clipNorm: 0, noiseMultiplier: 1 })).toThrow(
+      'addCentralNoise: clipNorm must be a finite number > 0, got 0',
+    );
+  });
+
+  it('roundNoiseMultiplier: central needs no honest survivor, and each field is named', () => {
+    const round = { noiseMultiplier: 1, expectedCohortSize: 10, minSurvivors: 6, colluders: 2 };
+    expect(roundNoiseMultiplier({ ...round, mode: 'central', survivors: 2 })).toBe(1);
+    expect(() => roundNoiseMultiplier({ ...round, mode: 'distributed', survivors: 2 })).toThrow(
+      'roundNoiseMultiplier: survivors must exceed colluders (2) for any honest noise to be in the sum, got 2',
+    );
+    expect(roundNoiseMultiplier({ ...round, mode: 'distributed', survivors: 3 })).toBeCloseTo(Math.sqrt(1 / 4), 15);
+    expect(() => roundNoiseMultiplier({ ...round, mode: 'central', survivors: 5, noiseMultiplier: 0 })).toThrow(
+      'roundNoiseMultiplier: noiseMultiplier must be a finite number > 0, got 0',
+    );
+    expect(() => roundNoiseMultiplier({ ...round, mode: 'central', survivors: 5, indicatorNoiseStdDev: 0 })).toThrow(
+      'roundNoiseMultiplier: indicatorNoiseStdDev must be a finite number > 0, got 0',
+    );
+  });
+});
 
 describe('validatePrivacyConfig', () => {
   const base = { clipNorm: 1, noiseMultiplier: 1.1, expectedCohortSize: 100 };

@@ -166,6 +166,22 @@ describe('computeRdp at the edges (mpmath references, 50 digits, as above)', () 
   });
 });
 
+describe('computeRdp where A_α − 1 cancels by orders of magnitude (mpmath references, 60 digits)', () => {
+  // Quadrature of E_{z∼N(0,σ²)}[((1 − q) + q·e^((2z − 1)/(2σ²)))^α − 1] with mpmath at 60 digits
+  // (the same references as above reproduce to 17 digits). Here the series' terms are 10^3–10^6
+  // times A_α − 1, so plain summation loses what the compensated sum keeps, and too few
+  // convergence-acceleration terms leave an error above these tolerances. Each tolerance is a few
+  // times the error measured for the implementation.
+  it.each([
+    [0.7, 300, 1.25, 3.4027814641173898853e-6, 1e-11],
+    [0.7, 1000, 1.1, 2.6950001778699849319e-7, 2e-10],
+    [0.7, 1000, 2.5, 6.125002205000139332e-7, 1e-11],
+    [0.7, 10_000, 1.5, 3.6750000055124995311e-9, 3e-9],
+  ])('q = %d, σ = %d, α = %d', (q, sigma, alpha, expected, tolerance) => {
+    expect(relativeError(rdpAt(q, sigma, 1, alpha), expected)).toBeLessThan(tolerance);
+  });
+});
+
 describe('rdpEpsilon against published vectors', () => {
   // tensorflow/privacy compute_dp_sgd_privacy_test.py, test_compute_dp_sgd_privacy:
   // (n, batch, σ, epochs, δ) → (ε, order) with q = batch/n, steps = ceil(epochs·n/batch), TF's
@@ -265,6 +281,28 @@ describe('rdpToEpsilon', () => {
   it('reports ε = 0 for zero steps', () => {
     expect(rdpEpsilon({ samplingRate: 0.1, noiseMultiplier: 1, steps: 0, delta: 1e-5 }).epsilon).toBe(0);
   });
+
+  it('gives RDP 0 for zero steps even at an order where one round would be infinite', () => {
+    // One round without sampling costs α/(2σ²) = 1e200/(2·1e−200) = +∞ in float64; zero rounds cost nothing.
+    expect(computeRdp({ samplingRate: 1, noiseMultiplier: 1e-100, steps: 1, orders: [1e200] })).toEqual([Infinity]);
+    expect(computeRdp({ samplingRate: 1, noiseMultiplier: 1e-100, steps: 0, orders: [1e200] })).toEqual([0]);
+  });
+
+  it('uses the improved conversion only above order 1.01, as TF Privacy and dp_accounting do', () => {
+    expect(rdpToEpsilon({ orders: [1.01], rdp: [0.5], delta: 1e-5 }).epsilon).toBe(Infinity);
+    const above = 1.01 + 2 ** -40;
+    expect(rdpToEpsilon({ orders: [above], rdp: [0.5], delta: 1e-5 }).epsilon).toBeCloseTo(
+      0.5 + Math.log1p(-1 / above) - Math.log(1e-5 * above) / (above - 1),
+      6,
+    );
+  });
+
+  it('treats RDP down to −1e−12 as rounding (0), and refuses anything below', () => {
+    expect(rdpToEpsilon({ orders: [2], rdp: [-1e-12], delta: 1e-5 })).toEqual({ epsilon: 0, order: 2 });
+    expect(rdpToEpsilon({ orders: [2], rdp: [-1e-13], delta: 1e-5 })).toEqual({ epsilon: 0, order: 2 });
+    expect(rdpToEpsilon({ orders: [2], rdp: [0], delta: 1e-5 })).toEqual({ epsilon: 0, order: 2 });
+    expect(() => rdpToEpsilon({ orders: [2], rdp: [-1.1e-12], delta: 1e-5 })).toThrow('rdpToEpsilon: rdp[0] must be a number >= 0, got -1.1e-12');
+  });
 });
 
 describe('without sampling, ε stays above the exact Gaussian-mechanism ε', () => {
@@ -329,6 +367,15 @@ describe('argument checks', () => {
     [{ conversion: 'tight' }, "rdpEpsilon: conversion must be 'improved' or 'classic', got tight"],
   ])('rdpEpsilon rejects %j', (override, message) => {
     expect(() => rdpEpsilon({ ...good, ...override } as Parameters<typeof rdpEpsilon>[0])).toThrow(message);
+  });
+
+  it('accepts noiseMultiplier at both ends of [1e-100, 1e100] and nothing beyond', () => {
+    expect(rdpAt(1, 1e100, 1, 2)).toBe(2 / (2 * 1e100 * 1e100));
+    expect(rdpAt(1, 1e-100, 1, 2)).toBe(2 / (2 * 1e-100 * 1e-100));
+    expect(() => rdpAt(1, 1.0000000000000002e100, 1, 2)).toThrow(
+      'computeRdp: noiseMultiplier must be a number in [1e-100, 1e100], got 1.0000000000000002e+100',
+    );
+    expect(() => rdpAt(1, 9.999999999999999e-101, 1, 2)).toThrow('noiseMultiplier must be a number in [1e-100, 1e100]');
   });
 
   it('computeRdp, rdpToEpsilon and gaussianMechanismEpsilon name themselves', () => {
