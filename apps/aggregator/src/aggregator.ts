@@ -8,7 +8,7 @@ import { createServerOptimizer } from '@murmur/fl-core/aggregate';
 import { type EnrollmentIssuer } from '@murmur/fl-core/identity';
 import { buildModel, getFlatWeights, MODEL_PRESETS, type ModelSpec } from '@murmur/fl-core/model';
 import { CONTRIBUTION_METRICS } from '@murmur/fl-core/protocol';
-import { wordBytes } from '@murmur/fl-core/secagg';
+import { wordBytes, type SecAggServerState } from '@murmur/fl-core/secagg';
 import { evaluateAlerts, type AlertSources } from './alerts';
 import { AuditLog } from './audit';
 import { parseOperatorTokens, type AdminOperator, type AggregatorConfig } from './config';
@@ -239,11 +239,17 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   }
   const health = node ? new ProcessHealthMonitor({ records: node.records, coordination: node.coordination, taskId: config.distributed.taskId, logger }) : null;
   health?.start();
-  // Mask reconstruction is the round's one long computation: off the event loop when the thread starts.
-  const unmasking = await UnmaskThread.start(logger).catch((error: unknown) => {
-    logger.warn({ err: error }, 'the unmasking thread did not start: unmasking runs on the main thread');
-    return null;
-  });
+  // Mask reconstruction is the round's one long computation: off the event loop once the thread has
+  // started. Started in the background (tsx compiles its imports first, seconds on a busy machine);
+  // rounds before that, or without it, unmask on this thread.
+  let unmaskThread: UnmaskThread | null = null;
+  const unmaskThreadStarted = (config.round.unmaskInWorker ? UnmaskThread.start(logger) : Promise.resolve(null)).then(
+    (thread) => {
+      unmaskThread = thread;
+    },
+    (error: unknown) => logger.warn({ err: error }, 'the unmasking thread did not start: unmasking runs on the main thread'),
+  );
+  const unmasking = { closeUnmasking: (state: SecAggServerState) => unmaskThread?.closeUnmasking(state) ?? null };
   coordinator = new RoundCoordinator({
     config,
     store,
@@ -258,7 +264,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     // Rounds run the authenticated SecAgg protocol against this issuer (certified clients require it).
     enrollmentIssuer: issuer,
     ...(node ? { group: node.link } : {}),
-    ...(unmasking ? { unmasking } : {}),
+    unmasking,
   });
   onApplied = (report) => {
     metrics.modelVersion.set(store.modelVersion);
@@ -341,7 +347,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       closing ??= (async () => {
         feed?.stop();
         await getCoordinator().stop();
-        await unmasking?.close();
+        await unmaskThreadStarted;
+        await unmaskThread?.close();
         await health?.stop();
         await node?.close();
         // The engines close their clients and the HTTP server its idle connections; one still open

@@ -129,6 +129,11 @@ const roundSchema = z
       .strict()
       .prefault({}),
     /**
+     * Close SecAgg's unmasking stage in a worker thread (unmask-thread.ts): the mask reconstruction
+     * of a large model takes seconds that would otherwise stall every socket of the process.
+     */
+    unmaskInWorker: z.boolean().default(true),
+    /**
      * Pace steering (Bonawitz et al. 2019 §2.3; protocol 9): once poolFactor × ⌈target ×
      * overSelection⌉ clients wait (per process: its share of it in the distributed mode), a new
      * check-in is answered `later`, with a CSPRNG-uniform time in [fromMs, toMs] to come back, and

@@ -69,8 +69,11 @@ export interface CoordinatorDeps {
    * one as a protocol error to its sender. Certified clients refuse unauthenticated rounds.
    */
   enrollmentIssuer?: { name: string; publicKey: Uint8Array };
-  /** Closes SecAgg's unmasking stage off the event loop (unmask-thread.ts); absent: on this thread. */
-  unmasking?: { closeUnmasking(state: SecAggServerState): Promise<SecAggServerStepResult> };
+  /**
+   * Closes SecAgg's unmasking stage off the event loop (unmask-thread.ts); null while that is not
+   * available (the thread still starting, or failed), and absent: always on this thread.
+   */
+  unmasking?: { closeUnmasking(state: SecAggServerState): Promise<SecAggServerStepResult> | null };
   /**
    * The distributed mode (docs/scale-out.md): rounds are opened by the task's coordinator, this
    * process runs secure aggregation over its own group and hands the unmasked group sum on.
@@ -864,10 +867,8 @@ export class RoundCoordinator {
       const failure = await this.#withLock(async () => {
         const refusal = stage === 'maskedInput' ? maskedInputRefusal(r.state, r.server.masked.length) : null;
         if (refusal) return refusal;
-        const unmasking = stage === 'unmasking' ? this.#deps.unmasking : undefined;
-        const closed = unmasking
-          ? await unmasking.closeUnmasking(r.server)
-          : await secAggServerStep(r.server, { type: 'closeStage', stage }, await this.#stepOptions(r));
+        const offThread = stage === 'unmasking' ? (this.#deps.unmasking?.closeUnmasking(r.server) ?? null) : null;
+        const closed = await (offThread ?? secAggServerStep(r.server, { type: 'closeStage', stage }, await this.#stepOptions(r)));
         if (!closed.ok) return closed.error;
         r.server = closed.state;
         this.#deliver(r, closed.outbound);

@@ -54,6 +54,9 @@ export function testConfigInput(dataDir: string, overrides: AggregatorConfigInpu
       checkinMs: 300,
       pauseMs: 50,
       reconnectGraceMs: 800,
+      // Dozens of aggregators start in the suite: none compiles a worker it does not need
+      // (unmask-thread.test.ts and the distributed suite's processes run the thread).
+      unmaskInWorker: false,
       deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 5_000, unmaskingMs: 5_000 },
       ...overrides.round,
     },

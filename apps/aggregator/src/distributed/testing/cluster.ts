@@ -84,7 +84,8 @@ export async function startCluster(input: {
       logLevel: 'info',
       enrollmentIssuerFile: join(dir, 'enrollment', 'issuer.json'),
       distributed: { enabled: true, taskId: input.taskId, population: 'test', processId: `agg${index}` },
-      round: { target: input.processes * input.clientsPerProcess, minReports: 3, ...input.round },
+      // Real processes, as deployed: unmasking in its worker thread.
+      round: { target: input.processes * input.clientsPerProcess, minReports: 3, unmaskInWorker: true, ...input.round },
     });
   const spawnMember = async (index: number, port = 0): Promise<ClusterMember> => {
     const processId = `agg${index}`;
