@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModelPayload } from '@murmur/fl-core/model';
-import { TEST_NOISE_MULTIPLIER, TEST_SPEC } from '../test-helpers';
+import { distributedStatusSchema } from '@murmur/fl-core/protocol';
+import { TEST_ADMIN_TOKEN, TEST_NOISE_MULTIPLIER, TEST_SPEC } from '../test-helpers';
 import { checkInvariants } from './invariants';
 import { hashOfBytes } from './replica';
 import { startCluster, type Cluster } from './testing/cluster';
@@ -92,4 +93,47 @@ describe('three aggregator processes, one task', () => {
     const invariants = await checkInvariants(records.pool, cluster.schema, TASK, { hashOf: hashOfBytes(TEST_SPEC) });
     expect(invariants.violations).toEqual([]);
   }, 240_000);
+
+  it("reports every process's health in /api/status, and a revocation on one process cuts the device off on another", async () => {
+    const statuses = await until(
+      'every process sees all three in its status',
+      async () => {
+        const all = await Promise.all(
+          aggregators().map(async (a) =>
+            distributedStatusSchema.parse(((await (await fetch(`${a.url}/api/status`)).json()) as { distributed: unknown }).distributed),
+          ),
+        );
+        return all.every((status) => status.processes.length === PROCESSES && status.coordinator !== null) ? all : undefined;
+      },
+      30_000,
+    );
+    statuses.forEach((status, i) => {
+      expect(status).toMatchObject({ taskId: TASK, processId: `agg${i}`, record: 'up', coordination: 'up' });
+      expect(status.processes.map((p) => p.processId)).toEqual(['agg0', 'agg1', 'agg2']);
+      expect(status.epoch).toBeGreaterThanOrEqual(1);
+    });
+    // One coordinator, the same for everyone.
+    expect(new Set(statuses.map((status) => status.coordinator)).size).toBe(1);
+
+    // An operator on process 0 revokes a device connected to process 2.
+    const victim = cluster.pools[2]?.clients[0];
+    const bystander = cluster.pools[2]?.clients[1];
+    if (!victim || !bystander) throw new Error('cluster: no clients on process 2');
+    expect(victim.socket.connected).toBe(true);
+    const revoked = await fetch(`${aggregators()[0]?.url}/api/admin/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: victim.identity.clientId }),
+    });
+    expect(revoked.status).toBe(200);
+    const refused = new Promise<string>((resolve) =>
+      victim.socket.on('connect_error', (error: Error & { data?: { code?: string } }) => resolve(error.data?.code ?? error.message)),
+    );
+    await until('the device on process 2 is cut off', () => (victim.socket.connected ? undefined : true), 10_000);
+    // Its reconnections are refused by process 2 too, and the record keeps the revocation.
+    victim.socket.connect();
+    expect(await refused).toBe('REVOKED_IDENTITY');
+    expect((await records.revocations('test')).map((r) => r.subject)).toContain(victim.identity.clientId);
+    expect(bystander.socket.connected).toBe(true);
+  }, 60_000);
 });

@@ -39,6 +39,8 @@ export interface Cluster {
   readonly schema: string;
   readonly records: RecordStore;
   readonly members: ClusterMember[];
+  /** The virtual clients of process i are pools[i]. */
+  readonly pools: readonly VirtualClientPool[];
   /** Every roundEnd each client saw, by process. */
   readonly ends: { process: number; client: number; end: RoundEnd; at: number }[];
   /** Every process's pino lines so far, the dead incarnations' included. */
@@ -104,6 +106,7 @@ export async function startCluster(input: {
     schema,
     records,
     members,
+    pools,
     ends,
     logs: () => [...retired, ...members.map((m) => m.process)].flatMap((p) => p.logs()),
     async respawn(index) {
