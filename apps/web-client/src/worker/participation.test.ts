@@ -41,6 +41,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** What a fresh aggregator greets a device with: minimum 10 examples, no round running. */
+function welcome() {
+  return { protocolVersion: PROTOCOL_VERSION, modelVersion: 0, paused: false, cohortRoundId: null, serverTime: new Date().toISOString(), minExamples: 10 };
+}
+
 /** A Socket.IO server that plays the aggregator: welcome, then a plan for every check-in. */
 async function fakeAggregator(plan: RoundPlan) {
   const http = createServer();
@@ -49,14 +54,7 @@ async function fakeAggregator(plan: RoundPlan) {
   io.on('connection', (socket) => {
     socket.onAny((event: string) => received.push(event));
     socket.on('checkIn', () => socket.emit('roundPlan', plan));
-    socket.emit('welcome', {
-      protocolVersion: PROTOCOL_VERSION,
-      modelVersion: 0,
-      paused: false,
-      cohortRoundId: null,
-      serverTime: new Date().toISOString(),
-      minExamples: 10,
-    });
+    socket.emit('welcome', welcome());
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => io.close(() => resolve())));
@@ -115,14 +113,7 @@ describe('the worker’s participation session', () => {
         visit.disconnected = true;
       });
       socket.on('checkIn', () => socket.emit('checkInResult', { status: 'later', retryAfterMs: 10 * PACED_DISCONNECT_MS }));
-      socket.emit('welcome', {
-        protocolVersion: PROTOCOL_VERSION,
-        modelVersion: 0,
-        paused: false,
-        cohortRoundId: null,
-        serverTime: new Date().toISOString(),
-        minExamples: 10,
-      });
+      socket.emit('welcome', welcome());
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => io.close(() => resolve())));
