@@ -1,225 +1,17 @@
-import { cpSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createServerOptimizer } from '@murmur/fl-core/aggregate';
-import { createMetricsLayout, encodingParams, encodeWithMetrics } from '@murmur/fl-core/encode';
-import { type ModelSpec, parameterCount } from '@murmur/fl-core/model';
+import { describe, expect, it } from 'vitest';
 import { PrivacyLedger } from '@murmur/fl-core/privacy';
-import {
-  packSecAgg,
-  parseClientEvent,
-  type CheckInResult,
-  parseServerEvent,
-  payloadBytes,
-  type RoundPlan,
-  type RoundReport,
-  type ServerEventName,
-  type ServerEventPayload,
-} from '@murmur/fl-core/protocol';
-import { createSecAggClient, defaultSuite, secAggClientStep, type ClientToServerMessage, type SecAggClientState } from '@murmur/fl-core/secagg';
-import { AuditLog } from './audit';
-import type { AggregatorConfigInput } from './config';
-import { RoundCoordinator } from './coordinator';
-import { createMetrics } from './metrics';
-import { configuredPlan } from './plan';
-import { ReleaseGate } from './release-gate';
-import { publicRoundRecord } from './public-view';
+import { packSecAgg, payloadBytes, type RoundPlan, type ServerEventPayload } from '@murmur/fl-core/protocol';
+import { afterThisTest, DIMENSION, endings, gauge, harness, SPEC, UPDATE } from './coordinator-harness';
 import { planAggregatorRound, roundStateFromJSON, roundStateToJSON, type RoundState } from './round-state';
 import { DataStore } from './store';
 import { eventually, tempDataDir, testConfig, testLogger } from './test-helpers';
-import { pino } from 'pino';
 
 /**
- * The coordinator's transitions without sockets or browsers: its `send` delivers to in-process
- * SecAgg client machines (fl-core's, the ones browsers run), whose answers go straight to
- * handleSecAgg after the same edge parsing the transport applies. Each client's input is a fixed
- * update (no training), so the sum, the mean and the ledger can be computed by hand.
+ * The coordinator's transitions without sockets or browsers (coordinator-harness.ts): in-process
+ * SecAgg clients, fixed updates, so the sum, the mean and the ledger can be computed by hand.
  */
-
-/** A model small enough that 12 SecAgg clients take milliseconds: 530 weights. */
-const SPEC: ModelSpec = { architecture: 'gru', vocabularySize: 100, contextLength: 2, embeddingDim: 2, hiddenUnits: 2 };
-const DIMENSION = parameterCount(SPEC);
-/** Each honest client's update coordinate: norm 0.01·√530 ≈ 0.23, under C = 1, so nothing is clipped. */
-const UPDATE = 0.01;
-const METRICS = { examples: 10, trainLossSum: 20, evalCount: 4, evalLossSum: 8, evalTop1: 1, evalTop3: 2 };
-const LIMITS = { maxBytes: 64 * 1024 * 1024 };
-
-type DownType = 'peerKeys' | 'encryptedShares' | 'consistencyRequest' | 'unmaskRequest';
-
-interface Behaviour {
-  /** Goes away for good on receiving this server message. */
-  dropOn?: DownType;
-  /** Sends this coordinate value instead of an honest update (a dishonest input SecAgg cannot see). */
-  update?: number;
-  /** Stays connected but never answers this server message (silent, not disconnected). */
-  muteOn?: DownType;
-  /** Its first message is also sent by this token, which is not in the cohort. */
-  echoAs?: string;
-  /** Checks in again on receiving its plan (a reconnecting member's client would). */
-  checkInOnPlan?: boolean;
-}
-
-/** What the coordinator handed its transport: every send, whether or not the member was still there. */
-interface Sent {
-  tokenId: string;
-  event: ServerEventName;
-  payload: unknown;
-}
-
-class FailingGate extends ReleaseGate {
-  override atCommit(): never {
-    throw new Error('disk full while writing the release state');
-  }
-}
-
-/** The process dies while committing: the disk is copied as it is at that moment, and nothing after runs. */
-class CrashingGate extends ReleaseGate {
-  constructor(
-    deps: ConstructorParameters<typeof ReleaseGate>[0],
-    readonly dataDir: string,
-    readonly snapshotDir: string,
-  ) {
-    super(deps);
-  }
-  override atCommit(): never {
-    cpSync(this.dataDir, this.snapshotDir, { recursive: true });
-    throw new Error('killed');
-  }
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function harness(
-  n: number,
-  behaviours: Record<number, Behaviour>,
-  overrides: AggregatorConfigInput,
-  options: { failingGate?: boolean; crashSnapshot?: string; initialWeight?: number } = {},
-) {
-  const data = tempDataDir();
-  /** What the operator's log says at info level and above, one object per line. */
-  const logs: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const config = testConfig(data.dir, { ...overrides, round: { pauseMs: 10_000, reconnectGraceMs: 0, ...overrides.round } });
-  const initial = () => ({
-    spec: SPEC,
-    weights: new Float32Array(DIMENSION).fill(options.initialWeight ?? 0),
-    optimizer: createServerOptimizer(config.optimizer, DIMENSION),
-  });
-  const store = DataStore.open(data.dir, initial, logger);
-  const metrics = createMetrics();
-  const gateDeps = { policy: config.release, store, audit: AuditLog.open(data.dir, logger), metrics, logger, privacyMode: config.privacy.mode };
-  const gate = options.crashSnapshot
-    ? new CrashingGate(gateDeps, data.dir, options.crashSnapshot)
-    : options.failingGate
-      ? new FailingGate(gateDeps)
-      : new ReleaseGate(gateDeps);
-  const suite = await defaultSuite();
-  const tokens = Array.from({ length: n }, (_, i) => `token-${String(i).padStart(2, '0')}`);
-  const behaviourOf = new Map(tokens.map((token, i) => [token, behaviours[i] ?? {}]));
-  const gone = new Set<string>();
-  const clients = new Map<string, SecAggClientState>();
-  const reports: RoundReport[] = [];
-  const states: RoundState[] = [];
-  const refusals: string[] = [];
-  const refusalErrors: { code: string; message: string }[] = [];
-  const sent: Sent[] = [];
-  /** Every client message the coordinator accepted, in order (replayed by tests of stale messages). */
-  const accepted: { tokenId: string; message: ClientToServerMessage }[] = [];
-  /** Check-ins of members on receiving their plan (checkInOnPlan): the answer and the pool size after it. */
-  const memberCheckIns: { answer: CheckInResult; poolSize: number }[] = [];
-  let chain: Promise<void> = Promise.resolve();
-
-  const up = async (tokenId: string, message: ClientToServerMessage) => {
-    const packed = packSecAgg(message);
-    const parsed = parseClientEvent('secagg', packed, LIMITS);
-    if (!parsed.ok) throw new Error(`${tokenId}: ${parsed.error.message}`);
-    const refused = await coordinator.handleSecAgg(tokenId, parsed.value, payloadBytes(packed));
-    if (refused) refusals.push(`${tokenId}: ${refused.code}`);
-    if (refused) refusalErrors.push(refused);
-    else accepted.push({ tokenId, message });
-  };
-  const receive = async (tokenId: string, event: ServerEventName, payload: unknown) => {
-    const behaviour = behaviourOf.get(tokenId) ?? {};
-    if (event === 'roundPlan') {
-      const parsedPlan = parseServerEvent('roundPlan', payload, LIMITS);
-      if (!parsedPlan.ok) throw new Error(`${tokenId}: ${parsedPlan.error.message}`);
-      const plan = parsedPlan.value;
-      const layout = createMetricsLayout(plan.metrics, { maxClients: plan.encoding.maxClients, modulusBits: plan.encoding.modulusBits });
-      // With adaptive clipping: b − 1/2 = +1/2, the update fit under C.
-      const metrics: Record<string, number> = plan.metrics.unclipped ? { ...METRICS, unclipped: 0.5 } : { ...METRICS };
-      const update = new Float32Array(DIMENSION).fill(behaviour.update ?? UPDATE);
-      const input = encodeWithMetrics(update, metrics, encodingParams(plan.encoding), layout);
-      const made = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, suite });
-      if (!made.ok) throw new Error(`${tokenId}: ${made.error.message}`);
-      clients.set(tokenId, made.state);
-      if (behaviour.checkInOnPlan) {
-        memberCheckIns.push({ answer: coordinator.checkIn(tokenId, { consent: true, backend: 'cpu' }), poolSize: coordinator.poolSize });
-      }
-      if (behaviour.echoAs !== undefined) await up(behaviour.echoAs, made.outbound);
-      return up(tokenId, made.outbound);
-    }
-    if (event !== 'secagg') return;
-    const parsed = parseServerEvent('secagg', payload, LIMITS);
-    if (!parsed.ok) throw new Error(`${tokenId}: ${parsed.error.message}`);
-    if (parsed.value.type === behaviour.dropOn) {
-      gone.add(tokenId);
-      return;
-    }
-    if (parsed.value.type === behaviour.muteOn) return;
-    const state = clients.get(tokenId);
-    if (!state) return;
-    const step = await secAggClientStep(state, parsed.value, { suite });
-    if (!step.ok) throw new Error(`${tokenId}: ${step.error.message}`);
-    clients.set(tokenId, step.state);
-    if (step.outbound) await up(tokenId, step.outbound);
-  };
-
-  const coordinator: RoundCoordinator = new RoundCoordinator({
-    config,
-    store,
-    logger,
-    metrics,
-    gate,
-    plan: { plan: configuredPlan(config, store), revision: 0 },
-    send<K extends ServerEventName>(tokenId: string, event: K, payload: ServerEventPayload<K>): boolean {
-      sent.push({ tokenId, event, payload });
-      if (gone.has(tokenId)) return false;
-      // The 'roundPlan' payload is built per member; plans are read as sent, so no copy is needed.
-      chain = chain.then(() => receive(tokenId, event, payload));
-      return true;
-    },
-    isConnected: (tokenId) => !gone.has(tokenId),
-    onPhase: () => {
-      const state = coordinator.roundState;
-      if (state) states.push(roundStateFromJSON(JSON.parse(JSON.stringify(roundStateToJSON(state)))));
-    },
-    onReport: (report) => reports.push(report),
-  });
-  cleanups.push(async () => {
-    await coordinator.stop();
-    await chain.catch(() => undefined);
-    data.remove();
-  });
-  coordinator.start();
-  for (const token of tokens) {
-    expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
-  }
-  /** The first round's full record, as the store keeps it; what was published of it is its public view. */
-  const firstReport = async () => {
-    const published = await eventually(() => reports[0], 60_000, 'the first round record');
-    // Every client message was handled (or its error surfaced) before the record was read.
-    await chain;
-    const report = store.rounds[0] as RoundReport;
-    expect(published).toEqual(publicRoundRecord(report));
-    return report;
-  };
-  /** What `tokenId` was sent, by event. */
-  const sentTo = (tokenId: string, event: ServerEventName) => sent.filter((s) => s.tokenId === tokenId && s.event === event).map((s) => s.payload);
-  return { store, config, tokens, firstReport, states, refusals, coordinator, sent, sentTo, accepted, metrics, reports, logs, memberCheckIns, refusalErrors };
-}
 
 describe('RoundCoordinator transitions (no sockets)', () => {
   it('refuses to reveal a sum of fewer than minReports masked inputs although every SecAgg+ neighbourhood still has t holders', async () => {
@@ -291,7 +83,7 @@ describe('RoundCoordinator transitions (no sockets)', () => {
 
   it('keeps the ledger entry of a sum unmasked just before the process was killed: the restart records the round as INTERRUPTED', async () => {
     const snapshot = tempDataDir();
-    cleanups.push(() => snapshot.remove());
+    afterThisTest(() => snapshot.remove());
     const { firstReport } = await harness(5, {}, { round: { target: 5, minReports: 4 } }, { crashSnapshot: snapshot.dir });
     await firstReport();
     // The disk as the kill left it: no round record, head.json from before the round.
@@ -345,7 +137,7 @@ describe('RoundCoordinator transitions (no sockets)', () => {
 describe('roundStateToJSON / roundStateFromJSON', () => {
   it('round-trips a state with a SecAgg+ seed exactly, and refuses a malformed one by field', () => {
     const data = tempDataDir();
-    cleanups.push(() => data.remove());
+    afterThisTest(() => data.remove());
     const config = testConfig(data.dir, { round: { secAggPlusFrom: 8, dropoutRate: 0.001 }, privacy: { adaptiveClipping: {} } });
     const live = { target: 12, overSelection: 1, minReports: 8, pauseMs: 50, checkinMs: 300, training: config.training, clipNorm: 1, noiseMultiplier: 0.5 };
     const seed = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
@@ -398,7 +190,7 @@ describe('roundStateToJSON / roundStateFromJSON', () => {
 
   it('plans what every member is sent: the base model to download, how to train, the deadlines, and participant 0 as the template', () => {
     const data = tempDataDir();
-    cleanups.push(() => data.remove());
+    afterThisTest(() => data.remove());
     const config = testConfig(data.dir, { round: { evaluationFraction: 0.25 } });
     const live = { target: 6, overSelection: 1, minReports: 4, pauseMs: 50, checkinMs: 300, training: config.training, clipNorm: 1, noiseMultiplier: 0.5 };
     const plan = planAggregatorRound({
@@ -426,20 +218,6 @@ describe('roundStateToJSON / roundStateFromJSON', () => {
     expect(plan.secagg.clientCount).toBe(6);
   });
 });
-
-/** The round-end message each member was sent, and whether it was told of a SecAgg abort first. */
-function endings(sentTo: (tokenId: string, event: ServerEventName) => unknown[], tokenId: string) {
-  const secagg = sentTo(tokenId, 'secagg').map((payload) => {
-    const parsed = parseServerEvent('secagg', payload, LIMITS);
-    if (!parsed.ok) throw new Error(parsed.error.message);
-    return parsed.value;
-  });
-  return { roundEnd: sentTo(tokenId, 'roundEnd'), secaggTypes: secagg.map((m) => m.type), aborts: secagg.filter((m) => m.type === 'abort') };
-}
-
-async function gauge(metric: { get(): Promise<{ values: { value: number; labels: object }[] }> }, labels: object = {}): Promise<number | undefined> {
-  return (await metric.get()).values.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value;
-}
 
 describe('RoundCoordinator decisions: what members are told, what the record says', () => {
   it('tells every member of a refused (BELOW_THRESHOLD) round that it ended, unmasks nothing and benches those who left', async () => {
@@ -754,5 +532,81 @@ describe('RoundCoordinator selection and what its log may say', () => {
     const [committed] = said(noised.logs, 'round committed');
     expect(committed).toMatchObject({ round: 1, modelVersion: 1 });
     expect(committed).not.toHaveProperty('survivors');
+  });
+
+  it('opens no round when the Poisson draw falls below minReports: nobody is told, the candidates keep waiting', async () => {
+    // q = 6/10⁹: the draw is empty (all but surely), so no SecAgg server is ever configured.
+    const { coordinator, sent, reports, logs } = await harness(
+      6,
+      {},
+      { round: { target: 6, minReports: 4, pauseMs: 50 }, privacy: { mode: 'off', noiseMultiplier: 0, population: 1_000_000_000 } },
+    );
+    const said = () => logs.filter((line) => line['msg'] === 'Poisson draw below minReports: no round this time');
+    await eventually(() => (said().length >= 2 ? true : undefined), 30_000, 'two empty draws');
+    expect(said()[0]).toMatchObject({ round: 1, eligible: 6, selected: 0, minReports: 4 });
+    expect(sent).toEqual([]);
+    expect(reports).toEqual([]);
+    expect(coordinator.poolSize).toBe(6);
+  });
+
+  it('caps each network at round.maxPerNetwork: those drawn beyond it keep waiting, and the log says how many', async () => {
+    // Wanted 7: the check-in window waits for the three clients of one network to join the four.
+    const { firstReport, coordinator, logs, metrics, sentTo } = await harness(
+      4,
+      {},
+      { round: { target: 7, minReports: 4, maxPerNetwork: 2, checkinMs: 5_000 }, privacy: { mode: 'off', noiseMultiplier: 0 } },
+    );
+    for (const name of ['net-a-1', 'net-a-2', 'net-a-3']) coordinator.checkIn(name, { consent: true, backend: 'cpu' }, '203.0.113.0/24');
+    const report = await firstReport();
+    expect(report.cohort).toMatchObject({ eligible: 7, selected: 6 });
+    expect(['net-a-1', 'net-a-2', 'net-a-3'].filter((name) => sentTo(name, 'roundPlan').length > 0)).toHaveLength(2);
+    expect(coordinator.poolSize).toBe(1);
+    expect(logs.filter((line) => line['msg'] === 'cohort cap per network: clients drawn beyond it are not selected this round')).toEqual([
+      expect.objectContaining({ round: 1, maxPerNetwork: 2, capped: 1 }),
+    ]);
+    expect(await gauge(metrics.cappedByNetwork)).toBe(1);
+  });
+
+  it('closes each stage as soon as every member answered, however long its deadline', async () => {
+    const long = { advertiseKeysMs: 600_000, shareKeysMs: 600_000, maskedInputMs: 600_000, unmaskingMs: 600_000 };
+    const { firstReport } = await harness(5, {}, { round: { target: 5, minReports: 4, deadlines: long } });
+    const report = await firstReport();
+    expect(report.status).toBe('committed');
+    expect(Date.parse(report.endedAt) - Date.parse(report.startedAt)).toBeLessThan(60_000);
+  });
+
+  it("counts a stage's silent and disconnected members apart when both happen in one stage", async () => {
+    const { firstReport, metrics } = await harness(
+      6,
+      { 0: { muteOn: 'encryptedShares' }, 1: { dropOn: 'encryptedShares' } },
+      { round: { target: 6, minReports: 4, deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 1_500, unmaskingMs: 5_000 } } },
+    );
+    const report = await firstReport();
+    expect(report.status).toBe('committed');
+    expect(report.dropouts?.['maskedInput']).toEqual({ silent: 1, disconnected: 1 });
+    expect(await gauge(metrics.dropouts, { phase: 'maskedInput', reason: 'silent' })).toBe(1);
+    expect(await gauge(metrics.dropouts, { phase: 'maskedInput', reason: 'disconnected' })).toBe(1);
+  });
+
+  it('times the aggregate and commit steps in the phase histogram, and a commit clears the rejected-sum cap for the next round', async () => {
+    const { firstReport, coordinator, tokens, store, reports, metrics } = await harness(
+      6,
+      {},
+      { round: { target: 6, minReports: 4, pauseMs: 50 }, participation: { rejectedSamplingCap: 0.5 } },
+    );
+    const first = await firstReport();
+    expect(first.status).toBe('committed');
+    const observed = async (phase: string, suffix: 'count' | 'sum') =>
+      (await metrics.phaseSeconds.get()).values.find((v) => v.metricName === `murmur_phase_duration_seconds_${suffix}` && v.labels['phase'] === phase)?.value;
+    const wall = (Date.parse(first.endedAt) - Date.parse(first.startedAt)) / 1000;
+    for (const phase of ['aggregate', 'commit']) {
+      expect(await observed(phase, 'count')).toBe(1);
+      expect(await observed(phase, 'sum')).toBeGreaterThan(0);
+      expect(await observed(phase, 'sum')).toBeLessThanOrEqual(wall + 0.001);
+    }
+    expect(await observed('aggregate', 'sum')).toBeCloseTo((first.durationsMs['aggregate'] ?? Number.NaN) / 1000, 9);
+    for (const token of tokens) expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    await eventually(() => reports[1], 60_000, 'the second round record');
+    expect(store.ledger.entries[1]?.samplingRate).toBe(1);
   });
 });

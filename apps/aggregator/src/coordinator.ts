@@ -153,6 +153,9 @@ interface PoolEntry {
   network: string | null;
 }
 
+/** After a group turn failed unexpectedly, how long before this process waits for the next order. */
+const GROUP_RETRY_MS = 1_000;
+
 /** The stage each client message answers. */
 const STAGE_OF: Record<SecAggUp['type'], SecAggPhase> = {
   advertiseKeys: 'advertiseKeys',
@@ -520,7 +523,14 @@ export class RoundCoordinator {
     const link = this.#deps.group;
     while (!this.#stopped) {
       if (link && !this.#paused) {
-        await this.#runGroupTurn(link);
+        try {
+          await this.#runGroupTurn(link);
+        } catch (error) {
+          // A bug or a broken link must not end the process's rounds: its group sits this turn out
+          // (the task coordinator's deadline covers a missing answer) and waits for the next order.
+          this.#deps.logger.error({ err: error }, 'group turn failed unexpectedly; waiting for the next order');
+          await this.#waitFor(() => this.#stopped, GROUP_RETRY_MS);
+        }
         continue;
       }
       if (this.#paused || this.#budgetHold) {

@@ -1,0 +1,276 @@
+import { describe, expect, it } from 'vitest';
+import { createMetricsLayout, decodeSumWithMetrics, encodingParams } from '@murmur/fl-core/encode';
+import { protocolError, type LivePlan, type ProtocolError, type RoundPlan } from '@murmur/fl-core/protocol';
+import type { GroupLink, GroupOrder, GroupOutcome, PaceSteering } from './coordinator';
+import { DIMENSION, endings, gauge, harness, METRICS, UPDATE } from './coordinator-harness';
+import type { DataStore, StoredModel } from './store';
+import { eventually } from './test-helpers';
+
+/**
+ * The distributed mode's group turn (coordinator.ts #runGroupTurn) without Redis or PostgreSQL: the
+ * task coordinator's side of GroupLink is played in memory, so each test decides what the order
+ * says, when the round is cancelled and how it ends, and reads what this process handed on.
+ * distributed/*.distributed-test.ts run the same turn against the real link and stores.
+ */
+class InMemoryTaskCoordinator implements GroupLink {
+  readonly groupId = 'g0';
+  /** Every answer this process gave, in order: a group sum with its report count, or null. */
+  readonly answers: ({ sum: Uint32Array; reports: number } | null)[] = [];
+  readonly #orders: GroupOrder[] = [];
+  #waiter: ((order: GroupOrder | null) => void) | null = null;
+  readonly #cancelled = new Map<number, ProtocolError>();
+  #outcome: Promise<GroupOutcome>;
+  #settle: (outcome: GroupOutcome) => void = () => undefined;
+  /** The plan orders carry unless a test says otherwise (the harness's configured plan: minReports 4). */
+  live: LivePlan | null = null;
+  baseFails = false;
+  /** How many nextOrder calls throw before orders are handed out again. */
+  orderFailures = 0;
+  putFails = false;
+  steering: PaceSteering | null = null;
+
+  constructor(readonly store: DataStore) {
+    this.#outcome = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  /** The task coordinator opens a round: this process's turn takes it (now, or at its next nextOrder). */
+  open(order: Partial<GroupOrder> & { round: number }): GroupOrder {
+    const base = this.store.trainingBase();
+    if (!this.live) throw new Error('no plan for the order');
+    const full: GroupOrder = {
+      roundId: `r${order.round}-0badc0de`,
+      samplingRate: 1,
+      population: 6,
+      maxClients: 20,
+      base: { version: base.version, hash: base.hash },
+      live: this.live,
+      planRevision: 2,
+      ...order,
+    };
+    if (this.#waiter) {
+      this.#waiter(full);
+      this.#waiter = null;
+    } else this.#orders.push(full);
+    return full;
+  }
+  cancel(round: number, reason: ProtocolError): void {
+    this.#cancelled.set(round, reason);
+  }
+  settle(outcome: GroupOutcome): void {
+    this.#settle(outcome);
+  }
+
+  nextOrder(): Promise<GroupOrder | null> {
+    if (this.orderFailures > 0) {
+      this.orderFailures--;
+      return Promise.reject(new Error('control stream: malformed entry'));
+    }
+    const next = this.#orders.shift();
+    if (next) return Promise.resolve(next);
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+  interrupt(): void {
+    this.#waiter?.(null);
+    this.#waiter = null;
+  }
+  async baseModel(order: GroupOrder): Promise<StoredModel> {
+    if (this.baseFails) throw new Error('replica: PostgreSQL is unreachable');
+    const base = this.store.trainingBase();
+    expect(base.version).toBe(order.base.version);
+    return base;
+  }
+  async putSum(_order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void> {
+    if (this.putFails) throw new Error('Redis: connection refused');
+    this.answers.push(contribution);
+  }
+  outcome(): Promise<GroupOutcome> {
+    return this.#outcome;
+  }
+  cancelled(round: number): ProtocolError | null {
+    return this.#cancelled.get(round) ?? null;
+  }
+  paceSteering(): PaceSteering | null {
+    return this.steering;
+  }
+}
+
+async function groupHarness(n: number, behaviours: Parameters<typeof harness>[1] = {}, round: Parameters<typeof harness>[2]['round'] = {}) {
+  let link: InMemoryTaskCoordinator | undefined;
+  const h = await harness(n, behaviours, { round: { target: 6, minReports: 4, ...round } }, { group: (store) => (link = new InMemoryTaskCoordinator(store)) });
+  if (!link) throw new Error('the harness did not build the group link');
+  link.live = h.coordinator.plan;
+  return { ...h, link };
+}
+
+describe('RoundCoordinator in the distributed mode: one group turn per order', () => {
+  it("runs SecAgg over its own draw and hands on the unmasked group sum, encoded for the round's bound; the members hear the recorded outcome", async () => {
+    const { link, tokens, sentTo, store, coordinator, metrics, delivered } = await groupHarness(6);
+    const order = link.open({ round: 1 });
+    const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
+    const [plan] = sentTo('token-00', 'roundPlan') as RoundPlan[];
+    if (!plan || !answer) throw new Error('no plan or no sum');
+    // One SecAgg instance per group, named after the order's round id and this group.
+    expect(plan.roundId).toBe(`${order.roundId}-g0`);
+    expect(plan.round).toBe(1);
+    // Every group encodes for the round's bound (20), not its own 6: the groups' sums add without wrapping.
+    expect(plan.encoding.maxClients).toBe(20);
+    expect(answer.reports).toBe(6);
+    expect(answer.sum).toHaveLength(plan.secagg.vectorLength);
+    const layout = createMetricsLayout(plan.metrics, { maxClients: plan.encoding.maxClients, modulusBits: plan.encoding.modulusBits });
+    const decoded = decodeSumWithMetrics(answer.sum, encodingParams(plan.encoding), layout, 6);
+    expect(decoded.values).toHaveLength(DIMENSION);
+    // Six inputs of 0.01 each; stochastic rounding moves each by under one quantization step.
+    for (const value of decoded.values) expect(value).toBeCloseTo(6 * UPDATE, 3);
+    expect(decoded.metrics['examples']).toBeCloseTo(6 * METRICS.examples, 3);
+    // This process records nothing itself: the task coordinator commits, the replica follows.
+    expect(store.rounds).toEqual([]);
+    expect(store.ledger.entries).toEqual([]);
+    for (const token of tokens) expect(sentTo(token, 'roundEnd')).toEqual([]);
+    await eventually(() => (coordinator.phase === 'commit' ? true : undefined), 30_000, 'the wait for the outcome');
+
+    link.settle({ status: 'committed', modelVersion: 1 });
+    await eventually(() => (sentTo('token-05', 'roundEnd').length > 0 ? true : undefined), 30_000, 'the round end');
+    await delivered();
+    for (const token of tokens) expect(endings(sentTo, token).roundEnd).toEqual([{ roundId: plan.roundId, round: 1, status: 'committed', modelVersion: 1 }]);
+    expect(await gauge(metrics.rounds, { status: 'committed' })).toBe(1);
+    expect(await gauge(metrics.funnel, { stage: 'selected' })).toBe(6);
+    expect(coordinator.currentRound).toBeNull();
+    // Completed members may be drawn again at once (not benched).
+    for (const token of tokens) expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+  });
+
+  it('answers "nothing from this process" and tells nobody when its draw is below minReports or above the round\'s bound', async () => {
+    const { link, sent, coordinator } = await groupHarness(6);
+    // q = 10⁻⁹: nobody drawn (all but surely), below minReports 4.
+    link.open({ round: 1, samplingRate: 1e-9 });
+    await eventually(() => (link.answers.length === 1 ? true : undefined), 30_000, 'the first answer');
+    // q = 1 draws all 6, more than the round's bound of 5: this group's sum could wrap the master sum.
+    link.open({ round: 2, maxClients: 5 });
+    await eventually(() => (link.answers.length === 2 ? true : undefined), 30_000, 'the second answer');
+    // minReports of the order (7), not of this process's config (4), decides.
+    link.open({ round: 3, live: { ...coordinator.plan, minReports: 7 } });
+    await eventually(() => (link.answers.length === 3 ? true : undefined), 30_000, 'the third answer');
+    expect(link.answers).toEqual([null, null, null]);
+    expect(sent).toEqual([]);
+    expect(coordinator.poolSize).toBe(6);
+  });
+
+  it('opens a group of exactly minReports and of exactly the bound', async () => {
+    const { link, coordinator } = await groupHarness(6);
+    link.open({ round: 1, maxClients: 6, live: { ...coordinator.plan, minReports: 6 } });
+    const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
+    expect(answer?.reports).toBe(6);
+    link.settle({ status: 'committed', modelVersion: 1 });
+  });
+
+  it("stops at the task coordinator's abort: the members are told its reason, nothing is handed on, nothing recorded here", async () => {
+    // Client 0 never masks and the deadlines are 10 minutes: only the cancellation ends the stage.
+    const long = { advertiseKeysMs: 600_000, shareKeysMs: 600_000, maskedInputMs: 600_000, unmaskingMs: 600_000 };
+    const { link, tokens, sentTo, store, coordinator, metrics } = await groupHarness(6, { 0: { muteOn: 'encryptedShares' } }, { deadlines: long });
+    link.open({ round: 1 });
+    await eventually(() => (coordinator.phase === 'maskedInput' ? true : undefined), 30_000, 'the masked-input stage');
+    const reason = protocolError('COORDINATION_UNAVAILABLE', 'round 1: Redis is unreachable');
+    link.cancel(1, reason);
+    // A wake (any message or disconnection) lets the stage see the cancellation; a check-in is one.
+    coordinator.checkIn('someone', { consent: true, backend: 'cpu' });
+    await eventually(() => (link.answers.length === 1 ? true : undefined), 30_000, 'the empty answer');
+    expect(link.answers).toEqual([null]);
+    for (const token of tokens) {
+      const { roundEnd, aborts } = endings(sentTo, token);
+      expect(aborts).toMatchObject([{ type: 'abort', reason: { code: 'COORDINATION_UNAVAILABLE', message: 'round 1: Redis is unreachable' } }]);
+      expect(roundEnd).toMatchObject([{ status: 'aborted', round: 1, modelVersion: 0, reason: { code: 'COORDINATION_UNAVAILABLE' } }]);
+    }
+    expect(store.rounds).toEqual([]);
+    expect(await gauge(metrics.rounds, { status: 'aborted' })).toBe(1);
+    expect(coordinator.currentRound).toBeNull();
+  });
+
+  it("relays an aborted outcome with the task coordinator's reason, and does not count its members as having completed", async () => {
+    const { link, tokens, sentTo, metrics, delivered } = await groupHarness(6);
+    link.open({ round: 1 });
+    await eventually(() => link.answers[0], 30_000, 'the group sum');
+    link.settle({ status: 'aborted', reason: protocolError('BELOW_THRESHOLD', 'round 1: 9 reports in all, need 12'), modelVersion: 0 });
+    await eventually(() => (sentTo('token-05', 'roundEnd').length > 0 ? true : undefined), 30_000, 'the round end');
+    await delivered();
+    for (const token of tokens) {
+      expect(sentTo(token, 'roundEnd')).toEqual([
+        {
+          roundId: 'r1-0badc0de-g0',
+          round: 1,
+          status: 'aborted',
+          modelVersion: 0,
+          reason: { code: 'BELOW_THRESHOLD', message: 'round 1: 9 reports in all, need 12' },
+        },
+      ]);
+    }
+    expect(await gauge(metrics.rounds, { status: 'aborted' })).toBe(1);
+    expect(await gauge(metrics.rounds, { status: 'committed' })).toBeUndefined();
+  });
+
+  it('puts the drawn clients back, telling them nothing, when the base model cannot be had', async () => {
+    const { link, sent, coordinator, logs } = await groupHarness(6);
+    link.baseFails = true;
+    link.open({ round: 1 });
+    await eventually(
+      () => (logs.some((line) => line['msg'] === 'group round failed; the task coordinator records the round') ? true : undefined),
+      30_000,
+      'the warning',
+    );
+    expect(sent).toEqual([]);
+    expect(coordinator.poolSize).toBe(6);
+    expect(coordinator.currentRound).toBeNull();
+  });
+
+  it('tells the members the round failed (INTERNAL) when the group sum cannot be handed on', async () => {
+    const { link, tokens, sentTo, coordinator } = await groupHarness(6);
+    link.putFails = true;
+    link.open({ round: 1 });
+    await eventually(() => (sentTo('token-05', 'roundEnd').length > 0 ? true : undefined), 30_000, 'the round end');
+    for (const token of tokens) {
+      expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'aborted', reason: { code: 'INTERNAL', message: 'round 1: Redis: connection refused' } }]);
+    }
+    expect(coordinator.currentRound).toBeNull();
+  });
+
+  it("steers the pace by the task coordinator's window, and pools everyone without one", async () => {
+    const { link, coordinator } = await groupHarness(6);
+    link.steering = { poolTarget: 6, fromMs: 2_000, toMs: 4_000 };
+    const later = Array.from({ length: 50 }, (_, i) => coordinator.checkIn(`extra-${i}`, { consent: true, backend: 'cpu' }));
+    for (const answer of later) {
+      expect(answer.status).toBe('later');
+      expect(answer.retryAfterMs).toBeGreaterThanOrEqual(2_000);
+      expect(answer.retryAfterMs).toBeLessThanOrEqual(4_000);
+    }
+    expect(coordinator.poolSize).toBe(6);
+    link.steering = null;
+    expect(coordinator.checkIn('extra-0', { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    expect(coordinator.poolSize).toBe(7);
+  });
+
+  it('survives a turn that fails outside any round (a broken link): it logs, waits a moment and takes the next order', async () => {
+    const { link, logs, tokens, coordinator } = await groupHarness(6);
+    link.open({ round: 1 });
+    await eventually(() => link.answers[0], 30_000, 'the first group sum');
+    // The next wait for an order fails.
+    link.orderFailures = 1;
+    link.settle({ status: 'committed', modelVersion: 1 });
+    const failed = 'group turn failed unexpectedly; waiting for the next order';
+    await eventually(() => (logs.some((line) => line['msg'] === failed) ? true : undefined), 30_000, 'the logged failure');
+    for (const token of tokens) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
+    link.open({ round: 2 });
+    const answer = await eventually(() => link.answers[1], 30_000, 'the second group sum');
+    expect(answer?.reports).toBe(6);
+    expect(logs.filter((line) => line['msg'] === failed)).toHaveLength(1);
+  });
+
+  it('stops while waiting for an order, and takes none while paused', async () => {
+    const { link, coordinator, sent } = await groupHarness(6);
+    coordinator.pause();
+    link.open({ round: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sent).toEqual([]);
+    expect(link.answers).toEqual([]);
+    await coordinator.stop();
+    expect(coordinator.currentRound).toBeNull();
+  });
+});
