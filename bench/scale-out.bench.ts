@@ -635,7 +635,7 @@ export async function main(argv: string[]): Promise<void> {
         unit: 'ms',
         note: `lease taken after ${at(acquired) ?? '—'} ms (TTL ${leaseTtlMs}); round ${round} recorded ${String(interrupted?.log.code ?? '?')} at ${at(interrupted) ?? '—'} ms; next round opened at ${at(nextOpened) ?? '—'} ms; its Redis bytes ${String(committed.log.coordinationBytes)} (${String(committed.log.groups)} groups)`,
       };
-      failoverNote = `Failover: ${holder.processId} (the lease holder) was killed with SIGKILL in round ${round}, after a group had started; its own group and clients died with it. ${committed.a.processId} took the lease ${at(acquired) ?? '?'} ms later (lease TTL ${leaseTtlMs} ms), recorded the interrupted round ${round} (${String(interrupted?.log.code ?? '?')}, σ at k_min in the ledger), opened the next round at ${at(nextOpened) ?? '?'} ms and committed it at ${Number(committed.log.time) - killedAt} ms with ${String(committed.log.groups)} groups (Redis bytes ${String(committed.log.coordinationBytes)}: the groups × (4d + 12) of the survivors).`;
+      failoverNote = `Failover: ${holder.processId} (the lease holder) was killed with SIGKILL in round ${round}, after a group had started; its own group and clients died with it. ${committed.a.processId} took the lease ${at(acquired) ?? '?'} ms later (lease TTL ${leaseTtlMs} ms), recorded the interrupted round ${round} (${String(interrupted?.log.code ?? '?')}, σ at k_min in the ledger), opened the next round at ${at(nextOpened) ?? '?'} ms and committed it at ${Number(committed.log.time) - killedAt} ms with ${String(committed.log.groups)} groups (Redis bytes ${String(committed.log.coordinationBytes)}: the groups × (4d + 16) of the survivors).`;
       step('failover done');
     }
     bar.stop();
@@ -726,7 +726,7 @@ export async function main(argv: string[]): Promise<void> {
           ms((s) => s.coordinationBytes),
           'bytes',
         ),
-        note: `per group ${[...new Set(perGroup)].join('/')} = 4d + 12 with d = ${d ?? '?'}; reports per round ${Math.min(...reports)}–${Math.max(...reports)}; clients × 4d would be ${d && reports.length ? Math.max(...reports) * 4 * d : '?'}`,
+        note: `per group ${[...new Set(perGroup)].join('/')} = 4d + 16 (one group per process) with d = ${d ?? '?'}; reports per round ${Math.min(...reports)}–${Math.max(...reports)}; clients × 4d would be ${d && reports.length ? Math.max(...reports) * 4 * d : '?'}`,
       });
     }
     for (const [i, a] of aggregators.entries()) {
@@ -807,7 +807,7 @@ export async function main(argv: string[]): Promise<void> {
         `Stores: ${stores.how}.`,
         `Per round, ${PROCESSES} processes × the clients per process, q = 1 (target ${PROCESSES * maxPerProcess}), minReports ${MIN_REPORTS}; the first rounds after a client count changes are warm-up and not measured. Phase times come from /metrics histogram deltas scraped when the round commits, fan-out from the pino log times of one host's clock.`,
         bytesSame
-          ? `Redis bytes per round: ${equalBytes[0]} bytes per group at every client count (${clientCounts.join(' and ')} per process): groups × (4d + 12), independent of the clients.`
+          ? `Redis bytes per round: ${equalBytes[0]} bytes per group at every client count (${clientCounts.join(' and ')} per process): groups × (4d + 16), independent of the clients.`
           : `Redis bytes per group by client count: ${equalBytes.join(' vs ')} — NOT equal.`,
         ...(failoverNote ? [failoverNote] : []),
         `Noise: the machine has 2 cores and was shared with other jobs (a mutation run and a test suite) while this ran: load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0]?.toFixed(1)} at the end; timings are indicative only.`,

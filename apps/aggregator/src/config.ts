@@ -283,7 +283,7 @@ const releaseSchema = z
  */
 const distributedSchema = z
   .object({
-    /** Run as one of the task's processes: rounds are opened by the lease holder, each process runs SecAgg over its own group. @default false */
+    /** Run as one of the task's processes: rounds are opened by the lease holder, each process runs SecAgg over its own groups. @default false */
     enabled: z.boolean().default(false),
     /** The task the processes serve together (its lease, record and control stream). @default 'next-word' */
     taskId: z
@@ -295,6 +295,13 @@ const distributedSchema = z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/)
       .default('default'),
+    /**
+     * Most clients in one SecAgg group: a process whose draw is larger runs several groups at once,
+     * of near-equal size, each at least the round's minReports (k_min: each group's noise is
+     * calibrated to it, so minReports wins over this bound). Groups of 100–1,000 keep SecAgg's
+     * per-client cost bounded (Bonawitz et al. 2019, §6). @default 500
+     */
+    groupSize: z.number().int().min(1).max(100_000).default(500),
     /** This process's name in pool counts and group sums; unique among the task's processes. @default host name and port */
     processId: z
       .string()
@@ -677,6 +684,13 @@ export const FLAGS: readonly Flag[] = [
     paths: [['distributed', 'population']],
     type: 'string',
     help: 'distributed: whose ledger the task spends',
+  },
+  {
+    flag: 'group-size',
+    env: 'MURMUR_GROUP_SIZE',
+    paths: [['distributed', 'groupSize']],
+    type: 'number',
+    help: 'distributed: most clients in one SecAgg group (a larger draw runs several groups, each ≥ minReports)',
   },
   {
     flag: 'process-id',

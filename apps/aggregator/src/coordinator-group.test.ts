@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMetricsLayout, decodeSumWithMetrics, encodingParams } from '@murmur/fl-core/encode';
 import { protocolError, type LivePlan, type ProtocolError, type RoundPlan } from '@murmur/fl-core/protocol';
-import type { GroupLink, GroupOrder, GroupOutcome, PaceSteering } from './coordinator';
+import type { GroupContribution, GroupLink, GroupOrder, GroupOutcome, PaceSteering } from './coordinator';
 import { DIMENSION, endings, gauge, harness, METRICS, UPDATE } from './coordinator-harness';
 import type { DataStore, StoredModel } from './store';
 import { eventually } from './test-helpers';
@@ -14,8 +14,9 @@ import { eventually } from './test-helpers';
  */
 class InMemoryTaskCoordinator implements GroupLink {
   readonly groupId = 'g0';
-  /** Every answer this process gave, in order: a group sum with its report count, or null. */
-  readonly answers: ({ sum: Uint32Array; reports: number } | null)[] = [];
+  groupSize = 500;
+  /** Every answer this process gave, in order: its groups' summed sum with each group's report count, or null. */
+  readonly answers: (GroupContribution | null)[] = [];
   readonly #orders: GroupOrder[] = [];
   #waiter: ((order: GroupOrder | null) => void) | null = null;
   readonly #cancelled = new Map<number, ProtocolError>();
@@ -79,7 +80,7 @@ class InMemoryTaskCoordinator implements GroupLink {
     expect(base.version).toBe(order.base.version);
     return base;
   }
-  async putSum(_order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void> {
+  async putSum(_order: GroupOrder, contribution: GroupContribution | null): Promise<void> {
     if (this.putFails) throw new Error('Redis: connection refused');
     this.answers.push(contribution);
   }
@@ -109,12 +110,12 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
     const [plan] = sentTo('token-00', 'roundPlan') as RoundPlan[];
     if (!plan || !answer) throw new Error('no plan or no sum');
-    // One SecAgg instance per group, named after the order's round id and this group.
-    expect(plan.roundId).toBe(`${order.roundId}-g0`);
+    // One SecAgg instance per group, named after the order's round id, this process and the group's index.
+    expect(plan.roundId).toBe(`${order.roundId}-g0.0`);
     expect(plan.round).toBe(1);
     // Every group encodes for the round's bound (20), not its own 6: the groups' sums add without wrapping.
     expect(plan.encoding.maxClients).toBe(20);
-    expect(answer.reports).toBe(6);
+    expect(answer.groupReports).toEqual([6]);
     expect(answer.sum).toHaveLength(plan.secagg.vectorLength);
     const layout = createMetricsLayout(plan.metrics, { maxClients: plan.encoding.maxClients, modulusBits: plan.encoding.modulusBits });
     const decoded = decodeSumWithMetrics(answer.sum, encodingParams(plan.encoding), layout, 6);
@@ -155,11 +156,62 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     expect(coordinator.poolSize).toBe(6);
   });
 
+  it("splits a draw larger than groupSize into SecAgg groups run at once, and hands on their summed sum with each group's reports", async () => {
+    const { link, tokens, sentTo, delivered } = await groupHarness(12);
+    link.groupSize = 5;
+    // 12 drawn, groups of at most 5, each ≥ minReports 4: three groups of 4.
+    const order = link.open({ round: 1 });
+    const answer = await eventually(() => link.answers[0], 30_000, 'the summed group sums');
+    if (!answer) throw new Error('no answer');
+    expect(answer.groupReports).toEqual([4, 4, 4]);
+    const plans = tokens.map((token) => (sentTo(token, 'roundPlan') as RoundPlan[])[0]);
+    const byGroup = new Map<string, number[]>();
+    for (const plan of plans) {
+      if (!plan) throw new Error('a drawn client got no plan');
+      byGroup.set(plan.roundId, [...(byGroup.get(plan.roundId) ?? []), plan.participantId]);
+      expect(plan.secagg.clientCount).toBe(4);
+      expect(plan.encoding.maxClients).toBe(20);
+    }
+    // Every client is in exactly one group, with participant ids 0 … 3 in each.
+    expect([...byGroup.keys()].sort()).toEqual([0, 1, 2].map((index) => `${order.roundId}-g0.${index}`));
+    for (const ids of byGroup.values()) expect(ids.sort()).toEqual([0, 1, 2, 3]);
+    const [plan] = plans;
+    if (!plan) throw new Error('no plan');
+    const layout = createMetricsLayout(plan.metrics, { maxClients: plan.encoding.maxClients, modulusBits: plan.encoding.modulusBits });
+    const decoded = decodeSumWithMetrics(answer.sum, encodingParams(plan.encoding), layout, 12);
+    for (const value of decoded.values) expect(value).toBeCloseTo(12 * UPDATE, 3);
+    expect(decoded.metrics['examples']).toBeCloseTo(12 * METRICS.examples, 3);
+    link.settle({ status: 'committed', modelVersion: 1 });
+    await eventually(() => (tokens.every((token) => sentTo(token, 'roundEnd').length > 0) ? true : undefined), 30_000, 'every round end');
+    await delivered();
+    for (const token of tokens) expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'committed', modelVersion: 1 }]);
+  });
+
+  it('hands on the groups that unmasked when another group of the draw fails on its own (its members alone hear why)', async () => {
+    // Groups of 4 with minReports 4: the group holding the silent client 0 cannot commit.
+    const deadlines = { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 1_500, unmaskingMs: 5_000 };
+    const { link, tokens, sentTo, delivered } = await groupHarness(12, { 0: { muteOn: 'encryptedShares' } }, { deadlines });
+    link.groupSize = 5;
+    link.open({ round: 1 });
+    const answer = await eventually(() => link.answers[0], 30_000, 'the summed group sums');
+    expect(answer?.groupReports).toEqual([4, 4]);
+    const failed = (sentTo('token-00', 'roundPlan') as RoundPlan[])[0]?.roundId;
+    const mates = tokens.filter((token) => (sentTo(token, 'roundPlan') as RoundPlan[])[0]?.roundId === failed);
+    expect(mates).toHaveLength(4);
+    for (const token of mates) expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'aborted', reason: { code: 'BELOW_THRESHOLD' } }]);
+    link.settle({ status: 'committed', modelVersion: 1 });
+    const others = tokens.filter((token) => !mates.includes(token));
+    await eventually(() => (others.every((token) => sentTo(token, 'roundEnd').length > 0) ? true : undefined), 30_000, 'the round ends');
+    await delivered();
+    for (const token of others) expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'committed', modelVersion: 1 }]);
+    for (const token of mates) expect(sentTo(token, 'roundEnd')).toHaveLength(1);
+  });
+
   it('opens a group of exactly minReports and of exactly the bound', async () => {
     const { link, coordinator } = await groupHarness(6);
     link.open({ round: 1, maxClients: 6, live: { ...coordinator.plan, minReports: 6 } });
     const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
-    expect(answer?.reports).toBe(6);
+    expect(answer?.groupReports).toEqual([6]);
     link.settle({ status: 'committed', modelVersion: 1 });
   });
 
@@ -195,7 +247,7 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     for (const token of tokens) {
       expect(sentTo(token, 'roundEnd')).toEqual([
         {
-          roundId: 'r1-0badc0de-g0',
+          roundId: 'r1-0badc0de-g0.0',
           round: 1,
           status: 'aborted',
           modelVersion: 0,
@@ -259,7 +311,7 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     for (const token of tokens) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
     link.open({ round: 2 });
     const answer = await eventually(() => link.answers[1], 30_000, 'the second group sum');
-    expect(answer?.reports).toBe(6);
+    expect(answer?.groupReports).toEqual([6]);
     expect(logs.filter((line) => line['msg'] === failed)).toHaveLength(1);
   });
 

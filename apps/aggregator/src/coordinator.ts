@@ -21,6 +21,7 @@ import {
 } from '@murmur/fl-core/protocol';
 import { roundPlanHash, planPrivacyFor, projectPrivacyBudget, type BudgetProjection } from '@murmur/fl-core/round';
 import { parameterCount } from '@murmur/fl-core/model';
+import { addModInto } from '@murmur/fl-core/encode';
 import {
   createCertificateLedger,
   createSecAggServer,
@@ -40,7 +41,7 @@ import type { AggregatorMetrics } from './metrics';
 import { ParticipationBook, PhasePace } from './participation';
 import type { ReleaseGate } from './release-gate';
 import { abortedRound, concludeRound, maskedInputRefusal, planAggregatorRound, type AbortedRound, type RoundEnding, type RoundState } from './round-state';
-import { capPerNetwork, poissonSample, secureRandomIndex } from './sampling';
+import { capPerNetwork, poissonSample, secureRandomIndex, splitIntoGroups } from './sampling';
 import { publicPhaseEvent, publicRoundRecord, withholds } from './public-view';
 
 /** What an operator may change between rounds (admin API, validated against bounds there): fl-core's LivePlan. */
@@ -76,7 +77,7 @@ export interface CoordinatorDeps {
   unmasking?: { closeUnmasking(state: SecAggServerState): Promise<SecAggServerStepResult> | null };
   /**
    * The distributed mode (docs/scale-out.md): rounds are opened by the task's coordinator, this
-   * process runs secure aggregation over its own group and hands the unmasked group sum on.
+   * process runs secure aggregation over its own groups and hands the sum of their unmasked sums on.
    * Absent: this process plans, selects and commits every round itself.
    */
   group?: GroupLink;
@@ -97,20 +98,31 @@ export interface GroupOrder {
   planRevision: number;
 }
 
+/**
+ * What a process hands on for a round: the sum of its SecAgg groups' unmasked sums (mod 2^k) and the
+ * reports in each group's, so the ledger can record the weakest group of all processes.
+ */
+export interface GroupContribution {
+  sum: Uint32Array;
+  groupReports: number[];
+}
+
 export type GroupOutcome = { status: 'committed'; modelVersion: number } | { status: 'aborted'; reason: ProtocolError; modelVersion: number };
 
 /** How a process's coordinator talks to the task's coordinator (distributed/group-link.ts over Redis and PostgreSQL). */
 export interface GroupLink {
   /** This process's group id in the round's group sums. */
   readonly groupId: string;
+  /** Most clients in one SecAgg group (distributed.groupSize): a larger draw runs several groups. */
+  readonly groupSize: number;
   /** The next round the task's coordinator opens; null once interrupted. */
   nextOrder(): Promise<GroupOrder | null>;
   /** Makes a pending nextOrder resolve null (the coordinator is stopping or pausing). */
   interrupt(): void;
   /** The order's base model, from this process's replica of the record (brought up to date first). */
   baseModel(order: GroupOrder): Promise<StoredModel>;
-  /** This group's unmasked sum and its report count, or null: nothing from this process this round. */
-  putSum(order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void>;
+  /** This process's unmasked groups' sum and each group's report count, or null: nothing from this process this round. */
+  putSum(order: GroupOrder, contribution: GroupContribution | null): Promise<void>;
   /** The round's outcome as the task's coordinator recorded it (the replica is brought up to it first). */
   outcome(order: GroupOrder): Promise<GroupOutcome>;
   /** The task coordinator's abort of this round, once it has said so. */
@@ -153,6 +165,8 @@ interface PoolEntry {
   network: string | null;
 }
 
+/** Finished round ids remembered to answer late messages STALE_ROUND: several rounds' worth of groups. */
+const FINISHED_ROUND_IDS = 1024;
 /** After a group turn failed unexpectedly, how long before this process waits for the next order. */
 const GROUP_RETRY_MS = 1_000;
 
@@ -180,7 +194,10 @@ export class RoundCoordinator {
   readonly #wakers = new Set<() => void>();
   #live: LivePlan;
   #planRevision: number;
-  #round: ActiveRound | null = null;
+  /** The running rounds: one, or in the distributed mode one per SecAgg group of this process's draw. */
+  readonly #rounds = new Set<ActiveRound>();
+  /** Each running round's members. */
+  readonly #roundOfMember = new Map<string, ActiveRound>();
   #phase: RoundPhase = 'idle';
   #lastPhase: PhaseEvent = { round: 0, roundId: '', phase: 'idle', at: new Date().toISOString(), cohort: 0, pending: 0 };
   #paused = false;
@@ -235,20 +252,31 @@ export class RoundCoordinator {
   get releasedVersion(): number {
     return this.#deps.store.release.released;
   }
-  /** The running round's SecAgg parameters (sizes inbound messages), or null between rounds. */
-  get activeSecAggConfig(): RoundConfig | null {
-    return this.#round?.state.plan.secagg ?? null;
+  /** The SecAgg parameters of the round `tokenId` is a member of (they size its inbound messages), or null. */
+  secAggConfigOf(tokenId: string): RoundConfig | null {
+    return this.#roundOfMember.get(tokenId)?.state.plan.secagg ?? null;
   }
-  /** The running round's plain state (round-state.ts), or null between rounds. */
+  /** The running round's plain state (round-state.ts; the first group's in the distributed mode), or null between rounds. */
   get roundState(): RoundState | null {
-    return this.#round?.state ?? null;
+    return this.#firstRound()?.state ?? null;
+  }
+  #firstRound(): ActiveRound | undefined {
+    return this.#rounds.values().next().value;
   }
   get poolSize(): number {
     return this.#pool.size;
   }
+  /** The running round; with several groups, the first one's id and the cohort and pending members of all. */
   get currentRound(): { round: number; roundId: string; cohort: number; pending: number } | null {
-    const r = this.#round;
-    return r ? { round: r.state.round, roundId: r.state.roundId, cohort: r.state.members.length, pending: pendingClients(r.server).length } : null;
+    const first = this.#firstRound();
+    if (!first) return null;
+    let cohort = 0;
+    let pending = 0;
+    for (const r of this.#rounds) {
+      cohort += r.state.members.length;
+      pending += pendingClients(r.server).length;
+    }
+    return { round: first.state.round, roundId: first.state.roundId, cohort, pending };
   }
 
   start(): void {
@@ -362,7 +390,7 @@ export class RoundCoordinator {
 
   /** The round this token is selected for, so a reconnecting client knows whether to resume. */
   cohortRoundIdOf(tokenId: string): string | null {
-    return this.#round?.participantOf.has(tokenId) ? this.#round.state.roundId : null;
+    return this.#roundOfMember.get(tokenId)?.state.roundId ?? null;
   }
 
   /**
@@ -371,7 +399,7 @@ export class RoundCoordinator {
    * example count with `welcome.minExamples` and carries none (protocol 8).
    */
   checkIn(tokenId: string, eligibility: Eligibility, network: string | null = null): CheckInResult {
-    if (this.#round?.participantOf.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
+    if (this.#roundOfMember.has(tokenId)) return { status: 'waiting', retryAfterMs: 0 };
     if (this.#paused || this.#stopped || this.#budgetHold) return { status: 'paused', retryAfterMs: 5_000 };
     const bench = this.#participation.bench(tokenId);
     if (bench.remainingMs > 0) {
@@ -412,7 +440,7 @@ export class RoundCoordinator {
 
   connected(tokenId: string): void {
     this.#disconnectedAt.delete(tokenId);
-    const r = this.#round;
+    const r = this.#roundOfMember.get(tokenId);
     const participantId = r?.participantOf.get(tokenId);
     const last = r?.last.get(tokenId);
     if (!r || participantId === undefined || !last) return;
@@ -422,7 +450,7 @@ export class RoundCoordinator {
 
   disconnected(tokenId: string): void {
     this.#pool.delete(tokenId);
-    if (this.#round?.participantOf.has(tokenId)) {
+    if (this.#roundOfMember.has(tokenId)) {
       this.#disconnectedAt.set(tokenId, performance.now());
       const grace = this.#deps.config.round.reconnectGraceMs;
       setTimeout(() => this.#wake(), grace + 5).unref();
@@ -439,13 +467,14 @@ export class RoundCoordinator {
 
   /** One inbound secure-aggregation message; the rejection (if any) goes back to its sender. */
   async handleSecAgg(tokenId: string, message: SecAggUp, bytes: number): Promise<ProtocolError | null> {
-    const r = this.#round;
     if (this.#finishedRoundIds.has(message.roundId)) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${message.roundId} is over`);
-    if (!r) return protocolError('NO_ROUND', `secagg ${message.type}: no round is running`);
-    const from = r.participantOf.get(tokenId);
-    if (from === undefined) return protocolError('NOT_IN_COHORT', `secagg ${message.type}: this client is not in round ${r.state.round}'s cohort`);
+    const running = this.#firstRound();
+    if (!running) return protocolError('NO_ROUND', `secagg ${message.type}: no round is running`);
+    const r = this.#roundOfMember.get(tokenId);
+    const from = r?.participantOf.get(tokenId);
+    if (!r || from === undefined) return protocolError('NOT_IN_COHORT', `secagg ${message.type}: this client is not in round ${running.state.round}'s cohort`);
     return this.#withLock(async () => {
-      if (this.#round !== r) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${r.state.round} is over`);
+      if (!this.#rounds.has(r)) return protocolError('STALE_ROUND', `secagg ${message.type}: round ${r.state.round} is over`);
       const step = await secAggServerStep(r.server, { type: 'message', from, message }, await this.#stepOptions(r));
       if (!step.ok) return step.error;
       r.server = step.state;
@@ -502,7 +531,7 @@ export class RoundCoordinator {
 
   #setPhase(phase: RoundPhase): void {
     this.#phase = phase;
-    const r = this.#round;
+    const r = this.#firstRound();
     const event = {
       round: r?.state.round ?? 0,
       roundId: r?.state.roundId ?? '',
@@ -557,8 +586,7 @@ export class RoundCoordinator {
         // the disk allows, tell its clients, keep serving. The store changes its in-memory state
         // only after a commit's writes succeed, so the model is untouched either way.
         this.#deps.logger.error({ err: error }, 'round failed unexpectedly; model untouched');
-        const r = this.#round;
-        if (r) {
+        for (const r of [...this.#rounds]) {
           try {
             this.#abort(r, protocolError('INTERNAL', `round ${r.state.round}: ${error instanceof Error ? error.message : String(error)}`));
           } catch (again) {
@@ -652,9 +680,11 @@ export class RoundCoordinator {
 
   /**
    * One round of the distributed mode from this process's side: wait for the task coordinator's
-   * order, draw this process's own pool with the order's q, run SecAgg over the group, hand the
-   * unmasked group sum on and tell the members how the round ended. Every path answers the order
-   * (a sum or nothing), so the task coordinator never waits on this process past its deadline.
+   * order, draw this process's own pool with the order's q, split the draw into SecAgg groups
+   * (distributed.groupSize, each ≥ minReports), run them at once, hand on the sum of the groups'
+   * unmasked sums with each group's report count, and tell the members how the round ended. Every
+   * path that can answers the order (a sum or nothing), so the task coordinator rarely waits on
+   * this process until its deadline.
    */
   async #runGroupTurn(link: GroupLink): Promise<void> {
     const { config, store, metrics, logger } = this.#deps;
@@ -666,8 +696,8 @@ export class RoundCoordinator {
     const drawn = poissonSample(candidates, order.samplingRate);
     const { kept: selected, capped } = capPerNetwork(drawn, (tokenId) => this.#pool.get(tokenId)?.network ?? null, config.round.maxPerNetwork);
     if (capped.length > 0) metrics.cappedByNetwork.inc(capped.length);
-    // A group must hold minReports to be private on its own (its noise is calibrated to k_min), and
-    // no more than the round's sum bound: the draw decided, so nobody is told anything.
+    // Every group must hold minReports to be private on its own (its noise is calibrated to k_min),
+    // and the draw no more than the round's sum bound: the draw decided, so nobody is told anything.
     if (selected.length < live.minReports || selected.length > order.maxClients) {
       logger.info(
         {
@@ -684,61 +714,80 @@ export class RoundCoordinator {
     }
     const entries = new Map(selected.map((tokenId) => [tokenId, this.#pool.get(tokenId)]));
     for (const tokenId of selected) this.#pool.delete(tokenId);
+    const started: ActiveRound[] = [];
+    let answered = false;
     try {
       const base = await link.baseModel(order);
-      const plan = planAggregatorRound({
-        config,
-        live,
-        round,
-        // One SecAgg instance per group: the group id keeps the groups' messages apart.
-        roundId: `${order.roundId}-${link.groupId}`,
-        base,
-        spec: store.spec,
-        clientCount: selected.length,
-        sumClients: order.maxClients,
-        samplingRate: order.samplingRate,
-        population: order.population,
-        graphSeed: crypto.getRandomValues(new Uint8Array(32)),
-        authenticated: this.#deps.enrollmentIssuer !== undefined,
+      const groups = splitIntoGroups(selected, link.groupSize, live.minReports);
+      for (const [index, members] of groups.entries()) {
+        const plan = planAggregatorRound({
+          config,
+          live,
+          round,
+          // One SecAgg instance per group: the process and group index keep the groups' messages apart.
+          roundId: `${order.roundId}-${link.groupId}.${index}`,
+          base,
+          spec: store.spec,
+          clientCount: members.length,
+          sumClients: order.maxClients,
+          samplingRate: order.samplingRate,
+          population: order.population,
+          graphSeed: crypto.getRandomValues(new Uint8Array(32)),
+          authenticated: this.#deps.enrollmentIssuer !== undefined,
+        });
+        const r = this.#startCohort({
+          plan,
+          live,
+          planRevision: order.planRevision,
+          base,
+          selected: members,
+          entries: new Map(members.map((tokenId) => [tokenId, entries.get(tokenId)])),
+          eligible: candidates.length,
+          samplingRate: order.samplingRate,
+          order,
+        });
+        if (r) started.push(r);
+      }
+      const results = await Promise.all(started.map((r) => this.#runStages(r)));
+      const unmasked = started.flatMap((r, index) => {
+        const result = results[index];
+        return result ? [{ r, result }] : [];
       });
-      const r = this.#startCohort({
-        plan,
-        live,
-        planRevision: order.planRevision,
-        base,
-        selected,
-        entries,
-        eligible: candidates.length,
-        samplingRate: order.samplingRate,
-        order,
-      });
-      if (!r) {
+      const [first, ...others] = unmasked;
+      if (!first) {
+        answered = true;
         await this.#answerOrder(link, order, null);
         return;
       }
-      const result = await this.#runStages(r);
-      if (!result) return;
+      // The groups' sums add mod 2^k without wrapping: every group encoded for the round's bound.
+      const sum = new Uint32Array(first.result.sum);
+      for (const { result } of others) addModInto(sum, result.sum, first.r.state.plan.encoding.modulusBits);
       this.#setPhase('aggregate');
-      await link.putSum(order, { sum: result.sum, reports: result.survivors.length });
+      answered = true;
+      await link.putSum(order, { sum, groupReports: unmasked.map(({ result }) => result.survivors.length) });
       this.#setPhase('commit');
       const outcome = await link.outcome(order);
-      this.#endGroupRound(
-        r,
-        outcome,
-        result.survivors.map((id) => this.#tokenOf(r, id)),
-      );
+      for (const { r, result } of unmasked) {
+        this.#endGroupRound(
+          r,
+          outcome,
+          result.survivors.map((id) => this.#tokenOf(r, id)),
+        );
+      }
     } catch (error) {
       // Redis or PostgreSQL gone mid-round: the members hear of it, the task coordinator records the abort.
-      const r = this.#round;
       const reason = protocolError('INTERNAL', `round ${round}: ${error instanceof Error ? error.message : String(error)}`);
       logger.warn({ round, err: error }, 'group round failed; the task coordinator records the round');
-      if (r) this.#abort(r, reason);
-      else for (const [tokenId, entry] of entries) if (entry && !this.#pool.has(tokenId)) this.#pool.set(tokenId, entry);
+      for (const r of started) if (this.#rounds.has(r)) this.#abort(r, reason);
+      // The drawn clients no group took were told nothing: they wait for the next draw.
+      const told = new Set(started.flatMap((r) => r.state.members.map((member) => member.tokenId)));
+      for (const [tokenId, entry] of entries) if (entry && !told.has(tokenId) && !this.#pool.has(tokenId)) this.#pool.set(tokenId, entry);
+      if (!answered) await this.#answerOrder(link, order, null);
     }
   }
 
-  /** Answers an order with this group's contribution (or none); a failure is logged, the task coordinator's deadline covers it. */
-  async #answerOrder(link: GroupLink, order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void> {
+  /** Answers an order with this process's contribution (or none); a failure is logged, the task coordinator's deadline covers it. */
+  async #answerOrder(link: GroupLink, order: GroupOrder, contribution: GroupContribution | null): Promise<void> {
     try {
       await link.putSum(order, contribution);
     } catch (error) {
@@ -823,7 +872,8 @@ export class RoundCoordinator {
       stageStarted: performance.now(),
       ...(input.order ? { order: input.order } : {}),
     };
-    this.#round = r;
+    this.#rounds.add(r);
+    for (const tokenId of selected) this.#roundOfMember.set(tokenId, r);
     metrics.funnel.inc({ stage: 'eligible' }, eligible);
     metrics.funnel.inc({ stage: 'selected' }, n);
     const exact = !withholds(config.privacy.mode);
@@ -951,21 +1001,19 @@ export class RoundCoordinator {
    * that was already unmasked was released to this server, so it is in the ledger all the same.
    */
   #abort(r: ActiveRound, reason: ProtocolError): void {
-    const link = this.#deps.group;
-    if (link && r.order) return this.#abortGroup(link, r, r.order, reason);
+    if (r.order) return this.#abortGroup(r, reason);
     this.#recordAbort(r, reason, abortedRound(this.#ending(r), reason, r.server.result));
   }
 
   /**
-   * A group round that ends early: its members are told, the task coordinator hears that nothing
-   * comes from this group (it records the round and its ledger; this process records nothing).
+   * A group round that ends early: its members are told; the turn hands on the other groups' sums,
+   * or nothing (the task coordinator records the round and its ledger; this process records nothing).
    */
-  #abortGroup(link: GroupLink, r: ActiveRound, order: GroupOrder, reason: ProtocolError): void {
+  #abortGroup(r: ActiveRound, reason: ProtocolError): void {
     this.#tellAborted(r, reason);
     this.#deps.metrics.rounds.inc({ status: 'aborted' });
     this.#deps.logger.warn({ round: r.state.round, roundId: r.state.roundId, code: reason.code, reason: reason.message }, 'group round aborted');
     this.#finish(r);
-    void this.#answerOrder(link, order, null);
   }
 
   /** Tells the members still in the protocol, in its own terms, that nothing more will come, and how the round ended. */
@@ -1005,10 +1053,13 @@ export class RoundCoordinator {
   }
 
   #finish(r: ActiveRound): void {
-    this.#round = null;
-    for (const { tokenId } of r.state.members) this.#disconnectedAt.delete(tokenId);
+    this.#rounds.delete(r);
+    for (const { tokenId } of r.state.members) {
+      this.#disconnectedAt.delete(tokenId);
+      if (this.#roundOfMember.get(tokenId) === r) this.#roundOfMember.delete(tokenId);
+    }
     this.#finishedRoundIds.add(r.state.roundId);
-    if (this.#finishedRoundIds.size > 64) this.#finishedRoundIds.delete(this.#finishedRoundIds.values().next().value as string);
+    if (this.#finishedRoundIds.size > FINISHED_ROUND_IDS) this.#finishedRoundIds.delete(this.#finishedRoundIds.values().next().value as string);
   }
 
   async #aggregateAndCommit(r: ActiveRound, result: NonNullable<SecAggServerState['result']>): Promise<void> {

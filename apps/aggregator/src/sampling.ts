@@ -68,3 +68,35 @@ export function capPerNetwork<T>(selected: readonly T[], networkOf: (item: T) =>
   selected.forEach((item, index) => (dropped.has(index) ? capped : kept).push(item));
   return { kept, capped };
 }
+
+/**
+ * A process's draw as SecAgg groups (the distributed mode): a CSPRNG shuffle, so no client picks
+ * its group mates by when it checked in, then g near-equal groups (sizes differ by at most one),
+ * g = ⌈n / maxSize⌉, lowered until every group holds at least `minSize`. Privacy wins over the size
+ * bound: each group's noise is calibrated to minSize (k_min), so groups grow past maxSize rather
+ * than fall below it. Fewer than minSize items: no group.
+ */
+export function splitIntoGroups<T>(items: readonly T[], maxSize: number, minSize: number): T[][] {
+  for (const [name, value] of [
+    ['maxSize', maxSize],
+    ['minSize', minSize],
+  ] as const) {
+    if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`splitIntoGroups: ${name} must be an integer ≥ 1, got ${value}`);
+  }
+  const n = items.length;
+  if (n < minSize) return [];
+  const count = Math.min(Math.ceil(n / maxSize), Math.floor(n / minSize));
+  const shuffled = [...items];
+  for (let i = n - 1; i > 0; i--) {
+    const j = secureRandomIndex(i + 1);
+    [shuffled[i], shuffled[j]] = [shuffled[j] as T, shuffled[i] as T];
+  }
+  const groups: T[][] = [];
+  let start = 0;
+  for (let g = 0; g < count; g++) {
+    const size = Math.floor(n / count) + (g < n % count ? 1 : 0);
+    groups.push(shuffled.slice(start, start + size));
+    start += size;
+  }
+  return groups;
+}

@@ -218,7 +218,7 @@ export function attachTransport(httpServer: HttpServer, deps: TransportDeps) {
     });
     socket.on('secagg', (raw: unknown) => {
       if (!admit('secagg')) return;
-      const active = coordinator.activeSecAggConfig;
+      const active = coordinator.secAggConfigOf(clientId);
       const parsed = parseClientEvent('secagg', raw, active ? secAggEventLimits(active) : { maxBytes: 4096 });
       if (!parsed.ok) return reject('secagg', parsed.error);
       const bytes = payloadBytes(raw);

@@ -104,18 +104,27 @@ export interface PoolCounts {
   eligible: number;
 }
 
-export interface GroupSum {
+/** What a process puts for a round: the sum of its SecAgg groups' unmasked sums and each group's report count. */
+export interface GroupSumInput {
+  /** The process's id (one answer per process per round). */
   groupId: string;
-  /** Reports (survivors) in the group's sum; the coordinator checks the total against the plan. */
-  reports: number;
-  /** The group's unmasked sum as bytes (e.g. a Uint32Array of d words mod 2^32). */
+  /** Reports (survivors) in each SecAgg group's sum; empty: nothing from this process this round. */
+  groupReports: number[];
+  /** The groups' unmasked sums added mod 2^k, as bytes (e.g. a Uint32Array of d words mod 2^32). */
   bytes: Uint8Array;
 }
 
+/** A process's answer as read back: `reports` is the total the coordinator checks against the plan. */
+export interface GroupSum extends GroupSumInput {
+  reports: number;
+}
+
 const GROUP_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-/** Group sum frame: magic, reports (u32 LE), payload length (u32 LE), payload. */
-const FRAME_MAGIC = 0x3153474d; // "MGS1" little-endian
+/** Group sum frame: magic, group count g (u32 LE), payload length (u32 LE), g report counts (u32 LE each), payload. */
+const FRAME_MAGIC = 0x3253474d; // "MGS2" little-endian
 const FRAME_HEADER = 12;
+/** More groups than this in one process's answer is a corrupt frame (a process of 100k clients in groups of 100). */
+const MAX_GROUPS_PER_FRAME = 4096;
 
 export class Coordination {
   readonly processId: string;
@@ -249,12 +258,15 @@ export class Coordination {
   // Group sums: one hash per (task, round), one field per group, first write wins.
 
   /** Stores a group's sum for a round; false when that group already reported (the first one stands). */
-  async putGroupSum(taskId: string, round: number, sum: GroupSum): Promise<boolean> {
+  async putGroupSum(taskId: string, round: number, sum: GroupSumInput): Promise<boolean> {
     const where = `putGroupSum(${taskId}, round ${round}, ${sum.groupId})`;
     if (!GROUP_ID.test(sum.groupId)) throw new RangeError(`${where}: groupId must match ${GROUP_ID.source}`);
-    if (!Number.isInteger(sum.reports) || sum.reports < 0 || sum.reports > 0xffffffff)
-      throw new RangeError(`${where}: reports must be a u32, got ${sum.reports}`);
-    const frame = encodeFrame(sum.reports, sum.bytes);
+    if (sum.groupReports.length > MAX_GROUPS_PER_FRAME) throw new RangeError(`${where}: ${sum.groupReports.length} groups, at most ${MAX_GROUPS_PER_FRAME}`);
+    for (const reports of sum.groupReports) {
+      if (!Number.isInteger(reports) || reports < 1 || reports > 0xffffffff)
+        throw new RangeError(`${where}: a group's reports must be a u32 ≥ 1, got ${reports}`);
+    }
+    const frame = encodeFrame(sum.groupReports, sum.bytes);
     const [set] = await this.#call(where, async () =>
       checkMulti(
         await this.#redis.multi().hsetnx(sumsKey(taskId, round), sum.groupId, frame).pexpire(sumsKey(taskId, round), this.#config.groupSumTtlMs).exec(),
@@ -324,20 +336,25 @@ function checkMulti(results: [Error | null, unknown][] | null): unknown[] {
   });
 }
 
-function encodeFrame(reports: number, bytes: Uint8Array): Buffer {
-  const frame = Buffer.alloc(FRAME_HEADER + bytes.byteLength);
+function encodeFrame(groupReports: readonly number[], bytes: Uint8Array): Buffer {
+  const counts = 4 * groupReports.length;
+  const frame = Buffer.alloc(FRAME_HEADER + counts + bytes.byteLength);
   frame.writeUInt32LE(FRAME_MAGIC, 0);
-  frame.writeUInt32LE(reports, 4);
+  frame.writeUInt32LE(groupReports.length, 4);
   frame.writeUInt32LE(bytes.byteLength, 8);
-  frame.set(bytes, FRAME_HEADER);
+  groupReports.forEach((reports, index) => frame.writeUInt32LE(reports, FRAME_HEADER + 4 * index));
+  frame.set(bytes, FRAME_HEADER + counts);
   return frame;
 }
 
-function decodeFrame(where: string, groupId: string, frame: Buffer): { reports: number; bytes: Uint8Array } {
-  if (frame.length < FRAME_HEADER || frame.readUInt32LE(0) !== FRAME_MAGIC || frame.readUInt32LE(8) !== frame.length - FRAME_HEADER) {
-    throw new DistributedError('COORDINATION_CORRUPT', where, `group ${groupId}: not a group sum frame (${frame.length} bytes)`);
-  }
-  const bytes = new Uint8Array(frame.length - FRAME_HEADER);
-  bytes.set(frame.subarray(FRAME_HEADER));
-  return { reports: frame.readUInt32LE(4), bytes };
+function decodeFrame(where: string, groupId: string, frame: Buffer): Omit<GroupSum, 'groupId'> {
+  const corrupt = () => new DistributedError('COORDINATION_CORRUPT', where, `group ${groupId}: not a group sum frame (${frame.length} bytes)`);
+  if (frame.length < FRAME_HEADER || frame.readUInt32LE(0) !== FRAME_MAGIC) throw corrupt();
+  const groups = frame.readUInt32LE(4);
+  if (groups > MAX_GROUPS_PER_FRAME || frame.readUInt32LE(8) !== frame.length - FRAME_HEADER - 4 * groups) throw corrupt();
+  const groupReports = Array.from({ length: groups }, (_, index) => frame.readUInt32LE(FRAME_HEADER + 4 * index));
+  if (groupReports.some((reports) => reports === 0)) throw corrupt();
+  const bytes = new Uint8Array(frame.length - FRAME_HEADER - 4 * groups);
+  bytes.set(frame.subarray(FRAME_HEADER + 4 * groups));
+  return { groupReports, reports: groupReports.reduce((total, reports) => total + reports, 0), bytes };
 }

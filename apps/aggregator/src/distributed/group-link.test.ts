@@ -59,7 +59,7 @@ describe('RedisGroupLink.outcome without a verdict on the stream', () => {
   function open(stored: () => StoredRound | null): RedisGroupLink {
     // The open-round message sets the order's deadline (60 s): waiting it out would time the test out.
     const coordination = fakeCoordination([{ id: '1-0', message: openRoundMessage(1, 5, order.base) }]);
-    link = new RedisGroupLink({ coordination, replica: fakeReplica(stored), taskId: TASK, groupId: 'g1', logger: pino({ level: 'silent' }) });
+    link = new RedisGroupLink({ coordination, replica: fakeReplica(stored), taskId: TASK, groupId: 'g1', groupSize: 500, logger: pino({ level: 'silent' }) });
     link.start();
     return link;
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { protocolError, type ProtocolError } from '@murmur/fl-core/protocol';
-import type { GroupLink, GroupOrder, GroupOutcome, PaceSteering } from '../coordinator';
+import type { GroupContribution, GroupLink, GroupOrder, GroupOutcome, PaceSteering } from '../coordinator';
 import type { StoredModel } from '../store';
 import { TASK_ABORT_CODES, type Coordination, type ControlMessage } from './coordination';
 import type { Replica } from './replica';
@@ -27,6 +27,7 @@ type Verdict = { kind: 'round-end'; modelVersion: number } | { kind: 'abort-roun
  */
 export class RedisGroupLink implements GroupLink {
   readonly groupId: string;
+  readonly groupSize: number;
   readonly #coordination: Coordination;
   readonly #replica: Replica;
   readonly #taskId: string;
@@ -43,11 +44,12 @@ export class RedisGroupLink implements GroupLink {
   readonly #verdictWaiters = new Map<number, Set<() => void>>();
   #steering: { window: PaceSteering; at: number } | null = null;
 
-  constructor(input: { coordination: Coordination; replica: Replica; taskId: string; groupId: string; logger: Logger }) {
+  constructor(input: { coordination: Coordination; replica: Replica; taskId: string; groupId: string; groupSize: number; logger: Logger }) {
     this.#coordination = input.coordination;
     this.#replica = input.replica;
     this.#taskId = input.taskId;
     this.groupId = input.groupId;
+    this.groupSize = input.groupSize;
     this.#logger = input.logger;
   }
 
@@ -88,9 +90,9 @@ export class RedisGroupLink implements GroupLink {
     return model;
   }
 
-  async putSum(order: GroupOrder, contribution: { sum: Uint32Array; reports: number } | null): Promise<void> {
+  async putSum(order: GroupOrder, contribution: GroupContribution | null): Promise<void> {
     const bytes = contribution ? new Uint8Array(contribution.sum.buffer, contribution.sum.byteOffset, contribution.sum.byteLength) : new Uint8Array();
-    await this.#coordination.putGroupSum(this.#taskId, order.round, { groupId: this.groupId, reports: contribution?.reports ?? 0, bytes });
+    await this.#coordination.putGroupSum(this.#taskId, order.round, { groupId: this.groupId, groupReports: contribution?.groupReports ?? [], bytes });
   }
 
   async outcome(order: GroupOrder): Promise<GroupOutcome> {

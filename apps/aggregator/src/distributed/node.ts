@@ -58,7 +58,14 @@ export class DistributedNode {
     this.records = records;
     this.coordination = coordination;
     this.replica = replica;
-    this.link = new RedisGroupLink({ coordination, replica, taskId: input.config.distributed.taskId, groupId: processId, logger: input.logger });
+    this.link = new RedisGroupLink({
+      coordination,
+      replica,
+      taskId: input.config.distributed.taskId,
+      groupId: processId,
+      groupSize: input.config.distributed.groupSize,
+      logger: input.logger,
+    });
   }
 
   static async open(input: DistributedNodeInput): Promise<DistributedNode> {

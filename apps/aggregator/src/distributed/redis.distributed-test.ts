@@ -88,18 +88,29 @@ describe('coordination in Redis', () => {
     for (const groups of [2, 4]) {
       const round = groups;
       for (let g = 0; g < groups; g++) {
-        expect(await coordination.putGroupSum('t-sums', round, { groupId: `g${g}`, reports: 300, bytes: groupSumBytes(round, `g${g}`, D) })).toBe(true);
+        expect(await coordination.putGroupSum('t-sums', round, { groupId: `g${g}`, groupReports: [300], bytes: groupSumBytes(round, `g${g}`, D) })).toBe(true);
       }
-      expect(await coordination.putGroupSum('t-sums', round, { groupId: 'g0', reports: 1, bytes: new Uint8Array(D * 4) })).toBe(false);
+      expect(await coordination.putGroupSum('t-sums', round, { groupId: 'g0', groupReports: [1], bytes: new Uint8Array(D * 4) })).toBe(false);
       const sums = await coordination.groupSums('t-sums', round);
       expect(sums.map((s) => [s.groupId, s.reports])).toEqual(Array.from({ length: groups }, (_, g) => [`g${g}`, 300]));
       expect(Buffer.from(sums[0]?.bytes ?? []).equals(Buffer.from(groupSumBytes(round, 'g0', D)))).toBe(true);
-      // 300 reports per group change nothing: the size is groups × (4d + a 12-byte header).
-      expect(await coordination.roundBytes('t-sums', round)).toBe(groups * (4 * D + 12));
+      // 300 reports per group change nothing: the size is groups × (4d + a 12-byte header + one 4-byte report count).
+      expect(await coordination.roundBytes('t-sums', round)).toBe(groups * (4 * D + 16));
       expect(await raw.pttl(`murmur:{t-sums}:round:${round}:sums`)).toBeGreaterThan(0);
       await coordination.dropRound('t-sums', round);
       expect(await coordination.groupSums('t-sums', round)).toEqual([]);
     }
+    // A process that ran three SecAgg groups answers once: their summed sum and each group's reports.
+    expect(await coordination.putGroupSum('t-sums', 7, { groupId: 'agg0', groupReports: [120, 130, 150], bytes: groupSumBytes(7, 'agg0', D) })).toBe(true);
+    expect(await coordination.putGroupSum('t-sums', 7, { groupId: 'agg1', groupReports: [], bytes: new Uint8Array() })).toBe(true);
+    expect((await coordination.groupSums('t-sums', 7)).map(({ groupId, groupReports, reports }) => ({ groupId, groupReports, reports }))).toEqual([
+      { groupId: 'agg0', groupReports: [120, 130, 150], reports: 400 },
+      { groupId: 'agg1', groupReports: [], reports: 0 },
+    ]);
+    expect(await coordination.roundBytes('t-sums', 7)).toBe(4 * D + 12 + 3 * 4 + 12);
+    await expect(coordination.putGroupSum('t-sums', 7, { groupId: 'agg2', groupReports: [5, 0], bytes: new Uint8Array(4) })).rejects.toThrow(
+      "putGroupSum(t-sums, round 7, agg2): a group's reports must be a u32 ≥ 1, got 0",
+    );
     await raw.hset('murmur:{t-sums}:round:9:sums', 'bad', 'not a frame');
     await expect(coordination.groupSums('t-sums', 9)).rejects.toMatchObject({ code: 'COORDINATION_CORRUPT' });
   });

@@ -316,19 +316,22 @@ export class TaskCoordinator {
   async #conclude(fence: Fence, head: TaskHead, opened: PlannedTaskRound & { startedAt: string }, sums: GroupSum[]): Promise<TaskRoundResult> {
     const { config, coordination, taskId, metrics, logger } = this.#deps;
     const { round, base, maxClients } = opened;
-    const groups = sums.filter((sum) => sum.reports > 0);
-    const reports = groups.reduce((total, sum) => total + sum.reports, 0);
-    const weakest = groups.length > 0 ? Math.min(...groups.map((sum) => sum.reports)) : 0;
+    // A process answers once, with the sum of its SecAgg groups' sums and each group's report count.
+    const contributing = sums.filter((sum) => sum.reports > 0);
+    const groupReports = contributing.flatMap((sum) => sum.groupReports);
+    const reports = contributing.reduce((total, sum) => total + sum.reports, 0);
+    const weakest = groupReports.length > 0 ? Math.min(...groupReports) : 0;
+    const groups = groupReports.length;
     const bytes = await coordination.roundBytes(taskId, round).catch(() => 0);
-    metrics.roundGroups.set(groups.length);
+    metrics.roundGroups.set(groups);
     metrics.coordinationBytes.set(bytes);
     const state = this.#roundState({ ...opened, reports });
     state.bytes.received = bytes;
-    if (groups.length === 0 || reports < opened.live.minReports) {
+    if (groups === 0 || reports < opened.live.minReports) {
       return this.#abort(
         fence,
         state,
-        protocolError('BELOW_THRESHOLD', `round ${round}: ${groups.length} groups with ${reports} reports, need minReports ${opened.live.minReports}`),
+        protocolError('BELOW_THRESHOLD', `round ${round}: ${groups} groups with ${reports} reports, need minReports ${opened.live.minReports}`),
         null,
       );
     }
@@ -339,7 +342,7 @@ export class TaskCoordinator {
         weakest,
       });
     }
-    const sum = addGroupSums(groups, state.plan.secagg.vectorLength, config.round.modulusBits);
+    const sum = addGroupSums(contributing, state.plan.secagg.vectorLength, config.round.modulusBits);
     if (!sum.ok) return this.#abort(fence, state, protocolError('INTERNAL', `round ${round}: ${sum.message}`), { released, weakest });
     const started = performance.now();
     const concluded = concludeRound({
@@ -387,8 +390,11 @@ export class TaskCoordinator {
     metrics.modelVersion.set(modelVersion);
     await this.#announce(() => coordination.publish(taskId, { kind: 'round-end', epoch: fence.epoch, round, roundId: opened.roundId, modelVersion }));
     await coordination.dropRound(taskId, round).catch(() => undefined);
-    logger.info({ round, roundId: opened.roundId, modelVersion, groups: groups.length, coordinationBytes: bytes }, 'task coordinator: round committed');
-    return { status: 'committed', round, modelVersion, groups: groups.length, reports };
+    logger.info(
+      { round, roundId: opened.roundId, modelVersion, groups, processes: contributing.length, coordinationBytes: bytes },
+      'task coordinator: round committed',
+    );
+    return { status: 'committed', round, modelVersion, groups, reports };
   }
 
   /**

@@ -168,7 +168,7 @@ export async function roundThroughRedis(input: {
   try {
     await coordination.publish(taskId, openRoundMessage(fence.epoch, round, { version: head.modelVersion, hash: head.modelHash }));
     for (const [index, groupId] of groups.entries()) {
-      await coordination.putGroupSum(taskId, round, { groupId, reports: input.reportsPerGroup, bytes: groupSumBytes(round, groupId, d) });
+      await coordination.putGroupSum(taskId, round, { groupId, groupReports: [input.reportsPerGroup], bytes: groupSumBytes(round, groupId, d) });
       if (index === 0) await input.midRound?.();
     }
     const sums = await coordination.groupSums(taskId, round);
