@@ -224,6 +224,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     }
   };
   let fanout: Fanout | null = null;
+  let dashboardFanout: Fanout | null = null;
   if (node && stores) {
     const records = node.records;
     const catchUp = () =>
@@ -235,6 +236,9 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
       onRevoked: (clientId) => verifier.revoke(clientId),
       onRestored: catchUp,
     });
+    // The lease holder's task progress reaches every process's viewers; each process's own phases
+    // and replica rounds stay local (emitted with .local), or a viewer would see each once per process.
+    dashboardFanout = await attachFanout(transport.dashboard.server, stores, { key: FANOUT_KEYS.dashboard, processId: node.processId, logger });
     await catchUpRevocations(records);
   }
   const health = node ? new ProcessHealthMonitor({ records: node.records, coordination: node.coordination, taskId: config.distributed.taskId, logger }) : null;
@@ -259,8 +263,8 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     plan: planDesk.initial,
     send: transport.send,
     isConnected: transport.isConnected,
-    onPhase: (event) => transport.dashboard.emit('phase', event),
-    onReport: (report) => transport.dashboard.emit('round', report),
+    onPhase: (event) => transport.dashboard.local.emit('phase', event),
+    onReport: (report) => transport.dashboard.local.emit('round', report),
     // Rounds run the authenticated SecAgg protocol against this issuer (certified clients require it).
     enrollmentIssuer: issuer,
     ...(node ? { group: node.link } : {}),
@@ -268,7 +272,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
   });
   onApplied = (report) => {
     metrics.modelVersion.set(store.modelVersion);
-    transport.dashboard.emit('round', publicRoundRecord(report));
+    transport.dashboard.local.emit('round', publicRoundRecord(report));
   };
   const alertSources: AlertSources = { config, store, gate, coordinator: getCoordinator, startedAt };
   // One evaluation serves a whole scrape (each alert gauge collects on its own) and the status
@@ -322,6 +326,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     plan: () => ({ plan: running.plan, revision: running.planRevision }),
     project: (live, samplingRate, population, round) => running.projectRound(live, samplingRate, population, round),
     poolCounts: () => ({ connected: transport.connectedClients, eligible: running.poolSize }),
+    onProgress: (event) => transport.dashboard.emit('task', event),
   });
   logger.info(
     { url, modelVersion: store.modelVersion, released: store.release.released, parameters: store.weights.length, dataDir: config.dataDir, maxHttpBufferSize },
@@ -360,6 +365,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
         }, SHUTDOWN_GRACE_MS);
         await transport.close();
         await fanout?.close();
+        await dashboardFanout?.close();
         clearTimeout(cut);
         logger.info('aggregator stopped');
       })();

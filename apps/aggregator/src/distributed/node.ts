@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { LivePlan, RoundReport } from '@murmur/fl-core/protocol';
+import type { LivePlan, RoundReport, TaskProgress } from '@murmur/fl-core/protocol';
 import type { BudgetProjection } from '@murmur/fl-core/round';
 import type { AggregatorConfig } from '../config';
 import type { AggregatorMetrics } from '../metrics';
@@ -34,6 +34,8 @@ export interface NodeRoles {
   project: (live: LivePlan, samplingRate: number, population: number, round: number) => BudgetProjection;
   /** Sockets held and clients checked in, reported to the task's coordinator. */
   poolCounts: () => PoolCounts;
+  /** While this process holds the lease: each round it opens and how it ended (the dashboard stream). */
+  onProgress?: (event: TaskProgress) => void;
 }
 
 /**
@@ -133,6 +135,7 @@ export class DistributedNode {
       project: roles.project,
       metrics: roles.metrics,
       logger: logger.child({ role: 'task-coordinator' }),
+      ...(roles.onProgress ? { onProgress: roles.onProgress } : {}),
     });
     this.#task.start();
   }

@@ -67,6 +67,22 @@ describe('three aggregator processes, one task', () => {
     await until('round ends on all processes', () => (toldOn().size === PROCESSES ? true : undefined), 30_000);
     const told = cluster.ends.filter((e) => e.end.round === record.round && e.end.status === 'committed');
     expect(new Set(told.map((e) => e.end.modelVersion))).toEqual(new Set([record.modelVersion.to]));
+    // The lease holder's task events reach the dashboard viewers of every process (Redis adapter),
+    // each once: the committed event names the holder and the version.
+    const holder = String(
+      aggregators()
+        .flatMap((a) => a.logs().map((line) => ({ line, processId: a.processId })))
+        .find(({ line }) => line.msg === 'task coordinator: round committed' && line.round === record.round)?.processId,
+    );
+    const committedEvent = { round: record.round, stage: 'committed', coordinator: holder, modelVersion: record.modelVersion.to, taskId: TASK };
+    await until(
+      'the committed task event on every process',
+      () => (cluster.members.every((m) => m.tasks.some((t) => t.round === record.round && t.stage === 'committed')) ? true : undefined),
+      30_000,
+    );
+    for (const member of cluster.members) {
+      expect(member.tasks.filter((t) => t.round === record.round && t.stage === 'committed')).toEqual([expect.objectContaining(committedEvent)]);
+    }
     // One process coordinated that round: exactly one commit line for it.
     expect(
       aggregators()

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PrivacyLedger } from '@murmur/fl-core/privacy';
-import { PHASE_DEADLINE, protocolError, type LivePlan, type ProtocolError, type RoundReport } from '@murmur/fl-core/protocol';
+import { PHASE_DEADLINE, protocolError, type LivePlan, type ProtocolError, type RoundReport, type TaskProgress } from '@murmur/fl-core/protocol';
 import type { BudgetProjection } from '@murmur/fl-core/round';
 import type { AggregatorConfig } from '../config';
 import type { AggregatorMetrics } from '../metrics';
@@ -40,6 +40,8 @@ export interface TaskCoordinatorDeps {
   project: (live: LivePlan, samplingRate: number, population: number, round: number) => BudgetProjection;
   metrics: AggregatorMetrics;
   logger: Logger;
+  /** Each round this holder opens and how it ended, for the dashboard stream (fanned out to every process's viewers). */
+  onProgress?: (event: TaskProgress) => void;
 }
 
 /** What the coordinator decided when it opened a round; the record's state is built from it once the reports are counted. */
@@ -132,6 +134,25 @@ export class TaskCoordinator {
     this.#wake = null;
   }
 
+  /** The round this holder opened last, so its end can be reported with it. */
+  #opened: { round: number; roundId: string; processes: number } | null = null;
+
+  #progress(
+    stage: TaskProgress['stage'],
+    opened: { round: number; roundId: string; processes: number },
+    end: { modelVersion?: number; abort?: string } = {},
+  ): void {
+    this.#deps.onProgress?.({
+      taskId: this.#deps.taskId,
+      coordinator: this.#deps.coordination.processId,
+      ...opened,
+      stage,
+      modelVersion: end.modelVersion ?? null,
+      abort: end.abort ?? null,
+      at: new Date().toISOString(),
+    });
+  }
+
   async #run(): Promise<void> {
     while (!this.#stopped) {
       const fence = this.#keeper.fence();
@@ -142,6 +163,10 @@ export class TaskCoordinator {
       let pauseMs = IDLE_MS;
       try {
         const result = await this.runRound(fence);
+        const opened = this.#opened;
+        if (result && opened?.round === result.round) {
+          this.#progress(result.status, opened, result.status === 'committed' ? { modelVersion: result.modelVersion } : { abort: result.code });
+        }
         if (result) {
           this.last = result;
           pauseMs = this.#deps.plan().plan.pauseMs;
@@ -216,6 +241,8 @@ export class TaskCoordinator {
       deadlineMs,
     });
     logger.info({ round, roundId, samplingRate, population, processes: expected.length, deadlineMs }, 'task coordinator: round opened');
+    this.#opened = { round, roundId, processes: expected.length };
+    this.#progress('opened', this.#opened);
     await this.#steerPace(fence, wanted, counts.processes.length);
     let sums: GroupSum[];
     try {

@@ -71,7 +71,7 @@ export function DashboardPage({ origin = window.location.origin }: DashboardPage
       <NowPanel state={state} />
 
       {/* Only in the distributed mode: a single aggregator's status has no `distributed` block. */}
-      {state.status?.distributed && <ProcessesPanel distributed={state.status.distributed} />}
+      {state.status?.distributed && <ProcessesPanel distributed={state.status.distributed} task={state.task} />}
 
       <section className="dash-card" aria-label="Privacy explained">
         <h2>Privacy in plain words</h2>

@@ -3,7 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
-import { distributedStatusSchema, statusResponseSchema, type DistributedStatus } from '@murmur/fl-core/protocol';
+import { distributedStatusSchema, statusResponseSchema, type DistributedStatus, type TaskProgress } from '@murmur/fl-core/protocol';
 import { DashboardPage } from './DashboardPage';
 import { ProcessesPanel } from './ProcessesPanel';
 import { FIXTURE_PLAN, makeReleaseView } from './test-fixtures';
@@ -98,6 +98,29 @@ describe('the processes panel', () => {
 
     rerender(<ProcessesPanel distributed={makeDistributed({ record: 'down', coordination: 'down' })} />);
     expect(screen.getAllByRole('alert').map((p) => p.dataset.testid)).toEqual(['dash-record-down', 'dash-coordination-down']);
+  });
+
+  it("says the task coordinator's latest round in words: open and waiting, committed with its version, or aborted with its code", () => {
+    const opened: TaskProgress = {
+      taskId: 'next-word',
+      coordinator: 'p-1',
+      round: 12,
+      roundId: 'r12-0badc0de',
+      stage: 'opened',
+      processes: 3,
+      modelVersion: null,
+      abort: null,
+      at: '2026-12-05T00:00:00.000Z',
+    };
+    const { rerender } = render(<ProcessesPanel distributed={makeDistributed()} />);
+    expect(screen.queryByTestId('dash-task-round')).toBeNull();
+    rerender(<ProcessesPanel distributed={makeDistributed()} task={opened} />);
+    expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 open, waiting on 3 processes at /);
+    rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'committed', modelVersion: 9, processes: 1 }} />);
+    expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 committed version 9 from 1 process at /);
+    rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'aborted', abort: 'BELOW_THRESHOLD' }} />);
+    expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 aborted \(BELOW_THRESHOLD\) at /);
+    expect(screen.getByTestId('dash-task-round').dataset.stage).toBe('aborted');
   });
 
   it('warns that rounds are not opening when no process holds the lease, or its holder has not reported', () => {

@@ -1,4 +1,4 @@
-import type { DistributedStatus } from '@murmur/fl-core/protocol';
+import type { DistributedStatus, TaskProgress } from '@murmur/fl-core/protocol';
 import { formatSeconds, formatTime } from './format';
 
 /**
@@ -19,13 +19,27 @@ const COLUMNS = ['Process', 'Connected sockets', 'Eligible clients', 'Last repor
 /** Process ids in a stable order (Redis returns its set unordered, so rows would move at every poll). */
 const byId = new Intl.Collator('en', { numeric: true });
 
+/** The task coordinator's latest round in words: what a viewer on any process sees of the task as a whole. */
+function taskRoundWords(task: TaskProgress): string {
+  const waits = `${task.processes} process${task.processes === 1 ? '' : 'es'}`;
+  switch (task.stage) {
+    case 'opened':
+      return `round ${task.round} open, waiting on ${waits}`;
+    case 'committed':
+      return `round ${task.round} committed version ${task.modelVersion ?? '?'} from ${waits}`;
+    case 'aborted':
+      return `round ${task.round} aborted (${task.abort ?? 'no reason given'})`;
+  }
+}
+
 /**
  * The distributed mode's processes (GET /api/status `distributed`, docs/scale-out.md), as one
  * process sees them: who holds the task's lease, each process's sockets and eligible clients as
- * last reported to Redis, and whether this process reaches PostgreSQL and Redis. DashboardPage
- * shows it only when the aggregator runs distributed.
+ * last reported to Redis, whether this process reaches PostgreSQL and Redis, and the task
+ * coordinator's latest round (its `task` events reach every process's viewers over Redis).
+ * DashboardPage shows it only when the aggregator runs distributed.
  */
-export function ProcessesPanel({ distributed }: { distributed: DistributedStatus }) {
+export function ProcessesPanel({ distributed, task = null }: { distributed: DistributedStatus; task?: TaskProgress | null }) {
   const { taskId, processId, coordinator, epoch, record, coordination, checkedAt } = distributed;
   const processes = [...distributed.processes].sort((a, b) => byId.compare(a.processId, b.processId));
   const coordinatorReported = coordinator !== null && processes.some((p) => p.processId === coordinator);
@@ -49,6 +63,12 @@ export function ProcessesPanel({ distributed }: { distributed: DistributedStatus
           As seen by {processId} at {formatTime(checkedAt)}.
         </span>
       </p>
+
+      {task && (
+        <p data-testid="dash-task-round" data-stage={task.stage}>
+          Task coordinator {task.coordinator}: {taskRoundWords(task)} <span className="dash-muted">at {formatTime(task.at)}.</span>
+        </p>
+      )}
 
       {!coordinatorReported && (
         <p role="alert" className="dash-banner" data-testid="dash-no-coordinator">

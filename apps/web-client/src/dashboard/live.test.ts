@@ -2,7 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Server } from 'socket.io';
-import { DASHBOARD_SOCKET_PATH, type PhaseEvent, type RoundReport } from '@murmur/fl-core/protocol';
+import { DASHBOARD_SOCKET_PATH, type PhaseEvent, type RoundReport, type TaskProgress } from '@murmur/fl-core/protocol';
 import { connectLive } from './live';
 import type { Connection } from './store';
 import { makeReport } from './test-fixtures';
@@ -42,6 +42,7 @@ describe('the dashboard feed', () => {
   it('passes valid events, refuses invalid ones with a reason, and reconnects after a server disconnect', async () => {
     const phases: PhaseEvent[] = [];
     const rounds: RoundReport[] = [];
+    const tasks: TaskProgress[] = [];
     const rejected: string[] = [];
     const connections: Connection[] = [];
     const close = connectLive(
@@ -49,6 +50,7 @@ describe('the dashboard feed', () => {
       {
         phase: (e) => phases.push(e),
         round: (r) => rounds.push(r),
+        task: (t) => tasks.push(t),
         connection: (c) => connections.push(c),
         rejected: (m) => rejected.push(m),
       },
@@ -63,13 +65,29 @@ describe('the dashboard feed', () => {
       dashboard.emit('round', { ...makeReport(3), cohort: { eligible: 1 } });
       dashboard.emit('round', { ...makeReport(4), backends: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`b${i}`, 1])) });
       dashboard.emit('round', makeReport(3));
-      await until(() => rounds.length === 1, 'the valid round');
+      const task: TaskProgress = {
+        taskId: 'next-word',
+        coordinator: 'agg1',
+        round: 3,
+        roundId: 'r3-00000003',
+        stage: 'committed',
+        processes: 3,
+        modelVersion: 3,
+        abort: null,
+        at: new Date().toISOString(),
+      };
+      // A task event carrying a report count is refused: the schema keeps counts out of it.
+      dashboard.emit('task', { ...task, reports: 12 });
+      dashboard.emit('task', task);
+      await until(() => rounds.length === 1 && tasks.length === 1, 'the valid round and task event');
       expect(phases).toEqual([valid]);
       expect(rounds.map((r) => r.round)).toEqual([3]);
-      expect(rejected).toHaveLength(3);
+      expect(tasks).toEqual([task]);
+      expect(rejected).toHaveLength(4);
       expect(rejected[0]).toMatch(/^phase event refused: .*phase/);
       expect(rejected[1]).toMatch(/^round event refused: .*cohort/);
       expect(rejected[2]).toBe('round event refused: over 10000 values, expected at most 65536 bytes');
+      expect(rejected[3]).toMatch(/^task event refused: .*reports/);
 
       dashboard.disconnectSockets(true);
       await until(() => connections.includes('disconnected'), 'the disconnect');

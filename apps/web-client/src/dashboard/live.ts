@@ -8,6 +8,7 @@ import {
   type DashboardServerToClientEvents,
   type PhaseEvent,
   type RoundReport,
+  type TaskProgress,
 } from '@murmur/fl-core/protocol';
 import type { Connection } from './store';
 
@@ -21,6 +22,8 @@ import type { Connection } from './store';
 export interface LiveHandlers {
   phase(event: PhaseEvent): void;
   round(report: RoundReport): void;
+  /** The distributed mode's task rounds, from the lease holder whichever process this page is served by. */
+  task(event: TaskProgress): void;
   connection(connection: Connection, detail: string | null): void;
   rejected(message: string): void;
 }
@@ -81,6 +84,10 @@ export function connectLive(origin: string, handlers: LiveHandlers, options: Liv
   socket.on('round', (raw: unknown) => {
     const report = parse('round', raw);
     if (report) handlers.round(report);
+  });
+  socket.on('task', (raw: unknown) => {
+    const event = parse('task', raw);
+    if (event) handlers.task(event);
   });
   return () => {
     if (retry) clearTimeout(retry);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PhaseEvent } from '@murmur/fl-core/protocol';
+import type { PhaseEvent, TaskProgress } from '@murmur/fl-core/protocol';
 import {
   applyPhaseEvent,
   applyStatus,
@@ -249,5 +249,30 @@ describe('notices', () => {
     state = dashboardReducer(state, { type: 'rejectedEvent', message: 'phase event refused: worse' });
     expect(state.rejectedEvents).toBe(2);
     expect(state.notice).toBe('phase event refused: worse');
+  });
+});
+
+describe('the task coordinator’s rounds (distributed mode)', () => {
+  const event = (round: number, stage: TaskProgress['stage']): TaskProgress => ({
+    taskId: 'next-word',
+    coordinator: 'agg0',
+    round,
+    roundId: `r${round}-00000000`,
+    stage,
+    processes: 3,
+    modelVersion: stage === 'committed' ? round : null,
+    abort: null,
+    at: '2026-12-05T00:00:00.000Z',
+  });
+
+  it('keeps the latest round’s event; a late event of an older round does not replace it', () => {
+    let state = dashboardReducer(initialDashboardState, { type: 'task', event: event(4, 'opened') });
+    expect(state.task).toEqual(event(4, 'opened'));
+    state = dashboardReducer(state, { type: 'task', event: event(4, 'committed') });
+    expect(state.task).toEqual(event(4, 'committed'));
+    state = dashboardReducer(state, { type: 'task', event: event(3, 'committed') });
+    expect(state.task).toEqual(event(4, 'committed'));
+    state = dashboardReducer(state, { type: 'task', event: event(5, 'opened') });
+    expect(state.task?.round).toBe(5);
   });
 });

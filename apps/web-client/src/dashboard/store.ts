@@ -1,4 +1,13 @@
-import { COHORT_FUNNEL, ROUND_PHASES, SECAGG_PHASES, type PhaseEvent, type RoundPhase, type RoundReport, type SecAggPhase } from '@murmur/fl-core/protocol';
+import {
+  COHORT_FUNNEL,
+  ROUND_PHASES,
+  SECAGG_PHASES,
+  type PhaseEvent,
+  type RoundPhase,
+  type RoundReport,
+  type SecAggPhase,
+  type TaskProgress,
+} from '@murmur/fl-core/protocol';
 import type { DashboardStatus, PrivacySummary, ReleaseView } from './schemas';
 
 /**
@@ -59,12 +68,15 @@ export interface DashboardState {
   notice: string | null;
   /** Live events refused by validation: counted and shown, never silently dropped. */
   rejectedEvents: number;
+  /** The distributed mode: the task coordinator's latest round event (opened, committed, aborted), or null. */
+  task: TaskProgress | null;
 }
 
 export type DashboardAction =
   | { type: 'roundsPage'; rounds: readonly RoundReport[]; total: number; complete: boolean }
   | { type: 'round'; report: RoundReport }
   | { type: 'phase'; event: PhaseEvent }
+  | { type: 'task'; event: TaskProgress }
   /**
    * `fresh`: no live phase event arrived while the request was in flight, so the snapshot is at
    * least as new as anything streamed. `serverTimeMs`: the server's clock when it answered.
@@ -94,6 +106,7 @@ export const initialDashboardState: DashboardState = {
   statusError: null,
   notice: null,
   rejectedEvents: 0,
+  task: null,
 };
 
 function compareRounds(a: RoundReport, b: RoundReport): number {
@@ -173,6 +186,9 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
     }
     case 'phase':
       return { ...state, current: applyPhaseEvent(state.current, action.event) };
+    case 'task':
+      // Events may cross on their way from another process: an older round's never replaces a newer one's.
+      return state.task && action.event.round < state.task.round ? state : { ...state, task: action.event };
     case 'status':
       return {
         ...state,

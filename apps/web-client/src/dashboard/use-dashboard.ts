@@ -108,6 +108,7 @@ export function useDashboard(api: DashboardApi, origin: string): DashboardHandle
         // A pause may be the privacy budget's (no round opens past it): /api/privacy says whether, now, not at the next reload.
         if (event.phase === 'paused') refreshPrivacy();
       },
+      task: (event) => dispatch({ type: 'task', event }),
       round: (report) => {
         dispatch({ type: 'round', report });
         // A commit moves the model version, ε and the gate: refresh the snapshots now, not at the next poll.

@@ -16,6 +16,7 @@ import {
   checkInSchema,
   errorEventSchema,
   phaseEventSchema,
+  taskProgressSchema,
   roundEndSchema,
   roundPlanSchema,
   roundReportSchema,
@@ -25,6 +26,7 @@ import {
   type CheckIn,
   type CheckInResult,
   type PhaseEvent,
+  type TaskProgress,
   type ProtocolErrorEvent,
   type RoundEnd,
   type RoundPlan,
@@ -91,6 +93,8 @@ export const DASHBOARD_SOCKET_PATH = '/dashboard.io';
 export interface DashboardServerToClientEvents {
   phase: (event: PhaseEvent) => void;
   round: (report: RoundReport) => void;
+  /** The distributed mode only: the task coordinator's rounds, from whichever process holds the lease. */
+  task: (event: TaskProgress) => void;
 }
 export type DashboardClientToServerEvents = Record<never, never>;
 
@@ -103,7 +107,7 @@ export const serverEventSchemas = {
   roundEnd: roundEndSchema,
   protocolError: errorEventSchema,
 } as const;
-export const dashboardEventSchemas = { phase: phaseEventSchema, round: roundReportSchema } as const;
+export const dashboardEventSchemas = { phase: phaseEventSchema, round: roundReportSchema, task: taskProgressSchema } as const;
 
 export type ClientEventName = keyof ClientToServerEvents;
 export type ServerEventName = keyof ServerToClientEvents;

@@ -3,6 +3,7 @@ import { CIFG_SPEC, parameterCount, TINY_SPEC } from '../model/spec';
 import { parseTrainingPlan, trainingPlanSchema } from '../train/plan';
 import {
   contributionMetricsSpec,
+  dashboardEventSchemas,
   parseClientEvent,
   parseServerEvent,
   secAggMessageLimit,
@@ -13,7 +14,7 @@ import {
 } from './events';
 import { findForbiddenKey, findNonFinite, normalizeBinary, payloadBytes } from './binary';
 import { packBinary, unpackBinary, type PackedMessage } from './frame';
-import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp } from './schemas';
+import { PROTOCOL_VERSION, type CheckIn, type RoundPlan, type SecAggUp, type TaskProgress } from './schemas';
 import {
   budgetChangeRequestSchema,
   livePlanSchema,
@@ -264,5 +265,41 @@ describe('REST requests the aggregator validates and the dashboard builds', () =
     expect(budgetChangeRequestSchema.parse({ epsilonBudget: 1e6 })).toEqual({ epsilonBudget: 1e6 });
     for (const epsilonBudget of [0, -1, 1e6 + 1, 'lots', undefined])
       expect(budgetChangeRequestSchema.safeParse({ epsilonBudget }).success, String(epsilonBudget)).toBe(false);
+  });
+});
+
+describe('the task progress event (distributed mode, dashboard stream)', () => {
+  const opened: TaskProgress = {
+    taskId: 'next-word',
+    coordinator: 'agg0',
+    round: 7,
+    roundId: 'r7-0badc0de',
+    stage: 'opened',
+    processes: 3,
+    modelVersion: null,
+    abort: null,
+    at: '2026-12-05T00:00:00.000Z',
+  };
+
+  it('reads an opened, a committed and an aborted round, as the dashboard stream carries them', () => {
+    expect(dashboardEventSchemas.task.parse(opened)).toEqual(opened);
+    const committed = { ...opened, stage: 'committed', modelVersion: 7 };
+    expect(dashboardEventSchemas.task.parse(committed)).toEqual(committed);
+    const aborted = { ...opened, stage: 'aborted', abort: 'BELOW_THRESHOLD' };
+    expect(dashboardEventSchemas.task.parse(aborted)).toEqual(aborted);
+  });
+
+  it('refuses unknown stages, counts of clients or reports, and malformed fields', () => {
+    for (const bad of [
+      { ...opened, stage: 'unmasked' },
+      { ...opened, reports: 12 },
+      { ...opened, round: 0 },
+      { ...opened, processes: -1 },
+      { ...opened, coordinator: '' },
+      { ...opened, abort: 'x'.repeat(65) },
+      { ...opened, at: 'x'.repeat(41) },
+    ]) {
+      expect(dashboardEventSchemas.task.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
   });
 });

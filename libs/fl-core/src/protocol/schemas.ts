@@ -345,6 +345,31 @@ export const phaseEventSchema = z
   })
   .strict();
 
+/**
+ * The distributed mode's round as the task's coordinator (the lease holder) runs it: sent by the
+ * holder on the dashboard stream and fanned out over Redis (@socket.io/redis-adapter), so a viewer
+ * on any process follows the task's rounds, not only its own process's groups (docs/scale-out.md).
+ * Counts of clients or reports stay out: under differential privacy the round record withholds them.
+ */
+export const taskProgressSchema = z
+  .object({
+    taskId: z.string().min(1).max(64),
+    /** The process holding the lease. */
+    coordinator: z.string().min(1).max(64),
+    round: z.number().int().min(1),
+    roundId: z.string().max(PROTOCOL_LIMITS.roundIdChars),
+    stage: z.enum(['opened', 'committed', 'aborted']),
+    /** Processes the round waits on (those with at least minReports clients). */
+    processes: nonNegativeInt,
+    /** The version the round committed; null otherwise. */
+    modelVersion: nonNegativeInt.nullable(),
+    /** The abort's code; null otherwise. */
+    abort: z.string().min(1).max(64).nullable(),
+    at: isoTime,
+  })
+  .strict();
+export type TaskProgress = z.output<typeof taskProgressSchema>;
+
 const count = nonNegativeInt;
 const nullableFinite = finite.nullable();
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { DASHBOARD_SOCKET_PATH, type RoundEnd } from '@murmur/fl-core/protocol';
+import { DASHBOARD_SOCKET_PATH, type RoundEnd, type TaskProgress } from '@murmur/fl-core/protocol';
 import type { AggregatorConfigInput } from '../../config';
 import { stateOfTheUnionClients } from '../../demo-data';
 import { enrollmentConfigSchema } from '../../enrollment/config';
@@ -32,6 +32,8 @@ export interface ClusterMember {
   /** Set by the test before it kills or stops the process on purpose; any other exit is a crash. */
   expectedExit: boolean;
   phases: PhaseSeen[];
+  /** The task coordinator's round events this process's dashboard viewers received (fanned out from the lease holder). */
+  tasks: TaskProgress[];
   dashboard: Socket;
 }
 
@@ -97,7 +99,9 @@ export async function startCluster(input: {
     dashboard.on('phase', (event: { round: number; roundId: string; phase: string }) =>
       phases.push({ round: event.round, roundId: event.roundId, phase: event.phase, at: Date.now() }),
     );
-    const member: ClusterMember = { index, processId, process: child, expectedExit: false, phases, dashboard };
+    const tasks: TaskProgress[] = [];
+    dashboard.on('task', (event: TaskProgress) => tasks.push(event));
+    const member: ClusterMember = { index, processId, process: child, expectedExit: false, phases, tasks, dashboard };
     members[index] = member;
     return member;
   };
