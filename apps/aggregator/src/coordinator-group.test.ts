@@ -105,7 +105,7 @@ async function groupHarness(n: number, behaviours: Parameters<typeof harness>[1]
 
 describe('RoundCoordinator in the distributed mode: one group turn per order', () => {
   it("runs SecAgg over its own draw and hands on the unmasked group sum, encoded for the round's bound; the members hear the recorded outcome", async () => {
-    const { link, tokens, sentTo, store, coordinator, metrics, delivered } = await groupHarness(6);
+    const { link, tokens, sentTo, store, coordinator, metrics, delivered, logs } = await groupHarness(6);
     const order = link.open({ round: 1 });
     const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
     const [plan] = sentTo('token-00', 'roundPlan') as RoundPlan[];
@@ -135,13 +135,16 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     for (const token of tokens) expect(endings(sentTo, token).roundEnd).toEqual([{ roundId: plan.roundId, round: 1, status: 'committed', modelVersion: 1 }]);
     expect(await gauge(metrics.rounds, { status: 'committed' })).toBe(1);
     expect(await gauge(metrics.funnel, { stage: 'selected' })).toBe(6);
+    expect(logs.filter((line) => line['msg'] === 'group round ended')).toEqual([
+      expect.objectContaining({ round: 1, roundId: plan.roundId, status: 'committed', modelVersion: 1 }),
+    ]);
     expect(coordinator.currentRound).toBeNull();
     // Completed members may be drawn again at once (not benched).
     for (const token of tokens) expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
   });
 
   it('answers "nothing from this process" and tells nobody when its draw is below minReports or above the round\'s bound', async () => {
-    const { link, sent, coordinator } = await groupHarness(6);
+    const { link, sent, coordinator, logs } = await groupHarness(6);
     // q = 10⁻⁹: nobody drawn (all but surely), below minReports 4.
     link.open({ round: 1, samplingRate: 1e-9 });
     await eventually(() => (link.answers.length === 1 ? true : undefined), 30_000, 'the first answer');
@@ -154,6 +157,15 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     expect(link.answers).toEqual([null, null, null]);
     expect(sent).toEqual([]);
     expect(coordinator.poolSize).toBe(6);
+    // Each told to the operator, without the exact draw (privacy on): a decision, not a failure.
+    const said = logs.filter((line) => line['msg'] === 'group: the draw on this process is outside [minReports, maxClients]: no group here this round');
+    expect(said).toEqual([
+      expect.objectContaining({ round: 1, eligible: 6, samplingRate: 1e-9, minReports: 4 }),
+      expect.objectContaining({ round: 2, eligible: 6, samplingRate: 1, minReports: 4 }),
+      expect.objectContaining({ round: 3, eligible: 6, samplingRate: 1, minReports: 7 }),
+    ]);
+    for (const line of said) expect(line).not.toHaveProperty('selected');
+    expect(logs.filter((line) => line['msg'] === 'group round failed; the task coordinator records the round')).toEqual([]);
   });
 
   it("splits a draw larger than groupSize into SecAgg groups run at once, and hands on their summed sum with each group's reports", async () => {
@@ -205,6 +217,31 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     await delivered();
     for (const token of others) expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'committed', modelVersion: 1 }]);
     for (const token of mates) expect(sentTo(token, 'roundEnd')).toHaveLength(1);
+  });
+
+  it("does not tell a group that failed alone a second time when the other groups' sum cannot be handed on", async () => {
+    const deadlines = { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 1_500, unmaskingMs: 5_000 };
+    const { link, tokens, sentTo } = await groupHarness(12, { 0: { muteOn: 'encryptedShares' } }, { deadlines });
+    link.groupSize = 5;
+    link.putFails = true;
+    link.open({ round: 1 });
+    await eventually(() => (tokens.every((token) => sentTo(token, 'roundEnd').length > 0) ? true : undefined), 30_000, 'every round end');
+    const failed = (sentTo('token-00', 'roundPlan') as RoundPlan[])[0]?.roundId;
+    for (const token of tokens) {
+      const mate = (sentTo(token, 'roundPlan') as RoundPlan[])[0]?.roundId === failed;
+      expect(sentTo(token, 'roundEnd'), token).toMatchObject([{ status: 'aborted', reason: { code: mate ? 'BELOW_THRESHOLD' : 'INTERNAL' } }]);
+    }
+  });
+
+  it('caps each network in its draw and counts those left out', async () => {
+    const { link, coordinator, metrics } = await groupHarness(4, {}, { maxPerNetwork: 2 });
+    for (const name of ['net-a-1', 'net-a-2', 'net-a-3']) coordinator.checkIn(name, { consent: true, backend: 'cpu' }, '203.0.113.0/24');
+    link.open({ round: 1 });
+    const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
+    expect(answer?.groupReports).toEqual([6]);
+    expect(await gauge(metrics.cappedByNetwork)).toBe(1);
+    expect(coordinator.poolSize).toBe(1);
+    link.settle({ status: 'committed', modelVersion: 1 });
   });
 
   it('opens a group of exactly minReports and of exactly the bound', async () => {
@@ -271,10 +308,17 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     expect(sent).toEqual([]);
     expect(coordinator.poolSize).toBe(6);
     expect(coordinator.currentRound).toBeNull();
+    // The task coordinator hears "nothing from this process" rather than waiting out its deadline.
+    await eventually(() => (link.answers.length === 1 ? true : undefined), 30_000, 'the empty answer');
+    expect(link.answers).toEqual([null]);
+    expect(logs.find((line) => line['msg'] === 'group round failed; the task coordinator records the round')).toMatchObject({
+      round: 1,
+      err: expect.anything(),
+    });
   });
 
   it('tells the members the round failed (INTERNAL) when the group sum cannot be handed on', async () => {
-    const { link, tokens, sentTo, coordinator } = await groupHarness(6);
+    const { link, tokens, sentTo, coordinator, logs } = await groupHarness(6);
     link.putFails = true;
     link.open({ round: 1 });
     await eventually(() => (sentTo('token-05', 'roundEnd').length > 0 ? true : undefined), 30_000, 'the round end');
@@ -282,6 +326,24 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
       expect(sentTo(token, 'roundEnd')).toMatchObject([{ status: 'aborted', reason: { code: 'INTERNAL', message: 'round 1: Redis: connection refused' } }]);
     }
     expect(coordinator.currentRound).toBeNull();
+    expect(logs.find((line) => line['msg'] === 'group round aborted')).toMatchObject({
+      round: 1,
+      roundId: 'r1-0badc0de-g0.0',
+      code: 'INTERNAL',
+      reason: 'round 1: Redis: connection refused',
+    });
+    // The sum was being handed on when the put failed: no second, empty answer is attempted.
+    expect(logs.filter((line) => line['msg'] === 'group: could not answer the round; the task coordinator will go on without this process')).toEqual([]);
+  });
+
+  it('logs an answer it could not hand on, and goes on', async () => {
+    const { link, logs, coordinator } = await groupHarness(6);
+    link.putFails = true;
+    link.open({ round: 1, maxClients: 5 });
+    const said = 'group: could not answer the round; the task coordinator will go on without this process';
+    await eventually(() => (logs.some((line) => line['msg'] === said) ? true : undefined), 30_000, 'the warning');
+    expect(logs.filter((line) => line['msg'] === said)).toEqual([expect.objectContaining({ round: 1, err: expect.anything() })]);
+    expect(coordinator.poolSize).toBe(6);
   });
 
   it("steers the pace by the task coordinator's window, and pools everyone without one", async () => {
@@ -312,7 +374,9 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     link.open({ round: 2 });
     const answer = await eventually(() => link.answers[1], 30_000, 'the second group sum');
     expect(answer?.groupReports).toEqual([6]);
-    expect(logs.filter((line) => line['msg'] === failed)).toHaveLength(1);
+    expect(logs.filter((line) => line['msg'] === failed)).toEqual([
+      expect.objectContaining({ err: expect.objectContaining({ message: 'control stream: malformed entry' }) }),
+    ]);
   });
 
   it('stops while waiting for an order, and takes none while paused', async () => {

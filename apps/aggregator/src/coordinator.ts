@@ -755,7 +755,6 @@ export class RoundCoordinator {
       });
       const [first, ...others] = unmasked;
       if (!first) {
-        answered = true;
         await this.#answerOrder(link, order, null);
         return;
       }
