@@ -95,9 +95,19 @@ class InMemoryTaskCoordinator implements GroupLink {
   }
 }
 
-async function groupHarness(n: number, behaviours: Parameters<typeof harness>[1] = {}, round: Parameters<typeof harness>[2]['round'] = {}) {
+async function groupHarness(
+  n: number,
+  behaviours: Parameters<typeof harness>[1] = {},
+  round: Parameters<typeof harness>[2]['round'] = {},
+  privacy?: Parameters<typeof harness>[2]['privacy'],
+) {
   let link: InMemoryTaskCoordinator | undefined;
-  const h = await harness(n, behaviours, { round: { target: 6, minReports: 4, ...round } }, { group: (store) => (link = new InMemoryTaskCoordinator(store)) });
+  const h = await harness(
+    n,
+    behaviours,
+    { round: { target: 6, minReports: 4, ...round }, ...(privacy ? { privacy } : {}) },
+    { group: (store) => (link = new InMemoryTaskCoordinator(store)) },
+  );
   if (!link) throw new Error('the harness did not build the group link');
   link.live = h.coordinator.plan;
   return { ...h, link };
@@ -242,6 +252,14 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     expect(await gauge(metrics.cappedByNetwork)).toBe(1);
     expect(coordinator.poolSize).toBe(1);
     link.settle({ status: 'committed', modelVersion: 1 });
+  });
+
+  it('says the exact draw in its log only when privacy is off', async () => {
+    const { link, logs } = await groupHarness(6, {}, {}, { mode: 'off', noiseMultiplier: 0 });
+    link.open({ round: 1, maxClients: 5 });
+    const said = 'group: the draw on this process is outside [minReports, maxClients]: no group here this round';
+    await eventually(() => (logs.some((line) => line['msg'] === said) ? true : undefined), 30_000, 'the log line');
+    expect(logs.find((line) => line['msg'] === said)).toMatchObject({ round: 1, eligible: 6, selected: 6 });
   });
 
   it('opens a group of exactly minReports and of exactly the bound', async () => {
