@@ -63,12 +63,12 @@ describe('failures of a three-process task', () => {
     });
   }
 
-  /** The round in which `member`'s own group reaches `phase` (from its dashboard stream), waiting for the next one. */
+  /** The round in which one of `member`'s own groups (`<roundId>-<process>.<index>`) reaches `phase` (from its dashboard stream), waiting for the next one. */
   async function nextPhase(member: ClusterMember, phase: string, timeoutMs = 90_000): Promise<number> {
     const from = Date.now();
     const seen = await until(
       `${member.processId} in ${phase}`,
-      () => member.phases.find((event) => event.at >= from && event.phase === phase && event.roundId.endsWith(`-${member.processId}`)),
+      () => member.phases.find((event) => event.at >= from && event.phase === phase && event.roundId.includes(`-${member.processId}.`)),
       timeoutMs,
       20,
     ).catch((error: unknown) => {
