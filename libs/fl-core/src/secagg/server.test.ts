@@ -752,19 +752,22 @@ describe('reconstruction in Unmasking', () => {
   });
 });
 
+/** The SecAgg+ graph of the tests below: n = 7, degree 4, seed 0x01…01. */
+const HARARY_7 = { kind: 'harary' as const, degree: 4, seed: new Uint8Array(32).fill(1) };
+// The neighbour lists of this seed (checked against the topology in the SecAgg+ tests).
+const HARARY_7_NEIGHBOURS = [
+  [1, 2, 3, 6],
+  [0, 2, 5, 6],
+  [0, 1, 3, 4],
+  [0, 2, 4, 5],
+  [2, 3, 5, 6],
+  [1, 3, 4, 6],
+  [0, 1, 4, 5],
+];
+
 describe('SecAgg+ (Harary graph, n = 7, k = 4, t = 3)', () => {
-  const seed = new Uint8Array(32).fill(1);
-  const graph = { kind: 'harary' as const, degree: 4, seed };
-  // The neighbour lists of this seed (checked below against the topology).
-  const N = [
-    [1, 2, 3, 6],
-    [0, 2, 5, 6],
-    [0, 1, 3, 4],
-    [0, 2, 4, 5],
-    [2, 3, 5, 6],
-    [1, 3, 4, 6],
-    [0, 1, 4, 5],
-  ];
+  const graph = HARARY_7;
+  const N = HARARY_7_NEIGHBOURS;
 
   it('relays keys and shares among neighbours only and unmasks with dropouts', async () => {
     const round = await start({ n: 7, t: 3, graph, absent: [2] });
@@ -1113,16 +1116,8 @@ describe('authenticated rounds', () => {
   });
 
   it('SecAgg+: names the certificates of survivors outside each signer’s neighbourhood, and checks holders among the signers', async () => {
-    const graph = { kind: 'harary' as const, degree: 4, seed: new Uint8Array(32).fill(1) };
-    const N = [
-      [1, 2, 3, 6],
-      [0, 2, 5, 6],
-      [0, 1, 3, 4],
-      [0, 2, 4, 5],
-      [2, 3, 5, 6],
-      [1, 3, 4, 6],
-      [0, 1, 4, 5],
-    ];
+    const graph = HARARY_7;
+    const N = HARARY_7_NEIGHBOURS;
     const ledger = createCertificateLedger();
     const caches = Array.from({ length: 7 }, (_, i) => createPeerCertificateCache(testBytes(70 + i)));
     const round = await start({ n: 7, t: 3, graph, cohort: cohort7, ledger, caches });
