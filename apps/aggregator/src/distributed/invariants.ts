@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteSchema } from './migrations';
-import { query } from './pg';
+import { withTransaction } from './pg';
 
 /**
  * The record's invariants for one task (issue 18; docs/scale-out.md), checked by reading
@@ -32,43 +32,43 @@ export async function checkInvariants(
   const s = quoteSchema(schema);
   const violations: string[] = [];
   const where = `checkInvariants(${taskId})`;
-  const headRows = (
-    await query<{ epoch: string; model_version: number; model_hash: string; next_round: number; lease_epoch: string | null }>(
-      pool,
-      where,
-      `SELECT h.epoch, h.model_version, h.model_hash, h.next_round, l.epoch AS lease_epoch
-       FROM ${s}.task_head h LEFT JOIN ${s}.task_leases l USING (task_id) WHERE h.task_id = $1`,
-      [taskId],
-    )
-  ).rows;
-  const head = headRows[0];
+  // One snapshot for every read: the cluster keeps committing while this runs, and reads from
+  // separate snapshots would see a round's ledger entry but not its record (or the reverse).
+  const snapshot = await withTransaction(pool, where, async (client) => {
+    await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const headRows = (
+      await client.query<{ epoch: string; model_version: number; model_hash: string; next_round: number; lease_epoch: string | null }>(
+        `SELECT h.epoch, h.model_version, h.model_hash, h.next_round, l.epoch AS lease_epoch
+         FROM ${s}.task_head h LEFT JOIN ${s}.task_leases l USING (task_id) WHERE h.task_id = $1`,
+        [taskId],
+      )
+    ).rows;
+    const records = (
+      await client.query<{
+        round: number;
+        status: string;
+        epoch: string;
+        model_version_from: number;
+        model_version_to: number;
+        record: Record<string, unknown>;
+      }>(`SELECT round, status, epoch, model_version_from, model_version_to, record FROM ${s}.round_records WHERE task_id = $1 ORDER BY round`, [taskId])
+    ).rows;
+    const versions = (
+      await client.query<{ version: number; hash: string; parent_hash: string | null; round: number | null; bytes: Buffer | null }>(
+        `SELECT version, hash, parent_hash, round, ${options.hashOf ? 'bytes' : 'NULL::bytea AS bytes'} FROM ${s}.model_versions WHERE task_id = $1 ORDER BY version`,
+        [taskId],
+      )
+    ).rows;
+    const ledger = (await client.query<{ round: number }>(`SELECT round FROM ${s}.privacy_ledger WHERE task_id = $1 ORDER BY round`, [taskId])).rows;
+    const aborts = (
+      await client.query<{ round: number; code: string; message: string }>(`SELECT round, code, message FROM ${s}.aborts WHERE task_id = $1 ORDER BY round`, [
+        taskId,
+      ])
+    ).rows;
+    return { head: headRows[0], records, versions, ledger, aborts };
+  });
+  const { head, records, versions, ledger, aborts } = snapshot;
   if (!head) return { ok: false, violations: [`no head for task ${taskId}`], counts: { committed: 0, aborted: 0, versions: 0, ledger: 0, aborts: 0 } };
-
-  const records = (
-    await query<{ round: number; status: string; epoch: string; model_version_from: number; model_version_to: number; record: Record<string, unknown> }>(
-      pool,
-      where,
-      `SELECT round, status, epoch, model_version_from, model_version_to, record FROM ${s}.round_records WHERE task_id = $1 ORDER BY round`,
-      [taskId],
-    )
-  ).rows;
-  const versions = (
-    await query<{ version: number; hash: string; parent_hash: string | null; round: number | null; bytes: Buffer | null }>(
-      pool,
-      where,
-      `SELECT version, hash, parent_hash, round, ${options.hashOf ? 'bytes' : 'NULL::bytea AS bytes'} FROM ${s}.model_versions WHERE task_id = $1 ORDER BY version`,
-      [taskId],
-    )
-  ).rows;
-  const ledger = (await query<{ round: number }>(pool, where, `SELECT round FROM ${s}.privacy_ledger WHERE task_id = $1 ORDER BY round`, [taskId])).rows;
-  const aborts = (
-    await query<{ round: number; code: string; message: string }>(
-      pool,
-      where,
-      `SELECT round, code, message FROM ${s}.aborts WHERE task_id = $1 ORDER BY round`,
-      [taskId],
-    )
-  ).rows;
 
   // 1. one record per round, rounds 1..next_round-1 all present, none beyond.
   const byRound = new Map<number, (typeof records)[number][]>();
