@@ -324,7 +324,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     metrics,
     gate,
     plan: () => ({ plan: running.plan, revision: running.planRevision }),
-    project: (live, samplingRate, population, round) => running.projectRound(live, samplingRate, population, round),
+    project: (live, samplingRate, population, round, ledger) => running.projectRound(live, samplingRate, population, round, ledger),
     poolCounts: () => ({ connected: transport.connectedClients, eligible: running.poolSize }),
     onProgress: (event) => transport.dashboard.emit('task', event),
   });

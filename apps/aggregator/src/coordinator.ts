@@ -346,12 +346,12 @@ export class RoundCoordinator {
     return this.#project(live, Math.min(1, wanted / population), population, store.nextRound);
   }
 
-  /** The budget against a round at this plan and sampling (the distributed mode's task coordinator asks before it opens one). */
-  projectRound(live: LivePlan, samplingRate: number, population: number, round: number): BudgetProjection {
-    return this.#project(live, samplingRate, population, round);
+  /** The budget against a round at this plan and sampling on top of `ledger` (the distributed mode's task coordinator: the population's spend). */
+  projectRound(live: LivePlan, samplingRate: number, population: number, round: number, ledger = this.#deps.store.ledger): BudgetProjection {
+    return this.#project(live, samplingRate, population, round, ledger);
   }
 
-  #project(live: LivePlan, samplingRate: number, population: number, round: number): BudgetProjection {
+  #project(live: LivePlan, samplingRate: number, population: number, round: number, ledger = this.#deps.store.ledger): BudgetProjection {
     const { config, store } = this.#deps;
     const dimension = parameterCount(store.spec);
     // Discrete noise: Δ₂ depends on the cohort the scale is chosen for; the projection takes the
@@ -381,7 +381,7 @@ export class RoundCoordinator {
       discrete,
     );
     return projectPrivacyBudget({
-      ledger: store.ledger,
+      ledger,
       release: { round, privacy, samplingRate, dimension },
       targetDelta: config.privacy.targetDelta,
       epsilonBudget: this.#epsilonBudget,

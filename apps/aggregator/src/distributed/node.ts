@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { LivePlan, RoundReport, TaskProgress } from '@murmur/fl-core/protocol';
+import type { PrivacyLedger } from '@murmur/fl-core/privacy';
 import type { BudgetProjection } from '@murmur/fl-core/round';
 import type { AggregatorConfig } from '../config';
 import type { AggregatorMetrics } from '../metrics';
@@ -31,7 +32,7 @@ export interface NodeRoles {
   metrics: AggregatorMetrics;
   gate: ReleaseGate;
   plan: () => { plan: LivePlan; revision: number };
-  project: (live: LivePlan, samplingRate: number, population: number, round: number) => BudgetProjection;
+  project: (live: LivePlan, samplingRate: number, population: number, round: number, ledger: PrivacyLedger) => BudgetProjection;
   /** Sockets held and clients checked in, reported to the task's coordinator. */
   poolCounts: () => PoolCounts;
   /** While this process holds the lease: each round it opens and how it ended (the dashboard stream). */

@@ -1,12 +1,12 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DistributedError } from './errors';
 import { checkInvariants } from './invariants';
 import { type LeaseGrant } from './lease';
 import { migrate, MIGRATIONS } from './migrations';
 import { createPool } from './pg';
 import { expectInvariants as invariantsHold, holdHeadRow } from './testing/suite';
-import type { RecordStore } from './record-store';
+import type { OpeningBudget, PopulationSpend, RecordStore } from './record-store';
 import {
   commitNext,
   dropSchema,
@@ -243,6 +243,130 @@ describe('checkInvariants', () => {
       expect(result.violations.join('\n')).toMatch(expected);
     });
   }
+});
+
+describe('markRoundOpen with a budget: the population is charged once, across its tasks', () => {
+  const CHARGE = { samplingRate: 0.02, noiseMultiplier: 0.8 };
+  const openNote = (round: number) => ({ round, note: 'test' });
+  const headState = async (taskId: string) => (await store.head(taskId)).state;
+
+  it("sees every task's entries and the other tasks' open charges; a refusal writes nothing; the record replaces the charge", async () => {
+    const a = await newTask('pop-budget-1');
+    const b = await newTask('pop-budget-1');
+    const elsewhere = await newTask('pop-budget-other');
+    await commitNext(store, a.taskId, a.grant, D);
+    await commitNext(store, a.taskId, a.grant, D);
+    await commitNext(store, elsewhere.taskId, elsewhere.grant, D);
+
+    const seen: PopulationSpend[] = [];
+    const answer = (decision: OpeningBudget) => (spend: PopulationSpend) => {
+      seen.push(spend);
+      return decision;
+    };
+    expect(
+      await store.markRoundOpen({ taskId: b.taskId, fence: b.grant, round: 1, open: openNote(1), budget: answer({ allowed: true, charge: CHARGE }) }),
+    ).toBe(true);
+    expect(seen[0]?.population).toBe('pop-budget-1');
+    expect(seen[0]?.committed.map((e) => [e.taskId, e.round, e.samplingRate, e.noiseMultiplier, e.steps])).toEqual([
+      [a.taskId, 1, LEDGER.samplingRate, LEDGER.noiseMultiplier, 1],
+      [a.taskId, 2, LEDGER.samplingRate, LEDGER.noiseMultiplier, 1],
+    ]);
+    expect(seen[0]?.reserved).toEqual([]);
+    expect(await headState(b.taskId)).toEqual({ open: openNote(1), reserved: { ...CHARGE, steps: 1 } });
+
+    // A's next round sees B's open round as spent, and is refused: its head stays as it was.
+    const before = await snapshot(a.taskId);
+    expect(
+      await store.markRoundOpen({ taskId: a.taskId, fence: a.grant, round: 3, open: openNote(3), budget: answer({ allowed: false, charge: CHARGE }) }),
+    ).toBe(false);
+    expect(seen[1]?.committed).toHaveLength(2);
+    expect(seen[1]?.reserved).toEqual([{ taskId: b.taskId, round: 1, ...CHARGE, steps: 1 }]);
+    expect(await snapshot(a.taskId)).toEqual(before);
+
+    // B's round ends in its record: the charge is gone, the entry counts instead.
+    await commitNext(store, b.taskId, b.grant, D);
+    expect(await headState(b.taskId)).toEqual({});
+    expect(await store.markRoundOpen({ taskId: a.taskId, fence: a.grant, round: 3, open: openNote(3), budget: answer({ allowed: true, charge: null }) })).toBe(
+      true,
+    );
+    expect(seen[2]?.committed.map((e) => e.taskId)).toEqual([a.taskId, a.taskId, b.taskId]);
+    expect(seen[2]?.reserved).toEqual([]);
+    expect(await headState(a.taskId)).toEqual({ open: openNote(3) });
+    await expectInvariants(a.taskId);
+    await expectInvariants(b.taskId);
+  });
+
+  it('refuses a charge that is not a ledger entry, and the fence still comes first', async () => {
+    const a = await newTask('pop-budget-2');
+    const before = await snapshot(a.taskId);
+    await expectCode(
+      store.markRoundOpen({
+        taskId: a.taskId,
+        fence: a.grant,
+        round: 1,
+        open: openNote(1),
+        budget: () => ({ allowed: true, charge: { samplingRate: 2, noiseMultiplier: 1 } }),
+      }),
+      'INVALID_COMMIT',
+    );
+    let asked = false;
+    await expectCode(
+      store.markRoundOpen({
+        taskId: a.taskId,
+        fence: { ...a.grant, epoch: a.grant.epoch - 1 },
+        round: 1,
+        open: openNote(1),
+        budget: () => {
+          asked = true;
+          return { allowed: true, charge: CHARGE };
+        },
+      }),
+      'STALE_EPOCH',
+    );
+    expect(asked).toBe(false);
+    expect(await snapshot(a.taskId)).toEqual(before);
+  });
+
+  it("opens the rounds of one population one at a time: the second opener sees the first one's charge", async () => {
+    const a = await newTask('pop-budget-3');
+    const b = await newTask('pop-budget-3');
+    // Room for one more round in the population: allowed only while nobody else holds a charge.
+    let bAsked = false;
+    let bAskedWhileAWasDeciding = false;
+    let aDeciding = false;
+    let letAGo: () => void = () => undefined;
+    const aMayGo = new Promise<void>((resolve) => (letAGo = resolve));
+    const aOpened = store.markRoundOpen({
+      taskId: a.taskId,
+      fence: a.grant,
+      round: 1,
+      open: openNote(1),
+      budget: async (spend) => {
+        aDeciding = true;
+        // Without the population lock B decides now, against a ledger without A's charge; give it the time to.
+        await Promise.race([aMayGo, new Promise((resolve) => setTimeout(resolve, 500))]);
+        aDeciding = false;
+        return { allowed: spend.reserved.length === 0, charge: CHARGE };
+      },
+    });
+    await vi.waitUntil(() => aDeciding, { timeout: 5_000, interval: 5 });
+    const bOpened = store.markRoundOpen({
+      taskId: b.taskId,
+      fence: b.grant,
+      round: 1,
+      open: openNote(1),
+      budget: (spend) => {
+        bAsked = true;
+        bAskedWhileAWasDeciding = aDeciding;
+        letAGo();
+        return { allowed: spend.reserved.length === 0, charge: CHARGE };
+      },
+    });
+    expect(await Promise.all([aOpened, bOpened])).toEqual([true, false]);
+    expect(bAsked).toBe(true);
+    expect(bAskedWhileAWasDeciding).toBe(false);
+    expect(await headState(b.taskId)).toEqual({});
+  });
 });
 
 describe('leases', () => {

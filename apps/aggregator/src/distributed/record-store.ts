@@ -65,6 +65,25 @@ export interface LedgerEntry extends z.output<typeof ledgerEntrySchema> {
   recordedAt: Date;
 }
 
+/** A charge an open round of another task holds against the population's budget. */
+export interface ReservedEntry extends z.output<typeof ledgerEntrySchema> {
+  taskId: string;
+  round: number;
+}
+
+/** What a population has spent when a round asks to open: its recorded entries and the open rounds' charges. */
+export interface PopulationSpend {
+  population: string;
+  committed: LedgerEntry[];
+  reserved: ReservedEntry[];
+}
+
+/** The budget's answer to a round that asks to open: whether it may, and what it reserves while it runs. */
+export interface OpeningBudget {
+  allowed: boolean;
+  charge: LedgerEntryInput | null;
+}
+
 export interface RoundCommit {
   taskId: string;
   fence: Fence;
@@ -299,18 +318,62 @@ export class RecordStore {
    * once groups may unmask their sums, a round must end in a record with its ledger entry, and a
    * successor that finds the note for the head's next round records it (INTERRUPTED) before
    * opening another (distributed/task-coordinator.ts). The round's commit or abort clears it.
+   *
+   * With `budget`, opening is also the population's ε check: under a lock on the population (a
+   * transaction-scoped advisory lock, so tasks of one population open their rounds one at a time),
+   * `budget` sees the population's ledger and the charges other tasks' open rounds reserved, and
+   * the round opens only if it allows; its charge is kept in the head's state as `reserved` until
+   * the round's record (with its real entry, never above the charge) replaces it. Without the lock,
+   * two tasks could each pass the check against a ledger that counts neither. False: refused by
+   * `budget`, nothing written.
    */
-  async markRoundOpen(input: { taskId: string; fence: Fence; round: number; open: Record<string, unknown> }): Promise<void> {
+  async markRoundOpen(input: {
+    taskId: string;
+    fence: Fence;
+    round: number;
+    open: Record<string, unknown>;
+    budget?: (spend: PopulationSpend) => OpeningBudget | Promise<OpeningBudget>;
+  }): Promise<boolean> {
     const where = `markRoundOpen(${input.taskId}, round ${input.round}, epoch ${input.fence.epoch})`;
-    await withTransaction(this.pool, where, async (client) => {
-      await this.#fencedHead(client, where, input.taskId, input.fence, input.round);
+    return withTransaction(this.pool, where, async (client) => {
+      const head = await this.#fencedHead(client, where, input.taskId, input.fence, input.round);
+      const patch: Record<string, unknown> = { open: input.open };
+      if (input.budget) {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${this.schema}/population/${head.population}`]);
+        const decision = await input.budget(await this.#populationSpend(client, where, head.population, input.taskId));
+        if (!decision.allowed) return false;
+        if (decision.charge) patch['reserved'] = validLedger(where, decision.charge);
+      }
       const { rowCount } = await client.query(
-        `UPDATE ${this.#s}.task_head SET state = jsonb_set(state, '{open}', $3::jsonb), updated_at = clock_timestamp()
+        `UPDATE ${this.#s}.task_head SET state = state || $3::jsonb, updated_at = clock_timestamp()
          WHERE task_id = $1 AND next_round = $2 AND epoch <= $4`,
-        [input.taskId, input.round, JSON.stringify(input.open), input.fence.epoch],
+        [input.taskId, input.round, JSON.stringify(patch), input.fence.epoch],
       );
       if (rowCount !== 1) throw new DistributedError('STALE_ROUND', where, 'the head moved while the round was being opened');
+      return true;
     });
+  }
+
+  /** The population's recorded entries and the charges the other tasks' open rounds hold. */
+  async #populationSpend(client: pg.PoolClient, where: string, population: string, taskId: string): Promise<PopulationSpend> {
+    const committed = await this.#ledgerRows(client, where, population);
+    const { rows } = await client.query<{ task_id: string; next_round: number; reserved: unknown }>(
+      `SELECT h.task_id, h.next_round, h.state->'reserved' AS reserved FROM ${this.#s}.task_head h JOIN ${this.#s}.tasks t USING (task_id)
+       WHERE t.population = $1 AND h.task_id <> $2 AND h.state ? 'reserved' ORDER BY h.task_id`,
+      [population, taskId],
+    );
+    const reserved = rows.map((row) => {
+      const entry = ledgerEntrySchema.safeParse(row.reserved);
+      if (!entry.success) {
+        throw new DistributedError(
+          'COORDINATION_CORRUPT',
+          where,
+          `task ${row.task_id}'s reserved charge is not a ledger entry: ${z.prettifyError(entry.error)}`,
+        );
+      }
+      return { taskId: row.task_id, round: row.next_round, ...entry.data };
+    });
+    return { population, committed, reserved };
   }
 
   /** The stored record of a round, or null: how a caller resolves COMMIT_OUTCOME_UNKNOWN. */
@@ -359,20 +422,14 @@ export class RecordStore {
 
   /** A population's ledger across its tasks, in recording order (what fl-core's PrivacyLedger replays). */
   async ledger(population: string): Promise<LedgerEntry[]> {
-    const { rows } = await query<{
-      population: string;
-      task_id: string;
-      round: number;
-      sampling_rate: number;
-      noise_multiplier: number;
-      steps: number;
-      recorded_at: Date;
-    }>(
-      this.pool,
-      `ledger(${population})`,
-      `SELECT population, task_id, round, sampling_rate, noise_multiplier, steps, recorded_at FROM ${this.#s}.privacy_ledger WHERE population = $1 ORDER BY recorded_at, task_id, round`,
-      [population],
-    );
+    return this.#ledgerRows(this.pool, `ledger(${population})`, population);
+  }
+
+  async #ledgerRows(runner: pg.Pool | pg.PoolClient, where: string, population: string): Promise<LedgerEntry[]> {
+    const select = `SELECT population, task_id, round, sampling_rate, noise_multiplier, steps, recorded_at FROM ${this.#s}.privacy_ledger
+                    WHERE population = $1 ORDER BY recorded_at, task_id, round`;
+    type Row = { population: string; task_id: string; round: number; sampling_rate: number; noise_multiplier: number; steps: number; recorded_at: Date };
+    const { rows } = 'release' in runner ? await runner.query<Row>(select, [population]) : await query<Row>(runner, where, select, [population]);
     return rows.map((row) => ({
       population: row.population,
       taskId: row.task_id,
@@ -472,13 +529,16 @@ export class RecordStore {
     );
   }
 
-  /** The last write: guarded again by round, parent and epoch, so a concurrent writer can never be overwritten. */
+  /**
+   * The last write: guarded again by round, parent and epoch, so a concurrent writer can never be
+   * overwritten. The round's open note and reserved charge go with it (its ledger entry now counts).
+   */
   async #advanceHead(client: pg.PoolClient, where: string, input: RoundCommit | RoundAbort, version: number, hash: string): Promise<TaskHead> {
     const parentVersion = 'parent' in input ? input.parent.version : version;
     const parentHash = 'parent' in input ? input.parent.hash : hash;
     const { rows } = await client.query<{ task_id: string }>(
       `UPDATE ${this.#s}.task_head SET epoch = $2, model_version = $3, model_hash = $4, next_round = $5 + 1,
-              state = COALESCE($8::jsonb, state), updated_at = clock_timestamp()
+              state = COALESCE($8::jsonb, state) - 'open' - 'reserved', updated_at = clock_timestamp()
        WHERE task_id = $1 AND next_round = $5 AND model_version = $6 AND model_hash = $7 AND epoch <= $2
        RETURNING task_id`,
       [input.taskId, input.fence.epoch, version, hash, input.round, parentVersion, parentHash, input.state === undefined ? null : JSON.stringify(input.state)],

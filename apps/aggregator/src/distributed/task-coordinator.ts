@@ -12,6 +12,7 @@ import type { DistributedConfig } from './config';
 import { leaseRenewMs } from './config';
 import { DistributedError, isDistributedError } from './errors';
 import { LeaseKeeper, type Fence } from './lease';
+import { populationLedger } from './population-ledger';
 import type { LedgerEntryInput, RecordStore, TaskHead } from './record-store';
 import { modelBlobOf, type Replica } from './replica';
 
@@ -36,8 +37,8 @@ export interface TaskCoordinatorDeps {
   gate: ReleaseGate;
   /** The plan rounds open with and its revision (this process's RoundCoordinator's). */
   plan: () => { plan: LivePlan; revision: number };
-  /** The ε budget against a round (this process's RoundCoordinator.projectRound). */
-  project: (live: LivePlan, samplingRate: number, population: number, round: number) => BudgetProjection;
+  /** The ε budget against a round at this plan and sampling, on top of `ledger`: the population's spend (this process's RoundCoordinator.projectRound). */
+  project: (live: LivePlan, samplingRate: number, population: number, round: number, ledger: PrivacyLedger) => BudgetProjection;
   metrics: AggregatorMetrics;
   logger: Logger;
   /** Each round this holder opens and how it ended, for the dashboard stream (fanned out to every process's viewers). */
@@ -202,14 +203,6 @@ export class TaskCoordinator {
     const population = config.privacy.population ?? Math.max(counts.eligible, counts.connected);
     const samplingRate = Math.min(1, wanted / Math.max(1, population));
     const round = head.nextRound;
-    const budget = this.#deps.project(live, samplingRate, population, round);
-    if (!budget.allowed) {
-      logger.warn(
-        { round, epsilonSpent: budget.spent, epsilonNext: budget.next, epsilonBudget: budget.epsilonBudget },
-        'privacy budget: the next round would pass the ε budget; no round opens',
-      );
-      return null;
-    }
     const base = store.trainingBase();
     if (base.version !== head.modelVersion || base.hash !== head.modelHash) {
       throw new Error(
@@ -225,7 +218,30 @@ export class TaskCoordinator {
     const deadlineMs = Object.values(PHASE_DEADLINE).reduce((sum, key) => sum + config.round.deadlines[key], 0) + GROUP_SLACK_MS;
     const planned: PlannedTaskRound = { round, roundId, live, revision, base, samplingRate, population, eligible: counts.eligible, maxClients };
     const state = this.#roundState({ ...planned, reports: maxClients });
-    await records.markRoundOpen({ taskId, fence, round, open: roundStateToJSON(state) as unknown as Record<string, unknown> });
+    // The budget is the population's (every task training on these people), checked as the round
+    // opens, under the record's population lock, against the other tasks' open rounds too.
+    let budget: BudgetProjection | undefined;
+    const allowed = await records.markRoundOpen({
+      taskId,
+      fence,
+      round,
+      open: roundStateToJSON(state) as unknown as Record<string, unknown>,
+      budget: (spend) => {
+        budget = this.#deps.project(live, samplingRate, population, round, populationLedger(spend));
+        const { charge } = budget;
+        return {
+          allowed: budget.allowed,
+          charge: charge && { samplingRate: charge.samplingRate, noiseMultiplier: charge.noiseMultiplier, steps: charge.steps ?? 1 },
+        };
+      },
+    });
+    if (!allowed) {
+      logger.warn(
+        { round, population: head.population, epsilonSpent: budget?.spent, epsilonNext: budget?.next, epsilonBudget: budget?.epsilonBudget },
+        "privacy budget: the next round would pass the population's ε budget; no round opens",
+      );
+      return null;
+    }
     const opened = performance.now();
     await coordination.publish(taskId, {
       kind: 'open-round',

@@ -199,18 +199,19 @@ describe('projectPrivacyBudget', () => {
     expect(projection.roundsLeft).toBe(300);
     // The entry a 3-report sum records is what was charged: more reports only add noise.
     expect(ledgerEntryOf({ ...release, survivors: 3 })?.noiseMultiplier).toBeCloseTo(1.2, 12);
+    expect(projection.charge).toEqual({ round: 5, samplingRate: 0.01, noiseMultiplier: expect.closeTo(1.2, 12) });
     expect(ledger.entries).toHaveLength(1);
   });
 
   it('refuses the round that would pass the budget, and has no budget to enforce in mode off', () => {
     const ledger = new PrivacyLedger();
     const tight = projectPrivacyBudget({ ledger, release, targetDelta: 1e-5, epsilonBudget: epsilonAfter(ledger, 1) * 0.99 });
-    expect(tight).toMatchObject({ spent: null, allowed: false, roundsLeft: 0 });
+    expect(tight).toMatchObject({ spent: null, allowed: false, roundsLeft: 0, charge: { round: 5 } });
     const none = projectPrivacyBudget({ ledger, release, targetDelta: 1e-5, epsilonBudget: null });
-    expect(none).toMatchObject({ allowed: true, roundsLeft: null });
+    expect(none).toMatchObject({ allowed: true, roundsLeft: null, charge: { round: 5, samplingRate: 0.01 } });
     const generous = projectPrivacyBudget({ ledger, release, targetDelta: 1e-5, epsilonBudget: 1e5 });
     expect(generous.roundsLeft).toBe(MAX_PROJECTED_ROUNDS);
     const off = projectPrivacyBudget({ ledger, release: { ...release, privacy: { ...plan, mode: 'off' } }, targetDelta: 1e-5, epsilonBudget: 1 });
-    expect(off).toMatchObject({ next: null, allowed: true, roundsLeft: null });
+    expect(off).toMatchObject({ next: null, allowed: true, roundsLeft: null, charge: null });
   });
 });

@@ -100,6 +100,8 @@ export interface BudgetProjection {
   allowed: boolean;
   /** Rounds at this plan before ε would pass the budget, at most MAX_PROJECTED_ROUNDS; null without a budget or in mode 'off'. */
   roundsLeft: number | null;
+  /** The entry the round is charged (its k_min worst case), what a reservation holds while it runs; null in mode 'off'. */
+  charge: PrivacyLedgerEntry | null;
 }
 
 /**
@@ -114,14 +116,14 @@ export function projectPrivacyBudget(input: BudgetProjectionInput): BudgetProjec
   const { ledger, release, targetDelta, epsilonBudget } = input;
   const spent = ledger.spent(targetDelta)?.epsilon ?? null;
   const entry = ledgerEntryOf({ ...release, survivors: release.privacy.minSurvivors });
-  if (!entry) return { spent, next: null, epsilonBudget, allowed: true, roundsLeft: null };
+  if (!entry) return { spent, next: null, epsilonBudget, allowed: true, roundsLeft: null, charge: null };
   const { orders, conversion } = ledger;
   const base = ledger.rdp;
   const perRound = ledgerEntryRdp(entry, orders);
   const epsilonAfter = (rounds: number) =>
     rdpToEpsilon({ orders, rdp: base.map((value, i) => value + rounds * (perRound[i] as number)), delta: targetDelta, conversion }).epsilon;
   const next = epsilonAfter(1);
-  if (epsilonBudget === null) return { spent, next, epsilonBudget, allowed: true, roundsLeft: null };
+  if (epsilonBudget === null) return { spent, next, epsilonBudget, allowed: true, roundsLeft: null, charge: entry };
   let fits = 0;
   let exceeds = MAX_PROJECTED_ROUNDS + 1;
   if (epsilonAfter(MAX_PROJECTED_ROUNDS) <= epsilonBudget) fits = MAX_PROJECTED_ROUNDS;
@@ -132,7 +134,7 @@ export function projectPrivacyBudget(input: BudgetProjectionInput): BudgetProjec
       else exceeds = mid;
     }
   }
-  return { spent, next, epsilonBudget, allowed: next <= epsilonBudget, roundsLeft: fits };
+  return { spent, next, epsilonBudget, allowed: next <= epsilonBudget, roundsLeft: fits, charge: entry };
 }
 
 /** A copy of `ledger` with the release recorded (the input ledger is left as it was). */
