@@ -310,6 +310,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
         }
       : {}),
     ...(health ? { distributedStatus: () => health.status } : {}),
+    ...(node ? { populationSpent: () => node.replica.populationSpent } : {}),
     ...(options.enrollmentHandler ? { enrollmentHandler: options.enrollmentHandler } : {}),
     alerts: () => alertsNow().checks.flatMap((check) => (check.alert ? [check.alert] : [])),
     startedAt,

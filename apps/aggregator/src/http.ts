@@ -16,6 +16,7 @@ import {
   type Alert,
   type BudgetChangeResponse,
   type DistributedStatus,
+  type PrivacySummary,
   type ProtocolError,
   type ProtocolErrorCode,
 } from '@murmur/fl-core/protocol';
@@ -39,6 +40,7 @@ import { bearerMatches, operatorKeys, operatorOf } from './tokens';
 import type { RoundCoordinator } from './coordinator';
 import { planBounds, type PlanDesk } from './plan';
 import type { ReleaseGate } from './release-gate';
+import type { PopulationSpent } from './distributed/replica';
 import { publicAlerts, publicCurrentRound, publicReleaseSummary, publicReleaseView, publicRoundRecord } from './public-view';
 
 declare module 'fastify' {
@@ -68,6 +70,8 @@ export interface HttpDeps {
   revokedEverywhere?: (clientId: string, operator: string) => void;
   /** Distributed mode: the task's processes and their health, for /api/status (distributed/health.ts). */
   distributedStatus?: () => DistributedStatus;
+  /** Distributed mode: the population's spend across its tasks (the replica's, as of its last sync), for /api/privacy. */
+  populationSpent?: () => PopulationSpent | null;
   /**
    * An enrollment service hosted in this process (npm start): requests under /api/enrollment/ go
    * to its handler. The aggregator gets the handler only — never the service or its key.
@@ -101,6 +105,13 @@ const MAX_BODY_BYTES = 64 * 1024;
  * - frame-ancestors 'none' (with X-Frame-Options DENY for older browsers): the app is never framed,
  *   so no page can overlay it to harvest clicks on the consent switch or "Delete all my data".
  */
+/** /api/privacy's `populationSpent`: the population's ε at δ over every task's recorded rounds (distributed mode only). */
+function populationView(spent: PopulationSpent | null, delta: number): { populationSpent?: PrivacySummary['populationSpent'] } {
+  if (!spent) return {};
+  const rounds = spent.ledger.entries.reduce((total, entry) => total + (entry.steps ?? 1), 0);
+  return { populationSpent: { epsilon: spent.ledger.spent(delta)?.epsilon ?? null, tasks: spent.tasks, rounds } };
+}
+
 function webClientPolicy(page: { wasm: boolean; workers: boolean }): string {
   return [
     "default-src 'self'",
@@ -370,6 +381,7 @@ export const httpApi: FastifyPluginAsync<HttpDeps, Server, ZodTypeProvider> = as
       clipNorm: coordinator.plan.clipNorm,
       noiseMultiplier: coordinator.plan.noiseMultiplier,
       ledger: store.ledger.toJSON(),
+      ...populationView(deps.populationSpent?.() ?? null, config.privacy.targetDelta),
     });
   });
 

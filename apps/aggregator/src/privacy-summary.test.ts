@@ -38,7 +38,10 @@ describe('GET /api/privacy: the colluder assumption and the kind of noise', () =
   });
 
   it('defaults to c = 0 and continuous noise; local noise is continuous too', async () => {
-    expect(await privacyOf({ mode: 'distributed', clipNorm: 1, noiseMultiplier: 1 })).toMatchObject({ colluders: 0, noise: 'continuous' });
+    const distributed = await privacyOf({ mode: 'distributed', clipNorm: 1, noiseMultiplier: 1 });
+    expect(distributed).toMatchObject({ colluders: 0, noise: 'continuous' });
+    // One process, one task: no population spend beside the task's ε (the distributed mode's, scale-out test).
+    expect(distributed).not.toHaveProperty('populationSpent');
     expect(await privacyOf({ mode: 'local', clipNorm: 1, noiseMultiplier: 1, colluders: 1 })).toMatchObject({
       mode: 'local',
       colluders: 1,

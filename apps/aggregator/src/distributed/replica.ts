@@ -7,6 +7,7 @@ import type { RoundReport } from '@murmur/fl-core/protocol';
 import { z } from 'zod';
 import { DataStore, optimizerBytes, parseOptimizer, type InitialState } from '../store';
 import { DistributedError } from './errors';
+import { populationLedger } from './population-ledger';
 import type { ModelBlob, RecordStore, StoredModelVersion, StoredRound } from './record-store';
 
 /**
@@ -53,6 +54,12 @@ export function hashOfBytes(spec: ModelSpec): (bytes: Uint8Array) => string {
   return (bytes) => modelHash(spec, weightsOf(bytes));
 }
 
+/** Everything a population has spent across its tasks: every recorded entry, renumbered (population-ledger.ts). */
+export interface PopulationSpent {
+  ledger: PrivacyLedger;
+  tasks: number;
+}
+
 export interface ReplicaDeps {
   records: RecordStore;
   taskId: string;
@@ -67,6 +74,7 @@ export class Replica {
   readonly #deps: ReplicaDeps;
   #running: Promise<number> = Promise.resolve(0);
   #populationName: string | null = null;
+  #populationSpent: PopulationSpent | null = null;
 
   constructor(deps: ReplicaDeps) {
     this.#deps = deps;
@@ -74,6 +82,11 @@ export class Replica {
 
   get store(): DataStore {
     return this.#deps.store;
+  }
+
+  /** The population's recorded spend across its tasks as of the last sync (null before the first). */
+  get populationSpent(): PopulationSpent | null {
+    return this.#populationSpent;
   }
 
   /** The record's entry for `round` (committed or aborted), or null while the round is open or not yet run. */
@@ -126,6 +139,12 @@ export class Replica {
       this.#deps.onApplied?.(report);
     }
     if (applied > 0) logger.info({ taskId, applied, modelVersion: store.modelVersion, nextRound: store.nextRound }, 'replica: applied rounds from the record');
+    // Other tasks of the population record rounds without this one applying any: read every sync.
+    const entries = await records.ledger(await this.#population());
+    this.#populationSpent = {
+      ledger: populationLedger({ population: await this.#population(), committed: entries, reserved: [] }),
+      tasks: new Set(entries.map((entry) => entry.taskId)).size,
+    };
     return applied;
   }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModelPayload } from '@murmur/fl-core/model';
-import { distributedStatusSchema } from '@murmur/fl-core/protocol';
+import { distributedStatusSchema, privacySummarySchema } from '@murmur/fl-core/protocol';
 import { TEST_ADMIN_TOKEN, TEST_NOISE_MULTIPLIER, TEST_SPEC } from '../test-helpers';
 import { checkInvariants } from './invariants';
 import { hashOfBytes } from './replica';
@@ -111,6 +111,16 @@ describe('three aggregator processes, one task', () => {
     }
     const invariants = await checkInvariants(records.pool, cluster.schema, TASK, { hashOf: hashOfBytes(TEST_SPEC) });
     expect(invariants.violations).toEqual([]);
+    // Every process says what the population spent (one task here), from the record as of its last
+    // sync: at least the entries through the round it already serves, at most all there are.
+    const through = (await records.ledger('test')).filter((entry) => entry.round <= record.round).length;
+    for (const aggregator of aggregators()) {
+      const spent = privacySummarySchema.parse(await (await fetch(`${aggregator.url}/api/privacy`)).json()).populationSpent;
+      expect(spent?.tasks).toBe(1);
+      expect(spent?.rounds).toBeGreaterThanOrEqual(through);
+      expect(spent?.rounds).toBeLessThanOrEqual((await records.ledger('test')).length);
+      expect(spent?.epsilon).toBeGreaterThan(0);
+    }
   }, 240_000);
 
   it("reports every process's health in /api/status, and a revocation on one process cuts the device off on another", async () => {

@@ -128,6 +128,27 @@ describe('the Now panel', () => {
     expect(screen.queryByTestId('dash-epsilon-assumes')).toBeNull();
   });
 
+  it("says what the population spent across its tasks beside this task's ε, only when the aggregator says it (distributed mode)", () => {
+    const idle = { ...status, phase: 'idle' as const, round: null };
+    const current = { phase: 'idle' as const, round: 0, roundId: '', cohort: 0, pending: 0, since: new Date().toISOString(), expected: {} };
+    const privacy = { mode: 'distributed' as const, delta: 1e-5, epsilon: 2.5, populationSpent: { epsilon: 3.75, tasks: 2, rounds: 1200 } };
+    const state: DashboardState = { ...initialDashboardState, status: idle, current, privacy, rounds: [makeReport(7)] };
+    render(<NowPanel state={state} />);
+    expect(screen.getByTestId('dash-epsilon').textContent).toBe('2.500');
+    expect(screen.getByTestId('dash-population-epsilon').textContent).toBe(
+      'The population has spent ε 3.750 over 1,200 rounds of 2 tasks that train on it; the budget counts this.',
+    );
+    cleanup();
+    render(<NowPanel state={{ ...state, privacy: { ...privacy, populationSpent: { epsilon: 0.42, tasks: 1, rounds: 1 } } }} />);
+    expect(screen.getByTestId('dash-population-epsilon').textContent).toBe(
+      'The population has spent ε 0.420 over 1 round of 1 task that trains on it; the budget counts this.',
+    );
+    cleanup();
+    const { populationSpent: _p, ...singleProcess } = privacy;
+    render(<NowPanel state={{ ...state, privacy: singleProcess }} />);
+    expect(screen.queryByTestId('dash-population-epsilon')).toBeNull();
+  });
+
   it('says it is not connected before any state arrived', () => {
     render(<NowPanel state={{ ...initialDashboardState, connection: 'disconnected' }} />);
     expect(screen.getByText('Not connected to the aggregator.')).toBeTruthy();

@@ -54,6 +54,16 @@ const SMALL_POPULATION_SAMPLING_RATE = 0.5;
 const LEARNABLE_NOISE_MULTIPLIER = 0.5;
 
 /**
+ * The population's ε across its tasks (distributed mode, GET /api/privacy): the ε above is this
+ * task's, and the budget that opens rounds counts every task training on the same people.
+ */
+export function populationSpentWords(spent: NonNullable<PrivacySummary['populationSpent']>): string {
+  const tasks = spent.tasks === 1 ? '1 task that trains' : `${spent.tasks} tasks that train`;
+  const rounds = spent.rounds === 1 ? '1 round' : `${spent.rounds.toLocaleString('en')} rounds`;
+  return `The population has spent ε ${formatNumber(spent.epsilon)} over ${rounds} of ${tasks} on it; the budget counts this.`;
+}
+
+/**
  * What the ε shown beside it assumes, in words (GET /api/privacy; docs/privacy.md, "Fake clients"):
  * the colluder count c the noise tolerates and the kind of noise. Answers without the fields come
  * from aggregators that had no colluders (c = 0) and say nothing about the noise.
@@ -187,6 +197,11 @@ export function NowPanel({ state }: { state: DashboardState }) {
           ; ε spent <span data-testid="dash-epsilon">{formatNumber(status.privacy.epsilon)}</span>
           {state.privacy?.epsilonBudget != null && ` of ${formatNumber(state.privacy.epsilonBudget)}`} at δ = {status.privacy.delta.toExponential(0)}
           {status.paused && ' — rounds are paused'}
+        </p>
+      )}
+      {state.privacy?.populationSpent && (
+        <p className="dash-muted" data-testid="dash-population-epsilon">
+          {populationSpentWords(state.privacy.populationSpent)}
         </p>
       )}
       {state.privacy && state.privacy.mode !== 'off' && (

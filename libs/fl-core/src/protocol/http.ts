@@ -307,6 +307,12 @@ export const privacySummarySchema = z.object({
    * Readers work without it.
    */
   noise: z.enum(['continuous', 'discrete']).nullable().optional(),
+  /**
+   * Distributed mode: what the population has spent across every task that trains on it, from the
+   * record (its ε composes over all of their rounds, and the budget that opens rounds counts this,
+   * not `epsilon`, which is this task's). Absent in the single-process mode. Readers work without it.
+   */
+  populationSpent: z.object({ epsilon: finite.nullable(), tasks: count, rounds: count }).strict().optional(),
 });
 
 /** POST /api/admin/pause and /resume. */
