@@ -134,8 +134,10 @@ describe('the ε budget', () => {
     const full = aggregator.store.rounds[0] as RoundReport;
     // The aggregator itself holds the exact figures (its release gate needs them)…
     expect(full.metrics?.examples).toBeGreaterThan(0);
-    // Six were selected; a loaded machine may let one miss a deadline, never below minReports.
-    expect(full.cohort.selected).toBe(6);
+    // Up to six were selected (q = 1 over those checked in: on a loaded machine one may check in
+    // after the draw) and one may miss a deadline, never below minReports.
+    expect(full.cohort.selected).toBeGreaterThanOrEqual(MIN_REPORTS);
+    expect(full.cohort.selected).toBeLessThanOrEqual(6);
     expect(full.cohort.masked).toBeGreaterThanOrEqual(MIN_REPORTS);
     const exact = [full.metrics?.trainLoss, full.metrics?.eval.loss, full.metrics?.eval.top1, full.metrics?.eval.top3].filter(
       (value): value is number => typeof value === 'number' && !Number.isInteger(value),
