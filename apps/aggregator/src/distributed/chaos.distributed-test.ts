@@ -162,6 +162,9 @@ describe('failures of a three-process task', () => {
     const recorded = await cluster.records.findRound(TASK, round);
     expect(recorded?.status).toBe('committed');
     expect(recorded?.record.cohort.masked).toBe((PROCESSES - 1) * CLIENTS_PER_PROCESS);
+    // The dashboards say the round waited on three processes and added two of them.
+    const told = await until('the committed task event', () => lead.tasks.find((t) => t.round === round && t.stage === 'committed'), 30_000);
+    expect(told).toMatchObject({ processes: PROCESSES, answered: PROCESSES - 1 });
     await cluster.respawn(victim.index);
     await expectRecovered(round);
   }, 240_000);

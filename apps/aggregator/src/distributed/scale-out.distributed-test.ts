@@ -74,7 +74,15 @@ describe('three aggregator processes, one task', () => {
         .flatMap((a) => a.logs().map((line) => ({ line, processId: a.processId })))
         .find(({ line }) => line.msg === 'task coordinator: round committed' && line.round === record.round)?.processId,
     );
-    const committedEvent = { round: record.round, stage: 'committed', coordinator: holder, modelVersion: record.modelVersion.to, taskId: TASK };
+    const committedEvent = {
+      round: record.round,
+      stage: 'committed',
+      coordinator: holder,
+      modelVersion: record.modelVersion.to,
+      processes: PROCESSES,
+      answered: PROCESSES,
+      taskId: TASK,
+    };
     await until(
       'the committed task event on every process',
       () => (cluster.members.every((m) => m.tasks.some((t) => t.round === record.round && t.stage === 'committed')) ? true : undefined),

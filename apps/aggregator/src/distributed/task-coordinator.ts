@@ -60,7 +60,8 @@ interface PlannedTaskRound {
 
 /** How one round went, for the logs and the tests. */
 export type TaskRoundResult =
-  { status: 'committed'; round: number; modelVersion: number; groups: number; reports: number } | { status: 'aborted'; round: number; code: string };
+  | { status: 'committed'; round: number; modelVersion: number; groups: number; reports: number; processes: number }
+  | { status: 'aborted'; round: number; code: string };
 
 /**
  * The task coordinator and master aggregator of the distributed mode (Bonawitz et al. 2019 §4.2;
@@ -141,7 +142,7 @@ export class TaskCoordinator {
   #progress(
     stage: TaskProgress['stage'],
     opened: { round: number; roundId: string; processes: number },
-    end: { modelVersion?: number; abort?: string } = {},
+    end: { modelVersion?: number; answered?: number; abort?: string } = {},
   ): void {
     this.#deps.onProgress?.({
       taskId: this.#deps.taskId,
@@ -149,6 +150,7 @@ export class TaskCoordinator {
       ...opened,
       stage,
       modelVersion: end.modelVersion ?? null,
+      answered: end.answered ?? null,
       abort: end.abort ?? null,
       at: new Date().toISOString(),
     });
@@ -166,7 +168,11 @@ export class TaskCoordinator {
         const result = await this.runRound(fence);
         const opened = this.#opened;
         if (result && opened?.round === result.round) {
-          this.#progress(result.status, opened, result.status === 'committed' ? { modelVersion: result.modelVersion } : { abort: result.code });
+          this.#progress(
+            result.status,
+            opened,
+            result.status === 'committed' ? { modelVersion: result.modelVersion, answered: result.processes } : { abort: result.code },
+          );
         }
         if (result) {
           this.last = result;
@@ -437,7 +443,7 @@ export class TaskCoordinator {
       { round, roundId: opened.roundId, modelVersion, groups, processes: contributing.length, coordinationBytes: bytes },
       'task coordinator: round committed',
     );
-    return { status: 'committed', round, modelVersion, groups, reports };
+    return { status: 'committed', round, modelVersion, groups, reports, processes: contributing.length };
   }
 
   /**

@@ -109,6 +109,7 @@ describe('the processes panel', () => {
       stage: 'opened',
       processes: 3,
       modelVersion: null,
+      answered: null,
       abort: null,
       at: '2026-12-05T00:00:00.000Z',
     };
@@ -116,8 +117,11 @@ describe('the processes panel', () => {
     expect(screen.queryByTestId('dash-task-round')).toBeNull();
     rerender(<ProcessesPanel distributed={makeDistributed()} task={opened} />);
     expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 open, waiting on 3 processes at /);
-    rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'committed', modelVersion: 9, processes: 1 }} />);
+    rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'committed', modelVersion: 9, processes: 1, answered: 1 }} />);
     expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 committed version 9 from 1 process at /);
+    // One of the three lost mid-round: the other two's groups committed.
+    rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'committed', modelVersion: 10, answered: 2 }} />);
+    expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 committed version 10 from 2 of 3 processes at /);
     rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'aborted', abort: 'BELOW_THRESHOLD' }} />);
     expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 aborted \(BELOW_THRESHOLD\) at /);
     expect(screen.getByTestId('dash-task-round').dataset.stage).toBe('aborted');

@@ -25,8 +25,11 @@ function taskRoundWords(task: TaskProgress): string {
   switch (task.stage) {
     case 'opened':
       return `round ${task.round} open, waiting on ${waits}`;
-    case 'committed':
-      return `round ${task.round} committed version ${task.modelVersion ?? '?'} from ${waits}`;
+    case 'committed': {
+      // A process lost mid-round leaves the others' groups to commit: say so rather than count it.
+      const from = task.answered !== null && task.answered < task.processes ? `${task.answered} of ${waits}` : waits;
+      return `round ${task.round} committed version ${task.modelVersion ?? '?'} from ${from}`;
+    }
     case 'aborted':
       return `round ${task.round} aborted (${task.abort ?? 'no reason given'})`;
   }

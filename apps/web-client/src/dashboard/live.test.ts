@@ -73,6 +73,7 @@ describe('the dashboard feed', () => {
         stage: 'committed',
         processes: 3,
         modelVersion: 3,
+        answered: 3,
         abort: null,
         at: new Date().toISOString(),
       };

@@ -260,6 +260,7 @@ describe('the task coordinator’s rounds (distributed mode)', () => {
     roundId: `r${round}-00000000`,
     stage,
     processes: 3,
+    answered: stage === 'committed' ? 3 : null,
     modelVersion: stage === 'committed' ? round : null,
     abort: null,
     at: '2026-12-05T00:00:00.000Z',

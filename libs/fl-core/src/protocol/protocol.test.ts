@@ -277,13 +277,14 @@ describe('the task progress event (distributed mode, dashboard stream)', () => {
     stage: 'opened',
     processes: 3,
     modelVersion: null,
+    answered: null,
     abort: null,
     at: '2026-12-05T00:00:00.000Z',
   };
 
   it('reads an opened, a committed and an aborted round, as the dashboard stream carries them', () => {
     expect(dashboardEventSchemas.task.parse(opened)).toEqual(opened);
-    const committed = { ...opened, stage: 'committed', modelVersion: 7 };
+    const committed = { ...opened, stage: 'committed', modelVersion: 7, answered: 2 };
     expect(dashboardEventSchemas.task.parse(committed)).toEqual(committed);
     const aborted = { ...opened, stage: 'aborted', abort: 'BELOW_THRESHOLD' };
     expect(dashboardEventSchemas.task.parse(aborted)).toEqual(aborted);
@@ -295,6 +296,8 @@ describe('the task progress event (distributed mode, dashboard stream)', () => {
       { ...opened, reports: 12 },
       { ...opened, round: 0 },
       { ...opened, processes: -1 },
+      { ...opened, answered: 1.5 },
+      { ...opened, answered: undefined },
       { ...opened, coordinator: '' },
       { ...opened, abort: 'x'.repeat(65) },
       { ...opened, at: 'x'.repeat(41) },

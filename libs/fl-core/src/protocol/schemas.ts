@@ -363,6 +363,8 @@ export const taskProgressSchema = z
     processes: nonNegativeInt,
     /** The version the round committed; null otherwise. */
     modelVersion: nonNegativeInt.nullable(),
+    /** Committed: the processes whose groups' sums were added (fewer than `processes` when one was lost mid-round); null otherwise. */
+    answered: nonNegativeInt.nullable(),
     /** The abort's code; null otherwise. */
     abort: z.string().min(1).max(64).nullable(),
     at: isoTime,
