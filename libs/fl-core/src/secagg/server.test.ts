@@ -445,7 +445,14 @@ describe('refusals, each leaving the state as it was', () => {
     await close(round);
     await deliver(round);
     const shares = round.replies.get(0) as ShareKeysMessage;
-    await expectRejects(round, 0, { ...shares, ciphertexts: shares.ciphertexts.subarray(SHARE_CIPHERTEXT_BYTES) }, 'WRONG_LENGTH', /expected 4 × 82 = 328/);
+    // Three of its four records (3 × 82 = 246 bytes): the message names the sender, the stage and the field.
+    await expectRejects(
+      round,
+      0,
+      { ...shares, ciphertexts: shares.ciphertexts.subarray(SHARE_CIPHERTEXT_BYTES) },
+      'WRONG_LENGTH',
+      /^server \(shareKeys\) from client 0: shareKeys ciphertexts: has 246 bytes, expected 4 × 82 = 328$/,
+    );
     await expectRejects(round, 0, advert, 'REPLAY', /already sent advertiseKeys/);
     await expectRejects(round, 0, { type: 'maskedInput', roundId: 'r1', maskedInput: new Uint8Array(6) }, 'WRONG_PHASE', /expected shareKeys, got maskedInput/);
     await expectRejects(round, 0, { type: 'consistency', roundId: 'r1', signature: new Uint8Array(64) }, 'WRONG_PHASE');
