@@ -8,6 +8,7 @@ export default {
   ...strykerBase,
   mutate: [
     'src/privacy/*.ts',
+    'src/secagg/*.ts',
     'src/encode/*.ts',
     'src/aggregate/*.ts',
     'src/train/evaluate.ts',
