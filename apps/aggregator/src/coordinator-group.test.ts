@@ -100,13 +100,14 @@ async function groupHarness(
   behaviours: Parameters<typeof harness>[1] = {},
   round: Parameters<typeof harness>[2]['round'] = {},
   privacy?: Parameters<typeof harness>[2]['privacy'],
+  enrolled = false,
 ) {
   let link: InMemoryTaskCoordinator | undefined;
   const h = await harness(
     n,
     behaviours,
     { round: { target: 6, minReports: 4, ...round }, ...(privacy ? { privacy } : {}) },
-    { group: (store) => (link = new InMemoryTaskCoordinator(store)) },
+    { group: (store) => (link = new InMemoryTaskCoordinator(store)), enrolled },
   );
   if (!link) throw new Error('the harness did not build the group link');
   link.live = h.coordinator.plan;
@@ -151,6 +152,19 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     expect(coordinator.currentRound).toBeNull();
     // Completed members may be drawn again at once (not benched).
     for (const token of tokens) expect(coordinator.checkIn(token, { consent: true, backend: 'cpu' })).toEqual({ status: 'waiting', retryAfterMs: 0 });
+  });
+
+  it('runs its group authenticated when it has an enrollment issuer: the plan says so and Round 3 runs', async () => {
+    const { link, tokens, sentTo } = await groupHarness(5, {}, {}, undefined, true);
+    link.open({ round: 1 });
+    const answer = await eventually(() => link.answers[0], 30_000, 'the group sum');
+    expect(answer?.groupReports).toEqual([5]);
+    for (const token of tokens) {
+      expect((sentTo(token, 'roundPlan') as RoundPlan[])[0]?.secagg.authenticated).toBe(true);
+      expect(endings(sentTo, token).secaggTypes).toContain('consistencyRequest');
+    }
+    link.settle({ status: 'committed', modelVersion: 1 });
+    await eventually(() => (tokens.every((token) => sentTo(token, 'roundEnd').length > 0) ? true : undefined), 30_000, 'the round ends');
   });
 
   it('answers "nothing from this process" and tells nobody when its draw is below minReports or above the round\'s bound', async () => {
@@ -211,7 +225,7 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
 
   it('hands on the groups that unmasked when another group of the draw fails on its own (its members alone hear why)', async () => {
     // Groups of 4 with minReports 4: the group holding the silent client 0 cannot commit.
-    const deadlines = { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 1_500, unmaskingMs: 5_000 };
+    const deadlines = { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 3_000, unmaskingMs: 5_000 };
     const { link, tokens, sentTo, delivered } = await groupHarness(12, { 0: { muteOn: 'encryptedShares' } }, { deadlines });
     link.groupSize = 5;
     link.open({ round: 1 });
@@ -230,7 +244,7 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
   });
 
   it("does not tell a group that failed alone a second time when the other groups' sum cannot be handed on", async () => {
-    const deadlines = { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 1_500, unmaskingMs: 5_000 };
+    const deadlines = { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 3_000, unmaskingMs: 5_000 };
     const { link, tokens, sentTo } = await groupHarness(12, { 0: { muteOn: 'encryptedShares' } }, { deadlines });
     link.groupSize = 5;
     link.putFails = true;

@@ -9,12 +9,24 @@ import {
   parseClientEvent,
   type CheckInResult,
   parseServerEvent,
+  type PhaseEvent,
   payloadBytes,
   type RoundReport,
   type ServerEventName,
   type ServerEventPayload,
 } from '@murmur/fl-core/protocol';
-import { createSecAggClient, defaultSuite, secAggClientStep, type ClientToServerMessage, type SecAggClientState } from '@murmur/fl-core/secagg';
+import { generateSigningKeyPair, issueCertificate } from '@murmur/fl-core/identity';
+import { roundPlanHash } from '@murmur/fl-core/round';
+import {
+  createPeerCertificateCache,
+  createSecAggClient,
+  defaultSuite,
+  secAggClientStep,
+  type ClientToServerMessage,
+  type SecAggClientState,
+  type SecAggServerState,
+  type SecAggServerStepResult,
+} from '@murmur/fl-core/secagg';
 import { AuditLog } from './audit';
 import type { AggregatorConfigInput } from './config';
 import { RoundCoordinator, type GroupLink } from './coordinator';
@@ -41,17 +53,21 @@ export const UPDATE = 0.01;
 export const METRICS = { examples: 10, trainLossSum: 20, evalCount: 4, evalLossSum: 8, evalTop1: 1, evalTop3: 2 };
 export const LIMITS = { maxBytes: 64 * 1024 * 1024 };
 
-type DownType = 'peerKeys' | 'encryptedShares' | 'consistencyRequest' | 'unmaskRequest';
+type DownType = 'roundPlan' | 'peerKeys' | 'encryptedShares' | 'consistencyRequest' | 'unmaskRequest';
 
 export interface Behaviour {
   /** Goes away for good on receiving this server message. */
   dropOn?: DownType;
   /** Sends this coordinate value instead of an honest update (a dishonest input SecAgg cannot see). */
   update?: number;
+  /** The rounds it sends `update` in (honest in the others); absent: every round. */
+  updateInRounds?: number[];
   /** Stays connected but never answers this server message (silent, not disconnected). */
   muteOn?: DownType;
   /** Its first message is also sent by this token, which is not in the cohort. */
   echoAs?: string;
+  /** When it goes away (dropOn), the transport reports the disconnection (coordinator.disconnected). */
+  reportDisconnect?: boolean;
   /** Checks in again on receiving its plan (a reconnecting member's client would). */
   checkInOnPlan?: boolean;
 }
@@ -98,7 +114,16 @@ export async function harness(
   n: number,
   behaviours: Record<number, Behaviour>,
   overrides: AggregatorConfigInput,
-  options: { failingGate?: boolean; crashSnapshot?: string; initialWeight?: number; group?: (store: DataStore) => GroupLink } = {},
+  options: {
+    failingGate?: boolean;
+    crashSnapshot?: string;
+    initialWeight?: number;
+    group?: (store: DataStore) => GroupLink;
+    /** Authenticated rounds: an enrollment issuer for the coordinator, a certified identity for every client. */
+    enrolled?: boolean;
+    /** The off-thread unmasking close the coordinator is given (unmask-thread.ts's place). */
+    unmasking?: { closeUnmasking(state: SecAggServerState): Promise<SecAggServerStepResult> | null };
+  } = {},
 ) {
   const data = tempDataDir();
   /** What the operator's log says at info level and above, one object per line. */
@@ -121,6 +146,9 @@ export async function harness(
   const suite = await defaultSuite();
   const tokens = Array.from({ length: n }, (_, i) => `token-${String(i).padStart(2, '0')}`);
   const behaviourOf = new Map(tokens.map((token, i) => [token, behaviours[i] ?? {}]));
+  const enrollment = options.enrolled ? await enrollAll(tokens) : undefined;
+  /** What the coordinator's onPhase handed on, in order. */
+  const phases: PhaseEvent[] = [];
   const gone = new Set<string>();
   const clients = new Map<string, SecAggClientState>();
   const reports: RoundReport[] = [];
@@ -138,13 +166,21 @@ export async function harness(
     const packed = packSecAgg(message);
     const parsed = parseClientEvent('secagg', packed, LIMITS);
     if (!parsed.ok) throw new Error(`${tokenId}: ${parsed.error.message}`);
-    const refused = await coordinator.handleSecAgg(tokenId, parsed.value, payloadBytes(packed));
+    // Authenticated rounds: the transport ties a key advertisement to the certificate of the connection's handshake.
+    const certificate = enrollment?.identities.get(tokenId)?.certificate;
+    const inbound = parsed.value.type === 'advertiseKeys' && certificate !== undefined ? { ...parsed.value, certificate } : parsed.value;
+    const refused = await coordinator.handleSecAgg(tokenId, inbound, payloadBytes(packed));
     if (refused) refusals.push(`${tokenId}: ${refused.code}`);
     if (refused) refusalErrors.push(refused);
     else accepted.push({ tokenId, message });
   };
   const receive = async (tokenId: string, event: ServerEventName, payload: unknown) => {
     const behaviour = behaviourOf.get(tokenId) ?? {};
+    if (event === behaviour.dropOn) {
+      gone.add(tokenId);
+      return;
+    }
+    if (event === behaviour.muteOn) return;
     if (event === 'roundPlan') {
       const parsedPlan = parseServerEvent('roundPlan', payload, LIMITS);
       if (!parsedPlan.ok) throw new Error(`${tokenId}: ${parsedPlan.error.message}`);
@@ -152,9 +188,12 @@ export async function harness(
       const layout = createMetricsLayout(plan.metrics, { maxClients: plan.encoding.maxClients, modulusBits: plan.encoding.modulusBits });
       // With adaptive clipping: b − 1/2 = +1/2, the update fit under C.
       const metrics: Record<string, number> = plan.metrics.unclipped ? { ...METRICS, unclipped: 0.5 } : { ...METRICS };
-      const update = new Float32Array(DIMENSION).fill(behaviour.update ?? UPDATE);
+      const dishonest = behaviour.update !== undefined && (behaviour.updateInRounds?.includes(plan.round) ?? true);
+      const update = new Float32Array(DIMENSION).fill(dishonest ? (behaviour.update ?? UPDATE) : UPDATE);
       const input = encodeWithMetrics(update, metrics, encodingParams(plan.encoding), layout);
-      const made = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, suite });
+      const identity = enrollment?.identities.get(tokenId);
+      const auth = enrollment && identity ? { auth: { identity, enrollmentIssuer: enrollment.issuer, planHash: roundPlanHash(plan) } } : {};
+      const made = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, suite, ...auth });
       if (!made.ok) throw new Error(`${tokenId}: ${made.error.message}`);
       clients.set(tokenId, made.state);
       if (behaviour.checkInOnPlan) {
@@ -168,15 +207,23 @@ export async function harness(
     if (!parsed.ok) throw new Error(`${tokenId}: ${parsed.error.message}`);
     if (parsed.value.type === behaviour.dropOn) {
       gone.add(tokenId);
+      if (behaviour.reportDisconnect) coordinator.disconnected(tokenId);
       return;
     }
     if (parsed.value.type === behaviour.muteOn) return;
     const state = clients.get(tokenId);
     if (!state) return;
-    const step = await secAggClientStep(state, parsed.value, { suite });
+    const step = await secAggClientStep(state, parsed.value, { suite, certificateCache: certificateCacheOf(tokenId) });
     if (!step.ok) throw new Error(`${tokenId}: ${step.error.message}`);
     clients.set(tokenId, step.state);
     if (step.outbound) await up(tokenId, step.outbound);
+  };
+
+  const certificateCaches = new Map<string, ReturnType<typeof createPeerCertificateCache>>();
+  const certificateCacheOf = (tokenId: string) => {
+    let cache = certificateCaches.get(tokenId);
+    if (!cache) certificateCaches.set(tokenId, (cache = createPeerCertificateCache()));
+    return cache;
   };
 
   const coordinator: RoundCoordinator = new RoundCoordinator({
@@ -194,12 +241,15 @@ export async function harness(
       return true;
     },
     isConnected: (tokenId) => !gone.has(tokenId),
-    onPhase: () => {
+    onPhase: (event) => {
+      phases.push(event);
       const state = coordinator.roundState;
       if (state) states.push(roundStateFromJSON(JSON.parse(JSON.stringify(roundStateToJSON(state)))));
     },
     onReport: (report) => reports.push(report),
     ...(options.group ? { group: options.group(store) } : {}),
+    ...(enrollment ? { enrollmentIssuer: enrollment.issuer } : {}),
+    ...(options.unmasking ? { unmasking: options.unmasking } : {}),
   });
   afterThisTest(async () => {
     await coordinator.stop();
@@ -240,7 +290,29 @@ export async function harness(
     memberCheckIns,
     refusalErrors,
     delivered,
+    phases,
+    gone,
   };
+}
+
+/** An enrollment issuer and one certified device identity per token (what the enrollment service hands out). */
+async function enrollAll(tokens: string[]) {
+  const issuerKeys = await generateSigningKeyPair();
+  const issuer = { name: 'murmur-coordinator-test', publicKey: issuerKeys.publicKey };
+  const now = Date.now();
+  const identities = new Map<string, { certificate: string; privateKey: CryptoKey }>();
+  for (const token of tokens) {
+    const device = await generateSigningKeyPair();
+    const certificate = await issueCertificate(issuerKeys.privateKey, {
+      clientId: `device-${token}`,
+      publicKey: device.publicKey,
+      issuer: issuer.name,
+      issuedAtMs: now - 60_000,
+      expiresAtMs: now + 3_600_000,
+    });
+    identities.set(token, { certificate, privateKey: device.privateKey });
+  }
+  return { issuer, identities };
 }
 
 /** The round-end message each member was sent, and whether it was told of a SecAgg abort first. */
