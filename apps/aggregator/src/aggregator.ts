@@ -267,7 +267,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     onReport: (report) => transport.dashboard.local.emit('round', report),
     // Rounds run the authenticated SecAgg protocol against this issuer (certified clients require it).
     enrollmentIssuer: issuer,
-    ...(node ? { group: node.link } : {}),
+    ...(node ? { group: node.link, budgetLedger: () => node.replica.populationSpent?.ledger ?? null } : {}),
     unmasking,
   });
   onApplied = (report) => {
@@ -325,7 +325,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     metrics,
     gate,
     plan: () => ({ plan: running.plan, revision: running.planRevision }),
-    project: (live, samplingRate, population, round, ledger) => running.projectRound(live, samplingRate, population, round, ledger),
+    project: (live, samplingRate, population, round, ledger, sumClients) => running.projectRound(live, samplingRate, population, round, ledger, sumClients),
     poolCounts: () => ({ connected: transport.connectedClients, eligible: running.poolSize }),
     onProgress: (event) => transport.dashboard.emit('task', event),
   });

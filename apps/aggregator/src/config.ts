@@ -842,8 +842,6 @@ function privacyRuleViolation(config: AggregatorConfig): string | null {
     return "privacy.noise 'discrete' needs a fixed clip norm: adaptive clipping is not offered with discrete noise";
   }
   if (config.distributed.enabled) {
-    // Every group's sum must decode with the same rotation: a round-wide seed is not carried yet.
-    if (privacy.noise === 'discrete') return "distributed.enabled: privacy.noise 'discrete' is not offered across processes yet (docs/scale-out.md)";
     // The record chains each version to the previous one: rounds train from the newest.
     if (config.release.trainFrom !== 'candidate') return "distributed.enabled: release.trainFrom must be 'candidate' (rounds train from the newest version)";
   }

@@ -81,6 +81,11 @@ export interface CoordinatorDeps {
    * Absent: this process plans, selects and commits every round itself.
    */
   group?: GroupLink;
+  /**
+   * The distributed mode: what the population spent across its tasks (the replica's, as of its
+   * last sync), which budgetProjection projects on instead of this task's ledger; null until known.
+   */
+  budgetLedger?: () => DataStore['ledger'] | null;
 }
 
 /** A round the task's coordinator opened (distributed mode): what this process's group plans from. */
@@ -96,6 +101,8 @@ export interface GroupOrder {
   base: { version: number; hash: string };
   live: LivePlan;
   planRevision: number;
+  /** Discrete noise: the round's rotation, the same for every group so their sums add in one rotated space (open-round). */
+  rotationSeed?: Uint8Array;
 }
 
 /**
@@ -343,15 +350,33 @@ export class RoundCoordinator {
     const live = this.#live;
     const wanted = Math.ceil(live.target * live.overSelection);
     const population = config.privacy.population ?? Math.max(wanted, this.#lastEligible ?? wanted);
-    return this.#project(live, Math.min(1, wanted / population), population, store.nextRound);
+    return this.#project(live, Math.min(1, wanted / population), population, store.nextRound, this.#deps.budgetLedger?.() ?? store.ledger);
   }
 
-  /** The budget against a round at this plan and sampling on top of `ledger` (the distributed mode's task coordinator: the population's spend). */
-  projectRound(live: LivePlan, samplingRate: number, population: number, round: number, ledger = this.#deps.store.ledger): BudgetProjection {
-    return this.#project(live, samplingRate, population, round, ledger);
+  /**
+   * The budget against a round at this plan and sampling on top of `ledger` (the distributed mode's
+   * task coordinator: the population's spend); `sumClients`, the round's sum bound, is the cohort a
+   * discrete round's scale is chosen for (every group plans with it).
+   */
+  projectRound(
+    live: LivePlan,
+    samplingRate: number,
+    population: number,
+    round: number,
+    ledger = this.#deps.store.ledger,
+    sumClients?: number,
+  ): BudgetProjection {
+    return this.#project(live, samplingRate, population, round, ledger, sumClients);
   }
 
-  #project(live: LivePlan, samplingRate: number, population: number, round: number, ledger = this.#deps.store.ledger): BudgetProjection {
+  #project(
+    live: LivePlan,
+    samplingRate: number,
+    population: number,
+    round: number,
+    ledger = this.#deps.store.ledger,
+    sumClients = Math.max(live.minReports, Math.ceil(live.target * live.overSelection)),
+  ): BudgetProjection {
     const { config, store } = this.#deps;
     const dimension = parameterCount(store.spec);
     // Discrete noise: Δ₂ depends on the cohort the scale is chosen for; the projection takes the
@@ -361,7 +386,7 @@ export class RoundCoordinator {
       config.privacy.noise === 'discrete'
         ? {
             dimension,
-            clientCount: Math.max(live.minReports, Math.ceil(live.target * live.overSelection)),
+            clientCount: sumClients,
             modulusBits: config.round.modulusBits,
             rotationSeed: new Uint8Array(32),
           }
@@ -733,6 +758,7 @@ export class RoundCoordinator {
           samplingRate: order.samplingRate,
           population: order.population,
           graphSeed: crypto.getRandomValues(new Uint8Array(32)),
+          ...(order.rotationSeed ? { rotationSeed: order.rotationSeed } : {}),
           authenticated: this.#deps.enrollmentIssuer !== undefined,
         });
         const r = this.#startCohort({

@@ -58,6 +58,11 @@ export const controlMessageSchema = z.discriminatedUnion('kind', [
       planRevision: z.number().int().min(0),
       /** How long the groups have, from the open, to put their sums. */
       deadlineMs: z.number().int().min(0),
+      /**
+       * Discrete noise (privacy.noise 'discrete'): the round's rotation, the same for every group so
+       * their sums add in one rotated space and the coordinator undoes it once (hex, 32 bytes).
+       */
+      rotationSeed: hash.optional(),
     })
     .strict(),
   /** The round is committed in PostgreSQL: processes bring their replica up to it and tell their members. */

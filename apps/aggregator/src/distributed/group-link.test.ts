@@ -82,3 +82,32 @@ describe('RedisGroupLink.outcome without a verdict on the stream', () => {
     expect(result).toEqual({ status: 'committed', modelVersion: 4 });
   });
 });
+
+describe('RedisGroupLink orders', () => {
+  it("hands the round's rotation seed (discrete noise) to every group as the bytes the coordinator drew, and none without one", async () => {
+    const seed = '0f'.repeat(16) + 'a5'.repeat(16);
+    const links = [
+      { ...openRoundMessage(1, 5, order.base), rotationSeed: seed },
+      { ...openRoundMessage(1, 6, order.base), roundId: 'r6-fixture' },
+    ].map((message, i) => {
+      const link = new RedisGroupLink({
+        coordination: fakeCoordination([{ id: `${i + 1}-0`, message }]),
+        replica: fakeReplica(() => null),
+        taskId: TASK,
+        groupId: 'g1',
+        groupSize: 500,
+        logger: pino({ level: 'silent' }),
+      });
+      link.start();
+      return link;
+    });
+    try {
+      const [discrete, continuous] = await Promise.all(links.map((link) => link.nextOrder()));
+      expect(discrete?.rotationSeed).toEqual(new Uint8Array([...Array(16).fill(0x0f), ...Array(16).fill(0xa5)]));
+      expect(continuous).not.toHaveProperty('rotationSeed');
+      expect(continuous?.round).toBe(6);
+    } finally {
+      await Promise.all(links.map((link) => link.stop()));
+    }
+  });
+});

@@ -193,6 +193,7 @@ export class RedisGroupLink implements GroupLink {
           base: message.base,
           live: message.live,
           planRevision: message.planRevision,
+          ...(message.rotationSeed ? { rotationSeed: new Uint8Array(Buffer.from(message.rotationSeed, 'hex')) } : {}),
         };
         this.#deadlines.set(message.round, message.deadlineMs);
         const waiter = this.#orderWaiter;

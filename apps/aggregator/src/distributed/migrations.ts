@@ -140,6 +140,14 @@ CREATE TABLE IF NOT EXISTS {schema}.revocations (
 CREATE INDEX IF NOT EXISTS revocations_by_seq ON {schema}.revocations (population, seq);
 `,
   },
+  {
+    version: 2,
+    name: "privacy ledger: a discrete round's mechanism (Δ₂, σ_Z, honest shares, padded d) beside its q",
+    sql: `
+ALTER TABLE {schema}.privacy_ledger ADD COLUMN IF NOT EXISTS discrete jsonb
+  CHECK (discrete IS NULL OR jsonb_typeof(discrete) = 'object');
+`,
+  },
 ];
 
 /** Any fixed 64-bit number: the advisory lock that serializes migrations across processes. */

@@ -32,7 +32,7 @@ export interface NodeRoles {
   metrics: AggregatorMetrics;
   gate: ReleaseGate;
   plan: () => { plan: LivePlan; revision: number };
-  project: (live: LivePlan, samplingRate: number, population: number, round: number, ledger: PrivacyLedger) => BudgetProjection;
+  project: (live: LivePlan, samplingRate: number, population: number, round: number, ledger: PrivacyLedger, sumClients: number) => BudgetProjection;
   /** Sockets held and clients checked in, reported to the task's coordinator. */
   poolCounts: () => PoolCounts;
   /** While this process holds the lease: each round it opens and how it ended (the dashboard stream). */

@@ -55,6 +55,19 @@ describe('populationLedger', () => {
     population.orders.forEach((alpha, i) => expect(population.rdp[i]).toBeCloseTo((3 * alpha) / 2, 9));
   });
 
+  it("keeps a discrete round's mechanism: its RDP is the discrete Gaussian's, not a Gaussian's of the same σ", () => {
+    const discrete = { l2Sensitivity: 40, noiseStdDev: 30, clients: 3, dimension: 64 };
+    const spend: PopulationSpend = { population: 'people', committed: [{ ...entry('a', 1, 0.05, 1.3), discrete }], reserved: [] };
+    const direct = new PrivacyLedger();
+    direct.record({ round: 7, samplingRate: 0.05, noiseMultiplier: 1.3, discrete });
+    const asGaussian = new PrivacyLedger();
+    asGaussian.record({ round: 7, samplingRate: 0.05, noiseMultiplier: 1.3 });
+    const population = populationLedger(spend);
+    expect(population.entries[0]?.discrete).toEqual(discrete);
+    expect(population.epsilon(1e-6).epsilon).toBeCloseTo(direct.epsilon(1e-6).epsilon, 12);
+    expect(population.epsilon(1e-6).epsilon).not.toBeCloseTo(asGaussian.epsilon(1e-6).epsilon, 3);
+  });
+
   it('is empty for a population nobody has spent yet', () => {
     expect(populationLedger({ population: 'people', committed: [], reserved: [] }).spent(1e-6)).toBeNull();
   });

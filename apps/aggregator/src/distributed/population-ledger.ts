@@ -11,9 +11,9 @@ import type { PopulationSpend } from './record-store';
 export function populationLedger(spend: PopulationSpend): PrivacyLedger {
   const ledger = new PrivacyLedger();
   let round = 1;
-  for (const entry of [...spend.committed, ...spend.reserved]) {
-    ledger.record({ round, samplingRate: entry.samplingRate, noiseMultiplier: entry.noiseMultiplier, steps: entry.steps });
-    round += entry.steps;
+  for (const { samplingRate, noiseMultiplier, steps, discrete } of [...spend.committed, ...spend.reserved]) {
+    ledger.record({ round, samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) });
+    round += steps;
   }
   return ledger;
 }

@@ -203,6 +203,34 @@ describe('abortRound', () => {
   });
 });
 
+describe('the ledger of a discrete round', () => {
+  it("keeps the discrete mechanism beside q and σ, refuses an invalid one, and names a corrupted row's", async () => {
+    const { taskId, grant } = await newTask('pop-discrete');
+    const discrete = { l2Sensitivity: 1540.5, noiseStdDev: 2210.25, clients: 3, dimension: 64 };
+    await store.abortRound({
+      taskId,
+      fence: grant,
+      round: 1,
+      record: report(1, 'aborted', 0, { code: 'REJECTED_SUM', message: 'released, then refused' }),
+      ledger: { ...LEDGER, discrete },
+    });
+    await commitNext(store, taskId, grant, D);
+    expect((await store.ledger('pop-discrete')).map(({ round, discrete: mechanism }) => ({ round, mechanism }))).toEqual([
+      { round: 1, mechanism: discrete },
+      { round: 2, mechanism: undefined },
+    ]);
+    const before = await snapshot(taskId);
+    await expectCode(
+      store.abortRound({ taskId, fence: grant, round: 3, record: report(3, 'aborted', 1), ledger: { ...LEDGER, discrete: { ...discrete, clients: 0 } } }),
+      'INVALID_COMMIT',
+    );
+    expect(await snapshot(taskId)).toEqual(before);
+    await store.pool.query(`UPDATE "${store.schema}".privacy_ledger SET discrete = '{"clients": "three"}' WHERE task_id = $1 AND round = 1`, [taskId]);
+    const error = await expectCode(store.ledger('pop-discrete'), 'COORDINATION_CORRUPT');
+    expect(error.message).toContain(`round 1 of ${taskId}`);
+  });
+});
+
 describe('checkInvariants', () => {
   // Each corruption is one a broken commit path could produce; the checker must name it.
   const corruptions: [string, (s: string, taskId: string) => string, RegExp][] = [

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
+import { discreteLedgerMechanismSchema } from '@murmur/fl-core/privacy';
 import { roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import type { DistributedConfig } from './config';
 import { DistributedError, describe } from './errors';
@@ -49,12 +50,13 @@ export interface ModelBlob {
   meta?: Record<string, unknown>;
 }
 
-/** One ledger entry as fl-core's PrivacyLedger records it (the weakest group's σ). */
+/** One ledger entry as fl-core's PrivacyLedger records it (the weakest group's σ; a discrete round's mechanism for its weakest group). */
 export const ledgerEntrySchema = z
   .object({
     samplingRate: z.number().gt(0).lte(1),
     noiseMultiplier: z.number().min(0).refine(Number.isFinite, 'expected a finite number'),
     steps: z.number().int().min(1).default(1),
+    discrete: discreteLedgerMechanismSchema.optional(),
   })
   .strict();
 export type LedgerEntryInput = z.input<typeof ledgerEntrySchema>;
@@ -426,19 +428,39 @@ export class RecordStore {
   }
 
   async #ledgerRows(runner: pg.Pool | pg.PoolClient, where: string, population: string): Promise<LedgerEntry[]> {
-    const select = `SELECT population, task_id, round, sampling_rate, noise_multiplier, steps, recorded_at FROM ${this.#s}.privacy_ledger
+    const select = `SELECT population, task_id, round, sampling_rate, noise_multiplier, steps, discrete, recorded_at FROM ${this.#s}.privacy_ledger
                     WHERE population = $1 ORDER BY recorded_at, task_id, round`;
-    type Row = { population: string; task_id: string; round: number; sampling_rate: number; noise_multiplier: number; steps: number; recorded_at: Date };
+    type Row = {
+      population: string;
+      task_id: string;
+      round: number;
+      sampling_rate: number;
+      noise_multiplier: number;
+      steps: number;
+      discrete: unknown;
+      recorded_at: Date;
+    };
     const { rows } = 'release' in runner ? await runner.query<Row>(select, [population]) : await query<Row>(runner, where, select, [population]);
-    return rows.map((row) => ({
-      population: row.population,
-      taskId: row.task_id,
-      round: row.round,
-      samplingRate: row.sampling_rate,
-      noiseMultiplier: row.noise_multiplier,
-      steps: row.steps,
-      recordedAt: row.recorded_at,
-    }));
+    return rows.map((row) => {
+      const discrete = row.discrete === null ? null : discreteLedgerMechanismSchema.safeParse(row.discrete);
+      if (discrete && !discrete.success) {
+        throw new DistributedError(
+          'COORDINATION_CORRUPT',
+          where,
+          `round ${row.round} of ${row.task_id}: its discrete mechanism is not one: ${z.prettifyError(discrete.error)}`,
+        );
+      }
+      return {
+        population: row.population,
+        taskId: row.task_id,
+        round: row.round,
+        samplingRate: row.sampling_rate,
+        noiseMultiplier: row.noise_multiplier,
+        steps: row.steps,
+        ...(discrete ? { discrete: discrete.data } : {}),
+        recordedAt: row.recorded_at,
+      };
+    });
   }
 
   /** Revokes a subject (a client key or enrollment id) for a population; revoking twice keeps the first. True when new. */
@@ -523,8 +545,8 @@ export class RecordStore {
   ): Promise<void> {
     await this.#insertOrStale(where, () =>
       client.query(
-        `INSERT INTO ${this.#s}.privacy_ledger (population, task_id, round, sampling_rate, noise_multiplier, steps) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [population, taskId, round, entry.samplingRate, entry.noiseMultiplier, entry.steps],
+        `INSERT INTO ${this.#s}.privacy_ledger (population, task_id, round, sampling_rate, noise_multiplier, steps, discrete) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [population, taskId, round, entry.samplingRate, entry.noiseMultiplier, entry.steps, entry.discrete ? JSON.stringify(entry.discrete) : null],
       ),
     );
   }

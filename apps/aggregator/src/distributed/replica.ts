@@ -154,7 +154,8 @@ export class Replica {
     const entries = (await records.ledger(await this.#population())).filter((entry) => entry.taskId === taskId && entry.round <= round);
     const ledger = new PrivacyLedger();
     for (const entry of entries.sort((a, b) => a.round - b.round)) {
-      ledger.record({ round: entry.round, samplingRate: entry.samplingRate, noiseMultiplier: entry.noiseMultiplier, steps: entry.steps });
+      const { samplingRate, noiseMultiplier, steps, discrete } = entry;
+      ledger.record({ round: entry.round, samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) });
     }
     // The store's own entries come from the record too: a replica never has entries the record lacks.
     if (ledger.entries.length < store.ledger.entries.length) {

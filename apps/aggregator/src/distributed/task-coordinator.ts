@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PrivacyLedger } from '@murmur/fl-core/privacy';
+import type { PrivacyLedger, PrivacyLedgerEntry } from '@murmur/fl-core/privacy';
 import { PHASE_DEADLINE, protocolError, type LivePlan, type ProtocolError, type RoundReport, type TaskProgress } from '@murmur/fl-core/protocol';
 import type { BudgetProjection } from '@murmur/fl-core/round';
 import type { AggregatorConfig } from '../config';
@@ -38,7 +38,7 @@ export interface TaskCoordinatorDeps {
   /** The plan rounds open with and its revision (this process's RoundCoordinator's). */
   plan: () => { plan: LivePlan; revision: number };
   /** The ε budget against a round at this plan and sampling, on top of `ledger`: the population's spend (this process's RoundCoordinator.projectRound). */
-  project: (live: LivePlan, samplingRate: number, population: number, round: number, ledger: PrivacyLedger) => BudgetProjection;
+  project: (live: LivePlan, samplingRate: number, population: number, round: number, ledger: PrivacyLedger, sumClients: number) => BudgetProjection;
   metrics: AggregatorMetrics;
   logger: Logger;
   /** Each round this holder opens and how it ended, for the dashboard stream (fanned out to every process's viewers). */
@@ -56,6 +56,8 @@ interface PlannedTaskRound {
   population: number;
   eligible: number;
   maxClients: number;
+  /** Discrete noise: the round's rotation, drawn once the base is fixed and shared by every group. */
+  rotationSeed?: Uint8Array;
 }
 
 /** How one round went, for the logs and the tests. */
@@ -222,7 +224,19 @@ export class TaskCoordinator {
     const maxClients = 2 * Math.max(counts.eligible, counts.connected) + live.minReports;
     const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
     const deadlineMs = Object.values(PHASE_DEADLINE).reduce((sum, key) => sum + config.round.deadlines[key], 0) + GROUP_SLACK_MS;
-    const planned: PlannedTaskRound = { round, roundId, live, revision, base, samplingRate, population, eligible: counts.eligible, maxClients };
+    const planned: PlannedTaskRound = {
+      round,
+      roundId,
+      live,
+      revision,
+      base,
+      samplingRate,
+      population,
+      eligible: counts.eligible,
+      maxClients,
+      // Discrete noise: one rotation for the round, drawn after the base model is fixed, for every group.
+      ...(config.privacy.noise === 'discrete' ? { rotationSeed: crypto.getRandomValues(new Uint8Array(32)) } : {}),
+    };
     const state = this.#roundState({ ...planned, reports: maxClients });
     // The budget is the population's (every task training on these people), checked as the round
     // opens, under the record's population lock, against the other tasks' open rounds too.
@@ -233,12 +247,8 @@ export class TaskCoordinator {
       round,
       open: roundStateToJSON(state) as unknown as Record<string, unknown>,
       budget: (spend) => {
-        budget = this.#deps.project(live, samplingRate, population, round, populationLedger(spend));
-        const { charge } = budget;
-        return {
-          allowed: budget.allowed,
-          charge: charge && { samplingRate: charge.samplingRate, noiseMultiplier: charge.noiseMultiplier, steps: charge.steps ?? 1 },
-        };
+        budget = this.#deps.project(live, samplingRate, population, round, populationLedger(spend), maxClients);
+        return { allowed: budget.allowed, charge: budget.charge && storedEntryOf(budget.charge) };
       },
     });
     if (!allowed) {
@@ -261,6 +271,7 @@ export class TaskCoordinator {
       live,
       planRevision: revision,
       deadlineMs,
+      ...(planned.rotationSeed ? { rotationSeed: Buffer.from(planned.rotationSeed).toString('hex') } : {}),
     });
     logger.info({ round, roundId, samplingRate, population, processes: expected.length, deadlineMs }, 'task coordinator: round opened');
     this.#opened = { round, roundId, processes: expected.length };
@@ -334,6 +345,7 @@ export class TaskCoordinator {
       samplingRate: input.samplingRate,
       population: input.population,
       graphSeed: new Uint8Array(32),
+      ...(input.rotationSeed ? { rotationSeed: input.rotationSeed } : {}),
       authenticated: false,
     });
     const n = input.reports;
@@ -503,7 +515,12 @@ export class TaskCoordinator {
 /** The entry the record stores for a round: the last of the ledger if it is this round's. */
 function ledgerInputOf(ledger: PrivacyLedger | null, round: number): LedgerEntryInput | null {
   const entry = ledger?.entries.at(-1);
-  return entry && entry.round === round ? { samplingRate: entry.samplingRate, noiseMultiplier: entry.noiseMultiplier, steps: entry.steps ?? 1 } : null;
+  return entry && entry.round === round ? storedEntryOf(entry) : null;
+}
+
+/** A ledger entry as the record stores it: its round is the row's, a discrete round keeps its mechanism. */
+function storedEntryOf({ samplingRate, noiseMultiplier, steps = 1, discrete }: PrivacyLedgerEntry): LedgerEntryInput {
+  return { samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) };
 }
 
 /**

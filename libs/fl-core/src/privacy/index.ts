@@ -68,6 +68,7 @@ export {
   type DeviceParticipation,
 } from './device-epsilon';
 export {
+  discreteLedgerMechanismSchema,
   ledgerEntryRdp,
   PrivacyLedger,
   type DiscreteLedgerMechanism,

@@ -31,7 +31,8 @@ export interface PrivacyLedgerEntry {
 /** What the ledger keeps of a discrete round: ddg-accountant's DdgMechanism without the optional Δ₁. */
 export type DiscreteLedgerMechanism = Required<Pick<DdgMechanism, 'l2Sensitivity' | 'noiseStdDev' | 'clients' | 'dimension'>>;
 
-const discreteEntrySchema = z
+/** A discrete round's mechanism as stored (the ledger's JSON, the distributed record's ledger rows). */
+export const discreteLedgerMechanismSchema = z
   .object({
     l2Sensitivity: z.number().positive().finite(),
     noiseStdDev: z.number().positive().finite(),
@@ -65,7 +66,7 @@ const ledgerJsonSchema = z
           samplingRate: z.number(),
           noiseMultiplier: z.number(),
           steps: z.number(),
-          discrete: discreteEntrySchema.optional(),
+          discrete: discreteLedgerMechanismSchema.optional(),
         })
         .strict(),
     ),
@@ -128,7 +129,7 @@ export class PrivacyLedger {
     }
     let mechanism: DiscreteLedgerMechanism | undefined;
     if (discrete !== undefined) {
-      const parsed = discreteEntrySchema.safeParse(discrete);
+      const parsed = discreteLedgerMechanismSchema.safeParse(discrete);
       if (!parsed.success) throw new RangeError(`${where}: discrete: ${z.prettifyError(parsed.error)}`);
       mechanism = Object.freeze(parsed.data);
     }
