@@ -205,6 +205,18 @@ describe('addGaussianNoise', () => {
     expect(target).toEqual(Float32Array.of(1, 2, 3));
   });
 
+  it('draws no randomness and changes nothing, not even the sign of a zero, when stdDev is 0', () => {
+    const source = vi.fn<RandomBytes>(() => {
+      throw new Error('no randomness may be drawn');
+    });
+    const target = Float64Array.of(-0, 1.5, -2);
+    expect(addGaussianNoise(target, 0, source)).toBe(target);
+    expect(Object.is(target[0], -0)).toBe(true);
+    expect(Array.from(target)).toEqual([-0, 1.5, -2]);
+    expect(addGaussianNoise(new Float32Array(0), 1, source)).toHaveLength(0);
+    expect(source).not.toHaveBeenCalled();
+  });
+
   it('rejects a target that is not a float array', () => {
     expect(() => addGaussianNoise([1, 2] as unknown as Float32Array, 1)).toThrow('addGaussianNoise: target must be a Float32Array or Float64Array');
     expect(() => addGaussianNoise(new Float32Array(2), -0.5)).toThrow('addGaussianNoise: stdDev must be a finite number >= 0, got -0.5');
