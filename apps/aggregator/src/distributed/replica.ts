@@ -140,9 +140,10 @@ export class Replica {
     }
     if (applied > 0) logger.info({ taskId, applied, modelVersion: store.modelVersion, nextRound: store.nextRound }, 'replica: applied rounds from the record');
     // Other tasks of the population record rounds without this one applying any: read every sync.
-    const entries = await records.ledger(await this.#population());
+    const population = await this.#population();
+    const entries = await records.ledger(population);
     this.#populationSpent = {
-      ledger: populationLedger({ population: await this.#population(), committed: entries, reserved: [] }),
+      ledger: populationLedger({ population, committed: entries, reserved: [] }),
       tasks: new Set(entries.map((entry) => entry.taskId)).size,
     };
     return applied;
