@@ -74,6 +74,13 @@ describe('clipL2', () => {
     }
   });
 
+  it('keeps a scaled copy whose norm is exactly clipNorm as it is: no needless second shrink', () => {
+    // (2, 0) · 1/2 = (1, 0): norm exactly C = 1 in float32, so the first pass must stop there.
+    const result = clipL2(new Float32Array([2, 0]), 1);
+    expect(result).toMatchObject({ norm: 2, wasClipped: true });
+    expect(Array.from(result.clipped)).toEqual([1, 0]);
+  });
+
   it('copies an update within the bound unchanged, into a new array', () => {
     const update = Float32Array.of(3, 4);
     const result = clipL2(update, 5);
