@@ -79,7 +79,7 @@ describe('three aggregator processes, one task', () => {
       stage: 'committed',
       coordinator: holder,
       modelVersion: record.modelVersion.to,
-      processes: PROCESSES,
+      // Every process's groups were added; the round may have waited on fewer (a pool still filling at the open).
       answered: PROCESSES,
       taskId: TASK,
     };

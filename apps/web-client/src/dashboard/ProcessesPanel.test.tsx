@@ -122,6 +122,9 @@ describe('the processes panel', () => {
     // One of the three lost mid-round: the other two's groups committed.
     rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'committed', modelVersion: 10, answered: 2 }} />);
     expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 committed version 10 from 2 of 3 processes at /);
+    // Waited on two, but the third's pool filled in time and its groups were added too.
+    rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'committed', modelVersion: 11, processes: 2, answered: 3 }} />);
+    expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 committed version 11 from 3 processes at /);
     rerender(<ProcessesPanel distributed={makeDistributed()} task={{ ...opened, stage: 'aborted', abort: 'BELOW_THRESHOLD' }} />);
     expect(screen.getByTestId('dash-task-round').textContent).toMatch(/^Task coordinator p-1: round 12 aborted \(BELOW_THRESHOLD\) at /);
     expect(screen.getByTestId('dash-task-round').dataset.stage).toBe('aborted');

@@ -26,8 +26,10 @@ function taskRoundWords(task: TaskProgress): string {
     case 'opened':
       return `round ${task.round} open, waiting on ${waits}`;
     case 'committed': {
-      // A process lost mid-round leaves the others' groups to commit: say so rather than count it.
-      const from = task.answered !== null && task.answered < task.processes ? `${task.answered} of ${waits}` : waits;
+      // A process lost mid-round leaves the others' groups to commit; one the round did not wait on may
+      // still have answered in time: say what was added.
+      const answered = task.answered ?? task.processes;
+      const from = answered < task.processes ? `${answered} of ${waits}` : `${answered} process${answered === 1 ? '' : 'es'}`;
       return `round ${task.round} committed version ${task.modelVersion ?? '?'} from ${from}`;
     }
     case 'aborted':
