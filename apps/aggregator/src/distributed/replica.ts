@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { DataStore, optimizerBytes, parseOptimizer, type InitialState } from '../store';
 import { DistributedError } from './errors';
 import { populationLedger } from './population-ledger';
-import type { ModelBlob, RecordStore, StoredModelVersion, StoredRound } from './record-store';
+import type { LedgerEntry, ModelBlob, RecordStore, StoredModelVersion, StoredRound } from './record-store';
 
 /**
  * Each aggregator process keeps its file store (store.ts) as a replica of the task's record in
@@ -73,7 +73,6 @@ export interface ReplicaDeps {
 export class Replica {
   readonly #deps: ReplicaDeps;
   #running: Promise<number> = Promise.resolve(0);
-  #populationName: string | null = null;
   #populationSpent: PopulationSpent | null = null;
 
   constructor(deps: ReplicaDeps) {
@@ -107,6 +106,10 @@ export class Replica {
   async #apply(): Promise<number> {
     const { records, taskId, store, logger } = this.#deps;
     const head = await records.head(taskId);
+    // One read of the population's ledger serves every round applied here and the population's
+    // spend; read after the head, so it holds the entries of every round below head.nextRound
+    // (each commit writes its entry and moves the head in one transaction).
+    const entries = await records.ledger(head.population);
     let applied = 0;
     while (store.nextRound < head.nextRound) {
       const round = store.nextRound;
@@ -114,7 +117,7 @@ export class Replica {
       const stored = await records.findRound(taskId, round);
       if (!stored) throw new DistributedError('COORDINATION_CORRUPT', where, `the head is at round ${head.nextRound} but round ${round} has no record`);
       const report = stored.record;
-      const ledger = await this.#ledgerThrough(round);
+      const ledger = this.#ledgerThrough(entries, round);
       if (report.status === 'committed') {
         const version = await records.modelVersion(taskId, report.modelVersion.to);
         if (!version?.bytes) throw new DistributedError('COORDINATION_CORRUPT', where, `version ${report.modelVersion.to} has no bytes in the record`);
@@ -139,22 +142,20 @@ export class Replica {
       this.#deps.onApplied?.(report);
     }
     if (applied > 0) logger.info({ taskId, applied, modelVersion: store.modelVersion, nextRound: store.nextRound }, 'replica: applied rounds from the record');
-    // Other tasks of the population record rounds without this one applying any: read every sync.
-    const population = await this.#population();
-    const entries = await records.ledger(population);
+    // Other tasks of the population record rounds without this one applying any: refreshed every sync.
     this.#populationSpent = {
-      ledger: populationLedger({ population, committed: entries, reserved: [] }),
+      ledger: populationLedger({ population: head.population, committed: entries, reserved: [] }),
       tasks: new Set(entries.map((entry) => entry.taskId)).size,
     };
     return applied;
   }
 
-  /** The task's ledger entries up to and including `round`, as fl-core's ledger replays them. */
-  async #ledgerThrough(round: number): Promise<PrivacyLedger> {
-    const { records, taskId, store } = this.#deps;
-    const entries = (await records.ledger(await this.#population())).filter((entry) => entry.taskId === taskId && entry.round <= round);
+  /** The task's entries of the population's `entries` up to and including `round`, as fl-core's ledger replays them. */
+  #ledgerThrough(entries: readonly LedgerEntry[], round: number): PrivacyLedger {
+    const { taskId, store } = this.#deps;
+    const own = entries.filter((entry) => entry.taskId === taskId && entry.round <= round);
     const ledger = new PrivacyLedger();
-    for (const entry of entries.sort((a, b) => a.round - b.round)) {
+    for (const entry of own.sort((a, b) => a.round - b.round)) {
       const { samplingRate, noiseMultiplier, steps, discrete } = entry;
       ledger.record({ round: entry.round, samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) });
     }
@@ -167,11 +168,6 @@ export class Replica {
       );
     }
     return ledger;
-  }
-
-  async #population(): Promise<string> {
-    this.#populationName ??= (await this.#deps.records.head(this.#deps.taskId)).population;
-    return this.#populationName;
   }
 }
 
