@@ -193,7 +193,7 @@ const participationSchema = z
       .default(3_600_000),
     /** Rejected sums in a row (no committed round between) after which a client sits out. */
     rejectedRoundsToBench: z.number().int().min(1).max(1_000).default(3),
-    /** After a rejected sum, rounds sample at most this share of the candidates until one commits. */
+    /** After a rejected sum, rounds sample at most this share of the candidates until one commits (never below minReports expected). */
     rejectedSamplingCap: z.number().gt(0).max(1).default(0.5),
   })
   .strict();

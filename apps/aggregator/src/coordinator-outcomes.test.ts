@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RoundPlan } from '@murmur/fl-core/protocol';
 import { gauge, harness } from './coordinator-harness';
 import { eventually } from './test-helpers';
 
@@ -40,6 +41,25 @@ describe('RoundCoordinator after a round', () => {
     }
     expect(reports.map((report) => report.status)).toEqual(['aborted', 'committed', 'aborted']);
     for (const token of tokens) expect(coordinator.checkIn(token, CHECK_IN)).toEqual({ status: 'waiting', retryAfterMs: 0 });
+  });
+
+  it('after a rejected sum samples fewer, but never fewer than minReports expected: the plan keeps k_min = minReports', async () => {
+    // q = min(½, 5/5) would make m = q·N = 3 < minReports = 4, so k_min = 3: a plan devices that
+    // require a cohort of minReports refuse (silent, then benched). q stays at minReports/N = 4/5.
+    const { firstReport, coordinator, tokens, reports, sentTo } = await harness(
+      5,
+      { 2: { update: 0.9, updateInRounds: [1] } },
+      { round: { target: 5, minReports: 4, pauseMs: 50 }, participation: { rejectedRoundsToBench: 10, rejectedSamplingCap: 0.5 } },
+    );
+    const rejected = await firstReport();
+    expect(rejected.abort?.code).toBe('REJECTED_SUM');
+    expect(rejected.privacy.samplingRate).toBe(1);
+    for (const token of tokens) expect(coordinator.checkIn(token, CHECK_IN)).toEqual({ status: 'waiting', retryAfterMs: 0 });
+    const next = await eventually(() => reports[1], 60_000, "round 2's record");
+    expect(next.privacy.samplingRate).toBe(4 / 5);
+    const plans = tokens.flatMap((token) => sentTo(token, 'roundPlan') as RoundPlan[]).filter((plan) => plan.round === 2);
+    expect(plans.length).toBeGreaterThanOrEqual(4);
+    for (const plan of plans) expect(plan.privacy).toMatchObject({ expectedCohortSize: 4, minSurvivors: 4 });
   });
 
   it('starts the next round from the adaptive clip norm, and sets the version and ε gauges', async () => {

@@ -634,9 +634,12 @@ export class RoundCoordinator {
     const eligible = candidates.length;
     const population = config.privacy.population ?? eligible;
     // After a rejected sum, sample fewer: rounds with and without the culprit tell it apart
-    // (participation.ts). q is what the ledger records, so the accounting follows.
+    // (participation.ts). q is what the ledger records, so the accounting follows. Never below
+    // minReports expected, though: the plan's k_min follows m = q·N down, and devices that require
+    // a cohort of minReports (plan-policy.ts) refuse such a plan, go silent and are benched for it.
     const cap = this.#lastSumRejected ? config.participation.rejectedSamplingCap : 1;
-    const samplingRate = Math.min(cap, wanted / Math.max(1, population));
+    const floor = Math.min(1, live.minReports / Math.max(1, population));
+    const samplingRate = Math.max(floor, Math.min(cap, wanted / Math.max(1, population)));
     this.#lastEligible = eligible;
     // Before anyone is drawn or told anything: a round that could take ε past the budget never opens.
     const budget = this.#project(live, samplingRate, population, round);
