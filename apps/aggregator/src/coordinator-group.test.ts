@@ -411,6 +411,54 @@ describe('RoundCoordinator in the distributed mode: one group turn per order', (
     ]);
   });
 
+  it.each([
+    ['committed', 'takes a strike off its members: the next silence sits out one bench', (seconds: number) => seconds <= 3],
+    ['aborted', 'leaves their strikes: the next silence sits out a doubled bench', (seconds: number) => seconds > 3],
+  ] as const)('when the group round is %s, it %s', async (status, _what, benchIsExpected) => {
+    let link: InMemoryTaskCoordinator | undefined;
+    const deadlines = { advertiseKeysMs: 1_000, shareKeysMs: 5_000, maskedInputMs: 5_000, unmaskingMs: 5_000 };
+    const { coordinator, tokens, sentTo } = await harness(
+      6,
+      { 5: { muteOn: 'roundPlan', muteInRounds: [1, 3] } },
+      { round: { target: 6, minReports: 4, deadlines }, participation: { silenceBenchMs: 3_000 } },
+      { group: (store) => (link = new InMemoryTaskCoordinator(store)) },
+    );
+    if (!link) throw new Error('the harness did not build the group link');
+    const task = link;
+    task.live = coordinator.plan;
+    task.settle(
+      status === 'committed'
+        ? { status, modelVersion: 1 }
+        : { status, reason: protocolError('BELOW_THRESHOLD', 'round 1: 9 reports in all, need 12'), modelVersion: 0 },
+    );
+    const silent = 'token-05';
+    const benchSeconds = () => {
+      const answer = coordinator.checkIn(silent, { consent: true, backend: 'cpu' });
+      const seconds = /another (\d+) s$/.exec(answer.reason?.message ?? '')?.[1];
+      if (answer.status !== 'ineligible' || seconds === undefined) throw new Error(`${silent} is not benched: ${JSON.stringify(answer)}`);
+      return Number(seconds);
+    };
+    const playRound = async (round: number) => {
+      task.open({ round });
+      await eventually(() => (tokens.every((token) => sentTo(token, 'roundEnd').length === round) ? true : undefined), 30_000, `round ${round}'s ends`);
+    };
+    // Round 1: silent once, one strike, benched 3 s. Round 2, after the bench: in the group, which ends `status`.
+    await playRound(1);
+    expect(benchSeconds()).toBeLessThanOrEqual(3);
+    for (const token of tokens.filter((token) => token !== silent)) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
+    await eventually(
+      () => (coordinator.checkIn(silent, { consent: true, backend: 'cpu' }).status === 'waiting' ? true : undefined),
+      10_000,
+      'the bench to end',
+    );
+    await playRound(2);
+    expect(endings(sentTo, silent).roundEnd.at(-1)).toMatchObject({ round: 2, status });
+    // Round 3: silent again. After a committed round it starts from no strikes (3 s); otherwise from one (6 s).
+    for (const token of tokens) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
+    await playRound(3);
+    expect(benchIsExpected(benchSeconds())).toBe(true);
+  });
+
   it('stops while waiting for an order, and takes none while paused', async () => {
     const { link, coordinator, sent } = await groupHarness(6);
     coordinator.pause();

@@ -11,6 +11,7 @@ import {
   parseServerEvent,
   type PhaseEvent,
   payloadBytes,
+  type RoundPlan,
   type RoundReport,
   type ServerEventName,
   type ServerEventPayload,
@@ -64,6 +65,8 @@ export interface Behaviour {
   updateInRounds?: number[];
   /** Stays connected but never answers this server message (silent, not disconnected). */
   muteOn?: DownType;
+  /** The rounds it is silent in (muteOn 'roundPlan' only); absent: every round. */
+  muteInRounds?: number[];
   /** Its first message is also sent by this token, which is not in the cohort. */
   echoAs?: string;
   /** When it goes away (dropOn), the transport reports the disconnection (coordinator.disconnected). */
@@ -180,7 +183,7 @@ export async function harness(
       gone.add(tokenId);
       return;
     }
-    if (event === behaviour.muteOn) return;
+    if (event === behaviour.muteOn && (behaviour.muteInRounds?.includes((payload as RoundPlan).round) ?? true)) return;
     if (event === 'roundPlan') {
       const parsedPlan = parseServerEvent('roundPlan', payload, LIMITS);
       if (!parsedPlan.ok) throw new Error(`${tokenId}: ${parsedPlan.error.message}`);
