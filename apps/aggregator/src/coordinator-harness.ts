@@ -196,7 +196,8 @@ export async function harness(
       const input = encodeWithMetrics(update, metrics, encodingParams(plan.encoding), layout);
       const identity = enrollment?.identities.get(tokenId);
       const auth = enrollment && identity ? { auth: { identity, enrollmentIssuer: enrollment.issuer, planHash: roundPlanHash(plan) } } : {};
-      const made = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, suite, ...auth });
+      const cache = enrollment ? { certificateCache: certificateCacheOf(tokenId) } : {};
+      const made = await createSecAggClient({ config: plan.secagg, clientId: plan.participantId, input, suite, ...auth, ...cache });
       if (!made.ok) throw new Error(`${tokenId}: ${made.error.message}`);
       clients.set(tokenId, made.state);
       if (behaviour.checkInOnPlan) {

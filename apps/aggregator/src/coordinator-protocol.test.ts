@@ -46,6 +46,39 @@ describe('RoundCoordinator and the SecAgg protocol', () => {
     expect(await gauge(metrics.funnel, { stage: 'unmasked' })).toBe(5);
   });
 
+  it('sends each certificate once per member across authenticated rounds: the second round carries references, not certificates', async () => {
+    const { firstReport, coordinator, tokens, store } = await harness(5, {}, { round: { target: 5, minReports: 4, pauseMs: 50 } }, { enrolled: true });
+    const first = await firstReport();
+    expect(first.status).toBe('committed');
+    for (const token of tokens) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
+    // The stored record: the published one withholds bytes.
+    const second = await eventually(() => store.rounds[1], 60_000, "round 2's record");
+    expect(second.status).toBe('committed');
+    // Round 1 sends every member the other four certificates (about 350 bytes each); round 2 only their cache references.
+    expect(second.bytes.sent).toBeLessThan(first.bytes.sent - 5 * 4 * 100);
+  });
+
+  it('closes a stage on the deadline learnt from honest answers, not the configured ceiling', async () => {
+    // Round 1: five answers to each stage teach the pace; round 2: token-00 never advertises.
+    const adaptiveDeadlines = { enabled: true, multiplier: 2, slackMs: 200, minSamples: 5, window: 256 };
+    const { firstReport, coordinator, tokens, reports, logs } = await harness(
+      5,
+      { 0: { muteOn: 'roundPlan', muteInRounds: [2] } },
+      // Privacy off: the log line names the deadline (with noise it withholds exact counts).
+      { round: { target: 5, minReports: 4, pauseMs: 50, deadlines: LONG, adaptiveDeadlines }, privacy: { mode: 'off', noiseMultiplier: 0 } },
+    );
+    const first = await firstReport();
+    expect(first.status).toBe('committed');
+    for (const token of tokens) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
+    const second = await eventually(() => reports[1], 30_000, "round 2's record");
+    expect(second.status).toBe('committed');
+    const [closed] = logs.filter((line) => line['msg'] === 'phase closed without some clients; they sit out a while');
+    expect(closed).toMatchObject({ round: 2, stage: 'advertiseKeys', silent: 1 });
+    // Every round-1 answer came within that stage's duration, so the learnt deadline is at most 2 × it + 200 ms.
+    expect(closed?.['deadlineMs']).toBeLessThanOrEqual(2 * (first.durationsMs.advertiseKeys ?? Infinity) + 200 + 50);
+    expect(second.durationsMs.advertiseKeys).toBeLessThan(LONG.advertiseKeysMs);
+  });
+
   it('relays the SecAgg server aborting a round on its own: its reason ends the round, and nobody is told twice', async () => {
     // 3 of 5 leave on receiving their plan: the server's AdvertiseKeys close finds 2 < t and aborts by itself.
     const { firstReport, sentTo, tokens, metrics } = await harness(

@@ -27,6 +27,20 @@ describe('RoundCoordinator state as the rest of the aggregator reads it', () => 
     expect(ran.coordinator.budgetProjection().charge).toMatchObject({ round: 2, samplingRate: 5 / 12 });
   });
 
+  it('projects a discrete round at the largest cohort the draw is likely to give, ⌈target × overSelection⌉, as the round will plan it', async () => {
+    // Wanted ⌈500 × 2⌉ = 1,000 of 3 clients: no round opens. At 1,000 the scale is 2 bits finer than at 250 or at minReports 4.
+    const { coordinator } = await harness(
+      3,
+      {},
+      { round: { target: 500, minReports: 4, overSelection: 2 }, privacy: { mode: 'distributed', noise: 'discrete', clipNorm: 1, noiseMultiplier: 0.7 } },
+    );
+    const projection = coordinator.budgetProjection();
+    expect(projection).toEqual(coordinator.projectRound(coordinator.plan, 1, 1_000, 1, undefined, 1_000));
+    const sensitivity = (clients: number) => coordinator.projectRound(coordinator.plan, 1, 1_000, 1, undefined, clients).charge?.discrete?.l2Sensitivity;
+    expect(projection.charge?.discrete?.l2Sensitivity).not.toBe(sensitivity(250));
+    expect(projection.charge?.discrete?.l2Sensitivity).not.toBe(sensitivity(4));
+  });
+
   it('says the ε budget and whether rounds are held for it, in its getters and gauges', async () => {
     const none = await harness(4, {}, { round: { target: 5, minReports: 5 } });
     expect(none.coordinator.epsilonBudget).toBeNull();

@@ -372,13 +372,13 @@ describe('RoundCoordinator decisions: what members are told, what the record say
     expect(await gauge(metrics.paced)).toBe(300);
   });
 
-  it('sizes the pace-steering pool on the over-selected cohort: poolFactor × ⌈target × overSelection⌉', async () => {
+  it('sizes the pace-steering pool on the over-selected cohort: poolFactor × ⌈target × overSelection⌉; a window of one instant is that time', async () => {
     // ⌈3 × 2⌉ = 6 waiting clients before `later`; minReports 7 keeps any round from opening.
-    const pace = { poolFactor: 1, fromMs: 1_000, toMs: 3_000 };
+    const pace = { poolFactor: 1, fromMs: 2_000, toMs: 2_000 };
     const { coordinator } = await harness(4, {}, { round: { target: 3, overSelection: 2, minReports: 7, paceSteering: pace } });
     expect(coordinator.checkIn('fifth', { consent: true, backend: 'cpu' }).status).toBe('waiting');
     expect(coordinator.checkIn('sixth', { consent: true, backend: 'cpu' }).status).toBe('waiting');
-    expect(coordinator.checkIn('seventh', { consent: true, backend: 'cpu' }).status).toBe('later');
+    expect(coordinator.checkIn('seventh', { consent: true, backend: 'cpu' })).toEqual({ status: 'later', retryAfterMs: 2_000 });
     expect(coordinator.poolSize).toBe(6);
   });
 

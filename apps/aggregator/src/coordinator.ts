@@ -532,19 +532,19 @@ export class RoundCoordinator {
     for (const wake of [...this.#wakers]) wake();
   }
 
-  /** Resolves true once `predicate` holds (checked on every wake), false after `timeoutMs`. */
-  #waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (predicate()) return Promise.resolve(true);
+  /** Resolves once `predicate` holds (checked on every wake) or `timeoutMs` passed; callers read their state again. */
+  #waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {
+    if (predicate()) return Promise.resolve();
     return new Promise((resolve) => {
-      const finish = (value: boolean) => {
+      const finish = () => {
         this.#wakers.delete(check);
         if (timer) clearTimeout(timer);
-        resolve(value);
+        resolve();
       };
       const check = () => {
-        if (predicate()) finish(true);
+        if (predicate()) finish();
       };
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => finish(predicate()), timeoutMs) : null;
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(finish, timeoutMs) : null;
       this.#wakers.add(check);
     });
   }
