@@ -47,7 +47,7 @@ describe('RoundCoordinator and the SecAgg protocol', () => {
   });
 
   it('sends each certificate once per member across authenticated rounds: the second round carries references, not certificates', async () => {
-    const { firstReport, coordinator, tokens, store } = await harness(5, {}, { round: { target: 5, minReports: 4, pauseMs: 50 } }, { enrolled: true });
+    const { firstReport, coordinator, tokens, store, logs } = await harness(5, {}, { round: { target: 5, minReports: 4, pauseMs: 50 } }, { enrolled: true });
     const first = await firstReport();
     expect(first.status).toBe('committed');
     for (const token of tokens) coordinator.checkIn(token, { consent: true, backend: 'cpu' });
@@ -56,6 +56,8 @@ describe('RoundCoordinator and the SecAgg protocol', () => {
     expect(second.status).toBe('committed');
     // Round 1 sends every member the other four certificates (about 350 bytes each); round 2 only their cache references.
     expect(second.bytes.sent).toBeLessThan(first.bytes.sent - 5 * 4 * 100);
+    // With privacy on, Round 3's exact counts stay out of the log.
+    expect(logs.filter((line) => line['msg'] === 'consistency check closed')).toEqual([]);
   });
 
   it('closes a stage on the deadline learnt from honest answers, not the configured ceiling', async () => {
@@ -188,6 +190,19 @@ describe('RoundCoordinator and members who come and go', () => {
     expect(coordinator.secAggConfigOf('stranger')).toBeNull();
     expect(coordinator.lastPhaseEvent).toEqual(phases.at(-1));
     expect(coordinator.lastPhaseEvent).toMatchObject({ round: 1, roundId: state?.roundId, phase: 'maskedInput' });
+  });
+
+  it('re-sends its plan to a member that reconnects before advertising its keys', async () => {
+    const { coordinator, sentTo } = await harness(5, { 0: { muteOn: 'roundPlan' } }, { round: { target: 5, minReports: 4, deadlines: LONG } });
+    await eventually(
+      () => (coordinator.phase === 'advertiseKeys' && coordinator.currentRound?.pending === 1 ? true : undefined),
+      30_000,
+      'the advertise-keys stage waiting on token-00',
+    );
+    const [plan] = sentTo('token-00', 'roundPlan');
+    coordinator.connected('token-00');
+    expect(sentTo('token-00', 'roundPlan')).toEqual([plan, plan]);
+    expect(sentTo('token-00', 'secagg')).toEqual([]);
   });
 
   it('waits out the reconnection grace for a member that disconnected, then closes the stage without it', async () => {

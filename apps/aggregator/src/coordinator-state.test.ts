@@ -41,6 +41,25 @@ describe('RoundCoordinator state as the rest of the aggregator reads it', () => 
     expect(projection.charge?.discrete?.l2Sensitivity).not.toBe(sensitivity(4));
   });
 
+  it('waits in one check-in phase until minReports clients are in, and samples q = ⌈target × overSelection⌉ / N', async () => {
+    const waiting = await harness(3, {}, { round: { target: 4, minReports: 4, checkinMs: 100 } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(waiting.phases.map((event) => event.phase)).toEqual(['checkin']);
+    // Wanted ⌈3 × 2⌉ = 6 of 12 eligible.
+    const over = await harness(12, {}, { round: { target: 3, overSelection: 2, minReports: 2 } });
+    expect((await over.firstReport()).privacy.samplingRate).toBe(0.5);
+  });
+
+  it('opens no round when paused during the check-in window, though minReports clients wait', async () => {
+    // Wanted 10, 5 in: the window stays open for checkinMs, and the pause comes in it.
+    const { coordinator, sent } = await harness(5, {}, { round: { target: 10, minReports: 4, checkinMs: 2_000 } });
+    coordinator.pause();
+    await eventually(() => (coordinator.phase === 'paused' ? true : undefined), 5_000, 'the paused phase');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sent).toEqual([]);
+    expect(coordinator.currentRound).toBeNull();
+  });
+
   it('says the ε budget and whether rounds are held for it, in its getters and gauges', async () => {
     const none = await harness(4, {}, { round: { target: 5, minReports: 5 } });
     expect(none.coordinator.epsilonBudget).toBeNull();

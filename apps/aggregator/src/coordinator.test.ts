@@ -72,10 +72,14 @@ describe('RoundCoordinator transitions (no sockets)', () => {
   });
 
   it('keeps the ledger entry when the commit fails after unmasking (an exception), and leaves the model', async () => {
-    const { firstReport, store } = await harness(5, {}, { round: { target: 5, minReports: 4 } }, { failingGate: true });
+    const { firstReport, store, logs } = await harness(5, {}, { round: { target: 5, minReports: 4 } }, { failingGate: true });
     const report = await firstReport();
     expect(report.status).toBe('aborted');
     expect(report.abort).toEqual({ code: 'INTERNAL', message: 'round 1: disk full while writing the release state' });
+    // The operator's log names it as unexpected, with the error.
+    expect(logs.filter((line) => line['msg'] === 'round failed unexpectedly; model untouched')).toEqual([
+      expect.objectContaining({ level: 50, err: expect.objectContaining({ message: 'disk full while writing the release state' }) }),
+    ]);
     expect(store.modelVersion).toBe(0);
     expect(store.ledger.entries).toHaveLength(1);
     expect(report.privacy.recordedNoiseMultiplier).toBeCloseTo(0.02 * Math.sqrt(5 / 4), 12);
