@@ -638,8 +638,8 @@ export class RoundCoordinator {
     // minReports expected, though: the plan's k_min follows m = q·N down, and devices that require
     // a cohort of minReports (plan-policy.ts) refuse such a plan, go silent and are benched for it.
     const cap = this.#lastSumRejected ? config.participation.rejectedSamplingCap : 1;
-    const floor = Math.min(1, live.minReports / Math.max(1, population));
-    const samplingRate = Math.max(floor, Math.min(cap, wanted / Math.max(1, population)));
+    const drawnFrom = Math.max(1, population);
+    const samplingRate = Math.max(Math.min(1, live.minReports / drawnFrom), Math.min(cap, wanted / drawnFrom));
     this.#lastEligible = eligible;
     // Before anyone is drawn or told anything: a round that could take ε past the budget never opens.
     const budget = this.#project(live, samplingRate, population, round);

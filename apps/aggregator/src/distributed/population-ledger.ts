@@ -1,5 +1,30 @@
-import { PrivacyLedger } from '@murmur/fl-core/privacy';
+import { PrivacyLedger, type DiscreteLedgerMechanism, type PrivacyLedgerEntry } from '@murmur/fl-core/privacy';
 import type { PopulationSpend } from './record-store';
+
+/** What a ledger entry accounts, as the record stores it; its round is the row's. */
+export interface StoredLedgerFields {
+  samplingRate: number;
+  noiseMultiplier: number;
+  steps: number;
+  discrete?: DiscreteLedgerMechanism;
+}
+
+/**
+ * A ledger entry's accounting fields, both ways between fl-core's ledger and the record: the one
+ * place that carries a discrete round's mechanism across, without which its ε would be replayed as
+ * a Gaussian's.
+ */
+export function storedLedgerFields({
+  samplingRate,
+  noiseMultiplier,
+  steps = 1,
+  discrete,
+}: Pick<PrivacyLedgerEntry, 'samplingRate' | 'noiseMultiplier'> & {
+  steps?: number | undefined;
+  discrete?: DiscreteLedgerMechanism | undefined;
+}): StoredLedgerFields {
+  return { samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) };
+}
 
 /**
  * fl-core's PrivacyLedger over everything a population has spent: every task's recorded entries,
@@ -11,9 +36,10 @@ import type { PopulationSpend } from './record-store';
 export function populationLedger(spend: PopulationSpend): PrivacyLedger {
   const ledger = new PrivacyLedger();
   let round = 1;
-  for (const { samplingRate, noiseMultiplier, steps, discrete } of [...spend.committed, ...spend.reserved]) {
-    ledger.record({ round, samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) });
-    round += steps;
+  for (const entry of [...spend.committed, ...spend.reserved]) {
+    const fields = storedLedgerFields(entry);
+    ledger.record({ round, ...fields });
+    round += fields.steps;
   }
   return ledger;
 }

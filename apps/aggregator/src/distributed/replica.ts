@@ -7,7 +7,7 @@ import type { RoundReport } from '@murmur/fl-core/protocol';
 import { z } from 'zod';
 import { DataStore, optimizerBytes, parseOptimizer, type InitialState } from '../store';
 import { DistributedError } from './errors';
-import { populationLedger } from './population-ledger';
+import { populationLedger, storedLedgerFields } from './population-ledger';
 import type { LedgerEntry, ModelBlob, RecordStore, StoredModelVersion, StoredRound } from './record-store';
 
 /**
@@ -155,10 +155,7 @@ export class Replica {
     const { taskId, store } = this.#deps;
     const own = entries.filter((entry) => entry.taskId === taskId && entry.round <= round);
     const ledger = new PrivacyLedger();
-    for (const entry of own.sort((a, b) => a.round - b.round)) {
-      const { samplingRate, noiseMultiplier, steps, discrete } = entry;
-      ledger.record({ round: entry.round, samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) });
-    }
+    for (const entry of own.sort((a, b) => a.round - b.round)) ledger.record({ round: entry.round, ...storedLedgerFields(entry) });
     // The store's own entries come from the record too: a replica never has entries the record lacks.
     if (ledger.entries.length < store.ledger.entries.length) {
       throw new DistributedError(

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PrivacyLedger, PrivacyLedgerEntry } from '@murmur/fl-core/privacy';
+import type { PrivacyLedger } from '@murmur/fl-core/privacy';
 import { PHASE_DEADLINE, protocolError, type LivePlan, type ProtocolError, type RoundReport, type TaskProgress } from '@murmur/fl-core/protocol';
 import type { BudgetProjection } from '@murmur/fl-core/round';
 import type { AggregatorConfig } from '../config';
@@ -12,7 +12,7 @@ import type { DistributedConfig } from './config';
 import { leaseRenewMs } from './config';
 import { DistributedError, isDistributedError } from './errors';
 import { LeaseKeeper, type Fence } from './lease';
-import { populationLedger } from './population-ledger';
+import { populationLedger, storedLedgerFields } from './population-ledger';
 import type { LedgerEntryInput, RecordStore, TaskHead } from './record-store';
 import { modelBlobOf, type Replica } from './replica';
 
@@ -248,7 +248,7 @@ export class TaskCoordinator {
       open: roundStateToJSON(state) as unknown as Record<string, unknown>,
       budget: (spend) => {
         budget = this.#deps.project(live, samplingRate, population, round, populationLedger(spend), maxClients);
-        return { allowed: budget.allowed, charge: budget.charge && storedEntryOf(budget.charge) };
+        return { allowed: budget.allowed, charge: budget.charge && storedLedgerFields(budget.charge) };
       },
     });
     if (!allowed) {
@@ -515,12 +515,7 @@ export class TaskCoordinator {
 /** The entry the record stores for a round: the last of the ledger if it is this round's. */
 function ledgerInputOf(ledger: PrivacyLedger | null, round: number): LedgerEntryInput | null {
   const entry = ledger?.entries.at(-1);
-  return entry && entry.round === round ? storedEntryOf(entry) : null;
-}
-
-/** A ledger entry as the record stores it: its round is the row's, a discrete round keeps its mechanism. */
-function storedEntryOf({ samplingRate, noiseMultiplier, steps = 1, discrete }: PrivacyLedgerEntry): LedgerEntryInput {
-  return { samplingRate, noiseMultiplier, steps, ...(discrete ? { discrete } : {}) };
+  return entry && entry.round === round ? storedLedgerFields(entry) : null;
 }
 
 /**
