@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Coordination } from './coordination';
 import { holdHeadRow } from './testing/suite';
+import type { VirtualClientPool } from '../virtual-clients';
 import { startCluster, waitLog, type Cluster, type ClusterMember } from './testing/cluster';
 import { stores, storesConfig, until } from './testing/fixtures';
 
@@ -225,5 +226,54 @@ describe('failures of a three-process task', () => {
     await waitLog(cluster, COMMITTED, (line) => Number(line.round) > round, 90_000, killed);
     await cluster.respawn(old.index);
     await expectRecovered(round);
+  }, 240_000);
+
+  // Last: it takes the clients of two processes away for good.
+  it('SIGKILL the only process with a group mid-masked-input: too few reports remain, the round aborts cleanly', async () => {
+    const { member: lead } = await holder();
+    const [victim, bystander] = cluster.members.filter((m) => m !== lead) as [ClusterMember, ClusterMember];
+    const before = await cluster.records.head(TASK);
+    // The holder's and a bystander's clients leave: only the victim's process can form a group.
+    await (cluster.pools[lead.index] as VirtualClientPool).close();
+    await (cluster.pools[bystander.index] as VirtualClientPool).close();
+    const left = Date.now();
+    const opened = await waitLog(cluster, 'task coordinator: round opened', (line) => line.processes === 1, 90_000, left);
+    const round = Number(opened.round);
+    await until(
+      `${victim.processId}'s group of round ${round} in maskedInput`,
+      () => victim.phases.find((event) => event.round === round && event.phase === 'maskedInput' && event.roundId.includes(`-${victim.processId}.`)),
+      90_000,
+      20,
+    );
+    victim.expectedExit = true;
+    victim.process.child.kill('SIGKILL');
+    const killed = Date.now();
+    const aborted = await waitLog(cluster, ABORTED, (line) => Number(line.round) === round, 60_000, killed - 1000);
+    expect(aborted.code).toBe('BELOW_THRESHOLD');
+    // Given up once the dead process's pool count expired, not at the round's deadline.
+    expect(Number(aborted.time) - killed).toBeLessThan(POOL_COUNT_TTL_MS + 8_000);
+    const recorded = await cluster.records.findRound(TASK, round);
+    expect(recorded?.status).toBe('aborted');
+    expect(recorded?.record.abort?.code).toBe('BELOW_THRESHOLD');
+    // The group may have unmasked before it died: the ledger still charges the round (σ at k_min).
+    expect(await ledgerEntries(round)).toBe(1);
+    // No version from that round; the versions before it intact.
+    const { rows } = await cluster.records.pool.query(`SELECT version FROM "${cluster.schema}".model_versions WHERE task_id = $1 AND round = $2`, [
+      TASK,
+      round,
+    ]);
+    expect(rows).toEqual([]);
+    expect(await cluster.records.modelVersion(TASK, before.modelVersion).then((v) => v?.hash)).toBe(before.modelHash);
+    // The victim comes back, its clients reconnect, and their group alone commits a later round.
+    await cluster.respawn(victim.index);
+    const line = await waitLog(cluster, COMMITTED, (l) => Number(l.round) > round && l.groups === 1, 150_000, killed);
+    await until(
+      "the victim's clients told of the commit",
+      () => (cluster.ends.some((e) => e.process === victim.index && e.end.round === Number(line.round) && e.end.status === 'committed') ? true : undefined),
+      30_000,
+    );
+    expect(cluster.crashed()).toEqual([]);
+    expect(cluster.logs().filter((l) => Number(l.level) >= 60)).toEqual([]);
+    expect(await cluster.violations()).toEqual([]);
   }, 240_000);
 });
