@@ -20,13 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { io, type Socket } from 'socket.io-client';
-import { type DeviceIdentity } from '@murmur/fl-core/identity';
 import { parameterCount, TINY_SPEC } from '@murmur/fl-core/model';
-import { handshakeAuth } from '@murmur/fl-core/participant';
 import { roundReportSchema, type RoundReport } from '@murmur/fl-core/protocol';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { enroll, startVirtualClients, stateOfTheUnionClients, type AggregatorConfigInput } from '@murmur/aggregator';
+import { connectIdleDevices, enrollDevices, startVirtualClients, stateOfTheUnionClients, type AggregatorConfigInput } from '@murmur/aggregator';
 import { writeReport, type Row } from './report';
 
 const appDir = fileURLToPath(new URL('../apps/aggregator/', import.meta.url));
@@ -158,33 +155,11 @@ async function idleBench(connections: number): Promise<Row> {
     limits: { enrollPerMinute: 10_000_000, enrollPerMinutePerNetwork: 10_000_000, enrollPerMinuteGlobal: 10_000_000, enrollProofOfWorkBits: 0 },
   });
   const before = memoryOf(aggregator.child.pid as number);
-  const identities: DeviceIdentity[] = [];
   const enrollStarted = performance.now();
-  for (let i = 0; i < connections; i += 100) {
-    const batch = await Promise.all(Array.from({ length: Math.min(100, connections - i) }, () => enroll(aggregator.url)));
-    identities.push(...batch);
-  }
+  const identities = await enrollDevices(aggregator.url, connections);
   const enrollMs = performance.now() - enrollStarted;
-  const sockets: Socket[] = [];
   const connectStarted = performance.now();
-  for (let i = 0; i < connections; i += 250) {
-    await Promise.all(
-      identities.slice(i, i + 250).map(
-        (identity) =>
-          new Promise<void>((resolve, reject) => {
-            const socket = io(aggregator.url, {
-              auth: handshakeAuth(identity),
-              transports: ['websocket'],
-              reconnection: false,
-              timeout: 60_000,
-            });
-            sockets.push(socket);
-            socket.once('welcome', () => resolve());
-            socket.once('connect_error', reject);
-          }),
-      ),
-    );
-  }
+  const { sockets } = await connectIdleDevices({ url: aggregator.url, identities });
   const connectMs = performance.now() - connectStarted;
   // Held idle across several ping intervals (10 s), so the heartbeat cost is in the figures.
   await new Promise((resolve) => setTimeout(resolve, 25_000));

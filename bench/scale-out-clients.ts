@@ -13,11 +13,10 @@
  * Events: {"event":"ready"}, {"event":"roundEnd","process":i,"round":r,"status":s}, {"event":"error","message":…}.
  */
 import { createInterface } from 'node:readline';
-import { io, type Socket } from 'socket.io-client';
 import type { ModelSpec } from '@murmur/fl-core/model';
 import { useNodeBackend } from '@murmur/fl-core/node';
-import { DEFAULT_PLAN_POLICY, handshakeAuth } from '@murmur/fl-core/participant';
-import { enroll, startVirtualClients, stateOfTheUnionClients, type VirtualClientPool } from '@murmur/aggregator';
+import { DEFAULT_PLAN_POLICY } from '@murmur/fl-core/participant';
+import { connectIdleDevices, enrollDevices, startVirtualClients, stateOfTheUnionClients, type IdleDevices, type VirtualClientPool } from '@murmur/aggregator';
 
 export interface ScaleOutClientSettings {
   urls: string[];
@@ -45,7 +44,7 @@ async function main(): Promise<void> {
   await useNodeBackend('wasm');
   const planPolicy = { ...DEFAULT_PLAN_POLICY, minNoiseMultiplier: Math.min(DEFAULT_PLAN_POLICY.minNoiseMultiplier, settings.noiseMultiplier) };
   const pools: VirtualClientPool[] = [];
-  const idle: Socket[] = [];
+  const idle: IdleDevices[] = [];
   /** Training clients started so far, per aggregator. */
   const held = settings.urls.map(() => 0);
   let closing = false;
@@ -53,7 +52,7 @@ async function main(): Promise<void> {
   const close = async () => {
     if (closing) return;
     closing = true;
-    for (const socket of idle) socket.disconnect();
+    for (const devices of idle) devices.close();
     for (const pool of pools) await pool.close().catch(() => undefined);
     process.exit(0);
   };
@@ -84,24 +83,9 @@ async function main(): Promise<void> {
     const started = performance.now();
     let connected = 0;
     for (const url of settings.urls) {
-      for (let i = 0; i < perProcess; i += 50) {
-        const batch = Math.min(50, perProcess - i);
-        const identities = await Promise.all(Array.from({ length: batch }, () => enroll(settings.enrollmentUrl)));
-        await Promise.all(
-          identities.map(
-            (identity) =>
-              new Promise<void>((resolve, reject) => {
-                const socket = io(url, { auth: handshakeAuth(identity), transports: ['websocket'], reconnection: false, timeout: 60_000 });
-                idle.push(socket);
-                socket.once('welcome', () => {
-                  connected++;
-                  resolve();
-                });
-                socket.once('connect_error', reject);
-              }),
-          ),
-        );
-      }
+      const devices = await connectIdleDevices({ url, identities: await enrollDevices(settings.enrollmentUrl, perProcess, 50) });
+      idle.push(devices);
+      connected += devices.sockets.length;
     }
     send({ event: 'idle', perProcess, connected, seconds: (performance.now() - started) / 1000 });
   };

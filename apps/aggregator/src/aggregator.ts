@@ -326,7 +326,7 @@ export async function startAggregator(config: AggregatorConfig, options: StartOp
     gate,
     plan: () => ({ plan: running.plan, revision: running.planRevision }),
     project: (live, samplingRate, population, round, ledger, sumClients) => running.projectRound(live, samplingRate, population, round, ledger, sumClients),
-    poolCounts: () => ({ connected: transport.connectedClients, eligible: running.poolSize }),
+    poolCounts: () => ({ connected: transport.connectedClients, eligible: running.poolSize, busy: running.currentRound?.cohort ?? 0 }),
     onProgress: (event) => transport.dashboard.emit('task', event),
   });
   logger.info(

@@ -9,5 +9,14 @@ export { startWithEnrollment, startEnrollmentServer, type HostedAggregator, type
 export { enrollmentConfigSchema, type EnrollmentConfig, type EnrollmentConfigInput } from './enrollment/config';
 export { makeConfig, loadConfig, DEFAULT_TRAINING, type AggregatorConfig, type AggregatorConfigInput } from './config';
 export { stateOfTheUnionClients } from './demo-data';
-export { enroll, startVirtualClients, type VirtualClientData, type VirtualClientOptions, type VirtualClientPool } from './virtual-clients';
+export {
+  connectIdleDevices,
+  enroll,
+  enrollDevices,
+  startVirtualClients,
+  type IdleDevices,
+  type VirtualClientData,
+  type VirtualClientOptions,
+  type VirtualClientPool,
+} from './virtual-clients';
 export { startPoisoningClient, startSilentClient, type HostileClient } from './hostile-clients';

@@ -244,3 +244,52 @@ export async function startVirtualClients(options: VirtualClientOptions): Promis
     },
   };
 }
+
+/** Enrolls `count` Node devices with the enrollment service at `url`, `batch` at a time. */
+export async function enrollDevices(url: string, count: number, batch = 100): Promise<DeviceIdentity[]> {
+  const identities: DeviceIdentity[] = [];
+  for (let i = 0; i < count; i += batch) identities.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, () => enroll(url)))));
+  return identities;
+}
+
+/** Sockets of enrolled devices that were welcomed and never check in. */
+export interface IdleDevices {
+  sockets: Socket[];
+  close(): void;
+}
+
+/**
+ * Connects each identity until its welcome, `batch` at a time; none ever checks in. What a process
+ * holds for devices that are not taking part: an idle page, or fake devices keeping sockets open.
+ * On a failure the sockets opened so far are closed.
+ */
+export async function connectIdleDevices(options: { url: string; identities: readonly DeviceIdentity[]; batch?: number }): Promise<IdleDevices> {
+  const batch = options.batch ?? 250;
+  const sockets: Socket[] = [];
+  const close = () => sockets.forEach((socket) => socket.disconnect());
+  try {
+    for (let i = 0; i < options.identities.length; i += batch) {
+      await Promise.all(
+        options.identities.slice(i, i + batch).map(
+          (identity) =>
+            new Promise<void>((resolve, reject) => {
+              const socket = io(options.url, {
+                auth: handshakeAuth(identity),
+                query: { bucket: String(routingBucketOf(identity.clientId)) },
+                transports: ['websocket'],
+                reconnection: false,
+                timeout: 60_000,
+              });
+              sockets.push(socket);
+              socket.once('welcome', () => resolve());
+              socket.once('connect_error', reject);
+            }),
+        ),
+      );
+    }
+  } catch (error) {
+    close();
+    throw error;
+  }
+  return { sockets, close };
+}

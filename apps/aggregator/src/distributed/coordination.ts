@@ -107,6 +107,8 @@ export interface PoolCounts {
   connected: number;
   /** Of those, checked in and eligible for the next round. */
   eligible: number;
+  /** Members of this process's rounds in flight: back in the pool for the next draw once they end. */
+  busy: number;
 }
 
 /** What a process puts for a round: the sum of its SecAgg groups' unmasked sums and each group's report count. */
@@ -199,11 +201,13 @@ export class Coordination {
   }
 
   /** Every process's live count and the totals; processes whose count expired drop out (and off the set). */
-  async poolCounts(taskId: string): Promise<{ processes: (PoolCounts & { processId: string; at: number })[]; connected: number; eligible: number }> {
+  async poolCounts(
+    taskId: string,
+  ): Promise<{ processes: (PoolCounts & { processId: string; at: number })[]; connected: number; eligible: number; busy: number }> {
     const where = `poolCounts(${taskId})`;
     return this.#call(where, async () => {
       const ids = await this.#redis.smembers(poolSetKey(taskId));
-      if (ids.length === 0) return { processes: [], connected: 0, eligible: 0 };
+      if (ids.length === 0) return { processes: [], connected: 0, eligible: 0, busy: 0 };
       const values = await this.#redis.mget(ids.map((id) => poolKey(taskId, id)));
       const processes: (PoolCounts & { processId: string; at: number })[] = [];
       const gone: string[] = [];
@@ -219,6 +223,7 @@ export class Coordination {
         processes,
         connected: processes.reduce((sum, p) => sum + p.connected, 0),
         eligible: processes.reduce((sum, p) => sum + p.eligible, 0),
+        busy: processes.reduce((sum, p) => sum + p.busy, 0),
       };
     });
   }
@@ -317,7 +322,9 @@ export class Coordination {
   }
 }
 
-const poolValueSchema = z.object({ connected: z.number().int().min(0), eligible: z.number().int().min(0), at: z.number() }).strict();
+const poolValueSchema = z
+  .object({ connected: z.number().int().min(0), eligible: z.number().int().min(0), busy: z.number().int().min(0), at: z.number() })
+  .strict();
 
 const poolKey = (taskId: string, processId: string) => `murmur:{${taskId}}:pool:${processId}`;
 const poolSetKey = (taskId: string) => `murmur:{${taskId}}:pools`;

@@ -54,12 +54,12 @@ describe('coordination in Redis', () => {
     const other = new Coordination(storesConfig({ poolCountTtlMs: 60_000 }), 'proc-other');
     await other.connect();
     try {
-      await coordination.reportPool('t-pool', { connected: 100, eligible: 40 });
-      await other.reportPool('t-pool', { connected: 50, eligible: 10 });
-      expect(await coordination.poolCounts('t-pool')).toMatchObject({ connected: 150, eligible: 50 });
+      await coordination.reportPool('t-pool', { connected: 100, eligible: 40, busy: 7 });
+      await other.reportPool('t-pool', { connected: 50, eligible: 10, busy: 3 });
+      expect(await coordination.poolCounts('t-pool')).toMatchObject({ connected: 150, eligible: 50, busy: 10 });
       await new Promise((resolve) => setTimeout(resolve, 700));
       const after = await coordination.poolCounts('t-pool');
-      expect(after).toMatchObject({ connected: 50, eligible: 10 });
+      expect(after).toMatchObject({ connected: 50, eligible: 10, busy: 3 });
       expect(after.processes.map((p) => p.processId)).toEqual(['proc-other']);
       expect(await raw.smembers('murmur:{t-pool}:pools')).toEqual(['proc-other']);
     } finally {
@@ -136,7 +136,7 @@ describe('coordination in Redis', () => {
 
     // While Redis is down every call fails fast and typed, never hangs.
     for (const call of [
-      () => coordination.reportPool(taskId, { connected: 1, eligible: 1 }),
+      () => coordination.reportPool(taskId, { connected: 1, eligible: 1, busy: 0 }),
       () => coordination.publish(taskId, { kind: 'close-phase', epoch: fence.epoch, round: 3, phase: 'maskedInput' }),
       () => coordination.groupSums(taskId, 3),
       () => coordination.read(taskId, '0', { blockMs: 200 }),

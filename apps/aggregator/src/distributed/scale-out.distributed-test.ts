@@ -19,6 +19,8 @@ const PROCESSES = 3;
 const CLIENTS_PER_PROCESS = 6;
 /** Six drawn on a process make two groups of three; five or fewer, one group (two would fall below minReports). */
 const GROUP_SIZE = 3;
+/** Enrolled devices on each process that stay connected and never check in. */
+const IDLE_PER_PROCESS = 6;
 
 describe('three aggregator processes, one task', () => {
   let cluster: Cluster;
@@ -31,6 +33,7 @@ describe('three aggregator processes, one task', () => {
       taskId: TASK,
       processes: PROCESSES,
       clientsPerProcess: CLIENTS_PER_PROCESS,
+      idlePerProcess: IDLE_PER_PROCESS,
       env: { MURMUR_LEASE_TTL_MS: '3000', MURMUR_GROUP_SIZE: String(GROUP_SIZE) },
     });
     records = cluster.records;
@@ -62,6 +65,9 @@ describe('three aggregator processes, one task', () => {
     if (!record) return;
     // More reports than any one process holds: the sum came from several processes' groups.
     expect(record.cohort.masked).toBeGreaterThan(CLIENTS_PER_PROCESS);
+    // q over the clients in the draw (target 18 of 18), not over every socket: the idle devices,
+    // connected but never checked in, would make it 18 / 36 and halve every cohort.
+    expect(record.privacy.samplingRate).toBe(1);
     // Members on every process were told the same committed version for that round.
     const toldOn = () => new Set(cluster.ends.filter((e) => e.end.round === record.round && e.end.status === 'committed').map((e) => e.process));
     await until('round ends on all processes', () => (toldOn().size === PROCESSES ? true : undefined), 30_000);
@@ -173,4 +179,36 @@ describe('three aggregator processes, one task', () => {
     expect((await records.revocations('test')).map((r) => r.subject)).toContain(victim.identity.clientId);
     expect(bystander.socket.connected).toBe(true);
   }, 60_000);
+
+  // Last: it closes every training client.
+  it('idle devices alone open no round: nothing is drawn, nothing charged to the ledger', async () => {
+    for (const pool of cluster.pools) await pool.close();
+    // The round in flight ends without its members (one more may open on a count taken before they
+    // left); then none opens while the processes hold only devices that never check in.
+    const quietMs = 4_000;
+    let last = { round: (await records.head(TASK)).nextRound, at: Date.now() };
+    await until(
+      `${quietMs} ms without a round`,
+      async () => {
+        const head = await records.head(TASK);
+        if (head.nextRound !== last.round || head.state.open !== undefined) {
+          last = { round: head.nextRound, at: Date.now() };
+          return undefined;
+        }
+        return Date.now() - last.at >= quietMs ? true : undefined;
+      },
+      60_000,
+    );
+    const entries = (await records.ledger('test')).length;
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+    expect((await records.head(TASK)).nextRound).toBe(last.round);
+    expect(await records.ledger('test')).toHaveLength(entries);
+    // They are still there: six sockets per process, none in a pool.
+    const statuses = await Promise.all(
+      aggregators().map(async (a) =>
+        distributedStatusSchema.parse(((await (await fetch(`${a.url}/api/status`)).json()) as { distributed: unknown }).distributed),
+      ),
+    );
+    for (const process of statuses[0]?.processes ?? []) expect(process).toMatchObject({ connected: IDLE_PER_PROCESS, eligible: 0 });
+  }, 90_000);
 });

@@ -204,11 +204,15 @@ export class TaskCoordinator {
     // A group must hold minReports on its own: processes with fewer cannot form one this round.
     // Sockets count too: clients still finishing the last round are back for this draw, and a group
     // the round did not wait for would unmask a sum that neither the model nor the ledger counts.
-    const expected = counts.processes.filter((p) => Math.max(p.eligible, p.connected) >= live.minReports).map((p) => p.processId);
-    if (expected.length === 0) return null;
+    const expected = counts.processes.filter((p) => Math.max(p.eligible + p.busy, p.connected) >= live.minReports).map((p) => p.processId);
+    // Open only when some process can form a group from clients that will be in the draw: sockets
+    // that never check in would open rounds nobody joins, each charging the ledger at k_min.
+    if (!counts.processes.some((p) => p.eligible + p.busy >= live.minReports)) return null;
     const wanted = Math.ceil(live.target * live.overSelection);
-    // N over the same pools the groups draw from (their clients still in the last round included).
-    const population = config.privacy.population ?? Math.max(counts.eligible, counts.connected);
+    // N over the clients the groups draw from: the checked-in ones and those still in the last
+    // round (back for this draw). Not every socket: one that never checks in (an ineligible device,
+    // a pace-steered wait) is never drawn, and counting it would shrink q and every cohort with it.
+    const population = config.privacy.population ?? Math.max(1, counts.eligible + counts.busy);
     const samplingRate = Math.min(1, wanted / Math.max(1, population));
     const round = head.nextRound;
     const base = store.trainingBase();

@@ -9,7 +9,7 @@ import { stateOfTheUnionClients } from '../../demo-data';
 import { enrollmentConfigSchema } from '../../enrollment/config';
 import { startEnrollmentServer, type RunningEnrollment } from '../../enrollment/host';
 import { TEST_PLAN_POLICY, TEST_SPEC, testConfigInput, testLogger } from '../../test-helpers';
-import { startVirtualClients, type VirtualClientPool } from '../../virtual-clients';
+import { connectIdleDevices, enrollDevices, startVirtualClients, type IdleDevices, type VirtualClientPool } from '../../virtual-clients';
 import { checkInvariants } from '../invariants';
 import type { RecordStore } from '../record-store';
 import { hashOfBytes } from '../replica';
@@ -68,6 +68,8 @@ export async function startCluster(input: {
   taskId: string;
   processes: number;
   clientsPerProcess: number;
+  /** Enrolled devices per process that stay connected and never check in. */
+  idlePerProcess?: number;
   /** MURMUR_* overrides (lease TTL, pool-count TTL, …). */
   env?: Record<string, string>;
   round?: AggregatorConfigInput['round'];
@@ -79,6 +81,7 @@ export async function startCluster(input: {
   const members: ClusterMember[] = [];
   const retired: AggregatorProcess[] = [];
   const pools: VirtualClientPool[] = [];
+  const idle: IdleDevices[] = [];
   const ends: Cluster['ends'] = [];
   let enrollment: RunningEnrollment | undefined;
   const env = { ...process.env, MURMUR_PG_SCHEMA: schema, ...input.env };
@@ -134,6 +137,7 @@ export async function startCluster(input: {
         for (const p of [...retired, ...members.map((m) => m.process)]) writeFileSync(join(keep, `${p.processId}-${p.child.pid}.log`), p.output());
       }
       for (const pool of pools) await pool.close();
+      for (const devices of idle) devices.close();
       for (const member of members) {
         member.dashboard.close();
         member.expectedExit = true;
@@ -154,7 +158,15 @@ export async function startCluster(input: {
 
   try {
     enrollment = await startEnrollmentServer(
-      enrollmentConfigSchema.parse({ port: 0, dataDir: join(dir, 'enrollment'), proofOfWorkBits: 0, enrollPerMinute: 1000, logLevel: 'silent' }),
+      enrollmentConfigSchema.parse({
+        port: 0,
+        dataDir: join(dir, 'enrollment'),
+        proofOfWorkBits: 0,
+        // Every test device enrolls from 127.0.0.1: one network.
+        enrollPerMinute: 1000,
+        enrollPerMinutePerNetwork: 1000,
+        logLevel: 'silent',
+      }),
       testLogger(),
     );
     for (let i = 0; i < input.processes; i++) await spawnMember(i);
@@ -171,6 +183,8 @@ export async function startCluster(input: {
           },
         }),
       );
+      if (input.idlePerProcess)
+        idle.push(await connectIdleDevices({ url: member.process.url, identities: await enrollDevices(enrollment.url, input.idlePerProcess) }));
     }
   } catch (error) {
     await cluster.close().catch(() => undefined);
