@@ -19,7 +19,10 @@
  *    durationsMs.aggregate), the commit transaction, and the Redis bytes of the round's group sums;
  * 4. failover: SIGKILL of the lease holder mid-round, timed to the next commit by another process.
  *
- * Writes bench/results/scale-out.json and .md. Kills everything it started on exit, failure,
+ * --group-size N splits each process's draw into groups of at most N (distributed.groupSize), so
+ * the Redis bytes can be compared at one client count with one group and several per process.
+ *
+ * Writes bench/results/scale-out.json and .md (scale-out-groupN.* with --group-size N). Kills everything it started on exit, failure,
  * SIGINT or SIGTERM.
  */
 import { execFile, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -74,6 +77,8 @@ interface RoundSample {
   round: number;
   committedBy: string;
   groups: number;
+  /** Processes whose groups the sum added (a process may run several groups). */
+  processes: number;
   coordinationBytes: number;
   vectorLength: number | null;
   fanoutMs: number[];
@@ -373,6 +378,7 @@ export async function main(argv: string[]): Promise<void> {
       'pool-ttl-ms': { type: 'string', default: '3000' },
       failover: { type: 'boolean', default: true },
       'no-failover': { type: 'boolean', default: false },
+      'group-size': { type: 'string' },
     },
   });
   const rounds = Number(values.rounds);
@@ -384,9 +390,14 @@ export async function main(argv: string[]): Promise<void> {
   const leaseTtlMs = Number(values['lease-ttl-ms']);
   const poolTtlMs = Number(values['pool-ttl-ms']);
   const failover = values.failover && !values['no-failover'];
+  // Unset: the aggregator's default (500), so every process runs one group at these client counts.
+  const groupSize = values['group-size'] === undefined ? null : Number(values['group-size']);
   if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got ${values.rounds}`);
   if (clientCounts.some((n) => !Number.isInteger(n) || n < MIN_REPORTS)) throw new RangeError(`--clients: counts per process, each ≥ ${MIN_REPORTS}`);
   if (!Number.isInteger(idle) || idle < 0) throw new RangeError(`--idle must be a whole number, got ${values.idle}`);
+  if (groupSize !== null && (!Number.isInteger(groupSize) || groupSize < MIN_REPORTS)) {
+    throw new RangeError(`--group-size must be an integer ≥ ${MIN_REPORTS} (minReports), got ${values['group-size']}`);
+  }
   if (values.model !== 'test' && values.model !== 'tiny') throw new RangeError(`--model must be test or tiny, got ${values.model}`);
   const spec = values.model === 'tiny' ? TINY_SPEC : TEST_SPEC;
   const maxPerProcess = Math.max(...clientCounts);
@@ -435,7 +446,7 @@ export async function main(argv: string[]): Promise<void> {
       seed: 7,
       logLevel: 'info',
       enrollmentIssuerFile: join(dir, 'enrollment', 'issuer.json'),
-      distributed: { enabled: true, taskId, population: 'bench', processId: `agg${i}` },
+      distributed: { enabled: true, taskId, population: 'bench', processId: `agg${i}`, ...(groupSize === null ? {} : { groupSize }) },
       round: {
         // q = 1: every checked-in client of every process is drawn each round.
         target: PROCESSES * maxPerProcess,
@@ -522,6 +533,7 @@ export async function main(argv: string[]): Promise<void> {
         round: commit.round,
         committedBy: commit.a.processId,
         groups: Number(line.groups ?? 0),
+        processes: Number(line.processes ?? 0),
         coordinationBytes: Number(line.coordinationBytes ?? 0),
         vectorLength: null,
         fanoutMs: [],
@@ -586,7 +598,16 @@ export async function main(argv: string[]): Promise<void> {
             const s = samples.at(-1);
             step(`${perProcess}/process: round ${s?.round} ${s?.groups} groups`);
           }
-          return measured() >= rounds ? true : undefined;
+          if (measured() >= rounds) return true;
+          // Rounds that keep aborting will not turn into commits: say why now, not after the timeout.
+          const aborts = aggregators
+            .flatMap((a) => a.logs)
+            .filter((log) => log.msg === 'task coordinator: round aborted; model kept' && Number(log.time) >= since);
+          if (aborts.length > 3 * rounds + 10) {
+            const reasons = [...new Set(aborts.slice(-5).map((log) => `${String(log.code)}: ${String(log.reason)}`))];
+            throw new Error(`${aborts.length} rounds aborted at ${perProcess} clients per process, ${measured()} committed; lately ${reasons.join('; ')}`);
+          }
+          return undefined;
         },
         rounds * 120_000,
       ).catch((error: unknown) => {
@@ -635,7 +656,7 @@ export async function main(argv: string[]): Promise<void> {
         unit: 'ms',
         note: `lease taken after ${at(acquired) ?? '—'} ms (TTL ${leaseTtlMs}); round ${round} recorded ${String(interrupted?.log.code ?? '?')} at ${at(interrupted) ?? '—'} ms; next round opened at ${at(nextOpened) ?? '—'} ms; its Redis bytes ${String(committed.log.coordinationBytes)} (${String(committed.log.groups)} groups)`,
       };
-      failoverNote = `Failover: ${holder.processId} (the lease holder) was killed with SIGKILL in round ${round}, after a group had started; its own group and clients died with it. ${committed.a.processId} took the lease ${at(acquired) ?? '?'} ms later (lease TTL ${leaseTtlMs} ms), recorded the interrupted round ${round} (${String(interrupted?.log.code ?? '?')}, σ at k_min in the ledger), opened the next round at ${at(nextOpened) ?? '?'} ms and committed it at ${Number(committed.log.time) - killedAt} ms with ${String(committed.log.groups)} groups (Redis bytes ${String(committed.log.coordinationBytes)}: the groups × (4d + 16) of the survivors).`;
+      failoverNote = `Failover: ${holder.processId} (the lease holder) was killed with SIGKILL in round ${round}, after a group had started; its own group and clients died with it. ${committed.a.processId} took the lease ${at(acquired) ?? '?'} ms later (lease TTL ${leaseTtlMs} ms), recorded the interrupted round ${round} (${String(interrupted?.log.code ?? '?')}, σ at k_min in the ledger), opened the next round at ${at(nextOpened) ?? '?'} ms and committed it at ${Number(committed.log.time) - killedAt} ms with ${String(committed.log.groups)} groups from ${String(committed.log.processes)} processes (Redis bytes ${String(committed.log.coordinationBytes)}: one frame per surviving process, 4d + 12 + 4 per group).`;
       step('failover done');
     }
     bar.stop();
@@ -652,7 +673,8 @@ export async function main(argv: string[]): Promise<void> {
       unit,
       note,
     });
-    const bytesByCount = new Map<number, number[]>();
+    /** Per client count: each round's bytes per process once the 4 bytes per group's report count are taken off (4d + 12 when the frame is as documented). */
+    const frameByCount = new Map<number, number[]>();
     for (const perProcess of clientCounts) {
       const mine = samples.filter((s) => s.clientsPerProcess === perProcess);
       const scope = `${perProcess} clients/process`;
@@ -663,7 +685,7 @@ export async function main(argv: string[]): Promise<void> {
           scope,
           ms((s) => s.roundMs),
           'ms',
-          `groups per round: ${mine.map((s) => s.groups).join(', ')}`,
+          `groups (processes) per round: ${mine.map((s) => `${s.groups} (${s.processes})`).join(', ')}`,
         ),
       );
       rows.push(
@@ -684,7 +706,7 @@ export async function main(argv: string[]): Promise<void> {
               scope,
               values,
               'ms',
-              stage === 'advertiseKeys' ? 'per group; includes the clients’ download + training' : 'per group',
+              stage === 'advertiseKeys' ? 'per process: mean of its groups; includes the clients’ download + training' : 'per process: mean of its groups',
             ),
           );
       }
@@ -715,8 +737,8 @@ export async function main(argv: string[]): Promise<void> {
           'coordinator, phase="commit"',
         ),
       );
-      const perGroup = mine.filter((s) => s.groups > 0).map((s) => s.coordinationBytes / s.groups);
-      bytesByCount.set(perProcess, perGroup);
+      const frames = mine.filter((s) => s.processes > 0).map((s) => (s.coordinationBytes - 4 * s.groups) / s.processes);
+      frameByCount.set(perProcess, frames);
       const d = mine.find((s) => s.vectorLength !== null)?.vectorLength ?? null;
       const reports = mine.map((s) => s.reports).filter((r): r is number => r !== null);
       rows.push({
@@ -726,7 +748,7 @@ export async function main(argv: string[]): Promise<void> {
           ms((s) => s.coordinationBytes),
           'bytes',
         ),
-        note: `per group ${[...new Set(perGroup)].join('/')} = 4d + 16 (one group per process) with d = ${d ?? '?'}; reports per round ${Math.min(...reports)}–${Math.max(...reports)}; clients × 4d would be ${d && reports.length ? Math.max(...reports) * 4 * d : '?'}`,
+        note: `one frame per process: (bytes − 4 × groups) / processes = ${[...new Set(frames)].join('/')} = 4d + 12 with d = ${d ?? '?'}; groups per round ${[...new Set(mine.map((s) => s.groups))].join('/')}; reports per round ${Math.min(...reports)}–${Math.max(...reports)}; clients × 4d would be ${d && reports.length ? Math.max(...reports) * 4 * d : '?'}`,
       });
     }
     for (const [i, a] of aggregators.entries()) {
@@ -771,12 +793,12 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (failoverRow) rows.push(failoverRow);
 
-    const equalBytes = clientCounts.map((n) => [...new Set(bytesByCount.get(n) ?? [])].join('/'));
+    const equalBytes = clientCounts.map((n) => [...new Set(frameByCount.get(n) ?? [])].join('/'));
     const bytesSame = new Set(equalBytes).size === 1 && !equalBytes.includes('');
     const minutes = (performance.now() - benchStarted) / 60_000;
-    const canAndCannot = `What one host can and cannot show. It can show the protocol working across real processes: rounds opened by one lease holder, SecAgg run per process over its own clients, only group sums crossing Redis (their bytes grow with groups × d and stay put when the clients per process double), the master sum, the fenced commit, and a SIGKILLed holder replaced within the lease TTL plus a round. It can show per-round costs the design adds (plan fan-out over the control stream, the groups wait, the commit transaction) and the per-process RSS and event-loop figures at small scale. It cannot show throughput or scaling: the three aggregators share one core and the clients the other (and this machine was shared with other jobs), so adding processes adds no compute; loopback has no latency, bandwidth limit, loss or partition, so fan-out and commit times are floors; PostgreSQL and Redis run on the same cores with no replication; RSS per socket at a thousand sockets is within the allocator’s noise (hence the JS heap after a full GC as the per-socket figure), and sockets that train cost round state more than connection state; p99 over ${rounds} rounds × ${PROCESSES} groups is close to the maximum; and a group of ${clientCounts.join('–')} clients is 100 times below the groups of 100–1,000 the design is for, so per-group SecAgg cost here says nothing about large groups (bench/secagg.bench.ts does).`;
+    const canAndCannot = `What one host can and cannot show. It can show the protocol working across real processes: rounds opened by one lease holder, SecAgg run per process over its own clients, only group sums crossing Redis (one frame of 4d bytes per process, whatever its clients or groups: the bytes grow with processes × d, never clients × d), the master sum, the fenced commit, and a SIGKILLed holder replaced within the lease TTL plus a round. It can show per-round costs the design adds (plan fan-out over the control stream, the groups wait, the commit transaction) and the per-process RSS and event-loop figures at small scale. It cannot show throughput or scaling: the three aggregators share one core and the clients the other, so adding processes adds no compute; loopback has no latency, bandwidth limit, loss or partition, so fan-out and commit times are floors; PostgreSQL and Redis run on the same cores with no replication; RSS per socket at a thousand sockets is within the allocator’s noise (hence the JS heap after a full GC as the per-socket figure), and sockets that train cost round state more than connection state; p99 over ${rounds} rounds × ${Math.max(...samples.map((s) => s.groups), PROCESSES)} groups is close to the maximum; and groups of ${Math.min(...clientCounts, groupSize ?? Infinity)}–${Math.min(maxPerProcess, groupSize ?? Infinity)} clients are 100 times below the groups of 100–1,000 the design is for, so per-group SecAgg cost here says nothing about large groups (bench/secagg.bench.ts does).`;
     writeReport({
-      name: 'scale-out',
+      name: groupSize === null ? 'scale-out' : `scale-out-group${groupSize}`,
       title: 'Scale-out: three aggregator processes on PostgreSQL + Redis, one host',
       columns: ['measure', 'scope', 'n', 'p50', 'p99', 'value', 'unit', 'note'],
       rows,
@@ -792,6 +814,7 @@ export async function main(argv: string[]): Promise<void> {
         leaseTtlMs,
         poolCountTtlMs: poolTtlMs,
         minReports: MIN_REPORTS,
+        groupSize: groupSize ?? 'default (500)',
         noiseMultiplier: NOISE_MULTIPLIER,
         deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 5_000, maskedInputMs: 5_000, unmaskingMs: 5_000 },
         pinning: hasTaskset ? 'aggregators taskset -c 0, clients taskset -c 1' : 'none (taskset not available)',
@@ -800,17 +823,17 @@ export async function main(argv: string[]): Promise<void> {
         minutes,
       },
       notes: [
-        `Command: npm run bench -- scale-out --rounds ${rounds} --clients ${clientCounts.join(',')} --idle ${idle}; ${minutes.toFixed(1)} minutes.`,
+        `Command: npm run bench -- scale-out --rounds ${rounds} --clients ${clientCounts.join(',')} --idle ${idle}${groupSize === null ? '' : ` --group-size ${groupSize}`}; ${minutes.toFixed(1)} minutes.`,
         hasTaskset
           ? 'Pinning: the three aggregator processes with taskset -c 0, the client process with taskset -c 1; this process, PostgreSQL and Redis unpinned.'
           : 'Pinning: taskset is not available here, so nothing was pinned: aggregators, clients and stores share every core.',
         `Stores: ${stores.how}.`,
-        `Per round, ${PROCESSES} processes × the clients per process, q = 1 (target ${PROCESSES * maxPerProcess}), minReports ${MIN_REPORTS}; the first rounds after a client count changes are warm-up and not measured. Phase times come from /metrics histogram deltas scraped when the round commits, fan-out from the pino log times of one host's clock.`,
+        `Per round, ${PROCESSES} processes × the clients per process, ${groupSize === null ? 'one group per process' : `each process's draw split into groups of at most ${groupSize}`}, q = 1 (target ${PROCESSES * maxPerProcess}), minReports ${MIN_REPORTS}; the first rounds after a client count changes are warm-up and not measured. Phase times come from /metrics histogram deltas scraped when the round commits, fan-out from the pino log times of one host's clock.`,
         bytesSame
-          ? `Redis bytes per round: ${equalBytes[0]} bytes per group at every client count (${clientCounts.join(' and ')} per process): groups × (4d + 16), independent of the clients.`
-          : `Redis bytes per group by client count: ${equalBytes.join(' vs ')} — NOT equal.`,
+          ? `Redis bytes per round: processes × ${equalBytes[0]} + 4 × groups at every client count (${clientCounts.join(' and ')} per process): each process puts one frame, the sum of its groups' sums (4d) with a 12-byte header and each group's report count (4 bytes), independent of the clients.`
+          : `Redis bytes per process frame (less 4 per group) by client count: ${equalBytes.join(' vs ')} — NOT equal.`,
         ...(failoverNote ? [failoverNote] : []),
-        `Noise: the machine has 2 cores and was shared with other jobs (a mutation run and a test suite) while this ran: load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0]?.toFixed(1)} at the end; timings are indicative only.`,
+        `Load: ${os.cpus().length} cores; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0]?.toFixed(1)} at the end (the bench itself keeps both cores busy while rounds run); timings are indicative only.`,
         canAndCannot,
       ],
     });

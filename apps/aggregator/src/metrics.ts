@@ -149,7 +149,7 @@ export function createMetrics() {
     roundGroups: new Gauge({ name: 'murmur_round_groups', help: 'Distributed mode: group sums the last round added', registers: [registry] }),
     coordinationBytes: new Gauge({
       name: 'murmur_round_coordination_bytes',
-      help: 'Distributed mode: bytes of group sums the last round held in Redis (groups × (4d + 12))',
+      help: 'Distributed mode: bytes of group sums the last round held in Redis (processes × (4d + 12) + 4 × groups)',
       registers: [registry],
     }),
     protocolErrors: new Counter({
