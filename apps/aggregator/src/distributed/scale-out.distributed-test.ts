@@ -197,7 +197,8 @@ describe('three aggregator processes, one task', () => {
         }
         return Date.now() - last.at >= quietMs ? true : undefined;
       },
-      60_000,
+      // A round in flight may wait out its stage deadlines (35 s) plus the coordinator's slack.
+      90_000,
     );
     const entries = (await records.ledger('test')).length;
     await new Promise((resolve) => setTimeout(resolve, quietMs));
@@ -210,5 +211,5 @@ describe('three aggregator processes, one task', () => {
       ),
     );
     for (const process of statuses[0]?.processes ?? []) expect(process).toMatchObject({ connected: IDLE_PER_PROCESS, eligible: 0 });
-  }, 90_000);
+  }, 120_000);
 });
