@@ -22,8 +22,8 @@
  * --group-size N splits each process's draw into groups of at most N (distributed.groupSize), so
  * the Redis bytes can be compared at one client count with one group and several per process.
  *
- * Writes bench/results/scale-out.json and .md (scale-out-groupN.* with --group-size N). Kills everything it started on exit, failure,
- * SIGINT or SIGTERM.
+ * Writes bench/results/scale-out.json and .md (scale-out-groupN.* with --group-size N). Kills
+ * everything it started on exit, failure, SIGINT or SIGTERM.
  */
 import { execFile, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -7,7 +7,7 @@ import type { AggregatorMetrics } from '../metrics';
 import type { ReleaseGate } from '../release-gate';
 import { abortedRound, concludeRound, planAggregatorRound, roundStateFromJSON, roundStateToJSON, type RoundEnding, type RoundState } from '../round-state';
 import type { StoredModel } from '../store';
-import { TASK_ABORT_CODES, type Coordination, type GroupSum } from './coordination';
+import { TASK_ABORT_CODES, type Coordination, type GroupSum, type PoolCounts } from './coordination';
 import type { DistributedConfig } from './config';
 import { leaseRenewMs } from './config';
 import { DistributedError, isDistributedError } from './errors';
@@ -77,6 +77,11 @@ export type TaskRoundResult =
  * opened round ends in a record with a ledger entry: the weakest group's σ when the sums arrived,
  * else σ at k_min — the least any group could have carried, since no group unmasks below minReports.
  */
+/** Clients a pool count says will be in the next draw: checked in, or in a round that ends first. */
+function inDraw(counts: Pick<PoolCounts, 'eligible' | 'busy'>): number {
+  return counts.eligible + counts.busy;
+}
+
 export class TaskCoordinator {
   readonly #deps: TaskCoordinatorDeps;
   readonly #keeper: LeaseKeeper;
@@ -204,15 +209,15 @@ export class TaskCoordinator {
     // A group must hold minReports on its own: processes with fewer cannot form one this round.
     // Sockets count too: clients still finishing the last round are back for this draw, and a group
     // the round did not wait for would unmask a sum that neither the model nor the ledger counts.
-    const expected = counts.processes.filter((p) => Math.max(p.eligible + p.busy, p.connected) >= live.minReports).map((p) => p.processId);
+    const expected = counts.processes.filter((p) => Math.max(inDraw(p), p.connected) >= live.minReports).map((p) => p.processId);
     // Open only when some process can form a group from clients that will be in the draw: sockets
     // that never check in would open rounds nobody joins, each charging the ledger at k_min.
-    if (!counts.processes.some((p) => p.eligible + p.busy >= live.minReports)) return null;
+    if (!counts.processes.some((p) => inDraw(p) >= live.minReports)) return null;
     const wanted = Math.ceil(live.target * live.overSelection);
     // N over the clients the groups draw from: the checked-in ones and those still in the last
     // round (back for this draw). Not every socket: one that never checks in (an ineligible device,
     // a pace-steered wait) is never drawn, and counting it would shrink q and every cohort with it.
-    const population = config.privacy.population ?? Math.max(1, counts.eligible + counts.busy);
+    const population = config.privacy.population ?? Math.max(1, inDraw(counts));
     const samplingRate = Math.min(1, wanted / Math.max(1, population));
     const round = head.nextRound;
     const base = store.trainingBase();
@@ -223,8 +228,8 @@ export class TaskCoordinator {
     }
     // Every group encodes for this many reports, so the groups' sums add without wrapping; a draw
     // above it (a pool that more than doubled since it was counted) is refused by its process.
-    // Counted on the sockets, not only the checked-in clients: a process whose clients are still in
-    // the last round reports few eligible, yet its whole pool is back in time for this round's draw.
+    // Counted on the sockets, not only the clients in the draw: clients that connect between the
+    // count and the draw still fit, at the price of a coarser encoding when many sockets idle.
     const maxClients = 2 * Math.max(counts.eligible, counts.connected) + live.minReports;
     const roundId = `r${round}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex')}`;
     const deadlineMs = Object.values(PHASE_DEADLINE).reduce((sum, key) => sum + config.round.deadlines[key], 0) + GROUP_SLACK_MS;
